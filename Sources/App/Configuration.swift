@@ -1,0 +1,322 @@
+import Foundation
+import Logging
+import Storage
+
+/// A secret value from the configuration. It prints as `<redacted>` everywhere (interpolation, `dump`,
+/// `debugPrint`, mirrors), so a secret cannot reach a log line or an error message by accident.
+public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The secret itself; read it only where it is handed to the service it authenticates against.
+    public let value: String
+
+    public init(_ value: String) {
+        self.value = value
+    }
+
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}
+
+/// Where TelePay's database lives.
+public enum DatabaseLocation: Sendable, Hashable {
+    /// A private cluster in the data folder, started and stopped by TelePay.
+    case embedded
+    /// An existing server. The URL may carry a password, so it is kept as a secret.
+    case external(DatabaseURL, url: Secret)
+}
+
+/// One problem found while reading the configuration, naming the variable.
+public struct ConfigurationProblem: Sendable, Hashable, CustomStringConvertible {
+    public var variable: String
+    public var message: String
+
+    public var description: String { "\(variable): \(message)" }
+}
+
+/// Every problem found at once, so an operator fixes them in one round.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigurationProblem]
+
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  \($0)" }.joined(separator: "\n")
+    }
+}
+
+/// TelePay's validated configuration, built once at start-up from environment variables and an optional
+/// `.env`-style file (the environment wins).
+public struct Configuration: Sendable, CustomStringConvertible {
+    public var dataDirectory: String
+    public var database: DatabaseLocation
+    public var databasePoolSize: Int
+    public var httpHost: String
+    public var httpPort: Int
+    public var httpMaxBodyBytes: Int
+    public var logLevel: Logger.Level
+    public var publicURL: URL?
+    public var resourcesDirectory: String?
+    public var shutdownTimeoutSeconds: Int
+    public var telegramBotToken: Secret?
+    public var telegramAPIURL: URL
+    public var nowPaymentsAPIURL: URL
+    public var nowPaymentsAPIKey: Secret?
+    public var nowPaymentsIPNSecret: Secret?
+    public var changeNowAPIURL: URL
+    public var changeNowAPIKey: Secret?
+    /// Hosted RPC URLs often carry an API key in their path, so the URL is treated as a secret.
+    public var ethereumRPCURL: Secret
+    public var ethereumPrivateKey: Secret?
+
+    /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
+    public static let variables: [Variable] = [
+        Variable("TELEPAY_DATA_DIR", default: "./.telepay", "Data folder; holds the embedded database when DATABASE_URL is unset."),
+        Variable("DATABASE_URL", default: nil, "postgres://user:password@host:5432/db?sslmode=prefer — use this server instead of the embedded one.", secret: true),
+        Variable("TELEPAY_DATABASE_POOL_SIZE", default: "10", "Most database connections TelePay opens (1–100)."),
+        Variable("TELEPAY_HTTP_HOST", default: "127.0.0.1", "Address the HTTP server binds to."),
+        Variable("TELEPAY_HTTP_PORT", default: "8080", "Port the HTTP server listens on (0 picks a free port)."),
+        Variable("TELEPAY_HTTP_MAX_BODY_BYTES", default: "1048576", "Largest request body accepted; larger ones get 413."),
+        Variable("TELEPAY_LOG_LEVEL", default: "info", "trace, debug, info, notice, warning, error or critical."),
+        Variable("TELEPAY_PUBLIC_URL", default: nil, "How the outside world reaches the HTTP server (https://…); payment callbacks are built from it."),
+        Variable("TELEPAY_RESOURCES_DIR", default: nil, "Folder holding Migrations/ (found next to the working folder or the executable when unset)."),
+        Variable("TELEPAY_SHUTDOWN_TIMEOUT_SECONDS", default: "30", "How long a graceful shutdown may take before it is forced."),
+        Variable("TELEGRAM_BOT_TOKEN", default: nil, "Bot token from @BotFather.", secret: true),
+        Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL."),
+        Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1)."),
+        Variable("TELEPAY_NOWPAYMENTS_API_KEY", default: nil, "NOWPayments API key.", secret: true),
+        Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
+        Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL."),
+        Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
+        Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL.", secret: true),
+        Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits.", secret: true),
+    ]
+
+    /// A configuration variable as documented.
+    public struct Variable: Sendable {
+        public var name: String
+        public var defaultValue: String?
+        public var meaning: String
+        public var isSecret: Bool
+
+        init(_ name: String, default defaultValue: String?, _ meaning: String, secret: Bool = false) {
+            self.name = name
+            self.defaultValue = defaultValue
+            self.meaning = meaning
+            self.isSecret = secret
+        }
+    }
+
+    /// Builds the configuration; throws one error listing every problem.
+    public static func load(environment: [String: String], envFile: String? = nil) throws(ConfigurationError) -> Configuration {
+        var reader = Reader(values: environment)
+        if let envFile {
+            do {
+                let fileValues = try EnvFile.parse(contentsOf: envFile)
+                reader.values = fileValues.merging(environment) { _, fromEnvironment in fromEnvironment }
+            } catch {
+                reader.problems.append(ConfigurationProblem(variable: "--env-file", message: "\(error)"))
+            }
+        }
+        let configuration = reader.build()
+        guard reader.problems.isEmpty, let configuration else {
+            throw ConfigurationError(problems: reader.problems)
+        }
+        return configuration
+    }
+
+    public var description: String {
+        let database: String
+        switch self.database {
+        case .embedded: database = "embedded(\(dataDirectory))"
+        case .external(let url, _): database = url.redacted
+        }
+        func state(_ secret: Secret?) -> String { secret == nil ? "unset" : "set" }
+        return "data_dir=\(dataDirectory) database=\(database) pool=\(databasePoolSize) http=\(httpHost):\(httpPort) "
+            + "log_level=\(logLevel) public_url=\(publicURL?.absoluteString ?? "unset") "
+            + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) "
+            + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
+            + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
+            + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey))"
+    }
+}
+
+/// Reads variables, collecting problems instead of stopping at the first.
+private struct Reader {
+    var values: [String: String]
+    var problems: [ConfigurationProblem] = []
+
+    init(values: [String: String]) {
+        self.values = values
+    }
+
+    mutating func problem(_ variable: String, _ message: String) {
+        problems.append(ConfigurationProblem(variable: variable, message: message))
+    }
+
+    /// A plain value, trimmed; empty counts as unset.
+    func string(_ name: String) -> String? {
+        guard let raw = values[name] else { return nil }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    func defaultValue(_ name: String) -> String? {
+        Configuration.variables.first { $0.name == name }?.defaultValue
+    }
+
+    mutating func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
+        guard let text = string(name) ?? defaultValue(name) else { return nil }
+        guard let value = Int(text) else {
+            problem(name, "'\(text)' is not a whole number")
+            return nil
+        }
+        guard range.contains(value) else {
+            problem(name, "\(value) is outside \(range.lowerBound)–\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    /// An absolute http(s) URL without a trailing slash. Secret URLs are never echoed back.
+    mutating func url(_ name: String, secret: Bool = false) -> URL? {
+        guard let text = string(name) ?? defaultValue(name) else { return nil }
+        let shown = secret ? "the value" : "'\(text)'"
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), url.host?.isEmpty == false else {
+            problem(name, "\(shown) is not an absolute URL (expected https://host/path)")
+            return nil
+        }
+        guard scheme == "https" || scheme == "http" else {
+            problem(name, "\(shown) must use http or https")
+            return nil
+        }
+        guard url.query == nil && url.fragment == nil || secret else {
+            problem(name, "\(shown) must not have a query or fragment")
+            return nil
+        }
+        var trimmed = url.absoluteString
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return URL(string: trimmed)
+    }
+
+    /// A secret, trimmed of surrounding whitespace (a trailing newline in a secret once cost days).
+    mutating func secret(_ name: String, validate: (String) -> String? = { _ in nil }) -> Secret? {
+        guard let value = string(name) else { return nil }
+        if let reason = validate(value) {
+            problem(name, reason)
+            return nil
+        }
+        return Secret(value)
+    }
+
+    mutating func build() -> Configuration? {
+        let dataDirectory = string("TELEPAY_DATA_DIR") ?? defaultValue("TELEPAY_DATA_DIR")!
+        var database = DatabaseLocation.embedded
+        if let url = string("DATABASE_URL") {
+            do {
+                database = .external(try DatabaseURL(parsing: url), url: Secret(url))
+            } catch {
+                problem("DATABASE_URL", "\(error)")
+            }
+        }
+        let poolSize = integer("TELEPAY_DATABASE_POOL_SIZE", in: 1...100)
+        let host = string("TELEPAY_HTTP_HOST") ?? defaultValue("TELEPAY_HTTP_HOST")!
+        if host.contains(where: { $0.isWhitespace || $0 == "/" }) {
+            problem("TELEPAY_HTTP_HOST", "'\(host)' is not a host name or IP address")
+        }
+        let port = integer("TELEPAY_HTTP_PORT", in: 0...65535)
+        let maxBody = integer("TELEPAY_HTTP_MAX_BODY_BYTES", in: 1024...(64 * 1024 * 1024))
+        let levelText = (string("TELEPAY_LOG_LEVEL") ?? defaultValue("TELEPAY_LOG_LEVEL")!).lowercased()
+        let level = Logger.Level(rawValue: levelText)
+        if level == nil {
+            problem("TELEPAY_LOG_LEVEL", "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        let publicURL = url("TELEPAY_PUBLIC_URL")
+        let resources = string("TELEPAY_RESOURCES_DIR")
+        let shutdown = integer("TELEPAY_SHUTDOWN_TIMEOUT_SECONDS", in: 1...600)
+        let token = secret("TELEGRAM_BOT_TOKEN") { value in
+            Self.isBotToken(value) ? nil : "is not a bot token (expected <digits>:<35 characters> from @BotFather)"
+        }
+        let telegramURL = url("TELEPAY_TELEGRAM_API_URL")
+        let nowURL = url("TELEPAY_NOWPAYMENTS_API_URL")
+        let nowKey = secret("TELEPAY_NOWPAYMENTS_API_KEY")
+        let ipnSecret = secret("TELEPAY_NOWPAYMENTS_IPN_SECRET")
+        let changeNowURL = url("TELEPAY_CHANGENOW_API_URL")
+        let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
+        let rpcURL = url("TELEPAY_ETH_RPC_URL", secret: true)
+        let privateKey = secret("TELEPAY_ETH_PRIVATE_KEY") { value in
+            let hex = value.hasPrefix("0x") ? value.dropFirst(2) : Substring(value)
+            guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return "must be 64 hexadecimal digits (optionally 0x-prefixed)" }
+            guard hex.contains(where: { $0 != "0" }) else { return "must not be zero" }
+            return nil
+        }
+        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let nowURL, let changeNowURL, let rpcURL else {
+            return nil
+        }
+        return Configuration(
+            dataDirectory: dataDirectory,
+            database: database,
+            databasePoolSize: poolSize,
+            httpHost: host,
+            httpPort: port,
+            httpMaxBodyBytes: maxBody,
+            logLevel: level,
+            publicURL: publicURL,
+            resourcesDirectory: resources,
+            shutdownTimeoutSeconds: shutdown,
+            telegramBotToken: token,
+            telegramAPIURL: telegramURL,
+            nowPaymentsAPIURL: nowURL,
+            nowPaymentsAPIKey: nowKey,
+            nowPaymentsIPNSecret: ipnSecret,
+            changeNowAPIURL: changeNowURL,
+            changeNowAPIKey: changeNowKey,
+            ethereumRPCURL: Secret(rpcURL.absoluteString),
+            ethereumPrivateKey: privateKey
+        )
+    }
+
+    static func isBotToken(_ value: String) -> Bool {
+        let parts = value.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isASCII), parts[0].allSatisfy(\.isNumber) else { return false }
+        return parts[1].count >= 30 && parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+}
+
+/// Reads `.env`-style files: `KEY=value` lines, `#` comments, optional `export ` and matching quotes.
+public enum EnvFile {
+    public struct ParseError: Error, CustomStringConvertible {
+        public var path: String
+        public var line: Int
+        public var reason: String
+
+        public var description: String { "\(path):\(line): \(reason)" }
+    }
+
+    public static func parse(contentsOf path: String) throws -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ParseError(path: path, line: 0, reason: "cannot read the file")
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String = "<env>") throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.hasSuffix("\r") { line.removeLast() }
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw ParseError(path: path, line: index + 1, reason: "expected KEY=value")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw ParseError(path: path, line: index + 1, reason: "'\(key)' is not a variable name")
+            }
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                value = String(value.dropFirst().dropLast())
+            }
+            values[key] = value
+        }
+        return values
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import Storage
+
+/// One line of `telepay doctor`: what was checked, whether it passed, and what to do if not.
+public struct DoctorCheck: Sendable, CustomStringConvertible {
+    public enum Outcome: String, Sendable {
+        case ok = "ok"
+        case warning = "warn"
+        case failed = "FAIL"
+        case skipped = "skip"
+    }
+
+    public var name: String
+    public var outcome: Outcome
+    public var detail: String
+
+    public var description: String {
+        "\(outcome.rawValue.padding(toLength: 4, withPad: " ", startingAt: 0))  \(name.padding(toLength: 14, withPad: " ", startingAt: 0))  \(detail)"
+    }
+}
+
+/// Checks the configuration and every dependency TelePay can reach, without changing anything
+/// (it starts the embedded server only for the check, and stops it again).
+public enum Doctor {
+    public static func run(environment: [String: String], envFile: String?, logger: Logger) async -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(environment: environment, envFile: envFile)
+            checks.append(DoctorCheck(name: "configuration", outcome: .ok, detail: "all variables valid"))
+        } catch {
+            for problem in error.problems {
+                checks.append(DoctorCheck(name: "configuration", outcome: .failed, detail: "\(problem)"))
+            }
+            checks.append(DoctorCheck(name: "database", outcome: .skipped, detail: "fix the configuration first"))
+            return checks
+        }
+
+        let migrations: MigrationRunner
+        do {
+            migrations = try loadMigrations(configuration: configuration, logger: logger)
+            checks.append(DoctorCheck(name: "migrations", outcome: .ok, detail: "\(migrations.migrations.count) migration file(s) readable"))
+        } catch {
+            checks.append(DoctorCheck(name: "migrations", outcome: .failed, detail: "\(error)"))
+            return checks
+        }
+
+        checks += await checkDatabase(configuration: configuration, migrations: migrations, logger: logger)
+        checks.append(checkPublicURL(configuration))
+        checks.append(DoctorCheck(
+            name: "telegram",
+            outcome: configuration.telegramBotToken == nil ? .warning : .skipped,
+            detail: configuration.telegramBotToken == nil
+                ? "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)"
+                : "token set; this build has no Telegram client to test it with"
+        ))
+        return checks
+    }
+
+    static func checkDatabase(configuration: Configuration, migrations: MigrationRunner, logger: Logger) async -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        let handle: DatabaseHandle
+        do {
+            handle = try await DatabaseHandle.open(configuration: configuration, telemetry: Telemetry(), logger: logger)
+        } catch {
+            let fix: String
+            switch configuration.database {
+            case .embedded: fix = "\(error)"
+            case .external(let url, _): fix = "cannot open \(url.redacted): \(error); check DATABASE_URL and that the server is up"
+            }
+            return [DoctorCheck(name: "database", outcome: .failed, detail: fix)]
+        }
+        let location: String
+        switch configuration.database {
+        case .embedded: location = "embedded at \(configuration.dataDirectory)/postgres"
+        case .external(let url, _): location = url.redacted
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await handle.database.run() }
+            do {
+                let version = try await handle.database.ping()
+                checks.append(DoctorCheck(name: "database", outcome: .ok, detail: "PostgreSQL \(version), \(location)"))
+                let status = try await migrations.status(on: handle.database)
+                if status.isUpToDate {
+                    checks.append(DoctorCheck(name: "schema", outcome: .ok, detail: "\(status.applied.count) migration(s) applied, none pending"))
+                } else {
+                    checks.append(DoctorCheck(
+                        name: "schema", outcome: .warning,
+                        detail: "\(status.pending.count) pending (\(status.pending.map(\.fileName).joined(separator: ", "))); `telepay migrate` or `telepay serve` applies them"
+                    ))
+                }
+            } catch let error as MigrationError {
+                checks.append(DoctorCheck(name: "schema", outcome: .failed, detail: "\(error)"))
+            } catch {
+                checks.append(DoctorCheck(name: "database", outcome: .failed, detail: "cannot query \(location): \(String(reflecting: error))"))
+            }
+            group.cancelAll()
+        }
+        if let embedded = handle.embedded {
+            do {
+                try await embedded.stop()
+            } catch {
+                checks.append(DoctorCheck(name: "database", outcome: .warning, detail: "could not stop the embedded server: \(error)"))
+            }
+        }
+        return checks
+    }
+
+    static func checkPublicURL(_ configuration: Configuration) -> DoctorCheck {
+        guard let url = configuration.publicURL else {
+            return DoctorCheck(name: "public-url", outcome: .warning, detail: "TELEPAY_PUBLIC_URL is unset: payment callbacks will have no address to reach us")
+        }
+        if url.scheme == "http" {
+            return DoctorCheck(name: "public-url", outcome: .warning, detail: "\(url.absoluteString) is plain http; payment providers expect https")
+        }
+        return DoctorCheck(name: "public-url", outcome: .ok, detail: url.absoluteString)
+    }
+}

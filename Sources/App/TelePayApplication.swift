@@ -1,0 +1,169 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Storage
+
+/// Why TelePay could not start.
+public enum StartupError: Error, CustomStringConvertible {
+    case resourcesNotFound(configured: String?)
+
+    public var description: String {
+        switch self {
+        case .resourcesNotFound(let configured?):
+            return "TELEPAY_RESOURCES_DIR=\(configured) has no Migrations/ folder"
+        case .resourcesNotFound(nil):
+            return "cannot find the Migrations/ folder next to the working folder or the executable; set TELEPAY_RESOURCES_DIR"
+        }
+    }
+}
+
+/// The database TelePay talks to, plus the embedded server behind it when there is one.
+public struct DatabaseHandle: Sendable {
+    public var database: Database
+    public var embedded: RunningEmbeddedPostgres?
+
+    /// Opens the configured database: starts (or adopts) the embedded cluster, or points at `DATABASE_URL`.
+    /// The returned pool must run (`database.run()`) before queries are served.
+    public static func open(configuration: Configuration, telemetry: Telemetry, logger: Logger) async throws -> DatabaseHandle {
+        switch configuration.database {
+        case .embedded:
+            let binaries = try PostgresServerBinaries.locate()
+            let cluster = EmbeddedPostgres(dataDirectory: configuration.dataDirectory, binaries: binaries, logger: logger)
+            let running = try await cluster.start()
+            let database = Database(
+                configuration: running.clientConfiguration(), poolSize: configuration.databasePoolSize,
+                logger: logger, metrics: telemetry.factory
+            )
+            return DatabaseHandle(database: database, embedded: running)
+        case .external(let url, _):
+            logger.info("using external database", metadata: ["database": "\(url.redacted)"])
+            let database = Database(
+                configuration: url.clientConfiguration, poolSize: configuration.databasePoolSize,
+                logger: logger, metrics: telemetry.factory
+            )
+            return DatabaseHandle(database: database, embedded: nil)
+        }
+    }
+}
+
+/// Loads the migration files the configuration points at.
+public func loadMigrations(configuration: Configuration, logger: Logger) throws -> MigrationRunner {
+    guard let resources = ResourceLocator.locate(configured: configuration.resourcesDirectory) else {
+        throw StartupError.resourcesNotFound(configured: configuration.resourcesDirectory)
+    }
+    let migrations = try Migration.load(directory: resources + "/Migrations")
+    return MigrationRunner(migrations: migrations, logger: logger)
+}
+
+/// Runs the connection pool as a service of the group.
+struct DatabaseService: Service {
+    let database: Database
+
+    func run() async throws {
+        await database.run()
+    }
+}
+
+/// Keeps the embedded server up while the group runs and stops it when the group shuts down. It is the
+/// first service, so the group tears it down last, after everything that uses the database has stopped.
+struct EmbeddedPostgresService: Service {
+    let server: RunningEmbeddedPostgres
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await server.stop()
+    }
+}
+
+/// Applies pending migrations, then serves HTTP until shutdown. The HTTP server only starts on an
+/// up-to-date schema; a migration problem stops start-up with a message naming the file.
+struct CoreService: Service {
+    let migrations: MigrationRunner
+    let database: Database
+    let http: Application<RouterResponder<BasicRequestContext>>
+    let configuration: Configuration
+    let logger: Logger
+
+    func run() async throws {
+        let applied = try await migrations.apply(on: database)
+        logger.info("database schema up to date", metadata: ["applied_now": "\(applied.count)", "known": "\(migrations.migrations.count)"])
+        if configuration.telegramBotToken == nil {
+            logger.notice("Telegram is not configured (TELEGRAM_BOT_TOKEN is unset): serving health and metrics only")
+        } else {
+            logger.notice("TELEGRAM_BOT_TOKEN is set, but this build has no Telegram client yet: serving health and metrics only")
+        }
+        try await http.runService()
+    }
+}
+
+/// The assembled TelePay process: every long-running part as one service group, torn down in reverse order.
+public struct TelePayApplication: Sendable {
+    public let configuration: Configuration
+    public let telemetry: Telemetry
+    public let database: DatabaseHandle
+    public let serviceGroup: ServiceGroup
+
+    /// Builds the application. `onServerRunning` receives the bound port (useful with `TELEPAY_HTTP_PORT=0`).
+    public static func build(
+        configuration: Configuration,
+        logger: Logger,
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> TelePayApplication {
+        logger.info("starting TelePay", metadata: ["version": "\(TelePayVersion.current)", "configuration": "\(configuration)"])
+        let migrations = try loadMigrations(configuration: configuration, logger: logger)
+        let telemetry = Telemetry()
+        let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
+        let router = HTTPRoutes.buildRouter(
+            readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
+            telemetry: telemetry,
+            maxBodyBytes: configuration.httpMaxBodyBytes,
+            logger: logger
+        )
+        let http = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "TelePay"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.httpPort
+                logger.info("HTTP server listening", metadata: ["host": "\(configuration.httpHost)", "port": "\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let embedded = handle.embedded {
+            services.append(.init(service: EmbeddedPostgresService(server: embedded), serviceName: "embedded-postgres"))
+        }
+        services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
+        services.append(.init(
+            service: CoreService(migrations: migrations, database: handle.database, http: http, configuration: configuration, logger: logger),
+            successTerminationBehavior: .gracefullyShutdownGroup,
+            failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "core"
+        ))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeoutSeconds)
+        return TelePayApplication(
+            configuration: configuration,
+            telemetry: telemetry,
+            database: handle,
+            serviceGroup: ServiceGroup(configuration: groupConfiguration)
+        )
+    }
+
+    /// Runs until a shutdown signal (or `triggerGracefulShutdown()`), then stops every service in reverse order.
+    public func run() async throws {
+        try await serviceGroup.run()
+    }
+
+    public func triggerGracefulShutdown() async {
+        await serviceGroup.triggerGracefulShutdown()
+    }
+}
+
+/// TelePay's version, printed by `telepay --version` and logged at start-up.
+public enum TelePayVersion {
+    public static let current = "0.1.0"
+}

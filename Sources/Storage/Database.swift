@@ -1,0 +1,75 @@
+import CoreMetrics
+import Metrics
+import Foundation
+import Logging
+import PostgresNIO
+
+/// TelePay's handle on PostgreSQL: the connection pool plus the pool figures the metrics endpoint reports.
+///
+/// Everything that touches the database goes through `withConnection` or `withTransaction`, so the figures
+/// (connections in use, time spent waiting for one) describe all traffic.
+public struct Database: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+    private let inUse: Meter
+    private let waitTime: CoreMetrics.Timer
+    private let failures: Counter
+
+    public init(configuration: PostgresClient.Configuration, poolSize: Int, logger: Logger, metrics: any MetricsFactory) {
+        var configuration = configuration
+        configuration.options.maximumConnections = poolSize
+        configuration.options.minimumConnections = 0
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+        self.inUse = Meter(label: "telepay_db_connections_in_use", dimensions: [], factory: metrics)
+        self.waitTime = CoreMetrics.Timer(label: "telepay_db_connection_wait_seconds", dimensions: [], factory: metrics)
+        self.failures = Counter(label: "telepay_db_operation_failures_total", dimensions: [], factory: metrics)
+        Gauge(label: "telepay_db_pool_max_connections", dimensions: [], factory: metrics).record(poolSize)
+    }
+
+    /// Runs the pool; it must run (in the service group or a task) for any query to be served.
+    public func run() async {
+        await client.run()
+    }
+
+    public func withConnection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let requested = ContinuousClock.now
+        do {
+            return try await client.withConnection { connection in
+                waitTime.record(duration: ContinuousClock.now - requested)
+                inUse.increment()
+                defer { inUse.decrement() }
+                return try await body(connection)
+            }
+        } catch {
+            failures.increment()
+            throw error
+        }
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    public func withTransaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let requested = ContinuousClock.now
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                waitTime.record(duration: ContinuousClock.now - requested)
+                inUse.increment()
+                defer { inUse.decrement() }
+                return try await body(connection)
+            }
+        } catch {
+            failures.increment()
+            throw error
+        }
+    }
+
+    /// Round-trips a trivial query; returns the server's version string.
+    public func ping() async throws -> String {
+        try await withConnection { connection in
+            let rows = try await connection.query("SHOW server_version", logger: logger)
+            var version = ""
+            for try await (value) in rows.decode(String.self) { version = value }
+            return version
+        }
+    }
+}
