@@ -128,7 +128,7 @@ CREATE TABLE channel_payout_settings (
     updated_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
     FOREIGN KEY (currency_code, network_code) REFERENCES payout_options (currency_code, network_code),
     CHECK ((strategy = 'instant' AND threshold_usd IS NULL)
-        OR (strategy = 'threshold' AND threshold_usd BETWEEN 10 AND 100000)),
+        OR (strategy = 'threshold' AND threshold_usd IS NOT NULL AND threshold_usd BETWEEN 10 AND 100000)),
     CHECK (NOT notifications_enabled OR notification_user_id IS NOT NULL)
 );
 

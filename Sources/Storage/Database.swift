@@ -48,6 +48,8 @@ public struct Database: Sendable {
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    /// When `body` throws and the rollback succeeds, its own error is rethrown unwrapped, so callers can
+    /// match their typed errors; a failed BEGIN, COMMIT or ROLLBACK surfaces as `PostgresTransactionError`.
     public func withTransaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         let requested = ContinuousClock.now
         do {
@@ -57,6 +59,10 @@ public struct Database: Sendable {
                 defer { inUse.decrement() }
                 return try await body(connection)
             }
+        } catch let error as PostgresTransactionError {
+            failures.increment()
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
         } catch {
             failures.increment()
             throw error
