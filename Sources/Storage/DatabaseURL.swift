@@ -4,7 +4,8 @@ import PostgresNIO
 /// A parsed `postgres://user:password@host:port/database?sslmode=…` connection URL.
 ///
 /// `host` may also be an absolute socket folder (`?host=/var/run/postgresql`), as libpq allows.
-public struct DatabaseURL: Sendable, Hashable {
+/// It prints (and mirrors, for `dump`) without its password.
+public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public enum TLSMode: String, Sendable, Hashable {
         case disable, prefer, require
     }
@@ -81,6 +82,12 @@ public struct DatabaseURL: Sendable, Hashable {
         case .require: tls = .require(.makeClientConfiguration())
         }
         return PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+    }
+
+    public var description: String { redacted }
+    public var debugDescription: String { redacted }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["host": host, "port": port, "username": username, "database": database, "tlsMode": tlsMode])
     }
 
     /// The URL with the password removed, safe for logs and `doctor` output.
