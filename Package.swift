@@ -90,6 +90,22 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TelegramFake",
+            dependencies: [
+                "TelegramBotAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TelegramFake",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TelegramBotAPITests",
+            dependencies: ["TelegramBotAPI", "TelegramFake", "TestSupport", "Storage"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: [

@@ -1,0 +1,147 @@
+import Foundation
+
+/// "At most `count` calls in any window of `window`": the shape of every documented Telegram limit.
+public struct RateLimit: Sendable, Hashable {
+    public var count: Int
+    public var window: Duration
+
+    public init(count: Int, window: Duration) {
+        self.count = count
+        self.window = window
+    }
+}
+
+/// The limits the outbound limiter keeps (and the fake Bot API enforces).
+public struct TelegramRateLimits: Sendable, Hashable {
+    /// All calls together ("not more than 30 messages per second or so").
+    public var overall: RateLimit
+    /// Messages to one private chat ("avoid more than one message per second", short bursts allowed).
+    public var privateChat: RateLimit
+    /// Messages to one group or channel ("no more than 20 messages per minute").
+    public var groupChat: RateLimit
+    /// Added to every window so transit jitter cannot make two calls look closer at the server than they were sent.
+    public var margin: Duration
+
+    public static let telegram = TelegramRateLimits(
+        overall: RateLimit(count: 30, window: .seconds(1)),
+        privateChat: RateLimit(count: 3, window: .seconds(3)),
+        groupChat: RateLimit(count: 20, window: .seconds(60)),
+        margin: .milliseconds(25)
+    )
+
+    public init(overall: RateLimit, privateChat: RateLimit, groupChat: RateLimit, margin: Duration) {
+        self.overall = overall
+        self.privateChat = privateChat
+        self.groupChat = groupChat
+        self.margin = margin
+    }
+
+    func limit(for chat: ChatID) -> RateLimit {
+        if case .id(let id) = chat, id > 0 { return privateChat }
+        return groupChat
+    }
+}
+
+/// Spaces outbound calls so no documented limit is ever exceeded, even with many concurrent senders.
+///
+/// Calls to one chat queue in order and wait for that chat's window; then every call takes the next slot
+/// of the overall window. A chat that is busy therefore never holds up calls to other chats. When Telegram
+/// answers 429 anyway, `pause(for:)` stops all sending until `retry_after` has passed.
+public actor OutboundLimiter {
+    public let limits: TelegramRateLimits
+    private var overallLog = SlidingLog()
+    private var chatLogs: [ChatID: SlidingLog] = [:]
+    private var chatTails: [ChatID: Gate] = [:]
+    private var pausedUntil: ContinuousClock.Instant?
+
+    public init(limits: TelegramRateLimits = .telegram) {
+        self.limits = limits
+    }
+
+    /// Waits until a call (to `chat`, when it posts into one) may be sent, and books its slot.
+    /// Returns the instant the slot was booked for.
+    @discardableResult
+    public func acquire(chat: ChatID?) async throws -> ContinuousClock.Instant {
+        guard let chat else {
+            return try await acquireOverall()
+        }
+        let previous = chatTails[chat]
+        let gate = Gate()
+        chatTails[chat] = gate
+        defer {
+            gate.open()
+            if chatTails[chat] === gate { chatTails[chat] = nil }
+        }
+        await previous?.wait()
+        let chatLimit = limits.limit(for: chat)
+        var log = chatLogs[chat] ?? SlidingLog()
+        let chatSlot = log.earliest(after: .now, limit: chatLimit, margin: limits.margin)
+        try await ContinuousClock().sleep(until: chatSlot)
+        let slot = try await acquireOverall()
+        log.record(slot, keeping: chatLimit.count)
+        chatLogs[chat] = log
+        return slot
+    }
+
+    /// Stops all sending for `seconds` (a 429's `retry_after`).
+    public func pause(for duration: Duration) {
+        let until = ContinuousClock.now + duration
+        if pausedUntil.map({ $0 < until }) ?? true { pausedUntil = until }
+    }
+
+    private func acquireOverall() async throws -> ContinuousClock.Instant {
+        var now = ContinuousClock.now
+        if let pausedUntil, pausedUntil > now { now = pausedUntil }
+        let slot = overallLog.earliest(after: now, limit: limits.overall, margin: limits.margin)
+        overallLog.record(slot, keeping: limits.overall.count)
+        try await ContinuousClock().sleep(until: slot)
+        return slot
+    }
+}
+
+/// Send times of one key, oldest first; only the last `limit.count` matter for the next slot.
+struct SlidingLog {
+    private var times: [ContinuousClock.Instant] = []
+
+    /// The first instant not before `after` (nor before the last booked slot) at which one more call keeps
+    /// every window of `limit.window + margin` at or under `limit.count` calls.
+    func earliest(after: ContinuousClock.Instant, limit: RateLimit, margin: Duration) -> ContinuousClock.Instant {
+        var slot = max(after, times.last ?? after)
+        if times.count >= limit.count {
+            slot = max(slot, times[times.count - limit.count] + limit.window + margin)
+        }
+        return slot
+    }
+
+    mutating func record(_ instant: ContinuousClock.Instant, keeping count: Int) {
+        times.append(instant)
+        if times.count > count { times.removeFirst(times.count - count) }
+    }
+}
+
+/// A one-shot barrier: `wait()` returns once `open()` has been called.
+final class Gate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = lock.withLock { () -> Bool in
+                if isOpen { return true }
+                waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let pending = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            isOpen = true
+            defer { waiters = [] }
+            return waiters
+        }
+        pending.forEach { $0.resume() }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+
+/// A method that posts into one chat, so the per-chat limit applies to it.
+public protocol PostsIntoChat {
+    var targetChat: ChatID? { get }
+}
+
+extension SendMessage: PostsIntoChat { public var targetChat: ChatID? { chatId } }
+extension CopyMessage: PostsIntoChat { public var targetChat: ChatID? { chatId } }
+extension EditMessageText: PostsIntoChat { public var targetChat: ChatID? { chatId } }
+extension EditMessageReplyMarkup: PostsIntoChat { public var targetChat: ChatID? { chatId } }
+
+/// How the client retries calls that failed for a passing reason.
+public struct RetryPolicy: Sendable {
+    /// Total tries, including the first.
+    public var maxAttempts: Int
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+    /// The longest `retry_after` worth waiting for inside one call; longer ones are reported to the caller.
+    public var maxRetryAfter: Duration
+
+    public static let standard = RetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(500), maxDelay: .seconds(30), maxRetryAfter: .seconds(60))
+    public static let none = RetryPolicy(maxAttempts: 1, baseDelay: .zero, maxDelay: .zero, maxRetryAfter: .zero)
+
+    public init(maxAttempts: Int, baseDelay: Duration, maxDelay: Duration, maxRetryAfter: Duration) {
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.maxRetryAfter = maxRetryAfter
+    }
+
+    /// Exponential backoff with full jitter: a random delay up to base × 2^(attempt−1), capped.
+    func delay(afterAttempt attempt: Int) -> Duration {
+        let ceiling = min(maxDelay, baseDelay * (1 << min(attempt - 1, 20)))
+        let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
+        return .nanoseconds(nanoseconds > 0 ? Int64.random(in: nanoseconds / 2...nanoseconds) : 0)
+    }
+}
+
+/// Calls Bot API methods: limiter, then automatic retry, then the transport.
+public struct TelegramClient: Sendable {
+    public let transport: any TelegramTransport
+    public let limiter: OutboundLimiter?
+    public let retry: RetryPolicy
+    public let requestTimeout: Duration
+    private let logger: Logger
+
+    public init(
+        transport: any TelegramTransport,
+        limiter: OutboundLimiter? = OutboundLimiter(),
+        retry: RetryPolicy = .standard,
+        requestTimeout: Duration = .seconds(30),
+        logger: Logger
+    ) {
+        self.transport = transport
+        self.limiter = limiter
+        self.retry = retry
+        self.requestTimeout = requestTimeout
+        self.logger = logger
+    }
+
+    /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
+    public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {
+        let chat = (method as? any PostsIntoChat)?.targetChat
+        var attempt = 0
+        while true {
+            attempt += 1
+            if let limiter {
+                do {
+                    try await limiter.acquire(chat: chat)
+                } catch {
+                    throw .network(description: "cancelled while waiting for a send slot")
+                }
+            }
+            do {
+                return try await call(method, timeout: requestTimeout)
+            } catch {
+                guard error.isTransient, attempt < retry.maxAttempts else {
+                    if error.isTransient {
+                        logger.warning("Bot API call gave up", metadata: ["method": "\(Method.name)", "attempts": "\(attempt)", "error": "\(error)"])
+                    }
+                    throw error
+                }
+                let wait: Duration
+                if case .retryAfter(let seconds) = error {
+                    wait = .seconds(seconds)
+                    guard wait <= retry.maxRetryAfter else { throw error }
+                    await limiter?.pause(for: wait)
+                    logger.warning("Bot API flood control; all sending paused", metadata: ["method": "\(Method.name)", "retry_after": "\(seconds)"])
+                } else {
+                    wait = retry.delay(afterAttempt: attempt)
+                    logger.info("Bot API call failed; retrying", metadata: ["method": "\(Method.name)", "attempt": "\(attempt)", "error": "\(error)"])
+                }
+                do {
+                    try await Task.sleep(for: wait)
+                } catch {
+                    throw .network(description: "cancelled while waiting to retry")
+                }
+            }
+        }
+    }
+
+    /// Sends an edit; "message is not modified" counts as success and returns `nil`.
+    public func edit<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result? {
+        do {
+            return try await send(method)
+        } catch .notModified {
+            return nil
+        }
+    }
+
+    /// One attempt: encode, post, decode the envelope. No limiter, no retry.
+    public func call<Method: TelegramMethod>(_ method: Method, timeout: Duration) async throws(TelegramError) -> Method.Result {
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(method))
+        } catch {
+            throw .badRequest(description: "cannot encode \(Method.name): \(error)")
+        }
+        let response = try await transport.post(method: Method.name, body: body, timeout: timeout)
+        return try Self.decodeEnvelope(Method.Result.self, status: response.status, body: response.body)
+    }
+
+    /// Decodes `{"ok":true,"result":…}` or maps `{"ok":false,"error_code":…,"description":…}` to its error.
+    public static func decodeEnvelope<Result: Decodable>(_ type: Result.Type, status: Int, body: [UInt8]) throws(TelegramError) -> Result {
+        let decoder = JSONDecoder()
+        let header: EnvelopeHeader
+        do {
+            header = try decoder.decode(EnvelopeHeader.self, from: Data(body))
+        } catch {
+            throw .invalidResponse(description: "HTTP \(status) with a body that is not a Bot API envelope")
+        }
+        guard header.ok else {
+            throw TelegramError.classify(
+                status: header.errorCode ?? status,
+                description: header.description ?? "HTTP \(status)",
+                parameters: header.parameters
+            )
+        }
+        do {
+            return try decoder.decode(ResultEnvelope<Result>.self, from: Data(body)).result
+        } catch {
+            throw .invalidResponse(description: "result does not decode as \(Result.self): \(error)")
+        }
+    }
+}
+
+struct EnvelopeHeader: Decodable {
+    var ok: Bool
+    var errorCode: Int?
+    var description: String?
+    var parameters: ResponseParameters?
+
+    enum CodingKeys: String, CodingKey {
+        case ok, description, parameters
+        case errorCode = "error_code"
+    }
+}
+
+struct ResultEnvelope<Result: Decodable>: Decodable {
+    var result: Result
+}

@@ -1,0 +1,713 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import TelegramBotAPI
+
+/// A stateful stand-in for the Telegram Bot API server, spoken to over real HTTP.
+///
+/// It keeps users, chats, members, messages with their keyboards, invite links, join requests and bans,
+/// and rejects what the real server rejects with the real error texts (external-apis.md §1): over-long
+/// texts, over-long `callback_data`, empty keyboards, broken HTML, unchanged edits, a second poller (409),
+/// a blocked user (403), and calls beyond the rate limits (429 with `retry_after`).
+public actor FakeBotAPI {
+    public struct SentMessage: Sendable, Hashable {
+        public var chatID: Int64
+        public var messageID: Int64
+        public var text: String
+        public var parseMode: String?
+        public var keyboard: InlineKeyboardMarkup?
+        public var replyMarkup: ReplyMarkup?
+        public var deleted: Bool
+    }
+
+    public struct InviteLinkState: Sendable {
+        public var link: ChatInviteLink
+        public var chatID: Int64
+        public var uses: Int
+    }
+
+    public let token: String
+    public let bot: User
+    public var limits: TelegramRateLimits?
+
+    private(set) public var users: [Int64: User] = [:]
+    private(set) public var chats: [Int64: Chat] = [:]
+    private(set) public var members: [Int64: [Int64: ChatMember]] = [:]
+    private(set) public var messages: [Int64: [SentMessage]] = [:]
+    private(set) public var inviteLinks: [String: InviteLinkState] = [:]
+    private(set) public var pendingJoinRequests: [Int64: Set<Int64>] = [:]
+    private(set) public var blockedBy: Set<Int64> = []
+    private(set) public var commands: [String: [BotCommand]] = [:]
+    private(set) public var answeredCallbacks: [String: String?] = [:]
+    private(set) public var calls: [String] = []
+    private(set) public var rejectedWithTooManyRequests = 0
+    private(set) public var webhookURL = ""
+
+    private var updates: [Update] = []
+    private var nextUpdateID: Int64 = 1000
+    private var confirmedUpdateID: Int64 = 0
+    private var allowedUpdates: [String] = []
+    private var nextMessageID: [Int64: Int64] = [:]
+    private var nextCallbackID = 1
+    private var pollers: [UUID: CheckedContinuation<Void, Never>] = [:]
+    private var activePoll: UUID?
+    private var sendLog: [String: [ContinuousClock.Instant]] = [:]
+    private var outstandingCallbacks: Set<String> = []
+
+    public init(token: String = "123456:TEST-token-for-the-fake-bot-api-server", limits: TelegramRateLimits? = nil) {
+        self.token = token
+        self.bot = User(id: Int64(token.split(separator: ":")[0])!, isBot: true, firstName: "TelePay Test Bot", username: "telepay_test_bot")
+        self.limits = limits
+    }
+
+    // MARK: - World setup
+
+    public func addUser(id: Int64, firstName: String, username: String? = nil, languageCode: String? = "en") {
+        users[id] = User(id: id, isBot: false, firstName: firstName, username: username, languageCode: languageCode)
+        chats[id] = Chat(id: id, type: "private", username: username, firstName: firstName)
+    }
+
+    /// Creates a channel owned by `owner`, with the bot as an administrator holding `botRights`.
+    public func addChannel(id: Int64, title: String, owner: Int64, botIsAdmin: Bool = true, username: String? = nil) {
+        chats[id] = Chat(id: id, type: "channel", title: title, username: username)
+        var roster: [Int64: ChatMember] = [:]
+        if let user = users[owner] {
+            roster[owner] = .owner(ChatMemberOwner(user: user, isAnonymous: false))
+        }
+        roster[bot.id] = botIsAdmin
+            ? .administrator(ChatMemberAdministrator(
+                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
+                canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
+                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
+                canPostMessages: true, canEditMessages: true))
+            : .left(ChatMemberLeft(user: bot))
+        members[id] = roster
+    }
+
+    public func setLimits(_ limits: TelegramRateLimits?) {
+        self.limits = limits
+    }
+
+    // MARK: - Scripted user actions (they become updates for the bot)
+
+    /// The user sends a text message to the bot; returns the update id.
+    @discardableResult
+    public func userSendsText(_ userID: Int64, _ text: String) -> Int64 {
+        let user = users[userID]!
+        let chat = chats[userID]!
+        let messageID = allocateMessageID(in: userID)
+        var entities: [MessageEntity]?
+        if text.hasPrefix("/") {
+            let commandLength = text.split(separator: " ", maxSplits: 1).first.map { $0.utf16.count } ?? 0
+            entities = [MessageEntity(type: "bot_command", offset: 0, length: Int64(commandLength))]
+        }
+        let message = Message(messageId: messageID, from: user, date: now(), chat: chat, text: text, entities: entities)
+        return enqueue(Update(updateId: 0, message: message))
+    }
+
+    /// The user taps the inline button labelled `label` on the newest message in their chat showing it.
+    @discardableResult
+    public func userTapsButton(_ userID: Int64, label: String) throws -> Int64 {
+        guard let sent = messages[userID]?.last(where: { !$0.deleted && $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true }),
+              let button = sent.keyboard?.inlineKeyboard.joined().first(where: { $0.text == label }),
+              case .callbackData(let data) = button.action
+        else { throw FakeError.noSuchButton(label) }
+        let queryID = "cbq-\(nextCallbackID)"
+        nextCallbackID += 1
+        outstandingCallbacks.insert(queryID)
+        let message = Message(messageId: sent.messageID, from: bot, date: now(), chat: chats[userID]!, text: sent.text, replyMarkup: sent.keyboard)
+        let query = CallbackQuery(id: queryID, from: users[userID]!, message: .message(message), chatInstance: "ci-\(userID)", data: data)
+        return enqueue(Update(updateId: 0, callbackQuery: query))
+    }
+
+    /// The user opens an invite link: joins directly, or files a join request when the link asks for one.
+    public func userOpensInviteLink(_ userID: Int64, _ url: String) throws {
+        guard var state = inviteLinks[url] else { throw FakeError.unknownInviteLink }
+        let link = state.link
+        if link.isRevoked { throw FakeError.inviteLinkRevoked }
+        if let expiry = link.expireDate, expiry <= now() { throw FakeError.inviteLinkExpired }
+        if let limit = link.memberLimit, state.uses >= limit { throw FakeError.inviteLinkUsedUp }
+        if case .banned = members[state.chatID]?[userID] { throw FakeError.userIsBanned }
+        let user = users[userID]!
+        let chat = chats[state.chatID]!
+        if link.createsJoinRequest {
+            pendingJoinRequests[state.chatID, default: []].insert(userID)
+            enqueue(Update(updateId: 0, chatJoinRequest: ChatJoinRequest(chat: chat, from: user, userChatId: userID, date: now(), inviteLink: link)))
+            return
+        }
+        state.uses += 1
+        inviteLinks[url] = state
+        changeMembership(chat: state.chatID, user: userID, to: .member(ChatMemberMember(user: user)), by: user, via: link)
+    }
+
+    public func userLeaves(_ userID: Int64, chat chatID: Int64) {
+        let user = users[userID]!
+        changeMembership(chat: chatID, user: userID, to: .left(ChatMemberLeft(user: user)), by: user, via: nil)
+    }
+
+    /// The user blocks the bot: later sends to them fail with 403, and the bot gets `my_chat_member`.
+    public func userBlocksBot(_ userID: Int64) {
+        blockedBy.insert(userID)
+        let user = users[userID]!
+        let update = ChatMemberUpdated(
+            chat: chats[userID]!, from: user, date: now(),
+            oldChatMember: .member(ChatMemberMember(user: bot)), newChatMember: .banned(ChatMemberBanned(user: bot, untilDate: 0))
+        )
+        enqueue(Update(updateId: 0, myChatMember: update))
+    }
+
+    // MARK: - Observations
+
+    public func sentMessages(to chatID: Int64) -> [SentMessage] {
+        (messages[chatID] ?? []).filter { $0.messageID > 0 }
+    }
+
+    public func lastMessage(to chatID: Int64) -> SentMessage? {
+        sentMessages(to: chatID).last(where: { !$0.deleted })
+    }
+
+    public func memberStatus(chat: Int64, user: Int64) -> String? {
+        guard let member = members[chat]?[user] else { return nil }
+        switch member {
+        case .owner: return "creator"
+        case .administrator: return "administrator"
+        case .member: return "member"
+        case .restricted: return "restricted"
+        case .left: return "left"
+        case .banned: return "kicked"
+        }
+    }
+
+    public var pendingUpdateCount: Int {
+        updates.filter { $0.updateId > confirmedUpdateID }.count
+    }
+
+    // MARK: - HTTP
+
+    /// Starts the server on a free loopback port; returns its base URL and a task to cancel when done.
+    public nonisolated func start() async throws -> (baseURL: String, server: Task<Void, any Error>) {
+        let router = Router()
+        router.post("bot:token/:method") { request, context -> Response in
+            let token = context.parameters.get("token") ?? ""
+            let method = context.parameters.get("method") ?? ""
+            let body = try await request.body.collect(upTo: 10 * 1024 * 1024)
+            let (status, json) = await self.handle(token: token, method: method, body: Data(body.readableBytesView))
+            return Response(
+                status: .init(code: status),
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: json))
+            )
+        }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "fake-bot-api") { _ in SwiftLogNoOpLogHandler() }
+        )
+        let server = Task { try await app.runService() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw FakeError.serverDidNotStart }
+        return ("http://127.0.0.1:\(port)", server)
+    }
+
+    func handle(token: String, method: String, body: Data) async -> (Int, [UInt8]) {
+        guard token == self.token else { return error(401, "Unauthorized") }
+        calls.append(method)
+        let params = (try? JSONSerialization.jsonObject(with: body.isEmpty ? Data("{}".utf8) : body)) as? [String: Any] ?? [:]
+        if let limited = checkRateLimit(method: method, params: params) { return limited }
+        do {
+            switch method {
+            case "getMe": return ok(bot)
+            case "getUpdates": return await getUpdates(params)
+            case "setWebhook": return setWebhook(params)
+            case "deleteWebhook":
+                webhookURL = ""
+                return ok(true)
+            case "getWebhookInfo":
+                return ok(WebhookInfo(url: webhookURL, hasCustomCertificate: false, pendingUpdateCount: Int64(pendingUpdateCount)))
+            case "sendMessage": return try sendMessage(params)
+            case "editMessageText": return try editMessage(params, text: true)
+            case "editMessageReplyMarkup": return try editMessage(params, text: false)
+            case "deleteMessage": return try deleteMessage(params)
+            case "answerCallbackQuery": return answerCallbackQuery(params)
+            case "setMyCommands": return try setMyCommands(params)
+            case "deleteMyCommands":
+                commands[params["language_code"] as? String ?? ""] = nil
+                return ok(true)
+            case "getChat": return try getChat(params)
+            case "getChatMember": return try getChatMember(params)
+            case "createChatInviteLink": return try createInviteLink(params)
+            case "revokeChatInviteLink": return try revokeInviteLink(params)
+            case "approveChatJoinRequest": return try resolveJoinRequest(params, approve: true)
+            case "declineChatJoinRequest": return try resolveJoinRequest(params, approve: false)
+            case "banChatMember": return try banChatMember(params)
+            case "unbanChatMember": return try unbanChatMember(params)
+            default: return error(404, "Not Found: method not found")
+            }
+        } catch let failure as FakeFailure {
+            return error(failure.code, failure.description)
+        } catch {
+            return self.error(400, "Bad Request: \(error)")
+        }
+    }
+
+    // MARK: - Methods
+
+    private func getUpdates(_ params: [String: Any]) async -> (Int, [UInt8]) {
+        if !webhookURL.isEmpty {
+            return error(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+        }
+        if let offset = int(params["offset"]), offset > 0 {
+            confirmedUpdateID = max(confirmedUpdateID, offset - 1)
+            updates.removeAll { $0.updateId <= confirmedUpdateID }
+        }
+        if let allowed = params["allowed_updates"] as? [String] {
+            allowedUpdates = allowed
+        }
+        let limit = min(max(int(params["limit"]) ?? 100, 1), 100)
+        let timeout = min(max(int(params["timeout"]) ?? 0, 0), 50)
+        let poll = UUID()
+        if let previous = activePoll, let waiting = pollers.removeValue(forKey: previous) {
+            activePoll = poll
+            waiting.resume()
+            _ = previous
+        }
+        activePoll = poll
+        if deliverable().isEmpty && timeout > 0 {
+            await withCheckedContinuation { continuation in
+                pollers[poll] = continuation
+                Task {
+                    try? await Task.sleep(for: .seconds(timeout))
+                    await self.wakePoller(poll)
+                }
+            }
+        }
+        if activePoll != poll {
+            return error(409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+        }
+        activePoll = nil
+        return ok(Array(deliverable().prefix(Int(limit))))
+    }
+
+    private func wakePoller(_ poll: UUID) {
+        pollers.removeValue(forKey: poll)?.resume()
+    }
+
+    private func deliverable() -> [Update] {
+        updates.filter { $0.updateId > confirmedUpdateID && isAllowed($0) }
+    }
+
+    private func isAllowed(_ update: Update) -> Bool {
+        let kind: String
+        if update.message != nil { kind = "message" }
+        else if update.callbackQuery != nil { kind = "callback_query" }
+        else if update.myChatMember != nil { kind = "my_chat_member" }
+        else if update.chatMember != nil { kind = "chat_member" }
+        else if update.chatJoinRequest != nil { kind = "chat_join_request" }
+        else { kind = "other" }
+        if allowedUpdates.isEmpty { return kind != "chat_member" }
+        return allowedUpdates.contains(kind)
+    }
+
+    private func setWebhook(_ params: [String: Any]) -> (Int, [UInt8]) {
+        let url = params["url"] as? String ?? ""
+        if let secret = params["secret_token"] as? String,
+           secret.isEmpty || secret.count > 256 || !secret.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) {
+            return error(400, "Bad Request: secret token contains unallowed characters")
+        }
+        if let allowed = params["allowed_updates"] as? [String] { allowedUpdates = allowed }
+        webhookURL = url
+        if let poll = activePoll, let waiting = pollers.removeValue(forKey: poll) {
+            activePoll = UUID()
+            waiting.resume()
+        }
+        return ok(true)
+    }
+
+    private func sendMessage(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params)
+        let text = params["text"] as? String ?? ""
+        try validateText(text, parseMode: params["parse_mode"] as? String)
+        let markup = try replyMarkup(params)
+        let messageID = allocateMessageID(in: chatID)
+        var keyboard: InlineKeyboardMarkup?
+        if case .inlineKeyboard(let inline) = markup { keyboard = inline }
+        messages[chatID, default: []].append(SentMessage(
+            chatID: chatID, messageID: messageID, text: text, parseMode: params["parse_mode"] as? String,
+            keyboard: keyboard, replyMarkup: markup, deleted: false
+        ))
+        return ok(Message(messageId: messageID, from: bot, date: now(), chat: chats[chatID]!, text: text, replyMarkup: keyboard))
+    }
+
+    private func editMessage(_ params: [String: Any], text editsText: Bool) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params)
+        guard let messageID = int(params["message_id"]),
+              let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
+        else { throw FakeFailure(code: 400, description: "Bad Request: message to edit not found") }
+        var message = messages[chatID]![index]
+        let markup = try replyMarkup(params)
+        var keyboard: InlineKeyboardMarkup?
+        if case .inlineKeyboard(let inline) = markup { keyboard = inline }
+        let newText = editsText ? (params["text"] as? String ?? "") : message.text
+        if editsText { try validateText(newText, parseMode: params["parse_mode"] as? String) }
+        if newText == message.text && keyboard == message.keyboard {
+            throw FakeFailure(code: 400, description: "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+        }
+        message.text = newText
+        message.keyboard = keyboard
+        messages[chatID]![index] = message
+        return ok(Message(messageId: messageID, from: bot, date: now(), chat: chats[chatID]!, text: newText, replyMarkup: keyboard))
+    }
+
+    private func deleteMessage(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params)
+        guard let messageID = int(params["message_id"]),
+              let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
+        else { throw FakeFailure(code: 400, description: "Bad Request: message to delete not found") }
+        messages[chatID]![index].deleted = true
+        return ok(true)
+    }
+
+    private func answerCallbackQuery(_ params: [String: Any]) -> (Int, [UInt8]) {
+        let id = params["callback_query_id"] as? String ?? ""
+        guard outstandingCallbacks.remove(id) != nil else {
+            return error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        }
+        if let text = params["text"] as? String, text.count > 200 {
+            return error(400, "Bad Request: MESSAGE_TOO_LONG")
+        }
+        answeredCallbacks[id] = params["text"] as? String
+        return ok(true)
+    }
+
+    private func setMyCommands(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let list = try decode([BotCommand].self, params["commands"])
+        for command in list {
+            guard (1...32).contains(command.command.count),
+                  command.command.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+                throw FakeFailure(code: 400, description: "Bad Request: BOT_COMMAND_INVALID")
+            }
+            guard (1...256).contains(command.description.count) else {
+                throw FakeFailure(code: 400, description: "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+            }
+        }
+        commands[params["language_code"] as? String ?? ""] = list
+        return ok(true)
+    }
+
+    private func getChat(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        let chat = chats[chatID]!
+        return ok(ChatFullInfo(id: chat.id, type: chat.type, title: chat.title, username: chat.username, firstName: chat.firstName, accentColorId: 0, maxReactionCount: 11, acceptedGiftTypes: AcceptedGiftTypes(unlimitedGifts: false, limitedGifts: false, uniqueGifts: false, premiumSubscription: false, giftsFromChannels: false)))
+    }
+
+    private func getChatMember(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        guard let userID = int(params["user_id"]), let user = users[userID] ?? (userID == bot.id ? bot : nil) else {
+            throw FakeFailure(code: 400, description: "Bad Request: user not found")
+        }
+        return ok(members[chatID]?[userID] ?? .left(ChatMemberLeft(user: user)))
+    }
+
+    private func createInviteLink(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        try requireAdmin(chatID, right: \.canInviteUsers)
+        let joinRequest = params["creates_join_request"] as? Bool ?? false
+        let memberLimit = int(params["member_limit"])
+        if joinRequest && memberLimit != nil {
+            throw FakeFailure(code: 400, description: "Bad Request: can't create invite link with member limit and join request")
+        }
+        if let memberLimit, !(1...99999).contains(memberLimit) {
+            throw FakeFailure(code: 400, description: "Bad Request: member limit must be between 1 and 99999")
+        }
+        if let name = params["name"] as? String, name.count > 32 {
+            throw FakeFailure(code: 400, description: "Bad Request: invite link name is too long")
+        }
+        let url = "https://t.me/+fake\(UUID().uuidString.prefix(12))"
+        let link = ChatInviteLink(
+            inviteLink: url, creator: bot, createsJoinRequest: joinRequest, isPrimary: false, isRevoked: false,
+            name: params["name"] as? String, expireDate: int(params["expire_date"]), memberLimit: memberLimit
+        )
+        inviteLinks[url] = InviteLinkState(link: link, chatID: chatID, uses: 0)
+        return ok(link)
+    }
+
+    private func revokeInviteLink(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        guard let url = params["invite_link"] as? String, var state = inviteLinks[url], state.chatID == chatID else {
+            throw FakeFailure(code: 400, description: "Bad Request: INVITE_HASH_EXPIRED")
+        }
+        state.link.isRevoked = true
+        inviteLinks[url] = state
+        return ok(state.link)
+    }
+
+    private func resolveJoinRequest(_ params: [String: Any], approve: Bool) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        try requireAdmin(chatID, right: \.canInviteUsers)
+        guard let userID = int(params["user_id"]), pendingJoinRequests[chatID]?.remove(userID) != nil else {
+            throw FakeFailure(code: 400, description: "Bad Request: HIDE_REQUESTER_MISSING")
+        }
+        if approve, let user = users[userID] {
+            changeMembership(chat: chatID, user: userID, to: .member(ChatMemberMember(user: user)), by: bot, via: nil)
+        }
+        return ok(true)
+    }
+
+    private func banChatMember(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        try requireAdmin(chatID, right: \.canRestrictMembers)
+        guard let userID = int(params["user_id"]), let user = users[userID] else {
+            throw FakeFailure(code: 400, description: "Bad Request: user not found")
+        }
+        if case .owner = members[chatID]?[userID] {
+            throw FakeFailure(code: 400, description: "Bad Request: can't remove chat owner")
+        }
+        changeMembership(chat: chatID, user: userID, to: .banned(ChatMemberBanned(user: user, untilDate: int(params["until_date"]) ?? 0)), by: bot, via: nil)
+        return ok(true)
+    }
+
+    private func unbanChatMember(_ params: [String: Any]) throws -> (Int, [UInt8]) {
+        let chatID = try chat(params, requireWritable: false)
+        try requireAdmin(chatID, right: \.canRestrictMembers)
+        guard let userID = int(params["user_id"]), let user = users[userID] else {
+            throw FakeFailure(code: 400, description: "Bad Request: user not found")
+        }
+        let onlyIfBanned = params["only_if_banned"] as? Bool ?? false
+        switch members[chatID]?[userID] {
+        case .banned:
+            changeMembership(chat: chatID, user: userID, to: .left(ChatMemberLeft(user: user)), by: bot, via: nil)
+        case .member, .restricted:
+            // Documented: without only_if_banned, unbanning a current member removes them.
+            if !onlyIfBanned {
+                changeMembership(chat: chatID, user: userID, to: .left(ChatMemberLeft(user: user)), by: bot, via: nil)
+            }
+        case .owner:
+            throw FakeFailure(code: 400, description: "Bad Request: can't remove chat owner")
+        default:
+            break
+        }
+        return ok(true)
+    }
+
+    // MARK: - Rules
+
+    private func validateText(_ text: String, parseMode: String?) throws {
+        guard !text.isEmpty else { throw FakeFailure(code: 400, description: "Bad Request: message text is empty") }
+        let visible = parseMode?.lowercased() == "html" ? try HTMLText.visibleText(text) : text
+        guard visible.count <= 4096 else { throw FakeFailure(code: 400, description: "Bad Request: message is too long") }
+        guard !visible.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw FakeFailure(code: 400, description: "Bad Request: message text is empty")
+        }
+    }
+
+    private func replyMarkup(_ params: [String: Any]) throws -> ReplyMarkup? {
+        guard let raw = params["reply_markup"] else { return nil }
+        let markup = try decode(ReplyMarkup.self, raw)
+        switch markup {
+        case .inlineKeyboard(let keyboard):
+            for button in keyboard.inlineKeyboard.joined() {
+                if case .callbackData(let data) = button.action, !(1...64).contains(data.utf8.count) {
+                    throw FakeFailure(code: 400, description: "Bad Request: BUTTON_DATA_INVALID")
+                }
+                if button.text.isEmpty { throw FakeFailure(code: 400, description: "Bad Request: text buttons are unallowed in the inline keyboard") }
+            }
+        case .replyKeyboard(let keyboard):
+            if keyboard.keyboard.joined().isEmpty { throw FakeFailure(code: 400, description: "Bad Request: keyboard must be non-empty") }
+        default:
+            break
+        }
+        return markup
+    }
+
+    private func chat(_ params: [String: Any], requireWritable: Bool = true) throws -> Int64 {
+        let chatID: Int64?
+        if let id = int(params["chat_id"]) {
+            chatID = id
+        } else if let username = params["chat_id"] as? String {
+            chatID = chats.values.first { "@\($0.username ?? "")" == username }?.id
+        } else {
+            chatID = nil
+        }
+        guard let chatID, chats[chatID] != nil else { throw FakeFailure(code: 400, description: "Bad Request: chat not found") }
+        if requireWritable && blockedBy.contains(chatID) {
+            throw FakeFailure(code: 403, description: "Forbidden: bot was blocked by the user")
+        }
+        if chatID < 0, case .left = members[chatID]?[bot.id] ?? .left(ChatMemberLeft(user: bot)) {
+            throw FakeFailure(code: 403, description: "Forbidden: bot is not a member of the channel chat")
+        }
+        return chatID
+    }
+
+    private func requireAdmin(_ chatID: Int64, right: KeyPath<ChatMemberAdministrator, Bool>) throws {
+        guard case .administrator(let admin) = members[chatID]?[bot.id], admin[keyPath: right] else {
+            throw FakeFailure(code: 400, description: "Bad Request: not enough rights")
+        }
+    }
+
+    private func checkRateLimit(method: String, params: [String: Any]) -> (Int, [UInt8])? {
+        guard let limits, method != "getUpdates" else { return nil }
+        let now = ContinuousClock.now
+        var keys: [(String, RateLimit)] = [("overall", limits.overall)]
+        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup"].contains(method), let chat = int(params["chat_id"]) {
+            keys.append(("chat:\(chat)", chat > 0 ? limits.privateChat : limits.groupChat))
+        }
+        for (key, limit) in keys {
+            let recent = (sendLog[key] ?? []).filter { now - $0 < limit.window }
+            if recent.count >= limit.count {
+                rejectedWithTooManyRequests += 1
+                let wait = limit.window - (now - recent[recent.count - limit.count])
+                let seconds = max(1, Int((wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0)))
+                return (429, Array(#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after \#(seconds)","parameters":{"retry_after":\#(seconds)}}"#.utf8))
+            }
+        }
+        for (key, limit) in keys {
+            var recent = (sendLog[key] ?? []).filter { now - $0 < limit.window }
+            recent.append(now)
+            sendLog[key] = recent
+        }
+        return nil
+    }
+
+    // MARK: - Helpers
+
+    private func changeMembership(chat chatID: Int64, user userID: Int64, to new: ChatMember, by actor: User, via link: ChatInviteLink?) {
+        let user = users[userID]!
+        let old = members[chatID]?[userID] ?? .left(ChatMemberLeft(user: user))
+        members[chatID, default: [:]][userID] = new
+        let update = ChatMemberUpdated(chat: chats[chatID]!, from: actor, date: now(), oldChatMember: old, newChatMember: new, inviteLink: link)
+        enqueue(Update(updateId: 0, chatMember: update))
+    }
+
+    @discardableResult
+    private func enqueue(_ update: Update) -> Int64 {
+        var update = update
+        nextUpdateID += 1
+        update.updateId = nextUpdateID
+        updates.append(update)
+        if let poll = activePoll, isAllowed(update), let waiting = pollers.removeValue(forKey: poll) {
+            waiting.resume()
+        }
+        return update.updateId
+    }
+
+    private func allocateMessageID(in chat: Int64) -> Int64 {
+        let id = (nextMessageID[chat] ?? 0) + 1
+        nextMessageID[chat] = id
+        return id
+    }
+
+    private func now() -> Int64 {
+        Int64(Date().timeIntervalSince1970)
+    }
+
+    private func int(_ value: Any?) -> Int64? {
+        if let number = value as? NSNumber, !(value is Bool) { return number.int64Value }
+        if let text = value as? String { return Int64(text) }
+        return nil
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ value: Any?) throws -> T {
+        guard let value else { throw FakeFailure(code: 400, description: "Bad Request: parameter is missing") }
+        let data = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw FakeFailure(code: 400, description: "Bad Request: can't parse \(T.self)")
+        }
+    }
+
+    private func ok<Value: Encodable>(_ value: Value) -> (Int, [UInt8]) {
+        (200, Array((try? JSONEncoder().encode(SuccessEnvelope(result: value))) ?? Data()))
+    }
+
+    private func error(_ code: Int, _ description: String) -> (Int, [UInt8]) {
+        struct Failure: Encodable {
+            var ok = false
+            var error_code: Int
+            var description: String
+        }
+        return (code, Array((try? JSONEncoder().encode(Failure(error_code: code, description: description))) ?? Data()))
+    }
+}
+
+struct SuccessEnvelope<Value: Encodable>: Encodable {
+    var ok = true
+    var result: Value
+}
+
+/// A Bot API error the fake answers with.
+struct FakeFailure: Error {
+    var code: Int
+    var description: String
+}
+
+/// Misuse of the fake by a test script (not a Bot API error).
+public enum FakeError: Error {
+    case noSuchButton(String)
+    case unknownInviteLink
+    case inviteLinkRevoked
+    case inviteLinkExpired
+    case inviteLinkUsedUp
+    case userIsBanned
+    case serverDidNotStart
+}
+
+/// Checks Telegram's HTML subset and returns the text a user would see.
+enum HTMLText {
+    static let allowedTags: Set<String> = [
+        "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji", "code", "pre", "blockquote",
+    ]
+
+    static func visibleText(_ html: String) throws -> String {
+        var visible = ""
+        var stack: [String] = []
+        var index = html.startIndex
+        func fail(_ reason: String) -> FakeFailure {
+            FakeFailure(code: 400, description: "Bad Request: can't parse entities: \(reason)")
+        }
+        while index < html.endIndex {
+            let character = html[index]
+            if character == "<" {
+                guard let close = html[index...].firstIndex(of: ">") else { throw fail("unclosed start tag") }
+                let inner = html[html.index(after: index)..<close]
+                if inner.hasPrefix("/") {
+                    let name = inner.dropFirst().trimmingCharacters(in: .whitespaces).lowercased()
+                    guard stack.last == name else { throw fail("unmatched end tag \"\(name)\"") }
+                    stack.removeLast()
+                } else {
+                    let name = inner.split(separator: " ").first.map { String($0).lowercased() } ?? ""
+                    guard allowedTags.contains(name) else { throw fail("unsupported start tag \"\(name)\"") }
+                    stack.append(name)
+                }
+                index = html.index(after: close)
+            } else if character == "&" {
+                guard let semicolon = html[index...].firstIndex(of: ";") else { throw fail("unterminated entity") }
+                let entity = html[html.index(after: index)..<semicolon]
+                switch entity {
+                case "lt": visible.append("<")
+                case "gt": visible.append(">")
+                case "amp": visible.append("&")
+                case "quot": visible.append("\"")
+                default:
+                    if entity.hasPrefix("#"), let scalar = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : UInt32(entity.dropFirst()),
+                       let unicode = Unicode.Scalar(scalar) {
+                        visible.unicodeScalars.append(unicode)
+                    } else {
+                        throw fail("unsupported entity \"&\(entity);\"")
+                    }
+                }
+                index = html.index(after: semicolon)
+            } else if character == ">" {
+                throw fail("unescaped \">\"")
+            } else {
+                visible.append(character)
+                index = html.index(after: index)
+            }
+        }
+        guard stack.isEmpty else { throw fail("unclosed tag \"\(stack.last!)\"") }
+        return visible
+    }
+}
