@@ -29,6 +29,14 @@ public struct TelegramRateLimits: Sendable, Hashable {
         margin: .milliseconds(25)
     )
 
+    /// No spacing at all; for tests that need the server's 429 to be the only brake.
+    public static let unlimited = TelegramRateLimits(
+        overall: RateLimit(count: .max, window: .zero),
+        privateChat: RateLimit(count: .max, window: .zero),
+        groupChat: RateLimit(count: .max, window: .zero),
+        margin: .zero
+    )
+
     public init(overall: RateLimit, privateChat: RateLimit, groupChat: RateLimit, margin: Duration) {
         self.overall = overall
         self.privateChat = privateChat
@@ -36,7 +44,7 @@ public struct TelegramRateLimits: Sendable, Hashable {
         self.margin = margin
     }
 
-    func limit(for chat: ChatID) -> RateLimit {
+    public func limit(for chat: ChatID) -> RateLimit {
         if case .id(let id) = chat, id > 0 { return privateChat }
         return groupChat
     }
@@ -44,10 +52,19 @@ public struct TelegramRateLimits: Sendable, Hashable {
 
 /// Spaces outbound calls so no documented limit is ever exceeded, even with many concurrent senders.
 ///
-/// Calls to one chat queue in order and wait for that chat's window; then every call takes the next slot
-/// of the overall window. A chat that is busy therefore never holds up calls to other chats. When Telegram
-/// answers 429 anyway, `pause(for:)` stops all sending until `retry_after` has passed.
+/// Calls to one chat go one at a time, in order: each waits for that chat's window, measured from when the
+/// previous call to the chat *finished* (so transit jitter cannot squeeze two calls together at the server),
+/// then takes the next slot of the overall window. A busy chat therefore never holds up other chats. When
+/// Telegram answers 429 anyway, `pause(for:)` stops all sending until `retry_after` has passed.
 public actor OutboundLimiter {
+    /// Permission to make one call; hand it back with `release(_:)` when the call has finished.
+    public struct Permit: Sendable {
+        public let chat: ChatID?
+        /// The instant the call's overall slot was booked for.
+        public let slot: ContinuousClock.Instant
+        fileprivate let gate: Gate?
+    }
+
     public let limits: TelegramRateLimits
     private var overallLog = SlidingLog()
     private var chatLogs: [ChatID: SlidingLog] = [:]
@@ -59,34 +76,44 @@ public actor OutboundLimiter {
     }
 
     /// Waits until a call (to `chat`, when it posts into one) may be sent, and books its slot.
-    /// Returns the instant the slot was booked for.
-    @discardableResult
-    public func acquire(chat: ChatID?) async throws -> ContinuousClock.Instant {
+    public func acquire(chat: ChatID?) async throws -> Permit {
         guard let chat else {
-            return try await acquireOverall()
+            return Permit(chat: nil, slot: try await acquireOverall(), gate: nil)
         }
         let previous = chatTails[chat]
         let gate = Gate()
         chatTails[chat] = gate
-        defer {
-            gate.open()
-            if chatTails[chat] === gate { chatTails[chat] = nil }
+        do {
+            await previous?.wait()
+            let chatSlot = (chatLogs[chat] ?? SlidingLog()).earliest(after: .now, limit: limits.limit(for: chat), margin: limits.margin)
+            try await ContinuousClock().sleep(until: chatSlot)
+            return Permit(chat: chat, slot: try await acquireOverall(), gate: gate)
+        } catch {
+            finish(chat: chat, gate: gate, at: .now)
+            throw error
         }
-        await previous?.wait()
-        let chatLimit = limits.limit(for: chat)
-        var log = chatLogs[chat] ?? SlidingLog()
-        let chatSlot = log.earliest(after: .now, limit: chatLimit, margin: limits.margin)
-        try await ContinuousClock().sleep(until: chatSlot)
-        let slot = try await acquireOverall()
-        log.record(slot, keeping: chatLimit.count)
-        chatLogs[chat] = log
-        return slot
     }
 
-    /// Stops all sending for `seconds` (a 429's `retry_after`).
+    /// Records that the permitted call finished, letting the chat's next call be timed from now.
+    public func release(_ permit: Permit) {
+        guard let chat = permit.chat, let gate = permit.gate else { return }
+        finish(chat: chat, gate: gate, at: .now)
+    }
+
+    /// Stops all sending for `duration` (a 429's `retry_after`).
     public func pause(for duration: Duration) {
         let until = ContinuousClock.now + duration
         if pausedUntil.map({ $0 < until }) ?? true { pausedUntil = until }
+    }
+
+    private func finish(chat: ChatID, gate: Gate, at instant: ContinuousClock.Instant) {
+        var log = chatLogs[chat] ?? SlidingLog()
+        log.record(instant, keeping: limits.limit(for: chat).count)
+        chatLogs[chat] = log
+        gate.open()
+        if chatTails[chat] === gate {
+            chatTails[chat] = nil
+        }
     }
 
     private func acquireOverall() async throws -> ContinuousClock.Instant {
@@ -114,6 +141,7 @@ struct SlidingLog {
     }
 
     mutating func record(_ instant: ContinuousClock.Instant, keeping count: Int) {
+        guard count < Int.max else { return }
         times.append(instant)
         if times.count > count { times.removeFirst(times.count - count) }
     }

@@ -60,22 +60,37 @@ public struct TelegramClient: Sendable {
         self.logger = logger
     }
 
+    /// The Bot API server this client talks to, when its transport is HTTP.
+    public var transportBaseURL: String {
+        (transport as? HTTPTelegramTransport)?.baseURL ?? ""
+    }
+
     /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
+    @discardableResult
     public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {
         let chat = (method as? any PostsIntoChat)?.targetChat
         var attempt = 0
         while true {
             attempt += 1
+            var permit: OutboundLimiter.Permit?
             if let limiter {
                 do {
-                    try await limiter.acquire(chat: chat)
+                    permit = try await limiter.acquire(chat: chat)
                 } catch {
                     throw .network(description: "cancelled while waiting for a send slot")
                 }
             }
+            let outcome: Result<Method.Result, TelegramError>
             do {
-                return try await call(method, timeout: requestTimeout)
+                outcome = .success(try await call(method, timeout: requestTimeout))
             } catch {
+                outcome = .failure(error)
+            }
+            if let limiter, let permit { await limiter.release(permit) }
+            switch outcome {
+            case .success(let result):
+                return result
+            case .failure(let error):
                 guard error.isTransient, attempt < retry.maxAttempts else {
                     if error.isTransient {
                         logger.warning("Bot API call gave up", metadata: ["method": "\(Method.name)", "attempts": "\(attempt)", "error": "\(error)"])
@@ -111,6 +126,7 @@ public struct TelegramClient: Sendable {
     }
 
     /// One attempt: encode, post, decode the envelope. No limiter, no retry.
+    @discardableResult
     public func call<Method: TelegramMethod>(_ method: Method, timeout: Duration) async throws(TelegramError) -> Method.Result {
         let body: [UInt8]
         do {

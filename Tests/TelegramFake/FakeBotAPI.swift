@@ -27,8 +27,8 @@ public actor FakeBotAPI {
         public var uses: Int
     }
 
-    public let token: String
-    public let bot: User
+    public nonisolated let token: String
+    public nonisolated let bot: User
     public var limits: TelegramRateLimits?
 
     private(set) public var users: [Int64: User] = [:]
@@ -188,8 +188,8 @@ public actor FakeBotAPI {
     /// Starts the server on a free loopback port; returns its base URL and a task to cancel when done.
     public nonisolated func start() async throws -> (baseURL: String, server: Task<Void, any Error>) {
         let router = Router()
-        router.post("bot:token/:method") { request, context -> Response in
-            let token = context.parameters.get("token") ?? ""
+        router.post(":bottoken/:method") { request, context -> Response in
+            let token = String((context.parameters.get("bottoken") ?? "").dropFirst(3))
             let method = context.parameters.get("method") ?? ""
             let body = try await request.body.collect(upTo: 10 * 1024 * 1024)
             let (status, json) = await self.handle(token: token, method: method, body: Data(body.readableBytesView))
@@ -215,7 +215,7 @@ public actor FakeBotAPI {
     func handle(token: String, method: String, body: Data) async -> (Int, [UInt8]) {
         guard token == self.token else { return error(401, "Unauthorized") }
         calls.append(method)
-        let params = (try? JSONSerialization.jsonObject(with: body.isEmpty ? Data("{}".utf8) : body)) as? [String: Any] ?? [:]
+        let params = (try? JSONDecoder().decode(JSONValue.self, from: body.isEmpty ? Data("{}".utf8) : body))?.native as? [String: Any] ?? [:]
         if let limited = checkRateLimit(method: method, params: params) { return limited }
         do {
             switch method {
@@ -280,7 +280,7 @@ public actor FakeBotAPI {
                 pollers[poll] = continuation
                 Task {
                     try? await Task.sleep(for: .seconds(timeout))
-                    await self.wakePoller(poll)
+                    self.wakePoller(poll)
                 }
             }
         }
@@ -604,7 +604,7 @@ public actor FakeBotAPI {
     }
 
     private func int(_ value: Any?) -> Int64? {
-        if let number = value as? NSNumber, !(value is Bool) { return number.int64Value }
+        if let number = value as? Int64 { return number }
         if let text = value as? String { return Int64(text) }
         return nil
     }
@@ -630,6 +630,35 @@ public actor FakeBotAPI {
             var description: String
         }
         return (code, Array((try? JSONEncoder().encode(Failure(error_code: code, description: description))) ?? Data()))
+    }
+}
+
+/// A parsed JSON request body. Foundation's JSONSerialization on Linux hands back NSNumber for both
+/// numbers and booleans (and `1 is Bool` is true), so the fake parses into native Swift values itself.
+enum JSONValue: Decodable {
+    case null, bool(Bool), int(Int64), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Int64.self) { self = .int(value) }
+        else if let value = try? container.decode(Double.self) { self = .double(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    var native: Any {
+        switch self {
+        case .null: return NSNull()
+        case .bool(let value): return value
+        case .int(let value): return value
+        case .double(let value): return value
+        case .string(let value): return value
+        case .array(let values): return values.map(\.native)
+        case .object(let values): return values.mapValues(\.native)
+        }
     }
 }
 
