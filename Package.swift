@@ -44,6 +44,22 @@ let package = Package(
             exclude: ["Spec"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "Localization",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Bot",
+            dependencies: [
+                "TelegramBotAPI",
+                "Storage",
+                "Localization",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .systemLibrary(
             name: "CSecp256k1",
             pkgConfig: "libsecp256k1",
@@ -61,6 +77,9 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Storage",
+                "Bot",
+                "Localization",
+                "TelegramBotAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -104,6 +123,14 @@ let package = Package(
             name: "TelegramBotAPITests",
             dependencies: ["TelegramBotAPI", "TelegramFake", "TestSupport", "Storage"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BotTests",
+            dependencies: [
+                "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -57,6 +57,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var shutdownTimeoutSeconds: Int
     public var telegramBotToken: Secret?
     public var telegramAPIURL: URL
+    public var telegramConcurrency: Int
     public var nowPaymentsAPIURL: URL
     public var nowPaymentsAPIKey: Secret?
     public var nowPaymentsIPNSecret: Secret?
@@ -80,6 +81,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_SHUTDOWN_TIMEOUT_SECONDS", default: "30", "How long a graceful shutdown may take before it is forced."),
         Variable("TELEGRAM_BOT_TOKEN", default: nil, "Bot token from @BotFather.", secret: true),
         Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL."),
+        Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
         Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1)."),
         Variable("TELEPAY_NOWPAYMENTS_API_KEY", default: nil, "NOWPayments API key.", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
@@ -235,6 +237,7 @@ private struct Reader {
             Self.isBotToken(value) ? nil : "is not a bot token (expected <digits>:<35 characters> from @BotFather)"
         }
         let telegramURL = url("TELEPAY_TELEGRAM_API_URL")
+        let telegramConcurrency = integer("TELEPAY_TELEGRAM_CONCURRENCY", in: 1...256)
         let nowURL = url("TELEPAY_NOWPAYMENTS_API_URL")
         let nowKey = secret("TELEPAY_NOWPAYMENTS_API_KEY")
         let ipnSecret = secret("TELEPAY_NOWPAYMENTS_IPN_SECRET")
@@ -247,7 +250,7 @@ private struct Reader {
             guard hex.contains(where: { $0 != "0" }) else { return "must not be zero" }
             return nil
         }
-        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let nowURL, let changeNowURL, let rpcURL else {
+        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let nowURL, let changeNowURL, let rpcURL else {
             return nil
         }
         return Configuration(
@@ -263,6 +266,7 @@ private struct Reader {
             shutdownTimeoutSeconds: shutdown,
             telegramBotToken: token,
             telegramAPIURL: telegramURL,
+            telegramConcurrency: telegramConcurrency,
             nowPaymentsAPIURL: nowURL,
             nowPaymentsAPIKey: nowKey,
             nowPaymentsIPNSecret: ipnSecret,

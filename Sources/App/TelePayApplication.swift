@@ -1,5 +1,7 @@
 import Foundation
+import Bot
 import Hummingbird
+import Localization
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -50,11 +52,20 @@ public struct DatabaseHandle: Sendable {
 
 /// Loads the migration files the configuration points at.
 public func loadMigrations(configuration: Configuration, logger: Logger) throws -> MigrationRunner {
+    let migrations = try Migration.load(directory: try resourcesDirectory(configuration) + "/Migrations")
+    return MigrationRunner(migrations: migrations, logger: logger)
+}
+
+/// Loads and cross-checks the string catalogs.
+public func loadLocalizer(configuration: Configuration) throws -> Localizer {
+    try Localizer.load(directory: try resourcesDirectory(configuration) + "/Localization")
+}
+
+func resourcesDirectory(_ configuration: Configuration) throws -> String {
     guard let resources = ResourceLocator.locate(configured: configuration.resourcesDirectory) else {
         throw StartupError.resourcesNotFound(configured: configuration.resourcesDirectory)
     }
-    let migrations = try Migration.load(directory: resources + "/Migrations")
-    return MigrationRunner(migrations: migrations, logger: logger)
+    return resources
 }
 
 /// Runs the connection pool as a service of the group.
@@ -77,24 +88,27 @@ struct EmbeddedPostgresService: Service {
     }
 }
 
-/// Applies pending migrations, then serves HTTP until shutdown. The HTTP server only starts on an
-/// up-to-date schema; a migration problem stops start-up with a message naming the file.
+/// Applies pending migrations, then serves HTTP and runs the bot until shutdown. Nothing starts on a
+/// schema that is not up to date; a migration problem stops start-up with a message naming the file.
 struct CoreService: Service {
     let migrations: MigrationRunner
     let database: Database
     let http: Application<RouterResponder<BasicRequestContext>>
-    let configuration: Configuration
+    let bot: TelegramBot?
     let logger: Logger
 
     func run() async throws {
         let applied = try await migrations.apply(on: database)
         logger.info("database schema up to date", metadata: ["applied_now": "\(applied.count)", "known": "\(migrations.migrations.count)"])
-        if configuration.telegramBotToken == nil {
-            logger.notice("Telegram is not configured (TELEGRAM_BOT_TOKEN is unset): serving health and metrics only")
-        } else {
-            logger.notice("TELEGRAM_BOT_TOKEN is set, but this build has no Telegram client yet: serving health and metrics only")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await http.runService() }
+            if let bot {
+                group.addTask { try await bot.run() }
+            } else {
+                logger.notice("Telegram is not configured (TELEGRAM_BOT_TOKEN is unset): serving health and metrics only")
+            }
+            try await group.waitForAll()
         }
-        try await http.runService()
     }
 }
 
@@ -122,6 +136,10 @@ public struct TelePayApplication: Sendable {
             maxBodyBytes: configuration.httpMaxBodyBytes,
             logger: logger
         )
+        let localizer = try loadLocalizer(configuration: configuration)
+        let bot = configuration.telegramBotToken.map { token in
+            TelegramBot(configuration: configuration, token: token, database: handle.database, localizer: localizer, logger: logger)
+        }
         let http = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "TelePay"),
@@ -138,7 +156,7 @@ public struct TelePayApplication: Sendable {
         }
         services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
         services.append(.init(
-            service: CoreService(migrations: migrations, database: handle.database, http: http, configuration: configuration, logger: logger),
+            service: CoreService(migrations: migrations, database: handle.database, http: http, bot: bot, logger: logger),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,
             serviceName: "core"

@@ -1,0 +1,40 @@
+import Bot
+import Foundation
+import Localization
+import Logging
+import Storage
+import TelegramBotAPI
+
+/// The bot as TelePay runs it: checks the token, publishes the command menu, then long-polls.
+struct TelegramBot: Sendable {
+    let client: TelegramClient
+    let dispatcher: Dispatcher
+    let database: Database
+    let localizer: Localizer
+    let logger: Logger
+
+    init(configuration: Configuration, token: Secret, database: Database, localizer: Localizer, logger: Logger) {
+        let transport = HTTPTelegramTransport(baseURL: configuration.telegramAPIURL.absoluteString, token: token.value, logger: logger)
+        let client = TelegramClient(transport: transport, logger: logger)
+        var router = BotRouter()
+        CoreCommands.register(into: &router)
+        let services = BotServices(client: client, database: database, localizer: localizer, logger: logger)
+        self.client = client
+        self.dispatcher = Dispatcher(router: router, services: services, maxConcurrency: configuration.telegramConcurrency)
+        self.database = database
+        self.localizer = localizer
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let me: User
+        do {
+            me = try await client.send(GetMe())
+        } catch .unauthorized {
+            throw LongPollingError.unauthorized
+        }
+        logger.notice("Telegram bot connected", metadata: ["bot": "@\(me.username ?? String(me.id))"])
+        try await CoreCommands.publishCommandMenu(client: client, localizer: localizer)
+        try await LongPollingSource(client: client, dispatcher: dispatcher, database: database, botID: me.id, logger: logger).run()
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Localization
+import PostgresNIO
+import Storage
+import TelegramBotAPI
+
+/// The commands the bot understands; a test keeps the router's registrations equal to this list.
+public enum BotCommandName: String, CaseIterable, Sendable {
+    case start, help, cancel, language
+
+    var descriptionKey: String { "command.\(rawValue).description" }
+}
+
+/// `/start`, `/help`, `/cancel`, `/language`, and the fallbacks every bot needs.
+public enum CoreCommands {
+    /// A deep-link payload as Telegram allows it: up to 64 of `A-Z a-z 0-9 _ -`.
+    public static func isValidPayload(_ payload: String) -> Bool {
+        (1...64).contains(payload.count) && payload.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
+    public static func register(into router: inout BotRouter) {
+        router.command(BotCommandName.start.rawValue, start)
+        router.command(BotCommandName.help.rawValue) { context in
+            try await context.reply("help.text")
+        }
+        router.command(BotCommandName.cancel.rawValue, cancel)
+        router.command(BotCommandName.language.rawValue, chooseLanguage)
+        router.callback { data, context in
+            guard case .chooseLanguage(let code) = data else { return false }
+            try await setLanguage(code, context: context)
+            return true
+        }
+        router.onUnknownCommand { context in
+            let command = context.update.message?.text.flatMap(BotRouter.parseCommand)?.name ?? ""
+            try await context.reply("command.unknown", ["command": "/" + command])
+            try await context.reply("help.text")
+        }
+        router.onText { context in
+            guard context.chatID.map({ $0 > 0 }) == true else { return }
+            try await context.reply("text.unexpected")
+        }
+        router.onMyChatMember { context in
+            guard let change = context.update.myChatMember, change.chat.type == "private" else { return }
+            switch change.newChatMember {
+            case .banned: try await UserDirectory.setBlocked(true, userID: change.from.id, on: context.services.database)
+            case .member: try await UserDirectory.setBlocked(false, userID: change.from.id, on: context.services.database)
+            default: break
+            }
+        }
+    }
+
+    static func start(_ context: UpdateContext) async throws {
+        let text = context.update.message?.text ?? ""
+        let payload = BotRouter.parseCommand(text)?.arguments.trimmingCharacters(in: .whitespaces) ?? ""
+        guard !payload.isEmpty else {
+            try await context.reply("start.welcome", ["name": context.user?.firstName ?? ""])
+            return
+        }
+        guard isValidPayload(payload) else {
+            context.logger.info("rejected /start payload", metadata: ["length": "\(payload.count)"])
+            try await context.reply("start.link_invalid")
+            return
+        }
+        let exists = try await context.services.database.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT count(*) FROM channels WHERE offer_token = \(payload) AND status = 'active'", logger: context.logger
+            )
+            var count = 0
+            for try await (value) in rows.decode(Int.self) { count = value }
+            return count > 0
+        }
+        try await context.reply(exists ? "start.welcome" : "start.offer_not_found", exists ? ["name": context.user?.firstName ?? ""] : [:])
+    }
+
+    static func cancel(_ context: UpdateContext) async throws {
+        guard let chatID = context.chatID, let userID = context.user?.id else { return }
+        let removed = try await context.services.database.withConnection { connection in
+            let rows = try await connection.query(
+                "DELETE FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID) RETURNING 1", logger: context.logger
+            )
+            var count = 0
+            for try await _ in rows { count += 1 }
+            return count
+        }
+        try await context.reply(removed > 0 ? "cancel.done" : "cancel.nothing")
+    }
+
+    static func chooseLanguage(_ context: UpdateContext) async throws {
+        let localizer = context.services.localizer
+        let buttons = localizer.languages.map { code in
+            [InlineKeyboardButton(text: localizer.text("language.self_name", language: code), action: .callbackData(CallbackData.chooseLanguage(code).encoded))]
+        }
+        try await context.reply("language.choose", markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons)))
+    }
+
+    static func setLanguage(_ code: String, context: UpdateContext) async throws {
+        guard let userID = context.user?.id, context.services.localizer.languages.contains(code) else {
+            try await context.answerCallback(text: context.text("menu.outdated"))
+            return
+        }
+        try await UserDirectory.setLanguage(code, for: userID, on: context.services.database)
+        var updated = context
+        updated.language = code
+        try await updated.answerCallback()
+        try await updated.reply("language.changed", ["language": updated.text("language.self_name")])
+    }
+
+    /// Registers the command menu in every catalog language (and English as the default).
+    public static func publishCommandMenu(client: TelegramClient, localizer: Localizer) async throws {
+        for language in localizer.languages {
+            let commands = BotCommandName.allCases.map {
+                BotCommand(command: $0.rawValue, description: localizer.text($0.descriptionKey, language: language))
+            }
+            try await client.send(SetMyCommands(commands: commands, languageCode: language == Localizer.fallbackLanguage ? nil : language))
+        }
+    }
+}

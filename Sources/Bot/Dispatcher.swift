@@ -1,0 +1,253 @@
+import Foundation
+import Localization
+import Logging
+import Storage
+import TelegramBotAPI
+
+/// What handlers need from the rest of TelePay.
+public struct BotServices: Sendable {
+    public var client: TelegramClient
+    public var database: Database
+    public var localizer: Localizer
+    public var logger: Logger
+
+    public init(client: TelegramClient, database: Database, localizer: Localizer, logger: Logger) {
+        self.client = client
+        self.database = database
+        self.localizer = localizer
+        self.logger = logger
+    }
+}
+
+/// Everything a handler knows about the update it is handling.
+public struct UpdateContext: Sendable {
+    public let update: Update
+    public let services: BotServices
+    /// The chat to answer in, when the update has one.
+    public let chatID: Int64?
+    /// The person the update is from.
+    public let user: User?
+    public var language: String
+    public var logger: Logger
+    let callbackAnswer: CallbackAnswerState
+
+    /// Localized text in the user's language.
+    public func text(_ key: String, _ arguments: [String: String] = [:], count: Int? = nil) -> String {
+        services.localizer.text(key, language: language, arguments, count: count)
+    }
+
+    /// Sends `key`, localized, to the update's chat.
+    @discardableResult
+    public func reply(_ key: String, _ arguments: [String: String] = [:], markup: ReplyMarkup? = nil) async throws -> Message? {
+        guard let chatID else { return nil }
+        return try await services.client.send(SendMessage(
+            chatId: .id(chatID), text: text(key, arguments), parseMode: "HTML",
+            linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: markup
+        ))
+    }
+
+    /// Answers the update's callback query (at most once; the dispatcher answers any left unanswered).
+    public func answerCallback(text: String? = nil) async throws {
+        guard let query = update.callbackQuery, await callbackAnswer.claim() else { return }
+        try await services.client.send(AnswerCallbackQuery(callbackQueryId: query.id, text: text))
+    }
+}
+
+/// Remembers whether a callback query was answered, so it is answered exactly once.
+actor CallbackAnswerState {
+    private var answered = false
+
+    func claim() -> Bool {
+        defer { answered = true }
+        return !answered
+    }
+}
+
+public typealias UpdateHandler = @Sendable (UpdateContext) async throws -> Void
+
+/// Which handler an update goes to.
+public struct BotRouter: Sendable {
+    var commands: [String: UpdateHandler] = [:]
+    var callbacks: [@Sendable (CallbackData, UpdateContext) async throws -> Bool] = []
+    var text: UpdateHandler?
+    var unknownCommand: UpdateHandler?
+    var myChatMember: UpdateHandler?
+    var chatMember: UpdateHandler?
+    var joinRequest: UpdateHandler?
+
+    public init() {}
+
+    public mutating func command(_ name: String, _ handler: @escaping UpdateHandler) {
+        commands[name] = handler
+    }
+
+    /// A callback handler returns `false` when the data is not for it.
+    public mutating func callback(_ handler: @escaping @Sendable (CallbackData, UpdateContext) async throws -> Bool) {
+        callbacks.append(handler)
+    }
+
+    public mutating func onText(_ handler: @escaping UpdateHandler) { text = handler }
+    public mutating func onUnknownCommand(_ handler: @escaping UpdateHandler) { unknownCommand = handler }
+    public mutating func onMyChatMember(_ handler: @escaping UpdateHandler) { myChatMember = handler }
+    public mutating func onChatMember(_ handler: @escaping UpdateHandler) { chatMember = handler }
+    public mutating func onJoinRequest(_ handler: @escaping UpdateHandler) { joinRequest = handler }
+
+    public var registeredCommands: Set<String> { Set(commands.keys) }
+
+    /// `/name@bot args` → ("name", "args").
+    static func parseCommand(_ text: String) -> (name: String, arguments: String)? {
+        guard text.hasPrefix("/") else { return nil }
+        let head = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        let command = head[0].dropFirst().split(separator: "@", maxSplits: 1).first.map(String.init) ?? ""
+        guard !command.isEmpty else { return nil }
+        return (command.lowercased(), head.count > 1 ? String(head[1]) : "")
+    }
+
+    func route(_ context: UpdateContext) async throws {
+        let update = context.update
+        if let message = update.message {
+            if let text = message.text, let (name, _) = Self.parseCommand(text) {
+                if let handler = commands[name] {
+                    try await handler(context)
+                } else {
+                    try await unknownCommand?(context)
+                }
+            } else {
+                try await text?(context)
+            }
+        } else if let query = update.callbackQuery {
+            if let data = query.data.flatMap(CallbackData.init) {
+                for handler in callbacks where try await handler(data, context) { return }
+            }
+            // Data we cannot read comes from a menu drawn by an older version or for a finished flow.
+            try await context.answerCallback(text: context.text("menu.outdated"))
+        } else if update.myChatMember != nil {
+            try await myChatMember?(context)
+        } else if update.chatMember != nil {
+            try await chatMember?(context)
+        } else if update.chatJoinRequest != nil {
+            try await joinRequest?(context)
+        }
+    }
+}
+
+/// Runs updates through the middleware and the router: updates of one (chat, user) strictly in order,
+/// different ones in parallel up to `maxConcurrency`.
+public actor Dispatcher {
+    struct Key: Hashable {
+        var chat: Int64
+        var user: Int64
+    }
+
+    public let router: BotRouter
+    public let services: BotServices
+    private let semaphore: AsyncSemaphore
+    private var tails: [Key: Task<Void, Never>] = [:]
+
+    public init(router: BotRouter, services: BotServices, maxConcurrency: Int = 32) {
+        self.router = router
+        self.services = services
+        self.semaphore = AsyncSemaphore(maxConcurrency)
+    }
+
+    /// Handles `updates` and returns once all of them are done (their effects committed or failed).
+    public func dispatch(_ updates: [Update]) async {
+        var tasks: [Task<Void, Never>] = []
+        for update in updates {
+            tasks.append(submit(update))
+        }
+        for task in tasks { await task.value }
+    }
+
+    /// Queues one update behind earlier ones of the same chat and user.
+    public func submit(_ update: Update) -> Task<Void, Never> {
+        let key = Self.key(of: update)
+        let previous = key.flatMap { tails[$0] }
+        let task = Task { [semaphore] in
+            await previous?.value
+            await semaphore.acquire()
+            await self.handle(update)
+            await semaphore.release()
+        }
+        if let key {
+            tails[key] = task
+            Task { await task.value; self.forget(key, task) }
+        }
+        return task
+    }
+
+    private func forget(_ key: Key, _ task: Task<Void, Never>) {
+        if tails[key] == task { tails[key] = nil }
+    }
+
+    static func key(of update: Update) -> Key? {
+        if let message = update.message { return Key(chat: message.chat.id, user: message.from?.id ?? 0) }
+        if let query = update.callbackQuery {
+            let chat: Int64
+            switch query.message {
+            case .message(let message): chat = message.chat.id
+            case .inaccessibleMessage(let message): chat = message.chat.id
+            case nil: chat = query.from.id
+            }
+            return Key(chat: chat, user: query.from.id)
+        }
+        if let change = update.myChatMember { return Key(chat: change.chat.id, user: change.from.id) }
+        if let change = update.chatMember { return Key(chat: change.chat.id, user: Self.user(of: change.newChatMember).id) }
+        if let request = update.chatJoinRequest { return Key(chat: request.chat.id, user: request.from.id) }
+        return nil
+    }
+
+    static func user(of member: ChatMember) -> User {
+        switch member {
+        case .owner(let value): return value.user
+        case .administrator(let value): return value.user
+        case .member(let value): return value.user
+        case .restricted(let value): return value.user
+        case .left(let value): return value.user
+        case .banned(let value): return value.user
+        }
+    }
+
+    static func sender(of update: Update) -> User? {
+        update.message?.from ?? update.callbackQuery?.from ?? update.myChatMember?.from
+            ?? update.chatJoinRequest?.from ?? update.chatMember.map { user(of: $0.newChatMember) }
+    }
+
+    static func chat(of update: Update) -> Int64? {
+        if let message = update.message { return message.chat.id }
+        if let query = update.callbackQuery {
+            switch query.message {
+            case .message(let message): return message.chat.id
+            case .inaccessibleMessage(let message): return message.chat.id
+            case nil: return query.from.id
+            }
+        }
+        // Membership updates and join requests have no conversation to answer in.
+        return nil
+    }
+
+    /// Logging, error boundary, locale resolution, routing, and the answer every callback query must get.
+    private func handle(_ update: Update) async {
+        var logger = services.logger
+        logger[metadataKey: "update_id"] = "\(update.updateId)"
+        let user = Self.sender(of: update)
+        var context = UpdateContext(
+            update: update, services: services, chatID: Self.chat(of: update), user: user,
+            language: Localizer.fallbackLanguage, logger: logger, callbackAnswer: CallbackAnswerState()
+        )
+        do {
+            let chosen = try await UserDirectory.record(update, on: services.database)
+            context.language = services.localizer.resolveLanguage(chosen: chosen, telegramCode: user?.languageCode)
+            try await router.route(context)
+            try await context.answerCallback()
+        } catch {
+            logger.error("update handler failed", metadata: ["error": "\(String(reflecting: error))"])
+            // The person gets a plain apology; the log line above has the detail.
+            if update.callbackQuery != nil {
+                try? await context.answerCallback(text: context.text("error.generic"))
+            } else if context.chatID.map({ $0 > 0 }) == true {
+                _ = try? await context.reply("error.generic")
+            }
+        }
+    }
+}
