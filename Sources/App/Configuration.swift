@@ -17,6 +17,14 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
     public var customMirror: Mirror { Mirror(self, children: []) }
 }
 
+/// How updates arrive from Telegram.
+public enum TelegramMode: String, Sendable, Hashable, CaseIterable {
+    /// `getUpdates` long polling: one instance, no public address needed.
+    case polling
+    /// Telegram posts updates to `TELEPAY_PUBLIC_URL/telegram/webhook`; several instances may share the load.
+    case webhook
+}
+
 /// Where TelePay's database lives.
 public enum DatabaseLocation: Sendable, Hashable {
     /// A private cluster in the data folder, started and stopped by TelePay.
@@ -58,6 +66,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var telegramBotToken: Secret?
     public var telegramAPIURL: URL
     public var telegramConcurrency: Int
+    public var telegramMode: TelegramMode
+    public var telegramWebhookSecret: Secret?
     public var nowPaymentsAPIURL: URL
     public var nowPaymentsAPIKey: Secret?
     public var nowPaymentsIPNSecret: Secret?
@@ -82,6 +92,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEGRAM_BOT_TOKEN", default: nil, "Bot token from @BotFather.", secret: true),
         Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL."),
         Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
+        Variable("TELEPAY_TELEGRAM_MODE", default: "polling", "polling (getUpdates) or webhook (needs TELEPAY_PUBLIC_URL and TELEPAY_TELEGRAM_WEBHOOK_SECRET)."),
+        Variable("TELEPAY_TELEGRAM_WEBHOOK_SECRET", default: nil, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -).", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1)."),
         Variable("TELEPAY_NOWPAYMENTS_API_KEY", default: nil, "NOWPayments API key.", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
@@ -133,7 +145,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         func state(_ secret: Secret?) -> String { secret == nil ? "unset" : "set" }
         return "data_dir=\(dataDirectory) database=\(database) pool=\(databasePoolSize) http=\(httpHost):\(httpPort) "
             + "log_level=\(logLevel) public_url=\(publicURL?.absoluteString ?? "unset") "
-            + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) "
+            + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) telegram_mode=\(telegramMode.rawValue) "
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
             + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
             + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey))"
@@ -238,6 +250,15 @@ private struct Reader {
         }
         let telegramURL = url("TELEPAY_TELEGRAM_API_URL")
         let telegramConcurrency = integer("TELEPAY_TELEGRAM_CONCURRENCY", in: 1...256)
+        let modeText = (string("TELEPAY_TELEGRAM_MODE") ?? defaultValue("TELEPAY_TELEGRAM_MODE")!).lowercased()
+        let telegramMode = TelegramMode(rawValue: modeText)
+        if telegramMode == nil {
+            problem("TELEPAY_TELEGRAM_MODE", "'\(modeText)' is not polling or webhook")
+        }
+        let webhookSecret = secret("TELEPAY_TELEGRAM_WEBHOOK_SECRET") { value in
+            (1...256).contains(value.count) && value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+                ? nil : "must be 1–256 characters of A-Z a-z 0-9 _ -"
+        }
         let nowURL = url("TELEPAY_NOWPAYMENTS_API_URL")
         let nowKey = secret("TELEPAY_NOWPAYMENTS_API_KEY")
         let ipnSecret = secret("TELEPAY_NOWPAYMENTS_IPN_SECRET")
@@ -250,7 +271,16 @@ private struct Reader {
             guard hex.contains(where: { $0 != "0" }) else { return "must not be zero" }
             return nil
         }
-        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let nowURL, let changeNowURL, let rpcURL else {
+        if telegramMode == .webhook {
+            if string("TELEPAY_TELEGRAM_WEBHOOK_SECRET") == nil {
+                problem("TELEPAY_TELEGRAM_WEBHOOK_SECRET", "is required when TELEPAY_TELEGRAM_MODE=webhook")
+            }
+            if string("TELEPAY_PUBLIC_URL") == nil {
+                problem("TELEPAY_PUBLIC_URL", "is required when TELEPAY_TELEGRAM_MODE=webhook (Telegram must reach us)")
+            }
+        }
+        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
+              let nowURL, let changeNowURL, let rpcURL else {
             return nil
         }
         return Configuration(
@@ -267,6 +297,8 @@ private struct Reader {
             telegramBotToken: token,
             telegramAPIURL: telegramURL,
             telegramConcurrency: telegramConcurrency,
+            telegramMode: telegramMode,
+            telegramWebhookSecret: webhookSecret,
             nowPaymentsAPIURL: nowURL,
             nowPaymentsAPIKey: nowKey,
             nowPaymentsIPNSecret: ipnSecret,

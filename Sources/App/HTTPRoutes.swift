@@ -83,6 +83,16 @@ public enum HTTPRoutes {
         maxBodyBytes: Int,
         logger: Logger
     ) -> Router<BasicRequestContext> {
+        buildRouter(readiness: readiness, telemetry: telemetry, maxBodyBytes: maxBodyBytes, telegramWebhook: nil, logger: logger)
+    }
+
+    static func buildRouter(
+        readiness: any ReadinessProbe,
+        telemetry: Telemetry,
+        maxBodyBytes: Int,
+        telegramWebhook: TelegramWebhookRoute?,
+        logger: Logger
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware(factory: telemetry.factory))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
@@ -102,6 +112,7 @@ public enum HTTPRoutes {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: telemetry.render()))
             )
         }
+        telegramWebhook?.register(on: router)
         return router
     }
 

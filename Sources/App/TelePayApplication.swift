@@ -130,16 +130,17 @@ public struct TelePayApplication: Sendable {
         let migrations = try loadMigrations(configuration: configuration, logger: logger)
         let telemetry = Telemetry()
         let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
-        let router = HTTPRoutes.buildRouter(
-            readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
-            telemetry: telemetry,
-            maxBodyBytes: configuration.httpMaxBodyBytes,
-            logger: logger
-        )
         let localizer = try loadLocalizer(configuration: configuration)
         let bot = configuration.telegramBotToken.map { token in
             TelegramBot(configuration: configuration, token: token, database: handle.database, localizer: localizer, logger: logger)
         }
+        let router = HTTPRoutes.buildRouter(
+            readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
+            telemetry: telemetry,
+            maxBodyBytes: configuration.httpMaxBodyBytes,
+            telegramWebhook: bot?.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
+            logger: logger
+        )
         let http = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "TelePay"),

@@ -12,6 +12,8 @@ struct TelegramBot: Sendable {
     let database: Database
     let localizer: Localizer
     let logger: Logger
+    let mode: TelegramMode
+    let webhook: (url: String, secret: Secret, wakeUps: WakeUpSignal)?
 
     init(configuration: Configuration, token: Secret, database: Database, localizer: Localizer, logger: Logger) {
         let transport = HTTPTelegramTransport(baseURL: configuration.telegramAPIURL.absoluteString, token: token.value, logger: logger)
@@ -24,6 +26,17 @@ struct TelegramBot: Sendable {
         self.database = database
         self.localizer = localizer
         self.logger = logger
+        self.mode = configuration.telegramMode
+        if configuration.telegramMode == .webhook, let publicURL = configuration.publicURL, let secret = configuration.telegramWebhookSecret {
+            webhook = (publicURL.absoluteString + "/" + TelegramWebhookRoute.path, secret, WakeUpSignal())
+        } else {
+            webhook = nil
+        }
+    }
+
+    /// The webhook route to serve, in webhook mode.
+    func webhookRoute(maxBodyBytes: Int) -> TelegramWebhookRoute? {
+        webhook.map { TelegramWebhookRoute(secret: $0.secret, database: database, wakeUps: $0.wakeUps, maxBodyBytes: maxBodyBytes, logger: logger) }
     }
 
     func run() async throws {
@@ -35,6 +48,12 @@ struct TelegramBot: Sendable {
         }
         logger.notice("Telegram bot connected", metadata: ["bot": "@\(me.username ?? String(me.id))"])
         try await CoreCommands.publishCommandMenu(client: client, localizer: localizer)
-        try await LongPollingSource(client: client, dispatcher: dispatcher, database: database, botID: me.id, logger: logger).run()
+        if let webhook {
+            try await client.send(SetWebhook(url: webhook.url, allowedUpdates: LongPollingSource.allowedUpdates, secretToken: webhook.secret.value))
+            logger.notice("Telegram webhook registered", metadata: ["url": "\(webhook.url)"])
+            try await WebhookProcessor(dispatcher: dispatcher, database: database, wakeUps: webhook.wakeUps, logger: logger).run()
+        } else {
+            try await LongPollingSource(client: client, dispatcher: dispatcher, database: database, botID: me.id, logger: logger).run()
+        }
     }
 }

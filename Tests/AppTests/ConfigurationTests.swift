@@ -161,6 +161,15 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try Configuration.load(environment: [:], envFile: folder + "/missing.env") }
     }
 
+    @Test("webhook mode requires a public URL and a well-formed webhook secret")
+    func webhookModeRequirements() {
+        #expect(Set(problems(["TELEPAY_TELEGRAM_MODE": "webhook"]).map(\.variable)) == ["TELEPAY_TELEGRAM_WEBHOOK_SECRET", "TELEPAY_PUBLIC_URL"])
+        #expect(problems(["TELEPAY_TELEGRAM_MODE": "carrier-pigeon"]).map(\.variable) == ["TELEPAY_TELEGRAM_MODE"])
+        #expect(problems(["TELEPAY_TELEGRAM_MODE": "webhook", "TELEPAY_PUBLIC_URL": "https://x.example", "TELEPAY_TELEGRAM_WEBHOOK_SECRET": "has spaces!"]).map(\.variable)
+            == ["TELEPAY_TELEGRAM_WEBHOOK_SECRET"])
+        #expect(problems(["TELEPAY_TELEGRAM_MODE": "webhook", "TELEPAY_PUBLIC_URL": "https://x.example", "TELEPAY_TELEGRAM_WEBHOOK_SECRET": "ok_Secret-1"]).isEmpty)
+    }
+
     @Test("DATABASE_URL selects an external server with its TLS mode; the password stays out of the redacted form")
     func databaseURL() throws {
         let configuration = try Configuration.load(environment: ["DATABASE_URL": "postgresql://app:p%40ss@db.internal:6543/payments?sslmode=require"])
