@@ -121,6 +121,17 @@ let package = Package(
             path: "Tests/TelegramFake",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "telepay-bench",
+            dependencies: [
+                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Tests/Benchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TelegramBotAPITests",
             dependencies: ["TelegramBotAPI", "TelegramFake", "TestSupport", "Storage"],
