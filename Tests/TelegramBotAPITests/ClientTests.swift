@@ -59,6 +59,19 @@ struct ClientTests {
         }
     }
 
+    @Test("a second poller makes the fake end the first long poll with 409, as Telegram does")
+    func secondPollerConflict() async throws {
+        try await withFakeTelegram { _, client in
+            let first = Task { () throws(TelegramError) -> [Update] in try await client.call(GetUpdates(timeout: 3), timeout: .seconds(10)) }
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try await client.call(GetUpdates(timeout: 1), timeout: .seconds(10))
+            await #expect(throws: TelegramError.conflict(description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")) {
+                _ = try await first.value
+            }
+            #expect(second.isEmpty)
+        }
+    }
+
     @Test("recorded error envelopes classify by code and description prefix")
     func envelopeClassification() throws {
         func classify(_ json: String) -> TelegramError? {
