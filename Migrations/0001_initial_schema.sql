@@ -29,15 +29,17 @@ CREATE TABLE owners (
 );
 
 -- A sellable pair: the private ("closed") channel buyers get into, and the public ("open") channel where
--- the offer is shown. Both are Telegram channel ids (-100…).
+-- the offer is shown. Both are Telegram channel ids (-100…). Titles are display titles (read from Telegram,
+-- overridable, at most 30 characters as the offer posts show them).
 CREATE TABLE channels (
     id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     owner_user_id    BIGINT NOT NULL REFERENCES owners (user_id),
     closed_chat_id   BIGINT NOT NULL UNIQUE CHECK (closed_chat_id < -1000000000000),
-    closed_title     TEXT NOT NULL CHECK (char_length(closed_title) BETWEEN 1 AND 128),
+    closed_title     TEXT NOT NULL CHECK (char_length(closed_title) BETWEEN 1 AND 30),
     open_chat_id     BIGINT NOT NULL UNIQUE CHECK (open_chat_id < -1000000000000),
-    open_title       TEXT NOT NULL CHECK (char_length(open_title) BETWEEN 1 AND 128),
-    description      TEXT NOT NULL DEFAULT '' CHECK (char_length(description) <= 500),
+    open_title       TEXT NOT NULL CHECK (char_length(open_title) BETWEEN 1 AND 30),
+    closed_description TEXT NOT NULL DEFAULT '' CHECK (char_length(closed_description) <= 140),
+    open_description TEXT NOT NULL DEFAULT '' CHECK (char_length(open_description) <= 140),
     donation_message TEXT CHECK (char_length(btrim(donation_message)) BETWEEN 10 AND 256),
     status           TEXT NOT NULL DEFAULT 'setup' CHECK (status IN ('setup', 'active', 'paused')),
     -- The deep-link payload of the offer (t.me/<bot>?start=<token>): random, so not guessable from ids.
@@ -79,7 +81,7 @@ CREATE TRIGGER channels_claim_chats AFTER INSERT OR UPDATE OF open_chat_id, clos
 CREATE TABLE channel_tiers (
     channel_id    BIGINT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
     position      SMALLINT NOT NULL CHECK (position BETWEEN 1 AND 3),
-    price_usd     NUMERIC(12, 2) NOT NULL CHECK (price_usd > 0 AND price_usd <= 99999.99),
+    price_usd     NUMERIC(12, 2) NOT NULL CHECK (price_usd >= 0.01 AND price_usd <= 9999.99),
     duration_days INTEGER NOT NULL CHECK (duration_days BETWEEN 1 AND 3650),
     enabled       BOOLEAN NOT NULL DEFAULT true,
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),

@@ -53,6 +53,7 @@ struct SchemaTests {
             try await execute("INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 1, 9.99, 30)", on: database)
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 0, 30)", on: database, constraint: "channel_tiers_price_usd_check")
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, -5, 30)", on: database, constraint: "channel_tiers_price_usd_check")
+            try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 10000, 30)", on: database, constraint: "channel_tiers_price_usd_check")
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 5, 0)", on: database, constraint: "channel_tiers_duration_days_check")
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 5, -1)", on: database, constraint: "channel_tiers_duration_days_check")
             #expect(try await scalar("SELECT count(*) FROM channel_tiers", on: database) == 1)
@@ -124,6 +125,11 @@ struct SchemaTests {
             try await rejects(
                 "INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title) VALUES (2002, -1005555555555, 'X', -1005555555555, 'Y')",
                 on: database, constraint: "channels_check"
+            )
+            // A display title longer than the offer posts allow.
+            try await rejects(
+                "INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title) VALUES (2002, -1005555555551, '\(String(repeating: "x", count: 31))', -1005555555552, 'Y')",
+                on: database, constraint: "channels_closed_title_check"
             )
             // Not a channel id at all.
             try await rejects(
