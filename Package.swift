@@ -46,6 +46,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Wallets",
+            dependencies: [
+                "Ethereum",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Localization",
             swiftSettings: swiftSettings
         ),
@@ -154,6 +162,11 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WalletsTests",
+            dependencies: ["Wallets"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
