@@ -95,4 +95,34 @@ struct TelegramIntegrationTests {
             #expect(await fake.sentMessages(to: 1001).count == 1, "the duplicate was not handled twice")
         }
     }
+
+    @Test("doctor reports the bot, a rejected token, and a webhook that would break polling")
+    func doctorTelegram() async throws {
+        let fake = FakeBotAPI()
+        let (baseURL, server) = try await fake.start()
+        defer { server.cancel() }
+        let dataDirectory = try RepositoryPaths.makeTemporaryDirectory("telepay-doctor")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        func telegramLine(token: String) async -> DoctorCheck? {
+            let checks = await Doctor.run(environment: [
+                "TELEPAY_DATA_DIR": dataDirectory,
+                "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
+                "TELEGRAM_BOT_TOKEN": token,
+                "TELEPAY_TELEGRAM_API_URL": baseURL,
+            ], envFile: nil, logger: quietLogger)
+            #expect(checks.contains { $0.name == "database" && $0.outcome == .ok })
+            return checks.first { $0.name == "telegram" }
+        }
+        let healthy = await telegramLine(token: fake.token)
+        #expect(healthy?.outcome == .ok)
+        #expect(healthy?.detail.contains("@telepay_test_bot") == true)
+        let rejected = await telegramLine(token: "42:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        #expect(rejected?.outcome == .failed)
+        #expect(rejected?.detail.contains("401") == true)
+        let transport = HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger)
+        try await TelegramClient(transport: transport, limiter: nil, retry: .none, logger: quietLogger).send(SetWebhook(url: "https://elsewhere.example/hook"))
+        let conflicting = await telegramLine(token: fake.token)
+        #expect(conflicting?.outcome == .failed)
+        #expect(conflicting?.detail.contains("409") == true)
+    }
 }
