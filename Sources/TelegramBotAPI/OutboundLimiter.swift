@@ -19,14 +19,14 @@ public struct TelegramRateLimits: Sendable, Hashable {
     public var privateChat: RateLimit
     /// Messages to one group or channel ("no more than 20 messages per minute").
     public var groupChat: RateLimit
-    /// Added to every window so transit jitter cannot make two calls look closer at the server than they were sent.
+    /// Added to every window so transit jitter cannot make calls look closer at the server than they were sent.
     public var margin: Duration
 
     public static let telegram = TelegramRateLimits(
         overall: RateLimit(count: 30, window: .seconds(1)),
         privateChat: RateLimit(count: 3, window: .seconds(3)),
         groupChat: RateLimit(count: 20, window: .seconds(60)),
-        margin: .milliseconds(25)
+        margin: .milliseconds(40)
     )
 
     /// No spacing at all; for tests that need the server's 429 to be the only brake.
@@ -119,7 +119,12 @@ public actor OutboundLimiter {
     private func acquireOverall() async throws -> ContinuousClock.Instant {
         var now = ContinuousClock.now
         if let pausedUntil, pausedUntil > now { now = pausedUntil }
-        let slot = overallLog.earliest(after: now, limit: limits.overall, margin: limits.margin)
+        var slot = overallLog.earliest(after: now, limit: limits.overall, margin: limits.margin)
+        // Spread the overall window evenly instead of sending it as one burst: a burst's stragglers and the
+        // next burst's leaders can land in the same server-side second when the machine is busy.
+        if let last = overallLog.last, limits.overall.count < Int.max {
+            slot = max(slot, last + (limits.overall.window + limits.margin) / limits.overall.count)
+        }
         overallLog.record(slot, keeping: limits.overall.count)
         try await ContinuousClock().sleep(until: slot)
         return slot
@@ -139,6 +144,8 @@ struct SlidingLog {
         }
         return slot
     }
+
+    var last: ContinuousClock.Instant? { times.last }
 
     mutating func record(_ instant: ContinuousClock.Instant, keeping count: Int) {
         guard count < Int.max else { return }
