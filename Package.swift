@@ -63,6 +63,8 @@ let package = Package(
             name: "telepay",
             dependencies: [
                 "App",
+                "Jobs",
+                "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
