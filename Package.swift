@@ -123,6 +123,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Jobs",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -153,6 +153,14 @@ public struct JobsSettings: Sendable, Hashable, CustomStringConvertible {
     public var completedRetention: Duration
     public var shutdownGrace: Duration
 
+    public init(pollInterval: Duration, listensForNotifications: Bool, lease: Duration, completedRetention: Duration, shutdownGrace: Duration) {
+        self.pollInterval = pollInterval
+        self.listensForNotifications = listensForNotifications
+        self.lease = lease
+        self.completedRetention = completedRetention
+        self.shutdownGrace = shutdownGrace
+    }
+
     /// A third of the lease: two heartbeats can be lost before the lease runs out.
     public var heartbeatInterval: Duration { lease / 3 }
 

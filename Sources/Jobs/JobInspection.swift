@@ -32,6 +32,25 @@ public struct JobRecord: Sendable, Hashable {
     public var errors: [JobAttemptError]
     public var createdAt: Date
     public var finalizedAt: Date?
+
+    public init(
+        id: JobID, kind: String, payload: String, state: JobState, attempt: Int, maxAttempts: Int, runAt: Date,
+        uniqueKey: String?, attemptedBy: String?, lastError: String?, errors: [JobAttemptError], createdAt: Date, finalizedAt: Date?
+    ) {
+        self.id = id
+        self.kind = kind
+        self.payload = payload
+        self.state = state
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.runAt = runAt
+        self.uniqueKey = uniqueKey
+        self.attemptedBy = attemptedBy
+        self.lastError = lastError
+        self.errors = errors
+        self.createdAt = createdAt
+        self.finalizedAt = finalizedAt
+    }
 }
 
 /// What `telepay jobs` shows.
@@ -41,6 +60,12 @@ public struct JobQueueSummary: Sendable, Hashable {
         public var kind: String
         public var state: String
         public var count: Int
+
+        public init(kind: String, state: String, count: Int) {
+            self.kind = kind
+            self.state = state
+            self.count = count
+        }
     }
 
     /// The job that has been ready the longest without being picked up.
@@ -48,11 +73,23 @@ public struct JobQueueSummary: Sendable, Hashable {
         public var id: JobID
         public var kind: String
         public var waitingSeconds: Int64
+
+        public init(id: JobID, kind: String, waitingSeconds: Int64) {
+            self.id = id
+            self.kind = kind
+            self.waitingSeconds = waitingSeconds
+        }
     }
 
     public var counts: [Count]
     public var oldestWaiting: OldestWaiting?
     public var recentFailures: [JobRecord]
+
+    public init(counts: [Count], oldestWaiting: OldestWaiting?, recentFailures: [JobRecord]) {
+        self.counts = counts
+        self.oldestWaiting = oldestWaiting
+        self.recentFailures = recentFailures
+    }
 }
 
 extension JobQueue {
