@@ -30,7 +30,8 @@ CREATE TABLE jobs (
 );
 
 -- A duplicate is refused only while the first job is waiting or running; once it finished the key is free again.
-CREATE UNIQUE INDEX jobs_unique_key_idx ON jobs (unique_key) WHERE state IN ('available', 'running');
+-- Jobs without a key stay out of the index, so claiming and finishing them does not write to it.
+CREATE UNIQUE INDEX jobs_unique_key_idx ON jobs (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running');
 
 -- The claim query's path: ready jobs of a kind, oldest first.
 CREATE INDEX jobs_claim_idx ON jobs (kind, run_at, id) WHERE state = 'available';

@@ -57,13 +57,14 @@ public struct Housekeeper: JobHandler {
             let deleted = try await database.withConnection { connection in
                 let rows = try await connection.query(
                     """
-                    WITH doomed AS (
-                        SELECT id FROM jobs
-                        WHERE state = 'completed' AND finalized_at < now() - \(retentionMilliseconds) * interval '1 millisecond'
-                        ORDER BY finalized_at
-                        LIMIT \(chunkSize)
-                    ), deleted AS (
-                        DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id RETURNING 1
+                    WITH deleted AS (
+                        DELETE FROM jobs WHERE id = ANY(ARRAY(
+                            SELECT id FROM jobs
+                            WHERE state = 'completed' AND finalized_at < now() - \(retentionMilliseconds) * interval '1 millisecond'
+                            ORDER BY finalized_at
+                            LIMIT \(chunkSize)
+                        ))
+                        RETURNING 1
                     )
                     SELECT count(*) FROM deleted
                     """,

@@ -147,7 +147,7 @@ public struct JobQueue: Sendable {
             """
             INSERT INTO jobs (kind, payload, max_attempts, run_at, unique_key)
             VALUES (\(row.kind), \(row.payload)::jsonb, \(row.maxAttempts), coalesce(\(row.runAt), now()), \(row.uniqueKey))
-            ON CONFLICT (unique_key) WHERE state IN ('available', 'running') DO NOTHING
+            ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
             RETURNING id
             """,
             logger: logger

@@ -54,10 +54,17 @@ enum JobStore {
     ) async throws -> [ClaimedJob] {
         let kinds = wanted.map(\.kind)
         let counts = wanted.map(\.count)
-        // MATERIALIZED keeps the locking sub-select from being inlined and re-evaluated inside the UPDATE.
+        // The ids come from an ARRAY(...) sub-select so the UPDATE reaches them through the primary key: joined as
+        // a CTE, the planner cannot see that the LATERAL LIMITs return few rows and hashes the whole table instead.
         let rows = try await connection.query(
             """
-            WITH picked AS MATERIALIZED (
+            UPDATE jobs SET
+                state = 'running',
+                attempt = jobs.attempt + 1,
+                attempted_at = now(),
+                attempted_by = \(workerID),
+                lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
+            WHERE jobs.id = ANY(ARRAY(
                 SELECT candidate.id
                 FROM unnest(\(kinds)::text[], \(counts)::bigint[]) AS wanted(kind, n)
                 CROSS JOIN LATERAL (
@@ -67,15 +74,7 @@ enum JobStore {
                     LIMIT wanted.n
                     FOR UPDATE SKIP LOCKED
                 ) AS candidate
-            )
-            UPDATE jobs SET
-                state = 'running',
-                attempt = jobs.attempt + 1,
-                attempted_at = now(),
-                attempted_by = \(workerID),
-                lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
-            FROM picked
-            WHERE jobs.id = picked.id
+            ))
             RETURNING jobs.id, jobs.kind, jobs.payload::text, jobs.attempt, jobs.max_attempts, jobs.created_at, jobs.run_at,
                       (extract(epoch FROM clock_timestamp() - jobs.run_at) * 1000000)::bigint
             """,
@@ -214,13 +213,6 @@ enum JobStore {
     static func rescueExpired(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (rescuedKinds: [String], failed: [FailedRow]) {
         let rows = try await connection.query(
             """
-            WITH expired AS MATERIALIZED (
-                SELECT id FROM jobs
-                WHERE state = 'running' AND lease_expires_at < now()
-                ORDER BY lease_expires_at
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
             UPDATE jobs SET
                 state = CASE WHEN jobs.attempt >= jobs.max_attempts THEN 'failed' ELSE 'available' END,
                 finalized_at = CASE WHEN jobs.attempt >= jobs.max_attempts THEN now() END,
@@ -230,8 +222,13 @@ enum JobStore {
                 errors = jobs.errors || jsonb_build_array(jsonb_build_object(
                     'attempt', jobs.attempt, 'at', now(),
                     'error', 'lease expired: worker ' || coalesce(jobs.attempted_by, '?') || ' stopped renewing it'))
-            FROM expired
-            WHERE jobs.id = expired.id
+            WHERE jobs.id = ANY(ARRAY(
+                SELECT id FROM jobs
+                WHERE state = 'running' AND lease_expires_at < now()
+                ORDER BY lease_expires_at
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ))
             RETURNING jobs.id, jobs.kind, jobs.state, jobs.attempt, jobs.max_attempts, jobs.last_error
             """,
             logger: logger
