@@ -113,7 +113,7 @@ public struct JobsBenchmark: Sendable {
         let server = try await cluster.start()
         do {
             let database = Database(
-                configuration: server.clientConfiguration(), poolSize: 20, logger: logger, metrics: NOOPMetricsHandler.instance
+                configuration: server.clientConfiguration(), poolSize: 24, logger: logger, metrics: NOOPMetricsHandler.instance
             )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.run() }
@@ -217,7 +217,7 @@ public struct JobsBenchmark: Sendable {
         // Let the listener subscribe and the first empty claim pass before the clock starts.
         try await Task.sleep(for: .milliseconds(500))
 
-        let enqueuers = 8
+        let enqueuers = 12
         let interval = 1_000_000_000 / UInt64(options.rate)
         let origin = DispatchTime.now().uptimeNanoseconds + 10_000_000
         let began = ContinuousClock.now

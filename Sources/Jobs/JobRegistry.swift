@@ -19,13 +19,15 @@ public struct JobRegistry: Sendable {
         let kind = Handler.Payload.kind
         precondition(JobKindName.isValid(kind), "\(JobQueueError.invalidKind(kind))")
         precondition(entries[kind] == nil, "job kind '\(kind)' is registered twice")
+        // One decoder per kind, not per job: decoding does not mutate it, and making one is not free.
+        let decoder = JSONDecoder()
         entries[kind] = Entry(
             kind: kind,
             options: handler.options,
             run: { text, context in
                 let payload: Handler.Payload
                 do {
-                    payload = try JSONDecoder().decode(Handler.Payload.self, from: Data(text.utf8))
+                    payload = try decoder.decode(Handler.Payload.self, from: Data(text.utf8))
                 } catch {
                     throw JobFailure.permanent("payload does not decode as \(Handler.Payload.self): \(error)")
                 }
