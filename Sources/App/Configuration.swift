@@ -168,7 +168,7 @@ public struct JobsSettings: Sendable, Hashable, CustomStringConvertible {
     public static let rescueSweepInterval: Duration = .seconds(5)
 
     public var description: String {
-        "poll:\(pollInterval.components.seconds * 1000 + pollInterval.components.attoseconds / 1_000_000_000_000_000)ms,"
+        "poll:\(pollInterval.milliseconds)ms,"
             + "listen:\(listensForNotifications),lease:\(lease.components.seconds)s,"
             + "retention:\(completedRetention.components.seconds / 3600)h,grace:\(shutdownGrace.components.seconds)s"
     }

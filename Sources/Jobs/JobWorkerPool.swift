@@ -474,6 +474,8 @@ public final class JobWorkerPool: Service, Sendable {
                         }
                     }
                 }
+                // The stream ended without an error (the connection went away quietly): subscribe again, unhurried.
+                try? await Task.sleep(for: .milliseconds(200))
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
