@@ -37,6 +37,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Jobs",
+            dependencies: [
+                "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TelegramBotAPI",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -86,6 +97,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Storage",
+                "Jobs",
                 "Bot",
                 "Localization",
                 "TelegramBotAPI",
@@ -104,6 +116,8 @@ let package = Package(
             name: "telepay",
             dependencies: [
                 "App",
+                "Jobs",
+                "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -165,6 +179,35 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "JobsTests",
+            dependencies: [
+                "Jobs",
+                "Storage",
+                "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A separate program the crash and shutdown tests start, SIGKILL and SIGTERM; it keeps test-only
+        // job kinds out of the shipped `telepay` binary.
+        .executableTarget(
+            name: "JobsCrashWorker",
+            dependencies: [
+                "Jobs",
+                "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/JobsCrashWorker",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WalletsTests",
             dependencies: ["Wallets"],
             swiftSettings: swiftSettings
@@ -178,6 +221,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Jobs",
                 "TestSupport",
                 "TelegramFake",
                 "TelegramBotAPI",
