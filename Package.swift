@@ -73,6 +73,7 @@ let package = Package(
             dependencies: [
                 "TelegramBotAPI",
                 "Storage",
+                "Jobs",
                 "Localization",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -226,6 +227,7 @@ let package = Package(
                 "TelegramFake",
                 "TelegramBotAPI",
                 "Bot",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -1,8 +1,10 @@
+import Bot
 import Jobs
 import Logging
 import ServiceLifecycle
 import Storage
 import Synchronization
+import TelegramBotAPI
 
 /// The job engine as wired into TelePay: the queue that components enqueue through, and the services that run
 /// jobs (worker pool, rescuer, periodic scheduler).
@@ -18,10 +20,14 @@ public struct JobsRuntime: Sendable {
         database: Database,
         telemetry: Telemetry,
         alertHook: any JobAlertHook,
+        telegram: TelegramClient? = nil,
         logger: Logger
     ) throws -> JobsRuntime {
         var registry = JobRegistry()
         registry.register(Housekeeper(database: database, retention: settings.completedRetention))
+        if let telegram {
+            registry.register(TelegramMessageSender(client: telegram))
+        }
         let tasks = [try Housekeeper.periodicTask()]
 
         let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)

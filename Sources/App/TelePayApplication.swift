@@ -160,7 +160,7 @@ public struct TelePayApplication: Sendable {
         )
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), logger: logger
+            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client, logger: logger
         )
         let schemaReady = SchemaGate()
         // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the
