@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -44,6 +46,9 @@ let package = Package(
             dependencies: [
                 "CSecp256k1",
                 .product(name: "BigInt", package: "BigInt"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -90,9 +95,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TestPeers",
+            dependencies: [
+                "Ethereum",
+                "Storage",
+                "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+            ],
+            path: "Tests/TestPeers",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "EthereumTests",
-            dependencies: ["Ethereum"],
+            dependencies: [
+                "Ethereum",
+                "TestPeers",
+                .product(name: "BigInt", package: "BigInt"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
