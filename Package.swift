@@ -63,6 +63,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HotWallet",
+            dependencies: [
+                "Ethereum",
+                "Storage",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Storage",
@@ -134,6 +145,32 @@ let package = Package(
             dependencies: [
                 "Exchange",
                 "TestPeers",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SenderCrashChild",
+            dependencies: [
+                "HotWallet",
+                "Ethereum",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Tests/SenderCrashChild",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HotWalletTests",
+            dependencies: [
+                "SenderCrashChild",
+                "HotWallet",
+                "Ethereum",
+                "TestPeers",
+                "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
