@@ -74,6 +74,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ExchangeOrders",
+            dependencies: [
+                "Exchange",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Storage",
@@ -144,7 +154,11 @@ let package = Package(
             name: "ExchangeTests",
             dependencies: [
                 "Exchange",
+                "ExchangeOrders",
+                "Storage",
                 "TestPeers",
+                "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -167,6 +181,8 @@ let package = Package(
                 "SenderCrashChild",
                 "HotWallet",
                 "Ethereum",
+                "Exchange",
+                "ExchangeOrders",
                 "TestPeers",
                 "TestSupport",
                 .product(name: "BigInt", package: "BigInt"),
