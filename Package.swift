@@ -87,6 +87,10 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Storage",
+                "Ethereum",
+                "Exchange",
+                "HotWallet",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -194,7 +198,12 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Ethereum",
+                "HotWallet",
+                "TestPeers",
                 "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -65,6 +65,10 @@ public struct Configuration: Sendable, CustomStringConvertible {
     /// Hosted RPC URLs often carry an API key in their path, so the URL is treated as a secret.
     public var ethereumRPCURL: Secret
     public var ethereumPrivateKey: Secret?
+    /// The chain the hot wallet signs for; the sender refuses an RPC node that serves another.
+    public var ethereumChainId: UInt64
+    /// Blocks, counting its own, before a hot-wallet transfer counts as final.
+    public var ethereumConfirmations: UInt64
 
     /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
     public static let variables: [Variable] = [
@@ -87,6 +91,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
         Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL.", secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits.", secret: true),
+        Variable("TELEPAY_ETH_CHAIN_ID", default: "1", "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
+        Variable("TELEPAY_ETH_CONFIRMATIONS", default: "12", "Blocks, counting its own, before a hot-wallet transfer counts as final (1–1000)."),
     ]
 
     /// A configuration variable as documented.
@@ -134,7 +140,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
             + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) "
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
             + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
-            + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey))"
+            + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
+            + "eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations)"
     }
 }
 
@@ -247,7 +254,11 @@ private struct Reader {
             guard hex.contains(where: { $0 != "0" }) else { return "must not be zero" }
             return nil
         }
-        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let nowURL, let changeNowURL, let rpcURL else {
+        // 2^53 − 1 bounds every chain id in use (EIP-2294).
+        let chainId = integer("TELEPAY_ETH_CHAIN_ID", in: 1...9_007_199_254_740_991)
+        let confirmations = integer("TELEPAY_ETH_CONFIRMATIONS", in: 1...1000)
+        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let nowURL, let changeNowURL, let rpcURL,
+              let chainId, let confirmations else {
             return nil
         }
         return Configuration(
@@ -269,7 +280,9 @@ private struct Reader {
             changeNowAPIURL: changeNowURL,
             changeNowAPIKey: changeNowKey,
             ethereumRPCURL: Secret(rpcURL.absoluteString),
-            ethereumPrivateKey: privateKey
+            ethereumPrivateKey: privateKey,
+            ethereumChainId: UInt64(chainId),
+            ethereumConfirmations: UInt64(confirmations)
         )
     }
 

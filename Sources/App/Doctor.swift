@@ -55,6 +55,8 @@ public enum Doctor {
                 ? "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)"
                 : "token set; this build has no Telegram client to test it with"
         ))
+        checks.append(await checkEthereum(configuration))
+        checks.append(await checkChangeNow(configuration))
         return checks
     }
 

@@ -10,7 +10,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, Wallet.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -130,6 +130,29 @@ struct Doctor: AsyncParsableCommand {
         let checks = await App.Doctor.run(environment: ProcessInfo.processInfo.environment, envFile: options.envFile, logger: logger)
         for check in checks { print(check) }
         if checks.contains(where: { $0.outcome == .failed }) {
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Wallet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the hot wallet: address, ETH and token balances, next nonce and transfers not yet final."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(name: .customLong("token"), help: "An ERC-20 contract whose balance to show (repeatable).")
+    var tokens: [String] = []
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        do {
+            for line in try await WalletReport.build(configuration: configuration, tokens: tokens, logger: logger) {
+                print(line)
+            }
+        } catch {
+            printError("telepay wallet: \(error)")
             throw ExitCode.failure
         }
     }

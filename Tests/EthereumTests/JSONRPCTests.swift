@@ -109,6 +109,7 @@ struct JSONRPCClientTests {
 
         #expect(try await chain.rpc.tokenBalance(token: token, owner: recipient) == amount)
         #expect(try await chain.rpc.tokenBalance(token: token, owner: key.address) == supply - amount)
+        #expect(try await chain.rpc.tokenDecimals(token: token) == 6)
     }
 }
 

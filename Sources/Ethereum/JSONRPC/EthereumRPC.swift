@@ -174,4 +174,13 @@ extension EthereumRPC {
             throw .invalidResponse(method: "eth_call", reason: "balanceOf returned \(output.count) bytes, not one word: is \(token) an ERC-20 token?")
         }
     }
+
+    /// ERC-20 `decimals()`: how many of the token's base units make one whole token.
+    public func tokenDecimals(token: Address) async throws(EthereumRPCError) -> UInt8 {
+        let output = try await call(CallRequest(to: token, data: ERC20.decimalsSelector), at: .latest)
+        guard let value = try? ERC20.decodeUInt256(output), value <= 255 else {
+            throw .invalidResponse(method: "eth_call", reason: "decimals() returned no small number: is \(token) an ERC-20 token?")
+        }
+        return UInt8(value)
+    }
 }
