@@ -252,7 +252,7 @@ struct JSONRPCErrorTests {
         }
     }
 
-    @Test("an unknown method, a slow answer and a closed port are told apart")
+    @Test("an unknown method, a slow answer, an HTTP error status and a closed port are told apart")
     func transportAndProtocolErrors() async throws {
         let chain = try await EthereumTestNode.shared.chain()
         await #expect {
@@ -267,6 +267,16 @@ struct JSONRPCErrorTests {
         } throws: { error in
             guard case EthereumRPCError.timedOut("test_sleep") = error else { return false }
             return true
+        }
+        try await FakeChangeNow().serve { url in
+            // Any HTTP server that is not a JSON-RPC endpoint answers with a status, not an envelope.
+            let notAnRPCServer = HTTPEthereumRPC(url: url + "/", timeout: .seconds(10))
+            await #expect {
+                _ = try await notAnRPCServer.chainId()
+            } throws: { error in
+                guard case EthereumRPCError.httpStatus(404, _) = error else { return false }
+                return true
+            }
         }
         let nowhere = HTTPEthereumRPC(url: "http://127.0.0.1:9", timeout: .seconds(1))
         await #expect {
