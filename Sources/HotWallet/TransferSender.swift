@@ -178,12 +178,16 @@ public final class TransferSender: Sendable {
 
     private func lockedPass(resendBroadcast: Bool, on connection: PostgresConnection) async throws -> PassReport {
         var report = PassReport(ran: true)
+        var blocked = false
         let unacknowledged = try await store.transfers(in: resendBroadcast ? [.signed, .broadcast] : [.signed], limit: .max, on: connection)
-        for transfer in unacknowledged {
-            if case .blocked = try await broadcastNewest(transfer, report: &report, on: connection) { return report }
+        for transfer in unacknowledged where !blocked {
+            if case .blocked = try await broadcastNewest(transfer, report: &report, on: connection) { blocked = true }
         }
-        for transfer in try await store.transfers(in: [.queued], limit: policy.batchSize, on: connection) {
-            if case .blocked = try await signAndBroadcast(transfer, report: &report, on: connection) { return report }
+        // A blocked step stops new nonces only: what is already out keeps being tracked and replaced.
+        if !blocked {
+            for transfer in try await store.transfers(in: [.queued], limit: policy.batchSize, on: connection) {
+                if case .blocked = try await signAndBroadcast(transfer, report: &report, on: connection) { break }
+            }
         }
         try await track(on: connection)
         return report
