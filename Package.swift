@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
@@ -91,6 +92,39 @@ let package = Package(
             dependencies: [
                 "CSecp256k1",
                 .product(name: "BigInt", package: "BigInt"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Exchange",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HotWallet",
+            dependencies: [
+                "Ethereum",
+                "Storage",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ExchangeOrders",
+            dependencies: [
+                "Exchange",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -102,6 +136,10 @@ let package = Package(
                 "Bot",
                 "Localization",
                 "TelegramBotAPI",
+                "Ethereum",
+                "Exchange",
+                "HotWallet",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -179,6 +217,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TestPeers",
+            dependencies: [
+                "Ethereum",
+                "Storage",
+                "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/TestPeers",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "JobsTests",
             dependencies: [
@@ -215,7 +268,51 @@ let package = Package(
         ),
         .testTarget(
             name: "EthereumTests",
-            dependencies: ["Ethereum"],
+            dependencies: [
+                "Ethereum",
+                "TestPeers",
+                .product(name: "BigInt", package: "BigInt"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExchangeTests",
+            dependencies: [
+                "Exchange",
+                "ExchangeOrders",
+                "Storage",
+                "TestPeers",
+                "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SenderCrashChild",
+            dependencies: [
+                "HotWallet",
+                "Ethereum",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Tests/SenderCrashChild",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HotWalletTests",
+            dependencies: [
+                "SenderCrashChild",
+                "HotWallet",
+                "Ethereum",
+                "Exchange",
+                "ExchangeOrders",
+                "TestPeers",
+                "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -227,6 +324,10 @@ let package = Package(
                 "TelegramFake",
                 "TelegramBotAPI",
                 "Bot",
+                "Ethereum",
+                "HotWallet",
+                "TestPeers",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

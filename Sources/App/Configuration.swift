@@ -77,6 +77,10 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var ethereumRPCURL: Secret
     public var ethereumPrivateKey: Secret?
     public var jobs: JobsSettings
+    /// The chain the hot wallet signs for; the sender refuses an RPC node that serves another.
+    public var ethereumChainId: UInt64
+    /// Blocks, counting its own, before a hot-wallet transfer counts as final.
+    public var ethereumConfirmations: UInt64
 
     /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
     public static let variables: [Variable] = [
@@ -107,6 +111,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_JOBS_LEASE_SECONDS", default: "15", "How long a claimed job stays reserved without a heartbeat (2–25); a killed worker's jobs run again within this plus 5 s."),
         Variable("TELEPAY_JOBS_RETENTION_HOURS", default: "24", "How long completed jobs are kept before housekeeping deletes them (1–8760); failed jobs are kept."),
         Variable("TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS", default: "10", "On shutdown, how long running jobs may finish before they are cancelled and given back; must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS."),
+        Variable("TELEPAY_ETH_CHAIN_ID", default: "1", "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
+        Variable("TELEPAY_ETH_CONFIRMATIONS", default: "12", "Blocks, counting its own, before a hot-wallet transfer counts as final (1–1000)."),
     ]
 
     /// A configuration variable as documented.
@@ -155,7 +161,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
             + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
             + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
-            + "jobs=\(jobs)"
+            + "jobs=\(jobs) eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations)"
     }
 }
 
@@ -337,9 +343,13 @@ private struct Reader {
                 "\(grace) must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS (\(shutdown)), or jobs are cut off before they can be given back"
             )
         }
+        // 2^53 − 1 bounds every chain id in use (EIP-2294).
+        let chainId = integer("TELEPAY_ETH_CHAIN_ID", in: 1...9_007_199_254_740_991)
+        let confirmations = integer("TELEPAY_ETH_CONFIRMATIONS", in: 1...1000)
         guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
               let nowURL, let changeNowURL, let rpcURL,
-              let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown
+              let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
+              let chainId, let confirmations
         else {
             return nil
         }
@@ -372,7 +382,9 @@ private struct Reader {
                 lease: .seconds(lease),
                 completedRetention: .seconds(retention * 3600),
                 shutdownGrace: .seconds(grace)
-            )
+            ),
+            ethereumChainId: UInt64(chainId),
+            ethereumConfirmations: UInt64(confirmations)
         )
     }
 

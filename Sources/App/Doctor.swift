@@ -50,6 +50,8 @@ public enum Doctor {
         checks += await checkDatabase(configuration: configuration, migrations: migrations, logger: logger)
         checks.append(checkPublicURL(configuration))
         checks.append(await checkTelegram(configuration, logger: logger))
+        checks.append(await checkEthereum(configuration))
+        checks.append(await checkChangeNow(configuration))
         return checks
     }
 

@@ -6,6 +6,7 @@ import Localization
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import HotWallet
 import Storage
 
 /// Why TelePay could not start.
@@ -116,6 +117,26 @@ struct CoreService: Service {
     }
 }
 
+/// Runs the hot-wallet sender when a key is configured: it refuses to start against a node on another
+/// chain, re-sends stored unconfirmed transfers, then passes every few seconds until shutdown.
+struct HotWalletService: Service {
+    let sender: TransferSender
+    let migrations: MigrationRunner
+    let database: Database
+
+    func run() async throws {
+        // Applying is idempotent under an advisory lock; this only waits for the core service's run.
+        try await migrations.apply(on: database)
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await sender.run(every: .seconds(5))
+            }
+        } catch is CancellationError {
+            // Shutdown cancels the wait between passes; that is a clean stop.
+        }
+    }
+}
+
 /// The assembled TelePay process: every long-running part as one service group, torn down in reverse order.
 public struct TelePayApplication: Sendable {
     public let configuration: Configuration
@@ -170,6 +191,19 @@ public struct TelePayApplication: Sendable {
             services.append(.init(service: EmbeddedPostgresService(server: embedded), serviceName: "embedded-postgres"))
         }
         services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
+        if let key = try HotWalletConfiguration.key(configuration) {
+            let sender = TransferSender(
+                key: key, chainId: configuration.ethereumChainId, rpc: HotWalletConfiguration.rpc(configuration, timeout: .seconds(30)),
+                database: handle.database, policy: SenderPolicy(confirmations: configuration.ethereumConfirmations),
+                alerts: LoggingWalletAlerts(logger: logger), logger: logger
+            )
+            logger.info("hot wallet configured", metadata: ["wallet": "\(key.address)", "chain_id": "\(configuration.ethereumChainId)"])
+            services.append(.init(
+                service: HotWalletService(sender: sender, migrations: migrations, database: handle.database),
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "hot-wallet"
+            ))
+        }
         services.append(.init(
             service: AfterMigrations(gate: schemaReady, inner: jobs.pool),
             successTerminationBehavior: .gracefullyShutdownGroup,

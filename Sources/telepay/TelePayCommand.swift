@@ -11,7 +11,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -252,6 +252,29 @@ struct Bench: AsyncParsableCommand {
                 printError("telepay bench jobs: \(error)")
                 throw ExitCode.failure
             }
+        }
+    }
+}
+
+struct Wallet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the hot wallet: address, ETH and token balances, next nonce and transfers not yet final."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(name: .customLong("token"), help: "An ERC-20 contract whose balance to show (repeatable).")
+    var tokens: [String] = []
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        do {
+            for line in try await WalletReport.build(configuration: configuration, tokens: tokens, logger: logger) {
+                print(line)
+            }
+        } catch {
+            printError("telepay wallet: \(error)")
+            throw ExitCode.failure
         }
     }
 }
