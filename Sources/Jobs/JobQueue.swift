@@ -97,13 +97,13 @@ public struct JobQueue: Sendable {
     public func enqueue<Payload: JobPayload>(_ payload: Payload, options: JobOptions = JobOptions()) async throws -> EnqueueResult {
         let row = try Self.row(for: payload, options: options)
         // A single INSERT commits on its own; the duplicate look-up after a conflict needs no atomicity with it.
-        let result = try await database.withConnection { connection in
-            try await insert(row, on: connection)
+        return try await database.withConnection { connection in
+            let result = try await insert(row, on: connection)
+            if result.enqueuedID != nil && row.isDueNow {
+                await notifyAfterCommit([row.kind], on: connection)
+            }
+            return result
         }
-        if result.enqueuedID != nil && row.isDueNow {
-            await notifyAfterCommit([row.kind])
-        }
-        return result
     }
 
     /// Writes many jobs of one kind in a single statement (fan-out, bulk loads) into the caller's transaction;
@@ -218,17 +218,23 @@ public struct JobQueue: Sendable {
     /// Notifies in a transaction of its own, after the jobs' commit. Best effort: a lost notification only delays
     /// the jobs to the workers' next poll. Its commit need not wait for the disk (a notification is never durable
     /// anyway), which keeps the NOTIFY lock held for microseconds instead of a WAL flush.
-    func notifyAfterCommit(_ kinds: Set<String>) async {
+    func notifyAfterCommit(_ kinds: Set<String>, on connection: PostgresConnection? = nil) async {
         guard !kinds.isEmpty else { return }
+        let logger = self.logger
+        let notify = { @Sendable (connection: PostgresConnection) async throws in
+            _ = try await connection.query(
+                """
+                SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(JobStore.notificationChannel), kind)
+                FROM unnest(\(Array(kinds))::text[]) AS kind
+                """,
+                logger: logger
+            )
+        }
         do {
-            _ = try await database.withConnection { connection in
-                try await connection.query(
-                    """
-                    SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(JobStore.notificationChannel), kind)
-                    FROM unnest(\(Array(kinds))::text[]) AS kind
-                    """,
-                    logger: logger
-                )
+            if let connection {
+                try await notify(connection)
+            } else {
+                try await database.withConnection { try await notify($0) }
             }
         } catch {
             logger.warning("notifying workers of new jobs failed; they find them at their next poll", metadata: [
