@@ -43,10 +43,8 @@ CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_completed_idx ON jobs (finalized_at) WHERE state = 'completed';
 CREATE INDEX jobs_failed_idx ON jobs (finalized_at DESC) WHERE state = 'failed';
 
--- Wakes listening workers when a rescued, released or manually retried job becomes ready again. New jobs are
--- announced by the code that enqueues them (Sources/Jobs/JobQueue.swift), which can notify after the commit:
--- a NOTIFY inside the business transaction would hold PostgreSQL's global notify lock across that transaction's
--- WAL flush and serialise every enqueueing commit behind it.
+-- Wakes listening workers when a job becomes ready now. Notifications are sent at commit (never for a rolled
+-- back enqueue) and PostgreSQL folds identical ones within a transaction, so a bulk insert sends one per kind.
 CREATE FUNCTION jobs_notify_ready() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -55,7 +53,12 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER jobs_notify_ready AFTER UPDATE OF state ON jobs
+CREATE TRIGGER jobs_notify_insert AFTER INSERT ON jobs
+    FOR EACH ROW WHEN (NEW.state = 'available' AND NEW.run_at <= now())
+    EXECUTE FUNCTION jobs_notify_ready();
+
+-- Rescued, released and manually retried jobs become ready again without an insert.
+CREATE TRIGGER jobs_notify_update AFTER UPDATE OF state ON jobs
     FOR EACH ROW WHEN (OLD.state <> 'available' AND NEW.state = 'available' AND NEW.run_at <= now())
     EXECUTE FUNCTION jobs_notify_ready();
 
