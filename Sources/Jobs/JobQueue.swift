@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import Storage
+import Synchronization
 
 /// Why a queue operation was refused.
 public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -36,8 +37,19 @@ public enum JobQueueError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Writes jobs. Use `enqueue(_:options:on:)` inside the business transaction that causes the job, so both commit
-/// or neither does; workers see the job only after that commit.
+/// Writes jobs, and wakes listening workers once they are committed.
+///
+/// Three ways in, by where the transaction comes from:
+/// - `transaction { tx in … tx.enqueue(job) … }` runs the business writes and the jobs in one transaction and
+///   notifies workers right after the commit. The fast path: PostgreSQL serialises the commits of transactions
+///   that NOTIFY (a global lock held across the WAL flush), so notifying after the commit keeps concurrent
+///   business transactions from queueing behind each other. If the process dies between commit and notification,
+///   workers find the jobs at their next poll.
+/// - `enqueue(_:options:on:)` writes into a transaction the caller opened with `Database.withTransaction`; the
+///   notification is part of that transaction and is sent at its commit.
+/// - `enqueue(_:options:)` writes one job on its own and notifies after its commit.
+///
+/// Either way a rollback leaves no job, and workers see a job only after its commit.
 public struct JobQueue: Sendable {
     public let database: Database
     let metrics: JobMetrics
@@ -53,7 +65,19 @@ public struct JobQueue: Sendable {
         self.logger = logger
     }
 
-    /// Writes the job in the caller's transaction (`connection` must be inside `Database.withTransaction`).
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws (its own error is
+    /// rethrown). Jobs enqueued through the `JobTransaction` wake workers as soon as the commit is done.
+    public func transaction<Value: Sendable>(_ body: (JobTransaction) async throws -> Value) async throws -> Value {
+        let due = DueKinds()
+        let value = try await database.withTransaction { connection in
+            try await body(JobTransaction(connection: connection, queue: self, due: due))
+        }
+        await notifyAfterCommit(due.kinds)
+        return value
+    }
+
+    /// Writes the job in the caller's transaction (`transaction` must be inside `Database.withTransaction`).
+    /// The wake-up notification goes out with that transaction's commit.
     @discardableResult
     public func enqueue<Payload: JobPayload>(
         _ payload: Payload,
@@ -61,8 +85,10 @@ public struct JobQueue: Sendable {
         on transaction: PostgresConnection
     ) async throws -> EnqueueResult {
         let row = try Self.row(for: payload, options: options)
-        let result = try await Self.insert(row, on: transaction, logger: logger)
-        if case .enqueued = result { metrics.kind(Payload.kind).enqueued.increment() }
+        let result = try await insert(row, on: transaction)
+        if result.enqueuedID != nil && row.isDueNow {
+            try await notifyAtCommit([row.kind], on: transaction)
+        }
         return result
     }
 
@@ -71,21 +97,31 @@ public struct JobQueue: Sendable {
     public func enqueue<Payload: JobPayload>(_ payload: Payload, options: JobOptions = JobOptions()) async throws -> EnqueueResult {
         let row = try Self.row(for: payload, options: options)
         // A single INSERT commits on its own; the duplicate look-up after a conflict needs no atomicity with it.
-        let result = try await database.withConnection { connection in
-            try await Self.insert(row, on: connection, logger: logger)
+        return try await database.withConnection { connection in
+            let result = try await insert(row, on: connection)
+            if result.enqueuedID != nil && row.isDueNow {
+                await notifyAfterCommit([row.kind], on: connection)
+            }
+            return result
         }
-        if case .enqueued = result { metrics.kind(Payload.kind).enqueued.increment() }
-        return result
     }
 
-    /// Writes many jobs of one kind in a single statement (fan-out, bulk loads). Unique keys are not supported
-    /// here; use `enqueue` for jobs that need one.
+    /// Writes many jobs of one kind in a single statement (fan-out, bulk loads) into the caller's transaction;
+    /// one notification goes out with its commit. Unique keys are not supported here; use `enqueue` for those.
     @discardableResult
     public func enqueueBatch<Payload: JobPayload>(
         _ payloads: [Payload],
         runAt: Date? = nil,
         on transaction: PostgresConnection
     ) async throws -> [JobID] {
+        let ids = try await insertBatch(payloads, runAt: runAt, on: transaction)
+        if !ids.isEmpty && runAt.map({ $0 <= Date() }) ?? true {
+            try await notifyAtCommit([Payload.kind], on: transaction)
+        }
+        return ids
+    }
+
+    func insertBatch<Payload: JobPayload>(_ payloads: [Payload], runAt: Date?, on connection: PostgresConnection) async throws -> [JobID] {
         guard !payloads.isEmpty else { return [] }
         try Self.validate(kind: Payload.kind, maxAttempts: Payload.maxAttempts)
         let encoder = JSONEncoder()
@@ -94,7 +130,7 @@ public struct JobQueue: Sendable {
         for payload in payloads {
             texts.append(try Self.encode(payload, encoder: encoder))
         }
-        let rows = try await transaction.query(
+        let rows = try await connection.query(
             """
             INSERT INTO jobs (kind, payload, max_attempts, run_at)
             SELECT \(Payload.kind), p::jsonb, \(Payload.maxAttempts), coalesce(\(runAt), now())
@@ -117,6 +153,9 @@ public struct JobQueue: Sendable {
         var maxAttempts: Int
         var runAt: Date?
         var uniqueKey: String?
+
+        /// Scheduled jobs are found by polling when they come due; notifying now would only wake workers for nothing.
+        var isDueNow: Bool { runAt.map { $0 <= Date() } ?? true }
     }
 
     static func row<Payload: JobPayload>(for payload: Payload, options: JobOptions) throws(JobQueueError) -> Row {
@@ -142,7 +181,7 @@ public struct JobQueue: Sendable {
         }
     }
 
-    static func insert(_ row: Row, on connection: PostgresConnection, logger: Logger) async throws -> EnqueueResult {
+    func insert(_ row: Row, on connection: PostgresConnection) async throws -> EnqueueResult {
         let inserted = try await connection.query(
             """
             INSERT INTO jobs (kind, payload, max_attempts, run_at, unique_key)
@@ -152,7 +191,10 @@ public struct JobQueue: Sendable {
             """,
             logger: logger
         )
-        for try await id in inserted.decode(Int64.self) { return .enqueued(JobID(id)) }
+        for try await id in inserted.decode(Int64.self) {
+            metrics.kind(row.kind).enqueued.increment()
+            return .enqueued(JobID(id))
+        }
         guard let key = row.uniqueKey else {
             preconditionFailure("an insert without a unique key cannot conflict")
         }
@@ -162,5 +204,77 @@ public struct JobQueue: Sendable {
         )
         for try await id in existing.decode(Int64.self) { return .duplicate(existing: JobID(id)) }
         return .duplicate(existing: nil)
+    }
+
+    /// Queues the notification inside the caller's transaction; PostgreSQL delivers it at commit, and drops it on
+    /// rollback.
+    func notifyAtCommit(_ kinds: Set<String>, on transaction: PostgresConnection) async throws {
+        try await transaction.query(
+            "SELECT pg_notify(\(JobStore.notificationChannel), kind) FROM unnest(\(Array(kinds))::text[]) AS kind",
+            logger: logger
+        )
+    }
+
+    /// Notifies in a transaction of its own, after the jobs' commit. Best effort: a lost notification only delays
+    /// the jobs to the workers' next poll. Its commit need not wait for the disk (a notification is never durable
+    /// anyway), which keeps the NOTIFY lock held for microseconds instead of a WAL flush.
+    func notifyAfterCommit(_ kinds: Set<String>, on connection: PostgresConnection? = nil) async {
+        guard !kinds.isEmpty else { return }
+        let logger = self.logger
+        let notify = { @Sendable (connection: PostgresConnection) async throws in
+            _ = try await connection.query(
+                """
+                SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(JobStore.notificationChannel), kind)
+                FROM unnest(\(Array(kinds))::text[]) AS kind
+                """,
+                logger: logger
+            )
+        }
+        do {
+            if let connection {
+                try await notify(connection)
+            } else {
+                try await database.withConnection { try await notify($0) }
+            }
+        } catch {
+            logger.warning("notifying workers of new jobs failed; they find them at their next poll", metadata: [
+                "kinds": "\(kinds.sorted().joined(separator: ","))", "error": "\(String(reflecting: error))",
+            ])
+        }
+    }
+}
+
+/// A transaction opened by `JobQueue.transaction`: do the business writes on `connection` and enqueue the jobs
+/// they cause here; workers are woken once the whole transaction has committed.
+public struct JobTransaction: Sendable {
+    public let connection: PostgresConnection
+    let queue: JobQueue
+    let due: DueKinds
+
+    @discardableResult
+    public func enqueue<Payload: JobPayload>(_ payload: Payload, options: JobOptions = JobOptions()) async throws -> EnqueueResult {
+        let row = try JobQueue.row(for: payload, options: options)
+        let result = try await queue.insert(row, on: connection)
+        if result.enqueuedID != nil && row.isDueNow { due.add(row.kind) }
+        return result
+    }
+
+    /// Many jobs of one kind in one statement; see `JobQueue.enqueueBatch`.
+    @discardableResult
+    public func enqueueBatch<Payload: JobPayload>(_ payloads: [Payload], runAt: Date? = nil) async throws -> [JobID] {
+        let ids = try await queue.insertBatch(payloads, runAt: runAt, on: connection)
+        if !ids.isEmpty && runAt.map({ $0 <= Date() }) ?? true { due.add(Payload.kind) }
+        return ids
+    }
+}
+
+/// The kinds a `JobTransaction` enqueued ready-to-run jobs of, to notify after its commit.
+final class DueKinds: Sendable {
+    private let pending = Mutex<Set<String>>([])
+
+    var kinds: Set<String> { pending.withLock { $0 } }
+
+    func add(_ kind: String) {
+        pending.withLock { _ = $0.insert(kind) }
     }
 }

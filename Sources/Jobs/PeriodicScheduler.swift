@@ -66,7 +66,7 @@ public struct PeriodicTask: Sendable {
     public let name: String
     public let intervalSeconds: Int64
     public let catchUp: CatchUpPolicy
-    let enqueue: @Sendable (PeriodicSlot, JobQueue, PostgresConnection) async throws -> EnqueueResult
+    let enqueue: @Sendable (PeriodicSlot, JobTransaction) async throws -> EnqueueResult
 
     /// Declares a task; `job` builds the payload for a slot. Write the catch-up policy here, next to the task,
     /// with the reason it is right for this work.
@@ -82,8 +82,8 @@ public struct PeriodicTask: Sendable {
         self.name = name
         self.intervalSeconds = parts.seconds
         self.catchUp = catchUp
-        self.enqueue = { slot, queue, connection in
-            try await queue.enqueue(job(slot), options: JobOptions(uniqueKey: slot.uniqueKey), on: connection)
+        self.enqueue = { slot, transaction in
+            try await transaction.enqueue(job(slot), options: JobOptions(uniqueKey: slot.uniqueKey))
         }
     }
 }
@@ -187,7 +187,8 @@ public final class PeriodicScheduler: Service, Sendable {
 
     private func enqueueDueSlot(of task: PeriodicTask, now: Int64) async throws -> PeriodicSlot? {
         let logger = self.logger
-        return try await queue.database.withTransaction { connection in
+        return try await queue.transaction { transaction in
+            let connection = transaction.connection
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtextextended(\("telepay.periodic." + task.name), 0))",
                 logger: logger
@@ -207,7 +208,7 @@ public final class PeriodicScheduler: Service, Sendable {
                 coversFrom: Date(timeIntervalSince1970: TimeInterval(plan.coversFrom)),
                 intervalSeconds: task.intervalSeconds
             )
-            let result = try await task.enqueue(slot, queue, connection)
+            let result = try await task.enqueue(slot, transaction)
             try await connection.query(
                 """
                 INSERT INTO periodic_slots (task, slot_start, covers_from, job_id)

@@ -30,6 +30,13 @@ struct EnqueueTests {
                     throw BusinessFailure()
                 }
             }
+            await #expect(throws: BusinessFailure.self) {
+                try await queue.transaction { transaction in
+                    try await transaction.connection.query("INSERT INTO orders VALUES (2)", logger: quietLogger)
+                    try await transaction.enqueue(EchoJob(value: 2))
+                    throw BusinessFailure()
+                }
+            }
             #expect(try await count("SELECT count(*) FROM orders", on: database) == 0)
             #expect(try await count("SELECT count(*) FROM jobs", on: database) == 0)
         }
@@ -53,7 +60,7 @@ struct EnqueueTests {
         }
     }
 
-    @Test("a running pool runs committed jobs, woken by notification")
+    @Test("a running pool runs committed jobs, woken by notification whichever way they were enqueued")
     func poolRunsJobs() async throws {
         try await withMigratedDatabase(poolSize: 10) { database in
             let queue = JobQueue(database: database, logger: quietLogger)
@@ -66,8 +73,14 @@ struct EnqueueTests {
             let pool = JobWorkerPool(registry: registry, database: database, configuration: configuration, alertHook: RecordingAlertHook(), logger: quietLogger)
             try await withRunningPool(pool) {
                 try await waitUntil("the pool listens for notifications") { pool.isListening }
-                for value in 1...5 {
-                    try await queue.enqueue(EchoJob(value: value))
+                try await queue.enqueue(EchoJob(value: 1))
+                try await database.withTransaction { connection in
+                    try await queue.enqueue(EchoJob(value: 2), on: connection)
+                    try await queue.enqueueBatch([EchoJob(value: 3)], on: connection)
+                }
+                try await queue.transaction { transaction in
+                    try await transaction.enqueue(EchoJob(value: 4))
+                    try await transaction.enqueueBatch([EchoJob(value: 5)])
                 }
                 try await waitUntil("all five jobs ran") { runs.count == 5 }
                 try await waitUntil("all five completions are written") { pool.statistics.succeeded == 5 }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Jobs
+import MetricsTestKit
 import PostgresNIO
 import Storage
 import TestSupport
@@ -88,6 +89,29 @@ struct RescueTests {
                 try await JobStore.record([(id, 2, .succeeded)], on: connection, logger: quietLogger)
             }
             #expect(current.applied == [id])
+        }
+    }
+
+    @Test("the rescuer reports queue depth by kind and state, dropping emptied pairs to zero, and the oldest wait")
+    func queueDepth() async throws {
+        try await withMigratedDatabase { database in
+            let metrics = TestMetrics()
+            let queue = JobQueue(database: database, logger: quietLogger)
+            try await queue.enqueue(EchoJob(value: 1), options: JobOptions(runAt: Date().addingTimeInterval(-120)))
+            try await queue.enqueue(EchoJob(value: 2))
+            try await queue.enqueue(EchoJob(value: 3), options: JobOptions(runAt: Date().addingTimeInterval(3600)))
+            let rescuer = JobRescuer(database: database, alertHook: RecordingAlertHook(), metrics: metrics, logger: quietLogger)
+            func depth(_ state: String) throws -> Double? {
+                try metrics.expectGauge("telepay_jobs_queue_depth", [("kind", EchoJob.kind), ("state", state)]).lastValue
+            }
+            try await rescuer.refreshDepth()
+            #expect(try depth("available") == 2)
+            #expect(try depth("scheduled") == 1)
+            #expect(try metrics.expectGauge("telepay_jobs_oldest_waiting_seconds").lastValue ?? 0 >= 120)
+            _ = try await claim(on: database)
+            try await rescuer.refreshDepth()
+            #expect(try depth("available") == 0)
+            #expect(try depth("running") == 2)
         }
     }
 
