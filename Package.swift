@@ -132,6 +132,18 @@ let package = Package(
             path: "Tests/TelegramFake",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "NOWPaymentsFake",
+            dependencies: [
+                "Payments",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/NOWPaymentsFake",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
@@ -169,7 +181,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PaymentsTests",
-            dependencies: ["Payments"],
+            dependencies: ["Payments", "NOWPaymentsFake", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
