@@ -90,6 +90,7 @@ let package = Package(
             dependencies: [
                 "Storage",
                 "Bot",
+                "Payments",
                 "Localization",
                 "TelegramBotAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -197,6 +198,8 @@ let package = Package(
                 "TelegramFake",
                 "TelegramBotAPI",
                 "Bot",
+                "Payments",
+                "NOWPaymentsFake",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
