@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Payments
 import Storage
 
 /// One line of `telepay doctor`: what was checked, whether it passed, and what to do if not.
@@ -55,6 +56,37 @@ public enum Doctor {
                 ? "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)"
                 : "token set; this build has no Telegram client to test it with"
         ))
+        checks += await checkNOWPayments(configuration, logger: logger)
+        return checks
+    }
+
+    /// With an API key: `GET /status` must answer "OK" (it proves the base URL, not the key, which the first
+    /// invoice proves). Also says whether callbacks are accepted.
+    public static func checkNOWPayments(_ configuration: Configuration, logger: Logger) async -> [DoctorCheck] {
+        let base = configuration.nowPaymentsAPIURL.absoluteString
+        var checks: [DoctorCheck] = []
+        if let key = configuration.nowPaymentsAPIKey {
+            let client = NOWPaymentsClient(
+                configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value, requestTimeout: .seconds(10), retry: .none),
+                logger: logger
+            )
+            do {
+                let message = try await client.status()
+                checks.append(message == "OK"
+                    ? DoctorCheck(name: "nowpayments", outcome: .ok, detail: "\(base) answers GET /status with OK")
+                    : DoctorCheck(name: "nowpayments", outcome: .warning, detail: "\(base) answers GET /status with '\(message.prefix(100))', not OK"))
+            } catch {
+                checks.append(DoctorCheck(
+                    name: "nowpayments", outcome: .failed,
+                    detail: "GET \(base)/status failed: \(error); check TELEPAY_NOWPAYMENTS_API_URL and the network"
+                ))
+            }
+        } else {
+            checks.append(DoctorCheck(name: "nowpayments", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_API_KEY is unset: invoices cannot be created"))
+        }
+        checks.append(configuration.nowPaymentsIPNSecret == nil
+            ? DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted")
+            : DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /payments/nowpayments/ipn (signature checked)"))
         return checks
     }
 
