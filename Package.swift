@@ -148,7 +148,9 @@ let package = Package(
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
-                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake",
+                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
