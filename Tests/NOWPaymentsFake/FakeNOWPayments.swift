@@ -33,7 +33,7 @@ public actor FakeNOWPayments {
         public var createdAt: String
     }
 
-    /// A payment made against an invoice, with every status it has passed through.
+    /// A payment made against an invoice.
     public struct Payment: Sendable, Hashable {
         public var id: Int64
         public var invoiceID: String
@@ -44,7 +44,6 @@ public actor FakeNOWPayments {
         public var payAddress: String
         public var createdAt: String
         public var updatedAt: String
-        public var history: [String]
     }
 
     /// One API call as received.
@@ -103,7 +102,7 @@ public actor FakeNOWPayments {
     public nonisolated let apiKey: String
     public nonisolated let ipnSecret: String
     /// Smallest `price_amount` accepted; below it the API answers `AMOUNT_MINIMAL_ERROR`.
-    public var minimumPriceAmount: Decimal
+    public nonisolated let minimumPriceAmount: Decimal
 
     private(set) public var invoices: [String: Invoice] = [:]
     private(set) public var payments: [Int64: Payment] = [:]
@@ -134,10 +133,6 @@ public actor FakeNOWPayments {
         outage = failure
     }
 
-    public func setMinimumPriceAmount(_ amount: Decimal) {
-        minimumPriceAmount = amount
-    }
-
     // MARK: - Driving payments
 
     /// The buyer picks a coin on the invoice page: a payment in `waiting` appears.
@@ -150,7 +145,7 @@ public actor FakeNOWPayments {
         let now = Self.timestamp()
         payments[id] = Payment(
             id: id, invoiceID: invoiceID, status: "waiting", payCurrency: payCurrency, payAmount: payAmount, actuallyPaid: 0,
-            payAddress: "0xd1cDE08A07cD25adEbEd35c3867a59228C09B606", createdAt: now, updatedAt: now, history: ["waiting"]
+            payAddress: "0xd1cDE08A07cD25adEbEd35c3867a59228C09B606", createdAt: now, updatedAt: now
         )
         return id
     }
@@ -172,7 +167,6 @@ public actor FakeNOWPayments {
             payment.actuallyPaid = payment.payAmount
         }
         payment.updatedAt = Self.timestamp()
-        payment.history.append(status)
         payments[paymentID] = payment
         return try ipn(for: paymentID)
     }
