@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
@@ -37,12 +38,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Jobs",
+            dependencies: [
+                "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TelegramBotAPI",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Spec"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Wallets",
+            dependencies: [
+                "Ethereum",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -54,6 +74,7 @@ let package = Package(
             dependencies: [
                 "TelegramBotAPI",
                 "Storage",
+                "Jobs",
                 "Localization",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,6 +92,39 @@ let package = Package(
             dependencies: [
                 "CSecp256k1",
                 .product(name: "BigInt", package: "BigInt"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Exchange",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HotWallet",
+            dependencies: [
+                "Ethereum",
+                "Storage",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ExchangeOrders",
+            dependencies: [
+                "Exchange",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -89,10 +143,15 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Storage",
+                "Jobs",
                 "Bot",
                 "Payments",
                 "Localization",
                 "TelegramBotAPI",
+                "Ethereum",
+                "Exchange",
+                "HotWallet",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,6 +167,8 @@ let package = Package(
             name: "telepay",
             dependencies: [
                 "App",
+                "Jobs",
+                "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -182,6 +243,55 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TestPeers",
+            dependencies: [
+                "Ethereum",
+                "Storage",
+                "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/TestPeers",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "JobsTests",
+            dependencies: [
+                "Jobs",
+                "Storage",
+                "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A separate program the crash and shutdown tests start, SIGKILL and SIGTERM; it keeps test-only
+        // job kinds out of the shipped `telepay` binary.
+        .executableTarget(
+            name: "JobsCrashWorker",
+            dependencies: [
+                "Jobs",
+                "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/JobsCrashWorker",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WalletsTests",
+            dependencies: ["Wallets"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PaymentsTests",
             dependencies: ["Payments", "NOWPaymentsFake", "TestSupport"],
@@ -189,19 +299,69 @@ let package = Package(
         ),
         .testTarget(
             name: "EthereumTests",
-            dependencies: ["Ethereum"],
+            dependencies: [
+                "Ethereum",
+                "TestPeers",
+                .product(name: "BigInt", package: "BigInt"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExchangeTests",
+            dependencies: [
+                "Exchange",
+                "ExchangeOrders",
+                "Storage",
+                "TestPeers",
+                "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SenderCrashChild",
+            dependencies: [
+                "HotWallet",
+                "Ethereum",
+                "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Tests/SenderCrashChild",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HotWalletTests",
+            dependencies: [
+                "SenderCrashChild",
+                "HotWallet",
+                "Ethereum",
+                "Exchange",
+                "ExchangeOrders",
+                "TestPeers",
+                "TestSupport",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Jobs",
                 "TestSupport",
                 "TelegramFake",
                 "TelegramBotAPI",
                 "Bot",
                 "Payments",
                 "NOWPaymentsFake",
+                "Ethereum",
+                "HotWallet",
+                "TestPeers",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

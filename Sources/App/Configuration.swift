@@ -76,6 +76,11 @@ public struct Configuration: Sendable, CustomStringConvertible {
     /// Hosted RPC URLs often carry an API key in their path, so the URL is treated as a secret.
     public var ethereumRPCURL: Secret
     public var ethereumPrivateKey: Secret?
+    public var jobs: JobsSettings
+    /// The chain the hot wallet signs for; the sender refuses an RPC node that serves another.
+    public var ethereumChainId: UInt64
+    /// Blocks, counting its own, before a hot-wallet transfer counts as final.
+    public var ethereumConfirmations: UInt64
 
     /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
     public static let variables: [Variable] = [
@@ -101,6 +106,13 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
         Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL.", secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits.", secret: true),
+        Variable("TELEPAY_JOBS_POLL_INTERVAL_MS", default: "1000", "How often job workers look for due jobs without a notification (50–60000); also bounds the delay of scheduled jobs and retries."),
+        Variable("TELEPAY_JOBS_LISTEN", default: "true", "Wake job workers through LISTEN/NOTIFY as soon as a job is committed (true/false); polling runs either way."),
+        Variable("TELEPAY_JOBS_LEASE_SECONDS", default: "15", "How long a claimed job stays reserved without a heartbeat (2–25); a killed worker's jobs run again within this plus 5 s."),
+        Variable("TELEPAY_JOBS_RETENTION_HOURS", default: "24", "How long completed jobs are kept before housekeeping deletes them (1–8760); failed jobs are kept."),
+        Variable("TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS", default: "10", "On shutdown, how long running jobs may finish before they are cancelled and given back; must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS."),
+        Variable("TELEPAY_ETH_CHAIN_ID", default: "1", "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
+        Variable("TELEPAY_ETH_CONFIRMATIONS", default: "12", "Blocks, counting its own, before a hot-wallet transfer counts as final (1–1000)."),
     ]
 
     /// A configuration variable as documented.
@@ -148,7 +160,37 @@ public struct Configuration: Sendable, CustomStringConvertible {
             + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) telegram_mode=\(telegramMode.rawValue) "
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
             + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
-            + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey))"
+            + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
+            + "jobs=\(jobs) eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations)"
+    }
+}
+
+/// How the durable job engine runs in this process.
+public struct JobsSettings: Sendable, Hashable, CustomStringConvertible {
+    public var pollInterval: Duration
+    public var listensForNotifications: Bool
+    public var lease: Duration
+    public var completedRetention: Duration
+    public var shutdownGrace: Duration
+
+    public init(pollInterval: Duration, listensForNotifications: Bool, lease: Duration, completedRetention: Duration, shutdownGrace: Duration) {
+        self.pollInterval = pollInterval
+        self.listensForNotifications = listensForNotifications
+        self.lease = lease
+        self.completedRetention = completedRetention
+        self.shutdownGrace = shutdownGrace
+    }
+
+    /// A third of the lease: two heartbeats can be lost before the lease runs out.
+    public var heartbeatInterval: Duration { lease / 3 }
+
+    /// The rescuer sweeps this often; with the lease it bounds how soon a dead worker's job runs again.
+    public static let rescueSweepInterval: Duration = .seconds(5)
+
+    public var description: String {
+        "poll:\(pollInterval.milliseconds)ms,"
+            + "listen:\(listensForNotifications),lease:\(lease.components.seconds)s,"
+            + "retention:\(completedRetention.components.seconds / 3600)h,grace:\(shutdownGrace.components.seconds)s"
     }
 }
 
@@ -187,6 +229,17 @@ private struct Reader {
             return nil
         }
         return value
+    }
+
+    mutating func boolean(_ name: String) -> Bool? {
+        guard let text = (string(name) ?? defaultValue(name))?.lowercased() else { return nil }
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default:
+            problem(name, "'\(text)' is not true or false")
+            return nil
+        }
     }
 
     /// An absolute http(s) URL without a trailing slash. Secret URLs are never echoed back.
@@ -279,8 +332,25 @@ private struct Reader {
                 problem("TELEPAY_PUBLIC_URL", "is required when TELEPAY_TELEGRAM_MODE=webhook (Telegram must reach us)")
             }
         }
+        let pollInterval = integer("TELEPAY_JOBS_POLL_INTERVAL_MS", in: 50...60000)
+        let listen = boolean("TELEPAY_JOBS_LISTEN")
+        let lease = integer("TELEPAY_JOBS_LEASE_SECONDS", in: 2...25)
+        let retention = integer("TELEPAY_JOBS_RETENTION_HOURS", in: 1...8760)
+        let grace = integer("TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS", in: 1...600)
+        if let grace, let shutdown, grace >= shutdown {
+            problem(
+                "TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS",
+                "\(grace) must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS (\(shutdown)), or jobs are cut off before they can be given back"
+            )
+        }
+        // 2^53 − 1 bounds every chain id in use (EIP-2294).
+        let chainId = integer("TELEPAY_ETH_CHAIN_ID", in: 1...9_007_199_254_740_991)
+        let confirmations = integer("TELEPAY_ETH_CONFIRMATIONS", in: 1...1000)
         guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
-              let nowURL, let changeNowURL, let rpcURL else {
+              let nowURL, let changeNowURL, let rpcURL,
+              let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
+              let chainId, let confirmations
+        else {
             return nil
         }
         return Configuration(
@@ -305,7 +375,16 @@ private struct Reader {
             changeNowAPIURL: changeNowURL,
             changeNowAPIKey: changeNowKey,
             ethereumRPCURL: Secret(rpcURL.absoluteString),
-            ethereumPrivateKey: privateKey
+            ethereumPrivateKey: privateKey,
+            jobs: JobsSettings(
+                pollInterval: .milliseconds(pollInterval),
+                listensForNotifications: listen,
+                lease: .seconds(lease),
+                completedRetention: .seconds(retention * 3600),
+                shutdownGrace: .seconds(grace)
+            ),
+            ethereumChainId: UInt64(chainId),
+            ethereumConfirmations: UInt64(confirmations)
         )
     }
 

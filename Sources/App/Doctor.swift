@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Payments
 import Storage
+import TelegramBotAPI
 
 /// One line of `telepay doctor`: what was checked, whether it passed, and what to do if not.
 public struct DoctorCheck: Sendable, CustomStringConvertible {
@@ -49,13 +50,9 @@ public enum Doctor {
 
         checks += await checkDatabase(configuration: configuration, migrations: migrations, logger: logger)
         checks.append(checkPublicURL(configuration))
-        checks.append(DoctorCheck(
-            name: "telegram",
-            outcome: configuration.telegramBotToken == nil ? .warning : .skipped,
-            detail: configuration.telegramBotToken == nil
-                ? "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)"
-                : "token set; this build has no Telegram client to test it with"
-        ))
+        checks.append(await checkTelegram(configuration, logger: logger))
+        checks.append(await checkEthereum(configuration))
+        checks.append(await checkChangeNow(configuration))
         checks += await checkNOWPayments(configuration, logger: logger)
         return checks
     }
@@ -88,6 +85,34 @@ public enum Doctor {
             ? DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted")
             : DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /payments/nowpayments/ipn (signature checked)"))
         return checks
+    }
+
+    /// Calls `getMe` (and `getWebhookInfo`, to spot a mode mismatch) with the configured token.
+    static func checkTelegram(_ configuration: Configuration, logger: Logger) async -> DoctorCheck {
+        guard let token = configuration.telegramBotToken else {
+            return DoctorCheck(name: "telegram", outcome: .warning, detail: "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)")
+        }
+        let client = TelegramClient(
+            transport: HTTPTelegramTransport(baseURL: configuration.telegramAPIURL.absoluteString, token: token.value, logger: logger),
+            limiter: nil, retry: .none, requestTimeout: .seconds(10), logger: logger
+        )
+        do {
+            let me = try await client.send(GetMe())
+            let webhook = try await client.send(GetWebhookInfo())
+            let name = "@\(me.username ?? String(me.id))"
+            switch (configuration.telegramMode, webhook.url.isEmpty) {
+            case (.polling, false):
+                return DoctorCheck(name: "telegram", outcome: .failed, detail: "\(name): a webhook is set (\(webhook.url)), so polling would get 409; set TELEPAY_TELEGRAM_MODE=webhook or delete the webhook")
+            case (.webhook, _):
+                return DoctorCheck(name: "telegram", outcome: .ok, detail: "\(name) reachable; webhook \(webhook.url.isEmpty ? "not yet registered (serve registers it)" : webhook.url), \(webhook.pendingUpdateCount) pending")
+            case (.polling, true):
+                return DoctorCheck(name: "telegram", outcome: .ok, detail: "\(name) reachable; long polling, \(webhook.pendingUpdateCount) update(s) waiting")
+            }
+        } catch .unauthorized {
+            return DoctorCheck(name: "telegram", outcome: .failed, detail: "Telegram rejected the token (401): check TELEGRAM_BOT_TOKEN")
+        } catch {
+            return DoctorCheck(name: "telegram", outcome: .failed, detail: "cannot reach \(configuration.telegramAPIURL.absoluteString): \(error); check TELEPAY_TELEGRAM_API_URL and the network")
+        }
     }
 
     static func checkDatabase(configuration: Configuration, migrations: MigrationRunner, logger: Logger) async -> [DoctorCheck] {

@@ -1,11 +1,13 @@
 import Foundation
 import Bot
 import Hummingbird
+import Jobs
 import Localization
 import Logging
 import Payments
 import ServiceLifecycle
 import UnixSignals
+import HotWallet
 import Storage
 
 /// Why TelePay could not start.
@@ -89,11 +91,13 @@ struct EmbeddedPostgresService: Service {
     }
 }
 
-/// Applies pending migrations, then serves HTTP and runs the bot until shutdown. Nothing starts on a
-/// schema that is not up to date; a migration problem stops start-up with a message naming the file.
+/// Applies pending migrations, then serves HTTP and runs the bot until shutdown. The HTTP server, the bot
+/// and the job services only start on an up-to-date schema; a migration problem stops start-up with a
+/// message naming the file.
 struct CoreService: Service {
     let migrations: MigrationRunner
     let database: Database
+    let schemaReady: SchemaGate
     let http: Application<RouterResponder<BasicRequestContext>>
     let bot: TelegramBot?
     let logger: Logger
@@ -101,6 +105,7 @@ struct CoreService: Service {
     func run() async throws {
         let applied = try await migrations.apply(on: database)
         logger.info("database schema up to date", metadata: ["applied_now": "\(applied.count)", "known": "\(migrations.migrations.count)"])
+        schemaReady.open()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await http.runService() }
             if let bot {
@@ -113,18 +118,41 @@ struct CoreService: Service {
     }
 }
 
+/// Runs the hot-wallet sender when a key is configured: it refuses to start against a node on another
+/// chain, re-sends stored unconfirmed transfers, then passes every few seconds until shutdown.
+struct HotWalletService: Service {
+    let sender: TransferSender
+    let migrations: MigrationRunner
+    let database: Database
+
+    func run() async throws {
+        // Applying is idempotent under an advisory lock; this only waits for the core service's run.
+        try await migrations.apply(on: database)
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await sender.run(every: .seconds(5))
+            }
+        } catch is CancellationError {
+            // Shutdown cancels the wait between passes; that is a clean stop.
+        }
+    }
+}
+
 /// The assembled TelePay process: every long-running part as one service group, torn down in reverse order.
 public struct TelePayApplication: Sendable {
     public let configuration: Configuration
     public let telemetry: Telemetry
     public let database: DatabaseHandle
+    public let jobs: JobsRuntime
     public let serviceGroup: ServiceGroup
 
-    /// Builds the application. `onServerRunning` receives the bound port (useful with `TELEPAY_HTTP_PORT=0`).
+    /// Builds the application. `onServerRunning` receives the bound port (useful with `TELEPAY_HTTP_PORT=0`);
+    /// `alertHook` hears about failed jobs (by default they are logged at error level).
     public static func build(
         configuration: Configuration,
         logger: Logger,
         gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        alertHook: (any JobAlertHook)? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> TelePayApplication {
         logger.info("starting TelePay", metadata: ["version": "\(TelePayVersion.current)", "configuration": "\(configuration)"])
@@ -159,13 +187,54 @@ public struct TelePayApplication: Sendable {
             },
             logger: logger
         )
+        let jobs = try JobsRuntime.build(
+            settings: configuration.jobs, database: handle.database, telemetry: telemetry,
+            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client, logger: logger
+        )
+        let schemaReady = SchemaGate()
+        // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the
+        // rescuer and the workers (which finish or give back their jobs), and the database pool after all of them.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let embedded = handle.embedded {
             services.append(.init(service: EmbeddedPostgresService(server: embedded), serviceName: "embedded-postgres"))
         }
         services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
+        if let key = try HotWalletConfiguration.key(configuration) {
+            let sender = TransferSender(
+                key: key, chainId: configuration.ethereumChainId, rpc: HotWalletConfiguration.rpc(configuration, timeout: .seconds(30)),
+                database: handle.database, policy: SenderPolicy(confirmations: configuration.ethereumConfirmations),
+                alerts: LoggingWalletAlerts(logger: logger), logger: logger
+            )
+            logger.info("hot wallet configured", metadata: ["wallet": "\(key.address)", "chain_id": "\(configuration.ethereumChainId)"])
+            services.append(.init(
+                service: HotWalletService(sender: sender, migrations: migrations, database: handle.database),
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "hot-wallet"
+            ))
+        }
         services.append(.init(
-            service: CoreService(migrations: migrations, database: handle.database, http: http, bot: bot, logger: logger),
+            service: AfterMigrations(gate: schemaReady, inner: jobs.pool),
+            successTerminationBehavior: .gracefullyShutdownGroup,
+            failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "jobs-workers"
+        ))
+        services.append(.init(
+            service: AfterMigrations(gate: schemaReady, inner: jobs.rescuer),
+            successTerminationBehavior: .gracefullyShutdownGroup,
+            failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "jobs-rescuer"
+        ))
+        services.append(.init(
+            service: AfterMigrations(gate: schemaReady, inner: jobs.scheduler),
+            successTerminationBehavior: .gracefullyShutdownGroup,
+            failureTerminationBehavior: .gracefullyShutdownGroup,
+            serviceName: "jobs-scheduler"
+        ))
+        services.append(.init(
+            service: CoreService(
+                migrations: migrations, database: handle.database, schemaReady: schemaReady, http: http,
+                bot: bot, logger: logger
+            ),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,
             serviceName: "core"
@@ -176,6 +245,7 @@ public struct TelePayApplication: Sendable {
             configuration: configuration,
             telemetry: telemetry,
             database: handle,
+            jobs: jobs,
             serviceGroup: ServiceGroup(configuration: groupConfiguration)
         )
     }

@@ -5,31 +5,41 @@ import TelegramBotAPI
 
 /// The `telegram_users` table: who has talked to the bot, in which language.
 public enum UserDirectory {
-    /// Records the sender of `update` (first seen, last seen, name, Telegram language) and returns the
-    /// language they chose with `/language`, if any. One round trip per update.
+    /// Records the senders of `updates` (first seen, last seen, name, Telegram language) in one statement
+    /// and returns, per sender id, the language they chose with `/language` (`nil` when they chose none).
     @discardableResult
-    public static func record(_ update: Update, on database: Database) async throws -> String? {
-        guard let user = Dispatcher.sender(of: update), !user.isBot else { return nil }
-        let username = user.username.flatMap { name -> String? in
-            name.count <= 32 && name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) ? name : nil
+    public static func record(_ updates: [Update], on database: Database) async throws -> [Int64: String?] {
+        var senders: [Int64: User] = [:]
+        for update in updates {
+            if let user = Dispatcher.sender(of: update), !user.isBot { senders[user.id] = user }
         }
-        let language = user.languageCode.flatMap { (2...35).contains($0.count) ? $0 : nil }
-        let firstName = String(user.firstName.prefix(256))
+        guard !senders.isEmpty else { return [:] }
+        let users = senders.values.sorted { $0.id < $1.id }
+        let ids = users.map(\.id)
+        // PostgresNIO binds no arrays of optionals, so "absent" travels as "" and becomes NULL in SQL.
+        let usernames: [String] = users.map { user in
+            user.username.flatMap { name in
+                name.count <= 32 && name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) ? name : nil
+            } ?? ""
+        }
+        let names = users.map { String($0.firstName.prefix(256)) }
+        let languages: [String] = users.map { user in user.languageCode.flatMap { (2...35).contains($0.count) ? $0 : nil } ?? "" }
         return try await database.withConnection { connection in
             let rows = try await connection.query(
                 """
                 INSERT INTO telegram_users (id, username, first_name, telegram_language)
-                VALUES (\(user.id), \(username), \(firstName), \(language))
+                SELECT id, NULLIF(username, ''), first_name, NULLIF(language, '')
+                FROM unnest(\(ids)::bigint[], \(usernames)::text[], \(names)::text[], \(languages)::text[]) AS batch(id, username, first_name, language)
                 ON CONFLICT (id) DO UPDATE SET
                     username = EXCLUDED.username, first_name = EXCLUDED.first_name,
                     telegram_language = COALESCE(EXCLUDED.telegram_language, telegram_users.telegram_language),
                     last_seen_at = now()
-                RETURNING chosen_language
+                RETURNING id, chosen_language
                 """,
                 logger: database.logger
             )
-            var chosen: String?
-            for try await (value) in rows.decode(String?.self) { chosen = value }
+            var chosen: [Int64: String?] = [:]
+            for try await (id, language) in rows.decode((Int64, String?).self) { chosen[id] = language }
             return chosen
         }
     }

@@ -12,6 +12,8 @@ public enum ERC20 {
     public static let transferSelector: [UInt8] = [0xa9, 0x05, 0x9c, 0xbb]
     /// First four bytes of `keccak256("balanceOf(address)")`.
     public static let balanceOfSelector: [UInt8] = [0x70, 0xa0, 0x82, 0x31]
+    /// First four bytes of `keccak256("decimals()")`; the call data is the selector alone.
+    public static let decimalsSelector: [UInt8] = [0x31, 0x3c, 0xe5, 0x67]
 
     public static func transferCallData(to recipient: Address, amount: BigUInt) throws(ABIError) -> [UInt8] {
         transferSelector + encodeAddressWord(recipient) + (try encodeUInt256Word(amount))

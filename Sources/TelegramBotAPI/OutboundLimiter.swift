@@ -19,7 +19,7 @@ public struct TelegramRateLimits: Sendable, Hashable {
     public var privateChat: RateLimit
     /// Messages to one group or channel ("no more than 20 messages per minute").
     public var groupChat: RateLimit
-    /// Added to every window so transit jitter cannot make two calls look closer at the server than they were sent.
+    /// Added to every window so transit jitter cannot make calls look closer at the server than they were sent.
     public var margin: Duration
 
     public static let telegram = TelegramRateLimits(
@@ -52,21 +52,25 @@ public struct TelegramRateLimits: Sendable, Hashable {
 
 /// Spaces outbound calls so no documented limit is ever exceeded, even with many concurrent senders.
 ///
-/// Calls to one chat go one at a time, in order: each waits for that chat's window, measured from when the
-/// previous call to the chat *finished* (so transit jitter cannot squeeze two calls together at the server),
-/// then takes the next slot of the overall window. A busy chat therefore never holds up other chats. When
-/// Telegram answers 429 anyway, `pause(for:)` stops all sending until `retry_after` has passed.
+/// Windows are measured from when calls *finished*, not from when they were sent: a call reaches the server
+/// somewhere between the two, so counting finished calls (and in-flight ones as "now") keeps every window
+/// at the server within its limit however much the network or a busy machine delays individual requests.
+/// Calls to one chat go one at a time, in order, each waiting for that chat's window; then every call waits
+/// for the overall window. A busy chat therefore never holds up other chats. When Telegram answers 429
+/// anyway, `pause(for:)` stops all sending until `retry_after` has passed.
 public actor OutboundLimiter {
     /// Permission to make one call; hand it back with `release(_:)` when the call has finished.
     public struct Permit: Sendable {
         public let chat: ChatID?
-        /// The instant the call's overall slot was booked for.
+        /// The instant the call was allowed to start.
         public let slot: ContinuousClock.Instant
         fileprivate let gate: Gate?
     }
 
     public let limits: TelegramRateLimits
-    private var overallLog = SlidingLog()
+    private var overallFinished: [ContinuousClock.Instant] = []
+    private var overallInFlight = 0
+    private var overallTail: Gate?
     private var chatLogs: [ChatID: SlidingLog] = [:]
     private var chatTails: [ChatID: Gate] = [:]
     private var pausedUntil: ContinuousClock.Instant?
@@ -94,10 +98,14 @@ public actor OutboundLimiter {
         }
     }
 
-    /// Records that the permitted call finished, letting the chat's next call be timed from now.
+    /// Records that the permitted call finished; the windows it counts in are timed from now.
     public func release(_ permit: Permit) {
-        guard let chat = permit.chat, let gate = permit.gate else { return }
-        finish(chat: chat, gate: gate, at: .now)
+        let now = ContinuousClock.now
+        overallInFlight -= 1
+        if limits.overall.count < Int.max { overallFinished.append(now) }
+        if let chat = permit.chat, let gate = permit.gate {
+            finish(chat: chat, gate: gate, at: now)
+        }
     }
 
     /// Stops all sending for `duration` (a 429's `retry_after`).
@@ -116,13 +124,33 @@ public actor OutboundLimiter {
         }
     }
 
+    /// Callers queue in order; only the head of the queue watches the clock.
     private func acquireOverall() async throws -> ContinuousClock.Instant {
-        var now = ContinuousClock.now
-        if let pausedUntil, pausedUntil > now { now = pausedUntil }
-        let slot = overallLog.earliest(after: now, limit: limits.overall, margin: limits.margin)
-        overallLog.record(slot, keeping: limits.overall.count)
-        try await ContinuousClock().sleep(until: slot)
-        return slot
+        let previous = overallTail
+        let gate = Gate()
+        overallTail = gate
+        defer {
+            gate.open()
+            if overallTail === gate { overallTail = nil }
+        }
+        await previous?.wait()
+        let window = limits.overall.window + limits.margin
+        while true {
+            let now = ContinuousClock.now
+            if let pausedUntil, pausedUntil > now {
+                try await ContinuousClock().sleep(until: pausedUntil)
+                continue
+            }
+            overallFinished.removeAll { $0 <= now - window }
+            if overallInFlight + overallFinished.count < limits.overall.count {
+                overallInFlight += 1
+                return now
+            }
+            // Wait for the oldest finished call to leave the window, or (when all are in flight) briefly
+            // for one to finish.
+            let wake = overallFinished.first.map { $0 + window } ?? now + .milliseconds(2)
+            try await ContinuousClock().sleep(until: max(wake, now + .milliseconds(1)))
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import App
 import ArgumentParser
 import Foundation
+import Jobs
 import Logging
 import Storage
 
@@ -10,7 +11,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -130,6 +131,149 @@ struct Doctor: AsyncParsableCommand {
         let checks = await App.Doctor.run(environment: ProcessInfo.processInfo.environment, envFile: options.envFile, logger: logger)
         for check in checks { print(check) }
         if checks.contains(where: { $0.outcome == .failed }) {
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "Inspect durable jobs and re-queue failed ones.",
+        subcommands: [Status.self, Retry.self],
+        defaultSubcommand: Status.self
+    )
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Counts by kind and state, the oldest waiting job's age and recent failures (the default)."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "How many recent failures to list.")
+        var failures = 10
+
+        func run() async throws {
+            let (configuration, logger) = try options.load()
+            let limit = failures
+            do {
+                let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                    try await JobQueue(database: database, logger: logger).summary(recentFailures: limit)
+                }
+                print(JobsReport.render(summary))
+            } catch {
+                printError("telepay jobs: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Re-queue a failed job to run now.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The failed job's id (see `telepay jobs`).")
+        var id: Int64
+
+        func run() async throws {
+            let (configuration, logger) = try options.load()
+            let jobID = JobID(id)
+            do {
+                let job = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                    try await JobQueue(database: database, logger: logger).retry(jobID)
+                }
+                print("job #\(job.id) (\(job.kind)) re-queued: it runs as soon as a worker is free, as attempt \(job.attempt + 1) of \(job.maxAttempts)")
+            } catch {
+                printError("telepay jobs retry: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks, run against a private PostgreSQL cluster created for the run.",
+        subcommands: [JobsBench.self]
+    )
+
+    struct JobsBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "jobs",
+            abstract: "Burn down no-op jobs, then measure enqueue-to-start latency at a steady rate, with and without LISTEN/NOTIFY."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "No-op jobs in the burn-down.")
+        var jobs = 100_000
+
+        @Option(help: "Jobs per second in the latency runs.")
+        var rate = 1000
+
+        @Option(help: "Length of the latency run with notifications (the polling-only run takes half, at least 5 s).")
+        var seconds = 10
+
+        @Option(help: "Jobs the pool runs at once.")
+        var concurrency = 200
+
+        @Option(help: "Most jobs claimed by one query.")
+        var batch = 200
+
+        @Option(help: "Poll interval in milliseconds.")
+        var pollMs = 1000
+
+        func validate() throws {
+            guard jobs >= 1, rate >= 1, seconds >= 1, concurrency >= 1, batch >= 1, pollMs >= 10 else {
+                throw ValidationError("every option must be positive (poll interval at least 10 ms)")
+            }
+        }
+
+        func run() async throws {
+            let (configuration, logger) = try options.load()
+            var benchmarkOptions = JobsBenchmark.Options()
+            benchmarkOptions.burnDownJobs = jobs
+            benchmarkOptions.rate = rate
+            benchmarkOptions.steadySeconds = seconds
+            benchmarkOptions.concurrency = concurrency
+            benchmarkOptions.claimBatch = batch
+            benchmarkOptions.pollInterval = .milliseconds(pollMs)
+            do {
+                let benchmark = JobsBenchmark(
+                    options: benchmarkOptions, migrations: try loadMigrations(configuration: configuration, logger: logger), logger: logger
+                ) { line in
+                    // Unbuffered, so each figure shows up as soon as it is measured.
+                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                }
+                try await benchmark.run()
+            } catch {
+                printError("telepay bench jobs: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+struct Wallet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the hot wallet: address, ETH and token balances, next nonce and transfers not yet final."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(name: .customLong("token"), help: "An ERC-20 contract whose balance to show (repeatable).")
+    var tokens: [String] = []
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        do {
+            for line in try await WalletReport.build(configuration: configuration, tokens: tokens, logger: logger) {
+                print(line)
+            }
+        } catch {
+            printError("telepay wallet: \(error)")
             throw ExitCode.failure
         }
     }

@@ -1,6 +1,8 @@
 import App
 import Bot
 import Foundation
+import Jobs
+import PostgresNIO
 import Logging
 import Storage
 import TelegramBotAPI
@@ -16,6 +18,10 @@ import FoundationNetworking
 struct TelegramIntegrationTests {
     /// Runs the whole application against a fake Bot API; `body` gets the fake and the HTTP port.
     func withTelePay(mode: String, _ body: @Sendable (FakeBotAPI, Int) async throws -> Void) async throws {
+        try await withTelePay(mode: mode) { fake, port, _ in try await body(fake, port) }
+    }
+
+    func withTelePay(mode: String, _ body: @Sendable (FakeBotAPI, Int, TelePayApplication) async throws -> Void) async throws {
         let fake = FakeBotAPI()
         await fake.addUser(id: 1001, firstName: "Anna", languageCode: "en")
         let (baseURL, server) = try await fake.start()
@@ -41,7 +47,7 @@ struct TelegramIntegrationTests {
         var iterator = ports.makeAsyncIterator()
         let port = try #require(await iterator.next())
         do {
-            try await body(fake, port)
+            try await body(fake, port, application)
         } catch {
             await application.triggerGracefulShutdown()
             _ = try? await running.value
@@ -94,5 +100,58 @@ struct TelegramIntegrationTests {
             try await Task.sleep(for: .milliseconds(300))
             #expect(await fake.sentMessages(to: 1001).count == 1, "the duplicate was not handled twice")
         }
+    }
+
+    @Test("a message enqueued as a job is delivered by the workers; one to a user who blocked the bot fails at once")
+    func durableSend() async throws {
+        try await withTelePay(mode: "polling") { fake, _, application in
+            await fake.addUser(id: 1009, firstName: "Gone")
+            await fake.userBlocksBot(1009)
+            let delivered = try await application.jobs.queue.enqueue(SendTelegramMessageJob(chatID: 1001, text: "Your invite: <b>link</b>"))
+            let blocked = try await application.jobs.queue.enqueue(SendTelegramMessageJob(chatID: 1009, text: "hello?"))
+            await waitFor("the message delivered") { await fake.sentMessages(to: 1001).contains { $0.text == "Your invite: <b>link</b>" } }
+            let database = application.database.database
+            await waitFor("both jobs settled") {
+                let states: [String] = (try? await database.withConnection { connection -> [String] in
+                    var states: [String] = []
+                    let ids = [delivered.enqueuedID!.rawValue, blocked.enqueuedID!.rawValue]
+                    for try await (state) in try await connection.query("SELECT state FROM jobs WHERE id = ANY(\(ids)) ORDER BY id", logger: quietLogger).decode(String.self) {
+                        states.append(state)
+                    }
+                    return states
+                }) ?? []
+                return states == ["completed", "failed"]
+            }
+        }
+    }
+
+    @Test("doctor reports the bot, a rejected token, and a webhook that would break polling")
+    func doctorTelegram() async throws {
+        let fake = FakeBotAPI()
+        let (baseURL, server) = try await fake.start()
+        defer { server.cancel() }
+        let dataDirectory = try RepositoryPaths.makeTemporaryDirectory("telepay-doctor")
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        func telegramLine(token: String) async -> DoctorCheck? {
+            let checks = await Doctor.run(environment: [
+                "TELEPAY_DATA_DIR": dataDirectory,
+                "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
+                "TELEGRAM_BOT_TOKEN": token,
+                "TELEPAY_TELEGRAM_API_URL": baseURL,
+            ], envFile: nil, logger: quietLogger)
+            #expect(checks.contains { $0.name == "database" && $0.outcome == .ok })
+            return checks.first { $0.name == "telegram" }
+        }
+        let healthy = await telegramLine(token: fake.token)
+        #expect(healthy?.outcome == .ok)
+        #expect(healthy?.detail.contains("@telepay_test_bot") == true)
+        let rejected = await telegramLine(token: "42:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        #expect(rejected?.outcome == .failed)
+        #expect(rejected?.detail.contains("401") == true)
+        let transport = HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger)
+        try await TelegramClient(transport: transport, limiter: nil, retry: .none, logger: quietLogger).send(SetWebhook(url: "https://elsewhere.example/hook"))
+        let conflicting = await telegramLine(token: fake.token)
+        #expect(conflicting?.outcome == .failed)
+        #expect(conflicting?.detail.contains("409") == true)
     }
 }

@@ -77,13 +77,8 @@ struct UpdatesBenchmark {
         for batchStart in stride(from: 0, to: updates, by: 100) {
             let batchBegan = ContinuousClock.now
             let decoder = JSONDecoder()
-            var tasks: [Task<ContinuousClock.Instant, Never>] = []
-            for payload in payloads[batchStart..<min(batchStart + 100, updates)] {
-                guard let update = try? decoder.decode(Update.self, from: payload) else { continue }
-                let handled = await dispatcher.submit(update)
-                tasks.append(Task { await handled.value; return ContinuousClock.now })
-            }
-            for task in tasks { latencies.append(await task.value - batchBegan) }
+            let batch = payloads[batchStart..<min(batchStart + 100, updates)].compactMap { try? decoder.decode(Update.self, from: $0) }
+            for finished in await dispatcher.dispatch(batch) { latencies.append(finished - batchBegan) }
         }
         let elapsed = ContinuousClock.now - started
         latencies.sort()

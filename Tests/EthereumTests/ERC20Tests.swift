@@ -10,6 +10,7 @@ struct ERC20Tests {
         #expect(ERC20.balanceOfSelector == Array(Keccak256.hash("balanceOf(address)").prefix(4)))
         #expect(hex(ERC20.transferSelector) == "a9059cbb")
         #expect(hex(ERC20.balanceOfSelector) == "70a08231")
+        #expect(ERC20.decimalsSelector == Array(Keccak256.hash("decimals()").prefix(4)))
     }
 
     @Test("transfer call data is the selector, the left-padded address and the left-padded amount")

@@ -1,0 +1,199 @@
+import Foundation
+
+/// A currency on a network, as ChangeNOW names them: lowercase tickers (`eth`, `usdt`) and networks
+/// (`eth`, `bsc`, `trx`). A `nil` network lets ChangeNOW pick the ticker's default network.
+public struct ExchangeLeg: Sendable, Hashable {
+    public var currency: String
+    public var network: String?
+
+    public init(currency: String, network: String?) {
+        self.currency = currency
+        self.network = network
+    }
+}
+
+/// What is swapped into what.
+public struct ExchangePair: Sendable, Hashable {
+    public var from: ExchangeLeg
+    public var to: ExchangeLeg
+
+    public init(from: ExchangeLeg, to: ExchangeLeg) {
+        self.from = from
+        self.to = to
+    }
+}
+
+/// `standard` floats the rate until the deposit arrives; `fixed-rate` freezes it with a `rateId`.
+public enum ExchangeFlow: String, Sendable, Hashable, Codable {
+    case standard
+    case fixedRate = "fixed-rate"
+}
+
+/// Which amount the caller fixes: what is sent (`direct`) or what must arrive (`reverse`).
+public enum ExchangeAmount: Sendable, Hashable {
+    case sending(Decimal)
+    case receiving(Decimal)
+
+    var type: String {
+        switch self {
+        case .sending: return "direct"
+        case .receiving: return "reverse"
+        }
+    }
+}
+
+/// `GET /v2/exchange/min-amount`.
+public struct MinimumAmount: Sendable, Hashable {
+    public var pair: ExchangePair
+    public var flow: ExchangeFlow
+    public var minAmount: Decimal
+}
+
+/// A request for `GET /v2/exchange/estimated-amount`.
+public struct EstimateRequest: Sendable, Hashable {
+    public var pair: ExchangePair
+    public var flow: ExchangeFlow
+    public var amount: ExchangeAmount
+    /// Fixed-rate only: ask for a `rateId` that holds the quote until `validUntil`.
+    public var useRateId: Bool
+
+    public init(pair: ExchangePair, flow: ExchangeFlow, amount: ExchangeAmount, useRateId: Bool = false) {
+        self.pair = pair
+        self.flow = flow
+        self.amount = amount
+        self.useRateId = useRateId
+    }
+}
+
+/// A quote. In a direct estimate `toAmount` is the estimate; in a reverse one `fromAmount` is.
+public struct Estimate: Sendable, Hashable {
+    public var pair: ExchangePair
+    public var flow: ExchangeFlow
+    public var fromAmount: Decimal
+    public var toAmount: Decimal
+    public var rateId: String?
+    public var validUntil: String?
+    public var transactionSpeedForecast: String?
+    public var warningMessage: String?
+    public var depositFee: Decimal?
+    public var withdrawalFee: Decimal?
+}
+
+/// A request for `POST /v2/exchange`.
+public struct CreateExchangeRequest: Sendable, Hashable {
+    public var pair: ExchangePair
+    public var flow: ExchangeFlow
+    public var amount: ExchangeAmount
+    /// Where ChangeNOW pays out.
+    public var address: String
+    /// Memo or destination tag of the payout address, for networks that need one.
+    public var extraId: String?
+    /// Where ChangeNOW returns the deposit if the swap fails.
+    public var refundAddress: String?
+    public var refundExtraId: String?
+    /// Required with `fixed-rate`: the `rateId` of a fresh estimate.
+    public var rateId: String?
+
+    public init(
+        pair: ExchangePair, flow: ExchangeFlow, amount: ExchangeAmount, address: String, extraId: String? = nil,
+        refundAddress: String? = nil, refundExtraId: String? = nil, rateId: String? = nil
+    ) {
+        self.pair = pair
+        self.flow = flow
+        self.amount = amount
+        self.address = address
+        self.extraId = extraId
+        self.refundAddress = refundAddress
+        self.refundExtraId = refundExtraId
+        self.rateId = rateId
+    }
+}
+
+/// ChangeNOW's answer to a create: where to send `fromAmount` so the swap starts.
+public struct CreatedExchange: Sendable, Hashable {
+    public var id: String
+    public var fromAmount: Decimal
+    public var toAmount: Decimal
+    public var flow: ExchangeFlow
+    public var payinAddress: String
+    public var payinExtraId: String?
+    public var payoutAddress: String
+    public var payoutExtraId: String?
+    public var pair: ExchangePair
+    public var refundAddress: String?
+    public var rateId: String?
+}
+
+/// The official v2 status enum; anything newer is kept as `.other` rather than failing the poll.
+public enum ExchangeStatus: Sendable, Hashable, CustomStringConvertible {
+    case new, waiting, confirming, exchanging, sending, finished, failed, refunded, verifying
+    case other(String)
+
+    public init(rawValue: String) {
+        switch rawValue {
+        case "new": self = .new
+        case "waiting": self = .waiting
+        case "confirming": self = .confirming
+        case "exchanging": self = .exchanging
+        case "sending": self = .sending
+        case "finished": self = .finished
+        case "failed": self = .failed
+        case "refunded": self = .refunded
+        case "verifying": self = .verifying
+        default: self = .other(rawValue)
+        }
+    }
+
+    public var rawValue: String {
+        switch self {
+        case .new: return "new"
+        case .waiting: return "waiting"
+        case .confirming: return "confirming"
+        case .exchanging: return "exchanging"
+        case .sending: return "sending"
+        case .finished: return "finished"
+        case .failed: return "failed"
+        case .refunded: return "refunded"
+        case .verifying: return "verifying"
+        case .other(let value): return value
+        }
+    }
+
+    /// No further status change is expected.
+    public var isFinal: Bool {
+        switch self {
+        case .finished, .failed, .refunded: return true
+        default: return false
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
+/// `GET /v2/exchange/by-id`.
+public struct ExchangeStatusReport: Sendable, Hashable {
+    public var id: String
+    public var status: ExchangeStatus
+    public var pair: ExchangePair
+    public var expectedAmountFrom: Decimal?
+    public var expectedAmountTo: Decimal?
+    /// Actual amounts, known once the deposit arrives and the payout is sent.
+    public var amountFrom: Decimal?
+    public var amountTo: Decimal?
+    public var payinAddress: String
+    public var payoutAddress: String
+    public var payinHash: String?
+    public var payoutHash: String?
+    public var refundHash: String?
+    public var refundAmount: Decimal?
+    public var createdAt: String?
+    public var updatedAt: String?
+}
+
+/// `GET /v2/validate/address`.
+public struct AddressValidation: Sendable, Hashable {
+    public var isValid: Bool
+    /// Why the address is invalid, when ChangeNOW says.
+    public var message: String?
+    public var isActivated: Bool?
+}

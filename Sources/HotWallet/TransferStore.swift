@@ -1,0 +1,261 @@
+import BigInt
+import Ethereum
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The SQL behind the sender. Every method runs on the connection it is given, so the sender decides
+/// what shares a transaction and which connection holds the wallet's advisory lock.
+struct TransferStore: Sendable {
+    let wallet: Address
+    let logger: Logger
+
+    private static let transferColumns = """
+        id, idempotency_key, asset, token_address, recipient, amount::text, state, nonce, mined_tx_hash, \
+        block_number, failure_code, failure_reason, last_error
+        """
+
+    // MARK: - Wallet
+
+    /// Creates the wallet row on first use; returns the chain id the row is bound to.
+    func bindWallet(chainId: UInt64, on connection: PostgresConnection) async throws -> UInt64 {
+        try await connection.query("""
+            INSERT INTO wallet_accounts (address, chain_id) VALUES (\(wallet.checksummed), \(Int64(chainId)))
+            ON CONFLICT (address) DO NOTHING
+            """, logger: logger)
+        let rows = try await connection.query("SELECT chain_id FROM wallet_accounts WHERE address = \(wallet.checksummed)", logger: logger)
+        for try await stored in rows.decode(Int64.self) { return UInt64(stored) }
+        throw TransferStoreError.walletMissing
+    }
+
+    /// Locks the wallet row for the rest of the transaction and returns its next nonce.
+    func lockNextNonce(on connection: PostgresConnection) async throws -> UInt64 {
+        let rows = try await connection.query("SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed) FOR UPDATE", logger: logger)
+        for try await next in rows.decode(Int64.self) { return UInt64(next) }
+        throw TransferStoreError.walletMissing
+    }
+
+    func setNextNonce(_ next: UInt64, on connection: PostgresConnection) async throws {
+        try await connection.query("UPDATE wallet_accounts SET next_nonce = \(Int64(next)) WHERE address = \(wallet.checksummed)", logger: logger)
+    }
+
+    func nextNonce(on connection: PostgresConnection) async throws -> UInt64 {
+        let rows = try await connection.query("SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed)", logger: logger)
+        for try await next in rows.decode(Int64.self) { return UInt64(next) }
+        throw TransferStoreError.walletMissing
+    }
+
+    /// A session-level advisory lock, so it outlives the short transactions of a pass and is released
+    /// by the server if the process dies.
+    func tryLockWallet(on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query("SELECT pg_try_advisory_lock(hashtextextended(\("telepay.wallet:" + wallet.checksummed), 0))", logger: logger)
+        for try await locked in rows.decode(Bool.self) { return locked }
+        return false
+    }
+
+    func unlockWallet(on connection: PostgresConnection) async throws {
+        try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\("telepay.wallet:" + wallet.checksummed), 0))", logger: logger)
+    }
+
+    // MARK: - Transfers
+
+    /// Inserts the intent, or returns the existing row for its key.
+    func insert(_ request: TransferRequest, on connection: PostgresConnection) async throws -> (Transfer, inserted: Bool) {
+        let (asset, token): (String, String?) = switch request.asset {
+        case .ether: ("eth", nil)
+        case .token(let contract): ("erc20", contract.checksummed)
+        }
+        let rows = try await connection.query("""
+            INSERT INTO wallet_transfers (idempotency_key, wallet_address, asset, token_address, recipient, amount)
+            VALUES (\(request.idempotencyKey), \(wallet.checksummed), \(asset), \(token), \(request.recipient.checksummed), \(String(request.amount))::numeric)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING \(unescaped: Self.transferColumns)
+            """, logger: logger)
+        if let inserted = try await decodeTransfers(rows).first { return (inserted, true) }
+        guard let existing = try await transfer(key: request.idempotencyKey, on: connection) else {
+            throw TransferStoreError.walletMissing
+        }
+        return (existing, false)
+    }
+
+    func transfer(key: String, on connection: PostgresConnection) async throws -> Transfer? {
+        let rows = try await connection.query("SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers WHERE idempotency_key = \(key)", logger: logger)
+        return try await decodeTransfers(rows).first
+    }
+
+    func transfer(id: Int64, on connection: PostgresConnection) async throws -> Transfer? {
+        let rows = try await connection.query("SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers WHERE id = \(id)", logger: logger)
+        return try await decodeTransfers(rows).first
+    }
+
+    /// This wallet's transfers in `states`, nonce order first (what the chain orders by), then age.
+    func transfers(in states: [TransferState], limit: Int, on connection: PostgresConnection) async throws -> [Transfer] {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers
+            WHERE wallet_address = \(wallet.checksummed) AND state = ANY(\(states.map(\.rawValue)))
+            ORDER BY nonce NULLS LAST, id
+            LIMIT \(limit)
+            """, logger: logger)
+        return try await decodeTransfers(rows)
+    }
+
+    /// What in-flight transfers (signed or broadcast, not yet in a block) may still take from the
+    /// balance: their value in `asset`, and the worst-case fee of each newest attempt in ether.
+    func reservedOutflow(asset: TransferAsset, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt) {
+        let token: String? = if case .token(let contract) = asset { contract.checksummed } else { nil }
+        let rows = try await connection.query("""
+            SELECT
+                COALESCE(SUM(t.amount) FILTER (WHERE t.token_address IS NOT DISTINCT FROM \(token)), 0)::text,
+                COALESCE(SUM(a.gas_limit * a.max_fee_per_gas), 0)::text
+            FROM wallet_transfers t
+            JOIN LATERAL (
+                SELECT gas_limit, max_fee_per_gas FROM wallet_transfer_attempts
+                WHERE transfer_id = t.id ORDER BY id DESC LIMIT 1
+            ) a ON true
+            WHERE t.wallet_address = \(wallet.checksummed) AND t.state IN ('signed', 'broadcast')
+            """, logger: logger)
+        for try await (value, fees) in rows.decode((String, String).self) {
+            return (BigUInt(value) ?? 0, BigUInt(fees) ?? 0)
+        }
+        return (0, 0)
+    }
+
+    func markSigned(_ transferID: Int64, nonce: UInt64, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE wallet_transfers SET state = 'signed', nonce = \(Int64(nonce)), last_error = NULL
+            WHERE id = \(transferID) AND state = 'queued'
+            """, logger: logger)
+    }
+
+    func insertAttempt(
+        transferID: Int64, nonce: UInt64, fees: FeeFields, gasLimit: UInt64, signed: SignedTransaction,
+        on connection: PostgresConnection
+    ) async throws {
+        try await connection.query("""
+            INSERT INTO wallet_transfer_attempts
+                (transfer_id, nonce, max_fee_per_gas, max_priority_fee_per_gas, gas_limit, tx_hash, raw_transaction)
+            VALUES (\(transferID), \(Int64(nonce)), \(String(fees.maxFeePerGas))::numeric,
+                    \(String(fees.maxPriorityFeePerGas))::numeric, \(Int64(gasLimit)), \(Data(signed.hash)), \(Data(signed.rawTransaction)))
+            """, logger: logger)
+    }
+
+    /// Newest first.
+    func attempts(of transferID: Int64, on connection: PostgresConnection) async throws -> [TransferAttempt] {
+        let rows = try await connection.query("""
+            SELECT id, nonce, max_fee_per_gas::text, max_priority_fee_per_gas::text, gas_limit, tx_hash, raw_transaction,
+                   broadcast_at IS NOT NULL
+            FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC
+            """, logger: logger)
+        var attempts: [TransferAttempt] = []
+        for try await (id, nonce, maxFee, tip, gas, hash, raw, acknowledged) in rows.decode((Int64, Int64, String, String, Int64, Data, Data, Bool).self) {
+            attempts.append(TransferAttempt(
+                id: id, nonce: UInt64(nonce), maxFeePerGas: BigUInt(maxFee) ?? 0, maxPriorityFeePerGas: BigUInt(tip) ?? 0,
+                gasLimit: UInt64(gas), hash: Array(hash), rawTransaction: Array(raw), acknowledged: acknowledged
+            ))
+        }
+        return attempts
+    }
+
+    /// True when the newest attempt was signed at least `age` ago (by the database clock).
+    func newestAttemptIsOlder(than age: Duration, transferID: Int64, on connection: PostgresConnection) async throws -> Bool {
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        let rows = try await connection.query("""
+            SELECT created_at <= now() - make_interval(secs => \(seconds))
+            FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC LIMIT 1
+            """, logger: logger)
+        for try await old in rows.decode(Bool.self) { return old }
+        return false
+    }
+
+    /// A node has the bytes: the attempt is acknowledged and a `signed` transfer becomes `broadcast`.
+    func markAcknowledged(attemptID: Int64, transferID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("UPDATE wallet_transfer_attempts SET broadcast_at = now() WHERE id = \(attemptID)", logger: logger)
+        try await connection.query("""
+            UPDATE wallet_transfers SET state = 'broadcast', last_error = NULL
+            WHERE id = \(transferID) AND state = 'signed'
+            """, logger: logger)
+    }
+
+    func recordLastError(_ message: String, transferID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("UPDATE wallet_transfers SET last_error = \(String(message.prefix(1000))) WHERE id = \(transferID)", logger: logger)
+    }
+
+    func recordMined(_ receipt: TransactionReceipt, transferID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE wallet_transfers SET state = 'mined', mined_tx_hash = \(Data(receipt.transactionHash)),
+                block_number = \(Int64(receipt.blockNumber)), block_hash = \(Data(receipt.blockHash)),
+                gas_used = \(Int64(receipt.gasUsed)), effective_gas_price = \(String(receipt.effectiveGasPrice))::numeric,
+                nonce_passed_at_block = NULL, last_error = NULL
+            WHERE id = \(transferID) AND state IN ('signed', 'broadcast', 'mined')
+            """, logger: logger)
+    }
+
+    /// The receipt vanished (a re-org): back to waiting for one.
+    func recordUnmined(transferID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE wallet_transfers SET state = 'broadcast', mined_tx_hash = NULL, block_number = NULL, block_hash = NULL,
+                gas_used = NULL, effective_gas_price = NULL
+            WHERE id = \(transferID) AND state = 'mined'
+            """, logger: logger)
+    }
+
+    func recordConfirmed(transferID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE wallet_transfers SET state = 'confirmed', settled_at = now(), last_error = NULL
+            WHERE id = \(transferID) AND state = 'mined'
+            """, logger: logger)
+    }
+
+    /// Ends a transfer without payment. `releasingNonce` clears the nonce (it never reached the chain).
+    func recordFailure(
+        _ failure: TransferFailure, reason: String, transferID: Int64, releasingNonce: Bool, on connection: PostgresConnection
+    ) async throws {
+        let state = failure == .reverted ? "reverted" : "failed"
+        try await connection.query("""
+            UPDATE wallet_transfers SET state = \(state), failure_code = \(failure.rawValue), failure_reason = \(String(reason.prefix(1000))),
+                nonce = CASE WHEN \(releasingNonce) THEN NULL ELSE nonce END, settled_at = now()
+            WHERE id = \(transferID)
+            """, logger: logger)
+    }
+
+    /// Remembers the first block at which the chain had passed the transfer's nonce without a receipt
+    /// of ours; returns that block.
+    func notePassedNonce(atBlock block: UInt64, transferID: Int64, on connection: PostgresConnection) async throws -> UInt64 {
+        let rows = try await connection.query("""
+            UPDATE wallet_transfers SET nonce_passed_at_block = COALESCE(nonce_passed_at_block, \(Int64(block)))
+            WHERE id = \(transferID) RETURNING nonce_passed_at_block
+            """, logger: logger)
+        for try await first in rows.decode(Int64.self) { return UInt64(first) }
+        return block
+    }
+
+    private func decodeTransfers(_ rows: PostgresRowSequence) async throws -> [Transfer] {
+        var transfers: [Transfer] = []
+        typealias Row = (Int64, String, String, String?, String, String, String, Int64?, Data?, Int64?, String?, String?, String?)
+        for try await row in rows.decode(Row.self) {
+            let (id, key, asset, token, recipient, amount, state, nonce, minedHash, block, failureCode, failureReason, lastError) = row
+            let transferAsset: TransferAsset
+            if asset == "erc20", let token {
+                transferAsset = .token(try Address(parsing: token))
+            } else {
+                transferAsset = .ether
+            }
+            guard let transferState = TransferState(rawValue: state), let value = BigUInt(amount) else {
+                throw TransferStoreError.corruptRow(id)
+            }
+            transfers.append(Transfer(
+                id: id, idempotencyKey: key, asset: transferAsset, recipient: try Address(parsing: recipient), amount: value,
+                state: transferState, nonce: nonce.map(UInt64.init), minedTransactionHash: minedHash.map(Array.init),
+                blockNumber: block.map(UInt64.init), failure: failureCode.flatMap(TransferFailure.init(rawValue:)),
+                failureReason: failureReason, lastError: lastError
+            ))
+        }
+        return transfers
+    }
+}
+
+/// The stored state is not what the schema promises.
+enum TransferStoreError: Error {
+    case walletMissing
+    case corruptRow(Int64)
+}

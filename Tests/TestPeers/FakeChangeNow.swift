@@ -1,0 +1,458 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A ChangeNOW v2 stand-in that enforces what `shared/reference/external-apis.md` §3 documents: the
+/// `x-changenow-api-key` header, required and mutually exclusive parameters, positive decimal amounts
+/// (as strings in the create body), minimum amounts per pair, `rateId` for fixed-rate creates, the
+/// `{"error","message"}` body with the documented codes, and `by-id` answering `forbidden` for an
+/// exchange created with another key.
+///
+/// Tests drive exchanges through the status enum with `setStatus`, and `dropNextCreateResponses`
+/// makes the server create the exchange and then break the connection instead of answering, which is
+/// what a lost reply looks like to the client.
+///
+/// Assumed where the reference is silent: a missing or unknown key gets 401 `unauthorized`, an unknown
+/// exchange id 404 `not_found`, and amounts are rounded to 8 decimals.
+public actor FakeChangeNow {
+    /// A swap the fake offers, with its rate and limits.
+    public struct PairRule: Sendable {
+        public var from: (currency: String, network: String)
+        public var to: (currency: String, network: String)
+        public var minAmount: Decimal
+        public var maxAmount: Decimal?
+        /// Units of `to` per unit of `from`.
+        public var rate: Decimal
+        public var withdrawalFee: Decimal
+
+        public init(from: (String, String), to: (String, String), minAmount: Decimal, maxAmount: Decimal? = nil, rate: Decimal, withdrawalFee: Decimal) {
+            self.from = (from.0, from.1)
+            self.to = (to.0, to.1)
+            self.minAmount = minAmount
+            self.maxAmount = maxAmount
+            self.rate = rate
+            self.withdrawalFee = withdrawalFee
+        }
+
+        var key: String { "\(from.currency)/\(from.network)>\(to.currency)/\(to.network)" }
+    }
+
+    /// An exchange as the fake holds it.
+    public struct FakeExchange: Sendable {
+        public var id: String
+        public var apiKey: String
+        public var pairKey: String
+        public var flow: String
+        public var type: String
+        public var fromCurrency, fromNetwork, toCurrency, toNetwork: String
+        public var expectedAmountFrom: Decimal
+        public var expectedAmountTo: Decimal
+        public var amountFrom: Decimal?
+        public var amountTo: Decimal?
+        public var payinAddress: String
+        public var payoutAddress: String
+        public var payoutExtraId: String
+        public var refundAddress: String
+        public var rateId: String
+        public var status: String
+        public var payinHash: String?
+        public var payoutHash: String?
+        public var createdAt: Date
+        public var updatedAt: Date
+    }
+
+    public static let statuses: Set<String> = ["new", "waiting", "confirming", "exchanging", "sending", "finished", "failed", "refunded", "verifying"]
+
+    public let apiKeys: Set<String>
+    private var pairs: [String: PairRule] = [:]
+    private var exchangesByID: [String: FakeExchange] = [:]
+    private var creationOrder: [String] = []
+    private var rateIDs: [String: (pairKey: String, fromAmount: Decimal, toAmount: Decimal, validUntil: Date)] = [:]
+    private var responsesToDrop = 0
+    /// Every request's method and path, in arrival order.
+    public private(set) var requestLog: [String] = []
+
+    public init(apiKeys: Set<String> = ["test-api-key"], pairs: [PairRule] = FakeChangeNow.defaultPairs) {
+        self.apiKeys = apiKeys
+        for pair in pairs { self.pairs[pair.key] = pair }
+    }
+
+    public static let defaultPairs: [PairRule] = [
+        PairRule(from: ("eth", "eth"), to: ("usdt", "trx"), minAmount: Decimal(string: "0.005")!, maxAmount: Decimal(50), rate: Decimal(string: "2500.25")!, withdrawalFee: Decimal(1)),
+        PairRule(from: ("eth", "eth"), to: ("btc", "btc"), minAmount: Decimal(string: "0.0002787")!, rate: Decimal(string: "0.0367")!, withdrawalFee: Decimal(string: "0.00002")!),
+        PairRule(from: ("eth", "eth"), to: ("usdc", "eth"), minAmount: Decimal(string: "0.01")!, rate: Decimal(string: "2499.5")!, withdrawalFee: Decimal(string: "2.5")!),
+    ]
+
+    // MARK: - Test controls
+
+    /// The next `count` creates are carried out, but the client gets a broken connection instead of the answer.
+    public func dropNextCreateResponses(_ count: Int = 1) {
+        responsesToDrop += count
+    }
+
+    /// Moves an exchange to `status`; `finished` fills in the actual amounts and a payout hash.
+    public func setStatus(_ id: String, _ status: String, payinHash: String? = nil) throws {
+        guard Self.statuses.contains(status) else { throw FakeChangeNowError.unknownStatus(status) }
+        guard var exchange = exchangesByID[id] else { throw FakeChangeNowError.unknownExchange(id) }
+        exchange.status = status
+        exchange.updatedAt = Date()
+        if let payinHash { exchange.payinHash = payinHash }
+        if ["confirming", "exchanging", "sending", "finished"].contains(status) {
+            exchange.amountFrom = exchange.expectedAmountFrom
+        }
+        if status == "finished" {
+            exchange.amountTo = exchange.expectedAmountTo
+            exchange.payoutHash = "0x" + Self.randomHex(bytes: 32)
+        }
+        exchangesByID[id] = exchange
+    }
+
+    public func exchange(_ id: String) -> FakeExchange? {
+        exchangesByID[id]
+    }
+
+    /// Every exchange created so far, oldest first, including those whose answer was dropped.
+    public func exchanges() -> [FakeExchange] {
+        creationOrder.compactMap { exchangesByID[$0] }
+    }
+
+    // MARK: - Server
+
+    /// Runs the fake on 127.0.0.1 (an ephemeral port) for the duration of `body`, which gets its base URL.
+    public func serve<Result: Sendable>(_ body: @Sendable (String) async throws -> Result) async throws -> Result {
+        let router = Router()
+        router.get("/v2/exchange/min-amount") { request, _ in await self.handle(request) { try await self.minAmount(request) } }
+        router.get("/v2/exchange/estimated-amount") { request, _ in await self.handle(request) { try await self.estimatedAmount(request) } }
+        router.post("/v2/exchange") { request, context in
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            return await self.handle(request) { try await self.create(request, body: body) }
+        }
+        router.get("/v2/exchange/by-id") { request, _ in await self.handle(request) { try await self.byID(request) } }
+        router.get("/v2/validate/address") { request, _ in await self.handle(request) { try await self.validateAddress(request) } }
+
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "FakeChangeNow"),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "fake-changenow") { _ in SwiftLogNoOpLogHandler() }
+        )
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await application.runService(gracefulShutdownSignals: []) }
+            defer { group.cancelAll() }
+            var iterator = portStream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw FakeChangeNowError.didNotStart }
+            return try await body("http://127.0.0.1:\(port)")
+        }
+    }
+
+    private func handle(_ request: Request, _ route: () async throws -> Response) async -> Response {
+        requestLog.append("\(request.method) \(request.uri.path)")
+        let key = request.headers[HTTPField.Name("x-changenow-api-key")!]
+        guard let key, apiKeys.contains(key) else {
+            return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        do {
+            return try await route()
+        } catch let rejection as Rejection {
+            return Self.error(rejection.status, rejection.code, rejection.message)
+        } catch {
+            return Self.error(.internalServerError, "internal_error", "\(error)")
+        }
+    }
+
+    // MARK: - Endpoints
+
+    private func minAmount(_ request: Request) throws -> Response {
+        let (rule, flow) = try pairAndFlow(Self.query(request))
+        return Self.json(MinAmountBody(
+            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
+            toNetwork: rule.to.network, flow: flow, minAmount: rule.minAmount
+        ))
+    }
+
+    private func estimatedAmount(_ request: Request) throws -> Response {
+        let query = Self.query(request)
+        let (rule, flow) = try pairAndFlow(query)
+        let type = query["type"] ?? "direct"
+        let (fromAmount, toAmount) = try quote(rule: rule, type: type, fromText: query["fromAmount"], toText: query["toAmount"])
+        var rateID: String?
+        var validUntil: String?
+        if flow == "fixed-rate", query["useRateId"] == "true" {
+            let id = Self.randomHex(bytes: 16)
+            let expiry = Date().addingTimeInterval(20 * 60)
+            rateIDs[id] = (rule.key, fromAmount, toAmount, expiry)
+            rateID = id
+            validUntil = ISO8601DateFormatter().string(from: expiry)
+        }
+        return Self.json(EstimateBody(
+            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
+            toNetwork: rule.to.network, flow: flow, type: type, rateId: rateID, validUntil: validUntil,
+            transactionSpeedForecast: "10-60", warningMessage: nil, fromAmount: fromAmount, toAmount: toAmount,
+            depositFee: 0, withdrawalFee: rule.withdrawalFee, userId: nil
+        ))
+    }
+
+    private func create(_ request: Request, body: ByteBuffer) throws -> Response {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw Rejection(.badRequest, "not_valid_params", "Request body must be a JSON object")
+        }
+        // Every documented field is a string; a number where a string belongs is refused.
+        var fields: [String: String] = [:]
+        for (name, value) in object {
+            guard let text = value as? String else {
+                throw Rejection(.badRequest, "not_valid_params", "\(name) must be a string")
+            }
+            fields[name] = text
+        }
+        let (rule, flow) = try pairAndFlow(fields)
+        let type = fields["type"].flatMap { $0.isEmpty ? nil : $0 } ?? "direct"
+        guard let address = fields["address"], !address.isEmpty else {
+            throw Rejection(.badRequest, "not_valid_params", "address is required")
+        }
+        guard Self.isValidAddress(address, network: rule.to.network) else {
+            throw Rejection(.badRequest, "not_valid_params", "Invalid address")
+        }
+        if let refund = fields["refundAddress"], !refund.isEmpty, !Self.isValidAddress(refund, network: rule.from.network) {
+            throw Rejection(.badRequest, "not_valid_params", "Invalid refund address")
+        }
+        var (fromAmount, toAmount) = try quote(
+            rule: rule, type: type, fromText: fields["fromAmount"].flatMap { $0.isEmpty ? nil : $0 },
+            toText: fields["toAmount"].flatMap { $0.isEmpty ? nil : $0 }
+        )
+        let rateID = fields["rateId"] ?? ""
+        if flow == "fixed-rate" {
+            guard let rate = rateIDs[rateID] else {
+                throw Rejection(.badRequest, "not_valid_params", "rateId is required for fixed-rate exchanges")
+            }
+            guard rate.validUntil > Date(), rate.pairKey == rule.key else {
+                throw Rejection(.badRequest, "not_valid_params", "rateId is expired or belongs to another pair")
+            }
+            fromAmount = rate.fromAmount
+            toAmount = rate.toAmount
+        }
+        let id = Self.randomHex(bytes: 7)
+        let now = Date()
+        let exchange = FakeExchange(
+            id: id, apiKey: request.headers[HTTPField.Name("x-changenow-api-key")!] ?? "", pairKey: rule.key, flow: flow, type: type,
+            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
+            expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
+            payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil,
+            createdAt: now, updatedAt: now
+        )
+        exchangesByID[id] = exchange
+        creationOrder.append(id)
+        if responsesToDrop > 0 {
+            responsesToDrop -= 1
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { _ in
+                throw FakeChangeNowError.droppedResponse
+            })
+        }
+        return Self.json(CreateBody(
+            id: id, fromAmount: fromAmount, toAmount: toAmount, flow: flow, type: type,
+            payinAddress: exchange.payinAddress, payoutAddress: address, payinExtraId: nil,
+            payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, payoutExtraIdName: nil,
+            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
+            toNetwork: rule.to.network, refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
+            refundExtraId: nil, rateId: rateID.isEmpty ? nil : rateID
+        ))
+    }
+
+    private func byID(_ request: Request) throws -> Response {
+        guard let id = Self.query(request)["id"], !id.isEmpty else {
+            throw Rejection(.badRequest, "not_valid_params", "id is required")
+        }
+        guard let exchange = exchangesByID[id] else {
+            throw Rejection(.notFound, "not_found", "Transaction not found")
+        }
+        guard exchange.apiKey == request.headers[HTTPField.Name("x-changenow-api-key")!] else {
+            throw Rejection(.forbidden, "forbidden", "The transaction was made from another api key")
+        }
+        let formatter = ISO8601DateFormatter()
+        return Self.json(StatusBody(
+            id: exchange.id, status: exchange.status, actionsAvailable: false,
+            fromCurrency: exchange.fromCurrency, fromNetwork: exchange.fromNetwork, toCurrency: exchange.toCurrency,
+            toNetwork: exchange.toNetwork, expectedAmountFrom: exchange.expectedAmountFrom,
+            expectedAmountTo: exchange.expectedAmountTo, amountFrom: exchange.amountFrom, amountTo: exchange.amountTo,
+            payinAddress: exchange.payinAddress, payoutAddress: exchange.payoutAddress,
+            payinExtraId: nil, payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId,
+            refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
+            createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
+            payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: nil, refundAmount: nil
+        ))
+    }
+
+    private func validateAddress(_ request: Request) throws -> Response {
+        let query = Self.query(request)
+        guard let network = query["currency"], !network.isEmpty,
+              let address = query["address"], !address.isEmpty
+        else { throw Rejection(.badRequest, "not_valid_params", "currency and address are required") }
+        let valid = Self.isValidAddress(address, network: network)
+        return Self.json(ValidationBody(result: valid, message: valid ? nil : "Invalid address", isActivated: nil))
+    }
+
+    // MARK: - Rules
+
+    private func pairAndFlow(_ query: [String: String]) throws -> (PairRule, String) {
+        guard let from = query["fromCurrency"], !from.isEmpty, let to = query["toCurrency"], !to.isEmpty else {
+            throw Rejection(.badRequest, "not_valid_params", "fromCurrency and toCurrency are required")
+        }
+        let flow = query["flow"].flatMap { $0.isEmpty ? nil : $0 } ?? "standard"
+        guard flow == "standard" || flow == "fixed-rate" else {
+            throw Rejection(.badRequest, "not_valid_params", "flow must be standard or fixed-rate")
+        }
+        let fromNetwork = query["fromNetwork"].flatMap { $0.isEmpty ? nil : $0 } ?? from
+        let toNetwork = query["toNetwork"].flatMap { $0.isEmpty ? nil : $0 } ?? to
+        guard let rule = pairs["\(from)/\(fromNetwork)>\(to)/\(toNetwork)"] else {
+            throw Rejection(.badRequest, "pair_is_inactive", "Pair is inactive")
+        }
+        return (rule, flow)
+    }
+
+    private func quote(rule: PairRule, type: String, fromText: String?, toText: String?) throws -> (Decimal, Decimal) {
+        let fromAmount: Decimal
+        let toAmount: Decimal
+        switch type {
+        case "direct":
+            guard toText == nil else { throw Rejection(.badRequest, "not_valid_params", "toAmount is not allowed for type direct") }
+            guard let text = fromText else { throw Rejection(.badRequest, "not_valid_params", "fromAmount is required for type direct") }
+            fromAmount = try Self.positiveAmount(text, "fromAmount")
+            toAmount = max(0, Self.round(fromAmount * rule.rate - rule.withdrawalFee, .down))
+        case "reverse":
+            guard fromText == nil else { throw Rejection(.badRequest, "not_valid_params", "fromAmount is not allowed for type reverse") }
+            guard let text = toText else { throw Rejection(.badRequest, "not_valid_params", "toAmount is required for type reverse") }
+            toAmount = try Self.positiveAmount(text, "toAmount")
+            fromAmount = Self.round((toAmount + rule.withdrawalFee) / rule.rate, .up)
+        default:
+            throw Rejection(.badRequest, "not_valid_params", "type must be direct or reverse")
+        }
+        guard fromAmount >= rule.minAmount else {
+            throw Rejection(.badRequest, "out_of_range", "Amount is less then minimal: \(rule.minAmount) \(rule.from.currency.uppercased())")
+        }
+        if let maximum = rule.maxAmount, fromAmount > maximum {
+            throw Rejection(.badRequest, "out_of_range", "Amount is more then maximal: \(maximum) \(rule.from.currency.uppercased())")
+        }
+        return (fromAmount, toAmount)
+    }
+
+    private static func positiveAmount(_ text: String, _ name: String) throws -> Decimal {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty,
+              parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+              let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), value > 0
+        else { throw Rejection(.badRequest, "not_valid_params", "\(name) must be a positive number") }
+        return value
+    }
+
+    private static func round(_ value: Decimal, _ mode: NSDecimalNumber.RoundingMode) -> Decimal {
+        var input = value
+        var output = Decimal()
+        NSDecimalRound(&output, &input, 8, mode)
+        return output
+    }
+
+    static func isValidAddress(_ address: String, network: String) -> Bool {
+        let base58 = Set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+        switch network {
+        case "eth", "bsc", "base", "matic", "arbitrum":
+            return address.count == 42 && address.hasPrefix("0x") && address.dropFirst(2).allSatisfy(\.isHexDigit)
+        case "trx":
+            return address.count == 34 && address.hasPrefix("T") && address.allSatisfy { base58.contains($0) }
+        case "btc":
+            if address.hasPrefix("bc1") { return (14...74).contains(address.count) && address.dropFirst(3).allSatisfy { $0.isLowercase || $0.isNumber } }
+            return (address.hasPrefix("1") || address.hasPrefix("3")) && (26...35).contains(address.count) && address.allSatisfy { base58.contains($0) }
+        default:
+            return (10...128).contains(address.count) && !address.contains(where: \.isWhitespace)
+        }
+    }
+
+    static func randomHex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+
+    private static func randomEVMAddress() -> String {
+        "0x" + randomHex(bytes: 20)
+    }
+
+    private static func query(_ request: Request) -> [String: String] {
+        var values: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters {
+            values[String(name)] = String(value)
+        }
+        return values
+    }
+
+    private static func json(_ value: some Encodable) -> Response {
+        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        let data = (try? JSONEncoder().encode(["error": code, "message": message])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Why a fake control call or start-up failed.
+public enum FakeChangeNowError: Error, Sendable {
+    case unknownStatus(String)
+    case unknownExchange(String)
+    case didNotStart
+    case droppedResponse
+}
+
+private struct Rejection: Error {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+}
+
+private struct MinAmountBody: Encodable {
+    let fromCurrency, fromNetwork, toCurrency, toNetwork, flow: String
+    let minAmount: Decimal
+}
+
+private struct EstimateBody: Encodable {
+    let fromCurrency, fromNetwork, toCurrency, toNetwork, flow, type: String
+    let rateId, validUntil, transactionSpeedForecast, warningMessage: String?
+    let fromAmount, toAmount, depositFee, withdrawalFee: Decimal
+    let userId: String?
+}
+
+private struct CreateBody: Encodable {
+    let id: String
+    let fromAmount, toAmount: Decimal
+    let flow, type, payinAddress, payoutAddress: String
+    let payinExtraId, payoutExtraId, payoutExtraIdName: String?
+    let fromCurrency, fromNetwork, toCurrency, toNetwork: String
+    let refundAddress, refundExtraId, rateId: String?
+}
+
+private struct StatusBody: Encodable {
+    let id, status: String
+    let actionsAvailable: Bool
+    let fromCurrency, fromNetwork, toCurrency, toNetwork: String
+    let expectedAmountFrom, expectedAmountTo: Decimal
+    let amountFrom, amountTo: Decimal?
+    let payinAddress, payoutAddress: String
+    let payinExtraId, payoutExtraId, refundAddress: String?
+    let createdAt, updatedAt: String
+    let payinHash, payoutHash, refundHash: String?
+    let refundAmount: Decimal?
+}
+
+private struct ValidationBody: Encodable {
+    let result: Bool
+    let message: String?
+    let isActivated: Bool?
+}
