@@ -129,11 +129,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Payments",
+            dependencies: [
+                "Storage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Storage",
                 "Jobs",
                 "Bot",
+                "Payments",
                 "Localization",
                 "TelegramBotAPI",
                 "Ethereum",
@@ -182,10 +194,24 @@ let package = Package(
             path: "Tests/TelegramFake",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "NOWPaymentsFake",
+            dependencies: [
+                "Payments",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/NOWPaymentsFake",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
-                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake",
+                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -267,6 +293,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "PaymentsTests",
+            dependencies: ["Payments", "NOWPaymentsFake", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EthereumTests",
             dependencies: [
                 "Ethereum",
@@ -324,6 +355,8 @@ let package = Package(
                 "TelegramFake",
                 "TelegramBotAPI",
                 "Bot",
+                "Payments",
+                "NOWPaymentsFake",
                 "Ethereum",
                 "HotWallet",
                 "TestPeers",

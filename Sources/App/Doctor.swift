@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Payments
 import Storage
 import TelegramBotAPI
 
@@ -52,6 +53,37 @@ public enum Doctor {
         checks.append(await checkTelegram(configuration, logger: logger))
         checks.append(await checkEthereum(configuration))
         checks.append(await checkChangeNow(configuration))
+        checks += await checkNOWPayments(configuration, logger: logger)
+        return checks
+    }
+
+    /// With an API key: `GET /status` must answer "OK" (it proves the base URL, not the key, which the first
+    /// invoice proves). Also says whether callbacks are accepted.
+    public static func checkNOWPayments(_ configuration: Configuration, logger: Logger) async -> [DoctorCheck] {
+        let base = configuration.nowPaymentsAPIURL.absoluteString
+        var checks: [DoctorCheck] = []
+        if let key = configuration.nowPaymentsAPIKey {
+            let client = NOWPaymentsClient(
+                configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value, requestTimeout: .seconds(10), retry: .none),
+                logger: logger
+            )
+            do {
+                let message = try await client.status()
+                checks.append(message == "OK"
+                    ? DoctorCheck(name: "nowpayments", outcome: .ok, detail: "\(base) answers GET /status with OK")
+                    : DoctorCheck(name: "nowpayments", outcome: .warning, detail: "\(base) answers GET /status with '\(message.prefix(100))', not OK"))
+            } catch {
+                checks.append(DoctorCheck(
+                    name: "nowpayments", outcome: .failed,
+                    detail: "GET \(base)/status failed: \(error); check TELEPAY_NOWPAYMENTS_API_URL and the network"
+                ))
+            }
+        } else {
+            checks.append(DoctorCheck(name: "nowpayments", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_API_KEY is unset: invoices cannot be created"))
+        }
+        checks.append(configuration.nowPaymentsIPNSecret == nil
+            ? DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted")
+            : DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /payments/nowpayments/ipn (signature checked)"))
         return checks
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import Payments
 import Storage
 
 /// Whether TelePay can serve traffic now, and why not. Encodes as `{"status":"ready"}` or
@@ -77,13 +78,18 @@ struct ErrorBody: Codable {
 
 /// Builds TelePay's HTTP router: health, readiness and metrics, with errors rendered as JSON.
 public enum HTTPRoutes {
+    /// `nowPaymentsIPN`, when given, serves `POST /payments/nowpayments/ipn`.
     public static func buildRouter(
         readiness: any ReadinessProbe,
         telemetry: Telemetry,
         maxBodyBytes: Int,
+        nowPaymentsIPN: NOWPaymentsIPNReceiver? = nil,
         logger: Logger
     ) -> Router<BasicRequestContext> {
-        buildRouter(readiness: readiness, telemetry: telemetry, maxBodyBytes: maxBodyBytes, telegramWebhook: nil, logger: logger)
+        buildRouter(
+            readiness: readiness, telemetry: telemetry, maxBodyBytes: maxBodyBytes, telegramWebhook: nil,
+            nowPaymentsIPN: nowPaymentsIPN, logger: logger
+        )
     }
 
     static func buildRouter(
@@ -91,6 +97,7 @@ public enum HTTPRoutes {
         telemetry: Telemetry,
         maxBodyBytes: Int,
         telegramWebhook: TelegramWebhookRoute?,
+        nowPaymentsIPN: NOWPaymentsIPNReceiver?,
         logger: Logger
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
@@ -113,6 +120,9 @@ public enum HTTPRoutes {
             )
         }
         telegramWebhook?.register(on: router)
+        if let nowPaymentsIPN {
+            NOWPaymentsIPNRoute(receiver: nowPaymentsIPN, maxBodyBytes: maxBodyBytes).register(on: router)
+        }
         return router
     }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import Jobs
 import Localization
 import Logging
+import Payments
 import ServiceLifecycle
 import UnixSignals
 import HotWallet
@@ -162,11 +163,18 @@ public struct TelePayApplication: Sendable {
         let bot = configuration.telegramBotToken.map { token in
             TelegramBot(configuration: configuration, token: token, database: handle.database, localizer: localizer, logger: logger)
         }
+        let nowPaymentsIPN = configuration.nowPaymentsIPNSecret.map { secret in
+            NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, logger: logger)
+        }
+        if nowPaymentsIPN == nil {
+            logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")
+        }
         let router = HTTPRoutes.buildRouter(
             readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
             telemetry: telemetry,
             maxBodyBytes: configuration.httpMaxBodyBytes,
             telegramWebhook: bot?.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
+            nowPaymentsIPN: nowPaymentsIPN,
             logger: logger
         )
         let http = Application(

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+
+/// A verified provider callback, as the inbox stores it.
+public struct PaymentNotification: Sendable, Hashable {
+    public var provider: String
+    public var paymentID: String
+    public var status: PaymentStatus
+    public var orderID: String?
+    public var invoiceID: String?
+    public var signatureVariant: String
+    /// The body exactly as received.
+    public var payload: String
+
+    public init(
+        provider: String, paymentID: String, status: PaymentStatus, orderID: String?, invoiceID: String?,
+        signatureVariant: String, payload: String
+    ) {
+        self.provider = provider
+        self.paymentID = paymentID
+        self.status = status
+        self.orderID = orderID
+        self.invoiceID = invoiceID
+        self.signatureVariant = signatureVariant
+        self.payload = payload
+    }
+}
+
+/// The `payment_inbox` table: callbacks kept until they are processed, one row per (provider, payment,
+/// status), so a re-sent or concurrently repeated callback changes nothing.
+public enum PaymentInbox {
+    /// Inserts the notification on `connection` (inside the caller's transaction); returns the new row's
+    /// id, or `nil` when the same provider, payment and status is already stored.
+    public static func record(_ notification: PaymentNotification, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+        let rows = try await connection.query(
+            """
+            INSERT INTO payment_inbox (provider, payment_id, payment_status, order_id, invoice_id, signature_variant, payload)
+            VALUES (\(notification.provider), \(notification.paymentID), \(notification.status.rawValue), \(notification.orderID),
+                    \(notification.invoiceID), \(notification.signatureVariant), \(notification.payload))
+            ON CONFLICT ON CONSTRAINT payment_inbox_once DO NOTHING
+            RETURNING id
+            """,
+            logger: logger
+        )
+        var inserted: Int64?
+        for try await (id) in rows.decode(Int64.self) { inserted = id }
+        return inserted
+    }
+}

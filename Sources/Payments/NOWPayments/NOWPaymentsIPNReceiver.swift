@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+
+/// What happened to an accepted IPN.
+public enum IPNReceipt: Sendable, Hashable {
+    /// Stored as a new inbox row.
+    case stored(inboxID: Int64, PaymentNotification)
+    /// This payment already had a callback with this status; nothing changed.
+    case duplicate(PaymentNotification)
+}
+
+/// Why an IPN was refused. Nothing is stored for any of these.
+public enum IPNRejection: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Missing, malformed or wrong `x-nowpayments-sig` (HTTP 401).
+    case signature(IPNSignatureError)
+    /// The body is not JSON (HTTP 400).
+    case invalidJSON(JSONSyntaxError)
+    /// Signed correctly but not a payment callback we can file, e.g. no `payment_id` (HTTP 400).
+    case invalidNotification(reason: String)
+
+    public var description: String {
+        switch self {
+        case .signature(let error): return "\(error)"
+        case .invalidJSON(let error): return "body is not JSON: \(error)"
+        case .invalidNotification(let reason): return reason
+        }
+    }
+}
+
+/// Receives NOWPayments IPNs: checks the signature (external-apis.md §2.6), then files the callback in the
+/// inbox in one transaction. Processing happens later, from the inbox, so the answer is fast and a crash
+/// after the answer loses nothing.
+public struct NOWPaymentsIPNReceiver: Sendable {
+    public static let provider = "nowpayments"
+
+    private let verifier: IPNSignatureVerifier
+    private let database: Database
+    private let logger: Logger
+
+    public init(secret: String, database: Database, logger: Logger) {
+        self.verifier = IPNSignatureVerifier(secret: secret)
+        self.database = database
+        self.logger = logger
+    }
+
+    /// Verifies and stores one callback. Throws `IPNRejection` for a refused callback (logged here) and
+    /// database errors as they come.
+    public func receive(body: [UInt8], signature: String?) async throws -> IPNReceipt {
+        if signature?.trimmingCharacters(in: .whitespaces).isEmpty ?? true {
+            logger.warning("rejected NOWPayments IPN without a signature", metadata: ["body_bytes": "\(body.count)"])
+            throw IPNRejection.signature(.missing)
+        }
+        let json: ExactJSON
+        do {
+            json = try ExactJSON.parse(body)
+        } catch {
+            logger.warning("rejected NOWPayments IPN whose body is not JSON", metadata: ["error": "\(error)", "body_bytes": "\(body.count)"])
+            throw IPNRejection.invalidJSON(error)
+        }
+        guard case .object = json else {
+            logger.warning("rejected NOWPayments IPN whose body is not a JSON object", metadata: ["body_bytes": "\(body.count)"])
+            throw IPNRejection.invalidNotification(reason: "body is not a JSON object")
+        }
+        let variant: IPNSignatureVariant
+        do {
+            variant = try verifier.verify(body: json, signature: signature)
+        } catch {
+            // The claimed payment id helps trace a misconfigured secret; it is not trusted for anything else.
+            logger.warning("rejected NOWPayments IPN with a bad signature", metadata: [
+                "reason": "\(error)", "claimed_payment_id": "\(Self.loggable(json["payment_id"]))", "body_bytes": "\(body.count)",
+            ])
+            throw IPNRejection.signature(error)
+        }
+        let notification: PaymentNotification
+        do {
+            notification = try Self.notification(from: json, variant: variant, payload: String(decoding: body, as: UTF8.self))
+        } catch {
+            logger.warning("rejected signed NOWPayments IPN that is not a payment callback", metadata: ["reason": "\(error)"])
+            throw error
+        }
+        if variant != .recursive {
+            logger.notice("NOWPayments IPN matched a fallback signature variant", metadata: ["variant": "\(variant.rawValue)"])
+        }
+        let logger = self.logger
+        let inserted = try await database.withTransaction { connection in
+            try await PaymentInbox.record(notification, on: connection, logger: logger)
+        }
+        if let inserted {
+            logger.info("NOWPayments IPN stored", metadata: [
+                "inbox_id": "\(inserted)", "payment_id": "\(notification.paymentID)", "status": "\(notification.status)",
+            ])
+            return .stored(inboxID: inserted, notification)
+        }
+        logger.debug("NOWPayments IPN already stored", metadata: ["payment_id": "\(notification.paymentID)", "status": "\(notification.status)"])
+        return .duplicate(notification)
+    }
+
+    /// Pulls the inbox's key fields out of a verified body.
+    static func notification(from json: ExactJSON, variant: IPNSignatureVariant, payload: String) throws(IPNRejection) -> PaymentNotification {
+        let paymentID: String
+        switch json["payment_id"] {
+        case .string(let text)?: paymentID = text.value
+        case .number(let number)? where number.isIntegerLiteral: paymentID = number.literal
+        case nil, .null?: throw .invalidNotification(reason: "payment_id is missing")
+        default: throw .invalidNotification(reason: "payment_id is not a string or a whole number")
+        }
+        guard (1...64).contains(paymentID.utf8.count),
+              paymentID.utf8.allSatisfy({ Self.isIDByte($0) }) else {
+            throw .invalidNotification(reason: "payment_id must be 1–64 of A-Z a-z 0-9 _ -")
+        }
+        guard let statusText = json["payment_status"]?.stringValue else {
+            throw .invalidNotification(reason: "payment_status is missing or not a string")
+        }
+        guard (1...32).contains(statusText.utf8.count), statusText.utf8.allSatisfy({ (0x61...0x7A).contains($0) || $0 == 0x5F }) else {
+            throw .invalidNotification(reason: "payment_status must be 1–32 of a-z and _")
+        }
+        let orderID = try optionalID(json["order_id"], name: "order_id", maxLength: 200)
+        let invoiceID = try optionalID(json["invoice_id"], name: "invoice_id", maxLength: 64)
+        return PaymentNotification(
+            provider: provider, paymentID: paymentID, status: PaymentStatus(rawValue: statusText),
+            orderID: orderID, invoiceID: invoiceID, signatureVariant: variant.rawValue, payload: payload
+        )
+    }
+
+    static func optionalID(_ value: ExactJSON?, name: String, maxLength: Int) throws(IPNRejection) -> String? {
+        let text: String
+        switch value {
+        case nil, .null?: return nil
+        case .string(let string)?: text = string.value
+        case .number(let number)? where number.isIntegerLiteral: text = number.literal
+        default: throw .invalidNotification(reason: "\(name) is not a string or a whole number")
+        }
+        guard text.unicodeScalars.count <= maxLength else { throw .invalidNotification(reason: "\(name) is longer than \(maxLength) characters") }
+        return text
+    }
+
+    static func isIDByte(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2D || byte == 0x5F
+    }
+
+    static func loggable(_ value: ExactJSON?) -> String {
+        switch value {
+        case .string(let text)?: return String(text.value.prefix(64))
+        case .number(let number)?: return String(number.literal.prefix(64))
+        default: return "-"
+        }
+    }
+}
