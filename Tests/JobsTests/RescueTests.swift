@@ -193,7 +193,8 @@ struct RescueTests {
             registry.register(HeldHandler(gate: gate, runs: runs, worker: "A"))
             let pool = JobWorkerPool(
                 registry: registry, database: database,
-                configuration: fastPoolConfiguration(lease: .seconds(1), heartbeat: .milliseconds(200)),
+                // A lease long enough that a starved heartbeat on a loaded 2-core machine still lands in time.
+                configuration: fastPoolConfiguration(lease: .seconds(3), heartbeat: .milliseconds(300)),
                 alertHook: RecordingAlertHook(), logger: quietLogger
             )
             let rescuer = JobRescuer(database: database, sweepInterval: .milliseconds(100), alertHook: RecordingAlertHook(), logger: quietLogger)
@@ -201,10 +202,10 @@ struct RescueTests {
             try await withRunningPool(pool) {
                 try await withRunningService({ try await rescuer.run() }) {
                     try await waitUntil("the job runs") { runs.count == 1 }
-                    // Three lease lengths past the claim, still held: only heartbeats can have done that.
+                    // Two lease lengths past the claim, still held: only heartbeats can have done that.
                     try await waitUntil("the lease was renewed well past its first expiry") {
                         try await count(
-                            "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at > attempted_at + interval '3 seconds'",
+                            "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at > attempted_at + interval '6 seconds'",
                             on: database
                         ) == 1
                     }
