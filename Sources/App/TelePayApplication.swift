@@ -122,12 +122,8 @@ struct CoreService: Service {
 /// chain, re-sends stored unconfirmed transfers, then passes every few seconds until shutdown.
 struct HotWalletService: Service {
     let sender: TransferSender
-    let migrations: MigrationRunner
-    let database: Database
 
     func run() async throws {
-        // Applying is idempotent under an advisory lock; this only waits for the core service's run.
-        try await migrations.apply(on: database)
         do {
             try await cancelWhenGracefulShutdown {
                 try await sender.run(every: .seconds(5))
@@ -207,7 +203,7 @@ public struct TelePayApplication: Sendable {
             )
             logger.info("hot wallet configured", metadata: ["wallet": "\(key.address)", "chain_id": "\(configuration.ethereumChainId)"])
             services.append(.init(
-                service: HotWalletService(sender: sender, migrations: migrations, database: handle.database),
+                service: AfterMigrations(gate: schemaReady, inner: HotWalletService(sender: sender)),
                 failureTerminationBehavior: .gracefullyShutdownGroup,
                 serviceName: "hot-wallet"
             ))
