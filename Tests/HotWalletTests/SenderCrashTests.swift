@@ -31,19 +31,6 @@ struct CrashChild {
     }
 }
 
-/// A small deterministic generator, so a failing campaign can be replayed from its printed seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Hot-wallet sender killed with SIGKILL at every step")
 struct SenderCrashTests {
     @Test("after many SIGKILLs between signing, broadcast, recording and replacement, each intent is paid exactly once with gapless nonces")
@@ -83,7 +70,7 @@ struct SenderCrashTests {
             ], logPath: try RepositoryPaths.makeTemporaryDirectory("crash-child") + "/child.log")
 
             let seed = UInt64.random(in: 1...UInt64.max)
-            var random = SplitMix64(state: seed)
+            var random = SeededGenerator(state: seed)
             var kills = 0
             var killedSteps: Set<String> = []
             var history: [String] = []
