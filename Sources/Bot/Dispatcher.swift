@@ -197,15 +197,7 @@ public actor Dispatcher {
 
     static func key(of update: Update) -> Key? {
         if let message = update.message { return Key(chat: message.chat.id, user: message.from?.id ?? 0) }
-        if let query = update.callbackQuery {
-            let chat: Int64
-            switch query.message {
-            case .message(let message): chat = message.chat.id
-            case .inaccessibleMessage(let message): chat = message.chat.id
-            case nil: chat = query.from.id
-            }
-            return Key(chat: chat, user: query.from.id)
-        }
+        if let query = update.callbackQuery { return Key(chat: chat(of: query), user: query.from.id) }
         if let change = update.myChatMember { return Key(chat: change.chat.id, user: change.from.id) }
         if let change = update.chatMember { return Key(chat: change.chat.id, user: Self.user(of: change.newChatMember).id) }
         if let request = update.chatJoinRequest { return Key(chat: request.chat.id, user: request.from.id) }
@@ -230,15 +222,18 @@ public actor Dispatcher {
 
     static func chat(of update: Update) -> Int64? {
         if let message = update.message { return message.chat.id }
-        if let query = update.callbackQuery {
-            switch query.message {
-            case .message(let message): return message.chat.id
-            case .inaccessibleMessage(let message): return message.chat.id
-            case nil: return query.from.id
-            }
-        }
+        if let query = update.callbackQuery { return chat(of: query) }
         // Membership updates and join requests have no conversation to answer in.
         return nil
+    }
+
+    /// The chat of the message a button was pressed on (the presser's private chat when none is given).
+    static func chat(of query: CallbackQuery) -> Int64 {
+        switch query.message {
+        case .message(let message): return message.chat.id
+        case .inaccessibleMessage(let message): return message.chat.id
+        case nil: return query.from.id
+        }
     }
 
     /// Logging, error boundary, locale resolution, routing, and the answer every callback query must get.

@@ -60,11 +60,6 @@ public struct TelegramClient: Sendable {
         self.logger = logger
     }
 
-    /// The Bot API server this client talks to, when its transport is HTTP.
-    public var transportBaseURL: String {
-        (transport as? HTTPTelegramTransport)?.baseURL ?? ""
-    }
-
     /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
     @discardableResult
     public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {

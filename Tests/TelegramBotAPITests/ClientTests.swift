@@ -52,7 +52,7 @@ struct ClientTests {
             }
 
             let wrongToken = TelegramClient(
-                transport: HTTPTelegramTransport(baseURL: client.transportBaseURL, token: "1:wrong", logger: quietLogger),
+                transport: HTTPTelegramTransport(baseURL: (client.transport as! HTTPTelegramTransport).baseURL, token: "1:wrong", logger: quietLogger),
                 limiter: nil, retry: .none, logger: quietLogger
             )
             await #expect(throws: TelegramError.unauthorized) { try await wrongToken.send(GetMe()) }
@@ -61,9 +61,10 @@ struct ClientTests {
 
     @Test("a second poller makes the fake end the first long poll with 409, as Telegram does")
     func secondPollerConflict() async throws {
-        try await withFakeTelegram { _, client in
+        try await withFakeTelegram { fake, client in
             let first = Task { () throws(TelegramError) -> [Update] in try await client.call(GetUpdates(timeout: 3), timeout: .seconds(10)) }
-            try await Task.sleep(for: .milliseconds(300))
+            // Start the second poll only once the fake holds the first, however slow the machine.
+            while await !fake.calls.contains("getUpdates") { try await Task.sleep(for: .milliseconds(10)) }
             let second = try await client.call(GetUpdates(timeout: 1), timeout: .seconds(10))
             await #expect(throws: TelegramError.conflict(description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")) {
                 _ = try await first.value
