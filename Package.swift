@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -70,12 +71,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Conversations",
+            dependencies: [
+                "Localization",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Bot",
             dependencies: [
                 "TelegramBotAPI",
                 "Storage",
                 "Jobs",
                 "Localization",
+                "Conversations",
+                "Wallets",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -145,6 +157,7 @@ let package = Package(
                 "Storage",
                 "Jobs",
                 "Bot",
+                "Conversations",
                 "Payments",
                 "Localization",
                 "TelegramBotAPI",
@@ -167,6 +180,7 @@ let package = Package(
             name: "telepay",
             dependencies: [
                 "App",
+                "Conversations",
                 "Jobs",
                 "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -228,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "BotTests",
             dependencies: [
-                "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization",
+                "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization", "Conversations",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

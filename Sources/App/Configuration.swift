@@ -1,3 +1,4 @@
+import Bot
 import Foundation
 import Logging
 import Storage
@@ -68,6 +69,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var telegramConcurrency: Int
     public var telegramMode: TelegramMode
     public var telegramWebhookSecret: Secret?
+    public var owners: OwnerSettings
     public var nowPaymentsAPIURL: URL
     public var nowPaymentsAPIKey: Secret?
     public var nowPaymentsIPNSecret: Secret?
@@ -97,6 +99,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEGRAM_BOT_TOKEN", default: nil, "Bot token from @BotFather.", secret: true),
         Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL."),
         Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
+        Variable("TELEPAY_MAX_CHANNELS_PER_OWNER", default: "10", "Most channel pairs one owner may configure (1–1000)."),
+        Variable("TELEPAY_DRAFT_LIFETIME_HOURS", default: "24", "How long an unsaved form draft lives after its last step (1–720 hours)."),
         Variable("TELEPAY_TELEGRAM_MODE", default: "polling", "polling (getUpdates) or webhook (needs TELEPAY_PUBLIC_URL and TELEPAY_TELEGRAM_WEBHOOK_SECRET)."),
         Variable("TELEPAY_TELEGRAM_WEBHOOK_SECRET", default: nil, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -).", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1)."),
@@ -303,6 +307,8 @@ private struct Reader {
         }
         let telegramURL = url("TELEPAY_TELEGRAM_API_URL")
         let telegramConcurrency = integer("TELEPAY_TELEGRAM_CONCURRENCY", in: 1...256)
+        let maximumChannels = integer("TELEPAY_MAX_CHANNELS_PER_OWNER", in: 1...1000)
+        let draftHours = integer("TELEPAY_DRAFT_LIFETIME_HOURS", in: 1...720)
         let modeText = (string("TELEPAY_TELEGRAM_MODE") ?? defaultValue("TELEPAY_TELEGRAM_MODE")!).lowercased()
         let telegramMode = TelegramMode(rawValue: modeText)
         if telegramMode == nil {
@@ -349,7 +355,7 @@ private struct Reader {
         guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
               let nowURL, let changeNowURL, let rpcURL,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
-              let chainId, let confirmations
+              let chainId, let confirmations, let maximumChannels, let draftHours
         else {
             return nil
         }
@@ -369,6 +375,7 @@ private struct Reader {
             telegramConcurrency: telegramConcurrency,
             telegramMode: telegramMode,
             telegramWebhookSecret: webhookSecret,
+            owners: OwnerSettings(maximumChannelsPerOwner: maximumChannels, draftLifetime: .seconds(draftHours * 3600)),
             nowPaymentsAPIURL: nowURL,
             nowPaymentsAPIKey: nowKey,
             nowPaymentsIPNSecret: ipnSecret,

@@ -1,3 +1,4 @@
+import Conversations
 import Foundation
 import Bot
 import Hummingbird
@@ -62,6 +63,11 @@ public func loadMigrations(configuration: Configuration, logger: Logger) throws 
 /// Loads and cross-checks the string catalogs.
 public func loadLocalizer(configuration: Configuration) throws -> Localizer {
     try Localizer.load(directory: try resourcesDirectory(configuration) + "/Localization")
+}
+
+/// Loads and checks `Conversations/*.yaml`; a malformed definition throws with its file, line and reason.
+public func loadConversations(configuration: Configuration, localizer: Localizer) throws -> [ConversationDefinition] {
+    try BotAssembly.loadConversations(directory: try resourcesDirectory(configuration) + "/Conversations", localizer: localizer)
 }
 
 func resourcesDirectory(_ configuration: Configuration) throws -> String {
@@ -156,8 +162,12 @@ public struct TelePayApplication: Sendable {
         let telemetry = Telemetry()
         let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
         let localizer = try loadLocalizer(configuration: configuration)
-        let bot = configuration.telegramBotToken.map { token in
-            TelegramBot(configuration: configuration, token: token, database: handle.database, localizer: localizer, logger: logger)
+        let conversations = try loadConversations(configuration: configuration, localizer: localizer)
+        let bot = try configuration.telegramBotToken.map { token in
+            try TelegramBot(
+                configuration: configuration, token: token, database: handle.database, localizer: localizer,
+                conversations: conversations, jobs: JobQueue(database: handle.database, logger: logger), logger: logger
+            )
         }
         let nowPaymentsIPN = configuration.nowPaymentsIPNSecret.map { secret in
             NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, logger: logger)

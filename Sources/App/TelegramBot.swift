@@ -1,5 +1,7 @@
 import Bot
+import Conversations
 import Foundation
+import Jobs
 import Localization
 import Logging
 import Storage
@@ -15,12 +17,14 @@ struct TelegramBot: Sendable {
     let mode: TelegramMode
     let webhook: (url: String, secret: Secret, wakeUps: WakeUpSignal)?
 
-    init(configuration: Configuration, token: Secret, database: Database, localizer: Localizer, logger: Logger) {
+    init(
+        configuration: Configuration, token: Secret, database: Database, localizer: Localizer,
+        conversations: [ConversationDefinition], jobs: JobQueue?, logger: Logger
+    ) throws {
         let transport = HTTPTelegramTransport(baseURL: configuration.telegramAPIURL.absoluteString, token: token.value, logger: logger)
         let client = TelegramClient(transport: transport, logger: logger)
-        var router = BotRouter()
-        CoreCommands.register(into: &router)
-        let services = BotServices(client: client, database: database, localizer: localizer, logger: logger)
+        let router = try BotAssembly.router(conversations: conversations, settings: configuration.owners)
+        let services = BotServices(client: client, database: database, localizer: localizer, logger: logger, jobs: jobs)
         self.client = client
         self.dispatcher = Dispatcher(router: router, services: services, maxConcurrency: configuration.telegramConcurrency)
         self.database = database

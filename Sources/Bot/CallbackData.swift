@@ -1,29 +1,103 @@
 /// What an inline button does when pressed, encoded into Telegram's 64-byte `callback_data`.
 ///
 /// The first field is a version, so buttons on old messages can be recognised as outdated after the
-/// format changes instead of being misread.
+/// format changes instead of being misread. Nothing in callback data is trusted: every case that names a
+/// channel is checked against the presser's ownership, and form presses are resolved against the form's
+/// current state.
 public enum CallbackData: Sendable, Hashable {
     /// Choose the bot's language for this user.
     case chooseLanguage(String)
 
+    /// A button of a conversation's current view: which conversation (its short code), the state revision
+    /// the view was drawn for (a press on an older one is outdated), and the button's row and column.
+    case form(code: String, revision: UInt32, row: Int, column: Int)
+
+    /// The owner's channel list, and what can be done to one channel from it.
+    case channelList
+    case channelAdd
+    case channelOpen(Int64)
+    case channelEdit(Int64)
+    case channelPause(Int64)
+    case channelResume(Int64)
+    case channelDelete(Int64)
+    case channelDeleteConfirmed(Int64)
+
     public static let version = "v1"
     public static let maximumBytes = 64
+    /// Limits of the form case, checked by the conversation loader and by `init`.
+    public static let maximumFormCodeLength = 6
+    public static let maximumFormPosition = 99
 
     public var encoded: String {
         switch self {
         case .chooseLanguage(let code): return "\(Self.version):lang:\(code)"
+        case .form(let code, let revision, let row, let column):
+            return "\(Self.version):f:\(code):\(String(revision, radix: 36)):\(row):\(column)"
+        case .channelList: return "\(Self.version):ch:list"
+        case .channelAdd: return "\(Self.version):ch:add"
+        case .channelOpen(let id): return "\(Self.version):ch:open:\(id)"
+        case .channelEdit(let id): return "\(Self.version):ch:edit:\(id)"
+        case .channelPause(let id): return "\(Self.version):ch:pause:\(id)"
+        case .channelResume(let id): return "\(Self.version):ch:resume:\(id)"
+        case .channelDelete(let id): return "\(Self.version):ch:del:\(id)"
+        case .channelDeleteConfirmed(let id): return "\(Self.version):ch:delok:\(id)"
         }
     }
 
     /// Decodes data from a pressed button; `nil` for anything this version does not know (an outdated menu).
     public init?(_ data: String) {
+        guard data.utf8.count <= Self.maximumBytes else { return nil }
         let parts = data.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 2, parts[0] == Self.version else { return nil }
         switch (parts[1], parts.count) {
         case ("lang", 3) where parts[2].count <= 3 && parts[2].allSatisfy({ $0.isASCII && $0.isLowercase }):
             self = .chooseLanguage(parts[2])
+        case ("f", 6):
+            let code = parts[2]
+            guard (1...Self.maximumFormCodeLength).contains(code.count),
+                  code.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }),
+                  parts[3].allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }),
+                  let revision = UInt32(parts[3], radix: 36),
+                  let row = Self.position(parts[4]), let column = Self.position(parts[5])
+            else { return nil }
+            self = .form(code: code, revision: revision, row: row, column: column)
+        case ("ch", 3):
+            switch parts[2] {
+            case "list": self = .channelList
+            case "add": self = .channelAdd
+            default: return nil
+            }
+        case ("ch", 4):
+            guard parts[3].allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }), let id = Int64(parts[3]) else { return nil }
+            switch parts[2] {
+            case "open": self = .channelOpen(id)
+            case "edit": self = .channelEdit(id)
+            case "pause": self = .channelPause(id)
+            case "resume": self = .channelResume(id)
+            case "del": self = .channelDelete(id)
+            case "delok": self = .channelDeleteConfirmed(id)
+            default: return nil
+            }
         default:
             return nil
         }
+    }
+
+    private static func position(_ text: String) -> Int? {
+        guard (1...2).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text),
+              value <= maximumFormPosition else { return nil }
+        return value
+    }
+
+    /// One value of every case with its largest payload, for the test that all of them fit 64 bytes.
+    public static var largestOfEachCase: [CallbackData] {
+        let code = String(repeating: "z", count: maximumFormCodeLength)
+        return [
+            .chooseLanguage("zzz"),
+            .form(code: code, revision: .max, row: maximumFormPosition, column: maximumFormPosition),
+            .channelList, .channelAdd,
+            .channelOpen(.min), .channelEdit(.min), .channelPause(.min), .channelResume(.min),
+            .channelDelete(.min), .channelDeleteConfirmed(.min),
+        ]
     }
 }

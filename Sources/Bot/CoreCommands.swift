@@ -6,7 +6,7 @@ import TelegramBotAPI
 
 /// The commands the bot understands; a test keeps the router's registrations equal to this list.
 public enum BotCommandName: String, CaseIterable, Sendable {
-    case start, help, cancel, language
+    case start, help, channels, cancel, language
 
     var descriptionKey: String { "command.\(rawValue).description" }
 }
@@ -72,17 +72,15 @@ public enum CoreCommands {
         try await context.reply(exists ? "start.welcome" : "start.offer_not_found", exists ? ["name": context.user?.firstName ?? ""] : [:])
     }
 
+    /// Leaves any conversation in this chat and discards its draft (under the conversation lock, so a step
+    /// in flight finishes first). The reply also removes a chat-picker keyboard the form may have shown.
     static func cancel(_ context: UpdateContext) async throws {
         guard let chatID = context.chatID, let userID = context.user?.id else { return }
-        let removed = try await context.services.database.withConnection { connection in
-            let rows = try await connection.query(
-                "DELETE FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID) RETURNING 1", logger: context.logger
-            )
-            var count = 0
-            for try await _ in rows { count += 1 }
-            return count
+        let removed = try await context.services.database.withTransaction { connection in
+            try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
+            return try await ConversationStore.delete(chatID: chatID, userID: userID, on: connection, logger: context.logger)
         }
-        try await context.reply(removed > 0 ? "cancel.done" : "cancel.nothing")
+        try await context.reply(removed > 0 ? "cancel.done" : "cancel.nothing", markup: removed > 0 ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil)
     }
 
     static func chooseLanguage(_ context: UpdateContext) async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import Localization
 import Logging
 import Storage
@@ -10,12 +11,15 @@ public struct BotServices: Sendable {
     public var database: Database
     public var localizer: Localizer
     public var logger: Logger
+    /// Durable sends (owner notices that must not be lost); direct sends when absent.
+    public var jobs: JobQueue?
 
-    public init(client: TelegramClient, database: Database, localizer: Localizer, logger: Logger) {
+    public init(client: TelegramClient, database: Database, localizer: Localizer, logger: Logger, jobs: JobQueue? = nil) {
         self.client = client
         self.database = database
         self.localizer = localizer
         self.logger = logger
+        self.jobs = jobs
     }
 }
 
@@ -69,9 +73,10 @@ public typealias UpdateHandler = @Sendable (UpdateContext) async throws -> Void
 public struct BotRouter: Sendable {
     var commands: [String: UpdateHandler] = [:]
     var callbacks: [@Sendable (CallbackData, UpdateContext) async throws -> Bool] = []
+    var messages: [@Sendable (UpdateContext) async throws -> Bool] = []
     var text: UpdateHandler?
     var unknownCommand: UpdateHandler?
-    var myChatMember: UpdateHandler?
+    var myChatMember: [UpdateHandler] = []
     var chatMember: UpdateHandler?
     var joinRequest: UpdateHandler?
 
@@ -86,9 +91,16 @@ public struct BotRouter: Sendable {
         callbacks.append(handler)
     }
 
+    /// A handler for messages that are not commands (answers to a form's question, shared chats); it
+    /// returns `false` when the message is not for it, and the next one (finally `onText`) gets it.
+    public mutating func onMessage(_ handler: @escaping @Sendable (UpdateContext) async throws -> Bool) {
+        messages.append(handler)
+    }
+
     public mutating func onText(_ handler: @escaping UpdateHandler) { text = handler }
     public mutating func onUnknownCommand(_ handler: @escaping UpdateHandler) { unknownCommand = handler }
-    public mutating func onMyChatMember(_ handler: @escaping UpdateHandler) { myChatMember = handler }
+    /// Every registered handler sees each change of the bot's own membership (private chats and channels).
+    public mutating func onMyChatMember(_ handler: @escaping UpdateHandler) { myChatMember.append(handler) }
     public mutating func onChatMember(_ handler: @escaping UpdateHandler) { chatMember = handler }
     public mutating func onJoinRequest(_ handler: @escaping UpdateHandler) { joinRequest = handler }
 
@@ -113,6 +125,7 @@ public struct BotRouter: Sendable {
                     try await unknownCommand?(context)
                 }
             } else {
+                for handler in messages where try await handler(context) { return }
                 try await text?(context)
             }
         } else if let query = update.callbackQuery {
@@ -122,7 +135,7 @@ public struct BotRouter: Sendable {
             // Data we cannot read comes from a menu drawn by an older version or for a finished flow.
             try await context.answerCallback(text: context.text("menu.outdated"))
         } else if update.myChatMember != nil {
-            try await myChatMember?(context)
+            for handler in myChatMember { try await handler(context) }
         } else if update.chatMember != nil {
             try await chatMember?(context)
         } else if update.chatJoinRequest != nil {

@@ -1,5 +1,6 @@
 import App
 import ArgumentParser
+import Conversations
 import Foundation
 import Jobs
 import Logging
@@ -11,7 +12,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, ConversationsCommand.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -117,6 +118,34 @@ struct Migrate: AsyncParsableCommand {
         for migration in applied { print("applied  \(migration.fileName)") }
         print(applied.isEmpty ? "up to date: nothing to apply" : "applied \(applied.count) migration(s)")
         return 0
+    }
+}
+
+struct ConversationsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conversations",
+        abstract: "Check Conversations/*.yaml and print each conversation's transition graph."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, dot
+    }
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "text (one edge per line) or dot (Graphviz).") var format: Format = .text
+
+    func run() async throws {
+        let (configuration, _) = try options.load()
+        let definitions: [ConversationDefinition]
+        do {
+            definitions = try loadConversations(configuration: configuration, localizer: try loadLocalizer(configuration: configuration))
+        } catch {
+            printError("\(error)")
+            throw ExitCode.failure
+        }
+        for definition in definitions {
+            print(format == .dot ? ConversationGraph.dot(definition) : ConversationGraph.text(definition))
+        }
     }
 }
 

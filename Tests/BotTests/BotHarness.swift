@@ -1,4 +1,5 @@
 import Bot
+import Conversations
 import Foundation
 import Localization
 import Logging
@@ -23,6 +24,24 @@ struct BotHarness: Sendable {
             fatalError("catalogs do not load: \(error)")
         }
     }()
+
+    static let conversations: [ConversationDefinition] = {
+        do {
+            return try BotAssembly.loadConversations(directory: RepositoryPaths.root + "/Conversations", localizer: localizer)
+        } catch {
+            fatalError("conversations do not load: \(error)")
+        }
+    }()
+
+    /// The whole bot as production assembles it (core commands, conversations, channel screens).
+    func fullDispatcher(_ settings: OwnerSettings = OwnerSettings(), concurrency: Int = 8) -> Dispatcher {
+        do {
+            let router = try BotAssembly.router(conversations: Self.conversations, settings: settings)
+            return Dispatcher(router: router, services: services(), maxConcurrency: concurrency)
+        } catch {
+            fatalError("the bot does not assemble: \(error)")
+        }
+    }
 
     func services() -> BotServices {
         BotServices(client: client, database: database, localizer: localizer, logger: quietLogger)
@@ -59,6 +78,7 @@ struct BotHarness: Sendable {
 /// a migrated database, and the core bot polling in the background.
 func withBot<Result: Sendable>(
     dispatcher makeDispatcher: (@Sendable (BotHarness) -> Dispatcher)? = nil,
+    polling startsPolling: Bool = true,
     _ body: @Sendable (BotHarness) async throws -> Result
 ) async throws -> Result {
     try await withMigratedDatabase(poolSize: 8) { database in
@@ -74,7 +94,7 @@ func withBot<Result: Sendable>(
         )
         let harness = BotHarness(fake: fake, client: client, database: database, localizer: BotHarness.localizer, botID: fake.bot.id)
         let dispatcher = makeDispatcher?(harness) ?? harness.coreDispatcher()
-        let polling = Task { try await harness.poller(dispatcher).run() }
+        let polling = Task { if startsPolling { try await harness.poller(dispatcher).run() } }
         defer { polling.cancel() }
         return try await body(harness)
     }

@@ -173,8 +173,7 @@ struct CoreCommandTests {
             let russian = await bot.fake.commands["ru"]
             #expect(english == BotCommandName.allCases.map(\.rawValue))
             #expect(russian?.first?.description == bot.localizer.text("command.start.description", language: "ru"))
-            var router = BotRouter()
-            CoreCommands.register(into: &router)
+            let router = try BotAssembly.router(conversations: BotHarness.conversations, settings: OwnerSettings())
             #expect(router.registeredCommands == Set(BotCommandName.allCases.map(\.rawValue)))
         }
     }

@@ -54,7 +54,7 @@ struct LocalizationTests {
         let localizer = try Localizer.load(directory: RepositoryPaths.root + "/Localization")
         let sources = RepositoryPaths.root + "/Sources"
         let files = FileManager.default.enumerator(atPath: sources)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
-        let pattern = try Regex(#"(?:reply|text)\(\s*"([a-z_]+(?:\.[a-z_]+)+)""#)
+        let pattern = try Regex(#"(?:reply|text|InputRejection)\(\s*"([a-z_0-9]+(?:\.[a-z_0-9]+)+)""#)
         var used: Set<String> = []
         for file in files {
             let source = try String(contentsOfFile: sources + "/" + file, encoding: .utf8)
@@ -63,6 +63,7 @@ struct LocalizationTests {
             }
         }
         used.formUnion(BotCommandName.allCases.map { "command.\($0.rawValue).description" })
+        for definition in BotHarness.conversations { used.formUnion(definition.localizationKeys) }
         #expect(used.count > 10, "the scan found the keys")
         for key in used.sorted() {
             #expect(localizer.has(key), "missing key \(key)")

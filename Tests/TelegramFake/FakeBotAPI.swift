@@ -106,10 +106,13 @@ public actor FakeBotAPI {
         return enqueue(Update(updateId: 0, message: message))
     }
 
-    /// The user taps the inline button labelled `label` on the newest message in their chat showing it.
+    /// The user taps the inline button labelled `label` on the newest message in their chat showing it
+    /// (or on message `messageID`, e.g. an older menu still on screen).
     @discardableResult
-    public func userTapsButton(_ userID: Int64, label: String) throws -> Int64 {
-        guard let sent = messages[userID]?.last(where: { !$0.deleted && $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true }),
+    public func userTapsButton(_ userID: Int64, label: String, onMessage messageID: Int64? = nil) throws -> Int64 {
+        guard let sent = messages[userID]?.last(where: {
+                  !$0.deleted && (messageID == nil || $0.messageID == messageID) && $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true
+              }),
               let button = sent.keyboard?.inlineKeyboard.joined().first(where: { $0.text == label }),
               case .callbackData(let data) = button.action
         else { throw FakeError.noSuchButton(label) }
@@ -119,6 +122,95 @@ public actor FakeBotAPI {
         let message = Message(messageId: sent.messageID, from: bot, date: now(), chat: chats[userID]!, text: sent.text, replyMarkup: sent.keyboard)
         let query = CallbackQuery(id: queryID, from: users[userID]!, message: .message(message), chatInstance: "ci-\(userID)", data: data)
         return enqueue(Update(updateId: 0, callbackQuery: query))
+    }
+
+    /// Sends raw callback data as if from a button on message `messageID` (a crafted or replayed press).
+    @discardableResult
+    public func userSendsCallback(_ userID: Int64, data: String, onMessage messageID: Int64) -> Int64 {
+        let queryID = "cbq-\(nextCallbackID)"
+        nextCallbackID += 1
+        outstandingCallbacks.insert(queryID)
+        let message = Message(messageId: messageID, from: bot, date: now(), chat: chats[userID]!, text: "")
+        let query = CallbackQuery(id: queryID, from: users[userID]!, message: .message(message), chatInstance: "ci-\(userID)", data: data)
+        return enqueue(Update(updateId: 0, callbackQuery: query))
+    }
+
+    /// The user taps the newest chat-picker button shown to them and picks `chatID`. Like Telegram, the
+    /// picker offers only chats of the requested type where the user holds the requested rights, and when
+    /// the bot is asked to be an administrator there, it is added (or promoted) with the requested rights.
+    @discardableResult
+    public func userSharesChat(_ userID: Int64, chat chatID: Int64) throws -> Int64 {
+        guard let sent = messages[userID]?.last(where: { !$0.deleted && $0.replyMarkup.map(Self.chatRequest) != nil }),
+              let markup = sent.replyMarkup, let request = Self.chatRequest(markup)
+        else { throw FakeError.noChatPicker }
+        guard let chat = chats[chatID], chat.type == (request.chatIsChannel ? "channel" : chat.type), chat.type != "private" else {
+            throw FakeError.chatNotEligible(chatID)
+        }
+        switch members[chatID]?[userID] {
+        case .owner: break
+        case .administrator(let admin):
+            if let wanted = request.userAdministratorRights, !Self.grants(admin, wanted) { throw FakeError.chatNotEligible(chatID) }
+        default:
+            if request.userAdministratorRights != nil { throw FakeError.chatNotEligible(chatID) }
+        }
+        if let wanted = request.botAdministratorRights {
+            let current: ChatMemberAdministrator? = if case .administrator(let admin) = members[chatID]?[bot.id] { admin } else { nil }
+            if current.map({ !Self.grants($0, wanted) }) ?? true {
+                setBotAdministrator(chat: chatID, rights: wanted, by: userID)
+            }
+        }
+        let message = Message(
+            messageId: allocateMessageID(in: userID), from: users[userID]!, date: now(), chat: chats[userID]!,
+            chatShared: ChatShared(requestId: request.requestId, chatId: chatID, title: request.requestTitle == true ? chat.title : nil)
+        )
+        return enqueue(Update(updateId: 0, message: message))
+    }
+
+    /// The user forwards a post of channel `chatID` to the bot.
+    @discardableResult
+    public func userForwardsPost(_ userID: Int64, from chatID: Int64) -> Int64 {
+        let origin = MessageOrigin.channel(MessageOriginChannel(date: now(), chat: chats[chatID]!, messageId: 7))
+        let message = Message(messageId: allocateMessageID(in: userID), from: users[userID]!, date: now(), chat: chats[userID]!, forwardOrigin: origin, text: "A post")
+        return enqueue(Update(updateId: 0, message: message))
+    }
+
+    /// Makes `userID` an administrator of `chatID` (no special rights).
+    public func addAdministrator(chat chatID: Int64, user userID: Int64) {
+        members[chatID, default: [:]][userID] = .administrator(ChatMemberAdministrator(
+            user: users[userID]!, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
+            canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
+            canInviteUsers: false, canPostStories: false, canEditStories: false, canDeleteStories: false
+        ))
+    }
+
+    /// The channel's owner makes the bot an administrator with exactly `rights` (nil: removes the bot);
+    /// the bot gets a `my_chat_member` update, as from Telegram.
+    public func setBotAdministrator(chat chatID: Int64, rights: ChatAdministratorRights?, by actorID: Int64) {
+        let old = members[chatID]?[bot.id] ?? .left(ChatMemberLeft(user: bot))
+        let new: ChatMember = rights.map { rights in
+            .administrator(ChatMemberAdministrator(
+                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: rights.canDeleteMessages,
+                canManageVideoChats: false, canRestrictMembers: rights.canRestrictMembers, canPromoteMembers: false,
+                canChangeInfo: false, canInviteUsers: rights.canInviteUsers, canPostStories: false, canEditStories: false,
+                canDeleteStories: false, canPostMessages: rights.canPostMessages ?? false, canEditMessages: rights.canEditMessages ?? false
+            ))
+        } ?? .left(ChatMemberLeft(user: bot))
+        members[chatID, default: [:]][bot.id] = new
+        let actor = users[actorID] ?? bot
+        enqueue(Update(updateId: 0, myChatMember: ChatMemberUpdated(chat: chats[chatID]!, from: actor, date: now(), oldChatMember: old, newChatMember: new)))
+    }
+
+    static func chatRequest(_ markup: ReplyMarkup) -> KeyboardButtonRequestChat? {
+        guard case .replyKeyboard(let keyboard) = markup else { return nil }
+        return keyboard.keyboard.joined().compactMap(\.requestChat).last
+    }
+
+    /// Whether an administrator holds every right `wanted` asks for.
+    static func grants(_ admin: ChatMemberAdministrator, _ wanted: ChatAdministratorRights) -> Bool {
+        (!wanted.canInviteUsers || admin.canInviteUsers) && (!wanted.canRestrictMembers || admin.canRestrictMembers)
+            && (!wanted.canDeleteMessages || admin.canDeleteMessages) && (!(wanted.canPostMessages ?? false) || (admin.canPostMessages ?? false))
+            && (!(wanted.canEditMessages ?? false) || (admin.canEditMessages ?? false)) && (!wanted.canPromoteMembers || admin.canPromoteMembers)
+            && (!wanted.canChangeInfo || admin.canChangeInfo) && (!wanted.canManageChat || admin.canManageChat)
     }
 
     /// The user opens an invite link: joins directly, or files a join request when the link asks for one.
@@ -682,6 +774,10 @@ public enum FakeError: Error {
     case inviteLinkUsedUp
     case userIsBanned
     case serverDidNotStart
+    /// No chat picker (a reply-keyboard button with `request_chat`) is on screen for the user.
+    case noChatPicker
+    /// The picker would not list this chat: wrong type, or the user lacks the rights it asks for.
+    case chatNotEligible(Int64)
 }
 
 /// Checks Telegram's HTML subset and returns the text a user would see.

@@ -1,0 +1,36 @@
+import Conversations
+import Localization
+
+/// Settings of the owner features that come from configuration.
+public struct OwnerSettings: Sendable {
+    public var maximumChannelsPerOwner: Int
+    public var draftLifetime: Duration
+
+    public init(maximumChannelsPerOwner: Int = 10, draftLifetime: Duration = .seconds(24 * 3600)) {
+        self.maximumChannelsPerOwner = maximumChannelsPerOwner
+        self.draftLifetime = draftLifetime
+    }
+}
+
+/// Builds the bot TelePay runs: the core commands, the conversation engine over `Conversations/` and the
+/// owner's channel screens. Production and tests use the same assembly.
+public enum BotAssembly {
+    /// Loads and checks `Conversations/*.yaml` against the catalogs; throws with file and line on the
+    /// first problem, so a malformed definition stops the start-up.
+    public static func loadConversations(directory: String, localizer: Localizer) throws -> [ConversationDefinition] {
+        try ConversationLoader.loadDirectory(directory, knownKeys: Set(localizer.catalogs[Localizer.fallbackLanguage]?.keys ?? [:].keys))
+    }
+
+    public static func router(conversations: [ConversationDefinition], settings: OwnerSettings) throws -> BotRouter {
+        let engine = try FormEngine(
+            definitions: conversations,
+            bindings: [ChannelFormBinding(maximumChannelsPerOwner: settings.maximumChannelsPerOwner)],
+            draftLifetime: settings.draftLifetime
+        )
+        var router = BotRouter()
+        CoreCommands.register(into: &router)
+        engine.register(into: &router)
+        ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner).register(into: &router)
+        return router
+    }
+}

@@ -1,0 +1,289 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TelegramBotAPI
+
+/// `/channels` and everything reachable from it: the owner's list, one channel's card, adding, editing,
+/// pausing, resuming and deleting — each press checked against the presser's ownership — and the bot's
+/// reaction to losing its place or rights in a configured channel.
+public struct ChannelCommands: Sendable {
+    public let engine: FormEngine
+    public let maximumChannelsPerOwner: Int
+
+    public init(engine: FormEngine, maximumChannelsPerOwner: Int) {
+        self.engine = engine
+        self.maximumChannelsPerOwner = maximumChannelsPerOwner
+    }
+
+    public func register(into router: inout BotRouter) {
+        router.command(BotCommandName.channels.rawValue) { context in
+            guard context.chatID.map({ $0 > 0 }) == true else { return }
+            try await showList(context, editing: nil)
+        }
+        router.callback { data, context in
+            try await handle(data, context: context)
+        }
+        router.onMyChatMember { context in
+            try await botMembershipChanged(context)
+        }
+    }
+
+    func handle(_ data: CallbackData, context: UpdateContext) async throws -> Bool {
+        let message = Self.pressedMessage(context)
+        switch data {
+        case .channelList:
+            try await showList(context, editing: message)
+        case .channelAdd:
+            try await add(context)
+        case .channelOpen(let id):
+            try await withOwned(id, context) { summary, _ in try await showCard(summary, context: context, editing: message) }
+        case .channelEdit(let id):
+            if try await withOwned(id, context, { _, _ in }) {
+                try await edit(id, context: context)
+            }
+        case .channelPause(let id):
+            try await withOwned(id, context) { summary, connection in
+                try await ChannelRepository.pause(id: id, reason: "owner", on: connection, logger: context.logger)
+                context.logger.info("sales paused by the owner", metadata: ["channel_id": "\(id)"])
+                var paused = summary
+                paused.status = "paused"
+                paused.pausedReason = "owner"
+                try await showCard(paused, context: context, editing: message)
+            }
+        case .channelResume(let id):
+            try await withOwned(id, context) { summary, connection in
+                if let problem = try await rightsProblem(summary, context: context) {
+                    try await context.answerCallback()
+                    try await context.reply(problem.key, problem.arguments)
+                    return
+                }
+                try await ChannelRepository.resume(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
+                context.logger.info("sales resumed", metadata: ["channel_id": "\(id)"])
+                var active = summary
+                active.status = "active"
+                active.pausedReason = nil
+                try await showCard(active, context: context, editing: message)
+            }
+        case .channelDelete(let id):
+            try await withOwned(id, context) { summary, _ in
+                let buttons: [[InlineKeyboardButton]] = [
+                    [Self.button(context.text("channels.button.delete_confirm"), .channelDeleteConfirmed(id))],
+                    [Self.button(context.text("form.button.back"), .channelOpen(id))],
+                ]
+                try await Self.show(context.text("channels.delete_question", ["open_title": summary.openTitle]), buttons: buttons, context: context, editing: message)
+            }
+        case .channelDeleteConfirmed(let id):
+            try await withOwned(id, context) { summary, connection in
+                let active = try await ChannelRepository.activeSubscriptions(channelID: id, on: connection, logger: context.logger)
+                if active > 0 {
+                    let buttons: [[InlineKeyboardButton]] = [
+                        [Self.button(context.text("channels.button.pause"), .channelPause(id))],
+                        [Self.button(context.text("form.button.back"), .channelOpen(id))],
+                    ]
+                    try await Self.show(context.text("channels.delete_refused", ["count": String(active)]), buttons: buttons, context: context, editing: message)
+                    return
+                }
+                try await ChannelRepository.delete(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
+                context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
+                try await Self.show(context.text("channels.deleted", ["open_title": summary.openTitle]), buttons: [[Self.button(context.text("channels.button.list"), .channelList)]], context: context, editing: message)
+            }
+        default:
+            return false
+        }
+        return true
+    }
+
+    // MARK: - Screens
+
+    func showList(_ context: UpdateContext, editing: Int64?) async throws {
+        guard let userID = context.user?.id else { return }
+        let channels = try await context.services.database.withConnection { connection in
+            try await ChannelRepository.summaries(ownerUserID: userID, on: connection, logger: context.logger)
+        }
+        var lines = [context.text(channels.isEmpty ? "channels.list_empty" : "channels.list_title", ["count": String(channels.count), "max": String(maximumChannelsPerOwner)])]
+        for (index, channel) in channels.enumerated() {
+            lines.append(context.text("channels.list_line", [
+                "number": String(index + 1), "open_title": channel.openTitle, "closed_title": channel.closedTitle,
+                "status": Self.statusText(channel, context),
+            ]))
+        }
+        var buttons = channels.map { channel in
+            [Self.button(Self.statusMark(channel) + " " + channel.openTitle, .channelOpen(channel.id))]
+        }
+        buttons.append([Self.button(context.text("channels.button.add"), .channelAdd)])
+        try await Self.show(lines.joined(separator: "\n"), buttons: buttons, context: context, editing: editing)
+    }
+
+    func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?) async throws {
+        let text = context.text("channels.card", [
+            "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
+            "tiers": String(channel.enabledTiers),
+        ])
+        let toggle = channel.status == "paused"
+            ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))
+            : Self.button(context.text("channels.button.pause"), .channelPause(channel.id))
+        let buttons: [[InlineKeyboardButton]] = [
+            [Self.button(context.text("channels.button.edit"), .channelEdit(channel.id))],
+            [toggle],
+            [Self.button(context.text("channels.button.delete"), .channelDelete(channel.id))],
+            [Self.button(context.text("channels.button.list"), .channelList)],
+        ]
+        try await Self.show(text, buttons: buttons, context: context, editing: editing)
+    }
+
+    static func statusMark(_ channel: ChannelSummary) -> String {
+        switch channel.status {
+        case "active": "🟢"
+        case "paused": "⏸"
+        default: "⚙️"
+        }
+    }
+
+    static func statusText(_ channel: ChannelSummary, _ context: UpdateContext) -> String {
+        if channel.status == "paused", let reason = channel.pausedReason {
+            return context.text("channels.status.paused_\(reason)")
+        }
+        return context.text("channels.status.\(channel.status)")
+    }
+
+    // MARK: - Actions
+
+    func add(_ context: UpdateContext) async throws {
+        guard let userID = context.user?.id else { return }
+        let count = try await context.services.database.withConnection { connection in
+            try await ChannelRepository.count(ownerUserID: userID, on: connection, logger: context.logger)
+        }
+        guard count < maximumChannelsPerOwner else {
+            context.logger.info("add channel refused: limit reached", metadata: ["owner": "\(userID)", "count": "\(count)"])
+            try await context.answerCallback()
+            try await context.reply("channels.limit_reached", ["max": String(maximumChannelsPerOwner)])
+            return
+        }
+        try await context.answerCallback()
+        try await engine.start(ChannelFormBinding.conversation, entry: "new", context: context) { _ in
+            (ChannelFormBinding.newChannelDefaults, [:])
+        }
+    }
+
+    func edit(_ id: Int64, context: UpdateContext) async throws {
+        guard let userID = context.user?.id else { return }
+        try await context.answerCallback()
+        try await engine.start(ChannelFormBinding.conversation, entry: "edit", context: context) { session in
+            // Checked again under the conversation lock: ownership may have changed since the press.
+            guard try await ChannelRepository.summary(id: id, ownerUserID: userID, on: session.connection, logger: session.logger) != nil else {
+                return nil
+            }
+            let values = try await ChannelRepository.formValues(id: id, on: session.connection, logger: session.logger)
+            return (values, ["channel_id": String(id)])
+        }
+    }
+
+    /// Runs `body` only when the presser owns channel `id`; otherwise refuses, logs and changes nothing.
+    @discardableResult
+    func withOwned(_ id: Int64, _ context: UpdateContext, _ body: @Sendable (ChannelSummary, PostgresConnection) async throws -> Void) async throws -> Bool {
+        guard let userID = context.user?.id else { return false }
+        let owned = try await context.services.database.withTransaction { connection -> Bool in
+            guard let summary = try await ChannelRepository.summary(id: id, ownerUserID: userID, on: connection, logger: context.logger) else {
+                return false
+            }
+            try await body(summary, connection)
+            return true
+        }
+        if !owned {
+            context.logger.warning("channel action refused: not the owner", metadata: ["channel_id": "\(id)", "user_id": "\(userID)"])
+            try await context.answerCallback(text: context.text("channels.not_yours"))
+            try await context.reply("channels.not_yours")
+        }
+        return owned
+    }
+
+    /// What the owner must fix before sales can resume, when the bot lacks rights in either chat.
+    func rightsProblem(_ channel: ChannelSummary, context: UpdateContext) async throws -> (key: String, arguments: [String: String])? {
+        let client = context.services.client
+        let me = try await client.send(GetMe())
+        for (role, chatID, title) in [(ChannelRole.closed, channel.closedChatID, channel.closedTitle), (.open, channel.openChatID, channel.openTitle)] {
+            let member: ChatMember
+            switch await Result.telegram({ () async throws(TelegramError) -> ChatMember in try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id)) }) {
+            case .success(let value):
+                member = value
+            case .failure(.forbidden), .failure(.chatNotFound):
+                return ("channels.rights.bot_not_admin", ["channel": title, "rights": ChannelCheck.rightsList(role.requiredBotRights, context)])
+            case .failure(let error):
+                throw error
+            }
+            let missing = role.missingRights(of: member)
+            if !missing.isEmpty {
+                return ("channels.rights.bot_missing", ["channel": title, "rights": ChannelCheck.rightsList(missing, context)])
+            }
+        }
+        return nil
+    }
+
+    // MARK: - The bot's membership in channels
+
+    /// The bot was removed from, demoted in, or promoted in a channel. A configured channel whose chat no
+    /// longer gives the bot what it needs is paused, and its owner is told exactly what to grant.
+    func botMembershipChanged(_ context: UpdateContext) async throws {
+        guard let change = context.update.myChatMember, change.chat.type == "channel" else { return }
+        let services = context.services
+        try await services.database.withTransaction { connection in
+            guard let (channel, roleName) = try await ChannelRepository.summary(chatID: change.chat.id, on: connection, logger: context.logger),
+                  let role = ChannelRole(rawValue: roleName) else { return }
+            let missing = role.missingRights(of: change.newChatMember)
+            guard !missing.isEmpty else {
+                context.logger.info("bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(roleName)"])
+                return
+            }
+            let isAdmin: Bool = if case .administrator = change.newChatMember { true } else { false }
+            let reason = isAdmin ? "bot_rights" : "bot_removed"
+            guard try await ChannelRepository.pause(id: channel.id, reason: reason, on: connection, logger: context.logger) else { return }
+            context.logger.warning("channel paused: the bot lost its place or rights", metadata: [
+                "channel_id": "\(channel.id)", "role": "\(roleName)", "reason": "\(reason)", "missing": "\(missing.map(\.rawValue))",
+            ])
+            let language = try await ownerLanguage(channel.ownerUserID, context: context, connection: connection)
+            let localizer = services.localizer
+            let title = roleName == "closed" ? channel.closedTitle : channel.openTitle
+            let rights = missing.map { "• " + localizer.text($0.key, language: language) }.joined(separator: "\n")
+            let text = localizer.text("channels.paused_notice", language: language, [
+                "channel": title, "role": localizer.text("channels.role.\(roleName)", language: language), "rights": rights,
+            ])
+            if let jobs = services.jobs {
+                try await jobs.enqueue(SendTelegramMessageJob(chatID: channel.ownerUserID, text: text), on: connection)
+            } else {
+                try await services.client.send(SendMessage(chatId: .id(channel.ownerUserID), text: text, parseMode: "HTML"))
+            }
+        }
+    }
+
+    func ownerLanguage(_ userID: Int64, context: UpdateContext, connection: PostgresConnection) async throws -> String {
+        let rows = try await connection.query("SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", logger: context.logger)
+        for try await (chosen, telegram) in rows.decode((String?, String?).self) {
+            return context.services.localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
+        }
+        return "en"
+    }
+
+    // MARK: - Helpers
+
+    static func button(_ label: String, _ data: CallbackData) -> InlineKeyboardButton {
+        InlineKeyboardButton(text: label, action: .callbackData(data.encoded))
+    }
+
+    static func pressedMessage(_ context: UpdateContext) -> Int64? {
+        switch context.update.callbackQuery?.message {
+        case .message(let message): message.messageId
+        case .inaccessibleMessage(let message): message.messageId
+        case nil: nil
+        }
+    }
+
+    /// Edits the pressed message when there is one, else sends a new message.
+    static func show(_ text: String, buttons: [[InlineKeyboardButton]], context: UpdateContext, editing: Int64?) async throws {
+        guard let chatID = context.chatID else { return }
+        let keyboard = InlineKeyboardMarkup(inlineKeyboard: buttons)
+        if let editing, try await MenuEditing.edit(context, messageID: editing, text: text, keyboard: keyboard) {
+            return
+        }
+        try await context.services.client.send(SendMessage(chatId: .id(chatID), text: text, parseMode: "HTML", replyMarkup: .inlineKeyboard(keyboard)))
+    }
+}

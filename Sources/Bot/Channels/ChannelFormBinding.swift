@@ -1,0 +1,104 @@
+import Conversations
+import Foundation
+import TelegramBotAPI
+import Wallets
+
+/// The code behind `Conversations/channel_form.yaml`: catalogues, channel checks, ownership, save and cancel.
+public struct ChannelFormBinding: ConversationBinding {
+    public static let conversation = "channel_form"
+    public let maximumChannelsPerOwner: Int
+
+    public init(maximumChannelsPerOwner: Int) {
+        self.maximumChannelsPerOwner = maximumChannelsPerOwner
+    }
+
+    /// What a new channel starts with: paid per payment, no notifications, every tier off.
+    public static let newChannelDefaults: [String: String] = [
+        "payout_strategy": "instant", "notifications_enabled": "false",
+        "tier1_enabled": "false", "tier2_enabled": "false", "tier3_enabled": "false",
+    ]
+
+    public var conversationID: String { Self.conversation }
+    public var actions: Set<String> { ["save", "cancel"] }
+
+    /// A new channel may be configured by anyone (the save checks the limit); an existing one only by its owner.
+    public func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool {
+        guard let idText = state.context["channel_id"] else { return true }
+        guard let id = Int64(idText) else { return false }
+        return try await ChannelRepository.summary(id: id, ownerUserID: session.userID, on: session.connection, logger: session.logger) != nil
+    }
+
+    public func options(catalogue: String, filter: String?, session: FormSession) async throws -> [ChoiceOption] {
+        switch catalogue {
+        case "payout_networks":
+            return try await ChannelRepository.networks(on: session.connection, logger: session.logger)
+                .map { ChoiceOption(value: $0.code, label: "\($0.name) (\($0.code))") }
+        case "payout_currencies":
+            guard let filter, !filter.isEmpty else { return [] }
+            return try await ChannelRepository.currencies(network: filter, on: session.connection, logger: session.logger)
+                .map { ChoiceOption(value: $0.code, label: $0.code) }
+        default:
+            return []
+        }
+    }
+
+    public func walletFormat(network: String, session: FormSession) async throws -> WalletAddressFormat? {
+        try await ChannelRepository.addressFormat(network: network, on: session.connection, logger: session.logger)
+    }
+
+    public func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat {
+        let rights = (ChannelRole(rawValue: role) ?? .closed).administratorRights
+        return KeyboardButtonRequestChat(
+            requestId: requestID, chatIsChannel: true, userAdministratorRights: rights, botAdministratorRights: rights,
+            requestTitle: true
+        )
+    }
+
+    public func acceptChat(role: String, chatID: Int64, state: ConversationState, session: FormSession) async throws -> Result<ChosenChat, InputRejection> {
+        guard let role = ChannelRole(rawValue: role) else { return .failure(InputRejection("form.error.chat_expected")) }
+        let other = role == .closed ? state.values["open_chat"] : state.values["closed_chat"]
+        if other == String(chatID) { return .failure(InputRejection("channels.error.same_chat")) }
+        if try await ChannelRepository.isClaimed(chatID: chatID, on: session.connection, logger: session.logger) {
+            return .failure(InputRejection("channels.error.chat_taken"))
+        }
+        switch try await ChannelCheck.verify(chatID: chatID, role: role, userID: session.userID, context: session.update) {
+        case .failure(let rejection): return .failure(rejection)
+        case .success(let title): return .success(ChosenChat(chatID: chatID, title: title))
+        }
+    }
+
+    public func perform(_ action: String, state: inout ConversationState, session: FormSession) async throws -> FormActionResult {
+        let update = session.update
+        switch action {
+        case "cancel":
+            return .finish(text: update.text("form.cancelled"))
+        default:
+            let definition = session.definition
+            let values = definition.activeValues(state.values)
+            let missing = definition.missingFields(state.values)
+            if !missing.isEmpty {
+                let names = missing.map { update.text($0.label) }.joined(separator: ", ")
+                return .stay(notice: InputRejection("form.error.missing", ["fields": names]))
+            }
+            guard (1...3).contains(where: { values["tier\($0)_enabled"] == "true" }) else {
+                return .stay(notice: InputRejection("channels.error.no_tier"))
+            }
+            let existing = state.context["channel_id"].flatMap(Int64.init)
+            do {
+                let id = try await ChannelRepository.save(
+                    values, id: existing, ownerUserID: session.userID, maximumChannels: maximumChannelsPerOwner,
+                    on: session.connection, logger: session.logger
+                )
+                session.logger.info("channel saved", metadata: ["channel_id": "\(id)", "owner": "\(session.userID)", "new": "\(existing == nil)"])
+                return .finish(text: update.text("channels.saved", ["open_title": values["open_title"] ?? "", "closed_title": values["closed_title"] ?? ""]))
+            } catch ChannelSaveError.limitReached(let maximum) {
+                return .stay(notice: InputRejection("channels.limit_reached", ["max": String(maximum)]))
+            } catch ChannelSaveError.chatTaken {
+                return .stay(notice: InputRejection("channels.error.chat_taken"))
+            } catch ChannelSaveError.notOwner {
+                session.logger.warning("save refused: channel not owned", metadata: ["channel_id": "\(existing ?? 0)", "user_id": "\(session.userID)"])
+                return .finish(text: update.text("channels.not_yours"))
+            }
+        }
+    }
+}

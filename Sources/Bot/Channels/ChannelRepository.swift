@@ -1,0 +1,300 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Wallets
+
+/// A channel pair as the owner's list shows it.
+public struct ChannelSummary: Sendable, Hashable {
+    public var id: Int64
+    public var ownerUserID: Int64
+    public var openChatID: Int64
+    public var closedChatID: Int64
+    public var openTitle: String
+    public var closedTitle: String
+    public var status: String
+    public var pausedReason: String?
+    public var enabledTiers: Int
+}
+
+/// Why a save was refused by the database's rules.
+public enum ChannelSaveError: Error, Sendable, Hashable {
+    case limitReached(Int)
+    case chatTaken
+    case notOwner
+}
+
+/// The SQL behind the owner's channel screens and form. Every function runs on the caller's connection
+/// (usually inside the step's transaction), and every function that names a channel also names its owner.
+public enum ChannelRepository {
+    public static func summaries(ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
+        try await select(where: "c.owner_user_id = $1", ownerUserID, on: connection, logger: logger)
+    }
+
+    /// The channel, only when `ownerUserID` owns it.
+    public static func summary(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> ChannelSummary? {
+        try await summaries(ownerUserID: ownerUserID, on: connection, logger: logger).first { $0.id == id }
+    }
+
+    /// The channel whose open or closed chat is `chatID`.
+    public static func summary(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (ChannelSummary, role: String)? {
+        let rows = try await connection.query(
+            "SELECT channel_id, role FROM channel_chat_claims WHERE chat_id = \(chatID)", logger: logger
+        )
+        var found: (Int64, String)?
+        for try await (id, role) in rows.decode((Int64, String).self) { found = (id, role) }
+        guard let (id, role) = found else { return nil }
+        guard let summary = try await select(where: "c.id = $1", id, on: connection, logger: logger).first else { return nil }
+        return (summary, role)
+    }
+
+    static func select(where condition: String, _ value: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
+        var bindings = PostgresBindings()
+        bindings.append(value)
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
+                   (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int
+            FROM channels c WHERE \(condition) ORDER BY c.id
+            """, binds: bindings)
+        let rows = try await connection.query(query, logger: logger)
+        var result: [ChannelSummary] = []
+        for try await (id, owner, open, closed, openTitle, closedTitle, status, reason, tiers) in rows.decode((Int64, Int64, Int64, Int64, String, String, String, String?, Int).self) {
+            result.append(ChannelSummary(id: id, ownerUserID: owner, openChatID: open, closedChatID: closed, openTitle: openTitle, closedTitle: closedTitle, status: status, pausedReason: reason, enabledTiers: tiers))
+        }
+        return result
+    }
+
+    public static func count(ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("SELECT count(*)::int FROM channels WHERE owner_user_id = \(ownerUserID)", logger: logger)
+        var count = 0
+        for try await value in rows.decode(Int.self) { count = value }
+        return count
+    }
+
+    /// Whether a chat already belongs to a channel pair (as open or closed channel).
+    public static func isClaimed(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("SELECT 1 FROM channel_chat_claims WHERE chat_id = \(chatID)", logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    // MARK: - Form values
+
+    /// The stored channel as the form's field values.
+    public static func formValues(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [String: String] {
+        var values: [String: String] = [:]
+        let channels = try await connection.query(
+            """
+            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message
+            FROM channels WHERE id = \(id)
+            """,
+            logger: logger
+        )
+        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation) in channels.decode((Int64, Int64, String, String, String, String, String?).self) {
+            values["closed_chat"] = String(closed)
+            values["open_chat"] = String(open)
+            values["closed_title"] = closedTitle
+            values["closed_description"] = closedDescription
+            values["open_title"] = openTitle
+            values["open_description"] = openDescription
+            values["donation_message"] = donation
+        }
+        let tiers = try await connection.query(
+            "SELECT position::int, price_usd::text, duration_days, enabled FROM channel_tiers WHERE channel_id = \(id)", logger: logger
+        )
+        for try await (position, price, days, enabled) in tiers.decode((Int, String, Int, Bool).self) {
+            values["tier\(position)_enabled"] = enabled ? "true" : "false"
+            values["tier\(position)_price"] = price
+            values["tier\(position)_days"] = String(days)
+        }
+        let payout = try await connection.query(
+            """
+            SELECT network_code, currency_code, wallet_address, wallet_memo, strategy, threshold_usd::text, notifications_enabled, notification_user_id
+            FROM channel_payout_settings WHERE channel_id = \(id)
+            """,
+            logger: logger
+        )
+        for try await (network, currency, wallet, memo, strategy, threshold, notify, recipient) in payout.decode((String, String, String, String?, String, String?, Bool, Int64?).self) {
+            values["payout_network"] = network
+            values["payout_currency"] = currency
+            values["wallet_address"] = wallet
+            values["wallet_memo"] = memo
+            values["payout_strategy"] = strategy
+            values["payout_threshold"] = threshold
+            values["notifications_enabled"] = notify ? "true" : "false"
+            values["notification_recipient"] = recipient.map(String.init)
+        }
+        for key in Array(values.keys) where values[key] == "" { values[key] = nil }
+        return values
+    }
+
+    /// Writes the whole form (channel, tiers, payout settings) for a new channel (`id == nil`) or one the
+    /// owner has. Runs inside a savepoint, so a refused write leaves the caller's transaction usable.
+    public static func save(
+        _ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
+        _ = try await connection.query("SAVEPOINT channel_save", logger: logger)
+        do {
+            let saved = try await write(values, id: id, ownerUserID: ownerUserID, maximumChannels: maximumChannels, on: connection, logger: logger)
+            _ = try await connection.query("RELEASE SAVEPOINT channel_save", logger: logger)
+            return saved
+        } catch {
+            _ = try await connection.query("ROLLBACK TO SAVEPOINT channel_save", logger: logger)
+            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "23505" { throw ChannelSaveError.chatTaken }
+            throw error
+        }
+    }
+
+    static func write(_ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        func text(_ key: String) -> String { values[key] ?? "" }
+        // The owner row is the lock that keeps two concurrent adds from both passing the limit.
+        _ = try await connection.query("INSERT INTO owners (user_id) VALUES (\(ownerUserID)) ON CONFLICT (user_id) DO NOTHING", logger: logger)
+        _ = try await connection.query("SELECT 1 FROM owners WHERE user_id = \(ownerUserID) FOR UPDATE", logger: logger)
+        let channelID: Int64
+        let donation: String? = values["donation_message"].flatMap { $0.isEmpty ? nil : $0 }
+        if let id {
+            let rows = try await connection.query(
+                """
+                UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
+                    open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation)
+                WHERE id = \(id) AND owner_user_id = \(ownerUserID) RETURNING id
+                """,
+                logger: logger
+            )
+            var updated: Int64?
+            for try await value in rows.decode(Int64.self) { updated = value }
+            guard let updated else { throw ChannelSaveError.notOwner }
+            channelID = updated
+        } else {
+            guard try await count(ownerUserID: ownerUserID, on: connection, logger: logger) < maximumChannels else {
+                throw ChannelSaveError.limitReached(maximumChannels)
+            }
+            guard let closed = Int64(text("closed_chat")), let open = Int64(text("open_chat")) else { throw ChannelSaveError.chatTaken }
+            let rows = try await connection.query(
+                """
+                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, status)
+                VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
+                        \(text("open_description")), \(donation), 'active')
+                RETURNING id
+                """,
+                logger: logger
+            )
+            var inserted: Int64 = 0
+            for try await value in rows.decode(Int64.self) { inserted = value }
+            channelID = inserted
+        }
+        for position in 1...3 {
+            let enabled = values["tier\(position)_enabled"] == "true"
+            let price = values["tier\(position)_price"] ?? ""
+            let days = Int(values["tier\(position)_days"] ?? "")
+            if let days, !price.isEmpty {
+                _ = try await connection.query(
+                    """
+                    INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days, enabled)
+                    VALUES (\(channelID), \(Int16(position)), \(price)::numeric, \(days), \(enabled))
+                    ON CONFLICT (channel_id, position) DO UPDATE SET
+                        price_usd = EXCLUDED.price_usd, duration_days = EXCLUDED.duration_days, enabled = EXCLUDED.enabled
+                    """,
+                    logger: logger
+                )
+            } else {
+                _ = try await connection.query(
+                    "DELETE FROM channel_tiers WHERE channel_id = \(channelID) AND position = \(Int16(position))", logger: logger
+                )
+            }
+        }
+        let threshold: String? = values["payout_strategy"] == "threshold" ? values["payout_threshold"] : nil
+        let notify = values["notifications_enabled"] == "true"
+        let recipient: Int64? = notify ? (values["notification_recipient"].flatMap(Int64.init) ?? ownerUserID) : nil
+        let memo: String? = values["wallet_memo"].flatMap { $0.isEmpty ? nil : $0 }
+        _ = try await connection.query(
+            """
+            INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, wallet_memo, strategy, threshold_usd, notifications_enabled, notification_user_id)
+            VALUES (\(channelID), \(text("payout_currency")), \(text("payout_network")), \(text("wallet_address")), \(memo),
+                    \(text("payout_strategy")), \(threshold)::numeric, \(notify), \(recipient))
+            ON CONFLICT (channel_id) DO UPDATE SET
+                currency_code = EXCLUDED.currency_code, network_code = EXCLUDED.network_code, wallet_address = EXCLUDED.wallet_address,
+                wallet_memo = EXCLUDED.wallet_memo, strategy = EXCLUDED.strategy, threshold_usd = EXCLUDED.threshold_usd,
+                notifications_enabled = EXCLUDED.notifications_enabled, notification_user_id = EXCLUDED.notification_user_id
+            """,
+            logger: logger
+        )
+        return channelID
+    }
+
+    // MARK: - Status
+
+    /// Pauses sales; `reason` is `owner`, `bot_removed` or `bot_rights`. Returns whether anything changed.
+    @discardableResult
+    public static func pause(id: Int64, reason: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            UPDATE channels SET status = 'paused', paused_reason = \(reason)
+            WHERE id = \(id) AND (status <> 'paused' OR paused_reason IS DISTINCT FROM \(reason)) RETURNING 1
+            """,
+            logger: logger
+        )
+        for try await _ in rows { return true }
+        return false
+    }
+
+    public static func resume(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query(
+            "UPDATE channels SET status = 'active', paused_reason = NULL WHERE id = \(id) AND owner_user_id = \(ownerUserID)",
+            logger: logger
+        )
+    }
+
+    public static func delete(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("DELETE FROM channels WHERE id = \(id) AND owner_user_id = \(ownerUserID)", logger: logger)
+    }
+
+    /// Subscriptions of the channel that have not ended. Until the subscriptions schema exists there are none.
+    public static func activeSubscriptions(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let exists = try await connection.query("SELECT to_regclass('public.subscriptions') IS NOT NULL", logger: logger)
+        for try await present in exists.decode(Bool.self) where !present { return 0 }
+        let rows = try await connection.query(
+            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND ends_at > now()", logger: logger
+        )
+        var count = 0
+        for try await value in rows.decode(Int.self) { count = value }
+        return count
+    }
+
+    // MARK: - Catalogue
+
+    /// Networks that carry at least one enabled currency.
+    public static func networks(on connection: PostgresConnection, logger: Logger) async throws -> [(code: String, name: String)] {
+        let rows = try await connection.query(
+            """
+            SELECT n.code, n.name FROM payout_networks n
+            WHERE EXISTS (SELECT 1 FROM payout_options o WHERE o.network_code = n.code AND o.enabled)
+            ORDER BY n.code
+            """,
+            logger: logger
+        )
+        var result: [(String, String)] = []
+        for try await (code, name) in rows.decode((String, String).self) { result.append((code, name)) }
+        return result
+    }
+
+    /// The currencies paid out on `network`.
+    public static func currencies(network: String, on connection: PostgresConnection, logger: Logger) async throws -> [(code: String, name: String)] {
+        let rows = try await connection.query(
+            """
+            SELECT c.code, c.name FROM payout_options o JOIN payout_currencies c ON c.code = o.currency_code
+            WHERE o.network_code = \(network) AND o.enabled ORDER BY c.code
+            """,
+            logger: logger
+        )
+        var result: [(String, String)] = []
+        for try await (code, name) in rows.decode((String, String).self) { result.append((code, name)) }
+        return result
+    }
+
+    public static func addressFormat(network: String, on connection: PostgresConnection, logger: Logger) async throws -> WalletAddressFormat? {
+        let rows = try await connection.query("SELECT address_format FROM payout_networks WHERE code = \(network)", logger: logger)
+        for try await format in rows.decode(String.self) { return WalletAddressFormat(rawValue: format) }
+        return nil
+    }
+}

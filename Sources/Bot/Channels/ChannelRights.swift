@@ -1,0 +1,127 @@
+import Conversations
+import TelegramBotAPI
+
+/// The two roles of a channel pair and the administrator rights the bot needs in each.
+public enum ChannelRole: String, Sendable, CaseIterable {
+    /// The private channel buyers are let into: the bot makes invite links and removes expired members.
+    case closed
+    /// The public channel where the offer is posted: the bot posts, edits and deletes its posts.
+    case open
+
+    /// The rights the bot needs, by their Bot API names.
+    public var requiredBotRights: [Right] {
+        switch self {
+        case .closed: [.inviteUsers, .restrictMembers]
+        case .open: [.postMessages, .editMessages, .deleteMessages]
+        }
+    }
+
+    public enum Right: String, Sendable, CaseIterable {
+        case inviteUsers = "can_invite_users"
+        case restrictMembers = "can_restrict_members"
+        case postMessages = "can_post_messages"
+        case editMessages = "can_edit_messages"
+        case deleteMessages = "can_delete_messages"
+
+        /// The localization key of the right's name as Telegram's admin screen shows it.
+        var key: String { "rights.\(rawValue)" }
+
+        func held(by admin: ChatMemberAdministrator) -> Bool {
+            switch self {
+            case .inviteUsers: admin.canInviteUsers
+            case .restrictMembers: admin.canRestrictMembers
+            case .postMessages: admin.canPostMessages ?? false
+            case .editMessages: admin.canEditMessages ?? false
+            case .deleteMessages: admin.canDeleteMessages
+            }
+        }
+    }
+
+    /// The rights as the chat picker asks for them (for the bot and, as a superset, the person).
+    var administratorRights: ChatAdministratorRights {
+        let rights = Set(requiredBotRights)
+        return ChatAdministratorRights(
+            isAnonymous: false, canManageChat: false, canDeleteMessages: rights.contains(.deleteMessages),
+            canManageVideoChats: false, canRestrictMembers: rights.contains(.restrictMembers), canPromoteMembers: false,
+            canChangeInfo: false, canInviteUsers: rights.contains(.inviteUsers), canPostStories: false, canEditStories: false,
+            canDeleteStories: false, canPostMessages: rights.contains(.postMessages) ? true : nil,
+            canEditMessages: rights.contains(.editMessages) ? true : nil
+        )
+    }
+
+    /// The rights missing from a member's status (all of them when the member is not an administrator).
+    public func missingRights(of member: ChatMember) -> [Right] {
+        guard case .administrator(let admin) = member else { return requiredBotRights }
+        return requiredBotRights.filter { !$0.held(by: admin) }
+    }
+}
+
+/// What is wrong with a channel picked for a role, as one localized sentence.
+public enum ChannelCheck {
+    /// Verifies, through the Bot API, that `chatID` is a channel, that `userID` is its creator or an
+    /// administrator, and that the bot holds every right the role needs. Returns the channel's title.
+    public static func verify(chatID: Int64, role: ChannelRole, userID: Int64, context: UpdateContext) async throws -> Result<String, InputRejection> {
+        let client = context.services.client
+        let chat: ChatFullInfo
+        switch await Result.telegram({ () async throws(TelegramError) -> ChatFullInfo in try await client.send(GetChat(chatId: .id(chatID))) }) {
+        case .success(let info):
+            chat = info
+        case .failure(.chatNotFound), .failure(.forbidden):
+            return .failure(InputRejection("channels.rights.bot_not_member", ["rights": rightsList(role.requiredBotRights, context)]))
+        case .failure(let error):
+            throw error
+        }
+        guard chat.type == "channel" else { return .failure(InputRejection("form.error.chat_not_channel")) }
+        let title = chat.title ?? String(chatID)
+        let person = try await client.send(GetChatMember(chatId: .id(chatID), userId: userID))
+        switch person {
+        case .owner, .administrator: break
+        default: return .failure(InputRejection("channels.rights.user_not_admin", ["channel": title]))
+        }
+        let me = try await client.send(GetMe())
+        let bot = try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id))
+        let missing = role.missingRights(of: bot)
+        guard missing.isEmpty else {
+            if case .administrator = bot {
+                return .failure(InputRejection("channels.rights.bot_missing", ["channel": title, "rights": rightsList(missing, context)]))
+            }
+            return .failure(InputRejection("channels.rights.bot_not_admin", ["channel": title, "rights": rightsList(missing, context)]))
+        }
+        return .success(title)
+    }
+
+    static func rightsList(_ rights: [ChannelRole.Right], _ context: UpdateContext) -> String {
+        rights.map { "• " + context.text($0.key) }.joined(separator: "\n")
+    }
+}
+
+extension Result where Failure == TelegramError {
+    /// The outcome of a Bot API call as a value, so callers can switch over the errors they expect.
+    static func telegram(_ body: () async throws(TelegramError) -> Success) async -> Self {
+        do {
+            return .success(try await body())
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// Redrawing a menu in place.
+enum MenuEditing {
+    /// Edits a menu message; `false` when Telegram refuses the edit (the message is too old or gone), so
+    /// the caller sends the menu as a new message. "Not modified" counts as done.
+    static func edit(_ context: UpdateContext, messageID: Int64, text: String, keyboard: InlineKeyboardMarkup?) async throws -> Bool {
+        guard let chatID = context.chatID else { return false }
+        let client = context.services.client
+        let method = EditMessageText(chatId: .id(chatID), messageId: messageID, text: text, parseMode: "HTML", replyMarkup: keyboard)
+        switch await Result.telegram({ () async throws(TelegramError) -> MessageOrTrue in try await client.send(method) }) {
+        case .success, .failure(.notModified):
+            return true
+        case .failure(.badRequest(let description)):
+            context.logger.info("could not edit a menu; sending it again", metadata: ["error": "\(description)"])
+            return false
+        case .failure(let error):
+            throw error
+        }
+    }
+}

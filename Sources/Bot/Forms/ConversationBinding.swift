@@ -1,0 +1,64 @@
+import Conversations
+import Logging
+import PostgresNIO
+import TelegramBotAPI
+import Wallets
+
+/// One choice of a catalogue field.
+public struct ChoiceOption: Sendable, Hashable {
+    public var value: String
+    public var label: String
+
+    public init(value: String, label: String) {
+        self.value = value
+        self.label = label
+    }
+}
+
+/// A channel picked for a chat field, after the code running the conversation accepted it.
+public struct ChosenChat: Sendable, Hashable {
+    public var chatID: Int64
+    public var title: String
+
+    public init(chatID: Int64, title: String) {
+        self.chatID = chatID
+        self.title = title
+    }
+}
+
+/// What a step of a conversation runs with: the update, and the connection of the transaction that holds
+/// the person's conversation lock (writes made on it commit together with the conversation state).
+public struct FormSession: Sendable {
+    public let update: UpdateContext
+    public let connection: PostgresConnection
+    public let definition: ConversationDefinition
+    public var logger: Logger { update.logger }
+    public var userID: Int64 { update.user?.id ?? 0 }
+}
+
+/// What a named action decided.
+public enum FormActionResult: Sendable {
+    /// Redraw the current screen, with a notice above it when given.
+    case stay(notice: InputRejection?)
+    /// Show this screen.
+    case show(String)
+    /// The conversation is over: its state is deleted and the menu replaced by this (localized) text.
+    case finish(text: String)
+}
+
+/// The code behind one conversation file: its catalogues, its chats, its actions and who may use it.
+public protocol ConversationBinding: Sendable {
+    var conversationID: String { get }
+    /// The actions this binding implements; start-up fails when the definition uses another.
+    var actions: Set<String> { get }
+
+    /// Whether the person may go on with this conversation (checked on every step: ownership).
+    func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool
+    func options(catalogue: String, filter: String?, session: FormSession) async throws -> [ChoiceOption]
+    func walletFormat(network: String, session: FormSession) async throws -> WalletAddressFormat?
+    /// The native chat picker's request for a chat field of this role.
+    func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat
+    /// Checks a picked chat (type, the person's and the bot's rights, not used elsewhere).
+    func acceptChat(role: String, chatID: Int64, state: ConversationState, session: FormSession) async throws -> Result<ChosenChat, InputRejection>
+    func perform(_ action: String, state: inout ConversationState, session: FormSession) async throws -> FormActionResult
+}
