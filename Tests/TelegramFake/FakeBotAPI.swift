@@ -200,7 +200,7 @@ public actor FakeBotAPI {
         enqueue(Update(updateId: 0, myChatMember: ChatMemberUpdated(chat: chats[chatID]!, from: actor, date: now(), oldChatMember: old, newChatMember: new)))
     }
 
-    static func chatRequest(_ markup: ReplyMarkup) -> KeyboardButtonRequestChat? {
+    public static func chatRequest(_ markup: ReplyMarkup) -> KeyboardButtonRequestChat? {
         guard case .replyKeyboard(let keyboard) = markup else { return nil }
         return keyboard.keyboard.joined().compactMap(\.requestChat).last
     }

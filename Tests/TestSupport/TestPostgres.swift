@@ -48,7 +48,15 @@ public actor TestPostgres {
 }
 
 /// A logger that drops everything, for tests that do not inspect logs.
-public let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+/// Silent, unless `TELEPAY_TEST_LOG=1` (then everything goes to standard error, for debugging a test).
+public let quietLogger: Logger = {
+    guard ProcessInfo.processInfo.environment["TELEPAY_TEST_LOG"] == "1" else {
+        return Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    }
+    var logger = Logger(label: "test") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .debug
+    return logger
+}()
 
 /// Runs `body` against a fresh, empty database whose pool runs for the duration of the call.
 public func withTestDatabase<Result: Sendable>(

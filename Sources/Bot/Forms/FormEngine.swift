@@ -283,12 +283,17 @@ public struct FormEngine: Sendable {
         return try await binding.acceptChat(role: role, chatID: chatID, state: state, session: session)
     }
 
-    /// `@name`, `name`, `t.me/name` or `https://t.me/name` → `name` (5–32 of letters, digits, underscore).
+    /// `@name`, `t.me/name` or `https://t.me/name` → `name` (5–32 of letters, digits, underscore). A bare
+    /// word is not taken for a channel name: it is more likely a reply to the wrong question.
     static func channelUsername(_ text: String) -> String? {
         var rest = text.trimmingCharacters(in: .whitespacesAndNewlines)
         for prefix in ["https://", "http://"] where rest.lowercased().hasPrefix(prefix) { rest.removeFirst(prefix.count) }
-        for prefix in ["t.me/", "telegram.me/", "@"] where rest.lowercased().hasPrefix(prefix) { rest.removeFirst(prefix.count) }
-        guard rest.wholeMatch(of: /[A-Za-z][A-Za-z0-9_]{4,31}/) != nil else { return nil }
+        var marked = false
+        for prefix in ["t.me/", "telegram.me/", "@"] where rest.lowercased().hasPrefix(prefix) {
+            rest.removeFirst(prefix.count)
+            marked = true
+        }
+        guard marked, rest.wholeMatch(of: /[A-Za-z][A-Za-z0-9_]{4,31}/) != nil else { return nil }
         return rest
     }
 
