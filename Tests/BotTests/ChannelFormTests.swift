@@ -455,6 +455,19 @@ struct ChannelFormTests {
             #expect(await bot.fake.lastMessage(to: anna)?.text.contains("Tier 1: for how many days") == true)
             #expect(try await bot.draft(anna, "tier1_price")?.step == "ask:tier1_days")
             #expect(await bot.fake.answeredCallbacks.values.contains(bot.en("menu.outdated")))
+
+            // A menu drawn by an older definition of the form is outdated too, even at the current revision.
+            await bot.say(anna, "30")
+            await bot.see(anna, "🥇 Tier 1 ✅ $12.00 · 30 days")
+            await bot.settled(anna, at: "screen:tiers")
+            _ = try await bot.database.withConnection { connection in
+                try await connection.query("UPDATE conversation_states SET definition_version = 'older'", logger: quietLogger)
+            }
+            let before = await bot.fake.sentMessages(to: anna).count
+            try await bot.fake.userTapsButton(anna, label: "Tier 2: ❌")
+            await bot.see(anna, "⚠️ " + bot.en("form.menu_outdated"))
+            #expect(await bot.fake.sentMessages(to: anna).count == before + 1)
+            #expect(await bot.fake.lastMessage(to: anna)?.text.contains("🥈 Tier 2 ❌") == true, "tier 2 was not toggled")
         }
     }
 
