@@ -122,6 +122,7 @@ let package = Package(
             name: "ExchangeOrders",
             dependencies: [
                 "Exchange",
+                "Jobs",
                 "Storage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -311,6 +312,7 @@ let package = Package(
             dependencies: [
                 "Exchange",
                 "ExchangeOrders",
+                "Jobs",
                 "Storage",
                 "TestPeers",
                 "TestSupport",

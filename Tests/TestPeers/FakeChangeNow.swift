@@ -59,6 +59,8 @@ public actor FakeChangeNow {
         public var status: String
         public var payinHash: String?
         public var payoutHash: String?
+        public var refundHash: String?
+        public var refundAmount: Decimal?
         public var createdAt: Date
         public var updatedAt: Date
     }
@@ -105,6 +107,10 @@ public actor FakeChangeNow {
         if status == "finished" {
             exchange.amountTo = exchange.expectedAmountTo
             exchange.payoutHash = "0x" + Self.randomHex(bytes: 32)
+        }
+        if status == "refunded" {
+            exchange.refundHash = "0x" + Self.randomHex(bytes: 32)
+            exchange.refundAmount = exchange.amountFrom ?? exchange.expectedAmountFrom
         }
         exchangesByID[id] = exchange
     }
@@ -240,7 +246,7 @@ public actor FakeChangeNow {
             fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
             expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
             payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
-            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil,
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
             createdAt: now, updatedAt: now
         )
         exchangesByID[id] = exchange
@@ -281,7 +287,7 @@ public actor FakeChangeNow {
             payinExtraId: nil, payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId,
             refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
             createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
-            payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: nil, refundAmount: nil
+            payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: exchange.refundHash, refundAmount: exchange.refundAmount
         ))
     }
 
