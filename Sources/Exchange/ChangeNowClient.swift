@@ -14,6 +14,9 @@ public protocol ChangeNowAPI: Sendable {
     func exchangeStatus(id: String) async throws(ChangeNowError) -> ExchangeStatusReport
     /// `network` is ChangeNOW's network code (`eth`, `trx`, `btc`, …).
     func validateAddress(network: String, address: String) async throws(ChangeNowError) -> AddressValidation
+    /// The partner's exchanges. Only ChangeNOW's *private* API key may list; any other key gets
+    /// `.rejected(code: .forbidden)` (see `ChangeNowError.cannotList`).
+    func listExchanges(_ query: ExchangeListQuery) async throws(ChangeNowError) -> ExchangeListPage
 }
 
 /// ChangeNOW API v2 over AsyncHTTPClient, authenticated with the `x-changenow-api-key` header.
@@ -130,6 +133,42 @@ public final class ChangeNowClient: ChangeNowAPI {
     public func validateAddress(network: String, address: String) async throws(ChangeNowError) -> AddressValidation {
         let raw: RawValidation = try await get("/v2/validate/address", query: [("currency", network), ("address", address)], operation: "validate address")
         return AddressValidation(isValid: raw.result, message: raw.message, isActivated: raw.isActivated)
+    }
+
+    public func listExchanges(_ query: ExchangeListQuery) async throws(ChangeNowError) -> ExchangeListPage {
+        let operation = "list exchanges"
+        guard (1...100).contains(query.limit) else { throw .invalidRequest("limit must be 1–100, not \(query.limit)") }
+        guard query.offset >= 0 else { throw .invalidRequest("offset must not be negative") }
+        var parameters = [
+            ("limit", String(query.limit)), ("offset", String(query.offset)),
+            ("sortDirection", "ASC"), ("sortField", "createdAt"), ("dateField", "createdAt"),
+        ]
+        if let from = query.createdFrom { parameters.append(("dateFrom", Self.listDate(from))) }
+        if let to = query.createdTo { parameters.append(("dateTo", Self.listDate(to))) }
+        let raw: RawExchangeList = try await get("/v2/exchanges", query: parameters, operation: operation)
+        var exchanges: [ListedExchange] = []
+        for item in raw.exchanges ?? [] {
+            // `requestId` is documented as the transaction id; `exchangeId` is a second, internal id.
+            guard let id = item.requestId.nonEmpty ?? item.exchangeId.nonEmpty else {
+                throw .invalidResponse(operation: operation, reason: "an exchange without requestId")
+            }
+            exchanges.append(ListedExchange(
+                id: id, status: ExchangeStatus(rawValue: try Self.required(item.status, "status", operation)), flow: item.flow,
+                createdAt: item.createdAt, updatedAt: item.updatedAt,
+                payinCurrency: item.payin?.currency, payinAddress: item.payin?.address, payinAmount: item.payin?.amount?.value,
+                payinExpectedAmount: item.payin?.expectedAmount?.value, payinHash: item.payin?.hash.nonEmpty,
+                payoutCurrency: item.payout?.currency, payoutAddress: item.payout?.address, payoutExtraId: item.payout?.extraId.nonEmpty,
+                payoutHash: item.payout?.hash.nonEmpty
+            ))
+        }
+        return ExchangeListPage(count: raw.count, exchanges: exchanges)
+    }
+
+    /// The list's date format, `YYYY-MM-DDTHH:mm:ss.sssZ`.
+    static func listDate(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
     }
 
     // MARK: - Transport
@@ -322,6 +361,31 @@ private struct RawStatus: Decodable {
     let refundAmount: WireDecimal?
     let createdAt: String?
     let updatedAt: String?
+}
+
+private struct RawExchangeList: Decodable {
+    struct Leg: Decodable {
+        let currency: String?
+        let address: String?
+        let extraId: String?
+        let amount: WireDecimal?
+        let expectedAmount: WireDecimal?
+        let hash: String?
+    }
+
+    struct Item: Decodable {
+        let requestId: String?
+        let exchangeId: String?
+        let status: String?
+        let flow: String?
+        let createdAt: String?
+        let updatedAt: String?
+        let payin: Leg?
+        let payout: Leg?
+    }
+
+    let count: Int?
+    let exchanges: [Item]?
 }
 
 private struct RawValidation: Decodable {

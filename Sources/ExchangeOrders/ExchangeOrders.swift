@@ -435,6 +435,12 @@ public struct ExchangeOrders: Sendable {
         return intents
     }
 
+    /// `stored` for code in other files of this module, with the logger.
+    func withDatabase<Value: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> Value) async throws -> Value {
+        let logger = self.logger
+        return try await stored { connection in try await body(connection, logger) }
+    }
+
     private func stored<Value: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> Value) async throws -> Value {
         do {
             return try await database.withConnection(body)

@@ -8,14 +8,16 @@ import NIOCore
 /// `x-changenow-api-key` header, required and mutually exclusive parameters, positive decimal amounts
 /// (as strings in the create body), minimum amounts per pair, `rateId` for fixed-rate creates, the
 /// `{"error","message"}` body with the documented codes, and `by-id` answering `forbidden` for an
-/// exchange created with another key.
+/// exchange created with another key. `GET /v2/exchanges` answers only a private key (each private key
+/// lists the exchanges of the standard key it belongs to); a standard key gets 403 `forbidden`.
 ///
 /// Tests drive exchanges through the status enum with `setStatus`, and `dropNextCreateResponses`
 /// makes the server create the exchange and then break the connection instead of answering, which is
 /// what a lost reply looks like to the client.
 ///
 /// Assumed where the reference is silent: a missing or unknown key gets 401 `unauthorized`, an unknown
-/// exchange id 404 `not_found`, and amounts are rounded to 8 decimals.
+/// exchange id 404 `not_found`, amounts are rounded to 8 decimals, a private key is refused by every other
+/// endpoint (401), and the list's `forbidden` message text (ChangeNOW's is not documented).
 public actor FakeChangeNow {
     /// A swap the fake offers, with its rate and limits.
     public struct PairRule: Sendable {
@@ -68,6 +70,8 @@ public actor FakeChangeNow {
     public static let statuses: Set<String> = ["new", "waiting", "confirming", "exchanging", "sending", "finished", "failed", "refunded", "verifying"]
 
     public let apiKeys: Set<String>
+    /// Private key → the standard key whose exchanges it lists.
+    public let privateKeys: [String: String]
     private var pairs: [String: PairRule] = [:]
     private var exchangesByID: [String: FakeExchange] = [:]
     private var creationOrder: [String] = []
@@ -76,8 +80,12 @@ public actor FakeChangeNow {
     /// Every request's method and path, in arrival order.
     public private(set) var requestLog: [String] = []
 
-    public init(apiKeys: Set<String> = ["test-api-key"], pairs: [PairRule] = FakeChangeNow.defaultPairs) {
+    public init(
+        apiKeys: Set<String> = ["test-api-key"], privateKeys: [String: String] = ["test-private-key": "test-api-key"],
+        pairs: [PairRule] = FakeChangeNow.defaultPairs
+    ) {
         self.apiKeys = apiKeys
+        self.privateKeys = privateKeys
         for pair in pairs { self.pairs[pair.key] = pair }
     }
 
@@ -137,6 +145,7 @@ public actor FakeChangeNow {
         }
         router.get("/v2/exchange/by-id") { request, _ in await self.handle(request) { try await self.byID(request) } }
         router.get("/v2/validate/address") { request, _ in await self.handle(request) { try await self.validateAddress(request) } }
+        router.get("/v2/exchanges") { request, _ in await self.list(request) }
 
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let application = Application(
@@ -170,6 +179,75 @@ public actor FakeChangeNow {
     }
 
     // MARK: - Endpoints
+
+    private func list(_ request: Request) -> Response {
+        requestLog.append("\(request.method) \(request.uri.path)")
+        let key = request.headers[HTTPField.Name("x-changenow-api-key")!] ?? ""
+        guard let owner = privateKeys[key] else {
+            if apiKeys.contains(key) {
+                return Self.error(.forbidden, "forbidden", "The list of exchanges is available with the private api key only")
+            }
+            return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        do {
+            let query = Self.query(request)
+            let limit = try Self.integer(query["limit"], default: 100, in: 1...100, "limit")
+            let offset = try Self.integer(query["offset"], default: 0, in: 0...Int.max, "offset")
+            let direction = query["sortDirection"].flatMap { $0.isEmpty ? nil : $0 } ?? "DESC"
+            guard direction == "ASC" || direction == "DESC" else { throw Rejection(.badRequest, "not_valid_params", "sortDirection must be ASC or DESC") }
+            let field = query["sortField"].flatMap { $0.isEmpty ? nil : $0 } ?? "createdAt"
+            let dateField = query["dateField"].flatMap { $0.isEmpty ? nil : $0 } ?? "createdAt"
+            guard ["createdAt", "updatedAt"].contains(field), ["createdAt", "updatedAt"].contains(dateField) else {
+                throw Rejection(.badRequest, "not_valid_params", "sortField and dateField must be createdAt or updatedAt")
+            }
+            let from = try Self.listDate(query["dateFrom"], "dateFrom")
+            let to = try Self.listDate(query["dateTo"], "dateTo")
+            func date(_ exchange: FakeExchange, _ name: String) -> Date { name == "createdAt" ? exchange.createdAt : exchange.updatedAt }
+            var matching = creationOrder.compactMap { exchangesByID[$0] }.filter { exchange in
+                exchange.apiKey == owner
+                    && from.map { date(exchange, dateField) >= $0 } ?? true
+                    && to.map { date(exchange, dateField) <= $0 } ?? true
+            }
+            matching.sort { direction == "ASC" ? date($0, field) < date($1, field) : date($0, field) > date($1, field) }
+            let page = matching.dropFirst(offset).prefix(limit)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return Self.json(ListBody(count: matching.count, exchanges: page.map { exchange in
+                ListBody.Item(
+                    createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
+                    exchangeId: "x" + exchange.id, requestId: exchange.id, status: exchange.status, validUntil: nil, flow: exchange.flow,
+                    payin: .init(currency: exchange.fromCurrency, address: exchange.payinAddress, extraId: nil, amount: exchange.amountFrom,
+                                 expectedAmount: exchange.expectedAmountFrom, hash: exchange.payinHash),
+                    payout: .init(currency: exchange.toCurrency, address: exchange.payoutAddress,
+                                  extraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, amount: exchange.amountTo,
+                                  expectedAmount: exchange.expectedAmountTo, hash: exchange.payoutHash)
+                )
+            }))
+        } catch let rejection as Rejection {
+            return Self.error(rejection.status, rejection.code, rejection.message)
+        } catch {
+            return Self.error(.internalServerError, "internal_error", "\(error)")
+        }
+    }
+
+    private static func integer(_ text: String?, default value: Int, in range: ClosedRange<Int>, _ name: String) throws -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw Rejection(.badRequest, "not_valid_params", "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    /// `YYYY-MM-DDTHH:mm:ss.sssZ`, as documented.
+    private static func listDate(_ text: String?, _ name: String) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: text) else {
+            throw Rejection(.badRequest, "not_valid_params", "\(name) must be YYYY-MM-DDTHH:mm:ss.sssZ")
+        }
+        return date
+    }
 
     private func minAmount(_ request: Request) throws -> Response {
         let (rule, flow) = try pairAndFlow(Self.query(request))
@@ -455,6 +533,25 @@ private struct StatusBody: Encodable {
     let createdAt, updatedAt: String
     let payinHash, payoutHash, refundHash: String?
     let refundAmount: Decimal?
+}
+
+private struct ListBody: Encodable {
+    struct Leg: Encodable {
+        let currency, address: String
+        let extraId: String?
+        let amount, expectedAmount: Decimal?
+        let hash: String?
+    }
+
+    struct Item: Encodable {
+        let createdAt, updatedAt, exchangeId, requestId, status: String
+        let validUntil: String?
+        let flow: String
+        let payin, payout: Leg
+    }
+
+    let count: Int
+    let exchanges: [Item]
 }
 
 private struct ValidationBody: Encodable {
