@@ -151,6 +151,7 @@ let package = Package(
                 "TelegramBotAPI",
                 "Ethereum",
                 "Exchange",
+                "ExchangeOrders",
                 "HotWallet",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -352,6 +353,8 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Exchange",
+                "ExchangeOrders",
                 "Jobs",
                 "TestSupport",
                 "TelegramFake",

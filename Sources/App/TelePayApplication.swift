@@ -1,5 +1,7 @@
 import Foundation
 import Bot
+import Exchange
+import ExchangeOrders
 import Hummingbird
 import Jobs
 import Localization
@@ -183,9 +185,14 @@ public struct TelePayApplication: Sendable {
             },
             logger: logger
         )
+        let exchangeTracking = configuration.changeNowAPIKey.map { key in
+            let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
+            let orders = ExchangeOrders(database: handle.database, api: client, alerts: LoggingExchangeAlerts(logger: logger), logger: logger)
+            return (tracker: ExchangeTracker(orders: orders, logger: logger), interval: configuration.exchangePollInterval)
+        }
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client, logger: logger
+            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client, exchangeTracking: exchangeTracking, logger: logger
         )
         let schemaReady = SchemaGate()
         // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the
