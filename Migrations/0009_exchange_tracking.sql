@@ -1,5 +1,5 @@
 -- What the exchange status poller learns from ChangeNOW's by-id, kept on the intent that recorded the
--- exchange.
+-- exchange, and the record of alerts already sent to admins in Telegram.
 --
 -- 0007 and 0008 are reserved for work on other branches; the runner accepts gaps in the numbering.
 
@@ -42,3 +42,15 @@ $$;
 
 CREATE TRIGGER exchange_intents_final_status BEFORE UPDATE ON exchange_intents
     FOR EACH ROW EXECUTE FUNCTION exchange_intents_final_status();
+
+-- One row per alert and admin chat: an alert raised twice (a retry, a second instance) is sent once.
+-- job_id names the Telegram send job, so a failure of that job is logged instead of alerted again.
+CREATE TABLE admin_alerts (
+    alert_key  TEXT NOT NULL CHECK (char_length(alert_key) BETWEEN 1 AND 200),
+    chat_id    BIGINT NOT NULL CHECK (chat_id > 0),
+    job_id     BIGINT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (alert_key, chat_id)
+);
+
+CREATE INDEX admin_alerts_job_idx ON admin_alerts (job_id) WHERE job_id IS NOT NULL;

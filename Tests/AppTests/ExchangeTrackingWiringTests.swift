@@ -4,14 +4,19 @@ import ExchangeOrders
 import Foundation
 import PostgresNIO
 import Storage
+import TelegramFake
 import TestPeers
 import TestSupport
 import Testing
 
 @Suite("Exchange tracking in the application")
 struct ExchangeTrackingWiringTests {
-    @Test("the application polls a recorded exchange on its slot and records that it failed")
-    func pollsRecordedExchanges() async throws {
+    @Test("the application polls a recorded exchange on its slot, records that it failed, and tells the admin in Telegram")
+    func pollsAndAlertsAdmins() async throws {
+        let bot = FakeBotAPI()
+        await bot.addUser(id: 1001, firstName: "Admin", languageCode: "en")
+        let (botURL, botServer) = try await bot.start()
+        defer { botServer.cancel() }
         let exchange = FakeChangeNow()
         try await exchange.serve { changeNowURL in
             let database = try await TestPostgres.shared.makeDatabase()
@@ -21,9 +26,12 @@ struct ExchangeTrackingWiringTests {
                 "TELEPAY_HTTP_PORT": "0",
                 "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
                 "TELEPAY_JOBS_POLL_INTERVAL_MS": "50",
+                "TELEGRAM_BOT_TOKEN": bot.token,
+                "TELEPAY_TELEGRAM_API_URL": botURL,
                 "TELEPAY_CHANGENOW_API_URL": changeNowURL,
                 "TELEPAY_CHANGENOW_API_KEY": "test-api-key",
                 "TELEPAY_EXCHANGE_POLL_SECONDS": "5",
+                "TELEPAY_ADMIN_TELEGRAM_IDS": "1001",
             ])
             let application = try await TelePayApplication.build(configuration: configuration, logger: quietLogger, gracefulShutdownSignals: [])
             let running = Task { try await application.run() }
@@ -41,6 +49,9 @@ struct ExchangeTrackingWiringTests {
 
                 try await waitFor("the failure recorded") { (try? await orders.intent(id: intent.id).state) == .failed }
                 #expect(try await orders.tracking(intentId: intent.id).status == .failed)
+                try await waitFor("the admin told") { await bot.sentMessages(to: 1001).contains { $0.text.contains(exchangeId) } }
+                let message = try #require(await bot.sentMessages(to: 1001).first { $0.text.contains(exchangeId) })
+                #expect(message.text.contains("payout:wired") && message.parseMode == nil)
             } catch {
                 await application.triggerGracefulShutdown()
                 _ = try? await running.value
