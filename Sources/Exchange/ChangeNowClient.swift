@@ -19,12 +19,13 @@ public protocol ChangeNowAPI: Sendable {
     func listExchanges(_ query: ExchangeListQuery) async throws(ChangeNowError) -> ExchangeListPage
 }
 
-/// ChangeNOW API v2 over AsyncHTTPClient, authenticated with the `x-changenow-api-key` header.
+/// ChangeNOW API v2 over AsyncHTTPClient, authenticated with the `x-changenow-api-key` header (and the v1
+/// fixed-rate fallback, whose key goes in the path or query; see `ChangeNowV1FixedRateAPI`).
 /// Amounts travel as decimal strings and are read back as `Decimal` from the JSON number's digits.
 public final class ChangeNowClient: ChangeNowAPI {
     public let baseURL: String
     public let timeout: Duration
-    private let apiKey: String
+    let apiKey: String
     private let httpClient: HTTPClient
     private let maximumResponseBytes = 1024 * 1024
 
@@ -173,12 +174,16 @@ public final class ChangeNowClient: ChangeNowAPI {
 
     // MARK: - Transport
 
-    private func get<Result: Decodable>(_ path: String, query: [(String, String)], operation: String) async throws(ChangeNowError) -> Result {
-        try await send(.GET, path, query: query, body: nil as [String: String]?, operation: operation)
+    func get<Result: Decodable>(
+        _ path: String, query: [(String, String)], operation: String, keyInHeader: Bool = true
+    ) async throws(ChangeNowError) -> Result {
+        try await send(.GET, path, query: query, body: nil as [String: String]?, operation: operation, keyInHeader: keyInHeader)
     }
 
-    private func send<Result: Decodable, Body: Encodable>(
-        _ method: HTTPMethod, _ path: String, query: [(String, String)], body: Body?, operation: String
+    /// v2 authenticates with the header; v1 callers put the key in the path or query themselves and pass
+    /// `keyInHeader: false`. The URL is never put in an error, so a key in it cannot leak that way.
+    func send<Result: Decodable, Body: Encodable>(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)], body: Body?, operation: String, keyInHeader: Bool = true
     ) async throws(ChangeNowError) -> Result {
         var url = baseURL + path
         if !query.isEmpty {
@@ -186,7 +191,7 @@ public final class ChangeNowClient: ChangeNowAPI {
         }
         var request = HTTPClientRequest(url: url)
         request.method = method
-        request.headers.add(name: "x-changenow-api-key", value: apiKey)
+        if keyInHeader { request.headers.add(name: "x-changenow-api-key", value: apiKey) }
         request.headers.add(name: "Accept", value: "application/json")
         if let body {
             do {
@@ -236,14 +241,14 @@ public final class ChangeNowClient: ChangeNowAPI {
         return DecimalText.plain(amount)
     }
 
-    private static func required(_ value: String?, _ field: String, _ operation: String) throws(ChangeNowError) -> String {
+    static func required(_ value: String?, _ field: String, _ operation: String) throws(ChangeNowError) -> String {
         guard let value, !value.isEmpty else { throw .invalidResponse(operation: operation, reason: "no \(field)") }
         return value
     }
 
     private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
-    private static func percentEncode(_ value: String) -> String {
+    static func percentEncode(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
     }
 }
@@ -285,14 +290,14 @@ struct WireDecimal: Decodable {
 }
 
 extension Optional where Wrapped == WireDecimal {
-    fileprivate func required(_ field: String, _ operation: String) throws(ChangeNowError) -> Decimal {
+    func required(_ field: String, _ operation: String) throws(ChangeNowError) -> Decimal {
         guard let self else { throw .invalidResponse(operation: operation, reason: "no \(field)") }
         return self.value
     }
 }
 
 extension Optional where Wrapped == String {
-    fileprivate var nonEmpty: String? {
+    var nonEmpty: String? {
         guard let self, !self.isEmpty else { return nil }
         return self
     }

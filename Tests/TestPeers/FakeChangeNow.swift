@@ -39,6 +39,9 @@ public actor FakeChangeNow {
         }
 
         var key: String { "\(from.currency)/\(from.network)>\(to.currency)/\(to.network)" }
+
+        /// v1's `{from}_{to}` with legacy tickers.
+        var legacyPair: String { "\(FakeChangeNow.legacyTicker(from))_\(FakeChangeNow.legacyTicker(to))" }
     }
 
     /// An exchange as the fake holds it.
@@ -95,6 +98,14 @@ public actor FakeChangeNow {
         PairRule(from: ("eth", "eth"), to: ("usdc", "eth"), minAmount: Decimal(string: "0.01")!, rate: Decimal(string: "2499.5")!, withdrawalFee: Decimal(string: "2.5")!),
     ]
 
+    /// The legacy ticker v1 uses for a currency on a network: the ticker alone on its own chain, else
+    /// with the network's token-standard suffix (`usdttrc20`, `usdterc20`, `usdtbsc`).
+    public static func legacyTicker(_ leg: (currency: String, network: String)) -> String {
+        guard leg.currency != leg.network else { return leg.currency }
+        let suffix = ["trx": "trc20", "eth": "erc20"][leg.network] ?? leg.network
+        return leg.currency + suffix
+    }
+
     // MARK: - Test controls
 
     /// The next `count` creates are carried out, but the client gets a broken connection instead of the answer.
@@ -146,6 +157,29 @@ public actor FakeChangeNow {
         router.get("/v2/exchange/by-id") { request, _ in await self.handle(request) { try await self.byID(request) } }
         router.get("/v2/validate/address") { request, _ in await self.handle(request) { try await self.validateAddress(request) } }
         router.get("/v2/exchanges") { request, _ in await self.list(request) }
+        router.get("/v1/exchange-range/fixed-rate/:pair") { request, context in
+            await self.handleV1(request, key: Self.query(request)["api_key"]) { try await self.v1Range(context.parameters.get("pair") ?? "") }
+        }
+        router.get("/v1/exchange-amount/fixed-rate/:amount/:pair") { request, context in
+            await self.handleV1(request, key: Self.query(request)["api_key"]) {
+                try await self.v1Estimate(request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "direct")
+            }
+        }
+        router.get("/v1/exchange-deposit/fixed-rate/:amount/:pair") { request, context in
+            await self.handleV1(request, key: Self.query(request)["api_key"]) {
+                try await self.v1Estimate(request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "reverse")
+            }
+        }
+        router.post("/v1/transactions/fixed-rate/:key") { request, context in
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            let key = context.parameters.get("key")
+            return await self.handleV1(request, key: key) { try await self.v1Create(body: body, key: key ?? "", type: "direct") }
+        }
+        router.post("/v1/transactions/fixed-rate/from-result/:key") { request, context in
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            let key = context.parameters.get("key")
+            return await self.handleV1(request, key: key) { try await self.v1Create(body: body, key: key ?? "", type: "reverse") }
+        }
 
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let application = Application(
@@ -176,6 +210,106 @@ public actor FakeChangeNow {
         } catch {
             return Self.error(.internalServerError, "internal_error", "\(error)")
         }
+    }
+
+    /// v1 carries the key in the path or the query instead of the header.
+    private func handleV1(_ request: Request, key: String?, _ route: () async throws -> Response) async -> Response {
+        requestLog.append("\(request.method) \(request.uri.path.replacingOccurrences(of: key ?? "\u{0}", with: "{api_key}"))")
+        guard let key, apiKeys.contains(key) else {
+            return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        do {
+            return try await route()
+        } catch let rejection as Rejection {
+            return Self.error(rejection.status, rejection.code, rejection.message)
+        } catch {
+            return Self.error(.internalServerError, "internal_error", "\(error)")
+        }
+    }
+
+    private func v1Rule(_ pair: String) throws -> PairRule {
+        guard let rule = pairs.values.first(where: { $0.legacyPair == pair }) else {
+            throw Rejection(.badRequest, "pair_is_inactive", "Pair is inactive")
+        }
+        return rule
+    }
+
+    private func v1Range(_ pair: String) throws -> Response {
+        let rule = try v1Rule(pair)
+        return Self.json(V1RangeBody(minAmount: rule.minAmount, maxAmount: rule.maxAmount))
+    }
+
+    private func v1Estimate(_ request: Request, amount: String, pair: String, type: String) throws -> Response {
+        let rule = try v1Rule(pair)
+        let (fromAmount, toAmount) = try quote(
+            rule: rule, type: type, fromText: type == "direct" ? amount : nil, toText: type == "reverse" ? amount : nil
+        )
+        var rateID: String?
+        var validUntil: String?
+        if Self.query(request)["useRateId"] == "true" {
+            let id = Self.randomHex(bytes: 16)
+            let expiry = Date().addingTimeInterval(20 * 60)
+            rateIDs[id] = (rule.key, fromAmount, toAmount, expiry)
+            rateID = id
+            validUntil = ISO8601DateFormatter().string(from: expiry)
+        }
+        return Self.json(V1EstimateBody(
+            estimatedAmount: type == "direct" ? toAmount : nil, estimatedDeposit: type == "reverse" ? fromAmount : nil,
+            networkFee: type == "direct" ? rule.withdrawalFee : nil, rateId: rateID, validUntil: validUntil,
+            transactionSpeedForecast: "10-60", warningMessage: nil
+        ))
+    }
+
+    private func v1Create(body: ByteBuffer, key: String, type: String) throws -> Response {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw Rejection(.badRequest, "not_valid_params", "Request body must be a JSON object")
+        }
+        var fields: [String: String] = [:]
+        for (name, value) in object {
+            guard let text = value as? String else { throw Rejection(.badRequest, "not_valid_params", "\(name) must be a string") }
+            fields[name] = text
+        }
+        guard let from = fields["from"], !from.isEmpty, let to = fields["to"], !to.isEmpty else {
+            throw Rejection(.badRequest, "not_valid_params", "from and to are required")
+        }
+        let rule = try v1Rule("\(from)_\(to)")
+        guard let address = fields["address"], !address.isEmpty, Self.isValidAddress(address, network: rule.to.network) else {
+            throw Rejection(.badRequest, "not_valid_params", "Invalid address")
+        }
+        if let refund = fields["refundAddress"], !refund.isEmpty, !Self.isValidAddress(refund, network: rule.from.network) {
+            throw Rejection(.badRequest, "not_valid_params", "Invalid refund address")
+        }
+        let nonEmpty = { (name: String) in fields[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if type == "direct", nonEmpty("result") != nil { throw Rejection(.badRequest, "not_valid_params", "result is not allowed here") }
+        if type == "reverse", nonEmpty("amount") != nil { throw Rejection(.badRequest, "not_valid_params", "amount is not allowed here") }
+        var (fromAmount, toAmount) = try quote(rule: rule, type: type, fromText: nonEmpty("amount"), toText: nonEmpty("result"))
+        let rateID = fields["rateId"] ?? ""
+        if !rateID.isEmpty {
+            guard let rate = rateIDs[rateID], rate.validUntil > Date(), rate.pairKey == rule.key else {
+                throw Rejection(.badRequest, "not_valid_params", "rateId is expired or belongs to another pair")
+            }
+            fromAmount = rate.fromAmount
+            toAmount = rate.toAmount
+        }
+        let id = Self.randomHex(bytes: 7)
+        let now = Date()
+        let exchange = FakeExchange(
+            id: id, apiKey: key, pairKey: rule.key, flow: "fixed-rate", type: type,
+            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
+            expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
+            payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
+            createdAt: now, updatedAt: now
+        )
+        exchangesByID[id] = exchange
+        creationOrder.append(id)
+        return Self.json(V1CreateBody(
+            id: id, payinAddress: exchange.payinAddress, payoutAddress: address,
+            payoutExtraId: exchange.payoutExtraId, fromCurrency: from, toCurrency: to,
+            amount: type == "direct" ? toAmount : nil, result: type == "reverse" ? toAmount : nil,
+            refundAddress: exchange.refundAddress, refundExtraId: fields["refundExtraId"] ?? "", payoutExtraIdName: nil,
+            validUntil: ISO8601DateFormatter().string(from: now.addingTimeInterval(20 * 60)), rateId: rateID.isEmpty ? nil : rateID
+        ))
     }
 
     // MARK: - Endpoints
@@ -552,6 +686,36 @@ private struct ListBody: Encodable {
 
     let count: Int
     let exchanges: [Item]
+}
+
+private struct V1RangeBody: Encodable {
+    let minAmount: Decimal
+    let maxAmount: Decimal?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(minAmount, forKey: .minAmount)
+        // Documented as `null` when there is no maximum, not left out.
+        try container.encode(maxAmount, forKey: .maxAmount)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case minAmount, maxAmount
+    }
+}
+
+private struct V1EstimateBody: Encodable {
+    let estimatedAmount, estimatedDeposit, networkFee: Decimal?
+    let rateId, validUntil, transactionSpeedForecast, warningMessage: String?
+}
+
+private struct V1CreateBody: Encodable {
+    let id, payinAddress, payoutAddress, payoutExtraId, fromCurrency, toCurrency: String
+    let amount, result: Decimal?
+    let refundAddress, refundExtraId: String
+    let payoutExtraIdName: String?
+    let validUntil: String
+    let rateId: String?
 }
 
 private struct ValidationBody: Encodable {
