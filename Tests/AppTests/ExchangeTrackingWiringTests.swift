@@ -94,6 +94,21 @@ struct ExchangeTrackingWiringTests {
         } }
     }
 
+    @Test("doctor proves the private key may list, warns when only the standard key is set, and reports a refused key")
+    func doctorListing() async throws {
+        try await FakeChangeNow().serve { url in
+            func check(_ variables: [String: String]) async throws -> DoctorCheck {
+                await Doctor.checkChangeNowListing(try Configuration.load(environment: ["TELEPAY_CHANGENOW_API_URL": url].merging(variables) { $1 }))
+            }
+            #expect(try await check(["TELEPAY_CHANGENOW_PRIVATE_API_KEY": "test-private-key"]).outcome == .ok)
+            #expect(try await check(["TELEPAY_CHANGENOW_API_KEY": "test-api-key"]).outcome == .warning)
+            #expect(try await check([:]).outcome == .skipped)
+            let refused = try await check(["TELEPAY_CHANGENOW_PRIVATE_API_KEY": "test-api-key"])
+            #expect(refused.outcome == .failed && refused.detail.hasPrefix("ChangeNOW refused TELEPAY_CHANGENOW_PRIVATE_API_KEY"))
+            #expect(!refused.detail.contains("test-api-key"))
+        }
+    }
+
     /// Waits for a condition; slots are 5 s apart, so a minute covers a slow, loaded machine.
     func waitFor(_ what: String, _ condition: @Sendable () async -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
