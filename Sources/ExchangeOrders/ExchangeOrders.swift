@@ -350,8 +350,8 @@ public struct ExchangeOrders: Sendable {
         case .unchanged:
             break
         }
-        if let sink = alerts.isEmpty ? nil : alertSink {
-            for alert in alerts { await sink.raise(alert) }
+        if let alertSink {
+            for alert in alerts { await alertSink.raise(alert) }
         }
         return record
     }
