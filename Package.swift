@@ -134,6 +134,7 @@ let package = Package(
             name: "ExchangeOrders",
             dependencies: [
                 "Exchange",
+                "Jobs",
                 "Storage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -163,6 +164,7 @@ let package = Package(
                 "TelegramBotAPI",
                 "Ethereum",
                 "Exchange",
+                "ExchangeOrders",
                 "HotWallet",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -325,6 +327,7 @@ let package = Package(
             dependencies: [
                 "Exchange",
                 "ExchangeOrders",
+                "Jobs",
                 "Storage",
                 "TestPeers",
                 "TestSupport",
@@ -364,6 +367,8 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Exchange",
+                "ExchangeOrders",
                 "Jobs",
                 "TestSupport",
                 "TelegramFake",

@@ -75,6 +75,12 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var nowPaymentsIPNSecret: Secret?
     public var changeNowAPIURL: URL
     public var changeNowAPIKey: Secret?
+    /// ChangeNOW's private key, the only key its transaction list (`GET /v2/exchanges`) accepts.
+    public var changeNowPrivateAPIKey: Secret?
+    /// How often recorded exchanges not yet final are polled.
+    public var exchangePollInterval: Duration
+    /// Telegram users (private chats) told about failed jobs, wallet and exchange alerts.
+    public var adminTelegramIDs: [Int64]
     /// Hosted RPC URLs often carry an API key in their path, so the URL is treated as a secret.
     public var ethereumRPCURL: Secret
     public var ethereumPrivateKey: Secret?
@@ -108,6 +114,9 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
         Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL."),
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
+        Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
+        Variable("TELEPAY_EXCHANGE_POLL_SECONDS", default: "30", "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
+        Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN)."),
         Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL.", secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits.", secret: true),
         Variable("TELEPAY_JOBS_POLL_INTERVAL_MS", default: "1000", "How often job workers look for due jobs without a notification (50–60000); also bounds the delay of scheduled jobs and retries."),
@@ -164,7 +173,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
             + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) telegram_mode=\(telegramMode.rawValue) "
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
             + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
-            + "changenow_key=\(state(changeNowAPIKey)) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
+            + "changenow_key=\(state(changeNowAPIKey)) changenow_private_key=\(state(changeNowPrivateAPIKey)) "
+            + "exchange_poll=\(exchangePollInterval.components.seconds)s admins=\(adminTelegramIDs.count) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
             + "jobs=\(jobs) eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations)"
     }
 }
@@ -267,6 +277,21 @@ private struct Reader {
         return URL(string: trimmed)
     }
 
+    /// Comma-separated positive whole numbers (Telegram user ids), duplicates dropped; unset is empty.
+    mutating func adminIDs(_ name: String) -> [Int64]? {
+        guard let text = string(name) else { return [] }
+        var ids: [Int64] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = item.trimmingCharacters(in: .whitespaces)
+            guard let id = Int64(trimmed), id > 0, trimmed.allSatisfy(\.isNumber) else {
+                problem(name, "'\(trimmed)' is not a Telegram user id (a positive whole number); separate ids with commas")
+                return nil
+            }
+            if !ids.contains(id) { ids.append(id) }
+        }
+        return ids
+    }
+
     /// A secret, trimmed of surrounding whitespace (a trailing newline in a secret once cost days).
     mutating func secret(_ name: String, validate: (String) -> String? = { _ in nil }) -> Secret? {
         guard let value = string(name) else { return nil }
@@ -323,6 +348,12 @@ private struct Reader {
         let ipnSecret = secret("TELEPAY_NOWPAYMENTS_IPN_SECRET")
         let changeNowURL = url("TELEPAY_CHANGENOW_API_URL")
         let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
+        let changeNowPrivateKey = secret("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
+        let exchangePoll = integer("TELEPAY_EXCHANGE_POLL_SECONDS", in: 5...3600)
+        let admins = adminIDs("TELEPAY_ADMIN_TELEGRAM_IDS")
+        if let admins, !admins.isEmpty, token == nil, string("TELEGRAM_BOT_TOKEN") == nil {
+            problem("TELEPAY_ADMIN_TELEGRAM_IDS", "needs TELEGRAM_BOT_TOKEN: alerts reach admins through the bot")
+        }
         let rpcURL = url("TELEPAY_ETH_RPC_URL", secret: true)
         let privateKey = secret("TELEPAY_ETH_PRIVATE_KEY") { value in
             let hex = value.hasPrefix("0x") ? value.dropFirst(2) : Substring(value)
@@ -353,7 +384,7 @@ private struct Reader {
         let chainId = integer("TELEPAY_ETH_CHAIN_ID", in: 1...9_007_199_254_740_991)
         let confirmations = integer("TELEPAY_ETH_CONFIRMATIONS", in: 1...1000)
         guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
-              let nowURL, let changeNowURL, let rpcURL,
+              let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
               let chainId, let confirmations, let maximumChannels, let draftHours
         else {
@@ -381,6 +412,9 @@ private struct Reader {
             nowPaymentsIPNSecret: ipnSecret,
             changeNowAPIURL: changeNowURL,
             changeNowAPIKey: changeNowKey,
+            changeNowPrivateAPIKey: changeNowPrivateKey,
+            exchangePollInterval: .seconds(exchangePoll),
+            adminTelegramIDs: admins,
             ethereumRPCURL: Secret(rpcURL.absoluteString),
             ethereumPrivateKey: privateKey,
             jobs: JobsSettings(

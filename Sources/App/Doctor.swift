@@ -53,6 +53,7 @@ public enum Doctor {
         checks.append(await checkTelegram(configuration, logger: logger))
         checks.append(await checkEthereum(configuration))
         checks.append(await checkChangeNow(configuration))
+        checks.append(await checkChangeNowListing(configuration))
         checks += await checkNOWPayments(configuration, logger: logger)
         return checks
     }

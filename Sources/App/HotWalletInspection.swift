@@ -89,6 +89,28 @@ extension Doctor {
     }
 }
 
+extension Doctor {
+    /// One page of ChangeNOW's exchange list with the private key, which `telepay exchange reconcile` needs.
+    public static func checkChangeNowListing(_ configuration: Configuration) async -> DoctorCheck {
+        guard let key = configuration.changeNowPrivateAPIKey else {
+            let outcome: DoctorCheck.Outcome = configuration.changeNowAPIKey == nil ? .skipped : .warning
+            return DoctorCheck(
+                name: "changenow-list", outcome: outcome,
+                detail: "TELEPAY_CHANGENOW_PRIVATE_API_KEY is unset: `telepay exchange reconcile` cannot list exchanges at ChangeNOW"
+            )
+        }
+        let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value, timeout: .seconds(10))
+        do {
+            _ = try await client.listExchanges(ExchangeListQuery(limit: 1))
+            return DoctorCheck(name: "changenow-list", outcome: .ok, detail: "the private key may list exchanges")
+        } catch where error.cannotList {
+            return DoctorCheck(name: "changenow-list", outcome: .failed, detail: "ChangeNOW refused TELEPAY_CHANGENOW_PRIVATE_API_KEY for listing (\(error))")
+        } catch {
+            return DoctorCheck(name: "changenow-list", outcome: .failed, detail: "\(error)")
+        }
+    }
+}
+
 /// What `telepay wallet` prints: the hot wallet's address, balances, nonces and open transfers.
 public enum WalletReport {
     public static func build(configuration: Configuration, tokens: [String], logger: Logger) async throws -> [String] {

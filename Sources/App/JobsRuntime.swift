@@ -1,4 +1,5 @@
 import Bot
+import ExchangeOrders
 import Jobs
 import Logging
 import ServiceLifecycle
@@ -21,6 +22,7 @@ public struct JobsRuntime: Sendable {
         telemetry: Telemetry,
         alertHook: any JobAlertHook,
         telegram: TelegramClient? = nil,
+        exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
         logger: Logger
     ) throws -> JobsRuntime {
         var registry = JobRegistry()
@@ -28,7 +30,11 @@ public struct JobsRuntime: Sendable {
         if let telegram {
             registry.register(TelegramMessageSender(client: telegram))
         }
-        let tasks = [try Housekeeper.periodicTask()]
+        var tasks = [try Housekeeper.periodicTask()]
+        if let exchangeTracking {
+            registry.register(ExchangeStatusPoller(tracker: exchangeTracking.tracker))
+            tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
+        }
 
         let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
         let pool = JobWorkerPool(

@@ -1,6 +1,8 @@
 import Conversations
 import Foundation
 import Bot
+import Exchange
+import ExchangeOrders
 import Hummingbird
 import Jobs
 import Localization
@@ -149,7 +151,8 @@ public struct TelePayApplication: Sendable {
     public let serviceGroup: ServiceGroup
 
     /// Builds the application. `onServerRunning` receives the bound port (useful with `TELEPAY_HTTP_PORT=0`);
-    /// `alertHook` hears about failed jobs (by default they are logged at error level).
+    /// `alertHook` hears about failed jobs (by default they are logged at error level and, with admins
+    /// configured, sent to them in Telegram).
     public static func build(
         configuration: Configuration,
         logger: Logger,
@@ -193,9 +196,22 @@ public struct TelePayApplication: Sendable {
             },
             logger: logger
         )
+        // Alerts reach admins in Telegram through durable jobs when both a bot and admins are configured.
+        let adminAlerts = AdminAlerts(
+            queue: JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger),
+            adminChatIDs: bot == nil ? [] : configuration.adminTelegramIDs, logger: logger
+        )
+        if !adminAlerts.adminChatIDs.isEmpty {
+            logger.info("alerts go to admins in Telegram", metadata: ["admins": "\(adminAlerts.adminChatIDs.count)"])
+        }
+        let exchangeTracking = configuration.changeNowAPIKey.map { key in
+            let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
+            let orders = ExchangeOrders(database: handle.database, api: client, alerts: adminAlerts, logger: logger)
+            return (tracker: ExchangeTracker(orders: orders, logger: logger), interval: configuration.exchangePollInterval)
+        }
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client, logger: logger
+            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking, logger: logger
         )
         let schemaReady = SchemaGate()
         // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the
@@ -209,7 +225,7 @@ public struct TelePayApplication: Sendable {
             let sender = TransferSender(
                 key: key, chainId: configuration.ethereumChainId, rpc: HotWalletConfiguration.rpc(configuration, timeout: .seconds(30)),
                 database: handle.database, policy: SenderPolicy(confirmations: configuration.ethereumConfirmations),
-                alerts: LoggingWalletAlerts(logger: logger), logger: logger
+                alerts: adminAlerts, logger: logger
             )
             logger.info("hot wallet configured", metadata: ["wallet": "\(key.address)", "chain_id": "\(configuration.ethereumChainId)"])
             services.append(.init(

@@ -14,14 +14,18 @@ public protocol ChangeNowAPI: Sendable {
     func exchangeStatus(id: String) async throws(ChangeNowError) -> ExchangeStatusReport
     /// `network` is ChangeNOW's network code (`eth`, `trx`, `btc`, …).
     func validateAddress(network: String, address: String) async throws(ChangeNowError) -> AddressValidation
+    /// The partner's exchanges. Only ChangeNOW's *private* API key may list; any other key gets
+    /// `.rejected(code: .forbidden)` (see `ChangeNowError.cannotList`).
+    func listExchanges(_ query: ExchangeListQuery) async throws(ChangeNowError) -> ExchangeListPage
 }
 
-/// ChangeNOW API v2 over AsyncHTTPClient, authenticated with the `x-changenow-api-key` header.
+/// ChangeNOW API v2 over AsyncHTTPClient, authenticated with the `x-changenow-api-key` header (and the v1
+/// fixed-rate fallback, whose key goes in the path or query; see `ChangeNowV1FixedRateAPI`).
 /// Amounts travel as decimal strings and are read back as `Decimal` from the JSON number's digits.
 public final class ChangeNowClient: ChangeNowAPI {
     public let baseURL: String
     public let timeout: Duration
-    private let apiKey: String
+    let apiKey: String
     private let httpClient: HTTPClient
     private let maximumResponseBytes = 1024 * 1024
 
@@ -132,14 +136,54 @@ public final class ChangeNowClient: ChangeNowAPI {
         return AddressValidation(isValid: raw.result, message: raw.message, isActivated: raw.isActivated)
     }
 
-    // MARK: - Transport
-
-    private func get<Result: Decodable>(_ path: String, query: [(String, String)], operation: String) async throws(ChangeNowError) -> Result {
-        try await send(.GET, path, query: query, body: nil as [String: String]?, operation: operation)
+    public func listExchanges(_ query: ExchangeListQuery) async throws(ChangeNowError) -> ExchangeListPage {
+        let operation = "list exchanges"
+        guard (1...100).contains(query.limit) else { throw .invalidRequest("limit must be 1–100, not \(query.limit)") }
+        guard query.offset >= 0 else { throw .invalidRequest("offset must not be negative") }
+        var parameters = [
+            ("limit", String(query.limit)), ("offset", String(query.offset)),
+            ("sortDirection", "ASC"), ("sortField", "createdAt"), ("dateField", "createdAt"),
+        ]
+        if let from = query.createdFrom { parameters.append(("dateFrom", Self.listDate(from))) }
+        if let to = query.createdTo { parameters.append(("dateTo", Self.listDate(to))) }
+        let raw: RawExchangeList = try await get("/v2/exchanges", query: parameters, operation: operation)
+        var exchanges: [ListedExchange] = []
+        for item in raw.exchanges ?? [] {
+            // `requestId` is documented as the transaction id; `exchangeId` is a second, internal id.
+            guard let id = item.requestId.nonEmpty ?? item.exchangeId.nonEmpty else {
+                throw .invalidResponse(operation: operation, reason: "an exchange without requestId")
+            }
+            exchanges.append(ListedExchange(
+                id: id, status: ExchangeStatus(rawValue: try Self.required(item.status, "status", operation)), flow: item.flow,
+                createdAt: item.createdAt, updatedAt: item.updatedAt,
+                payinCurrency: item.payin?.currency, payinAddress: item.payin?.address, payinAmount: item.payin?.amount?.value,
+                payinExpectedAmount: item.payin?.expectedAmount?.value, payinHash: item.payin?.hash.nonEmpty,
+                payoutCurrency: item.payout?.currency, payoutAddress: item.payout?.address, payoutExtraId: item.payout?.extraId.nonEmpty,
+                payoutHash: item.payout?.hash.nonEmpty
+            ))
+        }
+        return ExchangeListPage(count: raw.count, exchanges: exchanges)
     }
 
-    private func send<Result: Decodable, Body: Encodable>(
-        _ method: HTTPMethod, _ path: String, query: [(String, String)], body: Body?, operation: String
+    /// The list's date format, `YYYY-MM-DDTHH:mm:ss.sssZ`.
+    static func listDate(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    // MARK: - Transport
+
+    func get<Result: Decodable>(
+        _ path: String, query: [(String, String)], operation: String, keyInHeader: Bool = true
+    ) async throws(ChangeNowError) -> Result {
+        try await send(.GET, path, query: query, body: nil as [String: String]?, operation: operation, keyInHeader: keyInHeader)
+    }
+
+    /// v2 authenticates with the header; v1 callers put the key in the path or query themselves and pass
+    /// `keyInHeader: false`. The URL is never put in an error, so a key in it cannot leak that way.
+    func send<Result: Decodable, Body: Encodable>(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)], body: Body?, operation: String, keyInHeader: Bool = true
     ) async throws(ChangeNowError) -> Result {
         var url = baseURL + path
         if !query.isEmpty {
@@ -147,7 +191,7 @@ public final class ChangeNowClient: ChangeNowAPI {
         }
         var request = HTTPClientRequest(url: url)
         request.method = method
-        request.headers.add(name: "x-changenow-api-key", value: apiKey)
+        if keyInHeader { request.headers.add(name: "x-changenow-api-key", value: apiKey) }
         request.headers.add(name: "Accept", value: "application/json")
         if let body {
             do {
@@ -197,14 +241,14 @@ public final class ChangeNowClient: ChangeNowAPI {
         return DecimalText.plain(amount)
     }
 
-    private static func required(_ value: String?, _ field: String, _ operation: String) throws(ChangeNowError) -> String {
+    static func required(_ value: String?, _ field: String, _ operation: String) throws(ChangeNowError) -> String {
         guard let value, !value.isEmpty else { throw .invalidResponse(operation: operation, reason: "no \(field)") }
         return value
     }
 
     private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
-    private static func percentEncode(_ value: String) -> String {
+    static func percentEncode(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
     }
 }
@@ -246,14 +290,14 @@ struct WireDecimal: Decodable {
 }
 
 extension Optional where Wrapped == WireDecimal {
-    fileprivate func required(_ field: String, _ operation: String) throws(ChangeNowError) -> Decimal {
+    func required(_ field: String, _ operation: String) throws(ChangeNowError) -> Decimal {
         guard let self else { throw .invalidResponse(operation: operation, reason: "no \(field)") }
         return self.value
     }
 }
 
 extension Optional where Wrapped == String {
-    fileprivate var nonEmpty: String? {
+    var nonEmpty: String? {
         guard let self, !self.isEmpty else { return nil }
         return self
     }
@@ -322,6 +366,31 @@ private struct RawStatus: Decodable {
     let refundAmount: WireDecimal?
     let createdAt: String?
     let updatedAt: String?
+}
+
+private struct RawExchangeList: Decodable {
+    struct Leg: Decodable {
+        let currency: String?
+        let address: String?
+        let extraId: String?
+        let amount: WireDecimal?
+        let expectedAmount: WireDecimal?
+        let hash: String?
+    }
+
+    struct Item: Decodable {
+        let requestId: String?
+        let exchangeId: String?
+        let status: String?
+        let flow: String?
+        let createdAt: String?
+        let updatedAt: String?
+        let payin: Leg?
+        let payout: Leg?
+    }
+
+    let count: Int?
+    let exchanges: [Item]?
 }
 
 private struct RawValidation: Decodable {

@@ -65,6 +65,12 @@ public enum ChangeNowError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// ChangeNOW refused to list exchanges for this key: only the private key issued on request may.
+    public var cannotList: Bool {
+        if case .rejected(let status, let code, _) = self { return code == .forbidden || code == .unauthorized || status == 401 || status == 403 }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .rejected(let status, let code, let message): return "ChangeNOW refused (HTTP \(status), \(code)): \(message)"

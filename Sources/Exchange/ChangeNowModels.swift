@@ -197,3 +197,78 @@ public struct AddressValidation: Sendable, Hashable {
     public var message: String?
     public var isActivated: Bool?
 }
+
+/// A page request for `GET /v2/exchanges`, oldest created first.
+public struct ExchangeListQuery: Sendable, Hashable {
+    /// 1–100 (ChangeNOW's bounds).
+    public var limit: Int
+    public var offset: Int
+    /// Only exchanges created at or after this moment.
+    public var createdFrom: Date?
+    public var createdTo: Date?
+
+    public init(limit: Int = 100, offset: Int = 0, createdFrom: Date? = nil, createdTo: Date? = nil) {
+        self.limit = limit
+        self.offset = offset
+        self.createdFrom = createdFrom
+        self.createdTo = createdTo
+    }
+}
+
+/// One exchange of `GET /v2/exchanges`. The list nests the legs (`payin`, `payout`) where `by-id` has
+/// flat fields.
+public struct ListedExchange: Sendable, Hashable {
+    /// The transaction id `by-id` and `create` use (the list's `requestId`).
+    public var id: String
+    public var status: ExchangeStatus
+    public var flow: String?
+    public var createdAt: String?
+    public var updatedAt: String?
+    public var payinCurrency: String?
+    public var payinAddress: String?
+    /// The deposit actually received, once there is one.
+    public var payinAmount: Decimal?
+    public var payinExpectedAmount: Decimal?
+    public var payinHash: String?
+    public var payoutCurrency: String?
+    public var payoutAddress: String?
+    public var payoutExtraId: String?
+    public var payoutHash: String?
+
+    public init(
+        id: String, status: ExchangeStatus, flow: String? = nil, createdAt: String? = nil, updatedAt: String? = nil,
+        payinCurrency: String? = nil, payinAddress: String? = nil, payinAmount: Decimal? = nil, payinExpectedAmount: Decimal? = nil,
+        payinHash: String? = nil, payoutCurrency: String? = nil, payoutAddress: String? = nil, payoutExtraId: String? = nil, payoutHash: String? = nil
+    ) {
+        self.id = id
+        self.status = status
+        self.flow = flow
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.payinCurrency = payinCurrency
+        self.payinAddress = payinAddress
+        self.payinAmount = payinAmount
+        self.payinExpectedAmount = payinExpectedAmount
+        self.payinHash = payinHash
+        self.payoutCurrency = payoutCurrency
+        self.payoutAddress = payoutAddress
+        self.payoutExtraId = payoutExtraId
+        self.payoutHash = payoutHash
+    }
+
+    /// A deposit reached the exchange: it left `new`/`waiting`, or names a deposit amount or hash.
+    public var isFunded: Bool {
+        switch status {
+        case .new, .waiting: return payinAmount != nil || payinHash != nil
+        case .failed: return payinAmount != nil || payinHash != nil
+        default: return true
+        }
+    }
+}
+
+/// One page of `GET /v2/exchanges`.
+public struct ExchangeListPage: Sendable, Hashable {
+    /// ChangeNOW's `count`: how many exchanges match the query.
+    public var count: Int?
+    public var exchanges: [ListedExchange]
+}

@@ -84,6 +84,8 @@ public enum ExchangeOrderError: Error, Sendable, CustomStringConvertible {
     case createOutcomeUnknown(ChangeNowError)
     case notFundable(ExchangeIntent.State)
     case statusUnavailable(ChangeNowError)
+    /// A status answer names another exchange than the one recorded for the intent.
+    case statusForAnotherExchange(intentId: Int64, recorded: String?, reported: String)
     case database(any Error)
 
     public var description: String {
@@ -94,6 +96,8 @@ public enum ExchangeOrderError: Error, Sendable, CustomStringConvertible {
         case .createOutcomeUnknown(let error): return "the exchange may or may not have been created (\(error)); retry"
         case .notFundable(let state): return "an intent in state \(state.rawValue) cannot be funded"
         case .statusUnavailable(let error): return "cannot read the exchange status: \(error)"
+        case .statusForAnotherExchange(let intent, let recorded, let reported):
+            return "intent \(intent) records exchange \(recorded ?? "none"), not \(reported); the status is not recorded"
         case .database(let error): return "database: \(String(reflecting: error))"
         }
     }
@@ -108,11 +112,14 @@ public enum ExchangeOrderError: Error, Sendable, CustomStringConvertible {
 public struct ExchangeOrders: Sendable {
     private let database: Database
     private let api: any ChangeNowAPI
+    private let alertSink: (any ExchangeAlertSink)?
     private let logger: Logger
 
-    public init(database: Database, api: any ChangeNowAPI, logger: Logger) {
+    /// - Parameter alerts: hears about failed and refunded exchanges and long `verifying` holds.
+    public init(database: Database, api: any ChangeNowAPI, alerts: (any ExchangeAlertSink)? = nil, logger: Logger) {
         self.database = database
         self.api = api
+        self.alertSink = alerts
         self.logger = logger
     }
 
@@ -244,29 +251,152 @@ public struct ExchangeOrders: Sendable {
         return ExchangeFunding(intentId: intent.id, transferKey: key, exchangeId: exchangeId, payinAddress: payin, payinExtraId: intent.payinExtraId, amount: intent.fromAmount)
     }
 
-    /// Reads the exchange's status from ChangeNOW and records it; a final status ends the intent.
-    public func refreshStatus(intentId: Int64) async throws -> ExchangeIntent {
+    /// Reads the exchange's status from ChangeNOW and records it (see `recordStatus`); a final status
+    /// ends the intent. Alerts the transition raises go to the sink after the commit.
+    public func refreshStatus(intentId: Int64, verifyingAlertAfter: Duration = .seconds(3600)) async throws -> ExchangeIntent {
+        if let record = try await refresh(intentId: intentId, verifyingAlertAfter: verifyingAlertAfter) { return record.intent }
+        return try await intent(id: intentId)
+    }
+
+    /// `refreshStatus` with what the answer did; `nil` when the intent has no exchange yet.
+    public func refresh(intentId: Int64, verifyingAlertAfter: Duration) async throws -> StatusRecord? {
         let intent = try await intent(id: intentId)
-        guard let exchangeId = intent.exchangeId else { return intent }
+        guard let exchangeId = intent.exchangeId else { return nil }
         let report: ExchangeStatusReport
         do {
             report = try await api.exchangeStatus(id: exchangeId)
         } catch {
+            try? await markStatusChecked(intentId: intentId, error: error)
             throw ExchangeOrderError.statusUnavailable(error)
         }
-        let state: ExchangeIntent.State = switch report.status {
-        case .finished: .finished
-        case .failed: .failed
-        case .refunded: .refunded
-        default: intent.state
+        return try await recordStatus(report, intentId: intentId, verifyingAlertAfter: verifyingAlertAfter)
+    }
+
+    /// Records a `by-id` answer on the intent, forward only: a status that would move the exchange
+    /// back (a stale answer) or that ChangeNOW has not documented is not stored, amounts and hashes are
+    /// only ever filled in, and a final status never changes. Raises `exchangeFailed`/`exchangeRefunded`
+    /// on the transition into those statuses, and `verifyingTooLong` once per stay in `verifying` longer
+    /// than `verifyingAlertAfter`. Only the transaction that made the change raises its alert.
+    @discardableResult
+    public func recordStatus(_ report: ExchangeStatusReport, intentId: Int64, verifyingAlertAfter: Duration = .seconds(3600)) async throws -> StatusRecord {
+        let thresholdSeconds = Double(verifyingAlertAfter.components.seconds) + Double(verifyingAlertAfter.components.attoseconds) / 1e18
+        let (record, alerts): (StatusRecord, [ExchangeAlert]) = try await stored { connection in
+            try await connection.withTransaction(logger: logger) { transaction in
+                let rows = try await transaction.query("""
+                    SELECT exchange_id, exchange_status, verifying_alerted_at IS NOT NULL,
+                           COALESCE(status_changed_at <= now() - \(thresholdSeconds) * interval '1 second', false), status_changed_at
+                    FROM exchange_intents WHERE id = \(intentId) FOR UPDATE
+                    """, logger: logger)
+                var current: (exchangeId: String?, status: String?, alerted: Bool, overdue: Bool, since: Date?)?
+                for try await row in rows.decode((String?, String?, Bool, Bool, Date?).self) { current = row }
+                guard let current else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard current.exchangeId == report.id else {
+                    throw ExchangeOrderError.statusForAnotherExchange(intentId: intentId, recorded: current.exchangeId, reported: report.id)
+                }
+                let change = ExchangeStatusProgress.decide(stored: current.status.map(ExchangeStatus.init(rawValue:)), reported: report.status)
+                let updated: PostgresRowSequence
+                var alertVerifying = false
+                switch change {
+                case .advance, .unchanged:
+                    let status: ExchangeStatus
+                    if case .advance(let next) = change { status = next } else { status = report.status }
+                    let changed = status != current.status.map(ExchangeStatus.init(rawValue:))
+                    alertVerifying = !changed && status == .verifying && current.overdue && !current.alerted
+                    let state: String? = switch status {
+                    case .finished: "finished"
+                    case .failed: "failed"
+                    case .refunded: "refunded"
+                    default: nil
+                    }
+                    let amountFrom = report.amountFrom.map(DecimalText.plain)
+                    let amountTo = report.amountTo.map(DecimalText.plain)
+                    let refundAmount = report.refundAmount.map(DecimalText.plain)
+                    let createdAt = report.createdAt.flatMap(ChangeNowTimestamp.parse)
+                    let updatedAt = report.updatedAt.flatMap(ChangeNowTimestamp.parse)
+                    // Amounts and hashes are filled in, never erased by an answer that leaves them out.
+                    updated = try await transaction.query("""
+                        UPDATE exchange_intents SET
+                            exchange_status = \(status.rawValue), state = COALESCE(\(state), state),
+                            status_changed_at = CASE WHEN \(changed) THEN now() ELSE status_changed_at END,
+                            verifying_alerted_at = CASE WHEN \(changed) THEN NULL WHEN \(alertVerifying) THEN now() ELSE verifying_alerted_at END,
+                            status_checked_at = now(), last_error = NULL,
+                            amount_from = COALESCE(\(amountFrom)::numeric, amount_from), amount_to = COALESCE(\(amountTo)::numeric, amount_to),
+                            payin_hash = COALESCE(\(report.payinHash), payin_hash), payout_hash = COALESCE(\(report.payoutHash), payout_hash),
+                            refund_hash = COALESCE(\(report.refundHash), refund_hash), refund_amount = COALESCE(\(refundAmount)::numeric, refund_amount),
+                            exchange_created_at = COALESCE(\(createdAt), exchange_created_at), exchange_updated_at = COALESCE(\(updatedAt), exchange_updated_at)
+                        WHERE id = \(intentId) RETURNING \(unescaped: Self.columns)
+                        """, logger: logger)
+                case .ignoredBackward, .ignoredUnknown:
+                    updated = try await transaction.query("""
+                        UPDATE exchange_intents SET status_checked_at = now() WHERE id = \(intentId) RETURNING \(unescaped: Self.columns)
+                        """, logger: logger)
+                }
+                guard let intent = try await Self.decode(updated).first else { throw ExchangeOrderError.intentNotFound(intentId) }
+                let subject = ExchangeAlertSubject(intentId: intent.id, idempotencyKey: intent.idempotencyKey, exchangeId: report.id)
+                var alerts: [ExchangeAlert] = []
+                if case .advance(.failed) = change { alerts.append(.exchangeFailed(subject)) }
+                if case .advance(.refunded) = change { alerts.append(.exchangeRefunded(subject, refundHash: report.refundHash)) }
+                if alertVerifying { alerts.append(.verifyingTooLong(subject, since: current.since ?? Date())) }
+                return (StatusRecord(intent: intent, change: change), alerts)
+            }
         }
-        return try await stored { connection in
-            let rows = try await connection.query("""
-                UPDATE exchange_intents SET exchange_status = \(report.status.rawValue), state = \(state.rawValue)
-                WHERE id = \(intentId) RETURNING \(unescaped: Self.columns)
+        switch record.change {
+        case .advance(let status):
+            logger.info("exchange status advanced", metadata: ["intent": "\(record.intent.idempotencyKey)", "exchange": "\(report.id)", "status": "\(status)"])
+        case .ignoredBackward(let stored, let reported):
+            logger.notice("stale exchange status ignored", metadata: ["exchange": "\(report.id)", "stored": "\(stored)", "reported": "\(reported)"])
+        case .ignoredUnknown(let reported):
+            logger.warning("undocumented exchange status ignored", metadata: ["exchange": "\(report.id)", "reported": "\(reported)"])
+        case .unchanged:
+            break
+        }
+        if let alertSink {
+            for alert in alerts { await alertSink.raise(alert) }
+        }
+        return record
+    }
+
+    /// Notes a failed status read, so the poller moves on to other exchanges before trying this one again.
+    private func markStatusChecked(intentId: Int64, error: ChangeNowError) async throws {
+        _ = try await stored { connection in
+            try await connection.query("""
+                UPDATE exchange_intents SET status_checked_at = now(), last_error = \(String(describing: error)) WHERE id = \(intentId)
                 """, logger: logger)
-            guard let updated = try await Self.decode(rows).first else { throw ExchangeOrderError.intentNotFound(intentId) }
-            return updated
+        }
+    }
+
+    /// The tracking details of an intent's exchange, as last recorded.
+    public func tracking(intentId: Int64) async throws -> ExchangeTracking {
+        try await stored { connection in
+            let rows = try await connection.query("""
+                SELECT exchange_status, amount_from::text, amount_to::text, payin_hash, payout_hash, refund_hash, refund_amount::text,
+                       exchange_created_at, exchange_updated_at, status_checked_at, status_changed_at, verifying_alerted_at
+                FROM exchange_intents WHERE id = \(intentId)
+                """, logger: logger)
+            typealias Row = (String?, String?, String?, String?, String?, String?, String?, Date?, Date?, Date?, Date?, Date?)
+            for try await row in rows.decode(Row.self) {
+                return ExchangeTracking(
+                    status: row.0.map(ExchangeStatus.init(rawValue:)), amountFrom: row.1.flatMap(DecimalText.parse), amountTo: row.2.flatMap(DecimalText.parse),
+                    payinHash: row.3, payoutHash: row.4, refundHash: row.5, refundAmount: row.6.flatMap(DecimalText.parse),
+                    exchangeCreatedAt: row.7, exchangeUpdatedAt: row.8, statusCheckedAt: row.9, statusChangedAt: row.10, verifyingAlertedAt: row.11
+                )
+            }
+            throw ExchangeOrderError.intentNotFound(intentId)
+        }
+    }
+
+    /// Intents whose exchange is not in a final status, least recently read first: the poller's work list.
+    public func unsettledExchanges(limit: Int) async throws -> [Int64] {
+        try await stored { connection in
+            let rows = try await connection.query("""
+                SELECT id FROM exchange_intents
+                WHERE exchange_id IS NOT NULL AND (exchange_status IS NULL OR exchange_status NOT IN ('finished', 'failed', 'refunded'))
+                ORDER BY status_checked_at NULLS FIRST, id
+                LIMIT \(limit)
+                """, logger: logger)
+            var ids: [Int64] = []
+            for try await id in rows.decode(Int64.self) { ids.append(id) }
+            return ids
         }
     }
 
@@ -303,6 +433,12 @@ public struct ExchangeOrders: Sendable {
             ))
         }
         return intents
+    }
+
+    /// `stored` for code in other files of this module, with the logger.
+    func withDatabase<Value: Sendable>(_ body: @Sendable (PostgresConnection, Logger) async throws -> Value) async throws -> Value {
+        let logger = self.logger
+        return try await stored { connection in try await body(connection, logger) }
     }
 
     private func stored<Value: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> Value) async throws -> Value {

@@ -19,6 +19,15 @@ public struct FailedJob: Sendable, Hashable {
     public var maxAttempts: Int
     public var error: String
     public var reason: Reason
+
+    public init(id: JobID, kind: String, attempt: Int, maxAttempts: Int, error: String, reason: Reason) {
+        self.id = id
+        self.kind = kind
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.error = error
+        self.reason = reason
+    }
 }
 
 /// Told once per job that moves to `failed`. The call happens after the failure is committed and only by the
@@ -27,7 +36,7 @@ public protocol JobAlertHook: Sendable {
     func jobFailed(_ job: FailedJob) async
 }
 
-/// The default hook: an error-level log line (later issues route failures to admins in Telegram).
+/// The default hook: an error-level log line (the application adds admins in Telegram when configured).
 public struct LoggingJobAlertHook: JobAlertHook {
     public var logger: Logger
 

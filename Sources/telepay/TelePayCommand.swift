@@ -12,7 +12,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, ConversationsCommand.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -304,6 +304,42 @@ struct Wallet: AsyncParsableCommand {
         } catch {
             printError("telepay wallet: \(error)")
             throw ExitCode.failure
+        }
+    }
+}
+
+struct ExchangeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exchange",
+        abstract: "ChangeNOW exchanges.",
+        subcommands: [Reconcile.self]
+    )
+
+    struct Reconcile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare ChangeNOW's list of exchanges with the exchange intents: orphans at ChangeNOW and recorded exchanges it does not list.",
+            discussion: "Listing needs ChangeNOW's private API key (TELEPAY_CHANGENOW_PRIVATE_API_KEY). Reads only; exits 1 when the list cannot be read, 0 otherwise."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "How many days back to look (exchanges created since then).")
+        var days = 7
+
+        func validate() throws {
+            guard (1...365).contains(days) else { throw ValidationError("--days must be 1–365") }
+        }
+
+        func run() async throws {
+            let (configuration, logger) = try options.load()
+            let since = Date().addingTimeInterval(-Double(days) * 86_400)
+            do {
+                let result = try await ExchangeReconcileReport.run(configuration: configuration, since: since, logger: logger)
+                for line in result.reportLines { print(line) }
+            } catch {
+                printError("telepay exchange reconcile: \(error)")
+                throw ExitCode.failure
+            }
         }
     }
 }

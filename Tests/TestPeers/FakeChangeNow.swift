@@ -8,14 +8,16 @@ import NIOCore
 /// `x-changenow-api-key` header, required and mutually exclusive parameters, positive decimal amounts
 /// (as strings in the create body), minimum amounts per pair, `rateId` for fixed-rate creates, the
 /// `{"error","message"}` body with the documented codes, and `by-id` answering `forbidden` for an
-/// exchange created with another key.
+/// exchange created with another key. `GET /v2/exchanges` answers only a private key (each private key
+/// lists the exchanges of the standard key it belongs to); a standard key gets 403 `forbidden`.
 ///
 /// Tests drive exchanges through the status enum with `setStatus`, and `dropNextCreateResponses`
 /// makes the server create the exchange and then break the connection instead of answering, which is
 /// what a lost reply looks like to the client.
 ///
 /// Assumed where the reference is silent: a missing or unknown key gets 401 `unauthorized`, an unknown
-/// exchange id 404 `not_found`, and amounts are rounded to 8 decimals.
+/// exchange id 404 `not_found`, amounts are rounded to 8 decimals, a private key is refused by every other
+/// endpoint (401), and the list's `forbidden` message text (ChangeNOW's is not documented).
 public actor FakeChangeNow {
     /// A swap the fake offers, with its rate and limits.
     public struct PairRule: Sendable {
@@ -37,6 +39,9 @@ public actor FakeChangeNow {
         }
 
         var key: String { "\(from.currency)/\(from.network)>\(to.currency)/\(to.network)" }
+
+        /// v1's `{from}_{to}` with legacy tickers.
+        var legacyPair: String { "\(FakeChangeNow.legacyTicker(from))_\(FakeChangeNow.legacyTicker(to))" }
     }
 
     /// An exchange as the fake holds it.
@@ -59,6 +64,8 @@ public actor FakeChangeNow {
         public var status: String
         public var payinHash: String?
         public var payoutHash: String?
+        public var refundHash: String?
+        public var refundAmount: Decimal?
         public var createdAt: Date
         public var updatedAt: Date
     }
@@ -66,6 +73,8 @@ public actor FakeChangeNow {
     public static let statuses: Set<String> = ["new", "waiting", "confirming", "exchanging", "sending", "finished", "failed", "refunded", "verifying"]
 
     public let apiKeys: Set<String>
+    /// Private key → the standard key whose exchanges it lists.
+    public let privateKeys: [String: String]
     private var pairs: [String: PairRule] = [:]
     private var exchangesByID: [String: FakeExchange] = [:]
     private var creationOrder: [String] = []
@@ -74,8 +83,12 @@ public actor FakeChangeNow {
     /// Every request's method and path, in arrival order.
     public private(set) var requestLog: [String] = []
 
-    public init(apiKeys: Set<String> = ["test-api-key"], pairs: [PairRule] = FakeChangeNow.defaultPairs) {
+    public init(
+        apiKeys: Set<String> = ["test-api-key"], privateKeys: [String: String] = ["test-private-key": "test-api-key"],
+        pairs: [PairRule] = FakeChangeNow.defaultPairs
+    ) {
         self.apiKeys = apiKeys
+        self.privateKeys = privateKeys
         for pair in pairs { self.pairs[pair.key] = pair }
     }
 
@@ -84,6 +97,14 @@ public actor FakeChangeNow {
         PairRule(from: ("eth", "eth"), to: ("btc", "btc"), minAmount: Decimal(string: "0.0002787")!, rate: Decimal(string: "0.0367")!, withdrawalFee: Decimal(string: "0.00002")!),
         PairRule(from: ("eth", "eth"), to: ("usdc", "eth"), minAmount: Decimal(string: "0.01")!, rate: Decimal(string: "2499.5")!, withdrawalFee: Decimal(string: "2.5")!),
     ]
+
+    /// The legacy ticker v1 uses for a currency on a network: the ticker alone on its own chain, else
+    /// with the network's token-standard suffix (`usdttrc20`, `usdterc20`, `usdtbsc`).
+    public static func legacyTicker(_ leg: (currency: String, network: String)) -> String {
+        guard leg.currency != leg.network else { return leg.currency }
+        let suffix = ["trx": "trc20", "eth": "erc20"][leg.network] ?? leg.network
+        return leg.currency + suffix
+    }
 
     // MARK: - Test controls
 
@@ -105,6 +126,10 @@ public actor FakeChangeNow {
         if status == "finished" {
             exchange.amountTo = exchange.expectedAmountTo
             exchange.payoutHash = "0x" + Self.randomHex(bytes: 32)
+        }
+        if status == "refunded" {
+            exchange.refundHash = "0x" + Self.randomHex(bytes: 32)
+            exchange.refundAmount = exchange.amountFrom ?? exchange.expectedAmountFrom
         }
         exchangesByID[id] = exchange
     }
@@ -131,6 +156,30 @@ public actor FakeChangeNow {
         }
         router.get("/v2/exchange/by-id") { request, _ in await self.handle(request) { try await self.byID(request) } }
         router.get("/v2/validate/address") { request, _ in await self.handle(request) { try await self.validateAddress(request) } }
+        router.get("/v2/exchanges") { request, _ in await self.list(request) }
+        router.get("/v1/exchange-range/fixed-rate/:pair") { request, context in
+            await self.handleV1(request, key: Self.query(request)["api_key"]) { try await self.v1Range(context.parameters.get("pair") ?? "") }
+        }
+        router.get("/v1/exchange-amount/fixed-rate/:amount/:pair") { request, context in
+            await self.handleV1(request, key: Self.query(request)["api_key"]) {
+                try await self.v1Estimate(request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "direct")
+            }
+        }
+        router.get("/v1/exchange-deposit/fixed-rate/:amount/:pair") { request, context in
+            await self.handleV1(request, key: Self.query(request)["api_key"]) {
+                try await self.v1Estimate(request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "reverse")
+            }
+        }
+        router.post("/v1/transactions/fixed-rate/:key") { request, context in
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            let key = context.parameters.get("key")
+            return await self.handleV1(request, key: key) { try await self.v1Create(body: body, key: key ?? "", type: "direct") }
+        }
+        router.post("/v1/transactions/fixed-rate/from-result/:key") { request, context in
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            let key = context.parameters.get("key")
+            return await self.handleV1(request, key: key) { try await self.v1Create(body: body, key: key ?? "", type: "reverse") }
+        }
 
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let application = Application(
@@ -163,7 +212,176 @@ public actor FakeChangeNow {
         }
     }
 
+    /// v1 carries the key in the path or the query instead of the header.
+    private func handleV1(_ request: Request, key: String?, _ route: () async throws -> Response) async -> Response {
+        requestLog.append("\(request.method) \(request.uri.path.replacingOccurrences(of: key ?? "\u{0}", with: "{api_key}"))")
+        guard let key, apiKeys.contains(key) else {
+            return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        do {
+            return try await route()
+        } catch let rejection as Rejection {
+            return Self.error(rejection.status, rejection.code, rejection.message)
+        } catch {
+            return Self.error(.internalServerError, "internal_error", "\(error)")
+        }
+    }
+
+    private func v1Rule(_ pair: String) throws -> PairRule {
+        guard let rule = pairs.values.first(where: { $0.legacyPair == pair }) else {
+            throw Rejection(.badRequest, "pair_is_inactive", "Pair is inactive")
+        }
+        return rule
+    }
+
+    private func v1Range(_ pair: String) throws -> Response {
+        let rule = try v1Rule(pair)
+        return Self.json(V1RangeBody(minAmount: rule.minAmount, maxAmount: rule.maxAmount))
+    }
+
+    private func v1Estimate(_ request: Request, amount: String, pair: String, type: String) throws -> Response {
+        let rule = try v1Rule(pair)
+        let (fromAmount, toAmount) = try quote(
+            rule: rule, type: type, fromText: type == "direct" ? amount : nil, toText: type == "reverse" ? amount : nil
+        )
+        var rateID: String?
+        var validUntil: String?
+        if Self.query(request)["useRateId"] == "true" {
+            let id = Self.randomHex(bytes: 16)
+            let expiry = Date().addingTimeInterval(20 * 60)
+            rateIDs[id] = (rule.key, fromAmount, toAmount, expiry)
+            rateID = id
+            validUntil = ISO8601DateFormatter().string(from: expiry)
+        }
+        return Self.json(V1EstimateBody(
+            estimatedAmount: type == "direct" ? toAmount : nil, estimatedDeposit: type == "reverse" ? fromAmount : nil,
+            networkFee: type == "direct" ? rule.withdrawalFee : nil, rateId: rateID, validUntil: validUntil,
+            transactionSpeedForecast: "10-60", warningMessage: nil
+        ))
+    }
+
+    private func v1Create(body: ByteBuffer, key: String, type: String) throws -> Response {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw Rejection(.badRequest, "not_valid_params", "Request body must be a JSON object")
+        }
+        var fields: [String: String] = [:]
+        for (name, value) in object {
+            guard let text = value as? String else { throw Rejection(.badRequest, "not_valid_params", "\(name) must be a string") }
+            fields[name] = text
+        }
+        guard let from = fields["from"], !from.isEmpty, let to = fields["to"], !to.isEmpty else {
+            throw Rejection(.badRequest, "not_valid_params", "from and to are required")
+        }
+        let rule = try v1Rule("\(from)_\(to)")
+        guard let address = fields["address"], !address.isEmpty, Self.isValidAddress(address, network: rule.to.network) else {
+            throw Rejection(.badRequest, "not_valid_params", "Invalid address")
+        }
+        if let refund = fields["refundAddress"], !refund.isEmpty, !Self.isValidAddress(refund, network: rule.from.network) {
+            throw Rejection(.badRequest, "not_valid_params", "Invalid refund address")
+        }
+        let nonEmpty = { (name: String) in fields[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if type == "direct", nonEmpty("result") != nil { throw Rejection(.badRequest, "not_valid_params", "result is not allowed here") }
+        if type == "reverse", nonEmpty("amount") != nil { throw Rejection(.badRequest, "not_valid_params", "amount is not allowed here") }
+        var (fromAmount, toAmount) = try quote(rule: rule, type: type, fromText: nonEmpty("amount"), toText: nonEmpty("result"))
+        let rateID = fields["rateId"] ?? ""
+        if !rateID.isEmpty {
+            guard let rate = rateIDs[rateID], rate.validUntil > Date(), rate.pairKey == rule.key else {
+                throw Rejection(.badRequest, "not_valid_params", "rateId is expired or belongs to another pair")
+            }
+            fromAmount = rate.fromAmount
+            toAmount = rate.toAmount
+        }
+        let id = Self.randomHex(bytes: 7)
+        let now = Date()
+        let exchange = FakeExchange(
+            id: id, apiKey: key, pairKey: rule.key, flow: "fixed-rate", type: type,
+            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
+            expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
+            payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
+            createdAt: now, updatedAt: now
+        )
+        exchangesByID[id] = exchange
+        creationOrder.append(id)
+        return Self.json(V1CreateBody(
+            id: id, payinAddress: exchange.payinAddress, payoutAddress: address,
+            payoutExtraId: exchange.payoutExtraId, fromCurrency: from, toCurrency: to,
+            amount: type == "direct" ? toAmount : nil, result: type == "reverse" ? toAmount : nil,
+            refundAddress: exchange.refundAddress, refundExtraId: fields["refundExtraId"] ?? "", payoutExtraIdName: nil,
+            validUntil: ISO8601DateFormatter().string(from: now.addingTimeInterval(20 * 60)), rateId: rateID.isEmpty ? nil : rateID
+        ))
+    }
+
     // MARK: - Endpoints
+
+    private func list(_ request: Request) -> Response {
+        requestLog.append("\(request.method) \(request.uri.path)")
+        let key = request.headers[HTTPField.Name("x-changenow-api-key")!] ?? ""
+        guard let owner = privateKeys[key] else {
+            if apiKeys.contains(key) {
+                return Self.error(.forbidden, "forbidden", "The list of exchanges is available with the private api key only")
+            }
+            return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        do {
+            let query = Self.query(request)
+            let limit = try Self.integer(query["limit"], default: 100, in: 1...100, "limit")
+            let offset = try Self.integer(query["offset"], default: 0, in: 0...Int.max, "offset")
+            let direction = query["sortDirection"].flatMap { $0.isEmpty ? nil : $0 } ?? "DESC"
+            guard direction == "ASC" || direction == "DESC" else { throw Rejection(.badRequest, "not_valid_params", "sortDirection must be ASC or DESC") }
+            let field = query["sortField"].flatMap { $0.isEmpty ? nil : $0 } ?? "createdAt"
+            let dateField = query["dateField"].flatMap { $0.isEmpty ? nil : $0 } ?? "createdAt"
+            guard ["createdAt", "updatedAt"].contains(field), ["createdAt", "updatedAt"].contains(dateField) else {
+                throw Rejection(.badRequest, "not_valid_params", "sortField and dateField must be createdAt or updatedAt")
+            }
+            let from = try Self.listDate(query["dateFrom"], "dateFrom")
+            let to = try Self.listDate(query["dateTo"], "dateTo")
+            func date(_ exchange: FakeExchange, _ name: String) -> Date { name == "createdAt" ? exchange.createdAt : exchange.updatedAt }
+            var matching = creationOrder.compactMap { exchangesByID[$0] }.filter { exchange in
+                exchange.apiKey == owner
+                    && from.map { date(exchange, dateField) >= $0 } ?? true
+                    && to.map { date(exchange, dateField) <= $0 } ?? true
+            }
+            matching.sort { direction == "ASC" ? date($0, field) < date($1, field) : date($0, field) > date($1, field) }
+            let page = matching.dropFirst(offset).prefix(limit)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return Self.json(ListBody(count: matching.count, exchanges: page.map { exchange in
+                ListBody.Item(
+                    createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
+                    exchangeId: "x" + exchange.id, requestId: exchange.id, status: exchange.status, validUntil: nil, flow: exchange.flow,
+                    payin: .init(currency: exchange.fromCurrency, address: exchange.payinAddress, extraId: nil, amount: exchange.amountFrom,
+                                 expectedAmount: exchange.expectedAmountFrom, hash: exchange.payinHash),
+                    payout: .init(currency: exchange.toCurrency, address: exchange.payoutAddress,
+                                  extraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, amount: exchange.amountTo,
+                                  expectedAmount: exchange.expectedAmountTo, hash: exchange.payoutHash)
+                )
+            }))
+        } catch let rejection as Rejection {
+            return Self.error(rejection.status, rejection.code, rejection.message)
+        } catch {
+            return Self.error(.internalServerError, "internal_error", "\(error)")
+        }
+    }
+
+    private static func integer(_ text: String?, default value: Int, in range: ClosedRange<Int>, _ name: String) throws -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw Rejection(.badRequest, "not_valid_params", "\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    /// `YYYY-MM-DDTHH:mm:ss.sssZ`, as documented.
+    private static func listDate(_ text: String?, _ name: String) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: text) else {
+            throw Rejection(.badRequest, "not_valid_params", "\(name) must be YYYY-MM-DDTHH:mm:ss.sssZ")
+        }
+        return date
+    }
 
     private func minAmount(_ request: Request) throws -> Response {
         let (rule, flow) = try pairAndFlow(Self.query(request))
@@ -240,7 +458,7 @@ public actor FakeChangeNow {
             fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
             expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
             payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
-            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil,
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
             createdAt: now, updatedAt: now
         )
         exchangesByID[id] = exchange
@@ -281,7 +499,7 @@ public actor FakeChangeNow {
             payinExtraId: nil, payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId,
             refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
             createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
-            payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: nil, refundAmount: nil
+            payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: exchange.refundHash, refundAmount: exchange.refundAmount
         ))
     }
 
@@ -449,6 +667,55 @@ private struct StatusBody: Encodable {
     let createdAt, updatedAt: String
     let payinHash, payoutHash, refundHash: String?
     let refundAmount: Decimal?
+}
+
+private struct ListBody: Encodable {
+    struct Leg: Encodable {
+        let currency, address: String
+        let extraId: String?
+        let amount, expectedAmount: Decimal?
+        let hash: String?
+    }
+
+    struct Item: Encodable {
+        let createdAt, updatedAt, exchangeId, requestId, status: String
+        let validUntil: String?
+        let flow: String
+        let payin, payout: Leg
+    }
+
+    let count: Int
+    let exchanges: [Item]
+}
+
+private struct V1RangeBody: Encodable {
+    let minAmount: Decimal
+    let maxAmount: Decimal?
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(minAmount, forKey: .minAmount)
+        // Documented as `null` when there is no maximum, not left out.
+        try container.encode(maxAmount, forKey: .maxAmount)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case minAmount, maxAmount
+    }
+}
+
+private struct V1EstimateBody: Encodable {
+    let estimatedAmount, estimatedDeposit, networkFee: Decimal?
+    let rateId, validUntil, transactionSpeedForecast, warningMessage: String?
+}
+
+private struct V1CreateBody: Encodable {
+    let id, payinAddress, payoutAddress, payoutExtraId, fromCurrency, toCurrency: String
+    let amount, result: Decimal?
+    let refundAddress, refundExtraId: String
+    let payoutExtraIdName: String?
+    let validUntil: String
+    let rateId: String?
 }
 
 private struct ValidationBody: Encodable {
