@@ -140,6 +140,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Subscriptions",
+            dependencies: [
+                "Storage",
+                "Jobs",
+                "Payments",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Storage",
