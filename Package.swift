@@ -75,6 +75,8 @@ let package = Package(
                 "TelegramBotAPI",
                 "Storage",
                 "Jobs",
+                "Subscriptions",
+                "Payments",
                 "Localization",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,6 +136,17 @@ let package = Package(
                 "Storage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Subscriptions",
+            dependencies: [
+                "Storage",
+                "Jobs",
+                "Payments",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
