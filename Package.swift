@@ -77,6 +77,8 @@ let package = Package(
                 "Jobs",
                 "Subscriptions",
                 "Payments",
+                "Subscriptions",
+                "Payments",
                 "Localization",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,12 +166,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Subscriptions",
+            dependencies: [
+                "Storage",
+                "Jobs",
+                "Payments",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Storage",
                 "Jobs",
                 "Bot",
                 "Payments",
+                "Subscriptions",
                 "Localization",
                 "TelegramBotAPI",
                 "Ethereum",

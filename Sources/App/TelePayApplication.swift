@@ -9,6 +9,7 @@ import ServiceLifecycle
 import UnixSignals
 import HotWallet
 import Storage
+import Subscriptions
 
 /// Why TelePay could not start.
 public enum StartupError: Error, CustomStringConvertible {
@@ -156,11 +157,34 @@ public struct TelePayApplication: Sendable {
         let telemetry = Telemetry()
         let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
         let localizer = try loadLocalizer(configuration: configuration)
-        let bot = configuration.telegramBotToken.map { token in
-            TelegramBot(configuration: configuration, token: token, database: handle.database, localizer: localizer, logger: logger)
+        let settings = configuration.subscriptions
+        let provider: (any PaymentProvider)? = configuration.nowPaymentsAPIKey.map { key in
+            NOWPaymentsClient(configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value), logger: logger)
+        }
+        if provider == nil {
+            logger.notice("subscriber purchases are off: TELEPAY_NOWPAYMENTS_API_KEY is unset")
+        }
+        let queue = JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger)
+        let clock = SystemWallClock()
+        let purchases = PurchaseService(database: handle.database, provider: provider, settings: settings, logger: logger)
+        let telegramClient = configuration.telegramBotToken.map { TelegramBot.makeClient(configuration: configuration, token: $0, logger: logger) }
+        let access = telegramClient.map { client in
+            AccessService(
+                database: handle.database, queue: queue, access: TelegramChannelAccess(client: client), clock: clock, settings: settings, logger: logger
+            )
+        }
+        let botUsername = BotUsername()
+        let bot = telegramClient.map { client in
+            TelegramBot(
+                configuration: configuration, client: client, database: handle.database, localizer: localizer,
+                subscriber: access.map { SubscriberCommands(purchases: purchases, access: $0) }, botUsername: botUsername, logger: logger
+            )
         }
         let nowPaymentsIPN = configuration.nowPaymentsIPNSecret.map { secret in
-            NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, logger: logger)
+            NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, onStored: { inboxID, transaction in
+                let job = ProcessPaymentJob(inboxID: inboxID)
+                try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
+            }, logger: logger)
         }
         if nowPaymentsIPN == nil {
             logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")
@@ -171,6 +195,7 @@ public struct TelePayApplication: Sendable {
             maxBodyBytes: configuration.httpMaxBodyBytes,
             telegramWebhook: bot?.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
             nowPaymentsIPN: nowPaymentsIPN,
+            paymentReturn: PaymentReturnRoute(purchases: purchases, database: handle.database, localizer: localizer, botUsername: botUsername),
             logger: logger
         )
         let http = Application(
@@ -185,7 +210,13 @@ public struct TelePayApplication: Sendable {
         )
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client, logger: logger
+            alertHook: alertHook ?? LoggingJobAlertHook(logger: logger), telegram: bot?.client,
+            subscriptions: SubscriptionJobs(
+                processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
+                access: access,
+                notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) }
+            ),
+            logger: logger
         )
         let schemaReady = SchemaGate()
         // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the
