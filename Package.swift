@@ -77,8 +77,6 @@ let package = Package(
                 "Jobs",
                 "Subscriptions",
                 "Payments",
-                "Subscriptions",
-                "Payments",
                 "Localization",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -138,28 +136,6 @@ let package = Package(
                 "Storage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "Subscriptions",
-            dependencies: [
-                "Storage",
-                "Jobs",
-                "Payments",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .target(
-            name: "Subscriptions",
-            dependencies: [
-                "Storage",
-                "Jobs",
-                "Payments",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -333,6 +309,16 @@ let package = Package(
         .testTarget(
             name: "PaymentsTests",
             dependencies: ["Payments", "NOWPaymentsFake", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SubscriptionsTests",
+            dependencies: [
+                "Subscriptions", "Bot", "Jobs", "Payments", "Storage", "Localization", "TelegramBotAPI",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -85,6 +85,16 @@ public actor FakeBotAPI {
         members[id] = roster
     }
 
+    /// Makes `user` an administrator of `chat` (without rights that matter to the tests).
+    public func makeAdministrator(chat: Int64, user userID: Int64) {
+        guard let user = users[userID] else { return }
+        members[chat, default: [:]][userID] = .administrator(ChatMemberAdministrator(
+            user: user, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
+            canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
+            canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false
+        ))
+    }
+
     public func setLimits(_ limits: TelegramRateLimits?) {
         self.limits = limits
     }
@@ -464,6 +474,9 @@ public actor FakeBotAPI {
         }
         if case .owner = members[chatID]?[userID] {
             throw FakeFailure(code: 400, description: "Bad Request: can't remove chat owner")
+        }
+        if case .administrator = members[chatID]?[userID] {
+            throw FakeFailure(code: 400, description: "Bad Request: user is an administrator of the chat")
         }
         changeMembership(chat: chatID, user: userID, to: .banned(ChatMemberBanned(user: user, untilDate: int(params["until_date"]) ?? 0)), by: bot, via: nil)
         return ok(true)
