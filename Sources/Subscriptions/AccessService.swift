@@ -330,7 +330,7 @@ public struct AccessService: Sendable {
                 // A link Telegram already expired cannot admit anyone either.
                 logger.debug("revoking an invite link failed", metadata: ["error": "\(Self.reason(error))"])
             }
-            try await database.withConnection { connection in
+            _ = try await database.withConnection { connection in
                 try await connection.query("UPDATE invite_links SET revoked_at = now() WHERE invite_link = \(link)", logger: logger)
             }
             try await audit(subscription.id, userID: subscription.userID, chatID: subscription.chatID, "link_revoked")
@@ -402,7 +402,7 @@ public struct AccessService: Sendable {
 
     private func audit(_ subscriptionID: Int64?, userID: Int64, chatID: Int64, _ action: String, detail: String = "") async throws {
         let logger = self.logger
-        try await database.withConnection { connection in
+        _ = try await database.withConnection { connection in
             try await connection.query(
                 """
                 INSERT INTO access_events (subscription_id, user_id, chat_id, action, detail)

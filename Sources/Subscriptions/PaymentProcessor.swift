@@ -238,7 +238,7 @@ public struct PaymentProcessor: JobHandler {
 
     private func markProcessed(_ inboxID: Int64) async throws {
         let logger = self.logger
-        try await database.withConnection { connection in
+        _ = try await database.withConnection { connection in
             try await connection.query("UPDATE payment_inbox SET processed_at = now() WHERE id = \(inboxID)", logger: logger)
         }
     }

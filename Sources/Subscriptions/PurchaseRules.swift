@@ -30,9 +30,6 @@ public enum OrderStatus: String, Sendable, Hashable, CaseIterable, Codable {
         }
     }
 
-    /// No further payment status can change the outcome for the buyer.
-    public var isFinal: Bool { self == .paid || self == .expired || self == .failed || self == .refunded }
-
     /// What a provider status means for an order. `nil` for statuses we do not act on (`cancelled` is
     /// merchant-set; unknown ones are refused rather than guessed at).
     public init?(payment status: PaymentStatus) {
@@ -88,17 +85,11 @@ public struct FeeSplit: Sendable, Hashable {
     }
 }
 
-/// Expiry arithmetic for grants and renewals.
+/// Reminder timing. (Grant and renewal expiry is computed in the upsert itself, so that concurrent grants
+/// for one user and channel serialise on the row; see `SubscriptionGrants`.)
 public enum SubscriptionTerm {
-    /// A paid order's new expiry: `days` after the later of now and the current expiry (if the subscription
-    /// exists), so an active renewer loses nothing and an expired one starts from now.
-    public static func newExpiry(currentExpiry: Date?, now: Date, days: Int) -> Date {
-        let start = max(now, currentExpiry ?? now)
-        return start.addingTimeInterval(TimeInterval(days) * 86_400)
-    }
-
-    /// The reminder to send now, if any: the smallest configured lead time already reached before `expiry`
-    /// that was not sent. Larger lead times that were skipped (a short subscription) are marked with it.
+    /// The configured lead times already reached before `expiry` and not yet sent, smallest first. The caller
+    /// announces only the smallest and records them all, so a short subscription gets one reminder, not several.
     public static func dueReminders(expiry: Date, now: Date, leadDays: [Int], alreadySent: Set<Int>) -> [Int] {
         guard now < expiry else { return [] }
         return leadDays.filter { days in

@@ -177,7 +177,7 @@ public struct PurchaseService: Sendable {
         let logger = self.logger
         do {
             let invoice = try await provider.createInvoice(request)
-            try await database.withConnection { connection in
+            _ = try await database.withConnection { connection in
                 try await connection.query(
                     """
                     UPDATE orders SET status = 'awaiting_payment', invoice_id = \(invoice.id), invoice_url = \(invoice.invoiceURL.absoluteString),
@@ -194,7 +194,7 @@ public struct PurchaseService: Sendable {
         } catch {
             logger.warning("invoice creation failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
             let reason = String("\(error)".prefix(2000))
-            try await database.withConnection { connection in
+            _ = try await database.withConnection { connection in
                 try await connection.query(
                     "UPDATE orders SET status = 'invoice_failed', invoice_error = \(reason) WHERE id = \(order.id) AND status IN ('created', 'invoice_failed')",
                     logger: logger

@@ -117,7 +117,7 @@ struct PurchaseFlowTests {
             _ = try await world.purchases.buy(userID: SubscriptionWorld.anna, channelID: world.channelID, position: 1)
             let invoice = try #require(try await world.newestInvoice(of: SubscriptionWorld.anna))
             // The provider knows an order id TelePay does not have (yet).
-            try await world.database.withConnection { connection in
+            _ = try await world.database.withConnection { connection in
                 try await connection.query("UPDATE orders SET public_id = public_id || 'x'", logger: quietLogger)
             }
             let payment = try await world.provider.startPayment(invoiceID: invoice.id, payAmount: 1)
@@ -128,7 +128,7 @@ struct PurchaseFlowTests {
             #expect(try await world.count("SELECT count(*) FROM payment_inbox WHERE processed_at IS NULL") == 1)
             #expect(try await world.count("SELECT count(*) FROM subscriptions") == 0)
             // The order appears under the id the provider knows.
-            try await world.database.withConnection { connection in
+            _ = try await world.database.withConnection { connection in
                 try await connection.query("UPDATE orders SET public_id = \(invoice.orderID ?? "") WHERE user_id = \(SubscriptionWorld.anna)", logger: quietLogger)
             }
             try await world.waitForOrder(invoice.orderID ?? "", "paid")
@@ -235,6 +235,45 @@ struct PurchaseFlowTests {
             let borisEnd = try #require(try await world.subscription(of: SubscriptionWorld.boris)).expiresAt
             #expect(abs(annaEnd.timeIntervalSince(now) - 30 * 86_400) < 1)
             #expect(abs(borisEnd.timeIntervalSince(now) - 90 * 86_400) < 1)
+        }
+    }
+
+    @Test("a crash between the IPN's acknowledgement and its processing loses nothing: after restart the payment is processed exactly once")
+    func crashAfterAcknowledgement() async throws {
+        try await withSubscriptionWorld(workers: false) { world in
+            _ = try await world.purchases.buy(userID: SubscriptionWorld.anna, channelID: world.channelID, position: 1)
+            let invoice = try #require(try await world.newestInvoice(of: SubscriptionWorld.anna))
+            let payment = try await world.provider.startPayment(invoiceID: invoice.id, payAmount: 1)
+            let ipn = try await world.provider.setStatus(payment, "finished")
+            guard case .stored(let inboxID, _) = try await world.deliver(ipn) else { Issue.record("not stored"); return }
+            // Acknowledged: the callback and its processing job are committed together, nothing is processed yet.
+            #expect(try await world.count("SELECT count(*) FROM jobs WHERE kind = 'payments.process_inbox' AND state = 'available'") == 1)
+            #expect(try await world.subscription(of: SubscriptionWorld.anna) == nil)
+            // A worker claimed it and was killed mid-run: the job is running under a lease nobody will renew.
+            _ = try await world.database.withConnection { connection in
+                try await connection.query(
+                    """
+                    UPDATE jobs SET state = 'running', attempt = 1, attempted_by = 'killed-worker', attempted_at = now(),
+                        lease_expires_at = now() - interval '1 second'
+                    WHERE kind = 'payments.process_inbox'
+                    """,
+                    logger: quietLogger
+                )
+            }
+            // Restart: the rescuer hands the job back and a fresh pool runs it.
+            let rescuer = JobRescuer(database: world.database, alertHook: LoggingJobAlertHook(logger: quietLogger), logger: quietLogger)
+            #expect(try await rescuer.sweep() == 1)
+            let running = Task { try await world.pool.run() }
+            defer { world.pool.beginShutdown() }
+            try await world.waitForOrder(invoice.orderID!, "paid")
+            try await world.eventually("the invite is sent") { try await world.count("SELECT count(*) FROM invite_links") == 1 }
+            // NOWPayments re-sends; a retried job finds the callback processed.
+            if case .stored = try await world.deliver(ipn) { Issue.record("a re-sent IPN was stored again") }
+            #expect(try await world.processor.process(inboxID: inboxID) == .alreadyProcessed)
+            #expect(try await world.count("SELECT count(*) FROM subscriptions") == 1)
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries") == 3)
+            world.pool.beginShutdown()
+            try await running.value
         }
     }
 }

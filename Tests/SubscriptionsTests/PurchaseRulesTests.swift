@@ -72,16 +72,6 @@ struct PurchaseRulesTests {
         #expect(FeeSplit(gross: Decimal(string: "33.33")!, feePercent: 3).platformFee == 1)
     }
 
-    @Test("renewal extends from the later of now and the current expiry")
-    func term() {
-        let now = Date(timeIntervalSince1970: 1_800_000_000)
-        let later = now.addingTimeInterval(5 * 86_400)
-        let earlier = now.addingTimeInterval(-5 * 86_400)
-        #expect(SubscriptionTerm.newExpiry(currentExpiry: nil, now: now, days: 30) == now.addingTimeInterval(30 * 86_400))
-        #expect(SubscriptionTerm.newExpiry(currentExpiry: later, now: now, days: 30) == later.addingTimeInterval(30 * 86_400))
-        #expect(SubscriptionTerm.newExpiry(currentExpiry: earlier, now: now, days: 30) == now.addingTimeInterval(30 * 86_400))
-    }
-
     @Test("reminders: the lead times reached and not yet sent, nothing after the end")
     func dueReminders() {
         let end = Date(timeIntervalSince1970: 1_800_000_000)

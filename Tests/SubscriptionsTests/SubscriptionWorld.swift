@@ -49,6 +49,8 @@ struct SubscriptionWorld: Sendable {
     let processor: PaymentProcessor
     let clock: TestClock
     let queue: JobQueue
+    /// The job workers; running unless the world was made with `workers: false`.
+    let pool: JobWorkerPool
     let channelID: Int64
     let offerToken: String
     let localizer: Localizer
@@ -185,9 +187,11 @@ struct SubscriptionWorld: Sendable {
     }
 }
 
-/// Runs `body` in a fresh world. `settings` adjusts the purchase settings (fee, tolerance, invite mode…).
+/// Runs `body` in a fresh world. `settings` adjusts the purchase settings (fee, tolerance, invite mode…);
+/// with `workers: false` no job runs until the test runs `world.pool` itself.
 func withSubscriptionWorld<Result: Sendable>(
     settings: SubscriptionSettings = SubscriptionSettings(publicURL: URL(string: "https://telepay.example")!),
+    workers runsWorkers: Bool = true,
     _ body: @Sendable (SubscriptionWorld) async throws -> Result
 ) async throws -> Result {
     try await withMigratedDatabase(poolSize: 12) { database in
@@ -242,16 +246,16 @@ func withSubscriptionWorld<Result: Sendable>(
         let poller = LongPollingSource(client: client, dispatcher: dispatcher, database: database, botID: bot.bot.id, pollTimeoutSeconds: 1, logger: quietLogger)
         let polling = Task { try await poller.run() }
         defer { polling.cancel() }
-        let workers = Task { try await pool.run() }
+        let workers = runsWorkers ? Task { try await pool.run() } : nil
         defer { pool.beginShutdown() }
 
         let world = SubscriptionWorld(
             database: database, bot: bot, provider: provider, receiver: receiver, purchases: purchases, access: access,
-            processor: processor, clock: clock, queue: queue, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
+            processor: processor, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
         )
         let result = try await body(world)
         pool.beginShutdown()
-        try? await workers.value
+        try? await workers?.value
         return result
     }
 }
