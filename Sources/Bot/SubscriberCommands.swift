@@ -139,7 +139,7 @@ public struct SubscriberCommands: Sendable {
                 ["title": subscription.title, "expires": expires]
             ))
             var row = [InlineKeyboardButton(
-                text: context.text("subscriptions.renew_button", ["title": subscription.title]),
+                text: Self.plain(context.text("subscriptions.renew_button", ["title": subscription.title])),
                 action: .callbackData(CallbackData.renew(channelID: subscription.channelID).encoded)
             )]
             if subscription.isActive {
@@ -155,6 +155,12 @@ public struct SubscriberCommands: Sendable {
             chatId: .id(chatID), text: lines.joined(separator: "\n"), parseMode: "HTML",
             linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
         ))
+    }
+
+    /// Button labels are not parsed as HTML, so the escaping the localizer applies to arguments is undone
+    /// (a channel called "Tom & Jerry" must not show as "Tom &amp; Jerry").
+    static func plain(_ html: String) -> String {
+        html.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
     }
 
     static func usd(_ value: Decimal) -> String {
