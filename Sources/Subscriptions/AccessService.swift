@@ -273,7 +273,7 @@ public struct AccessService: Sendable {
                 action = .notAMember
             }
         } catch {
-            try await audit(subscription.id, userID: subscription.userID, chatID: subscription.chatID, "remove_failed", detail: Self.reason(error))
+            try await auditFailure(subscription, detail: Self.reason(error))
             logger.warning("removing an expired subscriber failed; retrying at the next sweep", metadata: [
                 "subscription_id": "\(subscription.id)", "error": "\(Self.reason(error))",
             ])
@@ -311,6 +311,25 @@ public struct AccessService: Sendable {
             }
         }
         return action
+    }
+
+    /// Records a failed removal, once per run of identical failures: the sweep retries every minute, and a
+    /// channel where the bot lost its rights would otherwise add a row a minute until someone fixes it.
+    private func auditFailure(_ subscription: DueSubscription, detail: String) async throws {
+        let logger = self.logger
+        let detail = String(detail.prefix(2000))
+        _ = try await database.withConnection { connection in
+            try await connection.query(
+                """
+                INSERT INTO access_events (subscription_id, user_id, chat_id, action, detail)
+                SELECT \(subscription.id), \(subscription.userID), \(subscription.chatID), 'remove_failed', \(detail)
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM (SELECT action, detail FROM access_events WHERE subscription_id = \(subscription.id) ORDER BY id DESC LIMIT 1) AS last
+                    WHERE last.action = 'remove_failed' AND last.detail = \(detail))
+                """,
+                logger: logger
+            )
+        }
     }
 
     private func revokeLinks(of subscription: DueSubscription) async throws {

@@ -189,4 +189,28 @@ struct AccessTests {
             #expect(await world.bot.memberStatus(chat: SubscriptionWorld.closedChat, user: SubscriptionWorld.boris) == "left")
         }
     }
+
+    @Test("a removal that fails is audited with its reason once, keeps the subscription active, and is retried until it works")
+    func failedRemoval() async throws {
+        try await withSubscriptionWorld { world in
+            let anna = SubscriptionWorld.anna
+            try await world.buyAndPay(anna, position: 1)
+            try await world.join(anna)
+            await world.bot.setBotAdministrator(false, chat: SubscriptionWorld.closedChat)
+            world.clock.advance(days: 31)
+            #expect(try await world.access.sweepExpired().values.map { $0 } == [.removeFailed])
+            world.clock.advance(seconds: 60)
+            #expect(try await world.access.sweepExpired().values.map { $0 } == [.removeFailed])
+            let failures = try await world.strings("SELECT detail FROM access_events WHERE action = 'remove_failed'")
+            #expect(failures.count == 1)
+            #expect(failures.first?.contains("not enough rights") == true, "\(failures)")
+            #expect(try await world.subscription(of: anna)?.status == "active")
+            #expect(await world.bot.memberStatus(chat: SubscriptionWorld.closedChat, user: anna) == "member")
+
+            await world.bot.setBotAdministrator(true, chat: SubscriptionWorld.closedChat)
+            world.clock.advance(seconds: 60)
+            #expect(try await world.access.sweepExpired().values.map { $0 } == [.removed])
+            #expect(try await world.subscription(of: anna)?.status == "expired")
+        }
+    }
 }

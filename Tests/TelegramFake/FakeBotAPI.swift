@@ -95,6 +95,18 @@ public actor FakeBotAPI {
         ))
     }
 
+    /// Changes whether the bot is an administrator (with every right the tests use) of `chat`, e.g. an owner
+    /// demoting it by mistake.
+    public func setBotAdministrator(_ isAdmin: Bool, chat: Int64) {
+        members[chat, default: [:]][bot.id] = isAdmin
+            ? .administrator(ChatMemberAdministrator(
+                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
+                canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
+                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
+                canPostMessages: true, canEditMessages: true))
+            : .member(ChatMemberMember(user: bot))
+    }
+
     public func setLimits(_ limits: TelegramRateLimits?) {
         self.limits = limits
     }
