@@ -188,6 +188,12 @@ public struct TelePayApplication: Sendable {
         }
         if nowPaymentsIPN == nil {
             logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")
+            if provider != nil {
+                logger.warning("invoices will be created but no payment can complete: set TELEPAY_NOWPAYMENTS_IPN_SECRET")
+            }
+        }
+        if provider != nil && settings.publicURL == nil {
+            logger.warning("invoices carry no callback or return URL: set TELEPAY_PUBLIC_URL (NOWPayments then uses the dashboard's IPN URL)")
         }
         let router = HTTPRoutes.buildRouter(
             readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
