@@ -85,6 +85,8 @@ let package = Package(
                 "TelegramBotAPI",
                 "Storage",
                 "Jobs",
+                "Subscriptions",
+                "Payments",
                 "Localization",
                 "Conversations",
                 "Wallets",
@@ -153,6 +155,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Subscriptions",
+            dependencies: [
+                "Storage",
+                "Jobs",
+                "Payments",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Storage",
@@ -160,6 +173,7 @@ let package = Package(
                 "Bot",
                 "Conversations",
                 "Payments",
+                "Subscriptions",
                 "Localization",
                 "TelegramBotAPI",
                 "Ethereum",
@@ -225,7 +239,7 @@ let package = Package(
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
-                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments",
+                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -311,6 +325,16 @@ let package = Package(
         .testTarget(
             name: "PaymentsTests",
             dependencies: ["Payments", "NOWPaymentsFake", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SubscriptionsTests",
+            dependencies: [
+                "Subscriptions", "Bot", "Jobs", "Payments", "Storage", "Localization", "TelegramBotAPI",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

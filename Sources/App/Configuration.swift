@@ -2,6 +2,7 @@ import Bot
 import Foundation
 import Logging
 import Storage
+import Subscriptions
 
 /// A secret value from the configuration. It prints as `<redacted>` everywhere (interpolation, `dump`,
 /// `debugPrint`, mirrors), so a secret cannot reach a log line or an error message by accident.
@@ -89,6 +90,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var ethereumChainId: UInt64
     /// Blocks, counting its own, before a hot-wallet transfer counts as final.
     public var ethereumConfirmations: UInt64
+    /// Fees, invites, expiry and reminders of subscriber purchases.
+    public var subscriptions: SubscriptionSettings
 
     /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
     public static let variables: [Variable] = [
@@ -126,6 +129,12 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS", default: "10", "On shutdown, how long running jobs may finish before they are cancelled and given back; must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS."),
         Variable("TELEPAY_ETH_CHAIN_ID", default: "1", "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
         Variable("TELEPAY_ETH_CONFIRMATIONS", default: "12", "Blocks, counting its own, before a hot-wallet transfer counts as final (1–1000)."),
+        Variable("TELEPAY_PLATFORM_FEE_PERCENT", default: "3", "Platform's share of each subscription payment, in percent (0–50, at most two decimals); the owner's pending balance gets the rest."),
+        Variable("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", default: "0", "A partially_paid payment short by at most this percentage of the amount asked counts as paid (0–10; 0 grants nothing for partial payments)."),
+        Variable("TELEPAY_INVITE_MODE", default: "join_request", "join_request (links file join requests; only subscribers are approved) or single_use (one-use links that expire; anyone else who joins is removed)."),
+        Variable("TELEPAY_INVITE_LINK_TTL_HOURS", default: "24", "How long a single_use invite link stays valid (1–720)."),
+        Variable("TELEPAY_EXPIRY_DRY_RUN", default: "false", "When true, the expiry sweep only logs whom it would remove; nobody is removed or expired."),
+        Variable("TELEPAY_REMINDER_DAYS", default: "3,1", "Days before a subscription ends at which its subscriber is reminded, comma-separated (each 1–365; empty list: none)."),
     ]
 
     /// A configuration variable as documented.
@@ -175,7 +184,10 @@ public struct Configuration: Sendable, CustomStringConvertible {
             + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
             + "changenow_key=\(state(changeNowAPIKey)) changenow_private_key=\(state(changeNowPrivateAPIKey)) "
             + "exchange_poll=\(exchangePollInterval.components.seconds)s admins=\(adminTelegramIDs.count) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
-            + "jobs=\(jobs) eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations)"
+            + "jobs=\(jobs) eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations) "
+            + "fee=\(subscriptions.platformFeePercent)% partial_tolerance=\(subscriptions.partialPaymentTolerancePercent)% "
+            + "invite_mode=\(subscriptions.inviteMode.rawValue) expiry_dry_run=\(subscriptions.expiryDryRun) "
+            + "reminder_days=\(subscriptions.reminderDays.map(String.init).joined(separator: ","))"
     }
 }
 
@@ -383,10 +395,21 @@ private struct Reader {
         // 2^53 − 1 bounds every chain id in use (EIP-2294).
         let chainId = integer("TELEPAY_ETH_CHAIN_ID", in: 1...9_007_199_254_740_991)
         let confirmations = integer("TELEPAY_ETH_CONFIRMATIONS", in: 1...1000)
+        let fee = percent("TELEPAY_PLATFORM_FEE_PERCENT", maximum: 50)
+        let tolerance = percent("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", maximum: 10)
+        let inviteText = (string("TELEPAY_INVITE_MODE") ?? defaultValue("TELEPAY_INVITE_MODE")!).lowercased()
+        let inviteMode = SubscriptionSettings.InviteMode(rawValue: inviteText)
+        if inviteMode == nil {
+            problem("TELEPAY_INVITE_MODE", "'\(inviteText)' is not join_request or single_use")
+        }
+        let linkHours = integer("TELEPAY_INVITE_LINK_TTL_HOURS", in: 1...720)
+        let dryRun = boolean("TELEPAY_EXPIRY_DRY_RUN")
+        let reminderDays = dayList("TELEPAY_REMINDER_DAYS")
         guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
               let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
-              let chainId, let confirmations, let maximumChannels, let draftHours
+              let chainId, let confirmations, let maximumChannels, let draftHours,
+              let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays
         else {
             return nil
         }
@@ -425,8 +448,44 @@ private struct Reader {
                 shutdownGrace: .seconds(grace)
             ),
             ethereumChainId: UInt64(chainId),
-            ethereumConfirmations: UInt64(confirmations)
+            ethereumConfirmations: UInt64(confirmations),
+            subscriptions: SubscriptionSettings(
+                platformFeePercent: fee, partialPaymentTolerancePercent: tolerance, inviteMode: inviteMode,
+                singleUseLinkLifetime: .seconds(linkHours * 3600), expiryDryRun: dryRun, reminderDays: reminderDays, publicURL: publicURL
+            )
         )
+    }
+
+    /// A percentage from 0 to `maximum` with at most two decimals, e.g. `3` or `2.5`.
+    mutating func percent(_ name: String, maximum: Decimal) -> Decimal? {
+        guard let text = string(name) ?? defaultValue(name) else { return nil }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              parts.count == 1 || parts[1].count <= 2,
+              let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
+            problem(name, "'\(text)' is not a percentage like 3 or 2.5")
+            return nil
+        }
+        guard value <= maximum else {
+            problem(name, "\(text) is outside 0–\(maximum)")
+            return nil
+        }
+        return value
+    }
+
+    /// Comma-separated whole days, each 1–365, without repeats; empty means none.
+    mutating func dayList(_ name: String) -> [Int]? {
+        let text = values[name].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? defaultValue(name)!
+        if text.isEmpty { return [] }
+        var days: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let value = Int(part.trimmingCharacters(in: .whitespaces)), (1...365).contains(value) else {
+                problem(name, "'\(text)' must be whole days 1–365 separated by commas, e.g. 3,1")
+                return nil
+            }
+            if !days.contains(value) { days.append(value) }
+        }
+        return days.sorted(by: >)
     }
 
     static func isBotToken(_ value: String) -> Bool {

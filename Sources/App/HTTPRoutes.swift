@@ -98,6 +98,7 @@ public enum HTTPRoutes {
         maxBodyBytes: Int,
         telegramWebhook: TelegramWebhookRoute?,
         nowPaymentsIPN: NOWPaymentsIPNReceiver?,
+        paymentReturn: PaymentReturnRoute? = nil,
         logger: Logger
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
@@ -123,6 +124,7 @@ public enum HTTPRoutes {
         if let nowPaymentsIPN {
             NOWPaymentsIPNRoute(receiver: nowPaymentsIPN, maxBodyBytes: maxBodyBytes).register(on: router)
         }
+        paymentReturn?.register(on: router)
         return router
     }
 

@@ -4,8 +4,23 @@ import Jobs
 import Logging
 import ServiceLifecycle
 import Storage
+import Subscriptions
 import Synchronization
 import TelegramBotAPI
+
+/// The job handlers of subscriber purchases, as far as this process can run them: payment processing needs
+/// the provider, everything that talks to Telegram needs the bot.
+public struct SubscriptionJobs: Sendable {
+    public var processor: PaymentProcessor?
+    public var access: AccessService?
+    public var notifier: UserNotifier?
+
+    public init(processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?) {
+        self.processor = processor
+        self.access = access
+        self.notifier = notifier
+    }
+}
 
 /// The job engine as wired into TelePay: the queue that components enqueue through, and the services that run
 /// jobs (worker pool, rescuer, periodic scheduler).
@@ -23,6 +38,7 @@ public struct JobsRuntime: Sendable {
         alertHook: any JobAlertHook,
         telegram: TelegramClient? = nil,
         exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
+        subscriptions: SubscriptionJobs? = nil,
         logger: Logger
     ) throws -> JobsRuntime {
         var registry = JobRegistry()
@@ -34,6 +50,18 @@ public struct JobsRuntime: Sendable {
         if let exchangeTracking {
             registry.register(ExchangeStatusPoller(tracker: exchangeTracking.tracker))
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
+        }
+        if let processor = subscriptions?.processor {
+            registry.register(processor)
+        }
+        if let notifier = subscriptions?.notifier {
+            registry.register(notifier)
+        }
+        if let access = subscriptions?.access {
+            registry.register(InviteDeliverer(service: access))
+            registry.register(ExpirySweeper(service: access))
+            registry.register(ReminderSender(service: access))
+            tasks += [try ExpirySweeper.periodicTask(), try ReminderSender.periodicTask()]
         }
 
         let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)

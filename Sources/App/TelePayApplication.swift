@@ -12,6 +12,7 @@ import ServiceLifecycle
 import UnixSignals
 import HotWallet
 import Storage
+import Subscriptions
 
 /// Why TelePay could not start.
 public enum StartupError: Error, CustomStringConvertible {
@@ -165,18 +166,45 @@ public struct TelePayApplication: Sendable {
         let telemetry = Telemetry()
         let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
         let localizer = try loadLocalizer(configuration: configuration)
+        let settings = configuration.subscriptions
+        let provider: (any PaymentProvider)? = configuration.nowPaymentsAPIKey.map { key in
+            NOWPaymentsClient(configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value), logger: logger)
+        }
+        if provider == nil {
+            logger.notice("subscriber purchases are off: TELEPAY_NOWPAYMENTS_API_KEY is unset")
+        }
+        let queue = JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger)
+        let clock = SystemWallClock()
+        let purchases = PurchaseService(database: handle.database, provider: provider, settings: settings, logger: logger)
+        let telegramClient = configuration.telegramBotToken.map { TelegramBot.makeClient(configuration: configuration, token: $0, logger: logger) }
+        let access = telegramClient.map { client in
+            AccessService(
+                database: handle.database, queue: queue, access: TelegramChannelAccess(client: client), clock: clock, settings: settings, logger: logger
+            )
+        }
+        let botUsername = BotUsername()
         let conversations = try loadConversations(configuration: configuration, localizer: localizer)
-        let bot = try configuration.telegramBotToken.map { token in
+        let bot = try telegramClient.map { client in
             try TelegramBot(
-                configuration: configuration, token: token, database: handle.database, localizer: localizer,
-                conversations: conversations, jobs: JobQueue(database: handle.database, logger: logger), logger: logger
+                configuration: configuration, client: client, database: handle.database, localizer: localizer,
+                conversations: conversations, subscriber: access.map { SubscriberCommands(purchases: purchases, access: $0) },
+                botUsername: botUsername, jobs: queue, logger: logger
             )
         }
         let nowPaymentsIPN = configuration.nowPaymentsIPNSecret.map { secret in
-            NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, logger: logger)
+            NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, onStored: { inboxID, transaction in
+                let job = ProcessPaymentJob(inboxID: inboxID)
+                try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
+            }, logger: logger)
         }
         if nowPaymentsIPN == nil {
             logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")
+            if provider != nil {
+                logger.warning("invoices will be created but no payment can complete: set TELEPAY_NOWPAYMENTS_IPN_SECRET")
+            }
+        }
+        if provider != nil && settings.publicURL == nil {
+            logger.warning("invoices carry no callback or return URL: set TELEPAY_PUBLIC_URL (NOWPayments then uses the dashboard's IPN URL)")
         }
         let router = HTTPRoutes.buildRouter(
             readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
@@ -184,6 +212,7 @@ public struct TelePayApplication: Sendable {
             maxBodyBytes: configuration.httpMaxBodyBytes,
             telegramWebhook: bot?.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
             nowPaymentsIPN: nowPaymentsIPN,
+            paymentReturn: PaymentReturnRoute(purchases: purchases, database: handle.database, localizer: localizer, botUsername: botUsername),
             logger: logger
         )
         let http = Application(
@@ -198,7 +227,7 @@ public struct TelePayApplication: Sendable {
         )
         // Alerts reach admins in Telegram through durable jobs when both a bot and admins are configured.
         let adminAlerts = AdminAlerts(
-            queue: JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger),
+            queue: queue,
             adminChatIDs: bot == nil ? [] : configuration.adminTelegramIDs, logger: logger
         )
         if !adminAlerts.adminChatIDs.isEmpty {
@@ -211,7 +240,13 @@ public struct TelePayApplication: Sendable {
         }
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking, logger: logger
+            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking,
+            subscriptions: SubscriptionJobs(
+                processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
+                access: access,
+                notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) }
+            ),
+            logger: logger
         )
         let schemaReady = SchemaGate()
         // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the

@@ -17,19 +17,29 @@ struct TelegramBot: Sendable {
     let mode: TelegramMode
     let webhook: (url: String, secret: Secret, wakeUps: WakeUpSignal)?
 
-    init(
-        configuration: Configuration, token: Secret, database: Database, localizer: Localizer,
-        conversations: [ConversationDefinition], jobs: JobQueue?, logger: Logger
-    ) throws {
+    let botUsername: BotUsername
+
+    /// The Bot API client for the configured server and token.
+    static func makeClient(configuration: Configuration, token: Secret, logger: Logger) -> TelegramClient {
         let transport = HTTPTelegramTransport(baseURL: configuration.telegramAPIURL.absoluteString, token: token.value, logger: logger)
-        let client = TelegramClient(transport: transport, logger: logger)
-        let router = try BotAssembly.router(conversations: conversations, settings: configuration.owners)
+        return TelegramClient(transport: transport, logger: logger)
+    }
+
+    /// `subscriber`, when given, adds offers, purchases and closed-channel gating to the core commands;
+    /// `conversations` are the checked `Conversations/*.yaml` forms the owner screens run.
+    init(
+        configuration: Configuration, client: TelegramClient, database: Database, localizer: Localizer,
+        conversations: [ConversationDefinition], subscriber: SubscriberCommands?, botUsername: BotUsername,
+        jobs: JobQueue?, logger: Logger
+    ) throws {
+        let router = try BotAssembly.router(conversations: conversations, settings: configuration.owners, subscriber: subscriber)
         let services = BotServices(client: client, database: database, localizer: localizer, logger: logger, jobs: jobs)
         self.client = client
         self.dispatcher = Dispatcher(router: router, services: services, maxConcurrency: configuration.telegramConcurrency)
         self.database = database
         self.localizer = localizer
         self.logger = logger
+        self.botUsername = botUsername
         self.mode = configuration.telegramMode
         if configuration.telegramMode == .webhook, let publicURL = configuration.publicURL, let secret = configuration.telegramWebhookSecret {
             webhook = (publicURL.absoluteString + "/" + TelegramWebhookRoute.path, secret, WakeUpSignal())
@@ -51,6 +61,7 @@ struct TelegramBot: Sendable {
             throw LongPollingError.unauthorized
         }
         logger.notice("Telegram bot connected", metadata: ["bot": "@\(me.username ?? String(me.id))"])
+        botUsername.set(me.username)
         try await CoreCommands.publishCommandMenu(client: client, localizer: localizer)
         if let webhook {
             try await client.send(SetWebhook(url: webhook.url, allowedUpdates: LongPollingSource.allowedUpdates, secretToken: webhook.secret.value))

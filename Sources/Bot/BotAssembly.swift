@@ -21,14 +21,19 @@ public enum BotAssembly {
         try ConversationLoader.loadDirectory(directory, knownKeys: Set(localizer.catalogs[Localizer.fallbackLanguage]?.keys ?? [:].keys))
     }
 
-    public static func router(conversations: [ConversationDefinition], settings: OwnerSettings) throws -> BotRouter {
+    /// `subscriber`, when given, adds offers, purchases and closed-channel gating to the core commands.
+    public static func router(conversations: [ConversationDefinition], settings: OwnerSettings, subscriber: SubscriberCommands? = nil) throws -> BotRouter {
         let engine = try FormEngine(
             definitions: conversations,
             bindings: [ChannelFormBinding(maximumChannelsPerOwner: settings.maximumChannelsPerOwner)],
             draftLifetime: settings.draftLifetime
         )
         var router = BotRouter()
-        CoreCommands.register(into: &router)
+        if let subscriber {
+            subscriber.register(into: &router)
+        } else {
+            CoreCommands.register(into: &router)
+        }
         engine.register(into: &router)
         ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner).register(into: &router)
         return router

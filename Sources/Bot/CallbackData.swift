@@ -22,6 +22,17 @@ public enum CallbackData: Sendable, Hashable {
     case channelDelete(Int64)
     case channelDeleteConfirmed(Int64)
 
+    // MARK: Subscriber purchases (issue 6)
+
+    /// Buy tier `position` of channel `channelID`.
+    case buyTier(channelID: Int64, position: Int)
+    /// Ask again for the invoice of an order whose invoice failed.
+    case retryInvoice(orderID: Int64)
+    /// Show channel `channelID`'s offer again, to renew.
+    case renew(channelID: Int64)
+    /// Send a new invite link for an active subscription.
+    case inviteAgain(subscriptionID: Int64)
+
     public static let version = "v1"
     public static let maximumBytes = 64
     /// Limits of the form case, checked by the conversation loader and by `init`.
@@ -41,6 +52,11 @@ public enum CallbackData: Sendable, Hashable {
         case .channelResume(let id): return "\(Self.version):ch:resume:\(id)"
         case .channelDelete(let id): return "\(Self.version):ch:del:\(id)"
         case .channelDeleteConfirmed(let id): return "\(Self.version):ch:delok:\(id)"
+
+        case .buyTier(let channel, let position): return "\(Self.version):buy:\(channel):\(position)"
+        case .retryInvoice(let order): return "\(Self.version):payretry:\(order)"
+        case .renew(let channel): return "\(Self.version):renew:\(channel)"
+        case .inviteAgain(let subscription): return "\(Self.version):invite:\(subscription)"
         }
     }
 
@@ -68,7 +84,7 @@ public enum CallbackData: Sendable, Hashable {
             default: return nil
             }
         case ("ch", 4):
-            guard parts[3].allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-") }), let id = Int64(parts[3]) else { return nil }
+            guard let id = Self.id(parts[3]) else { return nil }
             switch parts[2] {
             case "open": self = .channelOpen(id)
             case "edit": self = .channelEdit(id)
@@ -78,6 +94,19 @@ public enum CallbackData: Sendable, Hashable {
             case "delok": self = .channelDeleteConfirmed(id)
             default: return nil
             }
+
+        case ("buy", 4):
+            guard let channel = Self.id(parts[2]), let position = Int(parts[3]), (1...3).contains(position) else { return nil }
+            self = .buyTier(channelID: channel, position: position)
+        case ("payretry", 3):
+            guard let order = Self.id(parts[2]) else { return nil }
+            self = .retryInvoice(orderID: order)
+        case ("renew", 3):
+            guard let channel = Self.id(parts[2]) else { return nil }
+            self = .renew(channelID: channel)
+        case ("invite", 3):
+            guard let subscription = Self.id(parts[2]) else { return nil }
+            self = .inviteAgain(subscriptionID: subscription)
         default:
             return nil
         }
@@ -96,8 +125,16 @@ public enum CallbackData: Sendable, Hashable {
             .chooseLanguage("zzz"),
             .form(code: code, revision: .max, row: maximumFormPosition, column: maximumFormPosition),
             .channelList, .channelAdd,
-            .channelOpen(.min), .channelEdit(.min), .channelPause(.min), .channelResume(.min),
-            .channelDelete(.min), .channelDeleteConfirmed(.min),
+            .channelOpen(.max), .channelEdit(.max), .channelPause(.max), .channelResume(.max),
+            .channelDelete(.max), .channelDeleteConfirmed(.max),
+            .buyTier(channelID: .max, position: 3), .retryInvoice(orderID: .max), .renew(channelID: .max),
+            .inviteAgain(subscriptionID: .max),
         ]
+    }
+
+    /// A positive row id written in plain digits (no sign, no leading zeros), so each id has one encoding.
+    private static func id(_ text: String) -> Int64? {
+        guard let value = Int64(text), value > 0, String(value) == text else { return nil }
+        return value
     }
 }

@@ -6,7 +6,7 @@ import TelegramBotAPI
 
 /// The commands the bot understands; a test keeps the router's registrations equal to this list.
 public enum BotCommandName: String, CaseIterable, Sendable {
-    case start, help, channels, cancel, language
+    case start, subscriptions, channels, help, cancel, language
 
     var descriptionKey: String { "command.\(rawValue).description" }
 }
@@ -18,8 +18,20 @@ public enum CoreCommands {
         (1...64).contains(payload.count) && payload.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
     }
 
-    public static func register(into router: inout BotRouter) {
-        router.command(BotCommandName.start.rawValue, start)
+    /// Handles a valid `/start` payload; returns `false` when the payload names nothing it knows.
+    public typealias StartPayloadHandler = @Sendable (_ payload: String, _ context: UpdateContext) async throws -> Bool
+
+    /// `startPayload` opens offers from deep links and `subscriptions` lists a subscriber's subscriptions;
+    /// without them (no purchases in this process) the bot says so.
+    public static func register(into router: inout BotRouter, startPayload: StartPayloadHandler? = nil, subscriptions: UpdateHandler? = nil) {
+        router.command(BotCommandName.start.rawValue) { context in try await start(context, payloadHandler: startPayload) }
+        router.command(BotCommandName.subscriptions.rawValue) { context in
+            if let subscriptions {
+                try await subscriptions(context)
+            } else {
+                try await context.reply("purchase.payments_unavailable")
+            }
+        }
         router.command(BotCommandName.help.rawValue) { context in
             try await context.reply("help.text")
         }
@@ -49,7 +61,7 @@ public enum CoreCommands {
         }
     }
 
-    static func start(_ context: UpdateContext) async throws {
+    static func start(_ context: UpdateContext, payloadHandler: StartPayloadHandler?) async throws {
         let text = context.update.message?.text ?? ""
         let payload = BotRouter.parseCommand(text)?.arguments.trimmingCharacters(in: .whitespaces) ?? ""
         guard !payload.isEmpty else {
@@ -59,6 +71,11 @@ public enum CoreCommands {
         guard isValidPayload(payload) else {
             context.logger.info("rejected /start payload", metadata: ["length": "\(payload.count)"])
             try await context.reply("start.link_invalid")
+            return
+        }
+        if let payloadHandler {
+            if try await payloadHandler(payload, context) { return }
+            try await context.reply("start.offer_not_found")
             return
         }
         let exists = try await context.services.database.withConnection { connection in

@@ -96,11 +96,14 @@ public struct EmbeddedPostgres: Sendable {
 
     public var dataDirectory: String
     public var binaries: PostgresServerBinaries
+    public var maxConnections: Int
     public var logger: Logger
 
-    public init(dataDirectory: String, binaries: PostgresServerBinaries, logger: Logger) {
+    /// `maxConnections` is written into a new cluster's configuration (an existing cluster keeps its own).
+    public init(dataDirectory: String, binaries: PostgresServerBinaries, maxConnections: Int = 200, logger: Logger) {
         self.dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         self.binaries = binaries
+        self.maxConnections = maxConnections
         self.logger = logger
     }
 
@@ -233,7 +236,7 @@ public struct EmbeddedPostgres: Sendable {
 
             # Added by TelePay: reachable only through the Unix socket in the data folder.
             listen_addresses = ''
-            max_connections = 200
+            max_connections = \(maxConnections)
 
             """
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: clusterDirectory + "/postgresql.conf"))

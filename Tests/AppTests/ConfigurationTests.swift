@@ -200,3 +200,53 @@ final class LogCapture: @unchecked Sendable {
         lock.withLock { lines.joined(separator: "\n") }
     }
 }
+
+@Suite("Configuration of subscriber purchases")
+struct PurchaseConfigurationTests {
+    func problems(_ environment: [String: String]) -> [String] {
+        do {
+            _ = try Configuration.load(environment: environment)
+            return []
+        } catch {
+            return error.problems.map(\.variable)
+        }
+    }
+
+    @Test("defaults: 3 % fee, no partial-payment tolerance, join-request invites, real removals, reminders 3 and 1 days before")
+    func defaults() throws {
+        let settings = try Configuration.load(environment: ["TELEPAY_PUBLIC_URL": "https://pay.example.com/"]).subscriptions
+        #expect(settings.platformFeePercent == 3)
+        #expect(settings.partialPaymentTolerancePercent == 0)
+        #expect(settings.inviteMode == .joinRequest)
+        #expect(settings.singleUseLinkLifetime == .seconds(24 * 3600))
+        #expect(!settings.expiryDryRun)
+        #expect(settings.reminderDays == [3, 1])
+        #expect(settings.publicURL?.absoluteString == "https://pay.example.com")
+    }
+
+    @Test("values are read exactly, and an empty reminder list turns reminders off")
+    func values() throws {
+        let settings = try Configuration.load(environment: [
+            "TELEPAY_PLATFORM_FEE_PERCENT": "2.5", "TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT": "0.75",
+            "TELEPAY_INVITE_MODE": "single_use", "TELEPAY_INVITE_LINK_TTL_HOURS": "2", "TELEPAY_EXPIRY_DRY_RUN": "true",
+            "TELEPAY_REMINDER_DAYS": "1, 7,3,7",
+        ]).subscriptions
+        #expect(settings.platformFeePercent == Decimal(string: "2.5"))
+        #expect(settings.partialPaymentTolerancePercent == Decimal(string: "0.75"))
+        #expect(settings.inviteMode == .singleUse)
+        #expect(settings.singleUseLinkLifetime == .seconds(7200))
+        #expect(settings.expiryDryRun)
+        #expect(settings.reminderDays == [7, 3, 1])
+        #expect(try Configuration.load(environment: ["TELEPAY_REMINDER_DAYS": ""]).subscriptions.reminderDays == [])
+    }
+
+    @Test("bad values are reported by name", arguments: [
+        ("TELEPAY_PLATFORM_FEE_PERCENT", "51"), ("TELEPAY_PLATFORM_FEE_PERCENT", "3.333"), ("TELEPAY_PLATFORM_FEE_PERCENT", "-1"),
+        ("TELEPAY_PLATFORM_FEE_PERCENT", "3%"), ("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", "11"), ("TELEPAY_INVITE_MODE", "open"),
+        ("TELEPAY_INVITE_LINK_TTL_HOURS", "0"), ("TELEPAY_EXPIRY_DRY_RUN", "maybe"), ("TELEPAY_REMINDER_DAYS", "3,0"),
+        ("TELEPAY_REMINDER_DAYS", "three"),
+    ])
+    func invalid(name: String, value: String) {
+        #expect(problems([name: value]) == [name])
+    }
+}

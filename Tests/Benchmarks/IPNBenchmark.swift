@@ -2,13 +2,16 @@ import App
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import Jobs
 import Logging
 import NIOCore
 import Payments
 import Storage
+import Subscriptions
 
 /// NOWPayments callbacks through TelePay's real HTTP route: signature check over the re-sorted body, the
-/// inbox insert in its own transaction, the 200. Two runs: as fast as `concurrency` senders go (closed
+/// inbox insert and its processing job in one transaction (as TelePay wires it), the 200. No worker runs,
+/// so the figures are the callback path alone. Two runs: as fast as `concurrency` senders go (closed
 /// loop), then a steady offered rate (open loop, latency measured from each callback's scheduled time so
 /// queueing is not hidden). Every callback is a different payment, so every one is a real insert.
 struct IPNBenchmark {
@@ -23,9 +26,14 @@ struct IPNBenchmark {
 
     func run(database: Database, logger: Logger) async throws -> String {
         let secret = "bench-ipn-secret"
+        let queue = JobQueue(database: database, logger: logger)
         let router = HTTPRoutes.buildRouter(
             readiness: AlwaysReady(), telemetry: Telemetry(), maxBodyBytes: 1 << 20,
-            nowPaymentsIPN: NOWPaymentsIPNReceiver(secret: secret, database: database, logger: logger), logger: logger
+            nowPaymentsIPN: NOWPaymentsIPNReceiver(secret: secret, database: database, onStored: { inboxID, transaction in
+                let job = ProcessPaymentJob(inboxID: inboxID)
+                try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
+            }, logger: logger),
+            logger: logger
         )
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(

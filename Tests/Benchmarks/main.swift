@@ -4,7 +4,7 @@ import Logging
 import Metrics
 import Storage
 
-/// `telepay-bench [updates|limiter|ipn|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
+/// `telepay-bench [updates|limiter|ipn|invites|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -40,5 +40,11 @@ if which.contains("limiter") || which.contains("all") {
 if which.contains("ipn") || which.contains("all") {
     try await withBenchDatabase { database in
         print(try await IPNBenchmark(closedLoopCallbacks: 20_000, concurrency: 16, offeredRate: 1_000, offeredSeconds: 20).run(database: database, logger: logger))
+    }
+}
+
+if which.contains("invites") || which.contains("all") {
+    try await withBenchDatabase { database in
+        print(try await InviteLatencyBenchmark(payments: 1_000, offeredRate: 100).run(database: database, logger: logger))
     }
 }

@@ -21,23 +21,23 @@ struct EnqueueTests {
         try await withMigratedDatabase { database in
             let queue = JobQueue(database: database, logger: quietLogger)
             _ = try await database.withConnection { connection in
-                try await connection.query("CREATE TABLE orders (id INT PRIMARY KEY)", logger: quietLogger)
+                try await connection.query("CREATE TABLE business_rows (id INT PRIMARY KEY)", logger: quietLogger)
             }
             await #expect(throws: BusinessFailure.self) {
                 try await database.withTransaction { connection in
-                    try await connection.query("INSERT INTO orders VALUES (1)", logger: quietLogger)
+                    try await connection.query("INSERT INTO business_rows VALUES (1)", logger: quietLogger)
                     try await queue.enqueue(EchoJob(value: 1), on: connection)
                     throw BusinessFailure()
                 }
             }
             await #expect(throws: BusinessFailure.self) {
                 try await queue.transaction { transaction in
-                    try await transaction.connection.query("INSERT INTO orders VALUES (2)", logger: quietLogger)
+                    try await transaction.connection.query("INSERT INTO business_rows VALUES (2)", logger: quietLogger)
                     try await transaction.enqueue(EchoJob(value: 2))
                     throw BusinessFailure()
                 }
             }
-            #expect(try await count("SELECT count(*) FROM orders", on: database) == 0)
+            #expect(try await count("SELECT count(*) FROM business_rows", on: database) == 0)
             #expect(try await count("SELECT count(*) FROM jobs", on: database) == 0)
         }
     }

@@ -85,6 +85,28 @@ public actor FakeBotAPI {
         members[id] = roster
     }
 
+    /// Makes `user` an administrator of `chat` (without rights that matter to the tests).
+    public func makeAdministrator(chat: Int64, user userID: Int64) {
+        guard let user = users[userID] else { return }
+        members[chat, default: [:]][userID] = .administrator(ChatMemberAdministrator(
+            user: user, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
+            canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
+            canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false
+        ))
+    }
+
+    /// Changes whether the bot is an administrator (with every right the tests use) of `chat`, e.g. an owner
+    /// demoting it by mistake.
+    public func setBotAdministrator(_ isAdmin: Bool, chat: Int64) {
+        members[chat, default: [:]][bot.id] = isAdmin
+            ? .administrator(ChatMemberAdministrator(
+                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
+                canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
+                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
+                canPostMessages: true, canEditMessages: true))
+            : .member(ChatMemberMember(user: bot))
+    }
+
     public func setLimits(_ limits: TelegramRateLimits?) {
         self.limits = limits
     }
@@ -556,6 +578,9 @@ public actor FakeBotAPI {
         }
         if case .owner = members[chatID]?[userID] {
             throw FakeFailure(code: 400, description: "Bad Request: can't remove chat owner")
+        }
+        if case .administrator = members[chatID]?[userID] {
+            throw FakeFailure(code: 400, description: "Bad Request: user is an administrator of the chat")
         }
         changeMembership(chat: chatID, user: userID, to: .banned(ChatMemberBanned(user: user, untilDate: int(params["until_date"]) ?? 0)), by: bot, via: nil)
         return ok(true)

@@ -24,6 +24,8 @@ public actor TestPostgres {
             let cluster = EmbeddedPostgres(
                 dataDirectory: Self.dataDirectory,
                 binaries: try PostgresServerBinaries.locate(),
+                // Every suite runs in parallel, each test with its own pool; 200 is not enough for all of them.
+                maxConnections: 600,
                 logger: Logger(label: "test-postgres") { _ in SwiftLogNoOpLogHandler() }
             )
             return try await cluster.start()

@@ -35,13 +35,19 @@ public enum IPNRejection: Error, Sendable, Hashable, CustomStringConvertible {
 public struct NOWPaymentsIPNReceiver: Sendable {
     public static let provider = "nowpayments"
 
+    /// Runs inside the inbox insert's transaction for a newly stored callback: where its processing is
+    /// enqueued, so the two commit together.
+    public typealias StoredHook = @Sendable (_ inboxID: Int64, _ transaction: PostgresConnection) async throws -> Void
+
     private let verifier: IPNSignatureVerifier
     private let database: Database
+    private let onStored: StoredHook?
     private let logger: Logger
 
-    public init(secret: String, database: Database, logger: Logger) {
+    public init(secret: String, database: Database, onStored: StoredHook? = nil, logger: Logger) {
         self.verifier = IPNSignatureVerifier(secret: secret)
         self.database = database
+        self.onStored = onStored
         self.logger = logger
     }
 
@@ -84,8 +90,11 @@ public struct NOWPaymentsIPNReceiver: Sendable {
             logger.notice("NOWPayments IPN matched a fallback signature variant", metadata: ["variant": "\(variant.rawValue)"])
         }
         let logger = self.logger
+        let onStored = self.onStored
         let inserted = try await database.withTransaction { connection in
-            try await PaymentInbox.record(notification, on: connection, logger: logger)
+            let inserted = try await PaymentInbox.record(notification, on: connection, logger: logger)
+            if let inserted, let onStored { try await onStored(inserted, connection) }
+            return inserted
         }
         if let inserted {
             logger.info("NOWPayments IPN stored", metadata: [

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import Localization
+import Logging
+import PostgresNIO
+import Storage
+import Subscriptions
+import Synchronization
+
+/// The bot's @username once the bot has said who it is; the return page links back to it.
+public final class BotUsername: Sendable {
+    private let value = Mutex<String?>(nil)
+
+    public init(_ initial: String? = nil) {
+        value.withLock { $0 = initial }
+    }
+
+    public var current: String? { value.withLock { $0 } }
+
+    public func set(_ username: String?) {
+        value.withLock { $0 = username }
+    }
+}
+
+/// `GET /payments/return?order=…`: where the invoice page sends the buyer back. A small page in the buyer's
+/// language that shows the order's status, reloads itself until the status is final, and links to the bot.
+struct PaymentReturnRoute: Sendable {
+    static let path = "payments/return"
+    /// Seconds between reloads while the payment is still in progress.
+    static let refreshSeconds = 5
+
+    let purchases: PurchaseService
+    let database: Database
+    let localizer: Localizer
+    let botUsername: BotUsername
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get(RouterPath(Self.path)) { request, _ -> Response in
+            try await handle(request)
+        }
+    }
+
+    func handle(_ request: Request) async throws -> Response {
+        let publicID = request.uri.queryParameters.get("order") ?? ""
+        let valid = publicID.count <= 64 && publicID.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        let order = valid && !publicID.isEmpty ? try await purchases.order(publicID: publicID) : nil
+        var language = Localizer.fallbackLanguage
+        if let order { language = try await languageOf(userID: order.userID) }
+        func text(_ key: String, _ arguments: [String: String] = [:]) -> String {
+            localizer.text(key, language: language, arguments)
+        }
+        let message: String
+        var final = true
+        switch order?.status {
+        case nil:
+            message = text("return_page.not_found")
+        case .paid?:
+            message = text("return_page.paid", ["title": order!.title])
+        case .partiallyPaid?:
+            message = text("return_page.partially_paid", ["title": order!.title])
+        case .expired?, .failed?, .refunded?, .invoiceFailed?:
+            message = text("return_page.closed", ["title": order!.title])
+        case .created?, .awaitingPayment?, .waiting?, .confirming?, .confirmed?, .sending?:
+            message = text("return_page.pending", ["title": order!.title])
+            final = false
+        }
+        var html = "<!doctype html><html lang=\"\(language)\"><head><meta charset=\"utf-8\">"
+        html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        if !final { html += "<meta http-equiv=\"refresh\" content=\"\(Self.refreshSeconds)\">" }
+        html += "<title>\(text("return_page.title"))</title>"
+        html += "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style>"
+        html += "</head><body><h1>\(text("return_page.title"))</h1><p id=\"status\">\(message)</p>"
+        if let username = botUsername.current {
+            html += "<p><a href=\"https://t.me/\(Localizer.escapeHTML(username))\">\(text("return_page.back_to_bot"))</a></p>"
+        }
+        html += "</body></html>"
+        return Response(
+            status: order == nil ? .notFound : .ok,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+
+    private func languageOf(userID: Int64) async throws -> String {
+        let localizer = self.localizer
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", logger: database.logger
+            )
+            for try await (chosen, telegram) in rows.decode((String?, String?).self) {
+                return localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
+            }
+            return Localizer.fallbackLanguage
+        }
+    }
+}

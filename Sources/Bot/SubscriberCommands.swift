@@ -1,0 +1,169 @@
+import Foundation
+import Localization
+import Subscriptions
+import TelegramBotAPI
+
+/// What a subscriber does in the bot: open an offer from a deep link, pick a tier, pay, list subscriptions,
+/// renew, get an invite again; and the join requests and joins the closed channels see.
+public struct SubscriberCommands: Sendable {
+    public let purchases: PurchaseService
+    public let access: AccessService
+
+    public init(purchases: PurchaseService, access: AccessService) {
+        self.purchases = purchases
+        self.access = access
+    }
+
+    /// Registers the core commands with purchases wired in, plus the purchase buttons and channel events.
+    public func register(into router: inout BotRouter) {
+        CoreCommands.register(
+            into: &router,
+            startPayload: { payload, context in try await openOffer(payload: payload, context: context) },
+            subscriptions: { context in try await listSubscriptions(context) }
+        )
+        router.callback { data, context in
+            switch data {
+            case .buyTier(let channel, let position):
+                try await context.answerCallback()
+                try await buy(channelID: channel, position: position, context: context)
+            case .retryInvoice(let order):
+                try await context.answerCallback()
+                guard let userID = context.user?.id else { return true }
+                try await show(try await purchases.retryInvoice(orderID: order, userID: userID), context: context)
+            case .renew(let channel):
+                try await context.answerCallback()
+                if let offer = try await purchases.offer(channelID: channel) {
+                    try await showOffer(offer, context: context)
+                } else {
+                    try await context.reply("purchase.unavailable")
+                }
+            case .inviteAgain(let subscription):
+                try await context.answerCallback()
+                guard let userID = context.user?.id else { return true }
+                let queued = try await access.requestInviteAgain(subscriptionID: subscription, userID: userID)
+                try await context.reply(queued ? "invite.again_queued" : "invite.again_unavailable")
+            default:
+                return false
+            }
+            return true
+        }
+        router.onJoinRequest { context in
+            guard let request = context.update.chatJoinRequest else { return }
+            try await access.handleJoinRequest(chatID: request.chat.id, userID: request.from.id)
+        }
+        router.onChatMember { context in
+            guard let change = context.update.chatMember, case .member(let member) = change.newChatMember else { return }
+            try await access.handleJoin(chatID: change.chat.id, userID: member.user.id, inviteLink: change.inviteLink?.inviteLink)
+        }
+    }
+
+    /// A payload is an offer token, or `t<position>` followed by the token for one tier.
+    func openOffer(payload: String, context: UpdateContext) async throws -> Bool {
+        if let offer = try await purchases.offer(token: payload) {
+            try await showOffer(offer, context: context)
+            return true
+        }
+        let characters = Array(payload)
+        guard characters.count > 2, characters[0] == "t", let position = Int(String(characters[1])),
+              let offer = try await purchases.offer(token: String(characters[2...])),
+              offer.tiers.contains(where: { $0.position == position })
+        else { return false }
+        try await buy(channelID: offer.channelID, position: position, context: context)
+        return true
+    }
+
+    func showOffer(_ offer: Offer, context: UpdateContext) async throws {
+        guard !offer.tiers.isEmpty else {
+            try await context.reply("offer.no_tiers", ["title": offer.closedTitle])
+            return
+        }
+        let buttons = offer.tiers.map { tier in
+            [InlineKeyboardButton(
+                text: context.text("offer.tier_button", [
+                    "price": Self.usd(tier.priceUSD), "duration": context.text("days.count", count: tier.durationDays),
+                ]),
+                action: .callbackData(CallbackData.buyTier(channelID: offer.channelID, position: tier.position).encoded)
+            )]
+        }
+        try await context.reply(
+            "offer.text", ["title": offer.closedTitle, "description": offer.closedDescription],
+            markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
+        )
+    }
+
+    func buy(channelID: Int64, position: Int, context: UpdateContext) async throws {
+        guard let userID = context.user?.id else { return }
+        try await show(try await purchases.buy(userID: userID, channelID: channelID, position: position), context: context)
+    }
+
+    func show(_ outcome: PurchaseOutcome, context: UpdateContext) async throws {
+        switch outcome {
+        case .invoice(_, let url, let price, let days, let title):
+            try await context.reply(
+                "purchase.invoice",
+                ["title": title, "price": Self.usd(price), "duration": context.text("days.count", count: days)],
+                markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
+                    InlineKeyboardButton(text: context.text("purchase.pay_button"), action: .url(url)),
+                ]]))
+            )
+        case .invoiceFailed(let order):
+            try await context.reply(
+                "purchase.invoice_failed",
+                markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
+                    InlineKeyboardButton(
+                        text: context.text("purchase.retry_button"),
+                        action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded)
+                    ),
+                ]]))
+            )
+        case .unavailable:
+            try await context.reply("purchase.unavailable")
+        case .paymentsUnavailable:
+            try await context.reply("purchase.payments_unavailable")
+        }
+    }
+
+    func listSubscriptions(_ context: UpdateContext) async throws {
+        guard let userID = context.user?.id else { return }
+        let subscriptions = try await purchases.subscriptions(of: userID)
+        guard !subscriptions.isEmpty else {
+            try await context.reply("subscriptions.none")
+            return
+        }
+        var lines = [context.text("subscriptions.header")]
+        var buttons: [[InlineKeyboardButton]] = []
+        for subscription in subscriptions {
+            let expires = AccessService.format(subscription.expiresAt)
+            lines.append(context.text(
+                subscription.isActive ? "subscriptions.line_active" : "subscriptions.line_expired",
+                ["title": subscription.title, "expires": expires]
+            ))
+            var row = [InlineKeyboardButton(
+                text: Self.plain(context.text("subscriptions.renew_button", ["title": subscription.title])),
+                action: .callbackData(CallbackData.renew(channelID: subscription.channelID).encoded)
+            )]
+            if subscription.isActive {
+                row.append(InlineKeyboardButton(
+                    text: context.text("subscriptions.invite_button"),
+                    action: .callbackData(CallbackData.inviteAgain(subscriptionID: subscription.id).encoded)
+                ))
+            }
+            buttons.append(row)
+        }
+        guard let chatID = context.chatID else { return }
+        try await context.services.client.send(SendMessage(
+            chatId: .id(chatID), text: lines.joined(separator: "\n"), parseMode: "HTML",
+            linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
+        ))
+    }
+
+    /// Button labels are not parsed as HTML, so the escaping the localizer applies to arguments is undone
+    /// (a channel called "Tom & Jerry" must not show as "Tom &amp; Jerry").
+    static func plain(_ html: String) -> String {
+        html.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+    }
+
+    static func usd(_ value: Decimal) -> String {
+        DecimalText.usd(value)
+    }
+}

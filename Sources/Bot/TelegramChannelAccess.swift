@@ -1,0 +1,130 @@
+import Foundation
+import Jobs
+import Localization
+import Logging
+import PostgresNIO
+import Storage
+import Subscriptions
+import TelegramBotAPI
+
+/// The subscription domain's Telegram actions, done with the Bot API client.
+public struct TelegramChannelAccess: ChannelAccess {
+    public let client: TelegramClient
+
+    public init(client: TelegramClient) {
+        self.client = client
+    }
+
+    public func createInviteLink(chatID: Int64, name: String, mode: InviteLinkMode) async throws(ChannelAccessError) -> String {
+        let method: CreateChatInviteLink
+        switch mode {
+        case .joinRequest:
+            method = CreateChatInviteLink(chatId: .id(chatID), name: String(name.prefix(32)), createsJoinRequest: true)
+        case .singleUse(let expiresAt):
+            method = CreateChatInviteLink(
+                chatId: .id(chatID), name: String(name.prefix(32)), expireDate: Int64(expiresAt.timeIntervalSince1970), memberLimit: 1
+            )
+        }
+        return try await send(method).inviteLink
+    }
+
+    public func revokeInviteLink(chatID: Int64, link: String) async throws(ChannelAccessError) {
+        _ = try await send(RevokeChatInviteLink(chatId: .id(chatID), inviteLink: link))
+    }
+
+    public func approveJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+        _ = try await send(ApproveChatJoinRequest(chatId: .id(chatID), userId: userID))
+    }
+
+    public func declineJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+        _ = try await send(DeclineChatJoinRequest(chatId: .id(chatID), userId: userID))
+    }
+
+    public func memberStatus(chatID: Int64, userID: Int64) async throws(ChannelAccessError) -> ChannelMemberStatus {
+        let member = try await send(GetChatMember(chatId: .id(chatID), userId: userID))
+        switch member {
+        case .owner: return .owner
+        case .administrator: return .administrator
+        case .member, .restricted: return .member
+        case .left: return .notMember
+        case .banned: return .banned
+        }
+    }
+
+    public func removeMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+        _ = try await send(BanChatMember(chatId: .id(chatID), userId: userID))
+        // Unbanning only if banned lets them come back with a new invite without removing anyone else.
+        _ = try await send(UnbanChatMember(chatId: .id(chatID), userId: userID, onlyIfBanned: true))
+    }
+
+    private func call<Value: Sendable>(_ body: () async throws(TelegramError) -> Value) async throws(ChannelAccessError) -> Value {
+        do throws(TelegramError) {
+            return try await body()
+        } catch {
+            throw ChannelAccessError(isTransient: error.isTransient, reason: error.description)
+        }
+    }
+
+    private func send<Method: TelegramMethod>(_ method: Method) async throws(ChannelAccessError) -> Method.Result {
+        try await call { () async throws(TelegramError) -> Method.Result in try await client.send(method) }
+    }
+}
+
+/// Sends `NotifyUserJob`s: localizes the message in the recipient's language and draws its buttons.
+/// Flood control, server and network errors are retried; a blocked user or a rejected message fail at once.
+public struct UserNotifier: JobHandler {
+    public let client: TelegramClient
+    public let database: Database
+    public let localizer: Localizer
+
+    public init(client: TelegramClient, database: Database, localizer: Localizer) {
+        self.client = client
+        self.database = database
+        self.localizer = localizer
+    }
+
+    public var options: JobKindOptions { JobKindOptions(concurrency: 8) }
+
+    public func run(_ payload: NotifyUserJob, context: JobContext) async throws {
+        let logger = context.logger
+        let language = try await database.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(payload.userID)", logger: logger
+            )
+            for try await (chosen, telegram) in rows.decode((String?, String?).self) {
+                return localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
+            }
+            return Localizer.fallbackLanguage
+        }
+        let message = Self.render(payload, language: language, localizer: localizer)
+        try await client.send(message)
+    }
+
+    /// The message as Telegram gets it.
+    public static func render(_ payload: NotifyUserJob, language: String, localizer: Localizer) -> SendMessage {
+        var arguments = payload.arguments
+        for (name, days) in payload.dayArguments {
+            arguments[name] = localizer.text("days.count", language: language, count: days)
+        }
+        let rows: [[InlineKeyboardButton]] = payload.buttons.map { button in
+            switch button {
+            case .url(let labelKey, let url):
+                return [InlineKeyboardButton(text: localizer.text(labelKey, language: language), action: .url(url))]
+            case .renew(let channel):
+                return [InlineKeyboardButton(text: localizer.text("button.renew", language: language), action: .callbackData(CallbackData.renew(channelID: channel).encoded))]
+            case .retryInvoice(let order):
+                return [InlineKeyboardButton(text: localizer.text("purchase.retry_button", language: language), action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded))]
+            }
+        }
+        return SendMessage(
+            chatId: .id(payload.userID), text: localizer.text(payload.key, language: language, arguments), parseMode: "HTML",
+            linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+            replyMarkup: rows.isEmpty ? nil : .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: rows))
+        )
+    }
+
+    public func classify(_ error: any Error) -> JobErrorClass {
+        guard let telegram = error as? TelegramError else { return .retryable }
+        return telegram.isTransient ? .retryable : .permanent
+    }
+}

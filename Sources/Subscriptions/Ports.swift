@@ -1,0 +1,83 @@
+import Foundation
+import Jobs
+
+/// What the subscription domain needs Telegram to do in a closed channel. The bot's adapter implements it
+/// with the Bot API client; tests use the same adapter against the fake Bot API.
+public protocol ChannelAccess: Sendable {
+    /// Creates an invite link to `chatID` for one subscriber; returns the link.
+    func createInviteLink(chatID: Int64, name: String, mode: InviteLinkMode) async throws(ChannelAccessError) -> String
+    func revokeInviteLink(chatID: Int64, link: String) async throws(ChannelAccessError)
+    func approveJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
+    func declineJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
+    func memberStatus(chatID: Int64, userID: Int64) async throws(ChannelAccessError) -> ChannelMemberStatus
+    /// Removes the user but lets them come back with a new invite (ban, then unban only if banned).
+    func removeMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
+}
+
+/// How invite links admit their subscriber.
+public enum InviteLinkMode: Sendable, Hashable {
+    /// The link files a join request, which the bot approves only for the subscriber: a leaked link admits nobody.
+    case joinRequest
+    /// One use, expiring at the given time; whoever else gets in through it is removed.
+    case singleUse(expiresAt: Date)
+
+    public var storedName: String {
+        switch self {
+        case .joinRequest: return "join_request"
+        case .singleUse: return "single_use"
+        }
+    }
+}
+
+/// A user's standing in a channel, as far as removal cares.
+public enum ChannelMemberStatus: Sendable, Hashable {
+    case owner, administrator, member, notMember, banned
+
+    /// Owners and admins are never removed by the expiry sweep.
+    public var isStaff: Bool { self == .owner || self == .administrator }
+}
+
+/// A failed Telegram action, with whether repeating it later can help.
+public struct ChannelAccessError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var isTransient: Bool
+    public var reason: String
+
+    public init(isTransient: Bool, reason: String) {
+        self.isTransient = isTransient
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}
+
+/// A button under a message to a user, described without Telegram types; the bot draws it.
+public enum UserButton: Codable, Sendable, Hashable {
+    /// Opens a URL (an invoice page, an invite link).
+    case url(labelKey: String, url: String)
+    /// Shows the channel's offer again, to renew.
+    case renew(channelID: Int64)
+    /// Asks for a new invoice for an order whose invoice failed.
+    case retryInvoice(orderID: Int64)
+}
+
+/// A message the domain wants a user to get, by catalog key; localized in the user's language when sent.
+/// Sent by a durable job, so a crash or a Telegram outage delays it instead of losing it.
+public struct NotifyUserJob: JobPayload {
+    public static let kind = "subscriptions.notify_user"
+    public static let maxAttempts = 12
+
+    public var userID: Int64
+    public var key: String
+    public var arguments: [String: String]
+    /// Arguments that are day counts, rendered through the `days.count` plural.
+    public var dayArguments: [String: Int]
+    public var buttons: [UserButton]
+
+    public init(userID: Int64, key: String, arguments: [String: String] = [:], dayArguments: [String: Int] = [:], buttons: [UserButton] = []) {
+        self.userID = userID
+        self.key = key
+        self.arguments = arguments
+        self.dayArguments = dayArguments
+        self.buttons = buttons
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import Jobs
+import Logging
+import Payments
+import PostgresNIO
+import Storage
+
+/// A channel's offer as a subscriber sees it.
+public struct Offer: Sendable, Hashable {
+    public struct Tier: Sendable, Hashable {
+        public var position: Int
+        public var priceUSD: Decimal
+        public var durationDays: Int
+    }
+
+    public var channelID: Int64
+    public var closedTitle: String
+    public var closedDescription: String
+    public var openTitle: String
+    /// Enabled tiers, by position.
+    public var tiers: [Tier]
+}
+
+/// What choosing a tier (or retrying its invoice) led to.
+public enum PurchaseOutcome: Sendable, Hashable {
+    /// The invoice exists: send the buyer to `invoiceURL`.
+    case invoice(orderID: Int64, invoiceURL: String, priceUSD: Decimal, durationDays: Int, title: String)
+    /// The provider refused or did not answer; the order records why and can be retried.
+    case invoiceFailed(orderID: Int64)
+    /// The channel is not on sale or the tier is disabled (an old menu).
+    case unavailable
+    /// No payment provider is configured.
+    case paymentsUnavailable
+}
+
+/// One of a user's subscriptions, for `/subscriptions`.
+public struct SubscriptionSummary: Sendable, Hashable {
+    public var id: Int64
+    public var channelID: Int64
+    public var title: String
+    public var isActive: Bool
+    public var expiresAt: Date
+}
+
+/// An order as the return page shows it.
+public struct OrderView: Sendable, Hashable {
+    public var status: OrderStatus
+    public var title: String
+    public var userID: Int64
+}
+
+/// Subscriber purchases: offers, orders and invoices. Every purchase is its own order row with a snapshot
+/// of what was chosen, so concurrent buyers never see each other's choice.
+public struct PurchaseService: Sendable {
+    let database: Database
+    let provider: (any PaymentProvider)?
+    let settings: SubscriptionSettings
+    let logger: Logger
+
+    public init(database: Database, provider: (any PaymentProvider)?, settings: SubscriptionSettings, logger: Logger) {
+        self.database = database
+        self.provider = provider
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The active channel whose offer token is `token`.
+    public func offer(token: String) async throws -> Offer? {
+        try await loadOffer(token: token, channelID: nil)
+    }
+
+    /// The active channel `channelID`'s offer.
+    public func offer(channelID: Int64) async throws -> Offer? {
+        try await loadOffer(token: nil, channelID: channelID)
+    }
+
+    private func loadOffer(token: String?, channelID: Int64?) async throws -> Offer? {
+        let logger = self.logger
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT c.id, c.closed_title, c.closed_description, c.open_title, t.position, t.price_usd::text, t.duration_days
+                FROM channels c LEFT JOIN channel_tiers t ON t.channel_id = c.id AND t.enabled
+                WHERE c.status = 'active' AND (c.offer_token = \(token ?? "") OR c.id = \(channelID ?? 0))
+                ORDER BY t.position
+                """,
+                logger: logger
+            )
+            var offer: Offer?
+            for try await (id, closedTitle, description, openTitle, position, price, days)
+                in rows.decode((Int64, String, String, String, Int16?, String?, Int32?).self) {
+                if offer == nil {
+                    offer = Offer(channelID: id, closedTitle: closedTitle, closedDescription: description, openTitle: openTitle, tiers: [])
+                }
+                if let position, let price = price.flatMap(DecimalText.parse), let days {
+                    offer?.tiers.append(Offer.Tier(position: Int(position), priceUSD: price, durationDays: Int(days)))
+                }
+            }
+            return offer
+        }
+    }
+
+    /// Creates an order for `userID` buying tier `position` of `channelID`, then its invoice.
+    public func buy(userID: Int64, channelID: Int64, position: Int) async throws -> PurchaseOutcome {
+        guard provider != nil else { return .paymentsUnavailable }
+        let logger = self.logger
+        let order = try await database.withConnection { connection -> PendingOrder? in
+            let rows = try await connection.query(
+                """
+                INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title)
+                SELECT \(userID), c.id, c.owner_user_id, t.position, t.price_usd, t.duration_days, c.closed_chat_id, c.closed_title
+                FROM channels c JOIN channel_tiers t ON t.channel_id = c.id
+                WHERE c.id = \(channelID) AND c.status = 'active' AND t.position = \(Int16(clamping: position)) AND t.enabled
+                RETURNING id, public_id, price_usd::text, duration_days, closed_title
+                """,
+                logger: logger
+            )
+            for try await (id, publicID, price, days, title) in rows.decode((Int64, String, String, Int32, String).self) {
+                return PendingOrder(id: id, publicID: publicID, priceUSD: DecimalText.parse(price) ?? 0, durationDays: Int(days), title: title)
+            }
+            return nil
+        }
+        guard let order else { return .unavailable }
+        logger.info("order created", metadata: ["order_id": "\(order.id)", "user_id": "\(userID)", "channel_id": "\(channelID)", "tier": "\(position)"])
+        return try await requestInvoice(for: order)
+    }
+
+    /// Tries the invoice of a failed order again; an order that already has its invoice gets it back.
+    public func retryInvoice(orderID: Int64, userID: Int64) async throws -> PurchaseOutcome {
+        guard provider != nil else { return .paymentsUnavailable }
+        let logger = self.logger
+        let found = try await database.withConnection { connection -> (PendingOrder, String, String?)? in
+            let rows = try await connection.query(
+                """
+                SELECT id, public_id, price_usd::text, duration_days, closed_title, status, invoice_url
+                FROM orders WHERE id = \(orderID) AND user_id = \(userID)
+                """,
+                logger: logger
+            )
+            for try await (id, publicID, price, days, title, status, url) in rows.decode((Int64, String, String, Int32, String, String, String?).self) {
+                return (PendingOrder(id: id, publicID: publicID, priceUSD: DecimalText.parse(price) ?? 0, durationDays: Int(days), title: title), status, url)
+            }
+            return nil
+        }
+        guard let (order, status, url) = found else { return .unavailable }
+        switch OrderStatus(rawValue: status) {
+        case .invoiceFailed?, .created?:
+            return try await requestInvoice(for: order)
+        case .awaitingPayment?, .waiting?, .confirming?, .confirmed?, .sending?:
+            guard let url else { return .unavailable }
+            return .invoice(orderID: order.id, invoiceURL: url, priceUSD: order.priceUSD, durationDays: order.durationDays, title: order.title)
+        default:
+            return .unavailable
+        }
+    }
+
+    struct PendingOrder: Sendable {
+        var id: Int64
+        var publicID: String
+        var priceUSD: Decimal
+        var durationDays: Int
+        var title: String
+    }
+
+    /// Asks the provider for an invoice. Not retried here: a timed-out request may have created one, and the
+    /// user decides whether to try again (a second invoice for the same order can only be paid once).
+    func requestInvoice(for order: PendingOrder) async throws -> PurchaseOutcome {
+        guard let provider else { return .paymentsUnavailable }
+        let base = settings.publicURL?.absoluteString
+        let returnURL = base.flatMap { URL(string: "\($0)/\(SubscriptionSettings.returnPath)?order=\(order.publicID)") }
+        let request = InvoiceRequest(
+            priceAmount: order.priceUSD, priceCurrency: "usd", orderID: order.publicID,
+            orderDescription: "\(order.title) — \(order.durationDays) d",
+            ipnCallbackURL: base.flatMap { URL(string: "\($0)/\(SubscriptionSettings.ipnPath)") },
+            successURL: returnURL, cancelURL: returnURL
+        )
+        let logger = self.logger
+        do {
+            let invoice = try await provider.createInvoice(request)
+            _ = try await database.withConnection { connection in
+                try await connection.query(
+                    """
+                    UPDATE orders SET status = 'awaiting_payment', invoice_id = \(invoice.id), invoice_url = \(invoice.invoiceURL.absoluteString),
+                        invoice_error = NULL
+                    WHERE id = \(order.id) AND status IN ('created', 'invoice_failed')
+                    """,
+                    logger: logger
+                )
+            }
+            return .invoice(
+                orderID: order.id, invoiceURL: invoice.invoiceURL.absoluteString, priceUSD: order.priceUSD,
+                durationDays: order.durationDays, title: order.title
+            )
+        } catch {
+            logger.warning("invoice creation failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
+            let reason = String("\(error)".prefix(2000))
+            _ = try await database.withConnection { connection in
+                try await connection.query(
+                    "UPDATE orders SET status = 'invoice_failed', invoice_error = \(reason) WHERE id = \(order.id) AND status IN ('created', 'invoice_failed')",
+                    logger: logger
+                )
+            }
+            return .invoiceFailed(orderID: order.id)
+        }
+    }
+
+    /// The user's subscriptions, newest expiry first.
+    public func subscriptions(of userID: Int64) async throws -> [SubscriptionSummary] {
+        let logger = self.logger
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT s.id, s.channel_id, c.closed_title, s.status = 'active', s.expires_at
+                FROM subscriptions s JOIN channels c ON c.id = s.channel_id
+                WHERE s.user_id = \(userID) ORDER BY s.expires_at DESC
+                """,
+                logger: logger
+            )
+            var result: [SubscriptionSummary] = []
+            for try await (id, channel, title, active, expires) in rows.decode((Int64, Int64, String, Bool, Date).self) {
+                result.append(SubscriptionSummary(id: id, channelID: channel, title: title, isActive: active, expiresAt: expires))
+            }
+            return result
+        }
+    }
+
+    /// The order behind a return-page visit.
+    public func order(publicID: String) async throws -> OrderView? {
+        let logger = self.logger
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT status, closed_title, user_id FROM orders WHERE public_id = \(publicID)", logger: logger
+            )
+            for try await (status, title, user) in rows.decode((String, String, Int64).self) {
+                guard let status = OrderStatus(rawValue: status) else { return nil }
+                return OrderView(status: status, title: title, userID: user)
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// How purchases, access and reminders behave; built from TelePay's configuration.
+public struct SubscriptionSettings: Sendable, Hashable {
+    /// How invite links admit their subscriber.
+    public enum InviteMode: String, Sendable, Hashable, CaseIterable {
+        /// Links that file join requests; the bot approves only subscribers.
+        case joinRequest = "join_request"
+        /// One-use links that expire; a non-buyer who gets in is removed.
+        case singleUse = "single_use"
+    }
+
+    /// The platform's share of each payment, in percent.
+    public var platformFeePercent: Decimal
+    /// A `partially_paid` payment missing at most this percentage of the amount is accepted as paid; 0 accepts none.
+    public var partialPaymentTolerancePercent: Decimal
+    public var inviteMode: InviteMode
+    /// How long a single-use invite link stays valid.
+    public var singleUseLinkLifetime: Duration
+    /// Log who the expiry sweep would remove, without removing or expiring anyone.
+    public var expiryDryRun: Bool
+    /// Days before the end at which a reminder is sent, e.g. [3, 1].
+    public var reminderDays: [Int]
+    /// How the outside world reaches TelePay's HTTP server; callback and return URLs are built from it.
+    public var publicURL: URL?
+
+    public init(
+        platformFeePercent: Decimal = 3, partialPaymentTolerancePercent: Decimal = 0, inviteMode: InviteMode = .joinRequest,
+        singleUseLinkLifetime: Duration = .seconds(24 * 3600), expiryDryRun: Bool = false, reminderDays: [Int] = [3, 1], publicURL: URL? = nil
+    ) {
+        self.platformFeePercent = platformFeePercent
+        self.partialPaymentTolerancePercent = partialPaymentTolerancePercent
+        self.inviteMode = inviteMode
+        self.singleUseLinkLifetime = singleUseLinkLifetime
+        self.expiryDryRun = expiryDryRun
+        self.reminderDays = reminderDays
+        self.publicURL = publicURL
+    }
+
+    /// `POST` target of NOWPayments' callbacks, relative to the public URL.
+    public static let ipnPath = "payments/nowpayments/ipn"
+    /// Where the invoice page sends the buyer back, relative to the public URL.
+    public static let returnPath = "payments/return"
+}
