@@ -157,7 +157,7 @@ public struct AccessService: Sendable {
                 """
                 SELECT s.id FROM channels c
                 LEFT JOIN subscriptions s ON s.channel_id = c.id AND s.user_id = \(userID) AND s.status = 'active' AND s.expires_at > \(now)
-                WHERE c.closed_chat_id = \(chatID)
+                WHERE c.closed_chat_id = \(chatID) AND c.deleted_at IS NULL
                 """,
                 logger: logger
             )

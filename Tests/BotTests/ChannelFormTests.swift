@@ -681,7 +681,7 @@ struct ChannelFormTests {
         }
     }
 
-    @Test("pausing and deleting from the channel card")
+    @Test("pausing and deleting from the channel card; a never-sold pair is removed outright")
     func pauseAndDelete() async throws {
         try await withOwnerBot { bot in
             let id = try await bot.storeChannel(World.annaValues, owner: World.anna)
@@ -695,6 +695,56 @@ struct ChannelFormTests {
             await bot.see(World.anna, "was deleted")
             await bot.expectRow("SELECT count(*)::int FROM channels", 0, "deleted")
             #expect(try await bot.scalar(Int.self, "SELECT count(*)::int FROM channel_chat_claims") == 0)
+        }
+    }
+
+    @Test("deleting is refused while subscriptions are active (pausing is offered); a sold pair is kept for its records and its chats freed")
+    func deleteWithSubscriptions() async throws {
+        try await withOwnerBot { bot in
+            let id = try await bot.storeChannel(World.annaValues, owner: World.anna)
+            _ = try await bot.database.withTransaction { connection in
+                _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(World.boris), 'B') ON CONFLICT DO NOTHING", logger: quietLogger)
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
+                    VALUES (\(World.boris), \(id), \(World.anna), 1, 9.99, 30, \(World.annaClosed), 'VIP Club', 'paid', now()) RETURNING id
+                    """,
+                    logger: quietLogger
+                )
+                var order: Int64 = 0
+                for try await value in rows.decode(Int64.self) { order = value }
+                return try await connection.query(
+                    """
+                    INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
+                    VALUES (\(World.boris), \(id), 'active', now(), now() + interval '30 days', \(order))
+                    """,
+                    logger: quietLogger
+                )
+            }
+            await bot.say(World.anna, "/channels")
+            try await bot.tap(World.anna, "🟢 Public News")
+            try await bot.tap(World.anna, "🗑 Delete")
+            try await bot.tap(World.anna, "🗑 Yes, delete it")
+            let refusal = await bot.see(World.anna, bot.en("channels.delete_refused", ["count": "1"]))
+            #expect(refusal?.keyboard?.inlineKeyboard.joined().map(\.text).contains("⏸ Pause sales") == true)
+            #expect(try await bot.scalar(String.self, "SELECT status FROM channels WHERE id = \(id)") == "active")
+
+            _ = try await bot.database.withConnection { connection in
+                try await connection.query("UPDATE subscriptions SET status = 'expired', expired_at = now()", logger: quietLogger)
+            }
+            await bot.say(World.anna, "/channels")
+            try await bot.tap(World.anna, "🟢 Public News")
+            try await bot.tap(World.anna, "🗑 Delete")
+            try await bot.tap(World.anna, "🗑 Yes, delete it")
+            await bot.see(World.anna, "was deleted")
+            await bot.expectRow("SELECT (deleted_at IS NOT NULL)::text || '/' || status FROM channels WHERE id = \(id)", "true/paused", "kept, marked deleted")
+            #expect(try await bot.scalar(Int.self, "SELECT count(*)::int FROM orders WHERE channel_id = \(id)") == 1)
+            #expect(try await bot.scalar(Int.self, "SELECT count(*)::int FROM channel_chat_claims") == 0)
+            await bot.say(World.anna, "/channels")
+            await bot.see(World.anna, "You have no channels yet")
+            // The same chats can make a new pair.
+            let again = try await bot.storeChannel(World.annaValues, owner: World.anna)
+            #expect(again != id)
         }
     }
 }

@@ -53,7 +53,7 @@ public enum ChannelRepository {
         let query = PostgresQuery(unsafeSQL: """
             SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
                    (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int
-            FROM channels c WHERE \(condition) ORDER BY c.id
+            FROM channels c WHERE c.deleted_at IS NULL AND \(condition) ORDER BY c.id
             """, binds: bindings)
         let rows = try await connection.query(query, logger: logger)
         var result: [ChannelSummary] = []
@@ -64,7 +64,7 @@ public enum ChannelRepository {
     }
 
     public static func count(ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query("SELECT count(*)::int FROM channels WHERE owner_user_id = \(ownerUserID)", logger: logger)
+        let rows = try await connection.query("SELECT count(*)::int FROM channels WHERE owner_user_id = \(ownerUserID) AND deleted_at IS NULL", logger: logger)
         var count = 0
         for try await value in rows.decode(Int.self) { count = value }
         return count
@@ -157,7 +157,7 @@ public enum ChannelRepository {
                 """
                 UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
                     open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation)
-                WHERE id = \(id) AND owner_user_id = \(ownerUserID) RETURNING id
+                WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
                 """,
                 logger: logger
             )
@@ -245,16 +245,29 @@ public enum ChannelRepository {
         )
     }
 
+    /// Deletes a pair: outright when nobody ever ordered it, otherwise by marking it deleted (its orders,
+    /// subscriptions and ledger entries keep pointing at it). Either way its chats are free again.
     public static func delete(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query("DELETE FROM channels WHERE id = \(id) AND owner_user_id = \(ownerUserID)", logger: logger)
+        _ = try await connection.query(
+            """
+            DELETE FROM channels c WHERE c.id = \(id) AND c.owner_user_id = \(ownerUserID)
+                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.channel_id = c.id)
+            """,
+            logger: logger
+        )
+        _ = try await connection.query(
+            """
+            UPDATE channels SET deleted_at = now(), status = 'paused', paused_reason = 'owner'
+            WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL
+            """,
+            logger: logger
+        )
     }
 
-    /// Subscriptions of the channel that have not ended. Until the subscriptions schema exists there are none.
+    /// Subscriptions of the channel that still give access (not yet expired and swept).
     public static func activeSubscriptions(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let exists = try await connection.query("SELECT to_regclass('public.subscriptions') IS NOT NULL", logger: logger)
-        for try await present in exists.decode(Bool.self) where !present { return 0 }
         let rows = try await connection.query(
-            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND ends_at > now()", logger: logger
+            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND status = 'active'", logger: logger
         )
         var count = 0
         for try await value in rows.decode(Int.self) { count = value }
