@@ -192,10 +192,7 @@ public struct TelePayApplication: Sendable {
             )
         }
         let nowPaymentsIPN = configuration.nowPaymentsIPNSecret.map { secret in
-            NOWPaymentsIPNReceiver(secret: secret.value, database: handle.database, onStored: { inboxID, transaction in
-                let job = ProcessPaymentJob(inboxID: inboxID)
-                try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
-            }, logger: logger)
+            NOWPaymentsIPNReceiver.processing(secret: secret.value, database: handle.database, queue: queue, logger: logger)
         }
         if nowPaymentsIPN == nil {
             logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")

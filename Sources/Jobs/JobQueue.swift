@@ -92,6 +92,12 @@ public struct JobQueue: Sendable {
         return result
     }
 
+    /// Wakes the workers for jobs of `kinds` written without a notification (e.g. by a trigger), after their
+    /// commit. Best effort: a lost notification only delays them to the workers' next poll.
+    public func announce(_ kinds: Set<String>) async {
+        await notifyAfterCommit(kinds)
+    }
+
     /// Writes the job on its own, for callers with no business transaction.
     @discardableResult
     public func enqueue<Payload: JobPayload>(_ payload: Payload, options: JobOptions = JobOptions()) async throws -> EnqueueResult {

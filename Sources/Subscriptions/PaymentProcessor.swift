@@ -299,3 +299,15 @@ enum Ledger {
         )
     }
 }
+
+extension NOWPaymentsIPNReceiver {
+    /// The receiver as TelePay wires it: the inbox insert enqueues the callback's `ProcessPaymentJob` in the
+    /// same statement (trigger of migration 0011), and the workers are woken after the commit.
+    public static func processing(secret: String, database: Database, queue: JobQueue, logger: Logger) -> NOWPaymentsIPNReceiver {
+        NOWPaymentsIPNReceiver(
+            secret: secret, database: database,
+            onCommitted: { _ in await queue.announce([ProcessPaymentJob.kind]) },
+            logger: logger
+        )
+    }
+}

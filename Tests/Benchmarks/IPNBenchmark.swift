@@ -29,10 +29,7 @@ struct IPNBenchmark {
         let queue = JobQueue(database: database, logger: logger)
         let router = HTTPRoutes.buildRouter(
             readiness: AlwaysReady(), telemetry: Telemetry(), maxBodyBytes: 1 << 20,
-            nowPaymentsIPN: NOWPaymentsIPNReceiver(secret: secret, database: database, onStored: { inboxID, transaction in
-                let job = ProcessPaymentJob(inboxID: inboxID)
-                try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
-            }, logger: logger),
+            nowPaymentsIPN: NOWPaymentsIPNReceiver.processing(secret: secret, database: database, queue: queue, logger: logger),
             logger: logger
         )
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

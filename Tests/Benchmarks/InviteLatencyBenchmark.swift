@@ -95,10 +95,7 @@ struct InviteLatencyBenchmark {
         defer { pool.beginShutdown() }
 
         let secret = "bench-ipn-secret"
-        let receiver = NOWPaymentsIPNReceiver(secret: secret, database: database, onStored: { inboxID, transaction in
-            let job = ProcessPaymentJob(inboxID: inboxID)
-            try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
-        }, logger: logger)
+        let receiver = NOWPaymentsIPNReceiver.processing(secret: secret, database: database, queue: queue, logger: logger)
         let router = HTTPRoutes.buildRouter(
             readiness: IPNBenchmark.AlwaysReady(), telemetry: Telemetry(), maxBodyBytes: 1 << 20, nowPaymentsIPN: receiver, logger: logger
         )

@@ -114,7 +114,7 @@ struct SchemaTests {
             try await execute("INSERT INTO owners (user_id) VALUES (2002)", on: database)
             try await rejects(
                 "INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title) VALUES (2002, \(Self.closed), 'X', -1005555555555, 'Y')",
-                on: database, constraint: "channels_closed_chat_id_key"
+                on: database, constraint: "channels_live_closed_chat_idx"
             )
             // Someone else's public channel used as this pair's private one.
             try await rejects(

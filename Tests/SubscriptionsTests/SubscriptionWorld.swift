@@ -223,10 +223,7 @@ func withSubscriptionWorld<Result: Sendable>(
             database: database, queue: queue, access: TelegramChannelAccess(client: client), clock: clock, settings: settings, logger: quietLogger
         )
         let processor = PaymentProcessor(database: database, queue: queue, provider: nowPayments, clock: clock, settings: settings, logger: quietLogger)
-        let receiver = NOWPaymentsIPNReceiver(secret: provider.ipnSecret, database: database, onStored: { inboxID, transaction in
-            let job = ProcessPaymentJob(inboxID: inboxID)
-            try await queue.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey), on: transaction)
-        }, logger: quietLogger)
+        let receiver = NOWPaymentsIPNReceiver.processing(secret: provider.ipnSecret, database: database, queue: queue, logger: quietLogger)
 
         var registry = JobRegistry()
         registry.register(processor)

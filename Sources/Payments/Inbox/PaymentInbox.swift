@@ -31,7 +31,7 @@ public struct PaymentNotification: Sendable, Hashable {
 /// The `payment_inbox` table: callbacks kept until they are processed, one row per (provider, payment,
 /// status), so a re-sent or concurrently repeated callback changes nothing.
 public enum PaymentInbox {
-    /// Inserts the notification on `connection` (inside the caller's transaction); returns the new row's
+    /// Inserts the notification on `connection` (a trigger enqueues its processing job in the same statement); returns the new row's
     /// id, or `nil` when the same provider, payment and status is already stored.
     public static func record(_ notification: PaymentNotification, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
         let rows = try await connection.query(

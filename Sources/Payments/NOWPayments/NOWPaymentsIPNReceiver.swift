@@ -30,24 +30,24 @@ public enum IPNRejection: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Receives NOWPayments IPNs: checks the signature (external-apis.md §2.6), then files the callback in the
-/// inbox in one transaction. Processing happens later, from the inbox, so the answer is fast and a crash
-/// after the answer loses nothing.
+/// inbox with one statement that also enqueues its processing job (migration 0011's trigger). Processing
+/// happens later, so the answer is fast and a crash after the answer loses nothing.
 public struct NOWPaymentsIPNReceiver: Sendable {
     public static let provider = "nowpayments"
 
-    /// Runs inside the inbox insert's transaction for a newly stored callback: where its processing is
-    /// enqueued, so the two commit together.
-    public typealias StoredHook = @Sendable (_ inboxID: Int64, _ transaction: PostgresConnection) async throws -> Void
+    /// Runs after a newly stored callback committed (to wake the workers for the processing job that
+    /// migration 0011's trigger enqueued with the inbox row).
+    public typealias CommittedHook = @Sendable (_ inboxID: Int64) async -> Void
 
     private let verifier: IPNSignatureVerifier
     private let database: Database
-    private let onStored: StoredHook?
+    private let onCommitted: CommittedHook?
     private let logger: Logger
 
-    public init(secret: String, database: Database, onStored: StoredHook? = nil, logger: Logger) {
+    public init(secret: String, database: Database, onCommitted: CommittedHook? = nil, logger: Logger) {
         self.verifier = IPNSignatureVerifier(secret: secret)
         self.database = database
-        self.onStored = onStored
+        self.onCommitted = onCommitted
         self.logger = logger
     }
 
@@ -90,13 +90,12 @@ public struct NOWPaymentsIPNReceiver: Sendable {
             logger.notice("NOWPayments IPN matched a fallback signature variant", metadata: ["variant": "\(variant.rawValue)"])
         }
         let logger = self.logger
-        let onStored = self.onStored
-        let inserted = try await database.withTransaction { connection in
-            let inserted = try await PaymentInbox.record(notification, on: connection, logger: logger)
-            if let inserted, let onStored { try await onStored(inserted, connection) }
-            return inserted
+        // One statement, atomic on its own: the inbox row and (by trigger) its processing job.
+        let inserted = try await database.withConnection { connection in
+            try await PaymentInbox.record(notification, on: connection, logger: logger)
         }
         if let inserted {
+            await onCommitted?(inserted)
             logger.info("NOWPayments IPN stored", metadata: [
                 "inbox_id": "\(inserted)", "payment_id": "\(notification.paymentID)", "status": "\(notification.status)",
             ])
