@@ -224,6 +224,9 @@ struct ChannelFormTests {
             await bot.draftGone(anna, "the draft is gone after saving")
             await bot.say(anna, "/channels")
             await bot.see(anna, "1. 📢 Public News → 🔒 VIP Club — 🟢 selling")
+            try await bot.tap(anna, "🟢 Public News")
+            let token = try #require(try await bot.scalar(String.self, "SELECT offer_token FROM channels"))
+            await bot.see(anna, "🔗 Offer link for buyers: https://t.me/telepay_test_bot?start=\(token)")
         }
     }
 

@@ -115,9 +115,11 @@ public struct ChannelCommands: Sendable {
     }
 
     func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?) async throws {
+        let bot = try await context.services.client.send(GetMe())
+        let link = "https://t.me/\(bot.username ?? "")?start=\(channel.offerToken)"
         let text = context.text("channels.card", [
             "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
-            "tiers": String(channel.enabledTiers),
+            "tiers": String(channel.enabledTiers), "link": link,
         ])
         let toggle = channel.status == "paused"
             ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))

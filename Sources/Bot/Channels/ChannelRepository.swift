@@ -14,6 +14,8 @@ public struct ChannelSummary: Sendable, Hashable {
     public var status: String
     public var pausedReason: String?
     public var enabledTiers: Int
+    /// The deep-link payload of the channel's offer (`t.me/<bot>?start=<token>`).
+    public var offerToken: String
 }
 
 /// Why a save was refused by the database's rules.
@@ -52,13 +54,16 @@ public enum ChannelRepository {
         bindings.append(value)
         let query = PostgresQuery(unsafeSQL: """
             SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
-                   (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int
+                   (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int, c.offer_token
             FROM channels c WHERE c.deleted_at IS NULL AND \(condition) ORDER BY c.id
             """, binds: bindings)
         let rows = try await connection.query(query, logger: logger)
         var result: [ChannelSummary] = []
-        for try await (id, owner, open, closed, openTitle, closedTitle, status, reason, tiers) in rows.decode((Int64, Int64, Int64, Int64, String, String, String, String?, Int).self) {
-            result.append(ChannelSummary(id: id, ownerUserID: owner, openChatID: open, closedChatID: closed, openTitle: openTitle, closedTitle: closedTitle, status: status, pausedReason: reason, enabledTiers: tiers))
+        for try await (id, owner, open, closed, openTitle, closedTitle, status, reason, tiers, token) in rows.decode((Int64, Int64, Int64, Int64, String, String, String, String?, Int, String).self) {
+            result.append(ChannelSummary(
+                id: id, ownerUserID: owner, openChatID: open, closedChatID: closed, openTitle: openTitle, closedTitle: closedTitle,
+                status: status, pausedReason: reason, enabledTiers: tiers, offerToken: token
+            ))
         }
         return result
     }
