@@ -36,6 +36,11 @@ public struct ConversationDefinition: Sendable {
         return names
     }
 
+    /// The named validators the fields use; the code that runs the conversation must implement each.
+    public var validators: Set<String> {
+        Set(fields.values.compactMap(\.validator))
+    }
+
     /// Every localization key the definition uses.
     public var localizationKeys: Set<String> {
         var keys: Set<String> = []
@@ -69,6 +74,9 @@ public struct FieldDefinition: Sendable, Hashable {
     public var condition: Condition?
     /// A plural localization key used to display the value (e.g. `days.count`).
     public var unit: String?
+    /// A named check the code running the conversation applies after the kind's own rules (e.g. that a
+    /// user id belongs to someone the bot can message).
+    public var validator: String?
     public var line: Int
 }
 

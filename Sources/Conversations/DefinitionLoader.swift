@@ -123,7 +123,7 @@ public enum ConversationLoader {
     // MARK: - Fields
 
     static func field(_ name: String, _ node: Node, reader: Reader) throws -> FieldDefinition {
-        let common: Set<String> = ["kind", "label", "prompt", "optional", "when", "unit"]
+        let common: Set<String> = ["kind", "label", "prompt", "optional", "when", "unit", "validator"]
         let kindNode = try reader.required(try reader.mapping(node, allowed: nil, context: "field '\(name)'"), "kind", in: node)
         let kindName = try reader.string(kindNode, what: "kind")
         let extra: Set<String>
@@ -185,6 +185,7 @@ public enum ConversationLoader {
             optional: try map["optional"].map { try reader.bool($0, what: "optional") } ?? false,
             condition: try map["when"].map { try condition($0, reader: reader) },
             unit: try map["unit"].map { try reader.key($0) },
+            validator: try map["validator"].map { try reader.name($0, pattern: namePattern, what: "validator") },
             line: reader.line(node)
         )
     }

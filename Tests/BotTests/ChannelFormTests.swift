@@ -298,8 +298,12 @@ struct ChannelFormTests {
             try await bot.tap(anna, "Notifications: ❌")
             try await bot.tap(anna, "👤 Recipient")
             try await refuses("notification_recipient", "@boris", "form.error.not_user_id")
-            try await bot.tap(anna, "⬅️ Back")
-            await bot.see(anna, "<b>🔔 Notifications</b>")
+            try await refuses("notification_recipient", "123456789", "channels.error.recipient_unreachable", ["id": "123456789"])
+            _ = try await bot.database.withConnection { connection in
+                try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (55555, 'Accountant')", logger: quietLogger)
+            }
+            await bot.say(anna, "55555")
+            await bot.see(anna, "Recipient: 55555")
             try await bot.tap(anna, "⬅️ Back")
             try await bot.tap(anna, "✅ Save all changes")
             await bot.see(anna, "All changes saved")
@@ -308,6 +312,7 @@ struct ChannelFormTests {
             #expect(stored == "5.00 7")
             let wallet = try await bot.scalar(String.self, "SELECT wallet_address || ' ' || strategy || ' ' || threshold_usd::text FROM channel_payout_settings")
             #expect(wallet == "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359 threshold 10.00")
+            #expect(try await bot.scalar(Int64.self, "SELECT notification_user_id FROM channel_payout_settings") == 55555)
         }
     }
 

@@ -74,11 +74,15 @@ struct ConversationDefinitionTests {
         #expect(error.description.contains(reason), "\(error)")
     }
 
-    @Test("an action the code does not implement stops the start-up")
+    @Test("an action or validator the code does not implement, or a conversation no code runs, stops the start-up")
     func unimplementedAction() throws {
         let definition = try parse(Self.minimal.replacingOccurrences(of: "conversation: x", with: "").replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(of: "action: save", with: "action: launch"))
         #expect(throws: ConversationDefinitionError.self) {
             _ = try FormEngine(definitions: [definition], bindings: [ChannelFormBinding(maximumChannelsPerOwner: 10)])
+        }
+        let unknownValidator = try parse(Self.minimal.replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(of: "    max_length: 30\n", with: "    max_length: 30\n    validator: astrology\n"))
+        #expect(throws: ConversationDefinitionError.self) {
+            _ = try FormEngine(definitions: [unknownValidator], bindings: [ChannelFormBinding(maximumChannelsPerOwner: 10)])
         }
         let orphan = try parse(Self.minimal)
         #expect(throws: ConversationDefinitionError.self) {

@@ -20,6 +20,18 @@ public struct ChannelFormBinding: ConversationBinding {
 
     public var conversationID: String { Self.conversation }
     public var actions: Set<String> { ["save", "cancel"] }
+    public var validators: Set<String> { ["reachable_user"] }
+
+    /// `reachable_user`: someone who has talked to the bot and not blocked it — the bot cannot message
+    /// anyone else, so payment notifications to them would be lost.
+    public func validate(_ validator: String, value: String, state: ConversationState, session: FormSession) async throws -> InputRejection? {
+        guard validator == "reachable_user", let id = Int64(value) else { return nil }
+        let rows = try await session.connection.query(
+            "SELECT 1 FROM telegram_users WHERE id = \(id) AND blocked_bot_at IS NULL", logger: session.logger
+        )
+        for try await _ in rows { return nil }
+        return InputRejection("channels.error.recipient_unreachable", ["id": value])
+    }
 
     /// A new channel may be configured by anyone (the save checks the limit); an existing one only by its owner.
     public func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool {

@@ -51,6 +51,8 @@ public protocol ConversationBinding: Sendable {
     var conversationID: String { get }
     /// The actions this binding implements; start-up fails when the definition uses another.
     var actions: Set<String> { get }
+    /// The named validators this binding implements; start-up fails when the definition uses another.
+    var validators: Set<String> { get }
 
     /// Whether the person may go on with this conversation (checked on every step: ownership).
     func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool
@@ -61,4 +63,6 @@ public protocol ConversationBinding: Sendable {
     /// Checks a picked chat (type, the person's and the bot's rights, not used elsewhere).
     func acceptChat(role: String, chatID: Int64, state: ConversationState, session: FormSession) async throws -> Result<ChosenChat, InputRejection>
     func perform(_ action: String, state: inout ConversationState, session: FormSession) async throws -> FormActionResult
+    /// Applies named validator `validator` to a value that passed its kind's rules; `nil` accepts it.
+    func validate(_ validator: String, value: String, state: ConversationState, session: FormSession) async throws -> InputRejection?
 }

@@ -29,6 +29,12 @@ public struct FormEngine: Sendable {
             guard let binding = byBinding[definition.id] else {
                 throw ConversationDefinitionError(file: definition.file, line: 1, reason: "no code runs conversation '\(definition.id)'")
             }
+            for name in definition.fieldOrder {
+                let field = definition.fields[name]!
+                if let validator = field.validator, !binding.validators.contains(validator) {
+                    throw ConversationDefinitionError(file: definition.file, line: field.line, reason: "validator '\(validator)' is not implemented (known: \(binding.validators.sorted().joined(separator: ", ")))")
+                }
+            }
             for name in definition.screenOrder {
                 for button in definition.screens[name]!.rows.joined() {
                     if case .action(let action) = button.effect, !binding.actions.contains(action) {
@@ -235,7 +241,13 @@ public struct FormEngine: Sendable {
                     return true
                 }
                 switch FieldInput.parse(text, as: field.kind) {
-                case .success(let value): next.values[name] = value
+                case .success(let value):
+                    if let validator = field.validator, let rejection = try await binding.validate(validator, value: value, state: state, session: session) {
+                        context.logger.info("form input refused", metadata: ["conversation": "\(definition.id)", "field": "\(name)", "validator": "\(validator)"])
+                        try await present(state, definition: definition, session: session, editing: nil, notice: rejection)
+                        return true
+                    }
+                    next.values[name] = value
                 case .failure(let rejection):
                     context.logger.info("form input refused", metadata: ["conversation": "\(definition.id)", "field": "\(name)", "reason": "\(rejection.key)"])
                     try await present(state, definition: definition, session: session, editing: nil, notice: rejection)
