@@ -102,11 +102,24 @@ public struct AccessService: Sendable {
         }
     }
 
-    /// Creates a link for the subscriber and sends it. Nothing happens for a subscription no longer active.
-    public func deliverInvite(subscriptionID: Int64) async throws {
+    /// Creates a link for the subscriber and sends it. Nothing happens for a subscription no longer active,
+    /// and no link is made for someone already in the channel (a renewal while a member): a re-requested
+    /// invite then says so instead.
+    public func deliverInvite(subscriptionID: Int64, requested: Bool = false) async throws {
         guard let subscription = try await activeSubscription(id: subscriptionID) else {
             logger.info("invite not sent: subscription is not active", metadata: ["subscription_id": "\(subscriptionID)"])
             return
+        }
+        // Best effort: when the status cannot be read, a link is sent as if they were out.
+        switch try? await access.memberStatus(chatID: subscription.chatID, userID: subscription.userID) {
+        case .member?, .administrator?, .owner?:
+            logger.info("invite not needed: already in the channel", metadata: ["subscription_id": "\(subscription.id)"])
+            if requested {
+                try await queue.enqueue(NotifyUserJob(userID: subscription.userID, key: "invite.already_member", arguments: ["title": subscription.title]))
+            }
+            return
+        default:
+            break
         }
         let mode: InviteLinkMode
         switch settings.inviteMode {
@@ -442,7 +455,7 @@ public struct InviteDeliverer: JobHandler {
     }
 
     public func run(_ payload: DeliverInviteJob, context: JobContext) async throws {
-        try await service.deliverInvite(subscriptionID: payload.subscriptionID)
+        try await service.deliverInvite(subscriptionID: payload.subscriptionID, requested: payload.orderID == nil)
     }
 
     public func classify(_ error: any Error) -> JobErrorClass {

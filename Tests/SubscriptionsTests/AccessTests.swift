@@ -172,6 +172,25 @@ struct AccessTests {
         }
     }
 
+    @Test("a renewal while in the channel makes no new invite link; asking for one while in says so")
+    func noInviteForMembers() async throws {
+        try await withSubscriptionWorld { world in
+            let anna = SubscriptionWorld.anna
+            try await world.buyAndPay(anna, position: 1)
+            try await world.join(anna)
+            try await world.buyAndPay(anna, position: 2)
+            try await world.eventually("the renewal is confirmed") { await !world.messages(to: anna, containing: "is extended by").isEmpty }
+            await world.bot.userSendsText(anna, "/subscriptions")
+            let again = world.text("subscriptions.invite_button")
+            try await world.eventually("the list shows the invite button") { await world.buttons(of: anna).contains(again) }
+            try await world.bot.userTapsButton(anna, label: again)
+            try await world.eventually("she is told she is already in") {
+                await !world.messages(to: anna, containing: world.text("invite.already_member", ["title": "Secret Club"])).isEmpty
+            }
+            #expect(try await world.count("SELECT count(*) FROM invite_links WHERE user_id = \(anna)") == 1)
+        }
+    }
+
     @Test("single-use mode: a non-buyer who gets in through a subscriber's link is removed at once")
     func singleUseIntruder() async throws {
         var settings = SubscriptionSettings(publicURL: URL(string: "https://telepay.example")!)
