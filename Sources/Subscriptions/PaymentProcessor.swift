@@ -132,7 +132,12 @@ public struct PaymentProcessor: JobHandler {
                     priceUSD: DecimalText.parse(price) ?? 0, durationDays: Int(days), title: title, paymentID: paymentID
                 )
             }
-            guard let order = found else { throw PaymentProcessingError.unknownOrder(orderRef) }
+            guard var order = found else { throw PaymentProcessingError.unknownOrder(orderRef) }
+            if order.status == .paid, let first = order.paymentID, first != payment.id {
+                // A second payment for a paid order (the invoice paid twice, or a retried invoice paid as well):
+                // money arrived, so it becomes a purchase of its own, granted and booked like any other.
+                order = try await Self.secondPaymentOrder(of: order, paymentID: payment.id, on: connection, logger: logger)
+            }
             let next = PaymentStateMachine.next(order.status, observing: observed)
             if let first = order.paymentID, first != payment.id {
                 logger.warning("another payment for an order", metadata: [
@@ -162,6 +167,43 @@ public struct PaymentProcessor: JobHandler {
             logger.info("order moved", metadata: ["order_id": "\(order)", "from": "\(from.rawValue)", "to": "\(to.rawValue)", "payment_id": "\(payment.id)"])
         }
         return result
+    }
+
+    /// The order row of a second payment for `original`: found by the payment id, or made as a copy of the
+    /// original's snapshot (same user, channel, tier, price and duration) awaiting that payment. Locked.
+    static func secondPaymentOrder(of original: LockedOrder, paymentID: String, on connection: PostgresConnection, logger: Logger) async throws -> LockedOrder {
+        let existing = try await connection.query(
+            """
+            SELECT id, status FROM orders WHERE payment_id = \(paymentID) AND id <> \(original.id) FOR UPDATE
+            """,
+            logger: logger
+        )
+        for try await (id, status) in existing.decode((Int64, String).self) {
+            var order = original
+            order.id = id
+            order.status = OrderStatus(rawValue: status) ?? .awaitingPayment
+            order.paymentID = paymentID
+            return order
+        }
+        let inserted = try await connection.query(
+            """
+            INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
+                                status, invoice_id, invoice_url, payment_id)
+            SELECT user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
+                   'awaiting_payment', invoice_id, invoice_url, \(paymentID)
+            FROM orders WHERE id = \(original.id)
+            RETURNING id
+            """,
+            logger: logger
+        )
+        var order = original
+        for try await id in inserted.decode(Int64.self) { order.id = id }
+        order.status = .awaitingPayment
+        order.paymentID = paymentID
+        logger.warning("a second payment for a paid order is booked as a purchase of its own", metadata: [
+            "order_id": "\(original.id)", "new_order_id": "\(order.id)", "payment_id": "\(paymentID)",
+        ])
+        return order
     }
 
     struct LockedOrder: Sendable {

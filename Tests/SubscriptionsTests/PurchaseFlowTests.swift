@@ -119,6 +119,30 @@ struct PurchaseFlowTests {
         }
     }
 
+    @Test("an invoice paid twice is booked twice: a second order row, a second period, a balanced ledger for each")
+    func paidTwice() async throws {
+        try await withSubscriptionWorld { world in
+            _ = try await world.purchases.buy(userID: SubscriptionWorld.anna, channelID: world.channelID, position: 2)
+            let invoice = try #require(try await world.newestInvoice(of: SubscriptionWorld.anna))
+            let first = try await world.pay(invoice)
+            try await world.waitForOrder(invoice.orderID!, "paid")
+            let second = try await world.provider.startPayment(invoiceID: invoice.id, payAmount: Decimal(string: "0.01")!)
+            #expect(second != first)
+            for status in ["waiting", "finished", "finished", "confirming"] {
+                try await world.deliver(try await world.provider.setStatus(second, status))
+            }
+            try await world.eventually("every callback is processed") {
+                try await world.count("SELECT count(*) FROM payment_inbox WHERE processed_at IS NULL") == 0
+            }
+            #expect(try await world.strings("SELECT status FROM orders WHERE user_id = \(SubscriptionWorld.anna) ORDER BY id") == ["paid", "paid"])
+            #expect(try await world.count("SELECT count(DISTINCT payment_id) FROM orders") == 2)
+            let subscription = try #require(try await world.subscription(of: SubscriptionWorld.anna))
+            #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now().addingTimeInterval(180 * 86_400))) < 1, "two periods of 90 days")
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries") == 6)
+            #expect(try await world.strings("SELECT sum(amount_usd)::text FROM ledger_entries GROUP BY order_id") == ["0.00", "0.00"])
+        }
+    }
+
     @Test("an IPN for an order we do not have is retried, not dropped, and processed once the order exists")
     func unknownOrderRetried() async throws {
         try await withSubscriptionWorld { world in
