@@ -13,6 +13,8 @@ public struct BotServices: Sendable {
     public var logger: Logger
     /// Durable sends (owner notices that must not be lost); direct sends when absent.
     public var jobs: JobQueue?
+    /// The bot's own id and username, fetched once.
+    public let botIdentity = BotIdentity()
 
     public init(client: TelegramClient, database: Database, localizer: Localizer, logger: Logger, jobs: JobQueue? = nil) {
         self.client = client

@@ -115,7 +115,7 @@ public struct ChannelCommands: Sendable {
     }
 
     func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?) async throws {
-        let bot = try await context.services.client.send(GetMe())
+        let bot = try await context.services.botIdentity.user(context.services.client)
         let link = "https://t.me/\(bot.username ?? "")?start=\(channel.offerToken)"
         let text = context.text("channels.card", [
             "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
@@ -202,7 +202,7 @@ public struct ChannelCommands: Sendable {
     /// What the owner must fix before sales can resume, when the bot lacks rights in either chat.
     func rightsProblem(_ channel: ChannelSummary, context: UpdateContext) async throws -> (key: String, arguments: [String: String])? {
         let client = context.services.client
-        let me = try await client.send(GetMe())
+        let me = try await context.services.botIdentity.user(client)
         for (role, chatID, title) in [(ChannelRole.closed, channel.closedChatID, channel.closedTitle), (.open, channel.openChatID, channel.openTitle)] {
             let member: ChatMember
             switch await Result.telegram({ () async throws(TelegramError) -> ChatMember in try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id)) }) {

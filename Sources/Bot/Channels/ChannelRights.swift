@@ -1,5 +1,20 @@
 import Conversations
+import Synchronization
 import TelegramBotAPI
+
+/// The bot's own user (id and username), asked of Telegram once and then remembered.
+public final class BotIdentity: Sendable {
+    private let cached = Mutex<User?>(nil)
+
+    public init() {}
+
+    public func user(_ client: TelegramClient) async throws -> User {
+        if let known = cached.withLock({ $0 }) { return known }
+        let me = try await client.send(GetMe())
+        cached.withLock { $0 = me }
+        return me
+    }
+}
 
 /// The two roles of a channel pair and the administrator rights the bot needs in each.
 public enum ChannelRole: String, Sendable, CaseIterable {
@@ -78,7 +93,7 @@ public enum ChannelCheck {
         case .owner, .administrator: break
         default: return .failure(InputRejection("channels.rights.user_not_admin", ["channel": title]))
         }
-        let me = try await client.send(GetMe())
+        let me = try await context.services.botIdentity.user(client)
         let bot = try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id))
         let missing = role.missingRights(of: bot)
         guard missing.isEmpty else {
