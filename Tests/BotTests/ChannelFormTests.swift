@@ -25,6 +25,15 @@ enum World {
         await fake.addChannel(id: borisOpen, title: "Новости", owner: boris)
     }
 
+    /// Administrator rights holding only the named ones.
+    static func rights(invite: Bool = false, restrict: Bool = false, post: Bool = false, edit: Bool = false, delete: Bool = false) -> ChatAdministratorRights {
+        ChatAdministratorRights(
+            isAnonymous: false, canManageChat: true, canDeleteMessages: delete, canManageVideoChats: false, canRestrictMembers: restrict,
+            canPromoteMembers: false, canChangeInfo: false, canInviteUsers: invite, canPostStories: false, canEditStories: false,
+            canDeleteStories: false, canPostMessages: post, canEditMessages: edit
+        )
+    }
+
     /// A complete, valid form for Anna's pair, as a save would store it.
     static let annaValues: [String: String] = [
         "closed_chat": String(annaClosed), "open_chat": String(annaOpen), "closed_title": "VIP Club", "open_title": "Public News",
@@ -390,10 +399,7 @@ struct ChannelFormTests {
         try await withOwnerBot { bot in
             let anna = World.anna
             await bot.fake.addChannel(id: -1001000000099, title: "Half Set Up", owner: anna)
-            await bot.fake.setBotAdministrator(chat: -1001000000099, rights: ChatAdministratorRights(
-                isAnonymous: false, canManageChat: true, canDeleteMessages: false, canManageVideoChats: false, canRestrictMembers: false,
-                canPromoteMembers: false, canChangeInfo: false, canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false
-            ), by: anna)
+            await bot.fake.setBotAdministrator(chat: -1001000000099, rights: World.rights(invite: true), by: anna)
             await bot.say(anna, "/channels")
             try await bot.tap(anna, "➕ Add channel")
             await bot.see(anna, "Step 1 of 2")
@@ -668,10 +674,7 @@ struct ChannelFormTests {
             try await bot.tap(World.anna, "▶️ Resume sales")
             await bot.see(World.anna, "I am not an administrator of “VIP Club”")
             #expect(try await bot.scalar(String.self, "SELECT status FROM channels WHERE id = \(id)") == "paused")
-            await bot.fake.setBotAdministrator(chat: World.annaClosed, rights: ChatAdministratorRights(
-                isAnonymous: false, canManageChat: true, canDeleteMessages: false, canManageVideoChats: false, canRestrictMembers: true,
-                canPromoteMembers: false, canChangeInfo: false, canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false
-            ), by: World.anna)
+            await bot.fake.setBotAdministrator(chat: World.annaClosed, rights: World.rights(invite: true, restrict: true), by: World.anna)
             await bot.say(World.anna, "/channels")
             try await bot.tap(World.anna, "⏸ Public News")
             try await bot.tap(World.anna, "▶️ Resume sales")
@@ -679,11 +682,7 @@ struct ChannelFormTests {
             await bot.expectRow("SELECT status FROM channels WHERE id = \(id)", "active", "resumed")
 
             // Demoted in the public channel: paused for missing rights.
-            await bot.fake.setBotAdministrator(chat: World.annaOpen, rights: ChatAdministratorRights(
-                isAnonymous: false, canManageChat: true, canDeleteMessages: true, canManageVideoChats: false, canRestrictMembers: false,
-                canPromoteMembers: false, canChangeInfo: false, canInviteUsers: false, canPostStories: false, canEditStories: false,
-                canDeleteStories: false, canPostMessages: true, canEditMessages: false
-            ), by: World.anna)
+            await bot.fake.setBotAdministrator(chat: World.annaOpen, rights: World.rights(post: true, delete: true), by: World.anna)
             await bot.see(World.anna, "public channel “Public News”")
             await bot.expectRow("SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/bot_rights", "paused: rights")
         }
