@@ -37,6 +37,15 @@ public struct UpdateContext: Sendable {
     public var logger: Logger
     let callbackAnswer: CallbackAnswerState
 
+    /// The message whose button was pressed, for a callback query that has one.
+    public var callbackMessageID: Int64? {
+        switch update.callbackQuery?.message {
+        case .message(let message): message.messageId
+        case .inaccessibleMessage(let message): message.messageId
+        case nil: nil
+        }
+    }
+
     /// Localized text in the user's language.
     public func text(_ key: String, _ arguments: [String: String] = [:], count: Int? = nil) -> String {
         services.localizer.text(key, language: language, arguments, count: count)

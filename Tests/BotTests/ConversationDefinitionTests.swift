@@ -76,7 +76,7 @@ struct ConversationDefinitionTests {
 
     @Test("an action or validator the code does not implement, or a conversation no code runs, stops the start-up")
     func unimplementedAction() throws {
-        let definition = try parse(Self.minimal.replacingOccurrences(of: "conversation: x", with: "").replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(of: "action: save", with: "action: launch"))
+        let definition = try parse(Self.minimal.replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(of: "action: save", with: "action: launch"))
         #expect(throws: ConversationDefinitionError.self) {
             _ = try FormEngine(definitions: [definition], bindings: [ChannelFormBinding(maximumChannelsPerOwner: 10)])
         }

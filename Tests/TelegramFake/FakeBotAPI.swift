@@ -138,21 +138,21 @@ public actor FakeBotAPI {
               let button = sent.keyboard?.inlineKeyboard.joined().first(where: { $0.text == label }),
               case .callbackData(let data) = button.action
         else { throw FakeError.noSuchButton(label) }
-        let queryID = "cbq-\(nextCallbackID)"
-        nextCallbackID += 1
-        outstandingCallbacks.insert(queryID)
         let message = Message(messageId: sent.messageID, from: bot, date: now(), chat: chats[userID]!, text: sent.text, replyMarkup: sent.keyboard)
-        let query = CallbackQuery(id: queryID, from: users[userID]!, message: .message(message), chatInstance: "ci-\(userID)", data: data)
-        return enqueue(Update(updateId: 0, callbackQuery: query))
+        return press(userID, data: data, on: message)
     }
 
     /// Sends raw callback data as if from a button on message `messageID` (a crafted or replayed press).
     @discardableResult
     public func userSendsCallback(_ userID: Int64, data: String, onMessage messageID: Int64) -> Int64 {
+        press(userID, data: data, on: Message(messageId: messageID, from: bot, date: now(), chat: chats[userID]!, text: ""))
+    }
+
+    /// A callback query from `userID` with `data`, pressed on `message`; the bot must answer it.
+    private func press(_ userID: Int64, data: String, on message: Message) -> Int64 {
         let queryID = "cbq-\(nextCallbackID)"
         nextCallbackID += 1
         outstandingCallbacks.insert(queryID)
-        let message = Message(messageId: messageID, from: bot, date: now(), chat: chats[userID]!, text: "")
         let query = CallbackQuery(id: queryID, from: users[userID]!, message: .message(message), chatInstance: "ci-\(userID)", data: data)
         return enqueue(Update(updateId: 0, callbackQuery: query))
     }

@@ -1,3 +1,4 @@
+import Conversations
 import Foundation
 import Logging
 import PostgresNIO
@@ -29,7 +30,7 @@ public struct ChannelCommands: Sendable {
     }
 
     func handle(_ data: CallbackData, context: UpdateContext) async throws -> Bool {
-        let message = Self.pressedMessage(context)
+        let message = context.callbackMessageID
         switch data {
         case .channelList:
             try await showList(context, editing: message)
@@ -200,22 +201,10 @@ public struct ChannelCommands: Sendable {
     }
 
     /// What the owner must fix before sales can resume, when the bot lacks rights in either chat.
-    func rightsProblem(_ channel: ChannelSummary, context: UpdateContext) async throws -> (key: String, arguments: [String: String])? {
-        let client = context.services.client
-        let me = try await context.services.botIdentity.user(client)
+    func rightsProblem(_ channel: ChannelSummary, context: UpdateContext) async throws -> InputRejection? {
         for (role, chatID, title) in [(ChannelRole.closed, channel.closedChatID, channel.closedTitle), (.open, channel.openChatID, channel.openTitle)] {
-            let member: ChatMember
-            switch await Result.telegram({ () async throws(TelegramError) -> ChatMember in try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id)) }) {
-            case .success(let value):
-                member = value
-            case .failure(.forbidden), .failure(.chatNotFound):
-                return ("channels.rights.bot_not_admin", ["channel": title, "rights": ChannelCheck.rightsList(role.requiredBotRights, context)])
-            case .failure(let error):
-                throw error
-            }
-            let missing = role.missingRights(of: member)
-            if !missing.isEmpty {
-                return ("channels.rights.bot_missing", ["channel": title, "rights": ChannelCheck.rightsList(missing, context)])
+            if let problem = try await ChannelCheck.botRightsProblem(chatID: chatID, role: role, title: title, context: context) {
+                return problem
             }
         }
         return nil
@@ -269,14 +258,6 @@ public struct ChannelCommands: Sendable {
 
     static func button(_ label: String, _ data: CallbackData) -> InlineKeyboardButton {
         InlineKeyboardButton(text: label, action: .callbackData(data.encoded))
-    }
-
-    static func pressedMessage(_ context: UpdateContext) -> Int64? {
-        switch context.update.callbackQuery?.message {
-        case .message(let message): message.messageId
-        case .inaccessibleMessage(let message): message.messageId
-        case nil: nil
-        }
     }
 
     /// Edits the pressed message when there is one, else sends a new message.

@@ -29,12 +29,12 @@ public enum ChannelSaveError: Error, Sendable, Hashable {
 /// (usually inside the step's transaction), and every function that names a channel also names its owner.
 public enum ChannelRepository {
     public static func summaries(ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
-        try await select(where: "c.owner_user_id = $1", ownerUserID, on: connection, logger: logger)
+        try await select(where: "c.owner_user_id = $1", [ownerUserID], on: connection, logger: logger)
     }
 
     /// The channel, only when `ownerUserID` owns it.
     public static func summary(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> ChannelSummary? {
-        try await summaries(ownerUserID: ownerUserID, on: connection, logger: logger).first { $0.id == id }
+        try await select(where: "c.id = $1 AND c.owner_user_id = $2", [id, ownerUserID], on: connection, logger: logger).first
     }
 
     /// The channel whose open or closed chat is `chatID`.
@@ -45,13 +45,14 @@ public enum ChannelRepository {
         var found: (Int64, String)?
         for try await (id, role) in rows.decode((Int64, String).self) { found = (id, role) }
         guard let (id, role) = found else { return nil }
-        guard let summary = try await select(where: "c.id = $1", id, on: connection, logger: logger).first else { return nil }
+        guard let summary = try await select(where: "c.id = $1", [id], on: connection, logger: logger).first else { return nil }
         return (summary, role)
     }
 
-    static func select(where condition: String, _ value: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
+    /// `condition` is fixed SQL text; every value in it is a bind parameter from `values`.
+    static func select(where condition: String, _ values: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
         var bindings = PostgresBindings()
-        bindings.append(value)
+        for value in values { bindings.append(value) }
         let query = PostgresQuery(unsafeSQL: """
             SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
                    (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int, c.offer_token

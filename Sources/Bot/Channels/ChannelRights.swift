@@ -1,20 +1,5 @@
 import Conversations
-import Synchronization
 import TelegramBotAPI
-
-/// The bot's own user (id and username), asked of Telegram once and then remembered.
-public final class BotIdentity: Sendable {
-    private let cached = Mutex<User?>(nil)
-
-    public init() {}
-
-    public func user(_ client: TelegramClient) async throws -> User {
-        if let known = cached.withLock({ $0 }) { return known }
-        let me = try await client.send(GetMe())
-        cached.withLock { $0 = me }
-        return me
-    }
-}
 
 /// The two roles of a channel pair and the administrator rights the bot needs in each.
 public enum ChannelRole: String, Sendable, CaseIterable {
@@ -93,50 +78,33 @@ public enum ChannelCheck {
         case .owner, .administrator: break
         default: return .failure(InputRejection("channels.rights.user_not_admin", ["channel": title]))
         }
-        let me = try await context.services.botIdentity.user(client)
-        let bot = try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id))
-        let missing = role.missingRights(of: bot)
-        guard missing.isEmpty else {
-            if case .administrator = bot {
-                return .failure(InputRejection("channels.rights.bot_missing", ["channel": title, "rights": rightsList(missing, context)]))
-            }
-            return .failure(InputRejection("channels.rights.bot_not_admin", ["channel": title, "rights": rightsList(missing, context)]))
+        if let problem = try await botRightsProblem(chatID: chatID, role: role, title: title, context: context) {
+            return .failure(problem)
         }
         return .success(title)
     }
 
-    static func rightsList(_ rights: [ChannelRole.Right], _ context: UpdateContext) -> String {
-        rights.map { "• " + context.text($0.key) }.joined(separator: "\n")
-    }
-}
-
-extension Result where Failure == TelegramError {
-    /// The outcome of a Bot API call as a value, so callers can switch over the errors they expect.
-    static func telegram(_ body: () async throws(TelegramError) -> Success) async -> Self {
-        do {
-            return .success(try await body())
-        } catch {
-            return .failure(error)
-        }
-    }
-}
-
-/// Redrawing a menu in place.
-enum MenuEditing {
-    /// Edits a menu message; `false` when Telegram refuses the edit (the message is too old or gone), so
-    /// the caller sends the menu as a new message. "Not modified" counts as done.
-    static func edit(_ context: UpdateContext, messageID: Int64, text: String, keyboard: InlineKeyboardMarkup?) async throws -> Bool {
-        guard let chatID = context.chatID else { return false }
+    /// What the bot lacks in `chatID` for `role` — not there or no administrator, or missing rights — as
+    /// the instruction the owner gets; `nil` when it holds everything the role needs.
+    static func botRightsProblem(chatID: Int64, role: ChannelRole, title: String, context: UpdateContext) async throws -> InputRejection? {
         let client = context.services.client
-        let method = EditMessageText(chatId: .id(chatID), messageId: messageID, text: text, parseMode: "HTML", replyMarkup: keyboard)
-        switch await Result.telegram({ () async throws(TelegramError) -> MessageOrTrue in try await client.send(method) }) {
-        case .success, .failure(.notModified):
-            return true
-        case .failure(.badRequest(let description)):
-            context.logger.info("could not edit a menu; sending it again", metadata: ["error": "\(description)"])
-            return false
+        let me = try await context.services.botIdentity.user(client)
+        let bot: ChatMember
+        switch await Result.telegram({ () async throws(TelegramError) -> ChatMember in try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id)) }) {
+        case .success(let member):
+            bot = member
+        case .failure(.forbidden), .failure(.chatNotFound):
+            return InputRejection("channels.rights.bot_not_admin", ["channel": title, "rights": rightsList(role.requiredBotRights, context)])
         case .failure(let error):
             throw error
         }
+        let missing = role.missingRights(of: bot)
+        guard !missing.isEmpty else { return nil }
+        let key = if case .administrator = bot { "channels.rights.bot_missing" } else { "channels.rights.bot_not_admin" }
+        return InputRejection(key, ["channel": title, "rights": rightsList(missing, context)])
+    }
+
+    static func rightsList(_ rights: [ChannelRole.Right], _ context: UpdateContext) -> String {
+        rights.map { "• " + context.text($0.key) }.joined(separator: "\n")
     }
 }

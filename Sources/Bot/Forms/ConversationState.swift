@@ -93,12 +93,13 @@ enum ConversationStore {
         let draft = ConversationState.Draft(values: state.values, pending: state.pending, returnScreen: state.returnScreen, context: state.context)
         let json = String(decoding: try JSONEncoder().encode(draft), as: UTF8.self)
         let seconds = Double(ttl.components.seconds)
-        _ = try await connection.query(
-            "DELETE FROM conversation_states WHERE chat_id = \(state.chatID) AND user_id = \(state.userID) AND conversation <> \(state.conversation)",
-            logger: logger
-        )
+        // One statement: the person's other conversations in this chat go, this one is written.
         _ = try await connection.query(
             """
+            WITH others AS (
+                DELETE FROM conversation_states
+                WHERE chat_id = \(state.chatID) AND user_id = \(state.userID) AND conversation <> \(state.conversation)
+            )
             INSERT INTO conversation_states (chat_id, user_id, conversation, step, draft, definition_version, menu_message_id, revision, expires_at)
             VALUES (\(state.chatID), \(state.userID), \(state.conversation), \(state.step.stored), \(json)::jsonb,
                     \(state.definitionVersion), \(state.menuMessageID), \(Int64(state.revision)), now() + make_interval(secs => \(seconds)))
@@ -108,6 +109,16 @@ enum ConversationStore {
             """,
             logger: logger
         )
+    }
+
+    /// Whether the person has any conversation in this chat: a read without the lock, to skip the locked
+    /// step for messages of people who are in no form (the locked step loads the state again).
+    static func exists(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            "SELECT 1 FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID) LIMIT 1", logger: logger
+        )
+        for try await _ in rows { return true }
+        return false
     }
 
     /// Ends the person's conversations in this chat; returns how many there were.

@@ -91,15 +91,11 @@ public struct FormEngine: Sendable {
 
     func press(code: String, revision: UInt32, row: Int, column: Int, context: UpdateContext) async throws {
         guard let definition = byCode[code], let binding = bindings[definition.id], let chatID = context.chatID,
-              let userID = context.user?.id, let query = context.update.callbackQuery else {
+              let userID = context.user?.id, context.update.callbackQuery != nil else {
             try await context.answerCallback(text: context.text("menu.outdated"))
             return
         }
-        let pressedMessage: Int64? = switch query.message {
-        case .message(let message): message.messageId
-        case .inaccessibleMessage(let message): message.messageId
-        case nil: nil
-        }
+        let pressedMessage = context.callbackMessageID
         try await context.services.database.withTransaction { connection in
             try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
             let session = FormSession(update: context, connection: connection, definition: definition)
@@ -189,6 +185,11 @@ public struct FormEngine: Sendable {
     /// conversation in this chat.
     func answer(_ context: UpdateContext) async throws -> Bool {
         guard let message = context.update.message, let chatID = context.chatID, chatID > 0, let userID = context.user?.id else { return false }
+        // Most messages come from people in no form: one plain read, not a locked transaction, for them.
+        let inConversation = try await context.services.database.withConnection { connection in
+            try await ConversationStore.exists(chatID: chatID, userID: userID, on: connection, logger: context.logger)
+        }
+        guard inConversation else { return false }
         return try await context.services.database.withTransaction { connection in
             try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
             guard let (state, expired) = try await ConversationStore.load(chatID: chatID, userID: userID, on: connection, logger: context.logger),
