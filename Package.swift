@@ -71,6 +71,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Money",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Conversations",
             dependencies: [
                 "Localization",
@@ -82,6 +86,7 @@ let package = Package(
         .target(
             name: "Bot",
             dependencies: [
+                "Money",
                 "TelegramBotAPI",
                 "Storage",
                 "Jobs",
@@ -115,6 +120,7 @@ let package = Package(
         .target(
             name: "Exchange",
             dependencies: [
+                "Money",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,6 +141,7 @@ let package = Package(
         .target(
             name: "ExchangeOrders",
             dependencies: [
+                "Money",
                 "Exchange",
                 "Jobs",
                 "Storage",
@@ -157,6 +164,7 @@ let package = Package(
         .target(
             name: "Subscriptions",
             dependencies: [
+                "Money",
                 "Storage",
                 "Jobs",
                 "Payments",
@@ -168,6 +176,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
+                "Money",
                 "Storage",
                 "Jobs",
                 "Bot",
@@ -330,7 +339,7 @@ let package = Package(
         .testTarget(
             name: "SubscriptionsTests",
             dependencies: [
-                "Subscriptions", "Bot", "Jobs", "Payments", "Storage", "Localization", "TelegramBotAPI",
+                "Subscriptions", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
                 "NOWPaymentsFake", "TelegramFake", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -349,6 +358,7 @@ let package = Package(
         .testTarget(
             name: "ExchangeTests",
             dependencies: [
+                "Money",
                 "Exchange",
                 "ExchangeOrders",
                 "Jobs",
@@ -375,6 +385,7 @@ let package = Package(
         .testTarget(
             name: "HotWalletTests",
             dependencies: [
+                "Money",
                 "SenderCrashChild",
                 "HotWallet",
                 "Ethereum",
@@ -391,6 +402,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "Money",
                 "Exchange",
                 "ExchangeOrders",
                 "Jobs",

@@ -5,6 +5,7 @@ import HotWallet
 import Jobs
 import Logging
 import PostgresNIO
+import Subscriptions
 
 /// One alert as it goes to admins: a key that names the event (the same event raised twice has the same
 /// key) and a short plain-text description. The text names ids and states, never error bodies or URLs,
@@ -84,7 +85,7 @@ public struct AdminAlertMessage: Sendable, Hashable {
 /// durable `SendTelegramMessageJob`. The message is enqueued once per alert key and admin (the
 /// `admin_alerts` table), so an alert raised again — by a retry, a second instance, a re-run pass — is
 /// not sent again. A failed alert message is logged, never alerted about, so a blocked bot cannot loop.
-public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink {
+public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, PaymentAlertSink {
     let queue: JobQueue
     public let adminChatIDs: [Int64]
     let logger: Logger
@@ -120,6 +121,11 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink {
     public func raise(_ alert: ExchangeAlert) async {
         await LoggingExchangeAlerts(logger: logger).raise(alert)
         await deliver(.exchange(alert))
+    }
+
+    public func raise(_ alert: PaymentAlert) async {
+        logger.error("payment alert", metadata: ["alert": "\(alert.key)", "detail": "\(alert.text)"])
+        await deliver(AdminAlertMessage(key: alert.key, text: alert.text))
     }
 
     /// Enqueues the message for every admin not yet told about this key; returns the jobs enqueued.

@@ -74,6 +74,9 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var nowPaymentsAPIURL: URL
     public var nowPaymentsAPIKey: Secret?
     public var nowPaymentsIPNSecret: Secret?
+    /// The NOWPayments account's e-mail and password: listing an invoice's payments needs its JWT.
+    public var nowPaymentsEmail: String?
+    public var nowPaymentsPassword: Secret?
     public var changeNowAPIURL: URL
     public var changeNowAPIKey: Secret?
     /// ChangeNOW's private key, the only key its transaction list (`GET /v2/exchanges`) accepts.
@@ -92,6 +95,12 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var ethereumConfirmations: UInt64
     /// Fees, invites, expiry and reminders of subscriber purchases.
     public var subscriptions: SubscriptionSettings
+
+    /// The account NOWPayments issues JWTs for, when both parts are set.
+    public var nowPaymentsAccount: (email: String, password: String)? {
+        guard let nowPaymentsEmail, let nowPaymentsPassword else { return nil }
+        return (nowPaymentsEmail, nowPaymentsPassword.value)
+    }
 
     /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
     public static let variables: [Variable] = [
@@ -115,6 +124,10 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1)."),
         Variable("TELEPAY_NOWPAYMENTS_API_KEY", default: nil, "NOWPayments API key.", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
+        Variable("TELEPAY_NOWPAYMENTS_EMAIL", default: nil, "NOWPayments account e-mail; with the password, lets TelePay list an invoice's payments to find those whose callbacks were lost."),
+        Variable("TELEPAY_NOWPAYMENTS_PASSWORD", default: nil, "NOWPayments account password (for the 5-minute JWT that listing payments needs).", secret: true),
+        Variable("TELEPAY_INVOICE_LIFETIME_HOURS", default: "24", "How long an invoice can be paid (1–168); an order with no payment by then expires."),
+        Variable("TELEPAY_PAYMENT_RECHECK_SECONDS", default: "60", "How often payments not yet final and unpaid orders are looked up at NOWPayments in case callbacks were lost (15–3600); each is asked again after a quarter of its age."),
         Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL."),
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
         Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
@@ -130,7 +143,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_ETH_CHAIN_ID", default: "1", "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
         Variable("TELEPAY_ETH_CONFIRMATIONS", default: "12", "Blocks, counting its own, before a hot-wallet transfer counts as final (1–1000)."),
         Variable("TELEPAY_PLATFORM_FEE_PERCENT", default: "3", "Platform's share of each subscription payment, in percent (0–50, at most two decimals); the owner's pending balance gets the rest."),
-        Variable("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", default: "0", "A partially_paid payment short by at most this percentage of the amount asked counts as paid (0–10; 0 grants nothing for partial payments)."),
+        Variable("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", default: "0", "Money that arrived short of the order's price by at most this percentage still completes it, the shortfall booked as payment variance (0–10; 0 asks for the full price)."),
         Variable("TELEPAY_INVITE_MODE", default: "join_request", "join_request (links file join requests; only subscribers are approved) or single_use (one-use links that expire; anyone else who joins is removed)."),
         Variable("TELEPAY_INVITE_LINK_TTL_HOURS", default: "24", "How long a single_use invite link stays valid (1–720)."),
         Variable("TELEPAY_EXPIRY_DRY_RUN", default: "false", "When true, the expiry sweep only logs whom it would remove; nobody is removed or expired."),
@@ -181,7 +194,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
             + "log_level=\(logLevel) public_url=\(publicURL?.absoluteString ?? "unset") "
             + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) telegram_mode=\(telegramMode.rawValue) "
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
-            + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) changenow_api=\(changeNowAPIURL.absoluteString) "
+            + "nowpayments_ipn_secret=\(state(nowPaymentsIPNSecret)) nowpayments_account=\(state(nowPaymentsPassword)) changenow_api=\(changeNowAPIURL.absoluteString) "
             + "changenow_key=\(state(changeNowAPIKey)) changenow_private_key=\(state(changeNowPrivateAPIKey)) "
             + "exchange_poll=\(exchangePollInterval.components.seconds)s admins=\(adminTelegramIDs.count) eth_rpc=set eth_private_key=\(state(ethereumPrivateKey)) "
             + "jobs=\(jobs) eth_chain_id=\(ethereumChainId) eth_confirmations=\(ethereumConfirmations) "
@@ -358,6 +371,13 @@ private struct Reader {
         let nowURL = url("TELEPAY_NOWPAYMENTS_API_URL")
         let nowKey = secret("TELEPAY_NOWPAYMENTS_API_KEY")
         let ipnSecret = secret("TELEPAY_NOWPAYMENTS_IPN_SECRET")
+        let nowEmail = string("TELEPAY_NOWPAYMENTS_EMAIL")
+        let nowPassword = secret("TELEPAY_NOWPAYMENTS_PASSWORD")
+        if (nowEmail == nil) != (nowPassword == nil) {
+            problem(nowEmail == nil ? "TELEPAY_NOWPAYMENTS_EMAIL" : "TELEPAY_NOWPAYMENTS_PASSWORD", "is needed together with \(nowEmail == nil ? "TELEPAY_NOWPAYMENTS_PASSWORD" : "TELEPAY_NOWPAYMENTS_EMAIL")")
+        }
+        let invoiceHours = integer("TELEPAY_INVOICE_LIFETIME_HOURS", in: 1...168)
+        let recheckSeconds = integer("TELEPAY_PAYMENT_RECHECK_SECONDS", in: 15...3600)
         let changeNowURL = url("TELEPAY_CHANGENOW_API_URL")
         let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
         let changeNowPrivateKey = secret("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
@@ -409,7 +429,7 @@ private struct Reader {
               let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
               let chainId, let confirmations, let maximumChannels, let draftHours,
-              let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays
+              let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds
         else {
             return nil
         }
@@ -433,6 +453,8 @@ private struct Reader {
             nowPaymentsAPIURL: nowURL,
             nowPaymentsAPIKey: nowKey,
             nowPaymentsIPNSecret: ipnSecret,
+            nowPaymentsEmail: nowEmail,
+            nowPaymentsPassword: nowPassword,
             changeNowAPIURL: changeNowURL,
             changeNowAPIKey: changeNowKey,
             changeNowPrivateAPIKey: changeNowPrivateKey,
@@ -451,7 +473,8 @@ private struct Reader {
             ethereumConfirmations: UInt64(confirmations),
             subscriptions: SubscriptionSettings(
                 platformFeePercent: fee, partialPaymentTolerancePercent: tolerance, inviteMode: inviteMode,
-                singleUseLinkLifetime: .seconds(linkHours * 3600), expiryDryRun: dryRun, reminderDays: reminderDays, publicURL: publicURL
+                singleUseLinkLifetime: .seconds(linkHours * 3600), expiryDryRun: dryRun, reminderDays: reminderDays, publicURL: publicURL,
+                invoiceLifetime: .seconds(invoiceHours * 3600), paymentRecheckInterval: .seconds(recheckSeconds)
             )
         )
     }

@@ -14,11 +14,14 @@ public struct SubscriptionJobs: Sendable {
     public var processor: PaymentProcessor?
     public var access: AccessService?
     public var notifier: UserNotifier?
+    /// Where payment alerts go (the admins, the log).
+    public var alerts: any PaymentAlertSink
 
-    public init(processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?) {
+    public init(processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?, alerts: any PaymentAlertSink) {
         self.processor = processor
         self.access = access
         self.notifier = notifier
+        self.alerts = alerts
     }
 }
 
@@ -51,8 +54,11 @@ public struct JobsRuntime: Sendable {
             registry.register(ExchangeStatusPoller(tracker: exchangeTracking.tracker))
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
         }
-        if let processor = subscriptions?.processor {
+        if let subscriptions, let processor = subscriptions.processor {
             registry.register(processor)
+            registry.register(PaymentRechecker(processor: processor))
+            registry.register(PaymentAlertDeliverer(sink: subscriptions.alerts))
+            tasks.append(try PaymentRechecker.periodicTask(every: processor.settings.paymentRecheckInterval))
         }
         if let notifier = subscriptions?.notifier {
             registry.register(notifier)

@@ -58,8 +58,12 @@ struct PaymentReturnRoute: Sendable {
             message = text("return_page.paid", ["title": order!.title])
         case .partiallyPaid?:
             message = text("return_page.partially_paid", ["title": order!.title])
-        case .expired?, .failed?, .refunded?, .invoiceFailed?:
+        case .expired?, .failed?, .invoiceFailed?:
             message = text("return_page.closed", ["title": order!.title])
+        case .refunded?:
+            message = text("return_page.refunded", ["title": order!.title])
+        case .cancelled?:
+            message = text("return_page.cancelled", ["title": order!.title])
         case .created?, .awaitingPayment?, .waiting?, .confirming?, .confirmed?, .sending?:
             message = text("return_page.pending", ["title": order!.title])
             final = false

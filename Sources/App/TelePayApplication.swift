@@ -168,14 +168,19 @@ public struct TelePayApplication: Sendable {
         let localizer = try loadLocalizer(configuration: configuration)
         let settings = configuration.subscriptions
         let provider: (any PaymentProvider)? = configuration.nowPaymentsAPIKey.map { key in
-            NOWPaymentsClient(configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value), logger: logger)
+            NOWPaymentsClient(
+                configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value, account: configuration.nowPaymentsAccount),
+                logger: logger
+            )
         }
         if provider == nil {
             logger.notice("subscriber purchases are off: TELEPAY_NOWPAYMENTS_API_KEY is unset")
+        } else if configuration.nowPaymentsAccount == nil {
+            logger.warning("an order whose every callback is lost cannot be found: set TELEPAY_NOWPAYMENTS_EMAIL and TELEPAY_NOWPAYMENTS_PASSWORD to let TelePay list an invoice's payments")
         }
         let queue = JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger)
         let clock = SystemWallClock()
-        let purchases = PurchaseService(database: handle.database, provider: provider, settings: settings, logger: logger)
+        let purchases = PurchaseService(database: handle.database, provider: provider, settings: settings, clock: clock, logger: logger)
         let telegramClient = configuration.telegramBotToken.map { TelegramBot.makeClient(configuration: configuration, token: $0, logger: logger) }
         let access = telegramClient.map { client in
             AccessService(
@@ -241,7 +246,8 @@ public struct TelePayApplication: Sendable {
             subscriptions: SubscriptionJobs(
                 processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
                 access: access,
-                notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) }
+                notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) },
+                alerts: adminAlerts
             ),
             logger: logger
         )

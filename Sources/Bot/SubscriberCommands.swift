@@ -1,3 +1,4 @@
+import Money
 import Foundation
 import Localization
 import Subscriptions

@@ -1,3 +1,4 @@
+import Money
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -250,25 +251,6 @@ public final class ChangeNowClient: ChangeNowAPI {
 
     static func percentEncode(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
-    }
-}
-
-/// Renders `Decimal` for the wire.
-public enum DecimalText {
-    /// Plain notation (`0.0000001`, `12500`), which is what `Decimal`'s description produces.
-    public static func plain(_ value: Decimal) -> String {
-        var copy = value
-        return NSDecimalString(&copy, Locale(identifier: "en_US_POSIX"))
-    }
-
-    /// Parses plain decimal notation only (digits, at most one point); `Decimal(string:)` alone would
-    /// accept `"12abc"` as 12.
-    public static func parse(_ text: String) -> Decimal? {
-        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = parts.first, !whole.isEmpty, parts.count == 1 || !parts[1].isEmpty,
-              parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } })
-        else { return nil }
-        return Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
     }
 }
 

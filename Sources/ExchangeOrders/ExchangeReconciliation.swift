@@ -1,3 +1,4 @@
+import Money
 import Exchange
 import Foundation
 import Logging

@@ -10,6 +10,10 @@ public protocol PaymentProvider: Sendable {
     /// The payment's current state as the provider reports it now. Safe to repeat; transient failures
     /// are retried inside.
     func payment(id: String) async throws(PaymentProviderError) -> Payment
+
+    /// Every payment made against invoice `invoiceID`, to find payments whose callbacks never arrived.
+    /// `nil` when this provider is not set up to list them.
+    func payments(invoiceID: String) async throws(PaymentProviderError) -> [Payment]?
 }
 
 /// What an invoice asks for. Amounts are `Decimal` and travel as exact JSON number literals.

@@ -1,11 +1,12 @@
 import Foundation
 import Jobs
 import Logging
+import Money
 import Payments
 import PostgresNIO
 import Storage
 
-/// Processes one stored payment callback (`payment_inbox` row). Enqueued in the same transaction as the
+/// Processes one stored payment callback (`payment_inbox` row). Enqueued in the same statement as the
 /// inbox insert, so a crash between the HTTP answer and processing loses nothing.
 public struct ProcessPaymentJob: JobPayload {
     public static let kind = "payments.process_inbox"
@@ -21,29 +22,22 @@ public struct ProcessPaymentJob: JobPayload {
     public var uniqueKey: String { "payment-inbox:\(inboxID)" }
 }
 
-/// Why a callback could not be processed yet.
-public enum PaymentProcessingError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The callback names an order we do not have (yet): retried, never dropped.
-    case unknownOrder(String)
-
-    public var description: String {
-        switch self {
-        case .unknownOrder(let id): return "no order '\(id)' yet; the callback is retried"
-        }
-    }
-}
-
-/// The payment state machine with its effects: re-fetches the payment from the provider (the callback body
-/// alone never grants anything), moves the order forward only, and on `finished` grants or extends the
-/// subscription, writes the ledger, and enqueues the invite and the notifications — all in one transaction
-/// with marking the callback processed.
+/// The payment state machine with its effects. The callback body alone never grants anything: the payment
+/// is re-fetched from the provider, checked against its order, and recorded as its own row with a
+/// forward-only status and what actually arrived. The order's state is derived from all its payments; when
+/// the money that arrived covers the price (within the tolerance) the order is sold exactly once — the
+/// subscription granted or extended from the payment's time, the ledger booked, the invite and the messages
+/// enqueued — and a refund undoes exactly that. Everything for one payment happens in one transaction.
 public struct PaymentProcessor: JobHandler {
     let database: Database
     let queue: JobQueue
     let provider: any PaymentProvider
     let clock: any WallClock
-    let settings: SubscriptionSettings
+    public let settings: SubscriptionSettings
     let logger: Logger
+
+    /// The provider's name in `payments.provider`.
+    public static let providerName = "nowpayments"
 
     public init(database: Database, queue: JobQueue, provider: any PaymentProvider, clock: any WallClock, settings: SubscriptionSettings, logger: Logger) {
         self.database = database
@@ -54,7 +48,6 @@ public struct PaymentProcessor: JobHandler {
         self.logger = logger
     }
 
-    // Unknown orders wait for their order row; retries back off from 2 s up to 10 min.
     public var options: JobKindOptions {
         JobKindOptions(concurrency: 16, retry: RetryPolicy(initialDelay: .seconds(2), maximumDelay: .seconds(600)))
     }
@@ -74,191 +67,211 @@ public struct PaymentProcessor: JobHandler {
         return .retryable
     }
 
-    struct InboxRow: Sendable {
-        var paymentID: String
-        var orderID: String?
-        var processed: Bool
-    }
-
-    /// What processing a callback did to its order.
+    /// What processing a payment did to its order.
     public enum Result: Sendable, Hashable {
         case alreadyProcessed
         case ignored(reason: String)
+        /// The payment is held for review and granted nothing.
+        case held(paymentID: String, reason: String)
         case moved(orderID: Int64, from: OrderStatus, to: OrderStatus)
         case unchanged(orderID: Int64, OrderStatus)
     }
 
+    /// Processes the stored callback `inboxID`: re-fetches its payment and applies it.
     @discardableResult
     public func process(inboxID: Int64) async throws -> Result {
         let logger = self.logger
-        let inbox = try await database.withConnection { connection -> InboxRow? in
-            let rows = try await connection.query(
-                "SELECT payment_id, order_id, processed_at IS NOT NULL FROM payment_inbox WHERE id = \(inboxID)", logger: logger
-            )
-            for try await (payment, order, processed) in rows.decode((String, String?, Bool).self) {
-                return InboxRow(paymentID: payment, orderID: order, processed: processed)
-            }
-            return nil
+        guard let inbox = try await database.withConnection({ try await PaymentStore.inbox(inboxID, on: $0, logger: logger) }) else {
+            return .ignored(reason: "inbox row \(inboxID) does not exist")
         }
-        guard let inbox else { return .ignored(reason: "inbox row \(inboxID) does not exist") }
         if inbox.processed { return .alreadyProcessed }
         let payment = try await provider.payment(id: inbox.paymentID)
-        guard let orderRef = payment.orderID ?? inbox.orderID else {
-            try await markProcessed(inboxID)
-            logger.warning("payment without an order id ignored", metadata: ["payment_id": "\(payment.id)"])
-            return .ignored(reason: "payment \(payment.id) has no order id")
-        }
-        guard let observed = PaymentStateMachine.observed(payment, tolerancePercent: settings.partialPaymentTolerancePercent) else {
-            try await markProcessed(inboxID)
+        return try await apply(payment, orderRef: inbox.orderRef, inboxID: inboxID)
+    }
+
+    /// Records what the provider now says about `payment` and moves its order; the one path for callbacks
+    /// and re-checks. `orderRef` is the order id the callback carried, used when the payment has none.
+    @discardableResult
+    public func apply(_ payment: Payment, orderRef: String?, inboxID: Int64?) async throws -> Result {
+        let logger = self.logger
+        guard let observed = PaymentProgress(payment.status) else {
+            if let inboxID { try await database.withConnection { try await PaymentStore.markProcessed(inboxID, on: $0, logger: logger) } }
             logger.warning("payment status not acted on", metadata: ["payment_id": "\(payment.id)", "status": "\(payment.status)"])
             return .ignored(reason: "status \(payment.status) is not acted on")
         }
         let now = clock.now()
-        let settings = self.settings
         let result = try await queue.transaction { transaction -> Result in
-            let connection = transaction.connection
-            let rows = try await connection.query(
-                """
-                SELECT id, status, user_id, channel_id, owner_user_id, price_usd::text, duration_days, closed_title, payment_id
-                FROM orders WHERE public_id = \(orderRef) FOR UPDATE
-                """,
-                logger: logger
+            let step = try await PaymentStep(
+                processor: self, payment: payment, observed: observed, orderRef: orderRef, now: now, transaction: transaction
             )
-            var found: LockedOrder?
-            for try await (id, status, user, channel, owner, price, days, title, paymentID)
-                in rows.decode((Int64, String, Int64, Int64, Int64, String, Int32, String, String?).self) {
-                found = LockedOrder(
-                    id: id, status: OrderStatus(rawValue: status) ?? .created, userID: user, channelID: channel, ownerUserID: owner,
-                    priceUSD: DecimalText.parse(price) ?? 0, durationDays: Int(days), title: title, paymentID: paymentID
-                )
-            }
-            guard var order = found else { throw PaymentProcessingError.unknownOrder(orderRef) }
-            if order.status == .paid, let first = order.paymentID, first != payment.id {
-                // A second payment for a paid order (the invoice paid twice, or a retried invoice paid as well):
-                // money arrived, so it becomes a purchase of its own, granted and booked like any other.
-                order = try await Self.secondPaymentOrder(of: order, paymentID: payment.id, on: connection, logger: logger)
-            }
-            let next = PaymentStateMachine.next(order.status, observing: observed)
-            if let first = order.paymentID, first != payment.id {
-                logger.warning("another payment for an order", metadata: [
-                    "order_id": "\(order.id)", "first_payment_id": "\(first)", "payment_id": "\(payment.id)", "status": "\(payment.status)",
-                ])
-            }
-            let tracksThisPayment = order.paymentID == nil || order.paymentID == payment.id || next != order.status
-            if tracksThisPayment {
-                try await connection.query(
-                    """
-                    UPDATE orders SET status = \(next.rawValue), payment_id = \(payment.id), payment_status = \(payment.status.rawValue),
-                        pay_currency = \(payment.payCurrency), pay_amount = NULLIF(\(payment.payAmount.map(DecimalText.plain) ?? ""), '')::numeric,
-                        actually_paid = NULLIF(\(payment.actuallyPaid.map(DecimalText.plain) ?? ""), '')::numeric,
-                        paid_at = CASE WHEN \(next.rawValue) = 'paid' THEN coalesce(paid_at, \(now)) END
-                    WHERE id = \(order.id)
-                    """,
-                    logger: logger
-                )
-            }
-            if next != order.status {
-                try await applyEffects(of: order, movingTo: next, payment: payment, now: now, settings: settings, transaction: transaction)
-            }
-            try await connection.query("UPDATE payment_inbox SET processed_at = now() WHERE id = \(inboxID)", logger: logger)
-            return next == order.status ? .unchanged(orderID: order.id, next) : .moved(orderID: order.id, from: order.status, to: next)
+            let result = try await step.run()
+            if let inboxID { try await PaymentStore.markProcessed(inboxID, on: transaction.connection, logger: logger) }
+            return result
         }
-        if case .moved(let order, let from, let to) = result {
+        switch result {
+        case .moved(let order, let from, let to):
             logger.info("order moved", metadata: ["order_id": "\(order)", "from": "\(from.rawValue)", "to": "\(to.rawValue)", "payment_id": "\(payment.id)"])
+        case .held(let id, let reason):
+            logger.warning("payment held for review", metadata: ["payment_id": "\(id)", "reason": "\(reason)"])
+        default:
+            break
         }
         return result
     }
+}
 
-    /// The order row of a second payment for `original`: found by the payment id, or made as a copy of the
-    /// original's snapshot (same user, channel, tier, price and duration) awaiting that payment. Locked.
-    static func secondPaymentOrder(of original: LockedOrder, paymentID: String, on connection: PostgresConnection, logger: Logger) async throws -> LockedOrder {
-        let existing = try await connection.query(
-            """
-            SELECT id, status FROM orders WHERE payment_id = \(paymentID) AND id <> \(original.id) FOR UPDATE
-            """,
-            logger: logger
-        )
-        for try await (id, status) in existing.decode((Int64, String).self) {
-            var order = original
-            order.id = id
-            order.status = OrderStatus(rawValue: status) ?? .awaitingPayment
-            order.paymentID = paymentID
-            return order
-        }
-        let inserted = try await connection.query(
-            """
-            INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
-                                status, invoice_id, invoice_url, payment_id)
-            SELECT user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
-                   'awaiting_payment', invoice_id, invoice_url, \(paymentID)
-            FROM orders WHERE id = \(original.id)
-            RETURNING id
-            """,
-            logger: logger
-        )
-        var order = original
-        for try await id in inserted.decode(Int64.self) { order.id = id }
-        order.status = .awaitingPayment
-        order.paymentID = paymentID
-        logger.warning("a second payment for a paid order is booked as a purchase of its own", metadata: [
-            "order_id": "\(original.id)", "new_order_id": "\(order.id)", "payment_id": "\(paymentID)",
-        ])
-        return order
-    }
+/// One payment's processing inside its transaction: locks, then the payment row, the ledger, the order.
+private struct PaymentStep {
+    let processor: PaymentProcessor
+    let payment: Payment
+    let observed: PaymentProgress
+    let now: Date
+    let transaction: JobTransaction
+    var order: LockedOrder?
+    let stored: StoredPayment
+    let isNewPayment: Bool
+    let parent: StoredPayment?
 
-    struct LockedOrder: Sendable {
-        var id: Int64
-        var status: OrderStatus
-        var userID: Int64
-        var channelID: Int64
-        var ownerUserID: Int64
-        var priceUSD: Decimal
-        var durationDays: Int
-        var title: String
-        var paymentID: String?
-    }
+    var connection: PostgresConnection { transaction.connection }
+    var logger: Logger { processor.logger }
+    var settings: SubscriptionSettings { processor.settings }
 
-    private func applyEffects(
-        of order: LockedOrder, movingTo next: OrderStatus, payment: Payment, now: Date, settings: SubscriptionSettings, transaction: JobTransaction
-    ) async throws {
+    /// Takes the locks: the payment's row first (so every callback about one payment runs one after
+    /// another and sees the order the first one chose), then the channel (shared) and the order, in the
+    /// order closing a channel takes them.
+    init(processor: PaymentProcessor, payment: Payment, observed: PaymentProgress, orderRef: String?, now: Date, transaction: JobTransaction) async throws {
+        self.processor = processor
+        self.payment = payment
+        self.observed = observed
+        self.now = now
+        self.transaction = transaction
         let connection = transaction.connection
-        switch next {
-        case .paid:
-            let grant = try await SubscriptionGrants.grant(
-                userID: order.userID, channelID: order.channelID, orderID: order.id, days: order.durationDays, now: now,
-                on: connection, logger: logger
+        let logger = processor.logger
+        let provider = PaymentProcessor.providerName
+        (stored, isNewPayment) = try await PaymentStore.lock(provider: provider, paymentID: payment.id, on: connection, logger: logger)
+        let parent = try await payment.parentPaymentID.asyncMap {
+            try await PaymentStore.find(provider: provider, paymentID: $0, on: connection, logger: logger)
+        } ?? nil
+        self.parent = parent
+        // The payment's own order wins; then its parent's (a re-deposit credits the order it tops up); then
+        // the order id it carries.
+        var orderID = stored.orderID ?? parent?.orderID
+        if orderID == nil, let reference = payment.orderID ?? orderRef {
+            orderID = try await OrderStore.locate(publicID: reference, on: connection, logger: logger)?.id
+        }
+        if let orderID, let channelID = try await OrderStore.channel(ofOrder: orderID, on: connection, logger: logger) {
+            try await OrderStore.holdChannel(channelID, on: connection, logger: logger)
+            order = try await OrderStore.lock(id: orderID, on: connection, logger: logger)
+        }
+        // A new, independent payment for an order already delivered (the invoice paid twice, or a retried
+        // invoice paid as well): money arrived, so it is a purchase of its own. A re-deposit is not.
+        if let current = order, current.sold, stored.orderID == nil, payment.parentPaymentID == nil {
+            order = try await OrderStore.copy(current, on: connection, logger: logger)
+            logger.warning("a second payment for a delivered order is booked as a purchase of its own", metadata: [
+                "order_id": "\(current.id)", "new_order_id": "\(order!.id)", "payment_id": "\(payment.id)",
+            ])
+        }
+    }
+
+    /// Why this payment cannot be delivered, if it cannot: checked against the order it claims.
+    func reviewReason() -> String? {
+        guard let order else {
+            return "it matches no order (order id \(payment.orderID ?? "none"))"
+        }
+        if order.status == .cancelled { return "its order was cancelled: the channel stopped selling" }
+        if let invoice = payment.invoiceID, let expected = order.invoiceID, invoice != expected {
+            return "its invoice \(invoice) is not the order's invoice \(expected)"
+        }
+        // A re-deposit's price fields describe its parent; only a payment of its own must name our price.
+        guard payment.parentPaymentID == nil else { return nil }
+        if let currency = payment.priceCurrency, currency.lowercased() != "usd" {
+            return "its price is in \(currency), not USD"
+        }
+        if let price = payment.priceAmount, price != order.priceUSD {
+            return "its price \(DecimalText.plain(price)) is not the order's \(DecimalText.plain(order.priceUSD))"
+        }
+        return nil
+    }
+
+    func run() async throws -> PaymentProcessor.Result {
+        let status = PaymentProgress.next(isNewPayment ? nil : stored.status, observing: observed)
+        // An observation older than what we stored changes no amount; amounts that arrived never shrink.
+        let fresh = isNewPayment || observed.rank >= stored.status.rank
+        let actuallyPaid = fresh ? max(payment.actuallyPaid ?? 0, stored.actuallyPaid ?? 0) : stored.actuallyPaid
+        var review = stored.reviewReason ?? reviewReason()
+        var value = stored.valueUSD
+        if status.moneyArrived, let paid = actuallyPaid {
+            let ownRate = payment.priceAmount != nil && payment.payAmount != nil
+            let rated = OrderRules.valueUSD(
+                actuallyPaid: paid,
+                priceAmount: ownRate ? payment.priceAmount : parent?.priceAmount,
+                payAmount: ownRate ? payment.payAmount : parent?.payAmount
             )
-            let split = FeeSplit(gross: order.priceUSD, feePercent: settings.platformFeePercent)
-            try await Ledger.recordPayment(orderID: order.id, ownerUserID: order.ownerUserID, split: split, on: connection, logger: logger)
-            try await transaction.enqueue(
-                DeliverInviteJob(subscriptionID: grant.subscriptionID, orderID: order.id),
-                options: JobOptions(uniqueKey: "invite:order:\(order.id)")
+            if let rated {
+                value = max(value, rated)
+            } else if review == nil {
+                review = "there is no rate to value what arrived"
+            }
+        }
+        var credited = stored.creditedUSD
+        // The ledger follows the money: a refund reverses every receipt; new money is a receipt for the difference.
+        if status == .refunded {
+            for receipt in try await LedgerStore.unreversed(.receipt, paymentID: stored.id, on: connection, logger: logger) {
+                try await LedgerStore.reverse(receipt, on: connection, logger: logger)
+            }
+            credited = 0
+        } else if status.moneyArrived, value > credited {
+            try await LedgerStore.book(
+                .receipt, key: "receipt:payment:\(stored.id):\(DecimalText.plain(value))", orderID: order?.id, paymentID: stored.id,
+                entries: LedgerBookings.receipt(value - credited, inReview: review != nil), on: connection, logger: logger
             )
-            try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: grant.renewed ? "payment.renewed" : "payment.paid",
-                arguments: ["title": order.title, "expires": AccessService.format(grant.expiresAt)],
-                dayArguments: ["days": order.durationDays]
+            credited = value
+        }
+        let age = now.timeIntervalSince(stored.createdAt)
+        let nextCheck = status.isFinal ? nil : now.addingTimeInterval(OrderRules.recheckDelay(age: isNewPayment ? 0 : age, minimum: 30))
+        try await PaymentStore.update(stored.id, PaymentUpdate(
+            status: status, orderID: order?.id, payment: payment, actuallyPaid: actuallyPaid, valueUSD: value, creditedUSD: credited,
+            reviewReason: review, providerUpdatedAt: payment.updatedAt.flatMap(Self.providerTime), nextCheckAt: nextCheck
+        ), on: connection, logger: logger)
+
+        if let review {
+            if stored.reviewReason == nil {
+                try await transaction.raise(.heldForReview(paymentID: payment.id, orderID: order?.publicID ?? payment.orderID, reason: review))
+            }
+            if let order, order.status == .cancelled, status.moneyArrived, stored.creditedUSD == 0 {
+                try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: "payment.held_for_refund", arguments: ["title": order.title]))
+            }
+            return .held(paymentID: payment.id, reason: review)
+        }
+        guard var order else { return .ignored(reason: "no order") }
+        if (isNewPayment || stored.status == .waiting), status != .waiting, status.isLive, !order.sold {
+            try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: "payment.confirming", arguments: ["title": order.title]))
+        }
+        return try await settle(&order, status: status, credited: credited)
+    }
+
+    /// Derives the order's state from its payments and delivers or undoes the sale when coverage changed.
+    func settle(_ order: inout LockedOrder, status: PaymentProgress, credited: Decimal) async throws -> PaymentProcessor.Result {
+        let before = order
+        let payments = try await PaymentStore.ofOrder(order.id, on: connection, logger: logger).filter { $0.reviewReason == nil }
+        order.receivedUSD = payments.reduce(0) { $0 + $1.creditedUSD }
+        let covered = OrderRules.covers(received: order.receivedUSD, price: order.priceUSD, tolerancePercent: settings.partialPaymentTolerancePercent)
+        var paidAt: Date?
+        if !order.sold, covered {
+            paidAt = min(payment.updatedAt.flatMap(Self.providerTime) ?? now, now)
+            try await sell(order, paidAt: paidAt!)
+            order.sold = true
+        } else if order.sold, !covered {
+            try await unsell(order)
+            order.sold = false
+        }
+        order.status = OrderRules.status(current: order.status, sold: order.sold, received: order.receivedUSD, payments: payments.map(\.status))
+        if order.sold, before.sold, order.receivedUSD > before.receivedUSD {
+            try await transaction.raise(.overpaid(
+                orderID: order.publicID, paymentID: payment.id, excessUSD: DecimalText.usd(order.receivedUSD - before.receivedUSD)
             ))
-            let rows = try await connection.query(
-                """
-                SELECT coalesce(CASE WHEN p.notifications_enabled THEN p.notification_user_id END, c.owner_user_id)
-                FROM channels c LEFT JOIN channel_payout_settings p ON p.channel_id = c.id WHERE c.id = \(order.channelID)
-                """,
-                logger: logger
-            )
-            for try await (recipient) in rows.decode(Int64.self) {
-                try await transaction.enqueue(NotifyUserJob(
-                    userID: recipient, key: "owner.payment_received",
-                    arguments: ["title": order.title, "price": DecimalText.usd(split.gross), "share": DecimalText.usd(split.ownerShare)],
-                    dayArguments: ["days": order.durationDays]
-                ))
-            }
-        case .confirming, .confirmed, .sending:
-            // Said once, when the payment is first seen on chain.
-            if order.status.rank < OrderStatus.confirming.rank {
-                try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: "payment.confirming", arguments: ["title": order.title]))
-            }
-        case .partiallyPaid:
+        }
+        if !order.sold, order.receivedUSD > before.receivedUSD, status.moneyArrived {
             try await transaction.enqueue(NotifyUserJob(
                 userID: order.userID, key: "payment.partially_paid",
                 arguments: [
@@ -268,77 +281,87 @@ public struct PaymentProcessor: JobHandler {
                     "currency": (payment.payCurrency ?? "").uppercased(),
                 ]
             ))
-        case .expired, .failed, .refunded:
+        }
+        if before.sold == false, order.status.isClosedUnsold, order.status != before.status {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "payment.\(next.rawValue)", arguments: ["title": order.title],
+                userID: order.userID, key: "payment.\(order.status.rawValue)", arguments: ["title": order.title],
                 buttons: [.renew(channelID: order.channelID)]
             ))
-        case .created, .invoiceFailed, .awaitingPayment, .waiting:
-            break
+        }
+        if before.sold, !order.sold { order.status = .refunded }
+        try await OrderStore.update(order, paidAt: paidAt, on: connection, logger: logger)
+        return order.status == before.status ? .unchanged(orderID: order.id, order.status) : .moved(orderID: order.id, from: before.status, to: order.status)
+    }
+
+    /// The sale: grant, book, invite, tell the buyer and the owner.
+    func sell(_ order: LockedOrder, paidAt: Date) async throws {
+        let sales = try await LedgerStore.sales(orderID: order.id, on: connection, logger: logger)
+        try await LedgerStore.book(
+            .sale, key: "sale:order:\(order.id):\(sales.total + 1)", orderID: order.id, paymentID: nil,
+            entries: LedgerBookings.sale(received: order.receivedUSD, price: order.priceUSD, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
+            on: connection, logger: logger
+        )
+        let grant = try await SubscriptionGrants.grant(
+            userID: order.userID, channelID: order.channelID, orderID: order.id, days: order.durationDays, paidAt: paidAt, on: connection, logger: logger
+        )
+        try await transaction.enqueue(
+            DeliverInviteJob(subscriptionID: grant.subscriptionID, orderID: order.id),
+            options: JobOptions(uniqueKey: "invite:order:\(order.id):\(sales.total + 1)")
+        )
+        try await transaction.enqueue(NotifyUserJob(
+            userID: order.userID, key: grant.renewed ? "payment.renewed" : "payment.paid",
+            arguments: ["title": order.title, "expires": AccessService.format(grant.expiresAt)],
+            dayArguments: ["days": order.durationDays]
+        ))
+        if let recipient = try await OrderStore.notificationRecipient(channelID: order.channelID, on: connection, logger: logger) {
+            let split = FeeSplit(gross: order.priceUSD, feePercent: settings.platformFeePercent)
+            try await transaction.enqueue(NotifyUserJob(
+                userID: recipient, key: "owner.payment_received",
+                arguments: ["title": order.title, "price": DecimalText.usd(split.gross), "share": DecimalText.usd(split.ownerShare)],
+                dayArguments: ["days": order.durationDays]
+            ))
         }
     }
 
-    private func markProcessed(_ inboxID: Int64) async throws {
-        let logger = self.logger
-        _ = try await database.withConnection { connection in
-            try await connection.query("UPDATE payment_inbox SET processed_at = now() WHERE id = \(inboxID)", logger: logger)
+    /// A refund took away the money a sale consumed: the sale is reversed, the access it paid for taken
+    /// back, buyer and owner told, and the admins alerted when the owner's share was already paid out.
+    func unsell(_ order: LockedOrder) async throws {
+        for sale in try await LedgerStore.sales(orderID: order.id, on: connection, logger: logger).open {
+            try await LedgerStore.reverse(sale, on: connection, logger: logger)
         }
+        // When nothing else covers the time, the expiry is now and the next sweep (within a minute) removes them.
+        try await SubscriptionGrants.revoke(
+            userID: order.userID, channelID: order.channelID, days: order.durationDays, now: now, on: connection, logger: logger
+        )
+        try await transaction.enqueue(NotifyUserJob(
+            userID: order.userID, key: "payment.refunded_after_access", arguments: ["title": order.title],
+            buttons: [.renew(channelID: order.channelID)]
+        ))
+        if let recipient = try await OrderStore.notificationRecipient(channelID: order.channelID, on: connection, logger: logger) {
+            try await transaction.enqueue(NotifyUserJob(
+                userID: recipient, key: "owner.payment_refunded", arguments: ["title": order.title, "price": DecimalText.usd(order.priceUSD)]
+            ))
+        }
+        let balance = try await LedgerStore.ownerBalance(order.ownerUserID, on: connection, logger: logger)
+        if balance < 0 {
+            try await transaction.raise(.ownerBalanceNegative(ownerUserID: order.ownerUserID, balanceUSD: DecimalText.usd(-balance), orderID: order.publicID))
+        }
+    }
+
+    /// The provider's `updated_at` (ISO 8601 with or without fractions).
+    static func providerTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
     }
 }
 
-/// Grants and renewals of subscriptions.
-enum SubscriptionGrants {
-    struct Grant: Sendable {
-        var subscriptionID: Int64
-        var expiresAt: Date
-        /// The user already had this subscription (active or expired).
-        var renewed: Bool
-    }
-
-    /// Creates the subscription or extends it by `days` from the later of now and its expiry, reactivating an
-    /// expired one. One statement, so concurrent grants for the same user and channel serialise on the row.
-    static func grant(userID: Int64, channelID: Int64, orderID: Int64, days: Int, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Grant {
-        let rows = try await connection.query(
-            """
-            INSERT INTO subscriptions AS s (user_id, channel_id, status, started_at, expires_at, last_order_id)
-            VALUES (\(userID), \(channelID), 'active', \(now), \(now)::timestamptz + make_interval(days => \(Int32(days))), \(orderID))
-            ON CONFLICT (user_id, channel_id) DO UPDATE SET
-                status = 'active',
-                started_at = CASE WHEN s.status = 'active' AND s.expires_at > \(now) THEN s.started_at ELSE \(now) END,
-                expires_at = greatest(s.expires_at, \(now)::timestamptz) + make_interval(days => \(Int32(days))),
-                last_order_id = \(orderID),
-                expired_at = NULL
-            RETURNING id, expires_at, (xmax <> 0)
-            """,
-            logger: logger
-        )
-        for try await (id, expires, renewed) in rows.decode((Int64, Date, Bool).self) {
-            return Grant(subscriptionID: id, expiresAt: expires, renewed: renewed)
-        }
-        preconditionFailure("an upsert returns its row")
-    }
-}
-
-/// The double-entry ledger.
-enum Ledger {
-    /// Gross owed by the provider, the platform's fee and the owner's share (their pending payout balance);
-    /// the three sum to zero, which the database checks at commit.
-    static func recordPayment(orderID: Int64, ownerUserID: Int64, split: FeeSplit, on connection: PostgresConnection, logger: Logger) async throws {
-        let gross = DecimalText.plain(split.gross)
-        let fee = DecimalText.plain(-split.platformFee)
-        let share = DecimalText.plain(-split.ownerShare)
-        try await connection.query(
-            """
-            INSERT INTO ledger_entries (order_id, entry, account, owner_user_id, amount_usd)
-            SELECT \(orderID), e.entry, e.account, NULLIF(e.owner, 0), e.amount::numeric
-            FROM (VALUES ('gross', 'provider_clearing', 0::bigint, \(gross)),
-                         ('platform_fee', 'platform_fee', 0::bigint, \(fee)),
-                         ('owner_share', 'owner_payable', \(ownerUserID), \(share))) AS e(entry, account, owner, amount)
-            WHERE e.amount::numeric <> 0
-            ON CONFLICT (order_id, entry) DO NOTHING
-            """,
-            logger: logger
-        )
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
 

@@ -1,8 +1,10 @@
 import Foundation
+import Money
 import Payments
 
-/// Where an order stands. After the invoice, the payment's statuses only move it forward, in this order:
-/// a late `confirming` never undoes `paid`, and a closed order is reopened only by money that arrived.
+/// Where an order stands. It is derived from the order's payments (`OrderRules.status`): paid when the
+/// money that arrived covers it, closed (expired, failed, refunded) only when no payment can still complete
+/// it, cancelled when its channel stopped selling while the invoice was open.
 public enum OrderStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case created
     case invoiceFailed = "invoice_failed"
@@ -11,63 +13,116 @@ public enum OrderStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case partiallyPaid = "partially_paid"
     case expired, failed, refunded
     case paid
+    case cancelled
 
-    /// Position in the forward-only order. Ranks make the machine a maximum, so the same set of observed
-    /// statuses ends in the same state whatever order they arrive in.
+    /// An order still waiting for money: what closing a channel cancels.
+    public static let open: [OrderStatus] = [
+        .created, .invoiceFailed, .awaitingPayment, .waiting, .confirming, .confirmed, .sending, .partiallyPaid,
+    ]
+
+    /// Closed without a sale: the buyer has been told and may renew.
+    public var isClosedUnsold: Bool { self == .expired || self == .failed || self == .refunded }
+}
+
+/// One provider payment's status, forward only. Ranks make the machine a maximum, so the same set of
+/// observed statuses ends in the same state whatever order they arrive in; money that arrived
+/// (`partially_paid`, `finished`) never goes back to `expired` or `failed`, and only `refunded` undoes it.
+public enum PaymentProgress: String, Sendable, Hashable, CaseIterable, Codable {
+    case waiting, confirming, confirmed, sending, expired, failed
+    case partiallyPaid = "partially_paid"
+    case finished, refunded
+
     var rank: Int {
         switch self {
-        case .created, .invoiceFailed: return 0
-        case .awaitingPayment: return 1
-        case .waiting: return 2
-        case .confirming: return 3
-        case .confirmed: return 4
-        case .sending: return 5
-        case .partiallyPaid: return 6
-        case .expired: return 7
-        case .failed: return 8
-        case .refunded: return 9
-        case .paid: return 10
+        case .waiting: return 0
+        case .confirming: return 1
+        case .confirmed: return 2
+        case .sending: return 3
+        case .expired, .failed: return 4
+        case .partiallyPaid: return 5
+        case .finished: return 6
+        case .refunded: return 7
         }
     }
 
-    /// What a provider status means for an order. `nil` for statuses we do not act on (`cancelled` is
-    /// merchant-set; unknown ones are refused rather than guessed at).
-    public init?(payment status: PaymentStatus) {
+    /// What a provider status means for a payment; `nil` for statuses we do not know (refused rather than
+    /// guessed at). `cancelled` is merchant-set and moves no money: it counts as expired.
+    public init?(_ status: PaymentStatus) {
         switch status {
         case .waiting: self = .waiting
         case .confirming: self = .confirming
         case .confirmed: self = .confirmed
         case .sending: self = .sending
         case .partiallyPaid: self = .partiallyPaid
-        case .finished: self = .paid
+        case .finished: self = .finished
         case .failed: self = .failed
         case .expired, .cancelled: self = .expired
         case .refunded: self = .refunded
         case .unrecognised: return nil
         }
     }
-}
 
-/// The payment state machine, without I/O.
-public enum PaymentStateMachine {
-    /// The order's next status after observing `observed`: the later of the two in the forward order.
-    public static func next(_ current: OrderStatus, observing observed: OrderStatus) -> OrderStatus {
-        observed.rank > current.rank ? observed : current
+    /// The later of the stored and the observed status.
+    public static func next(_ current: PaymentProgress?, observing observed: PaymentProgress) -> PaymentProgress {
+        guard let current else { return observed }
+        return observed.rank > current.rank ? observed : current
     }
 
-    /// The status a provider payment stands for, accepting a `partially_paid` whose shortfall is within
-    /// `tolerancePercent` of the amount asked as paid.
-    public static func observed(_ payment: Payment, tolerancePercent: Decimal) -> OrderStatus? {
-        guard var status = OrderStatus(payment: payment.status) else { return nil }
-        if status == .partiallyPaid, tolerancePercent > 0, let asked = payment.payAmount, let paid = payment.actuallyPaid, asked > 0,
-           paid * 100 >= asked * (100 - tolerancePercent) {
-            status = .paid
+    /// Funds reached us (the provider's own words for `partially_paid` and `finished`).
+    public var moneyArrived: Bool { self == .partiallyPaid || self == .finished }
+
+    /// Seen or expected on chain, not yet settled: the payment can still complete.
+    public var isLive: Bool { rank <= PaymentProgress.sending.rank }
+
+    /// Nothing more is expected from the provider without a new event (`partially_paid` may still be topped up).
+    public var isFinal: Bool { self == .finished || self == .failed || self == .expired || self == .refunded }
+}
+
+/// Pure rules for orders and their payments.
+public enum OrderRules {
+    /// Whether `received` pays for `price`, accepting a shortfall of at most `tolerancePercent` of the price.
+    public static func covers(received: Decimal, price: Decimal, tolerancePercent: Decimal) -> Bool {
+        received > 0 && received * 100 >= price * (100 - tolerancePercent)
+    }
+
+    /// What arrived in US dollars: `actuallyPaid` at the payment's rate (`priceAmount` per `payAmount`),
+    /// rounded down to the cent so the ledger never books a cent nobody paid. `nil` when there is no rate.
+    public static func valueUSD(actuallyPaid: Decimal, priceAmount: Decimal?, payAmount: Decimal?) -> Decimal? {
+        guard actuallyPaid > 0 else { return 0 }
+        guard let priceAmount, let payAmount, priceAmount > 0, payAmount > 0 else { return nil }
+        return DecimalText.rounded(priceAmount * actuallyPaid / payAmount, scale: 2, .down)
+    }
+
+    /// The order's status from its payments. A sale (`sold`) makes it paid; a cancelled order stays
+    /// cancelled; otherwise money that arrived without covering it is `partially_paid`, a payment still in
+    /// progress shows its progress, and only when every payment is over without money is the order closed.
+    public static func status(current: OrderStatus, sold: Bool, received: Decimal, payments: [PaymentProgress]) -> OrderStatus {
+        if sold { return .paid }
+        if current == .cancelled { return .cancelled }
+        if received > 0 { return .partiallyPaid }
+        if let live = payments.filter(\.isLive).max(by: { $0.rank < $1.rank }) {
+            switch live {
+            case .waiting: return .waiting
+            case .confirming: return .confirming
+            case .confirmed: return .confirmed
+            default: return .sending
+            }
         }
-        return status
+        if payments.isEmpty { return current }
+        if payments.contains(.failed) { return .failed }
+        if payments.contains(.refunded) { return .refunded }
+        return .expired
+    }
+
+    /// How long until a payment or an order is asked about again: a quarter of its age, at least
+    /// `minimum`, at most six hours, so a buyer whose callbacks were lost is served within minutes while
+    /// old ones cost little.
+    public static func recheckDelay(age: TimeInterval, minimum: TimeInterval) -> TimeInterval {
+        min(max(age / 4, minimum), 6 * 3600)
     }
 }
 
-/// The platform fee and the owner's share of a payment, in cents, always summing to the gross.
+/// The platform fee and the owner's share of a sale, in cents, always summing to the price.
 public struct FeeSplit: Sendable, Hashable {
     public var gross: Decimal
     public var platformFee: Decimal
@@ -77,11 +132,8 @@ public struct FeeSplit: Sendable, Hashable {
     /// the parts always sum to the whole.
     public init(gross: Decimal, feePercent: Decimal) {
         self.gross = gross
-        var raw = gross * feePercent / 100
-        var fee = Decimal()
-        NSDecimalRound(&fee, &raw, 2, .plain)
-        self.platformFee = fee
-        self.ownerShare = gross - fee
+        self.platformFee = DecimalText.rounded(gross * feePercent / 100, scale: 2, .plain)
+        self.ownerShare = gross - platformFee
     }
 }
 
@@ -95,30 +147,5 @@ public enum SubscriptionTerm {
         return leadDays.filter { days in
             !alreadySent.contains(days) && now >= expiry.addingTimeInterval(-TimeInterval(days) * 86_400)
         }.sorted()
-    }
-}
-
-/// Decimal as plain digits for the database, the wire and messages.
-public enum DecimalText {
-    public static func plain(_ value: Decimal) -> String {
-        var value = value
-        var rounded = Decimal()
-        NSDecimalRound(&rounded, &value, 18, .plain)
-        return "\(rounded)"
-    }
-
-    public static func parse(_ text: String) -> Decimal? {
-        Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
-    }
-
-    /// Dollars with two decimals, e.g. `9.90`.
-    public static func usd(_ value: Decimal) -> String {
-        var value = value
-        var rounded = Decimal()
-        NSDecimalRound(&rounded, &value, 2, .plain)
-        let text = "\(rounded)"
-        guard let dot = text.firstIndex(of: ".") else { return text + ".00" }
-        let decimals = text.distance(from: dot, to: text.endIndex) - 1
-        return decimals >= 2 ? text : text + String(repeating: "0", count: 2 - decimals)
     }
 }

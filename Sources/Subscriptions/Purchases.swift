@@ -1,3 +1,4 @@
+import Money
 import Foundation
 import Jobs
 import Logging
@@ -55,12 +56,14 @@ public struct PurchaseService: Sendable {
     let database: Database
     let provider: (any PaymentProvider)?
     let settings: SubscriptionSettings
+    let clock: any WallClock
     let logger: Logger
 
-    public init(database: Database, provider: (any PaymentProvider)?, settings: SubscriptionSettings, logger: Logger) {
+    public init(database: Database, provider: (any PaymentProvider)?, settings: SubscriptionSettings, clock: any WallClock = SystemWallClock(), logger: Logger) {
         self.database = database
         self.provider = provider
         self.settings = settings
+        self.clock = clock
         self.logger = logger
     }
 
@@ -92,8 +95,8 @@ public struct PurchaseService: Sendable {
                 if offer == nil {
                     offer = Offer(channelID: id, closedTitle: closedTitle, closedDescription: description, openTitle: openTitle, tiers: [])
                 }
-                if let position, let price = price.flatMap(DecimalText.parse), let days {
-                    offer?.tiers.append(Offer.Tier(position: Int(position), priceUSD: price, durationDays: Int(days)))
+                if let position, let price, let days {
+                    offer?.tiers.append(Offer.Tier(position: Int(position), priceUSD: try DecimalText.require(price, "tier price"), durationDays: Int(days)))
                 }
             }
             return offer
@@ -104,23 +107,9 @@ public struct PurchaseService: Sendable {
     public func buy(userID: Int64, channelID: Int64, position: Int) async throws -> PurchaseOutcome {
         guard provider != nil else { return .paymentsUnavailable }
         let logger = self.logger
-        let order = try await database.withConnection { connection -> PendingOrder? in
-            let rows = try await connection.query(
-                """
-                INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title)
-                SELECT \(userID), c.id, c.owner_user_id, t.position, t.price_usd, t.duration_days, c.closed_chat_id, c.closed_title
-                FROM channels c JOIN channel_tiers t ON t.channel_id = c.id
-                WHERE c.id = \(channelID) AND c.status = 'active' AND t.position = \(Int16(clamping: position)) AND t.enabled
-                RETURNING id, public_id, price_usd::text, duration_days, closed_title
-                """,
-                logger: logger
-            )
-            for try await (id, publicID, price, days, title) in rows.decode((Int64, String, String, Int32, String).self) {
-                return PendingOrder(id: id, publicID: publicID, priceUSD: DecimalText.parse(price) ?? 0, durationDays: Int(days), title: title)
-            }
-            return nil
-        }
-        guard let order else { return .unavailable }
+        guard let order = try await database.withConnection({
+            try await OrderStore.create(userID: userID, channelID: channelID, position: position, on: $0, logger: logger)
+        }) else { return .unavailable }
         logger.info("order created", metadata: ["order_id": "\(order.id)", "user_id": "\(userID)", "channel_id": "\(channelID)", "tier": "\(position)"])
         return try await requestInvoice(for: order)
     }
@@ -129,37 +118,18 @@ public struct PurchaseService: Sendable {
     public func retryInvoice(orderID: Int64, userID: Int64) async throws -> PurchaseOutcome {
         guard provider != nil else { return .paymentsUnavailable }
         let logger = self.logger
-        let found = try await database.withConnection { connection -> (PendingOrder, String, String?)? in
-            let rows = try await connection.query(
-                """
-                SELECT id, public_id, price_usd::text, duration_days, closed_title, status, invoice_url
-                FROM orders WHERE id = \(orderID) AND user_id = \(userID)
-                """,
-                logger: logger
-            )
-            for try await (id, publicID, price, days, title, status, url) in rows.decode((Int64, String, String, Int32, String, String, String?).self) {
-                return (PendingOrder(id: id, publicID: publicID, priceUSD: DecimalText.parse(price) ?? 0, durationDays: Int(days), title: title), status, url)
-            }
-            return nil
-        }
-        guard let (order, status, url) = found else { return .unavailable }
-        switch OrderStatus(rawValue: status) {
-        case .invoiceFailed?, .created?:
+        guard let (order, url) = try await database.withConnection({
+            try await OrderStore.pending(id: orderID, userID: userID, on: $0, logger: logger)
+        }) else { return .unavailable }
+        switch order.status {
+        case .invoiceFailed, .created:
             return try await requestInvoice(for: order)
-        case .awaitingPayment?, .waiting?, .confirming?, .confirmed?, .sending?:
+        case .awaitingPayment, .waiting, .confirming, .confirmed, .sending:
             guard let url else { return .unavailable }
             return .invoice(orderID: order.id, invoiceURL: url, priceUSD: order.priceUSD, durationDays: order.durationDays, title: order.title)
         default:
             return .unavailable
         }
-    }
-
-    struct PendingOrder: Sendable {
-        var id: Int64
-        var publicID: String
-        var priceUSD: Decimal
-        var durationDays: Int
-        var title: String
     }
 
     /// Asks the provider for an invoice. Not retried here: a timed-out request may have created one, and the
@@ -177,14 +147,13 @@ public struct PurchaseService: Sendable {
         let logger = self.logger
         do {
             let invoice = try await provider.createInvoice(request)
-            _ = try await database.withConnection { connection in
-                try await connection.query(
-                    """
-                    UPDATE orders SET status = 'awaiting_payment', invoice_id = \(invoice.id), invoice_url = \(invoice.invoiceURL.absoluteString),
-                        invoice_error = NULL
-                    WHERE id = \(order.id) AND status IN ('created', 'invoice_failed')
-                    """,
-                    logger: logger
+            let now = clock.now()
+            let expires = now.addingTimeInterval(TimeInterval(settings.invoiceLifetime.components.seconds))
+            let firstCheck = now.addingTimeInterval(TimeInterval(settings.paymentRecheckInterval.components.seconds))
+            try await database.withConnection { connection in
+                try await OrderStore.invoiceCreated(
+                    order.id, invoiceID: invoice.id, url: invoice.invoiceURL.absoluteString, expiresAt: expires, checkAt: firstCheck,
+                    on: connection, logger: logger
                 )
             }
             return .invoice(
@@ -193,13 +162,7 @@ public struct PurchaseService: Sendable {
             )
         } catch {
             logger.warning("invoice creation failed", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
-            let reason = String("\(error)".prefix(2000))
-            _ = try await database.withConnection { connection in
-                try await connection.query(
-                    "UPDATE orders SET status = 'invoice_failed', invoice_error = \(reason) WHERE id = \(order.id) AND status IN ('created', 'invoice_failed')",
-                    logger: logger
-                )
-            }
+            try await database.withConnection { try await OrderStore.invoiceFailed(order.id, reason: "\(error)", on: $0, logger: logger) }
             return .invoiceFailed(orderID: order.id)
         }
     }
@@ -227,15 +190,16 @@ public struct PurchaseService: Sendable {
     /// The order behind a return-page visit.
     public func order(publicID: String) async throws -> OrderView? {
         let logger = self.logger
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT status, closed_title, user_id FROM orders WHERE public_id = \(publicID)", logger: logger
-            )
-            for try await (status, title, user) in rows.decode((String, String, Int64).self) {
-                guard let status = OrderStatus(rawValue: status) else { return nil }
-                return OrderView(status: status, title: title, userID: user)
-            }
-            return nil
-        }
+        return try await database.withConnection { try await OrderStore.view(publicID: publicID, on: $0, logger: logger) }
     }
+}
+
+/// An order about to get its invoice.
+struct PendingOrder: Sendable {
+    var id: Int64
+    var publicID: String
+    var priceUSD: Decimal
+    var durationDays: Int
+    var title: String
+    var status: OrderStatus
 }

@@ -23,10 +23,15 @@ public struct SubscriptionSettings: Sendable, Hashable {
     public var reminderDays: [Int]
     /// How the outside world reaches TelePay's HTTP server; callback and return URLs are built from it.
     public var publicURL: URL?
+    /// How long an invoice can be paid: an order with no payment by then expires.
+    public var invoiceLifetime: Duration
+    /// How often open payments and unpaid orders are looked up at the provider, in case callbacks were lost.
+    public var paymentRecheckInterval: Duration
 
     public init(
         platformFeePercent: Decimal = 3, partialPaymentTolerancePercent: Decimal = 0, inviteMode: InviteMode = .joinRequest,
-        singleUseLinkLifetime: Duration = .seconds(24 * 3600), expiryDryRun: Bool = false, reminderDays: [Int] = [3, 1], publicURL: URL? = nil
+        singleUseLinkLifetime: Duration = .seconds(24 * 3600), expiryDryRun: Bool = false, reminderDays: [Int] = [3, 1], publicURL: URL? = nil,
+        invoiceLifetime: Duration = .seconds(24 * 3600), paymentRecheckInterval: Duration = .seconds(60)
     ) {
         self.platformFeePercent = platformFeePercent
         self.partialPaymentTolerancePercent = partialPaymentTolerancePercent
@@ -35,6 +40,8 @@ public struct SubscriptionSettings: Sendable, Hashable {
         self.expiryDryRun = expiryDryRun
         self.reminderDays = reminderDays
         self.publicURL = publicURL
+        self.invoiceLifetime = invoiceLifetime
+        self.paymentRecheckInterval = paymentRecheckInterval
     }
 
     /// `POST` target of NOWPayments' callbacks, relative to the public URL.

@@ -38,6 +38,8 @@ struct InviteLatencyBenchmark {
                 payAmount: 1, actuallyPaid: 1, payCurrency: "eth"
             )
         }
+
+        func payments(invoiceID: String) async throws(PaymentProviderError) -> [Payment]? { nil }
     }
 
     /// When each invite request was sent, by link name.

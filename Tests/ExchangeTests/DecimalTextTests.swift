@@ -1,3 +1,4 @@
+import Money
 import Exchange
 import Foundation
 import Testing
@@ -13,7 +14,7 @@ struct DecimalTextTests {
     }
 
     @Test("parsing accepts digits with at most one point and refuses what Decimal(string:) would half-read", arguments: [
-        "12abc", "1e5", "-1", "", ".5", "5.", "1.2.3", " 1", "١٢",
+        "12abc", "1e5", "", ".5", "5.", "1.2.3", " 1", "١٢", "-", "--1", "-.5", "+1", "1-",
     ])
     func strictParse(text: String) {
         #expect(DecimalText.parse(text) == nil)
@@ -23,5 +24,13 @@ struct DecimalTextTests {
     func exactParse() {
         #expect(DecimalText.parse("0.1") == Decimal(string: "0.1"))
         #expect(DecimalText.parse("7.41109355")! * 100_000_000 == 741_109_355)
+        #expect(DecimalText.parse("-0.30") == Decimal(string: "-0.3"), "ledger credits are negative")
+    }
+
+    @Test("require names what was not an amount instead of reading it as zero")
+    func requireNamesTheField() {
+        #expect(throws: DecimalTextError(what: "order price", text: "12abc")) { try DecimalText.require("12abc", "order price") }
+        #expect(DecimalText.usd(Decimal(string: "9.7")!) == "9.70")
+        #expect(DecimalText.usd(Decimal(string: "-0.305")!) == "-0.31")
     }
 }

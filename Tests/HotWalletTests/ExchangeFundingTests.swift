@@ -1,3 +1,4 @@
+import Money
 import BigInt
 import Ethereum
 import Exchange

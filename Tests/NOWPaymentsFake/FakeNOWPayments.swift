@@ -36,7 +36,11 @@ public actor FakeNOWPayments {
     /// A payment made against an invoice.
     public struct Payment: Sendable, Hashable {
         public var id: Int64
+        /// Set on a re-deposit to the same address: NOWPayments files it as a new payment under its parent.
+        public var parentID: Int64?
         public var invoiceID: String
+        /// The price this payment reports, when it differs from its invoice's (a test of the checks).
+        public var priceAmountOverride: String?
         public var status: String
         public var payCurrency: String
         public var payAmount: Decimal
@@ -101,6 +105,8 @@ public actor FakeNOWPayments {
 
     public nonisolated let apiKey: String
     public nonisolated let ipnSecret: String
+    /// The account whose e-mail and password `POST /v1/auth` exchanges for a JWT (listing payments needs it).
+    public nonisolated let account = (email: "owner@telepay.example", password: "fake-account-password")
     /// Smallest `price_amount` accepted; below it the API answers `AMOUNT_MINIMAL_ERROR`.
     public nonisolated let minimumPriceAmount: Decimal
 
@@ -113,6 +119,9 @@ public actor FakeNOWPayments {
     private var nextInvoiceID: Int64 = 4_522_625_843
     private var nextPaymentID: Int64 = 5_077_125_051
     private let signer: IPNSignatureVerifier
+    private var clock: @Sendable () -> Date = { Date() }
+    /// JWTs issued by `POST /v1/auth`, with when they stop working (5 minutes, as documented).
+    private var tokens: [String: ContinuousClock.Instant] = [:]
 
     public init(apiKey: String = "FAKE-NOWPAYMENTS-API-KEY", ipnSecret: String = "test-ipn-secret", minimumPriceAmount: Decimal = 1) {
         self.apiKey = apiKey
@@ -142,12 +151,32 @@ public actor FakeNOWPayments {
         if let fixed = invoice.payCurrency, fixed != payCurrency { throw FakeNOWPaymentsError.unsupportedCurrency(payCurrency) }
         let id = nextPaymentID
         nextPaymentID += 1
-        let now = Self.timestamp()
+        let now = timestamp()
         payments[id] = Payment(
-            id: id, invoiceID: invoiceID, status: "waiting", payCurrency: payCurrency, payAmount: payAmount, actuallyPaid: 0,
-            payAddress: "0xd1cDE08A07cD25adEbEd35c3867a59228C09B606", createdAt: now, updatedAt: now
+            id: id, parentID: nil, invoiceID: invoiceID, priceAmountOverride: nil, status: "waiting", payCurrency: payCurrency,
+            payAmount: payAmount, actuallyPaid: 0, payAddress: "0xd1cDE08A07cD25adEbEd35c3867a59228C09B606", createdAt: now, updatedAt: now
         )
         return id
+    }
+
+    /// The buyer sends more to the address of `parentID`: NOWPayments makes it a new payment with
+    /// `parent_payment_id`, in `status` (`finished` or `partially_paid`), carrying only the new deposit.
+    public func reDeposit(parentID: Int64, actuallyPaid: Decimal, status: String = "finished") throws -> IPN {
+        guard let parent = payments[parentID] else { throw FakeNOWPaymentsError.unknownPayment(parentID) }
+        let id = nextPaymentID
+        nextPaymentID += 1
+        let now = timestamp()
+        payments[id] = Payment(
+            id: id, parentID: parentID, invoiceID: parent.invoiceID, priceAmountOverride: nil, status: status, payCurrency: parent.payCurrency,
+            payAmount: parent.payAmount, actuallyPaid: actuallyPaid, payAddress: parent.payAddress, createdAt: now, updatedAt: now
+        )
+        return try ipn(for: id)
+    }
+
+    /// Makes the payment report another price than its invoice's (what a mix-up or a forged order id looks like).
+    public func reportPrice(_ paymentID: Int64, _ price: String) throws {
+        guard payments[paymentID] != nil else { throw FakeNOWPaymentsError.unknownPayment(paymentID) }
+        payments[paymentID]?.priceAmountOverride = price
     }
 
     /// Moves the payment to `status` (any documented status, in any order) and returns the IPN NOWPayments
@@ -166,7 +195,7 @@ public actor FakeNOWPayments {
         } else {
             payment.actuallyPaid = payment.payAmount
         }
-        payment.updatedAt = Self.timestamp()
+        payment.updatedAt = timestamp()
         payments[paymentID] = payment
         return try ipn(for: paymentID)
     }
@@ -230,6 +259,13 @@ public actor FakeNOWPayments {
         router.get("v1/payment/:id") { request, context in
             try await self.serve(request, path: "payment/" + (context.parameters.get("id") ?? ""), body: [])
         }
+        router.get("v1/payment") { request, _ in
+            try await self.serve(request, path: "payments?" + (request.uri.query ?? ""), body: [])
+        }
+        router.post("v1/auth") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            return try await self.serve(request, path: "auth", body: Array(body.readableBytesView))
+        }
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router,
@@ -245,7 +281,8 @@ public actor FakeNOWPayments {
 
     nonisolated func serve(_ request: Request, path: String, body: [UInt8]) async throws -> Response {
         let key = request.headers[HTTPField.Name("x-api-key")!]
-        let (failure, answer) = await handle(method: request.method.rawValue, path: path, apiKey: key, body: body)
+        let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        let (failure, answer) = await handle(method: request.method.rawValue, path: path, apiKey: key, bearer: bearer, body: body)
         switch failure {
         case .serverError(let status)?:
             return Self.response(status, Self.errorBody(status, code: "INTERNAL_ERROR", message: "Internal server error"))
@@ -264,28 +301,76 @@ public actor FakeNOWPayments {
 
     /// Records the call, picks any injected failure, and computes the normal answer (applying its effects
     /// unless the failure means the request never got through).
-    func handle(method: String, path: String, apiKey key: String?, body: [UInt8]) -> (Failure?, (status: Int, body: ExactJSON)) {
+    func handle(method: String, path: String, apiKey key: String?, bearer: String? = nil, body: [UInt8]) -> (Failure?, (status: Int, body: ExactJSON)) {
         requests.append(RecordedRequest(method: method, path: path, apiKey: key, body: String(decoding: body, as: UTF8.self)))
         let failure = outage ?? (queuedFailures.isEmpty ? nil : queuedFailures.removeFirst())
         switch failure {
         case .serverError?, .gatewayError?:
             return (failure, (0, .null))
         case .slow?, nil:
-            return (failure, answer(method: method, path: path, apiKey: key, body: body))
+            return (failure, answer(method: method, path: path, apiKey: key, bearer: bearer, body: body))
         }
     }
 
-    func answer(method: String, path: String, apiKey key: String?, body: [UInt8]) -> (status: Int, body: ExactJSON) {
+    func answer(method: String, path: String, apiKey key: String?, bearer: String? = nil, body: [UInt8]) -> (status: Int, body: ExactJSON) {
         if path == "status" { return (200, .object([.init("message", .text("OK"))])) }
+        if path == "auth" { return authenticate(body) }
         guard let key, key == apiKey else {
             return (401, Self.errorBody(401, code: "INVALID_API_KEY", message: "Invalid api key"))
         }
         if path == "invoice" { return createInvoice(body) }
+        if path.hasPrefix("payments?") { return listPayments(query: String(path.dropFirst("payments?".count)), bearer: bearer) }
         let id = path.dropFirst("payment/".count)
         guard let number = Int64(id), let payment = payments[number], let invoice = invoices[payment.invoiceID] else {
             return (404, Self.errorBody(404, code: "PAYMENT_NOT_FOUND", message: "Payment \(id) not found"))
         }
         return (200, paymentBody(payment, invoice))
+    }
+
+    // MARK: - Account
+
+    /// `POST /v1/auth {email, password}` → `{token}`, valid for 5 minutes.
+    func authenticate(_ body: [UInt8]) -> (status: Int, body: ExactJSON) {
+        guard let json = try? ExactJSON.parse(body), json["email"]?.stringValue == account.email,
+              json["password"]?.stringValue == account.password else {
+            return (401, Self.errorBody(401, code: "INVALID_CREDENTIALS", message: "Invalid email or password"))
+        }
+        let token = "jwt-" + String(UInt64.random(in: 1...UInt64.max), radix: 36)
+        tokens[token] = .now + .seconds(300)
+        return (200, .object([.init("token", .text(token))]))
+    }
+
+    /// Forgets every JWT, as if they all expired.
+    public func expireTokens() {
+        tokens.removeAll()
+    }
+
+    /// `GET /v1/payment/?invoiceId=…&limit=…&page=…` (x-api-key and a Bearer JWT): the invoice's payments.
+    func listPayments(query: String, bearer: String?) -> (status: Int, body: ExactJSON) {
+        guard let bearer, let expires = tokens[bearer], expires > .now else {
+            return (401, Self.errorBody(401, code: "AUTH_REQUIRED", message: "Authorization header is empty (Bearer JWTtoken is required)"))
+        }
+        var parameters: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { parameters[String(parts[0])] = String(parts[1]) }
+        }
+        let limit = Int(parameters["limit"] ?? "10") ?? 0
+        let page = Int(parameters["page"] ?? "0") ?? -1
+        guard (1...500).contains(limit), page >= 0 else {
+            return (400, Self.errorBody(400, code: "INVALID_REQUEST_PARAMS", message: "limit must be 1-500 and page at least 0"))
+        }
+        let matching = payments.values.filter { parameters["invoiceId"] == nil || $0.invoiceID == parameters["invoiceId"] }.sorted { $0.id < $1.id }
+        let slice = matching.dropFirst(page * limit).prefix(limit)
+        let data = slice.compactMap { payment in invoices[payment.invoiceID].map { paymentBody(payment, $0) } }
+        let pages = (matching.count + limit - 1) / limit
+        return (200, .object([
+            .init("data", .array(data)),
+            .init("limit", .number(JSONNumber(Int64(limit)))),
+            .init("page", .number(JSONNumber(Int64(page)))),
+            .init("pagesCount", .number(JSONNumber(Int64(pages)))),
+            .init("total", .number(JSONNumber(Int64(matching.count)))),
+        ]))
     }
 
     // MARK: - Invoices
@@ -339,7 +424,7 @@ public actor FakeNOWPayments {
             id: id, orderID: texts["order_id"], orderDescription: texts["order_description"], priceAmount: price.literal,
             priceCurrency: priceCurrency, payCurrency: texts["pay_currency"], ipnCallbackURL: texts["ipn_callback_url"],
             successURL: texts["success_url"], cancelURL: texts["cancel_url"], partiallyPaidURL: texts["partially_paid_url"],
-            isFixedRate: flags["is_fixed_rate"] ?? false, isFeePaidByUser: flags["is_fee_paid_by_user"] ?? false, createdAt: Self.timestamp()
+            isFixedRate: flags["is_fixed_rate"] ?? false, isFeePaidByUser: flags["is_fee_paid_by_user"] ?? false, createdAt: timestamp()
         )
         invoices[id] = invoice
         return (201, invoiceBody(invoice))
@@ -376,11 +461,12 @@ public actor FakeNOWPayments {
         func text(_ value: String?) -> ExactJSON { value.map { ExactJSON.text($0) } ?? .null }
         return .object([
             .init("payment_id", .number(JSONNumber(payment.id))),
+            .init("parent_payment_id", payment.parentID.map { .number(JSONNumber($0)) } ?? .null),
             .init("invoice_id", .number(JSONNumber(literal: invoice.id)!)),
             .init("payment_status", .text(payment.status)),
             .init("pay_address", .text(payment.payAddress)),
             .init("payin_extra_id", .null),
-            .init("price_amount", .number(JSONNumber(literal: invoice.priceAmount)!)),
+            .init("price_amount", .number(JSONNumber(literal: payment.priceAmountOverride ?? invoice.priceAmount)!)),
             .init("price_currency", .text(invoice.priceCurrency)),
             .init("pay_amount", .number(JSONNumber(payment.payAmount)!)),
             .init("actually_paid", .number(JSONNumber(payment.actuallyPaid)!)),
@@ -406,12 +492,12 @@ public actor FakeNOWPayments {
         func text(_ value: String?) -> ExactJSON { value.map { ExactJSON.text($0) } ?? .null }
         return .object([
             .init("payment_id", .number(JSONNumber(payment.id))),
-            .init("parent_payment_id", .null),
+            .init("parent_payment_id", payment.parentID.map { .number(JSONNumber($0)) } ?? .null),
             .init("invoice_id", .number(JSONNumber(literal: invoice.id)!)),
             .init("payment_status", .text(payment.status)),
             .init("pay_address", .text(payment.payAddress)),
             .init("payin_extra_id", .null),
-            .init("price_amount", .number(JSONNumber(literal: invoice.priceAmount)!)),
+            .init("price_amount", .number(JSONNumber(literal: payment.priceAmountOverride ?? invoice.priceAmount)!)),
             .init("price_currency", .text(invoice.priceCurrency)),
             .init("pay_amount", .number(JSONNumber(payment.payAmount)!)),
             .init("actually_paid", .number(JSONNumber(payment.actuallyPaid)!)),
@@ -462,10 +548,16 @@ public actor FakeNOWPayments {
         return scheme == "http" || scheme == "https"
     }
 
-    static func timestamp() -> String {
+    /// The provider's "now", for `created_at` / `updated_at`.
+    func timestamp() -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
+        return formatter.string(from: clock())
+    }
+
+    /// Makes the provider's clock agree with a test's moved clock.
+    public func useClock(_ clock: @escaping @Sendable () -> Date) {
+        self.clock = clock
     }
 }
 

@@ -15,45 +15,99 @@ struct PurchaseRulesTests {
         }
     }
 
-    @Test("every permutation of a status sequence ends in the same state", arguments: [
+    @Test("every permutation of a payment's statuses ends in the same state", arguments: [
         ["waiting", "confirming", "confirmed", "sending", "finished"],
         ["waiting", "confirming", "partially_paid"],
         ["waiting", "confirming", "failed"],
         ["waiting", "expired"],
         ["waiting", "confirming", "finished", "refunded"],
         ["waiting", "expired", "finished"],
+        ["waiting", "partially_paid", "expired"],
     ])
     func permutationsAgree(statuses: [String]) {
-        var outcomes = Set<OrderStatus>()
+        var outcomes = Set<PaymentProgress>()
         for order in Self.permutations(statuses) {
-            let final = order.reduce(OrderStatus.awaitingPayment) { state, raw in
-                PaymentStateMachine.next(state, observing: OrderStatus(payment: PaymentStatus(rawValue: raw))!)
+            let final = order.reduce(PaymentProgress?.none) { state, raw in
+                PaymentProgress.next(state, observing: PaymentProgress(PaymentStatus(rawValue: raw))!)
             }
-            outcomes.insert(final)
+            outcomes.insert(final!)
         }
         #expect(outcomes.count == 1, "\(statuses): \(outcomes)")
     }
 
-    @Test("a late confirming never undoes paid, and no status moves an order backwards")
+    @Test("money that arrived never goes back to expired or failed; only a refund undoes it")
     func forwardOnly() {
-        for current in OrderStatus.allCases {
-            for observed in OrderStatus.allCases {
-                let next = PaymentStateMachine.next(current, observing: observed)
+        for current in PaymentProgress.allCases {
+            for observed in PaymentProgress.allCases {
+                let next = PaymentProgress.next(current, observing: observed)
                 #expect(next == current || next == observed)
-                if current == .paid { #expect(next == .paid) }
+                if current.moneyArrived && observed != .refunded && observed != .finished { #expect(next == current) }
+                if current == .refunded { #expect(next == .refunded) }
             }
         }
-        #expect(PaymentStateMachine.next(.paid, observing: .confirming) == .paid)
-        #expect(PaymentStateMachine.next(.expired, observing: .paid) == .paid, "money that arrived after the window still counts")
-        #expect(OrderStatus(payment: .unrecognised("mystery")) == nil)
+        #expect(PaymentProgress.next(.finished, observing: .confirming) == .finished)
+        #expect(PaymentProgress.next(.expired, observing: .finished) == .finished, "money that arrived after the window still counts")
+        #expect(PaymentProgress.next(.finished, observing: .refunded) == .refunded)
+        #expect(PaymentProgress(.unrecognised("mystery")) == nil)
+        #expect(PaymentProgress(.cancelled) == .expired)
     }
 
-    @Test("partially_paid is paid only within the tolerance")
+    @Test("what arrived is valued at the payment's own rate, rounded down to the cent")
+    func valuation() {
+        #expect(OrderRules.valueUSD(actuallyPaid: Decimal(string: "0.0041")!, priceAmount: 10, payAmount: Decimal(string: "0.0041")!) == 10)
+        #expect(OrderRules.valueUSD(actuallyPaid: Decimal(string: "0.00205")!, priceAmount: 10, payAmount: Decimal(string: "0.0041")!) == 5)
+        // 98.77% of $9.99 is $9.867…: never a cent nobody paid.
+        #expect(OrderRules.valueUSD(actuallyPaid: Decimal(string: "98.77")!, priceAmount: Decimal(string: "9.99")!, payAmount: 100) == Decimal(string: "9.86"))
+        #expect(OrderRules.valueUSD(actuallyPaid: 0, priceAmount: nil, payAmount: nil) == 0)
+        #expect(OrderRules.valueUSD(actuallyPaid: 1, priceAmount: nil, payAmount: 2) == nil, "no rate, no value")
+        #expect(OrderRules.valueUSD(actuallyPaid: 1, priceAmount: 10, payAmount: 0) == nil)
+    }
+
+    @Test("an order is covered only within the tolerance, and nothing covers nothing")
     func tolerance() {
-        let payment = Payment(id: "1", status: .partiallyPaid, payAmount: 100, actuallyPaid: 98)
-        #expect(PaymentStateMachine.observed(payment, tolerancePercent: 0) == .partiallyPaid)
-        #expect(PaymentStateMachine.observed(payment, tolerancePercent: 1) == .partiallyPaid)
-        #expect(PaymentStateMachine.observed(payment, tolerancePercent: 2) == .paid)
+        #expect(OrderRules.covers(received: 10, price: 10, tolerancePercent: 0))
+        #expect(!OrderRules.covers(received: Decimal(string: "9.99")!, price: 10, tolerancePercent: 0))
+        #expect(!OrderRules.covers(received: Decimal(string: "9.79")!, price: 10, tolerancePercent: 2))
+        #expect(OrderRules.covers(received: Decimal(string: "9.80")!, price: 10, tolerancePercent: 2))
+        #expect(OrderRules.covers(received: 11, price: 10, tolerancePercent: 0))
+        #expect(!OrderRules.covers(received: 0, price: 10, tolerancePercent: 100))
+    }
+
+    @Test("an order closes only when no payment can still complete it")
+    func orderStatus() {
+        #expect(OrderRules.status(current: .awaitingPayment, sold: false, received: 0, payments: []) == .awaitingPayment)
+        #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .confirming]) == .confirming,
+                "a coin switch: the abandoned payment expiring does not close the order")
+        #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .waiting]) == .waiting)
+        #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .expired]) == .expired)
+        #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .failed]) == .failed)
+        #expect(OrderRules.status(current: .waiting, sold: false, received: 5, payments: [.partiallyPaid, .waiting]) == .partiallyPaid)
+        #expect(OrderRules.status(current: .partiallyPaid, sold: true, received: 10, payments: [.partiallyPaid, .finished]) == .paid)
+        #expect(OrderRules.status(current: .cancelled, sold: false, received: 0, payments: [.waiting]) == .cancelled)
+        #expect(OrderRules.status(current: .expired, sold: false, received: 0, payments: [.confirming]) == .confirming,
+                "money on its way reopens an order that expired without a payment")
+    }
+
+    @Test("a sale's entries sum to zero, consume at most the price, and book a shortfall as variance", arguments: ["9.80", "10.00", "12.34"])
+    func saleBooking(received text: String) {
+        let received = Decimal(string: text)!
+        let entries = LedgerBookings.sale(received: received, price: 10, feePercent: 3, ownerUserID: 7)
+        #expect(entries.reduce(Decimal(0)) { $0 + $1.amount } == 0)
+        #expect(entries.first { $0.account == .buyerCredit }?.amount == min(received, 10))
+        #expect(entries.first { $0.account == .paymentVariance }?.amount == (received < 10 ? 10 - received : nil))
+        #expect(entries.first { $0.account == .platformFee }?.amount == Decimal(string: "-0.3"))
+        #expect(entries.first { $0.account == .ownerPayable }?.amount == Decimal(string: "-9.7"))
+        #expect(entries.first { $0.account == .ownerPayable }?.ownerUserID == 7)
+        let receipt = LedgerBookings.receipt(received, inReview: false)
+        #expect(receipt.reduce(Decimal(0)) { $0 + $1.amount } == 0)
+        #expect(LedgerBookings.receipt(received, inReview: true).contains { $0.account == .paymentReview })
+    }
+
+    @Test("re-checks back off with age: within a minute at first, at most six hours")
+    func recheckDelay() {
+        #expect(OrderRules.recheckDelay(age: 0, minimum: 60) == 60)
+        #expect(OrderRules.recheckDelay(age: 3600, minimum: 60) == 900)
+        #expect(OrderRules.recheckDelay(age: 30 * 86_400, minimum: 60) == 6 * 3600)
     }
 
     @Test("the fee split always sums to the gross, in cents", arguments: ["0.01", "0.99", "1.00", "9.99", "10.00", "33.33", "9999.99"])

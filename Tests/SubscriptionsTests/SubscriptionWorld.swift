@@ -29,6 +29,17 @@ final class TestClock: WallClock {
     }
 }
 
+/// Payment alerts as raised, in order.
+final class RecordedPaymentAlerts: PaymentAlertSink {
+    private let alerts = Mutex<[PaymentAlert]>([])
+
+    func raise(_ alert: PaymentAlert) async throws {
+        alerts.withLock { $0.append(alert) }
+    }
+
+    var all: [PaymentAlert] { alerts.withLock { $0 } }
+}
+
 /// Everything a subscriber purchase touches, running: a migrated database, the fake Bot API with a channel
 /// pair on sale, the fake NOWPayments, the bot polling with purchases wired in, and the job workers.
 /// IPNs go through the real receiver (signature check, inbox, enqueue) exactly as the HTTP route calls it.
@@ -47,6 +58,8 @@ struct SubscriptionWorld: Sendable {
     let purchases: PurchaseService
     let access: AccessService
     let processor: PaymentProcessor
+    let rechecker: PaymentRechecker
+    let alerts: RecordedPaymentAlerts
     let clock: TestClock
     let queue: JobQueue
     /// The job workers; running unless the world was made with `workers: false`.
@@ -214,19 +227,24 @@ func withSubscriptionWorld<Result: Sendable>(
             transport: HTTPTelegramTransport(baseURL: botURL, token: bot.token, logger: quietLogger), limiter: nil, retry: .none, logger: quietLogger
         )
         let nowPayments = NOWPaymentsClient(
-            configuration: .init(baseURL: URL(string: providerURL)!, apiKey: provider.apiKey, retry: .none), logger: quietLogger
+            configuration: .init(baseURL: URL(string: providerURL)!, apiKey: provider.apiKey, retry: .none, account: provider.account),
+            logger: quietLogger
         )
         let clock = TestClock()
+        await provider.useClock { clock.now() }
         let queue = JobQueue(database: database, logger: quietLogger)
-        let purchases = PurchaseService(database: database, provider: nowPayments, settings: settings, logger: quietLogger)
+        let purchases = PurchaseService(database: database, provider: nowPayments, settings: settings, clock: clock, logger: quietLogger)
         let access = AccessService(
             database: database, queue: queue, access: TelegramChannelAccess(client: client), clock: clock, settings: settings, logger: quietLogger
         )
         let processor = PaymentProcessor(database: database, queue: queue, provider: nowPayments, clock: clock, settings: settings, logger: quietLogger)
         let receiver = NOWPaymentsIPNReceiver.processing(secret: provider.ipnSecret, database: database, queue: queue, logger: quietLogger)
+        let rechecker = PaymentRechecker(processor: processor)
+        let alerts = RecordedPaymentAlerts()
 
         var registry = JobRegistry()
         registry.register(processor)
+        registry.register(PaymentAlertDeliverer(sink: alerts))
         registry.register(InviteDeliverer(service: access))
         registry.register(UserNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer))
         let pool = JobWorkerPool(
@@ -248,7 +266,7 @@ func withSubscriptionWorld<Result: Sendable>(
 
         let world = SubscriptionWorld(
             database: database, bot: bot, provider: provider, receiver: receiver, purchases: purchases, access: access,
-            processor: processor, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
+            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
         )
         let result = try await body(world)
         pool.beginShutdown()
@@ -282,6 +300,14 @@ private func seedChannel(_ database: Database) async throws -> (Int64, String) {
         var channel: (Int64, String)?
         for try await row in rows.decode((Int64, String).self) { channel = row }
         let (id, token) = try #require(channel)
+        // Sales are announced to the owner.
+        try await connection.query(
+            """
+            INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, notifications_enabled, notification_user_id)
+            VALUES (\(id), 'USDT', 'ETH', '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed', true, \(SubscriptionWorld.owner))
+            """,
+            logger: quietLogger
+        )
         try await connection.query(
             """
             INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days, enabled) VALUES

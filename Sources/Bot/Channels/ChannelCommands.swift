@@ -44,7 +44,7 @@ public struct ChannelCommands: Sendable {
             }
         case .channelPause(let id):
             try await withOwned(id, context) { summary, connection in
-                try await ChannelRepository.pause(id: id, reason: "owner", on: connection, logger: context.logger)
+                try await ChannelRepository.pause(id: id, reason: "owner", jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("sales paused by the owner", metadata: ["channel_id": "\(id)"])
                 var paused = summary
                 paused.status = "paused"
@@ -75,6 +75,8 @@ public struct ChannelCommands: Sendable {
             }
         case .channelDeleteConfirmed(let id):
             try await withOwned(id, context) { summary, connection in
+                // Locked before counting, so a payment granted meanwhile is counted or waits for the delete.
+                try await ChannelRepository.lockForClosing(id: id, on: connection, logger: context.logger)
                 let active = try await ChannelRepository.activeSubscriptions(channelID: id, on: connection, logger: context.logger)
                 if active > 0 {
                     let buttons: [[InlineKeyboardButton]] = [
@@ -84,7 +86,7 @@ public struct ChannelCommands: Sendable {
                     try await Self.show(context.text("channels.delete_refused", ["count": String(active)]), buttons: buttons, context: context, editing: message)
                     return
                 }
-                try await ChannelRepository.delete(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
+                try await ChannelRepository.delete(id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
                 try await Self.show(context.text("channels.deleted", ["open_title": summary.openTitle]), buttons: [[Self.button(context.text("channels.button.list"), .channelList)]], context: context, editing: message)
             }
@@ -227,7 +229,7 @@ public struct ChannelCommands: Sendable {
             }
             let isAdmin: Bool = if case .administrator = change.newChatMember { true } else { false }
             let reason = isAdmin ? "bot_rights" : "bot_removed"
-            guard try await ChannelRepository.pause(id: channel.id, reason: reason, on: connection, logger: context.logger) else { return }
+            guard try await ChannelRepository.pause(id: channel.id, reason: reason, jobs: services.jobs, on: connection, logger: context.logger) else { return }
             context.logger.warning("channel paused: the bot lost its place or rights", metadata: [
                 "channel_id": "\(channel.id)", "role": "\(roleName)", "reason": "\(reason)", "missing": "\(missing.map(\.rawValue))",
             ])

@@ -1,6 +1,8 @@
 import Foundation
+import Jobs
 import Logging
 import PostgresNIO
+import Subscriptions
 import Wallets
 
 /// A channel pair as the owner's list shows it.
@@ -230,9 +232,10 @@ public enum ChannelRepository {
 
     // MARK: - Status
 
-    /// Pauses sales; `reason` is `owner`, `bot_removed` or `bot_rights`. Returns whether anything changed.
+    /// Pauses sales; `reason` is `owner`, `bot_removed` or `bot_rights`. Open orders are cancelled in the
+    /// same transaction (their buyers told through `jobs`). Returns whether anything changed.
     @discardableResult
-    public static func pause(id: Int64, reason: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    public static func pause(id: Int64, reason: String, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query(
             """
             UPDATE channels SET status = 'paused', paused_reason = \(reason)
@@ -240,8 +243,18 @@ public enum ChannelRepository {
             """,
             logger: logger
         )
-        for try await _ in rows { return true }
-        return false
+        var changed = false
+        for try await _ in rows { changed = true }
+        if changed {
+            try await SalesClosure.cancelOpenOrders(channelID: id, reason: "paused: \(reason)", queue: jobs, on: connection, logger: logger)
+        }
+        return changed
+    }
+
+    /// Locks the channel row until the transaction ends, so no payment is granted for it meanwhile (payment
+    /// processing holds the row shared while it grants).
+    public static func lockForClosing(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query("SELECT 1 FROM channels WHERE id = \(id) FOR UPDATE", logger: logger)
     }
 
     public static func resume(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
@@ -252,8 +265,10 @@ public enum ChannelRepository {
     }
 
     /// Deletes a pair: outright when nobody ever ordered it, otherwise by marking it deleted (its orders,
-    /// subscriptions and ledger entries keep pointing at it). Either way its chats are free again.
-    public static func delete(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+    /// subscriptions and ledger entries keep pointing at it) with its open orders cancelled. Either way its
+    /// chats are free again. The caller holds the row's lock (`lockForClosing`).
+    public static func delete(id: Int64, ownerUserID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await SalesClosure.cancelOpenOrders(channelID: id, reason: "deleted", queue: jobs, on: connection, logger: logger)
         _ = try await connection.query(
             """
             DELETE FROM channels c WHERE c.id = \(id) AND c.owner_user_id = \(ownerUserID)

@@ -28,17 +28,19 @@ public struct PaymentNotification: Sendable, Hashable {
     }
 }
 
-/// The `payment_inbox` table: callbacks kept until they are processed, one row per (provider, payment,
-/// status), so a re-sent or concurrently repeated callback changes nothing.
+/// The `payment_inbox` table: callbacks kept until they are processed, one row per provider and signed
+/// body, so a re-sent or concurrently repeated callback changes nothing while a new report about the same
+/// payment — a top-up announced with the same status — is a new row and is processed.
 public enum PaymentInbox {
     /// Inserts the notification on `connection` (a trigger enqueues its processing job in the same statement); returns the new row's
-    /// id, or `nil` when the same provider, payment and status is already stored.
+    /// id, or `nil` when the same provider and body is already stored.
     public static func record(_ notification: PaymentNotification, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
         let rows = try await connection.query(
             """
-            INSERT INTO payment_inbox (provider, payment_id, payment_status, order_id, invoice_id, signature_variant, payload)
+            INSERT INTO payment_inbox (provider, payment_id, payment_status, order_id, invoice_id, signature_variant, payload, payload_sha256)
             VALUES (\(notification.provider), \(notification.paymentID), \(notification.status.rawValue), \(notification.orderID),
-                    \(notification.invoiceID), \(notification.signatureVariant), \(notification.payload))
+                    \(notification.invoiceID), \(notification.signatureVariant), \(notification.payload),
+                    sha256(convert_to(\(notification.payload), 'UTF8')))
             ON CONFLICT ON CONSTRAINT payment_inbox_once DO NOTHING
             RETURNING id
             """,

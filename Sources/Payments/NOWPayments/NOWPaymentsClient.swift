@@ -17,12 +17,18 @@ public struct NOWPaymentsClient: PaymentProvider {
         /// Deadline for one HTTP exchange, body included.
         public var requestTimeout: Duration
         public var retry: RetryPolicy
+        /// The account's e-mail and password: listing an invoice's payments needs a JWT from `POST /auth`.
+        public var account: (email: String, password: String)?
 
-        public init(baseURL: URL, apiKey: String, requestTimeout: Duration = .seconds(10), retry: RetryPolicy = .standard) {
+        public init(
+            baseURL: URL, apiKey: String, requestTimeout: Duration = .seconds(10), retry: RetryPolicy = .standard,
+            account: (email: String, password: String)? = nil
+        ) {
             self.baseURL = baseURL
             self.apiKey = apiKey
             self.requestTimeout = requestTimeout
             self.retry = retry
+            self.account = account
         }
     }
 
@@ -53,6 +59,7 @@ public struct NOWPaymentsClient: PaymentProvider {
     public let configuration: Configuration
     private let httpClient: HTTPClient
     private let logger: Logger
+    private let token = BearerToken()
 
     /// Larger answers are refused; real ones are a few kilobytes.
     static let maxResponseBytes = 1 << 20
@@ -82,6 +89,43 @@ public struct NOWPaymentsClient: PaymentProvider {
         return try Self.decodePayment(try await read("payment/\(id)"))
     }
 
+    /// `GET /payment/?invoiceId=…` (x-api-key and a Bearer JWT), every page. The JWT lasts 5 minutes; it
+    /// is reused for 4 and fetched again once when the API says it is no longer valid.
+    public func payments(invoiceID: String) async throws(PaymentProviderError) -> [Payment]? {
+        guard configuration.account != nil else { return nil }
+        guard !invoiceID.isEmpty, invoiceID.utf8.count <= 64, invoiceID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            throw .invalidRequest(reason: "invoice id '\(invoiceID.prefix(64))' is not of letters and digits")
+        }
+        var payments: [Payment] = []
+        var page = 0
+        while true {
+            let path = "payment/?invoiceId=\(invoiceID)&limit=100&page=\(page)"
+            let json: ExactJSON
+            do {
+                json = try await read(path, bearer: try await bearer(renew: false))
+            } catch {
+                guard case .unauthorized = error else { throw error }
+                json = try await read(path, bearer: try await bearer(renew: true))
+            }
+            guard case .array(let items)? = json["data"] else { throw .invalidResponse(description: "payment list has no \"data\" array") }
+            for item in items { payments.append(try Self.decodePayment(item)) }
+            let pages = json["pagesCount"]?.numberValue.flatMap { Int($0.literal) } ?? 1
+            page += 1
+            if page >= pages || items.isEmpty { return payments }
+        }
+    }
+
+    /// A JWT for the account, from the cache when it is younger than 4 minutes.
+    func bearer(renew: Bool) async throws(PaymentProviderError) -> String {
+        if !renew, let cached = await token.current(maxAge: .seconds(240)) { return cached }
+        guard let account = configuration.account else { throw .invalidRequest(reason: "no NOWPayments account configured") }
+        let body = ExactJSON.object([.init("email", .text(account.email)), .init("password", .text(account.password))])
+        let json = try await exchange(.POST, "auth", body: body.javaScriptText(), expecting: [200, 201], bearer: nil)
+        guard let value = json["token"]?.stringValue, !value.isEmpty else { throw .invalidResponse(description: "auth answer has no \"token\"") }
+        await token.store(value)
+        return value
+    }
+
     /// `GET /status`: whether the API answers at all (it does not check the key).
     public func status() async throws(PaymentProviderError) -> String {
         let json = try await read("status")
@@ -94,12 +138,12 @@ public struct NOWPaymentsClient: PaymentProvider {
     // MARK: - Requests
 
     /// A safe read, retried within the policy on transient failures.
-    func read(_ path: String) async throws(PaymentProviderError) -> ExactJSON {
+    func read(_ path: String, bearer: String? = nil) async throws(PaymentProviderError) -> ExactJSON {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await exchange(.GET, path, body: nil, expecting: [200])
+                return try await exchange(.GET, path, body: nil, expecting: [200], bearer: bearer)
             } catch {
                 guard error.isTransient, attempt < configuration.retry.maxAttempts else {
                     if error.isTransient {
@@ -118,10 +162,11 @@ public struct NOWPaymentsClient: PaymentProvider {
     }
 
     /// One HTTP exchange: sends, maps the status to success or a typed error, parses the JSON body.
-    func exchange(_ method: HTTPMethod, _ path: String, body: [UInt8]?, expecting: Set<Int>) async throws(PaymentProviderError) -> ExactJSON {
+    func exchange(_ method: HTTPMethod, _ path: String, body: [UInt8]?, expecting: Set<Int>, bearer: String? = nil) async throws(PaymentProviderError) -> ExactJSON {
         var request = HTTPClientRequest(url: configuration.baseURL.absoluteString + "/" + path)
         request.method = method
         request.headers.add(name: "x-api-key", value: configuration.apiKey)
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
         request.headers.add(name: "Accept", value: "application/json")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -235,6 +280,22 @@ public struct NOWPaymentsClient: PaymentProvider {
             outcomeCurrency: try fields.string("outcome_currency"),
             updatedAt: try fields.string("updated_at")
         )
+    }
+}
+
+/// The account's JWT and when it was obtained.
+actor BearerToken {
+    private var value: String?
+    private var obtained = ContinuousClock.now
+
+    func current(maxAge: Duration) -> String? {
+        guard let value, ContinuousClock.now - obtained < maxAge else { return nil }
+        return value
+    }
+
+    func store(_ token: String) {
+        value = token
+        obtained = .now
     }
 }
 

@@ -7,7 +7,7 @@ import Storage
 public enum IPNReceipt: Sendable, Hashable {
     /// Stored as a new inbox row.
     case stored(inboxID: Int64, PaymentNotification)
-    /// This payment already had a callback with this status; nothing changed.
+    /// This exact callback (the same signed body) was stored before; nothing changed.
     case duplicate(PaymentNotification)
 }
 

@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import Money
+import PostgresNIO
+import Storage
+
+/// An account of the double-entry ledger (migration 0012 says what each holds).
+public enum LedgerAccount: String, Sendable, Hashable, CaseIterable, Codable {
+    case providerClearing = "provider_clearing"
+    case buyerCredit = "buyer_credit"
+    case paymentReview = "payment_review"
+    case paymentVariance = "payment_variance"
+    case platformFee = "platform_fee"
+    case ownerPayable = "owner_payable"
+}
+
+/// What a ledger transaction records.
+public enum LedgerTransactionKind: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Money a payment brought in.
+    case receipt
+    /// An order delivered: the money it consumed split into fee and owner share.
+    case sale
+    /// The exact negation of an earlier transaction (a refund, a sale undone).
+    case reversal
+}
+
+/// One line of a ledger transaction: positive debits, negative credits, exact in its asset.
+public struct LedgerEntry: Sendable, Hashable {
+    public var account: LedgerAccount
+    public var ownerUserID: Int64?
+    public var asset: String
+    public var amount: Decimal
+
+    public init(_ account: LedgerAccount, owner: Int64? = nil, asset: String = "USD", _ amount: Decimal) {
+        self.account = account
+        self.ownerUserID = owner
+        self.asset = asset
+        self.amount = amount
+    }
+}
+
+/// The bookings of the purchase flow, without I/O. Every function returns entries that sum to zero per asset.
+public enum LedgerBookings {
+    /// A payment's money arrived: the provider holds it for us, and it is owed to the buyer's order until a
+    /// sale consumes it — or held for review when it cannot be delivered.
+    public static func receipt(_ amount: Decimal, inReview: Bool) -> [LedgerEntry] {
+        [LedgerEntry(.providerClearing, amount), LedgerEntry(inReview ? .paymentReview : .buyerCredit, -amount)]
+    }
+
+    /// A sale of `price` paid by `received` (covering it within the tolerance): the sale consumes at most the
+    /// price from the buyer's credit (any excess stays there, owed to the buyer), a shortfall accepted under
+    /// the tolerance is the platform's variance, and the price splits into fee and owner share.
+    public static func sale(received: Decimal, price: Decimal, feePercent: Decimal, ownerUserID: Int64) -> [LedgerEntry] {
+        let consumed = min(received, price)
+        let split = FeeSplit(gross: price, feePercent: feePercent)
+        let entries = [
+            LedgerEntry(.buyerCredit, consumed),
+            LedgerEntry(.paymentVariance, price - consumed),
+            LedgerEntry(.platformFee, -split.platformFee),
+            LedgerEntry(.ownerPayable, owner: ownerUserID, -split.ownerShare),
+        ]
+        return entries.filter { $0.amount != 0 }
+    }
+}
+
+/// The `ledger_transactions` and `ledger_entries` tables. Entries are never changed or deleted (a trigger
+/// refuses it); each transaction sums to zero per asset (checked at commit); an idempotency key books each
+/// business event once.
+public enum LedgerStore {
+    /// Books `entries` as one transaction unless `key` was booked before; returns the new transaction's id.
+    @discardableResult
+    public static func book(
+        _ kind: LedgerTransactionKind, key: String, orderID: Int64?, paymentID: Int64?, reverses: Int64? = nil,
+        entries: [LedgerEntry], on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64? {
+        guard let id = try await connection.first(
+            """
+            INSERT INTO ledger_transactions (kind, idempotency_key, order_id, payment_id, reverses)
+            VALUES (\(kind.rawValue), \(key), \(orderID), \(paymentID), \(reverses))
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+            """,
+            as: Int64.self, logger: logger
+        ) else { return nil }
+        for entry in entries where entry.amount != 0 {
+            try await connection.run(
+                """
+                INSERT INTO ledger_entries (transaction_id, order_id, account, owner_user_id, asset, amount)
+                VALUES (\(id), \(orderID), \(entry.account.rawValue), \(entry.ownerUserID), \(entry.asset), \(DecimalText.plain(entry.amount))::numeric)
+                """,
+                logger: logger
+            )
+        }
+        return id
+    }
+
+    /// Books the exact negation of transaction `id` (once); returns the reversal's id.
+    @discardableResult
+    public static func reverse(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+        guard let (orderID, paymentID) = try await connection.first(
+            "SELECT order_id, payment_id FROM ledger_transactions WHERE id = \(id)", as: (Int64?, Int64?).self, logger: logger
+        ) else { return nil }
+        let entries = try await connection.all(
+            "SELECT account, owner_user_id, asset, amount::text FROM ledger_entries WHERE transaction_id = \(id) ORDER BY id",
+            as: (String, Int64?, String, String).self, logger: logger
+        ).map { account, owner, asset, amount throws in
+            guard let account = LedgerAccount(rawValue: account) else { throw LedgerError.unknownAccount(account) }
+            return LedgerEntry(account, owner: owner, asset: asset, -(try DecimalText.require(amount, "ledger amount")))
+        }
+        return try await book(.reversal, key: "reversal:\(id)", orderID: orderID, paymentID: paymentID, reverses: id, entries: entries, on: connection, logger: logger)
+    }
+
+    /// Transactions of `kind` about payment `paymentID` not yet reversed, oldest first.
+    public static func unreversed(_ kind: LedgerTransactionKind, paymentID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        try await connection.all(
+            """
+            SELECT t.id FROM ledger_transactions t
+            WHERE t.payment_id = \(paymentID) AND t.kind = \(kind.rawValue)
+              AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id)
+            ORDER BY t.id
+            """,
+            as: Int64.self, logger: logger
+        )
+    }
+
+    /// The order's sales not yet reversed, oldest first; and how many sales it ever had.
+    public static func sales(orderID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (open: [Int64], total: Int) {
+        let rows = try await connection.all(
+            """
+            SELECT t.id, EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id)
+            FROM ledger_transactions t WHERE t.order_id = \(orderID) AND t.kind = \(LedgerTransactionKind.sale.rawValue) ORDER BY t.id
+            """,
+            as: (Int64, Bool).self, logger: logger
+        )
+        return (rows.filter { !$0.1 }.map(\.0), rows.count)
+    }
+
+    /// The owner's pending payout balance in `asset` (what they are owed and not yet paid).
+    public static func ownerBalance(_ ownerUserID: Int64, asset: String = "USD", on connection: PostgresConnection, logger: Logger) async throws -> Decimal {
+        let text = try await connection.first(
+            """
+            SELECT coalesce(-sum(amount), 0)::text FROM ledger_entries
+            WHERE account = \(LedgerAccount.ownerPayable.rawValue) AND owner_user_id = \(ownerUserID) AND asset = \(asset)
+            """,
+            as: String.self, logger: logger
+        ) ?? "0"
+        return try DecimalText.require(text, "owner balance")
+    }
+}
+
+/// The ledger holds something the code does not know.
+public enum LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
+    case unknownAccount(String)
+
+    public var description: String {
+        switch self {
+        case .unknownAccount(let account): return "unknown ledger account '\(account)'"
+        }
+    }
+}

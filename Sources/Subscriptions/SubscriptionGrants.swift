@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+
+/// Whether a subscription gives access (the `subscriptions.status` column).
+public enum SubscriptionStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    case active, expired
+}
+
+/// Grants, renewals and refunds of subscriptions. Periods are whole days of 24 hours counted from the
+/// payment's time, never in the session's time zone (a daylight-saving change must not add or remove an hour).
+public enum SubscriptionGrants {
+    public struct Grant: Sendable {
+        public var subscriptionID: Int64
+        public var expiresAt: Date
+        /// The user already had this subscription (active or expired).
+        public var renewed: Bool
+    }
+
+    /// Creates the subscription or extends it by `days` from the later of `paidAt` and its expiry,
+    /// reactivating an expired one. One statement, so concurrent grants for the same user and channel
+    /// serialise on the row.
+    public static func grant(
+        userID: Int64, channelID: Int64, orderID: Int64, days: Int, paidAt: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Grant {
+        let hours = Int32(days * 24)
+        let active = SubscriptionStatus.active.rawValue
+        guard let (id, expires, renewed) = try await connection.first(
+            """
+            INSERT INTO subscriptions AS s (user_id, channel_id, status, started_at, expires_at, last_order_id)
+            VALUES (\(userID), \(channelID), \(active), \(paidAt), \(paidAt)::timestamptz + make_interval(hours => \(hours)), \(orderID))
+            ON CONFLICT (user_id, channel_id) DO UPDATE SET
+                status = \(active),
+                started_at = CASE WHEN s.status = \(active) AND s.expires_at > \(paidAt) THEN s.started_at ELSE \(paidAt) END,
+                expires_at = greatest(s.expires_at, \(paidAt)::timestamptz) + make_interval(hours => \(hours)),
+                last_order_id = \(orderID),
+                expired_at = NULL
+            RETURNING id, expires_at, (xmax <> 0)
+            """,
+            as: (Int64, Date, Bool).self, logger: logger
+        ) else { preconditionFailure("an upsert returns its row") }
+        return Grant(subscriptionID: id, expiresAt: expires, renewed: renewed)
+    }
+
+    /// Takes back the `days` a refunded order paid for: the expiry moves back by that much, and when nothing
+    /// else covers the time any more it becomes `now`, so the next expiry sweep removes the subscriber.
+    /// Returns the new expiry, or `nil` when the user has no such subscription.
+    @discardableResult
+    public static func revoke(
+        userID: Int64, channelID: Int64, days: Int, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Date? {
+        let hours = Int32(days * 24)
+        return try await connection.first(
+            """
+            UPDATE subscriptions s SET
+                expires_at = e.expires_at,
+                started_at = least(s.started_at, e.expires_at - interval '1 second')
+            FROM (SELECT id, greatest(expires_at - make_interval(hours => \(hours)), \(now)::timestamptz) AS expires_at
+                  FROM subscriptions WHERE user_id = \(userID) AND channel_id = \(channelID) FOR UPDATE) e
+            WHERE s.id = e.id AND s.status = \(SubscriptionStatus.active.rawValue)
+            RETURNING s.expires_at
+            """,
+            as: Date.self, logger: logger
+        )
+    }
+}
