@@ -332,6 +332,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MoneyTests",
+            dependencies: ["Money", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "PaymentsTests",
             dependencies: ["Payments", "NOWPaymentsFake", "TestSupport"],
             swiftSettings: swiftSettings
@@ -340,7 +345,8 @@ let package = Package(
             name: "SubscriptionsTests",
             dependencies: [
                 "Subscriptions", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
-                "NOWPaymentsFake", "TelegramFake", "TestSupport",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -358,7 +364,6 @@ let package = Package(
         .testTarget(
             name: "ExchangeTests",
             dependencies: [
-                "Money",
                 "Exchange",
                 "ExchangeOrders",
                 "Jobs",

@@ -128,6 +128,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_NOWPAYMENTS_PASSWORD", default: nil, "NOWPayments account password (for the 5-minute JWT that listing payments needs).", secret: true),
         Variable("TELEPAY_INVOICE_LIFETIME_HOURS", default: "24", "How long an invoice can be paid (1–168); an order with no payment by then expires."),
         Variable("TELEPAY_PAYMENT_RECHECK_SECONDS", default: "60", "How often payments not yet final and unpaid orders are looked up at NOWPayments in case callbacks were lost (15–3600); each is asked again after a quarter of its age."),
+        Variable("TELEPAY_SETTLEMENT_CURRENCY", default: "eth", "What NOWPayments pays the platform in (its payout currency in the NOWPayments dashboard); each finished payment's outcome is booked in it. Only eth (ETH on the hot wallet's Ethereum chain) is supported."),
         Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL."),
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
         Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
@@ -378,6 +379,10 @@ private struct Reader {
         }
         let invoiceHours = integer("TELEPAY_INVOICE_LIFETIME_HOURS", in: 1...168)
         let recheckSeconds = integer("TELEPAY_PAYMENT_RECHECK_SECONDS", in: 15...3600)
+        let settlementText = (string("TELEPAY_SETTLEMENT_CURRENCY") ?? defaultValue("TELEPAY_SETTLEMENT_CURRENCY")!).lowercased()
+        if settlementText != SettlementAsset.ether.currency {
+            problem("TELEPAY_SETTLEMENT_CURRENCY", "'\(settlementText)' is not supported: the hot wallet receives eth (ETH on its Ethereum chain) only")
+        }
         let changeNowURL = url("TELEPAY_CHANGENOW_API_URL")
         let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
         let changeNowPrivateKey = secret("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
@@ -474,7 +479,7 @@ private struct Reader {
             subscriptions: SubscriptionSettings(
                 platformFeePercent: fee, partialPaymentTolerancePercent: tolerance, inviteMode: inviteMode,
                 singleUseLinkLifetime: .seconds(linkHours * 3600), expiryDryRun: dryRun, reminderDays: reminderDays, publicURL: publicURL,
-                invoiceLifetime: .seconds(invoiceHours * 3600), paymentRecheckInterval: .seconds(recheckSeconds)
+                invoiceLifetime: .seconds(invoiceHours * 3600), paymentRecheckInterval: .seconds(recheckSeconds), settlement: .ether
             )
         )
     }

@@ -7,6 +7,7 @@ import Storage
 /// An account of the double-entry ledger (migration 0012 says what each holds).
 public enum LedgerAccount: String, Sendable, Hashable, CaseIterable, Codable {
     case providerClearing = "provider_clearing"
+    case hotWallet = "hot_wallet"
     case buyerCredit = "buyer_credit"
     case paymentReview = "payment_review"
     case paymentVariance = "payment_variance"
@@ -20,6 +21,9 @@ public enum LedgerTransactionKind: String, Sendable, Hashable, CaseIterable, Cod
     case receipt
     /// An order delivered: the money it consumed split into fee and owner share.
     case sale
+    /// A sold order's settled money (the settlement asset that reached the hot wallet) split into fee and
+    /// owner share.
+    case split
     /// The exact negation of an earlier transaction (a refund, a sale undone).
     case reversal
 }
@@ -45,6 +49,25 @@ public enum LedgerBookings {
     /// sale consumes it — or held for review when it cannot be delivered.
     public static func receipt(_ amount: Decimal, inReview: Bool) -> [LedgerEntry] {
         [LedgerEntry(.providerClearing, amount), LedgerEntry(inReview ? .paymentReview : .buyerCredit, -amount)]
+    }
+
+    /// What reached the hot wallet for a payment, in the settlement asset's smallest unit: owed to the
+    /// buyer's order until the order is sold (then split), or held for review.
+    public static func settlement(_ units: Decimal, asset: String, inReview: Bool) -> [LedgerEntry] {
+        [LedgerEntry(.hotWallet, asset: asset, units), LedgerEntry(inReview ? .paymentReview : .buyerCredit, asset: asset, -units)]
+    }
+
+    /// A sold order's settled `units` divided into the platform's fee and the owner's share by the largest
+    /// remainder, so the two sum to the units exactly. Negative units (settled money refunded after the
+    /// split) take back the same split of that amount.
+    public static func split(_ units: Decimal, asset: String, feePercent: Decimal, ownerUserID: Int64) -> [LedgerEntry] {
+        let sign: Decimal = units < 0 ? -1 : 1
+        let parts = Allocation.largestRemainder(units * sign, weights: [feePercent, 100 - feePercent]).map { $0 * sign }
+        return [
+            LedgerEntry(.buyerCredit, asset: asset, units),
+            LedgerEntry(.platformFee, asset: asset, -parts[0]),
+            LedgerEntry(.ownerPayable, owner: ownerUserID, asset: asset, -parts[1]),
+        ].filter { $0.amount != 0 }
     }
 
     /// A sale of `price` paid by `received` (covering it within the tolerance): the sale consumes at most the
@@ -122,16 +145,28 @@ public enum LedgerStore {
         )
     }
 
-    /// The order's sales not yet reversed, oldest first; and how many sales it ever had.
-    public static func sales(orderID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (open: [Int64], total: Int) {
+    /// The order's transactions of `kind` (sales, splits) not yet reversed, oldest first; and how many it ever had.
+    public static func transactions(_ kind: LedgerTransactionKind, orderID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (open: [Int64], total: Int) {
         let rows = try await connection.all(
             """
             SELECT t.id, EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id)
-            FROM ledger_transactions t WHERE t.order_id = \(orderID) AND t.kind = \(LedgerTransactionKind.sale.rawValue) ORDER BY t.id
+            FROM ledger_transactions t WHERE t.order_id = \(orderID) AND t.kind = \(kind.rawValue) ORDER BY t.id
             """,
             as: (Int64, Bool).self, logger: logger
         )
         return (rows.filter { !$0.1 }.map(\.0), rows.count)
+    }
+
+    /// The balance (debits minus credits) of `account` in `asset` over the order's entries.
+    public static func balance(_ account: LedgerAccount, orderID: Int64, asset: String, on connection: PostgresConnection, logger: Logger) async throws -> Decimal {
+        let text = try await connection.first(
+            """
+            SELECT coalesce(sum(amount), 0)::text FROM ledger_entries
+            WHERE order_id = \(orderID) AND account = \(account.rawValue) AND asset = \(asset)
+            """,
+            as: String.self, logger: logger
+        ) ?? "0"
+        return try DecimalText.require(text, "ledger balance")
     }
 
     /// The owner's pending payout balance in `asset` (what they are owed and not yet paid).

@@ -214,24 +214,29 @@ private struct PaymentStep {
             }
         }
         var credited = stored.creditedUSD
+        var settled = stored.settledUnits
         // The ledger follows the money: a refund reverses every receipt; new money is a receipt for the difference.
         if status == .refunded {
             for receipt in try await LedgerStore.unreversed(.receipt, paymentID: stored.id, on: connection, logger: logger) {
                 try await LedgerStore.reverse(receipt, on: connection, logger: logger)
             }
             credited = 0
-        } else if status.moneyArrived, value > credited {
-            try await LedgerStore.book(
-                .receipt, key: "receipt:payment:\(stored.id):\(DecimalText.plain(value))", orderID: order?.id, paymentID: stored.id,
-                entries: LedgerBookings.receipt(value - credited, inReview: review != nil), on: connection, logger: logger
-            )
-            credited = value
+            settled = 0
+        } else {
+            if status.moneyArrived, value > credited {
+                try await LedgerStore.book(
+                    .receipt, key: "receipt:payment:\(stored.id):\(DecimalText.plain(value))", orderID: order?.id, paymentID: stored.id,
+                    entries: LedgerBookings.receipt(value - credited, inReview: review != nil), on: connection, logger: logger
+                )
+                credited = value
+            }
+            settled = try await bookSettlement(status: status, settled: settled, inReview: review != nil)
         }
         let age = now.timeIntervalSince(stored.createdAt)
         let nextCheck = status.isFinal ? nil : now.addingTimeInterval(OrderRules.recheckDelay(age: isNewPayment ? 0 : age, minimum: 30))
         try await PaymentStore.update(stored.id, PaymentUpdate(
             status: status, orderID: order?.id, payment: payment, actuallyPaid: actuallyPaid, valueUSD: value, creditedUSD: credited,
-            reviewReason: review, providerUpdatedAt: payment.updatedAt.flatMap(Self.providerTime), nextCheckAt: nextCheck
+            settledUnits: settled, reviewReason: review, providerUpdatedAt: payment.updatedAt.flatMap(Self.providerTime), nextCheckAt: nextCheck
         ), on: connection, logger: logger)
 
         if let review {
@@ -250,6 +255,40 @@ private struct PaymentStep {
         return try await settle(&order, status: status, credited: credited)
     }
 
+    /// Books what a finished payment sent to the hot wallet (its `outcome_amount` in the settlement asset);
+    /// returns the units now booked. An outcome in another currency is not ours to book: it is logged.
+    func bookSettlement(status: PaymentProgress, settled: Decimal, inReview: Bool) async throws -> Decimal {
+        guard status == .finished, let outcome = payment.outcomeAmount else { return settled }
+        let settlement = settings.settlement
+        guard payment.outcomeCurrency?.lowercased() == settlement.currency else {
+            logger.error("a payment settled in another currency than the configured settlement asset; not booked", metadata: [
+                "payment_id": "\(payment.id)", "outcome_currency": "\(payment.outcomeCurrency ?? "none")", "expected": "\(settlement.currency)",
+            ])
+            return settled
+        }
+        let units = settlement.units(outcome)
+        guard units > settled else { return settled }
+        try await LedgerStore.book(
+            .receipt, key: "settlement:payment:\(stored.id):\(DecimalText.plain(units))", orderID: order?.id, paymentID: stored.id,
+            entries: LedgerBookings.settlement(units - settled, asset: settlement.asset, inReview: inReview), on: connection, logger: logger
+        )
+        return units
+    }
+
+    /// Splits whatever settled money a sold order holds into the platform's fee and the owner's share — or,
+    /// when one of several payments was refunded while the rest still covers the order, takes its part back.
+    func splitSettlement(_ order: LockedOrder) async throws {
+        let asset = settings.settlement.asset
+        let held = -(try await LedgerStore.balance(.buyerCredit, orderID: order.id, asset: asset, on: connection, logger: logger))
+        guard held != 0 else { return }
+        let splits = try await LedgerStore.transactions(.split, orderID: order.id, on: connection, logger: logger)
+        try await LedgerStore.book(
+            .split, key: "split:order:\(order.id):\(splits.total + 1)", orderID: order.id, paymentID: nil,
+            entries: LedgerBookings.split(held, asset: asset, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
+            on: connection, logger: logger
+        )
+    }
+
     /// Derives the order's state from its payments and delivers or undoes the sale when coverage changed.
     func settle(_ order: inout LockedOrder, status: PaymentProgress, credited: Decimal) async throws -> PaymentProcessor.Result {
         let before = order
@@ -265,6 +304,7 @@ private struct PaymentStep {
             try await unsell(order)
             order.sold = false
         }
+        if order.sold { try await splitSettlement(order) }
         order.status = OrderRules.status(current: order.status, sold: order.sold, received: order.receivedUSD, payments: payments.map(\.status))
         if order.sold, before.sold, order.receivedUSD > before.receivedUSD {
             try await transaction.raise(.overpaid(
@@ -295,7 +335,7 @@ private struct PaymentStep {
 
     /// The sale: grant, book, invite, tell the buyer and the owner.
     func sell(_ order: LockedOrder, paidAt: Date) async throws {
-        let sales = try await LedgerStore.sales(orderID: order.id, on: connection, logger: logger)
+        let sales = try await LedgerStore.transactions(.sale, orderID: order.id, on: connection, logger: logger)
         try await LedgerStore.book(
             .sale, key: "sale:order:\(order.id):\(sales.total + 1)", orderID: order.id, paymentID: nil,
             entries: LedgerBookings.sale(received: order.receivedUSD, price: order.priceUSD, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
@@ -323,11 +363,13 @@ private struct PaymentStep {
         }
     }
 
-    /// A refund took away the money a sale consumed: the sale is reversed, the access it paid for taken
+    /// A refund took away the money a sale consumed: the sale and its settlement splits are reversed, the access it paid for taken
     /// back, buyer and owner told, and the admins alerted when the owner's share was already paid out.
     func unsell(_ order: LockedOrder) async throws {
-        for sale in try await LedgerStore.sales(orderID: order.id, on: connection, logger: logger).open {
-            try await LedgerStore.reverse(sale, on: connection, logger: logger)
+        for kind in [LedgerTransactionKind.sale, .split] {
+            for transaction in try await LedgerStore.transactions(kind, orderID: order.id, on: connection, logger: logger).open {
+                try await LedgerStore.reverse(transaction, on: connection, logger: logger)
+            }
         }
         // When nothing else covers the time, the expiry is now and the next sweep (within a minute) removes them.
         try await SubscriptionGrants.revoke(

@@ -18,6 +18,8 @@ public struct StoredPayment: Sendable, Hashable {
     public var creditedUSD: Decimal
     public var reviewReason: String?
     public var createdAt: Date
+    /// How much of the payment's outcome the ledger has booked, in the settlement asset's smallest unit.
+    public var settledUnits: Decimal
 }
 
 /// What the provider reported, merged into the stored row.
@@ -28,6 +30,7 @@ struct PaymentUpdate: Sendable {
     var actuallyPaid: Decimal?
     var valueUSD: Decimal
     var creditedUSD: Decimal
+    var settledUnits: Decimal
     var reviewReason: String?
     var providerUpdatedAt: Date?
     var nextCheckAt: Date?
@@ -37,20 +40,20 @@ struct PaymentUpdate: Sendable {
 enum PaymentStore {
     static let columns = """
         id, provider_payment_id, order_id, status, price_amount::text, pay_amount::text, actually_paid::text, value_usd::text,
-        credited_usd::text, review_reason, created_at
+        credited_usd::text, review_reason, created_at, settled_units::text
         """
 
-    typealias Row = (Int64, String, Int64?, String, String?, String?, String?, String, String, String?, Date)
+    typealias Row = (Int64, String, Int64?, String, String?, String?, String?, String, String, String?, Date, String)
 
     static func payment(_ row: Row) throws -> StoredPayment {
-        let (id, providerID, order, status, price, pay, paid, value, credited, review, created) = row
+        let (id, providerID, order, status, price, pay, paid, value, credited, review, created, settled) = row
         guard let status = PaymentProgress(rawValue: status) else { throw PaymentStoreError.unknownStatus(status) }
         func amount(_ text: String?, _ what: String) throws -> Decimal? { try text.map { try DecimalText.require($0, what) } }
         return StoredPayment(
             id: id, providerPaymentID: providerID, orderID: order, status: status, priceAmount: try amount(price, "price_amount"),
             payAmount: try amount(pay, "pay_amount"), actuallyPaid: try amount(paid, "actually_paid"),
             valueUSD: try DecimalText.require(value, "value_usd"), creditedUSD: try DecimalText.require(credited, "credited_usd"),
-            reviewReason: review, createdAt: created
+            reviewReason: review, createdAt: created, settledUnits: try DecimalText.require(settled, "settled_units")
         )
     }
 
@@ -91,6 +94,7 @@ enum PaymentStore {
                 pay_currency = \(payment.payCurrency.map { String($0.prefix(32)) }),
                 outcome_amount = \(text(payment.outcomeAmount))::numeric, outcome_currency = \(payment.outcomeCurrency.map { String($0.prefix(32)) }),
                 value_usd = \(DecimalText.plain(update.valueUSD))::numeric, credited_usd = \(DecimalText.plain(update.creditedUSD))::numeric,
+                settled_units = \(DecimalText.plain(update.settledUnits))::numeric,
                 review_reason = \(update.reviewReason.map { String($0.prefix(500)) }),
                 provider_updated_at = coalesce(\(update.providerUpdatedAt), provider_updated_at), next_check_at = \(update.nextCheckAt)
             WHERE id = \(id)

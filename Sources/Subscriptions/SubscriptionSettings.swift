@@ -1,4 +1,31 @@
 import Foundation
+import Money
+
+/// The asset NOWPayments pays the platform in: every payment's `outcome_amount`, in this currency, reaches
+/// the hot wallet. Booked in the ledger in its smallest unit.
+public struct SettlementAsset: Sendable, Hashable {
+    /// NOWPayments' currency code of the outcome, e.g. `eth`.
+    public var currency: String
+    /// The ledger's asset code, e.g. `ETH`.
+    public var asset: String
+    /// Decimals of the smallest unit (18 for wei).
+    public var decimals: Int
+
+    public static let ether = SettlementAsset(currency: "eth", asset: "ETH", decimals: 18)
+
+    public init(currency: String, asset: String, decimals: Int) {
+        self.currency = currency
+        self.asset = asset
+        self.decimals = decimals
+    }
+
+    /// `amount` in whole smallest units, rounded down (a provider never reports more decimals than the asset has).
+    public func units(_ amount: Decimal) -> Decimal {
+        var scale = Decimal(1)
+        for _ in 0..<decimals { scale *= 10 }
+        return DecimalText.rounded(amount * scale, scale: 0, .down)
+    }
+}
 
 /// How purchases, access and reminders behave; built from TelePay's configuration.
 public struct SubscriptionSettings: Sendable, Hashable {
@@ -27,11 +54,13 @@ public struct SubscriptionSettings: Sendable, Hashable {
     public var invoiceLifetime: Duration
     /// How often open payments and unpaid orders are looked up at the provider, in case callbacks were lost.
     public var paymentRecheckInterval: Duration
+    /// What NOWPayments settles in.
+    public var settlement: SettlementAsset
 
     public init(
         platformFeePercent: Decimal = 3, partialPaymentTolerancePercent: Decimal = 0, inviteMode: InviteMode = .joinRequest,
         singleUseLinkLifetime: Duration = .seconds(24 * 3600), expiryDryRun: Bool = false, reminderDays: [Int] = [3, 1], publicURL: URL? = nil,
-        invoiceLifetime: Duration = .seconds(24 * 3600), paymentRecheckInterval: Duration = .seconds(60)
+        invoiceLifetime: Duration = .seconds(24 * 3600), paymentRecheckInterval: Duration = .seconds(60), settlement: SettlementAsset = .ether
     ) {
         self.platformFeePercent = platformFeePercent
         self.partialPaymentTolerancePercent = partialPaymentTolerancePercent
@@ -42,6 +71,7 @@ public struct SubscriptionSettings: Sendable, Hashable {
         self.publicURL = publicURL
         self.invoiceLifetime = invoiceLifetime
         self.paymentRecheckInterval = paymentRecheckInterval
+        self.settlement = settlement
     }
 
     /// `POST` target of NOWPayments' callbacks, relative to the public URL.

@@ -135,7 +135,7 @@ struct PaymentCrashTests {
             #expect(code == 0, "\((try? String(contentsOfFile: log + ".2", encoding: .utf8))?.suffix(2000) ?? "")")
             #expect(try await count("SELECT count(*) FROM payment_inbox", on: database) == 1)
             #expect(try await count("SELECT count(*) FROM subscriptions WHERE status = 'active'", on: database) == 1)
-            #expect(try await count("SELECT count(*) FROM ledger_entries", on: database) == 5)
+            #expect(try await count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD'", on: database) == 5)
             #expect(try await count("SELECT count(*) FROM jobs WHERE kind = 'payments.process_inbox' AND state = 'completed'", on: database) == 1)
         }
     }

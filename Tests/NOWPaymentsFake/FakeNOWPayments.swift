@@ -120,6 +120,16 @@ public actor FakeNOWPayments {
     private var nextPaymentID: Int64 = 5_077_125_051
     private let signer: IPNSignatureVerifier
     private var clock: @Sendable () -> Date = { Date() }
+    private var settleOnChain: (@Sendable (Decimal) async throws -> Void)?
+    /// Outcomes sent to the merchant, by payment.
+    private(set) public var settledAmounts: [Int64: Decimal] = [:]
+    /// The currency NOWPayments converts every payment into for the merchant (the platform's settlement asset).
+    public nonisolated let settlementCurrency = "eth"
+    /// How many units of the settlement currency one unit of a pay currency is worth, in this fake.
+    public static let settlementRates: [String: Decimal] = [
+        "eth": 1, "btc": 25, "ltc": Decimal(string: "0.03")!, "trx": Decimal(string: "0.00005")!,
+        "usdttrc20": Decimal(string: "0.0004")!, "usdterc20": Decimal(string: "0.0004")!, "usdc": Decimal(string: "0.0004")!,
+    ]
     /// JWTs issued by `POST /v1/auth`, with when they stop working (5 minutes, as documented).
     private var tokens: [String: ContinuousClock.Instant] = [:]
 
@@ -161,7 +171,7 @@ public actor FakeNOWPayments {
 
     /// The buyer sends more to the address of `parentID`: NOWPayments makes it a new payment with
     /// `parent_payment_id`, in `status` (`finished` or `partially_paid`), carrying only the new deposit.
-    public func reDeposit(parentID: Int64, actuallyPaid: Decimal, status: String = "finished") throws -> IPN {
+    public func reDeposit(parentID: Int64, actuallyPaid: Decimal, status: String = "finished") async throws -> IPN {
         guard let parent = payments[parentID] else { throw FakeNOWPaymentsError.unknownPayment(parentID) }
         let id = nextPaymentID
         nextPaymentID += 1
@@ -170,6 +180,10 @@ public actor FakeNOWPayments {
             id: id, parentID: parentID, invoiceID: parent.invoiceID, priceAmountOverride: nil, status: status, payCurrency: parent.payCurrency,
             payAmount: parent.payAmount, actuallyPaid: actuallyPaid, payAddress: parent.payAddress, createdAt: now, updatedAt: now
         )
+        if status == "finished", let settleOnChain, let payment = payments[id] {
+            try await settleOnChain(outcomeAmount(payment))
+            settledAmounts[id] = outcomeAmount(payment)
+        }
         return try ipn(for: id)
     }
 
@@ -182,9 +196,13 @@ public actor FakeNOWPayments {
     /// Moves the payment to `status` (any documented status, in any order) and returns the IPN NOWPayments
     /// would post for it, without sending it. `actuallyPaid` defaults to nothing for `waiting`, `failed` and
     /// `expired`, half the amount for `partially_paid`, and the full amount otherwise.
-    public func setStatus(_ paymentID: Int64, _ status: String, actuallyPaid: Decimal? = nil) throws -> IPN {
+    /// When the payment becomes `finished` for the first time, its outcome is sent to the merchant (on the local
+    /// chain when `settleOnChain` is set) before the IPN is returned, as NOWPayments sends funds before it
+    /// reports `finished`.
+    public func setStatus(_ paymentID: Int64, _ status: String, actuallyPaid: Decimal? = nil) async throws -> IPN {
         guard var payment = payments[paymentID] else { throw FakeNOWPaymentsError.unknownPayment(paymentID) }
         guard Self.paymentStatuses.contains(status) else { throw FakeNOWPaymentsError.unknownStatus(status) }
+        let settles = status == "finished" && payment.status != "finished"
         payment.status = status
         if let actuallyPaid {
             payment.actuallyPaid = actuallyPaid
@@ -197,7 +215,24 @@ public actor FakeNOWPayments {
         }
         payment.updatedAt = timestamp()
         payments[paymentID] = payment
+        if settles, let settleOnChain {
+            try await settleOnChain(outcomeAmount(payment))
+            settledAmounts[paymentID] = outcomeAmount(payment)
+        }
         return try ipn(for: paymentID)
+    }
+
+    /// Pays each finished payment's outcome (in the settlement currency) to the merchant; a test points it at
+    /// the hot wallet on the local chain.
+    public func settleOnChain(_ transfer: @escaping @Sendable (_ amount: Decimal) async throws -> Void) {
+        settleOnChain = transfer
+    }
+
+    /// What NOWPayments sends the merchant for a payment: what arrived, converted into the settlement currency
+    /// at a fixed test rate, less a 1 % fee.
+    func outcomeAmount(_ payment: Payment) -> Decimal {
+        let rate = Self.settlementRates[payment.payCurrency] ?? 1
+        return DecimalRounding.down(payment.actuallyPaid * rate * Decimal(string: "0.99")!, scale: 18)
     }
 
     /// The IPN for the payment's current state.
@@ -240,7 +275,7 @@ public actor FakeNOWPayments {
     public func drive(_ paymentID: Int64, through statuses: [String]) async throws -> [Int] {
         var answers: [Int] = []
         for status in statuses {
-            answers.append(try await deliver(try setStatus(paymentID, status)))
+            answers.append(try await deliver(try await setStatus(paymentID, status)))
         }
         return answers
     }
@@ -474,8 +509,8 @@ public actor FakeNOWPayments {
             .init("order_id", text(invoice.orderID)),
             .init("order_description", text(invoice.orderDescription)),
             .init("purchase_id", .number(JSONNumber(payment.id + 235_697_562))),
-            .init("outcome_amount", .number(JSONNumber(payment.actuallyPaid * Decimal(string: "0.99")!)!)),
-            .init("outcome_currency", .text(payment.payCurrency)),
+            .init("outcome_amount", .number(JSONNumber(outcomeAmount(payment))!)),
+            .init("outcome_currency", .text(settlementCurrency)),
             .init("payout_hash", .null),
             .init("payin_hash", payment.status == "waiting" ? .null : .text("0x" + String(repeating: "ab", count: 32))),
             .init("created_at", .text(payment.createdAt)),
@@ -506,8 +541,8 @@ public actor FakeNOWPayments {
             .init("order_id", text(invoice.orderID)),
             .init("order_description", text(invoice.orderDescription)),
             .init("purchase_id", .text(String(payment.id + 235_697_562))),
-            .init("outcome_amount", .number(JSONNumber(payment.actuallyPaid * Decimal(string: "0.99")!)!)),
-            .init("outcome_currency", .text(payment.payCurrency)),
+            .init("outcome_amount", .number(JSONNumber(outcomeAmount(payment))!)),
+            .init("outcome_currency", .text(settlementCurrency)),
             .init("payment_extra_ids", .null),
             .init("fee", .object([
                 .init("currency", .text(payment.payCurrency)),
@@ -558,6 +593,16 @@ public actor FakeNOWPayments {
     /// Makes the provider's clock agree with a test's moved clock.
     public func useClock(_ clock: @escaping @Sendable () -> Date) {
         self.clock = clock
+    }
+}
+
+/// Rounding for the fake's amounts.
+enum DecimalRounding {
+    static func down(_ value: Decimal, scale: Int) -> Decimal {
+        var value = value
+        var result = Decimal()
+        NSDecimalRound(&result, &value, scale, .down)
+        return result
     }
 }
 

@@ -146,6 +146,15 @@ struct MoneyInPropertyTests {
             for (id, credited, _, clearing) in payments {
                 #expect(Decimal(string: credited) == Decimal(string: clearing), "payment \(id): credited \(credited), provider clearing \(clearing)")
             }
+            // What the hot wallet received in the ledger is what the payments say was settled.
+            let wallet = try await connection.first(
+                """
+                SELECT (SELECT coalesce(sum(amount), 0) FROM ledger_entries WHERE account = 'hot_wallet' AND asset = 'ETH')::text,
+                       (SELECT coalesce(sum(settled_units), 0) FROM payments)::text
+                """,
+                as: (String, String).self, logger: quietLogger
+            )
+            #expect(wallet.map { Decimal(string: $0.0) == Decimal(string: $0.1) } == true, "hot wallet \(String(describing: wallet))")
 
             let rows = try await connection.all(
                 """
@@ -153,13 +162,17 @@ struct MoneyInPropertyTests {
                        coalesce((SELECT sum(p.credited_usd) FROM payments p WHERE p.order_id = o.id AND p.review_reason IS NULL), 0)::text,
                        (SELECT count(*) FROM ledger_transactions t WHERE t.order_id = o.id AND t.kind = 'sale'
                           AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id))::int,
-                       coalesce((SELECT -sum(e.amount) FROM ledger_entries e WHERE e.order_id = o.id AND e.account = 'buyer_credit'), 0)::text
+                       coalesce((SELECT -sum(e.amount) FROM ledger_entries e WHERE e.order_id = o.id AND e.account = 'buyer_credit' AND e.asset = 'USD'), 0)::text,
+                       coalesce((SELECT -sum(e.amount) FROM ledger_entries e WHERE e.order_id = o.id AND e.account = 'buyer_credit' AND e.asset = 'ETH'), 0)::text,
+                       coalesce((SELECT sum(p.settled_units) FROM payments p WHERE p.order_id = o.id AND p.review_reason IS NULL), 0)::text
                 FROM orders o
                 """,
-                as: (Int64, String, Bool, String, String, Int64, Int32, String, Int32, String).self, logger: quietLogger
+                as: (Int64, String, Bool, String, String, Int64, Int32, String, Int32, String, String, String).self, logger: quietLogger
             )
             var daysPaid: [Int64: Int] = [:]
-            for (id, status, sold, receivedText, priceText, user, days, creditedText, openSales, owedText) in rows {
+            for (id, status, sold, receivedText, priceText, user, days, creditedText, openSales, owedText, heldUnits, settledUnits) in rows {
+                // Settled wei of a sold order is all split into fee and owner share; an unsold order holds all of it.
+                #expect(Decimal(string: heldUnits) == (sold ? 0 : Decimal(string: settledUnits)), "order \(id): holds \(heldUnits) wei of \(settledUnits) settled")
                 let received = Decimal(string: receivedText)!
                 let price = Decimal(string: priceText)!
                 let owed = Decimal(string: owedText)!

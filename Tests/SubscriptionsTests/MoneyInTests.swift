@@ -1,11 +1,15 @@
+import BigInt
 import Bot
+import Ethereum
 import Foundation
 import Jobs
+import Money
 import NOWPaymentsFake
 import Payments
 import PostgresNIO
 import Storage
 import Subscriptions
+import TestPeers
 import TestSupport
 import Testing
 
@@ -21,7 +25,7 @@ extension SubscriptionWorld {
             """
             SELECT t.kind || ' ' || e.account || ':' || e.amount::numeric(14, 2)::text FROM ledger_entries e
             JOIN ledger_transactions t ON t.id = e.transaction_id
-            WHERE e.order_id = (SELECT id FROM orders WHERE public_id = \(publicID)) ORDER BY e.id
+            WHERE e.asset = 'USD' AND e.order_id = (SELECT id FROM orders WHERE public_id = \(publicID)) ORDER BY e.id
             """
         )
     }
@@ -86,12 +90,12 @@ struct MoneyInTests {
             #expect(try await world.orders(of: anna) == ["paid"])
             #expect(abs(try #require(try await world.subscription(of: anna)).expiresAt.timeIntervalSince(world.clock.now()) - 30 * 86_400) < 1)
             #expect(try await world.strings(
-                "SELECT (-sum(amount))::numeric(14, 2)::text FROM ledger_entries WHERE account = 'buyer_credit'"
+                "SELECT (-sum(amount))::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND account = 'buyer_credit'"
             ) == ["2.50"])
             try await world.eventually("the admins hear of the excess") {
                 world.alerts.all.contains { if case .overpaid(orderID, _, "2.50") = $0 { true } else { false } }
             }
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries") == ["0.00"])
+            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == ["0.00"])
         }
     }
 
@@ -196,7 +200,7 @@ struct MoneyInTests {
                 "reversal provider_clearing:-10.00", "reversal buyer_credit:10.00",
                 "reversal buyer_credit:-10.00", "reversal platform_fee:0.30", "reversal owner_payable:9.70",
             ])
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE order_id IS NOT NULL") == ["0.00"])
+            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND order_id IS NOT NULL") == ["0.00"])
             // Nothing else covers the time: the subscription ends now and the sweep removes her.
             let subscription = try #require(try await world.subscription(of: anna))
             #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now())) < 1)
@@ -310,7 +314,7 @@ struct MoneyInTests {
             try await world.settled()
             #expect(try await world.orderStatus(invoice.orderID!) == "cancelled")
             #expect(try await world.subscription(of: anna) == nil)
-            #expect(try await world.strings("SELECT account FROM ledger_entries ORDER BY id") == ["provider_clearing", "payment_review"])
+            #expect(try await world.strings("SELECT account FROM ledger_entries WHERE asset = 'USD' ORDER BY id") == ["provider_clearing", "payment_review"])
             #expect(await !world.messages(to: anna, containing: world.text("payment.held_for_refund", ["title": "Secret Club"])).isEmpty)
             #expect(world.alerts.all.contains { if case .heldForReview = $0 { true } else { false } })
         }
@@ -415,6 +419,51 @@ struct MoneyInTests {
                 )
                 #expect(renewed.expiresAt.timeIntervalSince(paidAt) == 60 * 86_400)
             }
+        }
+    }
+
+    @Test("each finished payment's outcome is booked in wei and a sale splits it to the wei; the hot wallet on the chain holds exactly what the ledger says")
+    func settlementMatchesTheChain() async throws {
+        let chain = try await EthereumTestNode.shared.chain()
+        let hotWallet = LocalChain.randomAddress()
+        try await withSubscriptionWorld { world in
+            await world.provider.settleOnChain { amount in
+                try await chain.fund(hotWallet, wei: try TokenUnits.baseUnits(fromDecimal: DecimalText.plain(amount), decimals: 18))
+            }
+            let anna = SubscriptionWorld.anna
+            let first = try await world.order(anna)
+            try await world.pay(first, through: ["waiting", "confirming", "finished"])
+            try await world.waitForOrder(first.orderID!, "paid")
+            // An underpayment outside the tolerance: settled, but its order is not sold, so nothing is split.
+            let second = try await world.order(anna)
+            let short = try await world.provider.startPayment(invoiceID: second.id, payCurrency: "btc", payAmount: Decimal(string: "0.0002")!)
+            try await world.deliver(try await world.provider.setStatus(short, "finished", actuallyPaid: Decimal(string: "0.0001")!))
+            try await world.waitForOrder(second.orderID!, "partially_paid")
+            try await world.settled()
+            let lines = try await world.strings(
+                """
+                SELECT t.kind || ' ' || e.account || ':' || e.amount::text FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+                WHERE e.asset = 'ETH' AND e.order_id = (SELECT id FROM orders WHERE public_id = \(first.orderID!)) ORDER BY e.id
+                """
+            )
+            // 0.0041 ETH paid, 1 % kept by NOWPayments: 0.004059 ETH reached the wallet; 3 % of it is the fee.
+            #expect(lines == [
+                "receipt hot_wallet:4059000000000000", "receipt buyer_credit:-4059000000000000",
+                "split buyer_credit:4059000000000000", "split platform_fee:-121770000000000", "split owner_payable:-3937230000000000",
+            ])
+            #expect(try await world.strings(
+                "SELECT balance::text FROM owner_pending_balances WHERE owner_user_id = \(SubscriptionWorld.owner) AND asset = 'ETH'"
+            ) == ["3937230000000000"])
+            // 0.0001 BTC at the fake's 25 ETH per BTC, less 1 %: 0.002475 ETH, held for the unsold order.
+            #expect(try await world.strings(
+                "SELECT (-sum(amount))::text FROM ledger_entries WHERE asset = 'ETH' AND account = 'buyer_credit'"
+            ) == ["2475000000000000"])
+            let ledgerWallet = try #require(try await world.strings(
+                "SELECT sum(amount)::text FROM ledger_entries WHERE asset = 'ETH' AND account = 'hot_wallet'"
+            ).first)
+            let onChain = try await chain.rpc.balance(of: hotWallet, at: .latest)
+            #expect(onChain.description == ledgerWallet, "the chain holds \(onChain) wei, the ledger says \(ledgerWallet)")
+            #expect(onChain == BigUInt(4_059_000_000_000_000) + BigUInt(2_475_000_000_000_000))
         }
     }
 }

@@ -49,14 +49,14 @@ struct PurchaseFlowTests {
                 """
                 SELECT t.kind || ' ' || e.account || ':' || e.amount::numeric(14, 2)::text FROM ledger_entries e
                 JOIN ledger_transactions t ON t.id = e.transaction_id
-                WHERE e.order_id = (SELECT id FROM orders WHERE public_id = \(orderID)) ORDER BY e.id
+                WHERE e.asset = 'USD' AND e.order_id = (SELECT id FROM orders WHERE public_id = \(orderID)) ORDER BY e.id
                 """
             )
             #expect(ledger == [
                 "receipt provider_clearing:10.00", "receipt buyer_credit:-10.00",
                 "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
             ])
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries") == ["0.00"])
+            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == ["0.00"])
             #expect(try await world.strings(
                 "SELECT balance::numeric(14, 2)::text FROM owner_pending_balances WHERE owner_user_id = \(SubscriptionWorld.owner) AND asset = 'USD'"
             ) == ["9.70"])
@@ -101,7 +101,7 @@ struct PurchaseFlowTests {
             try await world.waitForOrder(orderID, "paid")
             try await world.eventually("the invite is sent") { try await world.count("SELECT count(*) FROM invite_links") == 1 }
             #expect(try await world.count("SELECT count(*) FROM subscriptions") == 1)
-            #expect(try await world.count("SELECT count(*) FROM ledger_entries") == 5)
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == 5)
             #expect(try await world.count("SELECT count(*) FROM jobs WHERE kind = 'payments.process_inbox'") == 1)
         }
     }
@@ -124,7 +124,7 @@ struct PurchaseFlowTests {
             #expect(try await world.orderStatus(orderID) == "paid")
             let subscription = try #require(try await world.subscription(of: SubscriptionWorld.anna))
             #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now().addingTimeInterval(90 * 86_400))) < 1)
-            #expect(try await world.count("SELECT count(*) FROM ledger_entries") == 5)
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == 5)
         }
     }
 
@@ -148,8 +148,8 @@ struct PurchaseFlowTests {
             #expect(try await world.count("SELECT count(DISTINCT order_id) FROM payments") == 2)
             let subscription = try #require(try await world.subscription(of: SubscriptionWorld.anna))
             #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now().addingTimeInterval(180 * 86_400))) < 1, "two periods of 90 days")
-            #expect(try await world.count("SELECT count(*) FROM ledger_entries") == 10)
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries GROUP BY order_id") == ["0.00", "0.00"])
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == 10)
+            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' GROUP BY order_id") == ["0.00", "0.00"])
         }
     }
 
@@ -170,7 +170,7 @@ struct PurchaseFlowTests {
             #expect(try await world.strings("SELECT review_reason FROM payments").first?.hasPrefix("it matches no order") == true)
             #expect(try await world.count("SELECT count(*) FROM subscriptions") == 0)
             #expect(try await world.strings(
-                "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries ORDER BY id"
+                "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' ORDER BY id"
             ) == ["provider_clearing:10.00", "payment_review:-10.00"], "the money is booked where an operator finds it")
             try await world.eventually("the admins are alerted") {
                 world.alerts.all.contains { if case .heldForReview(String(payment), _, _) = $0 { true } else { false } }
@@ -194,7 +194,7 @@ struct PurchaseFlowTests {
             #expect(try await world.subscription(of: anna) == nil)
             #expect(try await world.count("SELECT count(*) FROM ledger_transactions WHERE kind = 'sale'") == 0)
             #expect(try await world.strings(
-                "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries ORDER BY id"
+                "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' ORDER BY id"
             ) == ["provider_clearing:5.00", "buyer_credit:-5.00"], "what arrived is booked as owed to the buyer's order")
 
             for status in ["failed", "expired"] {
@@ -316,7 +316,7 @@ struct PurchaseFlowTests {
             if case .stored = try await world.deliver(ipn) { Issue.record("a re-sent IPN was stored again") }
             #expect(try await world.processor.process(inboxID: inboxID) == .alreadyProcessed)
             #expect(try await world.count("SELECT count(*) FROM subscriptions") == 1)
-            #expect(try await world.count("SELECT count(*) FROM ledger_entries") == 5)
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == 5)
             world.pool.beginShutdown()
             try await running.value
         }

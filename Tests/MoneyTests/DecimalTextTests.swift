@@ -1,5 +1,4 @@
 import Money
-import Exchange
 import Foundation
 import Testing
 
