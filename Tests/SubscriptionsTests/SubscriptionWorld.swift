@@ -29,6 +29,15 @@ final class TestClock: WallClock {
     }
 }
 
+/// Collects access alerts, as the admins would get them.
+actor RecordingAccessAlerts: AccessAlertSink {
+    private(set) var alerts: [AccessAlert] = []
+
+    func raise(_ alert: AccessAlert) async {
+        alerts.append(alert)
+    }
+}
+
 /// Everything a subscriber purchase touches, running: a migrated database, the fake Bot API with a channel
 /// pair on sale, the fake NOWPayments, the bot polling with purchases wired in, and the job workers.
 /// IPNs go through the real receiver (signature check, inbox, enqueue) exactly as the HTTP route calls it.
@@ -54,6 +63,7 @@ struct SubscriptionWorld: Sendable {
     let channelID: Int64
     let offerToken: String
     let localizer: Localizer
+    let alerts: RecordingAccessAlerts
 
     static let localizer: Localizer = {
         do {
@@ -228,6 +238,10 @@ func withSubscriptionWorld<Result: Sendable>(
         var registry = JobRegistry()
         registry.register(processor)
         registry.register(InviteDeliverer(service: access))
+        registry.register(JoinRequestDecider(service: access))
+        registry.register(MemberJoinChecker(service: access))
+        let alerts = RecordingAccessAlerts()
+        registry.register(AccessAlertSender(sink: alerts))
         registry.register(UserNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer))
         let pool = JobWorkerPool(
             registry: registry, database: database,
@@ -248,7 +262,8 @@ func withSubscriptionWorld<Result: Sendable>(
 
         let world = SubscriptionWorld(
             database: database, bot: bot, provider: provider, receiver: receiver, purchases: purchases, access: access,
-            processor: processor, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
+            processor: processor, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer,
+            alerts: alerts
         )
         let result = try await body(world)
         pool.beginShutdown()
