@@ -380,32 +380,42 @@ public struct AccessService: Sendable {
         }
         let action: ExpiryAction
         do {
-            if subscription.unbanPending {
+            guard subscription.isDue else {
+                // Only a pending unban brings here a subscription that already expired or was renewed since.
                 try await unban(subscription)
-                guard subscription.isDue else {
-                    outcomes[subscription.id] = .unbanned
-                    return .unbanned
+                outcomes[subscription.id] = .unbanned
+                return .unbanned
+            }
+            let status: ChannelMemberStatus = subscription.userID == subscription.ownerUserID
+                ? .owner : try await access.memberStatus(chatID: subscription.chatID, userID: subscription.userID)
+            if status.isStaff {
+                action = .keptAdmin
+            } else if status == .member {
+                // The ban is recorded before it is made, so a crash right after it still leads to the unban.
+                let store = self.store
+                try await database.withConnection { try await store.recordBanned(subscriptionID: subscription.id, at: now, on: $0) }
+                do {
+                    try await access.banMember(chatID: subscription.chatID, userID: subscription.userID)
+                } catch {
+                    // A refusal means no ban; after a passing failure (a timeout) it may have happened.
+                    if !error.isTransient {
+                        try await database.withConnection { try await store.recordNotBanned(subscriptionID: subscription.id, on: $0) }
+                    }
+                    throw error
                 }
                 action = .removed
-            } else {
-                let status: ChannelMemberStatus = subscription.userID == subscription.ownerUserID
-                    ? .owner : try await access.memberStatus(chatID: subscription.chatID, userID: subscription.userID)
-                if status.isStaff {
-                    action = .keptAdmin
-                } else if status == .member {
-                    try await access.banMember(chatID: subscription.chatID, userID: subscription.userID)
-                    let store = self.store
-                    try await database.withConnection { try await store.recordBanned(subscriptionID: subscription.id, at: now, on: $0) }
-                    action = .removed
-                    do {
-                        try await unban(subscription)
-                    } catch let error as ChannelAccessError {
-                        // They are out, so the subscription ends now; the unban is retried on its own.
-                        try await recordFailure(subscription, now: now, error: error)
-                    }
-                } else {
-                    action = .notAMember
+                do {
+                    try await unban(subscription)
+                } catch let error as ChannelAccessError {
+                    // They are out, so the subscription ends now; the unban is retried on its own.
+                    try await recordFailure(subscription, now: now, error: error)
                 }
+            } else if subscription.unbanPending {
+                // An earlier attempt banned them and stopped before the unban.
+                try await unban(subscription)
+                action = status == .banned ? .removed : .notAMember
+            } else {
+                action = .notAMember
             }
         } catch let error as ChannelAccessError {
             if let problem = error.channelProblem {

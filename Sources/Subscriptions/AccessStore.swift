@@ -150,9 +150,15 @@ struct AccessStore: Sendable {
         return due
     }
 
-    /// The sweep banned the user; until the unban succeeds, the row says so and the sweep keeps trying.
+    /// The sweep is banning the user (recorded just before the call); until the unban succeeds, the row
+    /// says so and the sweep keeps trying.
     func recordBanned(subscriptionID: Int64, at now: Date, on connection: PostgresConnection) async throws {
         try await connection.query("UPDATE subscriptions SET banned_at = \(now) WHERE id = \(subscriptionID)", logger: logger)
+    }
+
+    /// The ban recorded ahead of the call was refused, so there is nothing to lift.
+    func recordNotBanned(subscriptionID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query("UPDATE subscriptions SET banned_at = NULL WHERE id = \(subscriptionID)", logger: logger)
     }
 
     func recordUnbanned(subscriptionID: Int64, on connection: PostgresConnection) async throws {
