@@ -419,6 +419,7 @@ let package = Package(
                 "NOWPaymentsFake",
                 "Ethereum",
                 "HotWallet",
+                "Subscriptions",
                 "TestPeers",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -65,6 +65,10 @@ public struct JobsRuntime: Sendable {
         }
         if let access = subscriptions?.access {
             registry.register(InviteDeliverer(service: access))
+            registry.register(JoinRequestDecider(service: access))
+            registry.register(MemberJoinChecker(service: access))
+            // The admin alert hook (`AdminAlerts` in production) also carries access alerts to the admins.
+            registry.register(AccessAlertSender(sink: (alertHook as? any AccessAlertSink) ?? LoggingAccessAlerts(logger: logger)))
             registry.register(ExpirySweeper(service: access))
             registry.register(ReminderSender(service: access))
             tasks += [try ExpirySweeper.periodicTask(), try ReminderSender.periodicTask()]

@@ -11,7 +11,8 @@ import Darwin
 
 /// A swift-log handler that writes one line per event in `key=value` form:
 /// `ts=2026-11-26T16:14:48.123Z level=info label=telepay msg="embedded database ready" data_dir=./.telepay`.
-/// Values with spaces, quotes or newlines are quoted and escaped, so an event never spans two lines.
+/// The label, the message, metadata keys and values with spaces, quotes or any line-breaking or control
+/// character are quoted and escaped, so an event never spans two lines.
 public struct KeyValueLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -37,7 +38,7 @@ public struct KeyValueLogHandler: LogHandler {
         if let extra = event.metadata { merged.merge(extra) { $1 } }
         var line = "ts=\(Self.timestamp()) level=\(event.level) label=\(Self.quote(label)) msg=\(Self.quote(event.message.description))"
         for key in merged.keys.sorted() {
-            line += " \(key)=\(Self.quote(Self.render(merged[key]!)))"
+            line += " \(Self.quote(key))=\(Self.quote(Self.render(merged[key]!)))"
         }
         sink(line)
     }
@@ -58,21 +59,37 @@ public struct KeyValueLogHandler: LogHandler {
         }
     }
 
+    /// The value as it goes into the line: bare when it is a plain token, else quoted with every character
+    /// that could end the line or fool a reader escaped. Works on Unicode scalars, not characters, so
+    /// `"\r\n"` (one Swift `Character`) is escaped as two, and line and paragraph separators (U+0085, U+2028,
+    /// U+2029), the C0 and C1 controls and DEL never reach the output raw: an unsigned field (a callback's
+    /// data, a user's name) cannot forge a second event.
     static func quote(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline || $0 == "\t" || $0 == "\\" }
+        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { scalar in
+            scalar == " " || scalar == "\"" || scalar == "=" || scalar == "\\" || isUnsafe(scalar)
+        }
         guard needsQuotes else { return value }
         var escaped = ""
-        for character in value {
-            switch character {
+        for scalar in value.unicodeScalars {
+            switch scalar {
             case "\"": escaped += "\\\""
             case "\\": escaped += "\\\\"
             case "\n": escaped += "\\n"
             case "\r": escaped += "\\r"
             case "\t": escaped += "\\t"
-            default: escaped.append(character)
+            case _ where isUnsafe(scalar): escaped += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: escaped.unicodeScalars.append(scalar)
             }
         }
         return "\"\(escaped)\""
+    }
+
+    /// Controls (C0, DEL, C1 including NEL U+0085) and the Unicode line and paragraph separators.
+    static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: true
+        default: false
+        }
     }
 
     static func timestamp() -> String {

@@ -24,11 +24,14 @@ public enum CallbackData: Sendable, Hashable {
 
     // MARK: Subscriber purchases (issue 6)
 
-    /// Buy tier `position` of channel `channelID`.
-    case buyTier(channelID: Int64, position: Int)
+    /// Buy tier `position` of the channel whose offer token is `offerToken`. The token, not the channel's
+    /// sequential id, names the channel, so a button can be made only by someone who was shown the offer.
+    /// (Version 1 buttons that named the channel id, `buy:<id>:<position>`, now read as outdated.)
+    case buyTier(offerToken: String, position: Int)
     /// Ask again for the invoice of an order whose invoice failed.
     case retryInvoice(orderID: Int64)
-    /// Show channel `channelID`'s offer again, to renew.
+    /// Show channel `channelID`'s offer again, to renew; shown only to a user who has a subscription to the
+    /// channel or an order for it (checked when pressed).
     case renew(channelID: Int64)
     /// Send a new invite link for an active subscription.
     case inviteAgain(subscriptionID: Int64)
@@ -53,7 +56,7 @@ public enum CallbackData: Sendable, Hashable {
         case .channelDelete(let id): return "\(Self.version):ch:del:\(id)"
         case .channelDeleteConfirmed(let id): return "\(Self.version):ch:delok:\(id)"
 
-        case .buyTier(let channel, let position): return "\(Self.version):buy:\(channel):\(position)"
+        case .buyTier(let token, let position): return "\(Self.version):tier:\(position):\(token)"
         case .retryInvoice(let order): return "\(Self.version):payretry:\(order)"
         case .renew(let channel): return "\(Self.version):renew:\(channel)"
         case .inviteAgain(let subscription): return "\(Self.version):invite:\(subscription)"
@@ -95,9 +98,9 @@ public enum CallbackData: Sendable, Hashable {
             default: return nil
             }
 
-        case ("buy", 4):
-            guard let channel = Self.id(parts[2]), let position = Int(parts[3]), (1...3).contains(position) else { return nil }
-            self = .buyTier(channelID: channel, position: position)
+        case ("tier", 4):
+            guard parts[2].count == 1, let position = Int(parts[2]), (1...3).contains(position), Self.isOfferToken(parts[3]) else { return nil }
+            self = .buyTier(offerToken: parts[3], position: position)
         case ("payretry", 3):
             guard let order = Self.id(parts[2]) else { return nil }
             self = .retryInvoice(orderID: order)
@@ -127,14 +130,31 @@ public enum CallbackData: Sendable, Hashable {
             .channelList, .channelAdd,
             .channelOpen(.max), .channelEdit(.max), .channelPause(.max), .channelResume(.max),
             .channelDelete(.max), .channelDeleteConfirmed(.max),
-            .buyTier(channelID: .max, position: 3), .retryInvoice(orderID: .max), .renew(channelID: .max),
+            .buyTier(offerToken: String(repeating: "Z", count: maximumOfferTokenLength), position: 3),
+            .retryInvoice(orderID: .max), .renew(channelID: .max),
             .inviteAgain(subscriptionID: .max),
         ]
+    }
+
+    /// Offer tokens are 16 to 32 characters of `[A-Za-z0-9_-]` (the `channels.offer_token` check).
+    public static let minimumOfferTokenLength = 16
+    public static let maximumOfferTokenLength = 32
+
+    private static func isOfferToken(_ text: String) -> Bool {
+        (minimumOfferTokenLength...maximumOfferTokenLength).contains(text.utf8.count)
+            && text.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
     }
 
     /// A positive row id written in plain digits (no sign, no leading zeros), so each id has one encoding.
     private static func id(_ text: String) -> Int64? {
         guard let value = Int64(text), value > 0, String(value) == text else { return nil }
         return value
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }

@@ -260,6 +260,30 @@ public actor Dispatcher {
         }
     }
 
+    /// Join requests and member changes have nobody to apologise to, and their handlers only hand them to
+    /// durable jobs (one insert). A hand-off that fails — the database briefly unreachable — is tried again
+    /// a few times, doubling the wait, before the update is given up: the offset moves on after it.
+    static let handOffAttempts = 5
+    static let handOffFirstDelay = Duration.milliseconds(200)
+
+    private func routeRetryingHandOff(_ context: UpdateContext) async throws {
+        guard context.update.chatJoinRequest != nil || context.update.chatMember != nil else {
+            return try await router.route(context)
+        }
+        var delay = Self.handOffFirstDelay
+        for attempt in 1...Self.handOffAttempts {
+            do {
+                return try await router.route(context)
+            } catch where attempt < Self.handOffAttempts && !Task.isCancelled {
+                context.logger.warning("handing a membership update to its job failed; trying again", metadata: [
+                    "attempt": "\(attempt)", "error": "\(String(reflecting: error))",
+                ])
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
+    }
+
     /// Logging, error boundary, locale resolution, routing, and the answer every callback query must get.
     private func handle(_ update: Update, chosenLanguage: String??) async {
         var logger = services.logger
@@ -277,7 +301,7 @@ public actor Dispatcher {
                 chosen = try await UserDirectory.record([update], on: services.database)[user?.id ?? 0] ?? nil
             }
             context.language = services.localizer.resolveLanguage(chosen: chosen, telegramCode: user?.languageCode)
-            try await router.route(context)
+            try await routeRetryingHandOff(context)
             try await context.answerCallback()
         } catch {
             logger.error("update handler failed", metadata: ["error": "\(String(reflecting: error))"])

@@ -24,17 +24,19 @@ public struct SubscriberCommands: Sendable {
         )
         router.callback { data, context in
             switch data {
-            case .buyTier(let channel, let position):
+            case .buyTier(let token, let position):
                 try await context.answerCallback()
-                try await buy(channelID: channel, position: position, context: context)
+                try await buy(offerToken: token, position: position, context: context)
             case .retryInvoice(let order):
                 try await context.answerCallback()
                 guard let userID = context.user?.id else { return true }
                 try await show(try await purchases.retryInvoice(orderID: order, userID: userID), context: context)
             case .renew(let channel):
                 try await context.answerCallback()
-                if let offer = try await purchases.offer(channelID: channel) {
-                    try await showOffer(offer, context: context)
+                guard let userID = context.user?.id else { return true }
+                if let token = try await access.renewalOfferToken(channelID: channel, userID: userID),
+                   let offer = try await purchases.offer(token: token) {
+                    try await showOffer(offer, token: token, context: context)
                 } else {
                     try await context.reply("purchase.unavailable")
                 }
@@ -48,20 +50,33 @@ public struct SubscriberCommands: Sendable {
             }
             return true
         }
+        // Join requests and joins are decided by durable jobs: the handler only enqueues (one insert), so a
+        // failure while deciding delays the decision instead of losing the update.
         router.onJoinRequest { context in
             guard let request = context.update.chatJoinRequest else { return }
-            try await access.handleJoinRequest(chatID: request.chat.id, userID: request.from.id)
+            try await access.enqueueJoinRequest(chatID: request.chat.id, userID: request.from.id, updateID: context.update.updateId)
         }
         router.onChatMember { context in
-            guard let change = context.update.chatMember, case .member(let member) = change.newChatMember else { return }
-            try await access.handleJoin(chatID: change.chat.id, userID: member.user.id, inviteLink: change.inviteLink?.inviteLink)
+            guard let change = context.update.chatMember, let user = Self.joinedUser(change.newChatMember) else { return }
+            try await access.enqueueMemberJoined(
+                chatID: change.chat.id, userID: user.id, inviteLink: change.inviteLink?.inviteLink, updateID: context.update.updateId
+            )
+        }
+    }
+
+    /// Who is in the channel after a membership change: a member, or a restricted user who is a member.
+    static func joinedUser(_ member: ChatMember) -> User? {
+        switch member {
+        case .member(let member): return member.user
+        case .restricted(let restricted) where restricted.isMember: return restricted.user
+        default: return nil
         }
     }
 
     /// A payload is an offer token, or `t<position>` followed by the token for one tier.
     func openOffer(payload: String, context: UpdateContext) async throws -> Bool {
         if let offer = try await purchases.offer(token: payload) {
-            try await showOffer(offer, context: context)
+            try await showOffer(offer, token: payload, context: context)
             return true
         }
         let characters = Array(payload)
@@ -73,7 +88,8 @@ public struct SubscriberCommands: Sendable {
         return true
     }
 
-    func showOffer(_ offer: Offer, context: UpdateContext) async throws {
+    /// Shows the offer; its buttons carry `token`, the offer token it was opened with.
+    func showOffer(_ offer: Offer, token: String, context: UpdateContext) async throws {
         guard !offer.tiers.isEmpty else {
             try await context.reply("offer.no_tiers", ["title": offer.closedTitle])
             return
@@ -83,13 +99,22 @@ public struct SubscriberCommands: Sendable {
                 text: context.text("offer.tier_button", [
                     "price": Self.usd(tier.priceUSD), "duration": context.text("days.count", count: tier.durationDays),
                 ]),
-                action: .callbackData(CallbackData.buyTier(channelID: offer.channelID, position: tier.position).encoded)
+                action: .callbackData(CallbackData.buyTier(offerToken: token, position: tier.position).encoded)
             )]
         }
         try await context.reply(
             "offer.text", ["title": offer.closedTitle, "description": offer.closedDescription],
             markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
         )
+    }
+
+    /// Buys a tier of the channel the offer token names; a token no active channel has is unavailable.
+    func buy(offerToken: String, position: Int, context: UpdateContext) async throws {
+        guard let offer = try await purchases.offer(token: offerToken) else {
+            try await context.reply("purchase.unavailable")
+            return
+        }
+        try await buy(channelID: offer.channelID, position: position, context: context)
     }
 
     func buy(channelID: Int64, position: Int, context: UpdateContext) async throws {

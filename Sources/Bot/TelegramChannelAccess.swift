@@ -41,27 +41,60 @@ public struct TelegramChannelAccess: ChannelAccess {
     }
 
     public func memberStatus(chatID: Int64, userID: Int64) async throws(ChannelAccessError) -> ChannelMemberStatus {
-        let member = try await send(GetChatMember(chatId: .id(chatID), userId: userID))
+        Self.status(of: try await send(GetChatMember(chatId: .id(chatID), userId: userID)))
+    }
+
+    /// A restricted user is in the channel only while `is_member` says so: one who left stays "restricted".
+    public static func status(of member: ChatMember) -> ChannelMemberStatus {
         switch member {
         case .owner: return .owner
         case .administrator: return .administrator
-        case .member, .restricted: return .member
+        case .member: return .member
+        case .restricted(let restricted): return restricted.isMember ? .member : .notMember
         case .left: return .notMember
         case .banned: return .banned
         }
     }
 
-    public func removeMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+    public func banMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
         _ = try await send(BanChatMember(chatId: .id(chatID), userId: userID))
-        // Unbanning only if banned lets them come back with a new invite without removing anyone else.
+    }
+
+    public func unbanMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+        // Only if banned: unbanning a current member would remove them.
         _ = try await send(UnbanChatMember(chatId: .id(chatID), userId: userID, onlyIfBanned: true))
+    }
+
+    /// What a Bot API error on a channel action is about. Flood control, server and network errors pass
+    /// (and so does a rejected token or an unreadable answer, which no channel or user caused);
+    /// a missing chat, a 403 (the bot was removed from the channel) and a missing administrator right are
+    /// about the channel; anything else (an unknown user, an administrator who cannot be banned, a join
+    /// request already gone) is about the one user.
+    public static func classify(_ error: TelegramError) -> ChannelAccessError.Scope {
+        if error.isTransient { return .transient }
+        switch error {
+        case .chatNotFound, .forbidden, .migrateToChat:
+            return .channel(.botRemoved)
+        case .unauthorized, .conflict, .invalidResponse:
+            // About the bot or the connection, not one channel or user: never a reason to pause a channel.
+            return .transient
+        case .badRequest(let description):
+            let text = description.lowercased()
+            let missingChat = ["chat not found", "channel_private", "peer_id_invalid", "chat was deleted", "chat_id_invalid"]
+            if missingChat.contains(where: text.contains) { return .channel(.botRemoved) }
+            let missingRights = ["not enough rights", "chat_admin_required", "need administrator rights", "have no rights", "right_forbidden"]
+            if missingRights.contains(where: text.contains) { return .channel(.botRights) }
+            return .user
+        default:
+            return .user
+        }
     }
 
     private func call<Value: Sendable>(_ body: () async throws(TelegramError) -> Value) async throws(ChannelAccessError) -> Value {
         do throws(TelegramError) {
             return try await body()
         } catch {
-            throw ChannelAccessError(isTransient: error.isTransient, reason: error.description)
+            throw ChannelAccessError(scope: Self.classify(error), reason: error.description)
         }
     }
 

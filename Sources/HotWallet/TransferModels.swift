@@ -81,6 +81,8 @@ public struct TransferAttempt: Sendable, Hashable {
     public var hash: [UInt8]
     public var rawTransaction: [UInt8]
     public var acknowledged: Bool
+    /// A broadcast of these bytes got no answer (timed out, the connection dropped): a node may hold them.
+    public var unanswered: Bool
 }
 
 /// How the sender trades speed against safety.

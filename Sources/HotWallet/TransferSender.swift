@@ -315,6 +315,9 @@ public final class TransferSender: Sendable {
                 .exceedsBlockGasLimit(let message), .invalidSender(let message), .nonceTooHigh(let message) {
             return try await refused(transfer, nonce: nonce, attempts: attempts, message: message, report: &report, on: connection)
         } catch {
+            // No answer (a timeout, a dropped connection, a gateway error): the bytes may be in a node's pool
+            // and be mined later, so from now on this nonce belongs to them until the chain says otherwise.
+            try await store.markUnanswered(attemptID: newest.id, on: connection)
             try await store.recordLastError("broadcast: \(error)", transferID: transfer.id, on: connection)
             return .blocked
         }
@@ -325,15 +328,23 @@ public final class TransferSender: Sendable {
         return .continued
     }
 
-    /// The node will not take the bytes. When no node ever acknowledged any attempt, nothing else
-    /// claims the nonce and it is the last one assigned, the nonce is released and the transfer fails
-    /// (nothing was sent). Otherwise an older attempt may still be mined, so the transfer stays.
+    /// The node will not take the bytes. When no node ever acknowledged any attempt, no broadcast of one
+    /// ended without an answer, nothing else claims the nonce and it is the last one assigned, the nonce is
+    /// released and the transfer fails (nothing was sent). Otherwise an attempt may still be mined, so the
+    /// transfer keeps its nonce: its bytes are sent again on later passes until they are taken or mined, or
+    /// the chain passes the nonce with another transaction (then the tracker fails it without releasing).
     private func refused(
         _ transfer: Transfer, nonce: UInt64, attempts: [TransferAttempt], message: String, report: inout PassReport,
         on connection: PostgresConnection
     ) async throws -> Progress {
         try await store.recordLastError("node refused the transaction: \(message)", transferID: transfer.id, on: connection)
         guard transfer.state == .signed, !attempts.contains(where: \.acknowledged) else { return .continued }
+        guard !attempts.contains(where: \.unanswered) else {
+            logger.warning("node refused a transaction whose earlier broadcast got no answer; keeping its nonce", metadata: [
+                "transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)",
+            ])
+            return .blocked
+        }
         let chainPending: UInt64
         do {
             chainPending = try await rpc.transactionCount(of: wallet, at: .pending)

@@ -143,14 +143,15 @@ struct TransferStore: Sendable {
     func attempts(of transferID: Int64, on connection: PostgresConnection) async throws -> [TransferAttempt] {
         let rows = try await connection.query("""
             SELECT id, nonce, max_fee_per_gas::text, max_priority_fee_per_gas::text, gas_limit, tx_hash, raw_transaction,
-                   broadcast_at IS NOT NULL
+                   broadcast_at IS NOT NULL, unanswered_broadcast_at IS NOT NULL
             FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC
             """, logger: logger)
         var attempts: [TransferAttempt] = []
-        for try await (id, nonce, maxFee, tip, gas, hash, raw, acknowledged) in rows.decode((Int64, Int64, String, String, Int64, Data, Data, Bool).self) {
+        for try await (id, nonce, maxFee, tip, gas, hash, raw, acknowledged, unanswered)
+            in rows.decode((Int64, Int64, String, String, Int64, Data, Data, Bool, Bool).self) {
             attempts.append(TransferAttempt(
                 id: id, nonce: UInt64(nonce), maxFeePerGas: BigUInt(maxFee) ?? 0, maxPriorityFeePerGas: BigUInt(tip) ?? 0,
-                gasLimit: UInt64(gas), hash: Array(hash), rawTransaction: Array(raw), acknowledged: acknowledged
+                gasLimit: UInt64(gas), hash: Array(hash), rawTransaction: Array(raw), acknowledged: acknowledged, unanswered: unanswered
             ))
         }
         return attempts
@@ -174,6 +175,14 @@ struct TransferStore: Sendable {
             UPDATE wallet_transfers SET state = 'broadcast', last_error = NULL
             WHERE id = \(transferID) AND state = 'signed'
             """, logger: logger)
+    }
+
+    /// A broadcast of the attempt ended without an answer; the first such time is kept.
+    func markUnanswered(attemptID: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE wallet_transfer_attempts SET unanswered_broadcast_at = coalesce(unanswered_broadcast_at, now()) WHERE id = \(attemptID)",
+            logger: logger
+        )
     }
 
     func recordLastError(_ message: String, transferID: Int64, on connection: PostgresConnection) async throws {

@@ -27,6 +27,73 @@ public struct ExpirySweepJob: JobPayload {
     public var slot: PeriodicSlot
 }
 
+/// A join request to decide. Decided by a job, not in the update handler, so a failure (Telegram or the
+/// database) delays the decision instead of dropping the request with the update.
+public struct JoinRequestJob: JobPayload {
+    public static let kind = "subscriptions.join_request"
+
+    public var chatID: Int64
+    public var userID: Int64
+
+    public init(chatID: Int64, userID: Int64) {
+        self.chatID = chatID
+        self.userID = userID
+    }
+}
+
+/// Someone joined a closed channel (`chat_member`); checked by a job for the same reason as join requests.
+public struct MemberJoinedJob: JobPayload {
+    public static let kind = "subscriptions.member_joined"
+
+    public var chatID: Int64
+    public var userID: Int64
+    public var inviteLink: String?
+
+    public init(chatID: Int64, userID: Int64, inviteLink: String?) {
+        self.chatID = chatID
+        self.userID = userID
+        self.inviteLink = inviteLink
+    }
+}
+
+/// Tells the admins that a channel was paused because the bot can no longer act in it.
+public struct AccessAlertJob: JobPayload {
+    public static let kind = "subscriptions.access_alert"
+    public static let maxAttempts = 5
+
+    public var alert: AccessAlert
+}
+
+/// Something about closed-channel access the admins must know.
+public enum AccessAlert: Codable, Sendable, Hashable {
+    /// The expiry sweep could not act in channel `channelID`: it was paused, its ended subscriptions were
+    /// expired without removing their holders, and the owner was told.
+    case channelPaused(channelID: Int64, title: String, problem: ChannelProblem, expiredWithoutRemoval: Int, pausedAt: Date)
+}
+
+/// Where access alerts go (the app sends them to the admins in Telegram).
+public protocol AccessAlertSink: Sendable {
+    func raise(_ alert: AccessAlert) async
+}
+
+/// Logs access alerts; the sink when no admins are configured.
+public struct LoggingAccessAlerts: AccessAlertSink {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func raise(_ alert: AccessAlert) async {
+        switch alert {
+        case .channelPaused(let channel, _, let problem, let expired, _):
+            logger.error("channel paused: the bot cannot remove expired subscribers there", metadata: [
+                "channel_id": "\(channel)", "problem": "\(problem.rawValue)", "expired_without_removal": "\(expired)",
+            ])
+        }
+    }
+}
+
 /// One pass of the reminders.
 public struct ReminderJob: JobPayload {
     public static let kind = "subscriptions.reminders"
@@ -40,9 +107,26 @@ public enum ExpiryAction: String, Sendable, Hashable {
     case removed
     case notAMember = "not_a_member"
     case keptAdmin = "kept_admin"
+    /// A passing failure: tried again after a back-off.
     case removeFailed = "remove_failed"
+    /// An earlier sweep's ban was lifted (the subscription had already ended, or was renewed since).
+    case unbanned
+    /// The bot cannot act in the channel: expired without removal, and the channel paused.
+    case channelUnavailable = "channel_unavailable"
     /// Dry run: would have been removed.
     case wouldRemove = "would_remove"
+}
+
+/// How long the sweep waits before trying a failed removal again: a minute, doubling with each failure,
+/// at most six hours.
+public enum RemovalBackoff {
+    public static let first: TimeInterval = 60
+    public static let longest: TimeInterval = 6 * 3600
+
+    public static func delay(afterFailures failures: Int) -> TimeInterval {
+        guard failures > 0 else { return 0 }
+        return min(longest, first * pow(2, Double(min(failures - 1, 30))))
+    }
 }
 
 /// Access to closed channels: invites, join-request gating, removal of intruders, the expiry sweep and the
@@ -54,6 +138,14 @@ public struct AccessService: Sendable {
     let clock: any WallClock
     let settings: SubscriptionSettings
     let logger: Logger
+    let store: AccessStore
+
+    /// At most this many subscriptions per sweep, and this many of one channel.
+    static let sweepLimit = 500
+    static let sweepLimitPerChannel = 100
+    /// After this many passing failures in a row in one channel, the sweep leaves that channel until the
+    /// next minute instead of spending Telegram's budget on calls that are failing.
+    static let consecutiveFailuresPerChannel = 3
 
     public init(database: Database, queue: JobQueue, access: any ChannelAccess, clock: any WallClock, settings: SubscriptionSettings, logger: Logger) {
         self.database = database
@@ -62,6 +154,7 @@ public struct AccessService: Sendable {
         self.clock = clock
         self.settings = settings
         self.logger = logger
+        self.store = AccessStore(logger: logger)
     }
 
     /// How dates appear in messages: `2026-03-01 14:05 UTC`.
@@ -85,21 +178,8 @@ public struct AccessService: Sendable {
 
     private func activeSubscription(id: Int64) async throws -> ActiveSubscription? {
         let now = clock.now()
-        let logger = self.logger
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT s.id, s.user_id, c.closed_chat_id, c.id, c.closed_title, s.expires_at
-                FROM subscriptions s JOIN channels c ON c.id = s.channel_id
-                WHERE s.id = \(id) AND s.status = 'active' AND s.expires_at > \(now)
-                """,
-                logger: logger
-            )
-            for try await (id, user, chat, channel, title, expires) in rows.decode((Int64, Int64, Int64, Int64, String, Date).self) {
-                return ActiveSubscription(id: id, userID: user, chatID: chat, channelID: channel, title: title, expiresAt: expires)
-            }
-            return nil
-        }
+        let store = self.store
+        return try await database.withConnection { try await store.activeSubscription(id: id, now: now, on: $0) }
     }
 
     /// Creates a link for the subscriber and sends it. Nothing happens for a subscription no longer active,
@@ -129,17 +209,11 @@ public struct AccessService: Sendable {
         ))
         }
         let link = try await access.createInviteLink(chatID: subscription.chatID, name: "TelePay \(subscription.id)", mode: mode)
-        let logger = self.logger
         var expiresAt: Date?
         if case .singleUse(let date) = mode { expiresAt = date }
+        let store = self.store
         try await queue.transaction { transaction in
-            try await transaction.connection.query(
-                """
-                INSERT INTO invite_links (subscription_id, user_id, chat_id, invite_link, mode, expires_at)
-                VALUES (\(subscription.id), \(subscription.userID), \(subscription.chatID), \(link), \(mode.storedName), \(expiresAt))
-                """,
-                logger: logger
-            )
+            try await store.insertInviteLink(subscription: subscription, link: link, mode: mode, expiresAt: expiresAt, on: transaction.connection)
             try await transaction.enqueue(NotifyUserJob(
                 userID: subscription.userID, key: "invite.ready",
                 arguments: ["title": subscription.title, "expires": Self.format(subscription.expiresAt)],
@@ -159,40 +233,66 @@ public struct AccessService: Sendable {
         return true
     }
 
+    /// The offer token behind a Renew button, for the user who pressed it: only someone who has a
+    /// subscription to the channel or an order for it gets one, so channel ids alone list no offers.
+    public func renewalOfferToken(channelID: Int64, userID: Int64) async throws -> String? {
+        let store = self.store
+        return try await database.withConnection { try await store.offerToken(channelID: channelID, customer: userID, on: $0) }
+    }
+
     // MARK: - Join gating
 
-    /// Whether `userID` holds an active subscription to the channel whose closed chat is `chatID`.
-    func hasActiveSubscription(chatID: Int64, userID: Int64) async throws -> (known: Bool, subscriptionID: Int64?) {
+    /// Hands a join request to a durable job; the update handler only enqueues, so the request survives any
+    /// failure while it is decided. `updateID` keeps a re-delivered update from queueing it twice.
+    public func enqueueJoinRequest(chatID: Int64, userID: Int64, updateID: Int64) async throws {
+        try await queue.enqueue(JoinRequestJob(chatID: chatID, userID: userID), options: JobOptions(uniqueKey: "telegram-update:\(updateID)"))
+    }
+
+    /// Hands a join to a durable job, like `enqueueJoinRequest`.
+    public func enqueueMemberJoined(chatID: Int64, userID: Int64, inviteLink: String?, updateID: Int64) async throws {
+        try await queue.enqueue(
+            MemberJoinedJob(chatID: chatID, userID: userID, inviteLink: inviteLink), options: JobOptions(uniqueKey: "telegram-update:\(updateID)")
+        )
+    }
+
+    private func activeSubscription(chatID: Int64, userID: Int64) async throws -> (known: Bool, subscriptionID: Int64?) {
         let now = clock.now()
-        let logger = self.logger
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT s.id FROM channels c
-                LEFT JOIN subscriptions s ON s.channel_id = c.id AND s.user_id = \(userID) AND s.status = 'active' AND s.expires_at > \(now)
-                WHERE c.closed_chat_id = \(chatID) AND c.deleted_at IS NULL
-                """,
-                logger: logger
-            )
-            for try await (id) in rows.decode(Int64?.self) { return (true, id) }
-            return (false, nil)
-        }
+        let store = self.store
+        return try await database.withConnection { try await store.activeSubscription(chatID: chatID, userID: userID, now: now, on: $0) }
     }
 
     /// Approves a join request to a closed channel from an active subscriber and declines everyone else's.
-    /// Returns `nil` for chats that are not TelePay closed channels (left alone).
+    /// Returns `nil` for chats that are not TelePay closed channels (left alone). A passing or channel-wide
+    /// failure is thrown (the job retries it); one about this user alone (the request was withdrawn) is
+    /// recorded, and the request counts as handled.
     @discardableResult
     public func handleJoinRequest(chatID: Int64, userID: Int64) async throws -> Bool? {
-        let (known, subscription) = try await hasActiveSubscription(chatID: chatID, userID: userID)
+        let (known, subscription) = try await activeSubscription(chatID: chatID, userID: userID)
         guard known else { return nil }
-        if subscription != nil {
-            try await access.approveJoinRequest(chatID: chatID, userID: userID)
-        } else {
-            try await access.declineJoinRequest(chatID: chatID, userID: userID)
+        if let failure = await decide(chatID: chatID, userID: userID, approve: subscription != nil) {
+            guard failure.scope == .user else { throw failure }
+            try await audit(.joinFailed, subscription, userID: userID, chatID: chatID, detail: failure.reason)
+            let reason = failure.reason
+            logger.notice("join request could not be decided", metadata: ["chat_id": "\(chatID)", "user_id": "\(userID)", "error": "\(reason)"])
+            return nil
         }
-        try await audit(subscription, userID: userID, chatID: chatID, subscription != nil ? "join_approved" : "join_declined")
+        try await audit(subscription != nil ? .joinApproved : .joinDeclined, subscription, userID: userID, chatID: chatID)
         logger.info("join request decided", metadata: ["chat_id": "\(chatID)", "user_id": "\(userID)", "approved": "\(subscription != nil)"])
         return subscription != nil
+    }
+
+    /// Approves or declines; returns the failure, if any.
+    private func decide(chatID: Int64, userID: Int64, approve: Bool) async -> ChannelAccessError? {
+        do {
+            if approve {
+                try await access.approveJoinRequest(chatID: chatID, userID: userID)
+            } else {
+                try await access.declineJoinRequest(chatID: chatID, userID: userID)
+            }
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// Someone joined a closed channel through one of our links. A joiner without an active subscription
@@ -200,119 +300,138 @@ public struct AccessService: Sendable {
     @discardableResult
     public func handleJoin(chatID: Int64, userID: Int64, inviteLink: String?) async throws -> Bool {
         guard let inviteLink else { return false }
-        let logger = self.logger
-        let ours = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT user_id FROM invite_links WHERE invite_link = \(inviteLink) AND chat_id = \(chatID)", logger: logger
-            )
-            for try await (_) in rows.decode(Int64.self) { return true }
-            return false
-        }
+        let store = self.store
+        let ours = try await database.withConnection { try await store.isInviteLink(inviteLink, of: chatID, on: $0) }
         guard ours else { return false }
-        let (_, subscription) = try await hasActiveSubscription(chatID: chatID, userID: userID)
+        let (_, subscription) = try await activeSubscription(chatID: chatID, userID: userID)
         guard subscription == nil else { return false }
         do {
-            try await access.removeMember(chatID: chatID, userID: userID)
+            try await access.banMember(chatID: chatID, userID: userID)
+            try await access.unbanMember(chatID: chatID, userID: userID)
         } catch {
-            try await audit(nil, userID: userID, chatID: chatID, "remove_failed", detail: Self.reason(error))
+            try await audit(.removeFailed, nil, userID: userID, chatID: chatID, detail: Self.reason(error))
             throw error
         }
-        try await audit(nil, userID: userID, chatID: chatID, "intruder_removed", detail: "joined through another subscriber's link")
+        try await audit(.intruderRemoved, nil, userID: userID, chatID: chatID, detail: "joined through another subscriber's link")
         logger.notice("removed a non-subscriber who joined through a subscriber's link", metadata: ["chat_id": "\(chatID)", "user_id": "\(userID)"])
         return true
     }
 
     // MARK: - Expiry
 
-    struct DueSubscription: Sendable {
+    struct DueRemoval: Sendable {
         var id: Int64
         var userID: Int64
         var chatID: Int64
         var channelID: Int64
         var ownerUserID: Int64
         var title: String
+        /// Active and ended: to be removed and expired.
+        var isDue: Bool
+        /// An earlier sweep banned the user and the unban is still to do.
+        var unbanPending: Bool
+        var removalAttempts: Int
     }
 
     /// Removes everyone whose subscription has ended, revokes their links, marks them expired and tells them,
-    /// with a "Renew" button. A removal that fails leaves the subscription active, so the next minute tries
-    /// again. Returns what happened to each subscription.
+    /// with a "Renew" button; lifts bans an earlier sweep could not lift. A passing failure is tried again
+    /// after a back-off; a channel where the bot cannot act at all has its ended subscriptions expired
+    /// without removal, is paused, and its owner and the admins are told. Channels take turns, so one
+    /// channel's failures never hold up another's. Returns what happened to each subscription.
     @discardableResult
     public func sweepExpired() async throws -> [Int64: ExpiryAction] {
         let now = clock.now()
-        let logger = self.logger
-        let due = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT s.id, s.user_id, c.closed_chat_id, c.id, c.owner_user_id, c.closed_title
-                FROM subscriptions s JOIN channels c ON c.id = s.channel_id
-                WHERE s.status = 'active' AND s.expires_at <= \(now)
-                ORDER BY s.expires_at LIMIT 500
-                """,
-                logger: logger
-            )
-            var due: [DueSubscription] = []
-            for try await (id, user, chat, channel, owner, title) in rows.decode((Int64, Int64, Int64, Int64, Int64, String).self) {
-                due.append(DueSubscription(id: id, userID: user, chatID: chat, channelID: channel, ownerUserID: owner, title: title))
-            }
-            return due
+        let store = self.store
+        let due = try await database.withConnection {
+            try await store.dueRemovals(now: now, perChannel: Self.sweepLimitPerChannel, limit: Self.sweepLimit, on: $0)
         }
         var outcomes: [Int64: ExpiryAction] = [:]
-        for subscription in due {
-            outcomes[subscription.id] = try await expire(subscription, now: now)
+        var failuresInARow: [Int64: Int] = [:]
+        var leftAlone: Set<Int64> = []
+        for subscription in due where !leftAlone.contains(subscription.channelID) && outcomes[subscription.id] == nil {
+            let action = try await expire(subscription, now: now, outcomes: &outcomes)
+            switch action {
+            case .removeFailed:
+                failuresInARow[subscription.channelID, default: 0] += 1
+                if failuresInARow[subscription.channelID]! >= Self.consecutiveFailuresPerChannel { leftAlone.insert(subscription.channelID) }
+            case .channelUnavailable:
+                leftAlone.insert(subscription.channelID)
+            default:
+                failuresInARow[subscription.channelID] = 0
+            }
         }
-        let failed = outcomes.values.filter { $0 == .removeFailed }.count
         if !due.isEmpty {
-            logger.info("expiry sweep", metadata: ["due": "\(due.count)", "failed": "\(failed)", "dry_run": "\(settings.expiryDryRun)"])
+            let failed = outcomes.values.filter { $0 == .removeFailed }.count
+            logger.info("expiry sweep", metadata: [
+                "due": "\(due.count)", "done": "\(outcomes.count)", "failed": "\(failed)", "channels_left_alone": "\(leftAlone.count)",
+                "dry_run": "\(settings.expiryDryRun)",
+            ])
         }
         return outcomes
     }
 
-    private func expire(_ subscription: DueSubscription, now: Date) async throws -> ExpiryAction {
+    private func expire(_ subscription: DueRemoval, now: Date, outcomes: inout [Int64: ExpiryAction]) async throws -> ExpiryAction {
         if settings.expiryDryRun {
             logger.notice("dry run: would remove an expired subscriber", metadata: [
                 "subscription_id": "\(subscription.id)", "user_id": "\(subscription.userID)", "chat_id": "\(subscription.chatID)",
             ])
+            outcomes[subscription.id] = .wouldRemove
             return .wouldRemove
         }
         let action: ExpiryAction
         do {
-            let status: ChannelMemberStatus = subscription.userID == subscription.ownerUserID ? .owner : try await access.memberStatus(chatID: subscription.chatID, userID: subscription.userID)
+            guard subscription.isDue else {
+                // Only a pending unban brings here a subscription that already expired or was renewed since.
+                try await unban(subscription)
+                outcomes[subscription.id] = .unbanned
+                return .unbanned
+            }
+            let status: ChannelMemberStatus = subscription.userID == subscription.ownerUserID
+                ? .owner : try await access.memberStatus(chatID: subscription.chatID, userID: subscription.userID)
             if status.isStaff {
                 action = .keptAdmin
             } else if status == .member {
-                try await access.removeMember(chatID: subscription.chatID, userID: subscription.userID)
+                // The ban is recorded before it is made, so a crash right after it still leads to the unban.
+                let store = self.store
+                try await database.withConnection { try await store.recordBanned(subscriptionID: subscription.id, at: now, on: $0) }
+                do {
+                    try await access.banMember(chatID: subscription.chatID, userID: subscription.userID)
+                } catch {
+                    // A refusal means no ban; after a passing failure (a timeout) it may have happened.
+                    if !error.isTransient {
+                        try await database.withConnection { try await store.recordNotBanned(subscriptionID: subscription.id, on: $0) }
+                    }
+                    throw error
+                }
                 action = .removed
+                do {
+                    try await unban(subscription)
+                } catch let error as ChannelAccessError {
+                    // They are out, so the subscription ends now; the unban is retried on its own.
+                    try await recordFailure(subscription, now: now, error: error)
+                }
+            } else if subscription.unbanPending {
+                // An earlier attempt banned them and stopped before the unban.
+                try await unban(subscription)
+                action = status == .banned ? .removed : .notAMember
             } else {
                 action = .notAMember
             }
-        } catch {
-            try await auditFailure(subscription, detail: Self.reason(error))
-            logger.warning("removing an expired subscriber failed; retrying at the next sweep", metadata: [
-                "subscription_id": "\(subscription.id)", "error": "\(Self.reason(error))",
-            ])
+        } catch let error as ChannelAccessError {
+            if let problem = error.channelProblem {
+                try await channelUnavailable(subscription, problem: problem, error: error, now: now, outcomes: &outcomes)
+                return .channelUnavailable
+            }
+            try await recordFailure(subscription, now: now, error: error)
+            outcomes[subscription.id] = .removeFailed
             return .removeFailed
         }
         try await revokeLinks(of: subscription)
-        let logger = self.logger
+        let store = self.store
         try await queue.transaction { transaction in
             let connection = transaction.connection
-            let rows = try await connection.query(
-                """
-                UPDATE subscriptions SET status = 'expired', expired_at = \(now)
-                WHERE id = \(subscription.id) AND status = 'active' AND expires_at <= \(now)
-                RETURNING id
-                """,
-                logger: logger
-            )
-            var expired = false
-            for try await _ in rows { expired = true }
-            try await connection.query(
-                """
-                INSERT INTO access_events (subscription_id, user_id, chat_id, action, detail)
-                VALUES (\(subscription.id), \(subscription.userID), \(subscription.chatID), \(action.rawValue), '')
-                """,
-                logger: logger
-            )
+            let expired = try await store.markExpired(subscriptionID: subscription.id, now: now, on: connection)
+            try await store.audit(AccessStore.Event(action), subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             if expired {
                 try await transaction.enqueue(NotifyUserJob(
                     userID: subscription.userID, key: "subscription.expired", arguments: ["title": subscription.title],
@@ -323,38 +442,93 @@ public struct AccessService: Sendable {
                 try await transaction.enqueue(DeliverInviteJob(subscriptionID: subscription.id, orderID: nil))
             }
         }
+        outcomes[subscription.id] = action
         return action
     }
 
-    /// Records a failed removal, once per run of identical failures: the sweep retries every minute, and a
-    /// channel where the bot lost its rights would otherwise add a row a minute until someone fixes it.
-    private func auditFailure(_ subscription: DueSubscription, detail: String) async throws {
-        let logger = self.logger
-        let detail = String(detail.prefix(2000))
-        _ = try await database.withConnection { connection in
-            try await connection.query(
-                """
-                INSERT INTO access_events (subscription_id, user_id, chat_id, action, detail)
-                SELECT \(subscription.id), \(subscription.userID), \(subscription.chatID), 'remove_failed', \(detail)
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM (SELECT action, detail FROM access_events WHERE subscription_id = \(subscription.id) ORDER BY id DESC LIMIT 1) AS last
-                    WHERE last.action = 'remove_failed' AND last.detail = \(detail))
-                """,
-                logger: logger
-            )
+    /// Lifts the sweep's own ban (only if still banned) and records that it is lifted.
+    private func unban(_ subscription: DueRemoval) async throws {
+        try await access.unbanMember(chatID: subscription.chatID, userID: subscription.userID)
+        let store = self.store
+        try await database.withTransaction { connection in
+            try await store.recordUnbanned(subscriptionID: subscription.id, on: connection)
+            if subscription.unbanPending {
+                try await store.audit(.unbanned, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
+            }
         }
     }
 
-    private func revokeLinks(of subscription: DueSubscription) async throws {
-        let logger = self.logger
-        let links = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT invite_link FROM invite_links WHERE subscription_id = \(subscription.id) AND revoked_at IS NULL", logger: logger
+    /// A passing failure: audited once per run of identical failures, and tried again after a back-off.
+    private func recordFailure(_ subscription: DueRemoval, now: Date, error: ChannelAccessError) async throws {
+        let next = now.addingTimeInterval(RemovalBackoff.delay(afterFailures: subscription.removalAttempts + 1))
+        let store = self.store
+        try await database.withTransaction { connection in
+            try await store.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection)
+            try await store.auditFailureOnce(
+                .removeFailed, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, detail: error.reason, on: connection
             )
-            var links: [String] = []
-            for try await (link) in rows.decode(String.self) { links.append(link) }
-            return links
         }
+        logger.warning("removing an expired subscriber failed; trying again later", metadata: [
+            "subscription_id": "\(subscription.id)", "error": "\(error.reason)", "next_attempt": "\(next)",
+        ])
+    }
+
+    /// The bot cannot act in the channel at all, so no removal there can work until its owner fixes that.
+    /// In one transaction: every ended subscription of the channel is expired (its holder told, with
+    /// Renew), the channel is paused, and — when that pause is new — the owner is told what to fix and the
+    /// admins are alerted. A pending unban stays pending, on its back-off.
+    private func channelUnavailable(
+        _ subscription: DueRemoval, problem: ChannelProblem, error: ChannelAccessError, now: Date, outcomes: inout [Int64: ExpiryAction]
+    ) async throws {
+        let store = self.store
+        let next = now.addingTimeInterval(RemovalBackoff.delay(afterFailures: subscription.removalAttempts + 1))
+        let expired = try await queue.transaction { transaction in
+            let connection = transaction.connection
+            // The channel first, as every closing of a channel does, so a grant in progress finishes before.
+            try await SalesClosure.lockChannel(subscription.channelID, on: connection, logger: logger)
+            let expired = try await store.expireAllDue(channelID: subscription.channelID, now: now, on: connection)
+            for (id, user) in expired {
+                try await store.audit(.channelUnavailable, subscriptionID: id, userID: user, chatID: subscription.chatID, detail: error.reason, on: connection)
+                try await transaction.enqueue(NotifyUserJob(
+                    userID: user, key: "subscription.expired", arguments: ["title": subscription.title],
+                    buttons: [.renew(channelID: subscription.channelID)]
+                ))
+            }
+            if subscription.unbanPending {
+                try await store.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection)
+            }
+            if try await store.pauseChannel(id: subscription.channelID, for: problem, on: connection) {
+                try await SalesClosure.cancelOpenOrders(
+                    channelID: subscription.channelID, reason: "paused: \(problem.rawValue)", queue: queue, on: connection, logger: logger
+                )
+                try await transaction.enqueue(NotifyUserJob(
+                    userID: subscription.ownerUserID, key: Self.pausedNoticeKey(problem),
+                    arguments: ["title": subscription.title, "count": "\(expired.count)"]
+                ))
+                try await transaction.enqueue(AccessAlertJob(alert: .channelPaused(
+                    channelID: subscription.channelID, title: subscription.title, problem: problem,
+                    expiredWithoutRemoval: expired.count, pausedAt: now
+                )))
+            }
+            return expired
+        }
+        for (id, _) in expired { outcomes[id] = .channelUnavailable }
+        if subscription.unbanPending && outcomes[subscription.id] == nil { outcomes[subscription.id] = .removeFailed }
+        logger.error("the bot cannot act in a closed channel: expired its ended subscriptions without removal and paused it", metadata: [
+            "channel_id": "\(subscription.channelID)", "problem": "\(problem.rawValue)", "expired": "\(expired.count)", "error": "\(error.reason)",
+        ])
+    }
+
+    static func pausedNoticeKey(_ problem: ChannelProblem) -> String {
+        switch problem {
+        case .botRights: "access.channel_paused.bot_rights"
+        case .botRemoved: "access.channel_paused.bot_removed"
+        }
+    }
+
+    private func revokeLinks(of subscription: DueRemoval) async throws {
+        let store = self.store
+        let links = try await database.withConnection { try await store.openInviteLinks(subscriptionID: subscription.id, on: $0) }
         for link in links {
             do {
                 try await access.revokeInviteLink(chatID: subscription.chatID, link: link)
@@ -362,10 +536,10 @@ public struct AccessService: Sendable {
                 // A link Telegram already expired cannot admit anyone either.
                 logger.debug("revoking an invite link failed", metadata: ["error": "\(Self.reason(error))"])
             }
-            _ = try await database.withConnection { connection in
-                try await connection.query("UPDATE invite_links SET revoked_at = now() WHERE invite_link = \(link)", logger: logger)
+            try await database.withTransaction { connection in
+                try await store.markRevoked(link, on: connection)
+                try await store.audit(.linkRevoked, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             }
-            try await audit(subscription.id, userID: subscription.userID, chatID: subscription.chatID, "link_revoked")
         }
     }
 
@@ -378,45 +552,27 @@ public struct AccessService: Sendable {
         guard let longest = settings.reminderDays.max() else { return 0 }
         let now = clock.now()
         let horizon = now.addingTimeInterval(TimeInterval(longest) * 86_400)
-        let logger = self.logger
-        let candidates = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT s.id, s.user_id, s.channel_id, c.closed_title, s.expires_at,
-                       coalesce(string_agg(r.days_before::text, ','), '')
-                FROM subscriptions s JOIN channels c ON c.id = s.channel_id
-                LEFT JOIN subscription_reminders r ON r.subscription_id = s.id AND r.expires_at = s.expires_at
-                WHERE s.status = 'active' AND s.expires_at > \(now) AND s.expires_at <= \(horizon)
-                GROUP BY s.id, c.closed_title
-                """,
-                logger: logger
-            )
-            var result: [(Int64, Int64, Int64, String, Date, Set<Int>)] = []
-            for try await (id, user, channel, title, expires, sent) in rows.decode((Int64, Int64, Int64, String, Date, String).self) {
-                result.append((id, user, channel, title, expires, Set(sent.split(separator: ",").compactMap { Int($0) })))
-            }
-            return result
-        }
+        let store = self.store
+        let candidates = try await database.withConnection { try await store.reminderCandidates(now: now, horizon: horizon, on: $0) }
         var sent = 0
-        for (id, user, channel, title, expires, already) in candidates {
-            let due = SubscriptionTerm.dueReminders(expiry: expires, now: now, leadDays: settings.reminderDays, alreadySent: already)
+        for candidate in candidates {
+            let due = SubscriptionTerm.dueReminders(
+                expiry: candidate.expiresAt, now: now, leadDays: settings.reminderDays, alreadySent: candidate.alreadySent
+            )
             guard let nearest = due.first else { continue }
             let recorded = try await queue.transaction { transaction -> Bool in
                 var inserted = false
                 for days in due {
-                    let rows = try await transaction.connection.query(
-                        """
-                        INSERT INTO subscription_reminders (subscription_id, expires_at, days_before)
-                        VALUES (\(id), \(expires), \(Int32(days))) ON CONFLICT DO NOTHING RETURNING 1
-                        """,
-                        logger: logger
+                    let new = try await store.recordReminder(
+                        subscriptionID: candidate.subscriptionID, expiresAt: candidate.expiresAt, daysBefore: days, on: transaction.connection
                     )
-                    for try await _ in rows where days == nearest { inserted = true }
+                    if new && days == nearest { inserted = true }
                 }
                 if inserted {
                     try await transaction.enqueue(NotifyUserJob(
-                        userID: user, key: "subscription.reminder", arguments: ["title": title, "expires": Self.format(expires)],
-                        dayArguments: ["days": nearest], buttons: [.renew(channelID: channel)]
+                        userID: candidate.userID, key: "subscription.reminder",
+                        arguments: ["title": candidate.title, "expires": Self.format(candidate.expiresAt)],
+                        dayArguments: ["days": nearest], buttons: [.renew(channelID: candidate.channelID)]
                     ))
                 }
                 return inserted
@@ -432,16 +588,23 @@ public struct AccessService: Sendable {
         (error as? ChannelAccessError)?.reason ?? String(reflecting: error)
     }
 
-    private func audit(_ subscriptionID: Int64?, userID: Int64, chatID: Int64, _ action: String, detail: String = "") async throws {
-        let logger = self.logger
-        _ = try await database.withConnection { connection in
-            try await connection.query(
-                """
-                INSERT INTO access_events (subscription_id, user_id, chat_id, action, detail)
-                VALUES (\(subscriptionID), \(userID), \(chatID), \(action), \(String(detail.prefix(2000))))
-                """,
-                logger: logger
-            )
+    private func audit(_ event: AccessStore.Event, _ subscriptionID: Int64?, userID: Int64, chatID: Int64, detail: String = "") async throws {
+        let store = self.store
+        try await database.withConnection { connection in
+            try await store.audit(event, subscriptionID: subscriptionID, userID: userID, chatID: chatID, detail: detail, on: connection)
+        }
+    }
+}
+
+extension AccessStore.Event {
+    init(_ action: ExpiryAction) {
+        switch action {
+        case .removed: self = .removed
+        case .notAMember: self = .notAMember
+        case .keptAdmin: self = .keptAdmin
+        case .removeFailed, .wouldRemove: self = .removeFailed
+        case .unbanned: self = .unbanned
+        case .channelUnavailable: self = .channelUnavailable
         }
     }
 }
@@ -501,5 +664,59 @@ public struct ReminderSender: JobHandler {
     /// Every ten minutes; reminders look at state, so one run covers any missed slots.
     public static func periodicTask() throws -> PeriodicTask {
         try PeriodicTask("subscriptions.reminders", every: .seconds(600), catchUp: .runOnce) { ReminderJob(slot: $0) }
+    }
+}
+
+/// Decides `JoinRequestJob`s. A passing failure retries with the job back-off; one about the channel
+/// (the bot lost its rights) fails the job, which alerts the admins.
+public struct JoinRequestDecider: JobHandler {
+    public let service: AccessService
+
+    public init(service: AccessService) {
+        self.service = service
+    }
+
+    public var options: JobKindOptions { JobKindOptions(concurrency: 4) }
+
+    public func run(_ payload: JoinRequestJob, context: JobContext) async throws {
+        try await service.handleJoinRequest(chatID: payload.chatID, userID: payload.userID)
+    }
+
+    public func classify(_ error: any Error) -> JobErrorClass {
+        if let access = error as? ChannelAccessError, !access.isTransient { return .permanent }
+        return .retryable
+    }
+}
+
+/// Checks `MemberJoinedJob`s: removes whoever joined through a subscriber's link without a subscription.
+public struct MemberJoinChecker: JobHandler {
+    public let service: AccessService
+
+    public init(service: AccessService) {
+        self.service = service
+    }
+
+    public var options: JobKindOptions { JobKindOptions(concurrency: 4) }
+
+    public func run(_ payload: MemberJoinedJob, context: JobContext) async throws {
+        try await service.handleJoin(chatID: payload.chatID, userID: payload.userID, inviteLink: payload.inviteLink)
+    }
+
+    public func classify(_ error: any Error) -> JobErrorClass {
+        if let access = error as? ChannelAccessError, !access.isTransient { return .permanent }
+        return .retryable
+    }
+}
+
+/// Hands `AccessAlertJob`s to the alert sink.
+public struct AccessAlertSender: JobHandler {
+    public let sink: any AccessAlertSink
+
+    public init(sink: any AccessAlertSink) {
+        self.sink = sink
+    }
+
+    public func run(_ payload: AccessAlertJob, context: JobContext) async throws {
+        await sink.raise(payload.alert)
     }
 }

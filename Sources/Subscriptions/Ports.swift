@@ -10,8 +10,10 @@ public protocol ChannelAccess: Sendable {
     func approveJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
     func declineJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
     func memberStatus(chatID: Int64, userID: Int64) async throws(ChannelAccessError) -> ChannelMemberStatus
-    /// Removes the user but lets them come back with a new invite (ban, then unban only if banned).
-    func removeMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
+    /// Removes the user from the channel (a ban, so they cannot walk back in through an old link).
+    func banMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
+    /// Lifts a ban only if the user is banned, so they can come back with a new invite; a member stays.
+    func unbanMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
 }
 
 /// How invite links admit their subscriber.
@@ -37,14 +39,38 @@ public enum ChannelMemberStatus: Sendable, Hashable {
     public var isStaff: Bool { self == .owner || self == .administrator }
 }
 
-/// A failed Telegram action, with whether repeating it later can help.
+/// Why the bot cannot act in a channel at all; the raw values are the channel's `paused_reason`.
+public enum ChannelProblem: String, Sendable, Hashable, Codable {
+    /// The bot is not in the chat any more, or the chat is gone.
+    case botRemoved = "bot_removed"
+    /// The bot is there but lacks an administrator right it needs.
+    case botRights = "bot_rights"
+}
+
+/// A failed Telegram action, and what it is about: a passing problem (repeating it later can help), the
+/// channel itself (nothing done in that channel can work until its owner fixes the bot's place), or this
+/// one user (others in the channel are unaffected).
 public struct ChannelAccessError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var isTransient: Bool
+    public enum Scope: Sendable, Hashable {
+        case transient
+        case channel(ChannelProblem)
+        case user
+    }
+
+    public var scope: Scope
     public var reason: String
 
-    public init(isTransient: Bool, reason: String) {
-        self.isTransient = isTransient
+    public init(scope: Scope, reason: String) {
+        self.scope = scope
         self.reason = reason
+    }
+
+    public var isTransient: Bool { scope == .transient }
+
+    /// The problem with the channel, when the error is about the channel rather than the user.
+    public var channelProblem: ChannelProblem? {
+        if case .channel(let problem) = scope { return problem }
+        return nil
     }
 
     public var description: String { reason }
@@ -54,7 +80,7 @@ public struct ChannelAccessError: Error, Sendable, Hashable, CustomStringConvert
 public enum UserButton: Codable, Sendable, Hashable {
     /// Opens a URL (an invoice page, an invite link).
     case url(labelKey: String, url: String)
-    /// Shows the channel's offer again, to renew.
+    /// Shows the channel's offer again, to renew; it works for a user who has bought (or tried to buy) it.
     case renew(channelID: Int64)
     /// Asks for a new invoice for an order whose invoice failed.
     case retryInvoice(orderID: Int64)

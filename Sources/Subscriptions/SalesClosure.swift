@@ -9,6 +9,12 @@ import Storage
 /// its rights, or deleted): they are cancelled, their buyers told, and a payment that still arrives for one
 /// is held for review instead of granting access to a chat that may belong to a new pair.
 public enum SalesClosure {
+    /// Locks the channel row until the transaction ends. Closing a channel takes this lock before it touches
+    /// anything else, so it orders after any grant in progress (payment processing holds the row shared).
+    public static func lockChannel(_ channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("SELECT 1 FROM channels WHERE id = \(channelID) FOR UPDATE", logger: logger)
+    }
+
     /// Cancels the channel's open orders. Call it in the transaction that pauses or deletes the channel,
     /// after the channel row is locked (the `UPDATE` of its status does): payment processing holds that row
     /// shared while it grants, so no grant for this channel runs at the same time.

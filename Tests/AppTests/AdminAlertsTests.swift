@@ -6,6 +6,7 @@ import Foundation
 import Jobs
 import PostgresNIO
 import Storage
+import Subscriptions
 import TestSupport
 import Testing
 
@@ -112,6 +113,22 @@ struct AdminAlertsTests {
             let alerts = AdminAlerts(queue: JobQueue(database: database, logger: quietLogger), adminChatIDs: [5], logger: quietLogger)
             await alerts.raise(.externalNonceUse(wallet: wallet, storedNextNonce: 4, chainPendingNonce: 6))
             #expect(try await telegramJobs(database).map(\.text) == [message.text])
+        }
+    }
+
+    @Test("a channel paused by the expiry sweep reaches the admins once, naming the pair and why")
+    func accessAlerts() async throws {
+        try await withMigratedDatabase { database in
+            let alerts = AdminAlerts(queue: JobQueue(database: database, logger: quietLogger), adminChatIDs: [5], logger: quietLogger)
+            let paused = AccessAlert.channelPaused(
+                channelID: 12, title: "Secret Club", problem: .botRights, expiredWithoutRemoval: 3, pausedAt: Date(timeIntervalSince1970: 1_800_000_000)
+            )
+            await alerts.raise(paused)
+            await alerts.raise(paused)
+            let texts = try await telegramJobs(database).map(\.text)
+            #expect(texts.count == 1)
+            #expect(texts.first?.contains("#12") == true && texts.first?.contains("Secret Club") == true && texts.first?.contains("rights") == true)
+            #expect(texts.first?.contains("3 ended") == true)
         }
     }
 }

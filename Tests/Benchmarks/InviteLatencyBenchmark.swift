@@ -63,7 +63,8 @@ struct InviteLatencyBenchmark {
         func memberStatus(chatID: Int64, userID: Int64) async throws(ChannelAccessError) -> ChannelMemberStatus {
             try await inner.memberStatus(chatID: chatID, userID: userID)
         }
-        func removeMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.removeMember(chatID: chatID, userID: userID) }
+        func banMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.banMember(chatID: chatID, userID: userID) }
+        func unbanMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.unbanMember(chatID: chatID, userID: userID) }
     }
 
     static func orderID(_ index: Int64) -> String {

@@ -26,6 +26,18 @@ actor HandlerLog {
     var total: Int { seen.values.reduce(0) { $0 + $1.count } }
 }
 
+/// A hand-off that fails the first time, as when the database is briefly unreachable.
+actor HandOffAttempts {
+    private(set) var count = 0
+
+    struct Unreachable: Error {}
+
+    func handOff() throws {
+        count += 1
+        if count == 1 { throw Unreachable() }
+    }
+}
+
 /// A one-shot signal.
 actor Flag {
     private(set) var isSet = false
@@ -69,6 +81,22 @@ struct PipelineTests {
             }
             #expect(await log.maxRunning > 1, "different users ran concurrently")
             #expect(await log.maxRunning <= 16)
+        }
+    }
+
+    @Test("a join request whose hand-off fails is tried again, not dropped with the update")
+    func joinRequestHandOffIsRetried() async throws {
+        let attempts = HandOffAttempts()
+        try await withBot(dispatcher: { harness in
+            var router = BotRouter()
+            router.onJoinRequest { _ in try await attempts.handOff() }
+            return Dispatcher(router: router, services: harness.services())
+        }) { bot in
+            let chat: Int64 = -1_001_000_000_009
+            await bot.fake.addChannel(id: chat, title: "Club", owner: 1001)
+            let link = try await bot.client.send(CreateChatInviteLink(chatId: .id(chat), name: "test", createsJoinRequest: true)).inviteLink
+            try await bot.fake.userOpensInviteLink(1002, link)
+            await bot.eventually("handed off at the second try") { await attempts.count == 2 }
         }
     }
 

@@ -3,6 +3,7 @@ import Ethereum
 import HotWallet
 import PostgresNIO
 import Storage
+import Synchronization
 import TestPeers
 import TestSupport
 import Testing
@@ -32,6 +33,50 @@ struct RefusingRPC: EthereumRPC {
     func estimateGas(_ call: CallRequest) async throws(EthereumRPCError) -> UInt64 { try await base.estimateGas(call) }
     func call(_ call: CallRequest, at block: BlockTag) async throws(EthereumRPCError) -> [UInt8] { try await base.call(call, at: block) }
     func sendRawTransaction(_ raw: [UInt8]) async throws(EthereumRPCError) -> [UInt8] { throw refusal }
+    func transactionReceipt(_ hash: [UInt8]) async throws(EthereumRPCError) -> TransactionReceipt? { try await base.transactionReceipt(hash) }
+    func transaction(_ hash: [UInt8]) async throws(EthereumRPCError) -> TransactionInfo? { try await base.transaction(hash) }
+    func block(_ block: BlockTag) async throws(EthereumRPCError) -> BlockHeader? { try await base.block(block) }
+}
+
+/// The node's RPC behind a flaky load balancer: the first `sendRawTransaction` times out while its bytes
+/// are held back "in the network" (`deliverWithheld()` lets them reach the node later), and later ones are
+/// answered by a node that refuses them.
+final class UnansweredBroadcastRPC: EthereumRPC, Sendable {
+    let base: HTTPEthereumRPC
+    let refusal: EthereumRPCError
+    private let withheld = Mutex<[[UInt8]]>([])
+    private let calls = Mutex(0)
+
+    init(base: HTTPEthereumRPC, refusal: EthereumRPCError) {
+        self.base = base
+        self.refusal = refusal
+    }
+
+    func deliverWithheld() async throws {
+        for raw in withheld.withLock({ $0 }) { _ = try await base.sendRawTransaction(raw) }
+    }
+
+    func chainId() async throws(EthereumRPCError) -> UInt64 { try await base.chainId() }
+    func blockNumber() async throws(EthereumRPCError) -> UInt64 { try await base.blockNumber() }
+    func balance(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> BigUInt { try await base.balance(of: address, at: block) }
+    func transactionCount(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> UInt64 { try await base.transactionCount(of: address, at: block) }
+    func maxPriorityFeePerGas() async throws(EthereumRPCError) -> BigUInt { try await base.maxPriorityFeePerGas() }
+    func feeHistory(blockCount: UInt64, newest: BlockTag, rewardPercentiles: [Double]) async throws(EthereumRPCError) -> FeeHistory {
+        try await base.feeHistory(blockCount: blockCount, newest: newest, rewardPercentiles: rewardPercentiles)
+    }
+    func estimateGas(_ call: CallRequest) async throws(EthereumRPCError) -> UInt64 { try await base.estimateGas(call) }
+    func call(_ call: CallRequest, at block: BlockTag) async throws(EthereumRPCError) -> [UInt8] { try await base.call(call, at: block) }
+    func sendRawTransaction(_ raw: [UInt8]) async throws(EthereumRPCError) -> [UInt8] {
+        let first = calls.withLock { count in
+            count += 1
+            return count == 1
+        }
+        if first {
+            withheld.withLock { $0.append(raw) }
+            throw .timedOut(method: "eth_sendRawTransaction")
+        }
+        throw refusal
+    }
     func transactionReceipt(_ hash: [UInt8]) async throws(EthereumRPCError) -> TransactionReceipt? { try await base.transactionReceipt(hash) }
     func transaction(_ hash: [UInt8]) async throws(EthereumRPCError) -> TransactionInfo? { try await base.transaction(hash) }
     func block(_ block: BlockTag) async throws(EthereumRPCError) -> BlockHeader? { try await base.block(block) }
@@ -314,6 +359,36 @@ struct TransferSenderTests {
             let next = try await healthy.send(TransferRequest(idempotencyKey: "after-refusal", asset: .ether, recipient: LocalChain.randomAddress(), amount: 3))
             #expect(next.nonce == 0)
             #expect(next.state == .confirmed)
+        }
+    }
+
+    @Test("a broadcast that timed out keeps its nonce even when a node later refuses the bytes; when they land, the transfer is paid once")
+    func unansweredBroadcastKeepsNonce() async throws {
+        try await withSenderFixture { fixture in
+            let flaky = UnansweredBroadcastRPC(base: fixture.chain.rpc, refusal: .insufficientFunds(message: "insufficient funds for gas * price + value"))
+            let sender = fixture.sender(rpc: flaky)
+            try await sender.start()
+            let recipient = LocalChain.randomAddress()
+            let sent = try await sender.send(TransferRequest(idempotencyKey: "unanswered", asset: .ether, recipient: recipient, amount: 77))
+            #expect(sent.state == .signed && sent.nonce == 0)
+            #expect(try await sender.attempts(of: sent).first?.unanswered == true)
+
+            // Another node refuses the same bytes: the outcome of the first broadcast is still unknown.
+            try await sender.runPass()
+            let kept = try #require(try await sender.transfer(key: "unanswered"))
+            #expect(kept.state == .signed && kept.nonce == 0, "the nonce stays with the unanswered bytes: \(kept)")
+            #expect(try await sender.storedNextNonce() == 1)
+
+            // The bytes reach the chain after all; the transfer is found mined, and nothing else used nonce 0.
+            try await flaky.deliverWithheld()
+            let healthy = fixture.sender()
+            try await healthy.runPass()
+            try await healthy.runPass()
+            let paid = try #require(try await healthy.transfer(key: "unanswered"))
+            #expect(paid.state == .confirmed && paid.nonce == 0)
+            #expect(try await fixture.chain.rpc.balance(of: recipient, at: .latest) == 77)
+            let next = try await healthy.send(TransferRequest(idempotencyKey: "after-unanswered", asset: .ether, recipient: LocalChain.randomAddress(), amount: 1))
+            #expect(next.nonce == 1)
         }
     }
 }

@@ -140,14 +140,18 @@ struct PurchaseRulesTests {
     @Test("purchase callback data round-trips and always fits in 64 bytes")
     func callbackData() {
         let cases: [CallbackData] = [
-            .buyTier(channelID: Int64.max, position: 3), .retryInvoice(orderID: Int64.max), .renew(channelID: 1), .inviteAgain(subscriptionID: Int64.max),
+            .buyTier(offerToken: String(repeating: "a", count: 32), position: 3), .buyTier(offerToken: "AbCdEfGh_-012345", position: 1),
+            .retryInvoice(orderID: Int64.max), .renew(channelID: 1), .inviteAgain(subscriptionID: Int64.max),
         ]
         for data in cases {
             #expect(data.encoded.utf8.count <= CallbackData.maximumBytes)
             #expect(CallbackData(data.encoded) == data)
         }
-        #expect(CallbackData("v1:buy:12:4") == nil)
-        #expect(CallbackData("v1:buy:-12:1") == nil)
+        #expect(CallbackData("v1:buy:12:1") == nil, "the old form named the channel by id; it reads as outdated")
+        #expect(CallbackData("v1:tier:4:AbCdEfGh_-012345") == nil)
+        #expect(CallbackData("v1:tier:1:short") == nil)
+        #expect(CallbackData("v1:tier:1:AbCdEfGh_-01234!") == nil)
+        #expect(CallbackData("v1:tier:1:" + String(repeating: "a", count: 33)) == nil)
         #expect(CallbackData("v1:renew:012") == nil)
         #expect(CallbackData("v1:invite:") == nil)
     }

@@ -40,6 +40,15 @@ final class RecordedPaymentAlerts: PaymentAlertSink {
     var all: [PaymentAlert] { alerts.withLock { $0 } }
 }
 
+/// Collects access alerts, as the admins would get them.
+actor RecordingAccessAlerts: AccessAlertSink {
+    private(set) var alerts: [AccessAlert] = []
+
+    func raise(_ alert: AccessAlert) async {
+        alerts.append(alert)
+    }
+}
+
 /// Everything a subscriber purchase touches, running: a migrated database, the fake Bot API with a channel
 /// pair on sale, the fake NOWPayments, the bot polling with purchases wired in, and the job workers.
 /// IPNs go through the real receiver (signature check, inbox, enqueue) exactly as the HTTP route calls it.
@@ -67,6 +76,7 @@ struct SubscriptionWorld: Sendable {
     let channelID: Int64
     let offerToken: String
     let localizer: Localizer
+    let accessAlerts: RecordingAccessAlerts
 
     static let localizer: Localizer = {
         do {
@@ -246,6 +256,10 @@ func withSubscriptionWorld<Result: Sendable>(
         registry.register(processor)
         registry.register(PaymentAlertDeliverer(sink: alerts))
         registry.register(InviteDeliverer(service: access))
+        registry.register(JoinRequestDecider(service: access))
+        registry.register(MemberJoinChecker(service: access))
+        let accessAlerts = RecordingAccessAlerts()
+        registry.register(AccessAlertSender(sink: accessAlerts))
         registry.register(UserNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer))
         let pool = JobWorkerPool(
             registry: registry, database: database,
@@ -266,7 +280,8 @@ func withSubscriptionWorld<Result: Sendable>(
 
         let world = SubscriptionWorld(
             database: database, bot: bot, provider: provider, receiver: receiver, purchases: purchases, access: access,
-            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
+            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer,
+            accessAlerts: accessAlerts
         )
         let result = try await body(world)
         pool.beginShutdown()

@@ -54,6 +54,17 @@ public actor FakeBotAPI {
     private var activePoll: UUID?
     private var sendLog: [String: [ContinuousClock.Instant]] = [:]
     private var outstandingCallbacks: Set<String> = []
+    private var scriptedFailures: [ScriptedFailure] = []
+
+    /// A failure the test scripts for a method (optionally in one chat), answered instead of the method's
+    /// effect the next `remaining` times it is called (`nil`: every time).
+    struct ScriptedFailure {
+        var method: String
+        var chatID: Int64?
+        var code: Int
+        var description: String
+        var remaining: Int?
+    }
 
     public init(token: String = "123456:TEST-token-for-the-fake-bot-api-server", limits: TelegramRateLimits? = nil) {
         self.token = token
@@ -109,6 +120,35 @@ public actor FakeBotAPI {
 
     public func setLimits(_ limits: TelegramRateLimits?) {
         self.limits = limits
+    }
+
+    /// Makes the next `times` calls of `method` (in `chat`, when given; every call while `times` is nil)
+    /// fail with `code` and `description` and no effect, as Telegram does during an outage (`500 Internal
+    /// Server Error`, `502 Bad Gateway`) or for a chat it refuses.
+    public func failCalls(
+        _ method: String, chat: Int64? = nil, times: Int? = 1, code: Int = 500, description: String = "Internal Server Error"
+    ) {
+        scriptedFailures.append(ScriptedFailure(method: method, chatID: chat, code: code, description: description, remaining: times))
+    }
+
+    /// Ends every scripted failure.
+    public func stopFailingCalls() {
+        scriptedFailures.removeAll()
+    }
+
+    /// Restricts a member (as an admin can), keeping them in the chat.
+    public func restrict(chat chatID: Int64, user userID: Int64) {
+        guard let user = users[userID] else { return }
+        members[chatID, default: [:]][userID] = .restricted(Self.restricted(user, isMember: true))
+    }
+
+    static func restricted(_ user: User, isMember: Bool) -> ChatMemberRestricted {
+        ChatMemberRestricted(
+            user: user, isMember: isMember, canSendMessages: false, canSendAudios: false, canSendDocuments: false, canSendPhotos: false,
+            canSendVideos: false, canSendVideoNotes: false, canSendVoiceNotes: false, canSendPolls: false, canSendOtherMessages: false,
+            canAddWebPagePreviews: false, canReactToMessages: false, canEditTag: false, canChangeInfo: false, canInviteUsers: false,
+            canPinMessages: false, canManageTopics: false, untilDate: 0
+        )
     }
 
     // MARK: - Scripted user actions (they become updates for the bot)
@@ -252,12 +292,19 @@ public actor FakeBotAPI {
         }
         state.uses += 1
         inviteLinks[url] = state
-        changeMembership(chat: state.chatID, user: userID, to: .member(ChatMemberMember(user: user)), by: user, via: link)
+        changeMembership(chat: state.chatID, user: userID, to: joined(user, chat: state.chatID), by: user, via: link)
     }
 
+    /// The user leaves. Like Telegram, a restricted user stays `restricted`, with `is_member` false, so the
+    /// restriction applies if they come back.
     public func userLeaves(_ userID: Int64, chat chatID: Int64) {
         let user = users[userID]!
-        changeMembership(chat: chatID, user: userID, to: .left(ChatMemberLeft(user: user)), by: user, via: nil)
+        let after: ChatMember = if case .restricted = members[chatID]?[userID] {
+            .restricted(Self.restricted(user, isMember: false))
+        } else {
+            .left(ChatMemberLeft(user: user))
+        }
+        changeMembership(chat: chatID, user: userID, to: after, by: user, via: nil)
     }
 
     /// The user blocks the bot: later sends to them fail with 403, and the bot gets `my_chat_member`.
@@ -287,7 +334,7 @@ public actor FakeBotAPI {
         case .owner: return "creator"
         case .administrator: return "administrator"
         case .member: return "member"
-        case .restricted: return "restricted"
+        case .restricted(let restricted): return restricted.isMember ? "restricted" : "restricted, not a member"
         case .left: return "left"
         case .banned: return "kicked"
         }
@@ -331,6 +378,13 @@ public actor FakeBotAPI {
         calls.append(method)
         let params = (try? JSONDecoder().decode(JSONValue.self, from: body.isEmpty ? Data("{}".utf8) : body))?.native as? [String: Any] ?? [:]
         if let limited = checkRateLimit(method: method, params: params) { return limited }
+        if let index = scriptedFailures.firstIndex(where: { $0.method == method && ($0.chatID == nil || $0.chatID == int(params["chat_id"])) }) {
+            let failure = scriptedFailures[index]
+            if let remaining = failure.remaining {
+                if remaining <= 1 { scriptedFailures.remove(at: index) } else { scriptedFailures[index].remaining = remaining - 1 }
+            }
+            return error(failure.code, failure.description)
+        }
         do {
             switch method {
             case "getMe": return ok(bot)
@@ -565,7 +619,7 @@ public actor FakeBotAPI {
             throw FakeFailure(code: 400, description: "Bad Request: HIDE_REQUESTER_MISSING")
         }
         if approve, let user = users[userID] {
-            changeMembership(chat: chatID, user: userID, to: .member(ChatMemberMember(user: user)), by: bot, via: nil)
+            changeMembership(chat: chatID, user: userID, to: joined(user, chat: chatID), by: bot, via: nil)
         }
         return ok(true)
     }
@@ -689,6 +743,12 @@ public actor FakeBotAPI {
     }
 
     // MARK: - Helpers
+
+    /// What a user becomes on joining: a member, or still restricted when they were restricted before leaving.
+    private func joined(_ user: User, chat chatID: Int64) -> ChatMember {
+        if case .restricted = members[chatID]?[user.id] { return .restricted(Self.restricted(user, isMember: true)) }
+        return .member(ChatMemberMember(user: user))
+    }
 
     private func changeMembership(chat chatID: Int64, user userID: Int64, to new: ChatMember, by actor: User, via link: ChatInviteLink?) {
         let user = users[userID]!

@@ -254,7 +254,7 @@ public enum ChannelRepository {
     /// Locks the channel row until the transaction ends, so no payment is granted for it meanwhile (payment
     /// processing holds the row shared while it grants).
     public static func lockForClosing(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query("SELECT 1 FROM channels WHERE id = \(id) FOR UPDATE", logger: logger)
+        try await SalesClosure.lockChannel(id, on: connection, logger: logger)
     }
 
     public static func resume(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
