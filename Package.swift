@@ -205,6 +205,7 @@ let package = Package(
             name: "telepay",
             dependencies: [
                 "App",
+                "Subscriptions",
                 "Conversations",
                 "Jobs",
                 "Storage",

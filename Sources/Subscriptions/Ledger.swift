@@ -192,3 +192,68 @@ public enum LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+/// What `telepay ledger` shows: every account's balance per asset, each owner's pending payout balance,
+/// money owed to buyers, and the payments held for review.
+public struct LedgerSummary: Sendable, Hashable {
+    public struct Balance: Sendable, Hashable {
+        public var account: String
+        public var asset: String
+        /// Debits minus credits, exact.
+        public var amount: Decimal
+    }
+
+    public struct OwnerBalance: Sendable, Hashable {
+        public var ownerUserID: Int64
+        public var asset: String
+        public var pending: Decimal
+    }
+
+    public struct HeldPayment: Sendable, Hashable {
+        public var providerPaymentID: String
+        public var orderRef: String?
+        public var valueUSD: Decimal
+        public var reason: String
+        public var receivedAt: Date
+    }
+
+    public var balances: [Balance]
+    public var owners: [OwnerBalance]
+    /// Orders holding money that arrived and was not delivered, and how much (USD).
+    public var ordersOwingBuyers: Int
+    public var owedToBuyersUSD: Decimal
+    public var held: [HeldPayment]
+}
+
+extension LedgerStore {
+    /// Reads the ledger summary; `heldLimit` bounds the list of payments held for review.
+    public static func summary(heldLimit: Int = 50, on connection: PostgresConnection, logger: Logger) async throws -> LedgerSummary {
+        let balances = try await connection.all(
+            "SELECT account, asset, sum(amount)::text FROM ledger_entries GROUP BY account, asset ORDER BY asset, account",
+            as: (String, String, String).self, logger: logger
+        ).map { LedgerSummary.Balance(account: $0.0, asset: $0.1, amount: try DecimalText.require($0.2, "balance")) }
+        let owners = try await connection.all(
+            "SELECT owner_user_id, asset, balance::text FROM owner_pending_balances WHERE balance <> 0 ORDER BY owner_user_id, asset",
+            as: (Int64, String, String).self, logger: logger
+        ).map { LedgerSummary.OwnerBalance(ownerUserID: $0.0, asset: $0.1, pending: try DecimalText.require($0.2, "owner balance")) }
+        let (owing, owed) = try await connection.first(
+            """
+            SELECT count(*)::int, coalesce(sum(owed), 0)::text FROM (
+                SELECT -sum(amount) AS owed FROM ledger_entries
+                WHERE account = \(LedgerAccount.buyerCredit.rawValue) AND asset = 'USD' AND order_id IS NOT NULL
+                GROUP BY order_id HAVING sum(amount) <> 0) AS o
+            """,
+            as: (Int32, String).self, logger: logger
+        ) ?? (Int32(0), "0")
+        let held = try await connection.all(
+            """
+            SELECT provider_payment_id, order_ref, value_usd::text, review_reason, created_at FROM payments
+            WHERE review_reason IS NOT NULL ORDER BY id DESC LIMIT \(Int32(heldLimit))
+            """,
+            as: (String, String?, String, String, Date).self, logger: logger
+        ).map { LedgerSummary.HeldPayment(providerPaymentID: $0.0, orderRef: $0.1, valueUSD: try DecimalText.require($0.2, "value"), reason: $0.3, receivedAt: $0.4) }
+        return LedgerSummary(
+            balances: balances, owners: owners, ordersOwingBuyers: Int(owing), owedToBuyersUSD: try DecimalText.require(owed, "owed"), held: held
+        )
+    }
+}

@@ -5,6 +5,7 @@ import Foundation
 import Jobs
 import Logging
 import Storage
+import Subscriptions
 
 @main
 struct TelePayCommand: AsyncParsableCommand {
@@ -12,7 +13,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -218,6 +219,32 @@ struct JobsCommand: AsyncParsableCommand {
                 printError("telepay jobs retry: \(error)")
                 throw ExitCode.failure
             }
+        }
+    }
+}
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "Balances by account and asset, owners' pending balances, money owed to buyers, payments held for review."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "How many payments held for review to list.")
+    var held = 50
+
+    func run() async throws {
+        let (configuration, logger) = try options.load()
+        let limit = held
+        do {
+            let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                try await database.withConnection { try await LedgerStore.summary(heldLimit: limit, on: $0, logger: logger) }
+            }
+            print(LedgerReport.render(summary))
+        } catch {
+            printError("telepay ledger: \(error)")
+            throw ExitCode.failure
         }
     }
 }

@@ -63,8 +63,8 @@ struct AccessTests {
             #expect(reactivated.status == "active")
             #expect(abs(reactivated.expiresAt.timeIntervalSince(again) - 30 * 86_400) < 1)
             #expect(try await world.count("SELECT count(*) FROM subscriptions") == 1)
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == ["0.00"])
-            #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == 15)
+            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD'") == ["0.00"])
+            #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD'") == 15)
         }
     }
 

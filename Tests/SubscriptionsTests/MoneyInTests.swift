@@ -95,7 +95,10 @@ struct MoneyInTests {
             try await world.eventually("the admins hear of the excess") {
                 world.alerts.all.contains { if case .overpaid(orderID, _, "2.50") = $0 { true } else { false } }
             }
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND asset = 'USD'") == ["0.00"])
+            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD'") == ["0.00"])
+            let summary = try await world.database.withConnection { try await LedgerStore.summary(on: $0, logger: quietLogger) }
+            #expect(summary.ordersOwingBuyers == 1 && summary.owedToBuyersUSD == Decimal(string: "2.5"), "telepay ledger shows what is owed")
+            #expect(summary.owners.contains { $0.ownerUserID == SubscriptionWorld.owner && $0.asset == "USD" && $0.pending == Decimal(string: "9.7") })
         }
     }
 
@@ -317,6 +320,9 @@ struct MoneyInTests {
             #expect(try await world.strings("SELECT account FROM ledger_entries WHERE asset = 'USD' ORDER BY id") == ["provider_clearing", "payment_review"])
             #expect(await !world.messages(to: anna, containing: world.text("payment.held_for_refund", ["title": "Secret Club"])).isEmpty)
             #expect(world.alerts.all.contains { if case .heldForReview = $0 { true } else { false } })
+            let summary = try await world.database.withConnection { try await LedgerStore.summary(on: $0, logger: quietLogger) }
+            #expect(summary.held.map(\.reason) == ["its order was cancelled: the channel stopped selling"], "telepay ledger lists it")
+            #expect(summary.balances.contains { $0.account == "payment_review" && $0.asset == "USD" && $0.amount == -10 })
         }
     }
 
