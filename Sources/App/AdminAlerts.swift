@@ -58,21 +58,6 @@ public struct AdminAlertMessage: Sendable, Hashable {
         }
     }
 
-    public static func access(_ alert: AccessAlert) -> AdminAlertMessage {
-        switch alert {
-        case .channelPaused(let channel, let title, let problem, let expired, let pausedAt):
-            let why = switch problem {
-            case .botRights: "the bot lacks the administrator rights it needs there"
-            case .botRemoved: "the bot is no longer in the channel, or the channel is gone"
-            }
-            return AdminAlertMessage(
-                key: "access-paused:\(channel):\(Int64(pausedAt.timeIntervalSince1970))",
-                text: "TelePay alert: channel pair #\(channel) (“\(title)”) was paused because \(why): the expiry sweep could not remove "
-                    + "expired subscribers. \(expired) ended subscription(s) were closed without removal; the owner was told."
-            )
-        }
-    }
-
     public static func exchange(_ alert: ExchangeAlert) -> AdminAlertMessage {
         switch alert {
         case .exchangeFailed(let subject):
@@ -100,7 +85,7 @@ public struct AdminAlertMessage: Sendable, Hashable {
 /// durable `SendTelegramMessageJob`. The message is enqueued once per alert key and admin (the
 /// `admin_alerts` table), so an alert raised again — by a retry, a second instance, a re-run pass — is
 /// not sent again. A failed alert message is logged, never alerted about, so a blocked bot cannot loop.
-public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, AccessAlertSink, PaymentAlertSink {
+public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, SubscriptionAlertSink {
     let queue: JobQueue
     public let adminChatIDs: [Int64]
     let logger: Logger
@@ -138,14 +123,9 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, Acc
         await deliver(.exchange(alert))
     }
 
-    public func raise(_ alert: PaymentAlert) async {
-        logger.error("payment alert", metadata: ["alert": "\(alert.key)", "detail": "\(alert.text)"])
+    public func raise(_ alert: SubscriptionAlert) async {
+        await LoggingSubscriptionAlerts(logger: logger).raise(alert)
         await deliver(AdminAlertMessage(key: alert.key, text: alert.text))
-    }
-
-    public func raise(_ alert: AccessAlert) async {
-        await LoggingAccessAlerts(logger: logger).raise(alert)
-        await deliver(.access(alert))
     }
 
     /// Enqueues the message for every admin not yet told about this key; returns the jobs enqueued.

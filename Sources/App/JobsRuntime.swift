@@ -14,10 +14,10 @@ public struct SubscriptionJobs: Sendable {
     public var processor: PaymentProcessor?
     public var access: AccessService?
     public var notifier: UserNotifier?
-    /// Where payment alerts go (the admins, the log).
-    public var alerts: any PaymentAlertSink
+    /// Where payment and access alerts go (the admins, the log).
+    public var alerts: any SubscriptionAlertSink
 
-    public init(processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?, alerts: any PaymentAlertSink) {
+    public init(processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?, alerts: any SubscriptionAlertSink) {
         self.processor = processor
         self.access = access
         self.notifier = notifier
@@ -57,8 +57,10 @@ public struct JobsRuntime: Sendable {
         if let subscriptions, let processor = subscriptions.processor {
             registry.register(processor)
             registry.register(PaymentRechecker(processor: processor))
-            registry.register(PaymentAlertDeliverer(sink: subscriptions.alerts))
             tasks.append(try PaymentRechecker.periodicTask(every: processor.settings.paymentRecheckInterval))
+        }
+        if let subscriptions, subscriptions.processor != nil || subscriptions.access != nil {
+            registry.register(SubscriptionAlertDeliverer(sink: subscriptions.alerts))
         }
         if let notifier = subscriptions?.notifier {
             registry.register(notifier)
@@ -67,8 +69,6 @@ public struct JobsRuntime: Sendable {
             registry.register(InviteDeliverer(service: access))
             registry.register(JoinRequestDecider(service: access))
             registry.register(MemberJoinChecker(service: access))
-            // The admin alert hook (`AdminAlerts` in production) also carries access alerts to the admins.
-            registry.register(AccessAlertSender(sink: (alertHook as? any AccessAlertSink) ?? LoggingAccessAlerts(logger: logger)))
             registry.register(ExpirySweeper(service: access))
             registry.register(ReminderSender(service: access))
             tasks += [try ExpirySweeper.periodicTask(), try ReminderSender.periodicTask()]

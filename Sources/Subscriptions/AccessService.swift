@@ -56,44 +56,6 @@ public struct MemberJoinedJob: JobPayload {
     }
 }
 
-/// Tells the admins that a channel was paused because the bot can no longer act in it.
-public struct AccessAlertJob: JobPayload {
-    public static let kind = "subscriptions.access_alert"
-    public static let maxAttempts = 5
-
-    public var alert: AccessAlert
-}
-
-/// Something about closed-channel access the admins must know.
-public enum AccessAlert: Codable, Sendable, Hashable {
-    /// The expiry sweep could not act in channel `channelID`: it was paused, its ended subscriptions were
-    /// expired without removing their holders, and the owner was told.
-    case channelPaused(channelID: Int64, title: String, problem: ChannelProblem, expiredWithoutRemoval: Int, pausedAt: Date)
-}
-
-/// Where access alerts go (the app sends them to the admins in Telegram).
-public protocol AccessAlertSink: Sendable {
-    func raise(_ alert: AccessAlert) async
-}
-
-/// Logs access alerts; the sink when no admins are configured.
-public struct LoggingAccessAlerts: AccessAlertSink {
-    let logger: Logger
-
-    public init(logger: Logger) {
-        self.logger = logger
-    }
-
-    public func raise(_ alert: AccessAlert) async {
-        switch alert {
-        case .channelPaused(let channel, _, let problem, let expired, _):
-            logger.error("channel paused: the bot cannot remove expired subscribers there", metadata: [
-                "channel_id": "\(channel)", "problem": "\(problem.rawValue)", "expired_without_removal": "\(expired)",
-            ])
-        }
-    }
-}
-
 /// One pass of the reminders.
 public struct ReminderJob: JobPayload {
     public static let kind = "subscriptions.reminders"
@@ -505,10 +467,10 @@ public struct AccessService: Sendable {
                     userID: subscription.ownerUserID, key: Self.pausedNoticeKey(problem),
                     arguments: ["title": subscription.title, "count": "\(expired.count)"]
                 ))
-                try await transaction.enqueue(AccessAlertJob(alert: .channelPaused(
+                try await transaction.raise(.channelPaused(
                     channelID: subscription.channelID, title: subscription.title, problem: problem,
                     expiredWithoutRemoval: expired.count, pausedAt: now
-                )))
+                ))
             }
             return expired
         }
@@ -705,18 +667,5 @@ public struct MemberJoinChecker: JobHandler {
     public func classify(_ error: any Error) -> JobErrorClass {
         if let access = error as? ChannelAccessError, !access.isTransient { return .permanent }
         return .retryable
-    }
-}
-
-/// Hands `AccessAlertJob`s to the alert sink.
-public struct AccessAlertSender: JobHandler {
-    public let sink: any AccessAlertSink
-
-    public init(sink: any AccessAlertSink) {
-        self.sink = sink
-    }
-
-    public func run(_ payload: AccessAlertJob, context: JobContext) async throws {
-        await sink.raise(payload.alert)
     }
 }

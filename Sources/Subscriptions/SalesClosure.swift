@@ -29,7 +29,7 @@ public enum SalesClosure {
             try await queue.enqueue(NotifyUserJob(userID: order.userID, key: "order.cancelled", arguments: ["title": order.title]), on: connection)
             if order.receivedUSD > 0 {
                 try await queue.enqueue(
-                    PaymentAlertJob(alert: .cancelledWithMoney(orderID: order.publicID, receivedUSD: DecimalText.usd(order.receivedUSD))),
+                    SubscriptionAlertJob(alert: .cancelledWithMoney(orderID: order.publicID, receivedUSD: DecimalText.usd(order.receivedUSD))),
                     on: connection
                 )
             }

@@ -120,7 +120,7 @@ struct AdminAlertsTests {
     func accessAlerts() async throws {
         try await withMigratedDatabase { database in
             let alerts = AdminAlerts(queue: JobQueue(database: database, logger: quietLogger), adminChatIDs: [5], logger: quietLogger)
-            let paused = AccessAlert.channelPaused(
+            let paused = SubscriptionAlert.channelPaused(
                 channelID: 12, title: "Secret Club", problem: .botRights, expiredWithoutRemoval: 3, pausedAt: Date(timeIntervalSince1970: 1_800_000_000)
             )
             await alerts.raise(paused)

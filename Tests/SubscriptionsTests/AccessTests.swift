@@ -295,8 +295,8 @@ struct AccessTests {
 
             let notice = world.text("access.channel_paused.bot_rights", ["title": "Secret Club", "count": "1"])
             try await world.eventually("the owner is told") { await world.bot.sentMessages(to: SubscriptionWorld.owner).contains { $0.text == notice } }
-            try await world.eventually("the admins are alerted") { await !world.accessAlerts.alerts.isEmpty }
-            guard case .channelPaused(let channel, _, let problem, let expired, _) = try #require(await world.accessAlerts.alerts.first) else { return }
+            try await world.eventually("the admins are alerted") { !world.alerts.all.isEmpty }
+            guard case .channelPaused(let channel, _, let problem, let expired, _) = try #require(world.alerts.all.first) else { return }
             #expect(channel == world.channelID && problem == .botRights && expired == 1)
             let expiredText = world.text("subscription.expired", ["title": "Secret Club"])
             try await world.eventually("Anna is told") { await !world.messages(to: anna, containing: expiredText).isEmpty }
@@ -306,10 +306,10 @@ struct AccessTests {
             world.clock.advance(days: 60)
             #expect(try await world.access.sweepExpired().values.map { $0 } == [.channelUnavailable], "Boris's end finds the same channel")
             try await world.eventually("the messages went out") {
-                try await world.count("SELECT count(*) FROM jobs WHERE kind IN (\(NotifyUserJob.kind), \(AccessAlertJob.kind)) AND state <> 'completed'") == 0
+                try await world.count("SELECT count(*) FROM jobs WHERE kind IN (\(NotifyUserJob.kind), \(SubscriptionAlertJob.kind)) AND state <> 'completed'") == 0
             }
             #expect(await world.bot.sentMessages(to: SubscriptionWorld.owner).filter { $0.text.hasPrefix("⚠️") }.count == 1, "the owner is told once")
-            #expect(await world.accessAlerts.alerts.count == 1)
+            #expect(world.alerts.all.count == 1)
         }
     }
 

@@ -29,24 +29,15 @@ final class TestClock: WallClock {
     }
 }
 
-/// Payment alerts as raised, in order.
-final class RecordedPaymentAlerts: PaymentAlertSink {
-    private let alerts = Mutex<[PaymentAlert]>([])
+/// Payment and access alerts as raised, in order, as the admins would get them.
+final class RecordedAlerts: SubscriptionAlertSink {
+    private let alerts = Mutex<[SubscriptionAlert]>([])
 
-    func raise(_ alert: PaymentAlert) async throws {
+    func raise(_ alert: SubscriptionAlert) async throws {
         alerts.withLock { $0.append(alert) }
     }
 
-    var all: [PaymentAlert] { alerts.withLock { $0 } }
-}
-
-/// Collects access alerts, as the admins would get them.
-actor RecordingAccessAlerts: AccessAlertSink {
-    private(set) var alerts: [AccessAlert] = []
-
-    func raise(_ alert: AccessAlert) async {
-        alerts.append(alert)
-    }
+    var all: [SubscriptionAlert] { alerts.withLock { $0 } }
 }
 
 /// Everything a subscriber purchase touches, running: a migrated database, the fake Bot API with a channel
@@ -68,7 +59,7 @@ struct SubscriptionWorld: Sendable {
     let access: AccessService
     let processor: PaymentProcessor
     let rechecker: PaymentRechecker
-    let alerts: RecordedPaymentAlerts
+    let alerts: RecordedAlerts
     let clock: TestClock
     let queue: JobQueue
     /// The job workers; running unless the world was made with `workers: false`.
@@ -76,7 +67,6 @@ struct SubscriptionWorld: Sendable {
     let channelID: Int64
     let offerToken: String
     let localizer: Localizer
-    let accessAlerts: RecordingAccessAlerts
 
     static let localizer: Localizer = {
         do {
@@ -250,16 +240,14 @@ func withSubscriptionWorld<Result: Sendable>(
         let processor = PaymentProcessor(database: database, queue: queue, provider: nowPayments, clock: clock, settings: settings, logger: quietLogger)
         let receiver = NOWPaymentsIPNReceiver.processing(secret: provider.ipnSecret, database: database, queue: queue, logger: quietLogger)
         let rechecker = PaymentRechecker(processor: processor)
-        let alerts = RecordedPaymentAlerts()
+        let alerts = RecordedAlerts()
 
         var registry = JobRegistry()
         registry.register(processor)
-        registry.register(PaymentAlertDeliverer(sink: alerts))
+        registry.register(SubscriptionAlertDeliverer(sink: alerts))
         registry.register(InviteDeliverer(service: access))
         registry.register(JoinRequestDecider(service: access))
         registry.register(MemberJoinChecker(service: access))
-        let accessAlerts = RecordingAccessAlerts()
-        registry.register(AccessAlertSender(sink: accessAlerts))
         registry.register(UserNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer))
         let pool = JobWorkerPool(
             registry: registry, database: database,
@@ -280,8 +268,7 @@ func withSubscriptionWorld<Result: Sendable>(
 
         let world = SubscriptionWorld(
             database: database, bot: bot, provider: provider, receiver: receiver, purchases: purchases, access: access,
-            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer,
-            accessAlerts: accessAlerts
+            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
         )
         let result = try await body(world)
         pool.beginShutdown()

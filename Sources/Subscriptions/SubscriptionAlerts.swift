@@ -1,9 +1,10 @@
 import Foundation
 import Jobs
+import Logging
 
-/// Something about money that an operator must look at. Raised through a durable job written in the same
-/// transaction as the state it describes, so a crash cannot lose it.
-public enum PaymentAlert: Codable, Sendable, Hashable {
+/// Something about subscriber money or access that an operator must look at. Raised through a durable job
+/// written in the same transaction as the state it describes, so a crash cannot lose it.
+public enum SubscriptionAlert: Codable, Sendable, Hashable {
     /// A payment arrived that cannot be delivered: it matches no order, disagrees with its order, or its
     /// order was cancelled. Its money is held in `payment_review`.
     case heldForReview(paymentID: String, orderID: String?, reason: String)
@@ -14,6 +15,9 @@ public enum PaymentAlert: Codable, Sendable, Hashable {
     case overpaid(orderID: String, paymentID: String, excessUSD: String)
     /// A channel stopped selling while an order had already received part of its price.
     case cancelledWithMoney(orderID: String, receivedUSD: String)
+    /// The expiry sweep could not act in channel `channelID`: it was paused, its ended subscriptions were
+    /// expired without removing their holders, and the owner was told.
+    case channelPaused(channelID: Int64, title: String, problem: ChannelProblem, expiredWithoutRemoval: Int, pausedAt: Date)
 
     /// The same event raised twice has the same key.
     public var key: String {
@@ -22,6 +26,7 @@ public enum PaymentAlert: Codable, Sendable, Hashable {
         case .ownerBalanceNegative(let owner, _, let order): return "owner-negative:\(owner):\(order)"
         case .overpaid(let order, let payment, let excess): return "overpaid:\(order):\(payment):\(excess)"
         case .cancelledWithMoney(let order, _): return "cancelled-with-money:\(order)"
+        case .channelPaused(let channel, _, _, _, let pausedAt): return "access-paused:\(channel):\(Int64(pausedAt.timeIntervalSince1970))"
         }
     }
 
@@ -36,43 +41,63 @@ public enum PaymentAlert: Codable, Sendable, Hashable {
             return "TelePay alert: payment \(payment) brought $\(excess) more to order \(order), which was already delivered; it is owed to the buyer (buyer_credit)."
         case .cancelledWithMoney(let order, let received):
             return "TelePay alert: order \(order) was cancelled (its channel stopped selling) after $\(received) of it arrived; it is owed to the buyer (buyer_credit)."
+        case .channelPaused(let channel, let title, let problem, let expired, _):
+            let why = switch problem {
+            case .botRights: "the bot lacks the administrator rights it needs there"
+            case .botRemoved: "the bot is no longer in the channel, or the channel is gone"
+            }
+            return "TelePay alert: channel pair #\(channel) (“\(title)”) was paused because \(why): the expiry sweep could not remove "
+                + "expired subscribers. \(expired) ended subscription(s) were closed without removal; the owner was told."
         }
     }
 }
 
-/// Receives payment alerts: the admins' chat and the log.
-public protocol PaymentAlertSink: Sendable {
-    func raise(_ alert: PaymentAlert) async throws
+/// Receives subscription alerts: the admins' chat and the log.
+public protocol SubscriptionAlertSink: Sendable {
+    func raise(_ alert: SubscriptionAlert) async throws
+}
+
+/// Logs subscription alerts; the sink when no admins are configured.
+public struct LoggingSubscriptionAlerts: SubscriptionAlertSink {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func raise(_ alert: SubscriptionAlert) async {
+        logger.error("subscription alert", metadata: ["alert": "\(alert.key)", "detail": "\(alert.text)"])
+    }
 }
 
 /// Carries one alert from the transaction that noticed it to the sink.
-public struct PaymentAlertJob: JobPayload {
-    public static let kind = "payments.alert"
+public struct SubscriptionAlertJob: JobPayload {
+    public static let kind = "subscriptions.alert"
     public static let maxAttempts = 10
 
-    public var alert: PaymentAlert
+    public var alert: SubscriptionAlert
 
-    public init(alert: PaymentAlert) {
+    public init(alert: SubscriptionAlert) {
         self.alert = alert
     }
 }
 
-/// Runs `PaymentAlertJob`s.
-public struct PaymentAlertDeliverer: JobHandler {
-    public let sink: any PaymentAlertSink
+/// Runs `SubscriptionAlertJob`s.
+public struct SubscriptionAlertDeliverer: JobHandler {
+    public let sink: any SubscriptionAlertSink
 
-    public init(sink: any PaymentAlertSink) {
+    public init(sink: any SubscriptionAlertSink) {
         self.sink = sink
     }
 
-    public func run(_ payload: PaymentAlertJob, context: JobContext) async throws {
+    public func run(_ payload: SubscriptionAlertJob, context: JobContext) async throws {
         try await sink.raise(payload.alert)
     }
 }
 
 extension JobTransaction {
     /// Enqueues the alert once per key.
-    func raise(_ alert: PaymentAlert) async throws {
-        try await enqueue(PaymentAlertJob(alert: alert), options: JobOptions(uniqueKey: "alert:" + String(alert.key.prefix(190))))
+    func raise(_ alert: SubscriptionAlert) async throws {
+        try await enqueue(SubscriptionAlertJob(alert: alert), options: JobOptions(uniqueKey: "alert:" + String(alert.key.prefix(190))))
     }
 }
