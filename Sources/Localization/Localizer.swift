@@ -33,12 +33,14 @@ public struct LocalizationError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(file): \(reason)" }
 }
 
-/// The string catalogs of `Localization/`, one String Catalog (`.xcstrings`, JSON) per language, read at run
-/// time because Linux has no catalog compiler. Values use named `{placeholders}`; plural entries are chosen
-/// by the `count` argument with CLDR rules.
+/// The string catalogs of `Localization/`: Apple String Catalogs (`.xcstrings`, JSON), one file per table
+/// (`Localizable.xcstrings`), each holding every language under each key as Xcode and translation tools
+/// expect. Read at run time because Linux has no catalog compiler. Values use named `{placeholders}`; plural
+/// entries are chosen by the `count` argument with CLDR rules.
 public struct Localizer: Sendable {
     public static let fallbackLanguage = "en"
 
+    /// Entries by language, then key.
     public let catalogs: [String: [String: LocalizedEntry]]
 
     public init(catalogs: [String: [String: LocalizedEntry]]) {
@@ -47,15 +49,24 @@ public struct Localizer: Sendable {
 
     public var languages: [String] { catalogs.keys.sorted() }
 
-    /// Loads `<language>.xcstrings` files from `directory` and checks them against each other.
+    /// Loads every `.xcstrings` table in `directory` and checks that every key has every language with the
+    /// same placeholders; a key defined in two tables is refused.
     public static func load(directory: String) throws -> Localizer {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".xcstrings") }.sorted()
         guard !files.isEmpty else { throw LocalizationError(file: directory, reason: "no .xcstrings catalogs found") }
         var catalogs: [String: [String: LocalizedEntry]] = [:]
+        var tableOf: [String: String] = [:]
         for file in files {
-            let language = String(file.dropLast(".xcstrings".count))
             let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))
-            catalogs[language] = try parse(data, language: language, file: file)
+            for (language, entries) in try parse(data, file: file) {
+                for (key, entry) in entries {
+                    if let other = tableOf[key], other != file {
+                        throw LocalizationError(file: file, reason: "key '\(key)' is also defined in \(other)")
+                    }
+                    tableOf[key] = file
+                    catalogs[language, default: [:]][key] = entry
+                }
+            }
         }
         let localizer = Localizer(catalogs: catalogs)
         let problems = localizer.consistencyProblems()
@@ -63,39 +74,43 @@ public struct Localizer: Sendable {
         return localizer
     }
 
-    /// Parses one String Catalog, keeping only `language`'s localizations.
-    static func parse(_ data: Data, language: String, file: String) throws -> [String: LocalizedEntry] {
+    /// Parses one String Catalog into entries by language, then key.
+    static func parse(_ data: Data, file: String) throws -> [String: [String: LocalizedEntry]] {
         let catalog: StringCatalog
         do {
             catalog = try JSONDecoder().decode(StringCatalog.self, from: data)
         } catch {
             throw LocalizationError(file: file, reason: "not a String Catalog: \(error)")
         }
-        var entries: [String: LocalizedEntry] = [:]
+        var entries: [String: [String: LocalizedEntry]] = [:]
         for (key, string) in catalog.strings {
-            guard let localization = string.localizations?[language] else {
-                throw LocalizationError(file: file, reason: "key '\(key)' has no '\(language)' localization")
+            guard let localizations = string.localizations, !localizations.isEmpty else {
+                throw LocalizationError(file: file, reason: "key '\(key)' has no localizations")
             }
-            if let value = localization.stringUnit?.value {
-                entries[key] = .text(value)
-            } else if let plural = localization.variations?.plural {
-                var variants: [PluralCategory: String] = [:]
-                for (name, variant) in plural {
-                    guard let category = PluralCategory(rawValue: name) else {
-                        throw LocalizationError(file: file, reason: "key '\(key)' has unknown plural category '\(name)'")
-                    }
-                    variants[category] = variant.stringUnit.value
-                }
-                let missing = PluralRules.requiredCategories(for: language).subtracting(variants.keys)
-                guard missing.isEmpty else {
-                    throw LocalizationError(file: file, reason: "key '\(key)' lacks plural forms \(missing.map(\.rawValue).sorted().joined(separator: ", "))")
-                }
-                entries[key] = .plural(variants)
-            } else {
-                throw LocalizationError(file: file, reason: "key '\(key)' has neither a value nor plural variations")
+            for (language, localization) in localizations {
+                entries[language, default: [:]][key] = try entry(localization, key: key, language: language, file: file)
             }
         }
         return entries
+    }
+
+    static func entry(_ localization: StringCatalog.Localization, key: String, language: String, file: String) throws -> LocalizedEntry {
+        if let value = localization.stringUnit?.value { return .text(value) }
+        guard let plural = localization.variations?.plural else {
+            throw LocalizationError(file: file, reason: "key '\(key)' has neither a value nor plural variations in '\(language)'")
+        }
+        var variants: [PluralCategory: String] = [:]
+        for (name, variant) in plural {
+            guard let category = PluralCategory(rawValue: name) else {
+                throw LocalizationError(file: file, reason: "key '\(key)' has unknown plural category '\(name)' in '\(language)'")
+            }
+            variants[category] = variant.stringUnit.value
+        }
+        let missing = PluralRules.requiredCategories(for: language).subtracting(variants.keys)
+        guard missing.isEmpty else {
+            throw LocalizationError(file: file, reason: "key '\(key)' lacks \(language) plural forms \(missing.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
+        return .plural(variants)
     }
 
     /// Keys missing from a catalog, or whose placeholders differ from the English ones.

@@ -14,19 +14,44 @@ struct LocalizationTests {
         #expect(Set(localizer.catalogs["en"]!.keys) == Set(localizer.catalogs["ru"]!.keys))
     }
 
-    @Test("a catalog missing a key or using other placeholders is refused at load time")
-    func inconsistentCatalogRefused() throws {
-        let folder = try RepositoryPaths.makeTemporaryDirectory("telepay-l10n")
-        func write(_ language: String, _ strings: [String: String]) throws {
-            let entries = strings.mapValues { ["localizations": [language: ["stringUnit": ["state": "translated", "value": $0]]]] }
-            let data = try JSONSerialization.data(withJSONObject: ["sourceLanguage": "en", "version": "1.0", "strings": entries])
-            try data.write(to: URL(fileURLWithPath: "\(folder)/\(language).xcstrings"))
+    @Test("the catalog is one String Catalog per table holding every language, as Xcode and translation tools read it")
+    func oneTableEveryLanguage() throws {
+        let folder = RepositoryPaths.root + "/Localization"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".xcstrings") }
+        #expect(files == ["Localizable.xcstrings"])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/Localizable.xcstrings"))) as? [String: Any]
+        #expect(json?["sourceLanguage"] as? String == "en")
+        let strings = try #require(json?["strings"] as? [String: [String: Any]])
+        for (key, string) in strings {
+            let languages = (string["localizations"] as? [String: Any]).map { Set($0.keys) }
+            #expect(languages == ["en", "ru"], "\(key)")
         }
-        try write("en", ["greeting": "Hi {name}", "bye": "Bye"])
-        try write("ru", ["greeting": "Привет {имя}"])
-        let error = #expect(throws: LocalizationError.self) { try Localizer.load(directory: folder) }
-        let message = try #require(error).description
-        #expect(message.contains("ru"))
+    }
+
+    @Test("a key missing a language, using other placeholders, or defined in two tables is refused at load time")
+    func inconsistentCatalogRefused() throws {
+        func write(_ folder: String, _ table: String, _ strings: [String: [String: String]]) throws {
+            let entries = strings.mapValues { values in
+                ["localizations": values.mapValues { ["stringUnit": ["state": "translated", "value": $0]] }]
+            }
+            let data = try JSONSerialization.data(withJSONObject: ["sourceLanguage": "en", "version": "1.0", "strings": entries])
+            try data.write(to: URL(fileURLWithPath: "\(folder)/\(table).xcstrings"))
+        }
+        let missing = try RepositoryPaths.makeTemporaryDirectory("telepay-l10n")
+        try write(missing, "Localizable", ["greeting": ["en": "Hi {name}", "ru": "Привет {name}"], "bye": ["en": "Bye"]])
+        let error = #expect(throws: LocalizationError.self) { try Localizer.load(directory: missing) }
+        #expect(try #require(error).description.contains("ru lacks key 'bye'"))
+
+        let renamed = try RepositoryPaths.makeTemporaryDirectory("telepay-l10n")
+        try write(renamed, "Localizable", ["greeting": ["en": "Hi {name}", "ru": "Привет {имя}"]])
+        let placeholder = #expect(throws: LocalizationError.self) { try Localizer.load(directory: renamed) }
+        #expect(try #require(placeholder).description.contains("uses {имя}"))
+
+        let twice = try RepositoryPaths.makeTemporaryDirectory("telepay-l10n")
+        try write(twice, "Localizable", ["greeting": ["en": "Hi", "ru": "Привет"]])
+        try write(twice, "Other", ["greeting": ["en": "Hello", "ru": "Здравствуйте"]])
+        let duplicate = #expect(throws: LocalizationError.self) { try Localizer.load(directory: twice) }
+        #expect(try #require(duplicate).description.contains("also defined in"))
     }
 
     @Test("Russian plurals follow CLDR one/few/many, English one/other")
