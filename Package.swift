@@ -77,7 +77,6 @@ let package = Package(
         .target(
             name: "Conversations",
             dependencies: [
-                "Localization",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -91,7 +90,6 @@ let package = Package(
                 "Storage",
                 "Jobs",
                 "Subscriptions",
-                "Payments",
                 "Localization",
                 "Conversations",
                 "Wallets",

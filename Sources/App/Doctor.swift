@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Payments
 import Storage
+import Subscriptions
 import TelegramBotAPI
 
 /// One line of `telepay doctor`: what was checked, whether it passed, and what to do if not.
@@ -84,7 +85,7 @@ public enum Doctor {
         }
         checks.append(configuration.nowPaymentsIPNSecret == nil
             ? DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted")
-            : DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /payments/nowpayments/ipn (signature checked)"))
+            : DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /\(SubscriptionSettings.ipnPath) (signature checked)"))
         return checks
     }
 

@@ -3,12 +3,13 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Payments
+import Subscriptions
 
 /// `POST /payments/nowpayments/ipn`: NOWPayments' payment callbacks. The receiver verifies the signature
 /// and files the callback in the inbox before this answers, so a 200 means it is durably stored (or was
 /// already); NOWPayments re-sends on anything else.
 struct NOWPaymentsIPNRoute: Sendable {
-    static let path = "payments/nowpayments/ipn"
+    static let path = SubscriptionSettings.ipnPath
     static let signatureHeader = HTTPField.Name("x-nowpayments-sig")!
 
     let receiver: NOWPaymentsIPNReceiver

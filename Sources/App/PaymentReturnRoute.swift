@@ -25,7 +25,7 @@ public final class BotUsername: Sendable {
 /// `GET /payments/return?order=…`: where the invoice page sends the buyer back. A small page in the buyer's
 /// language that shows the order's status, reloads itself until the status is final, and links to the bot.
 struct PaymentReturnRoute: Sendable {
-    static let path = "payments/return"
+    static let path = SubscriptionSettings.returnPath
     /// Seconds between reloads while the payment is still in progress.
     static let refreshSeconds = 5
 

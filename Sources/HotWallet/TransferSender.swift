@@ -27,7 +27,7 @@ public struct PassReport: Sendable {
 /// lead to a receipt lookup by hash. An attempt without a receipt after `policy.stuckAfter` is
 /// replaced at the same nonce with both fee fields raised by at least 12.5 %. A new nonce is never
 /// signed for a transfer: the stored nonce is its only slot, so it cannot be paid twice.
-/// (The design follows Chainlink's transaction manager; see reliability-anchors.md §3.)
+/// (The design follows Chainlink's transaction manager.)
 public final class TransferSender: Sendable {
     public let wallet: Address
     public let chainId: UInt64

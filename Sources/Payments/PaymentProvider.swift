@@ -111,7 +111,7 @@ public struct Payment: Sendable, Hashable {
     }
 }
 
-/// NOWPayments' `payment_status` values (external-apis.md §2.5). A value we do not know is kept, not
+/// NOWPayments' `payment_status` values. A value we do not know is kept, not
 /// guessed at, so the state machine can refuse to act on it.
 public enum PaymentStatus: Sendable, Hashable, CustomStringConvertible {
     case waiting, confirming, confirmed, sending, partiallyPaid, finished, failed, refunded, expired, cancelled

@@ -13,7 +13,7 @@ func hex(_ bytes: [UInt8]) -> String {
     String(Hex.encodeData(bytes).dropFirst(2))
 }
 
-/// The private key of EIP-155's worked example and of the EIP-1559 vector in external-apis.md §4.2.
+/// The private key of EIP-155's worked example and of the EIP-1559 vector.
 let exampleKey: PrivateKey = {
     do {
         return try PrivateKey(bytes: [UInt8](repeating: 0x46, count: 32))

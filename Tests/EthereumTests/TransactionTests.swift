@@ -5,12 +5,12 @@ import Testing
 private let gwei = BigUInt(1_000_000_000)
 private let oneEther = BigUInt(1_000_000_000_000_000_000)
 
-/// EIP-155's worked example (external-apis.md §4.2).
+/// EIP-155's worked example.
 private let eip155Example = LegacyTransaction(
     nonce: 9, gasPrice: 20 * gwei, gasLimit: 21_000, to: exampleRecipient, value: oneEther, chainId: 1
 )
 
-/// The EIP-1559 vector of external-apis.md §4.2, from eth-account 0.14.0.
+/// An EIP-1559 vector computed with eth-account 0.14.0 and reproduced with libsecp256k1.
 private let eip1559Example = EIP1559Transaction(
     chainId: 1, nonce: 9, maxPriorityFeePerGas: 2 * gwei, maxFeePerGas: 30 * gwei,
     gasLimit: 21_000, to: exampleRecipient, value: oneEther

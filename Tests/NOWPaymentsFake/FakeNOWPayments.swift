@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import Payments
 
-/// A stateful stand-in for the NOWPayments API, spoken to over real HTTP (external-apis.md §2).
+/// A stateful stand-in for the NOWPayments API, spoken to over real HTTP.
 ///
 /// It checks `x-api-key`, validates `POST /v1/invoice` the way the real API documents (required fields,
 /// supported currencies, http(s) URLs, no unknown fields, a minimum amount) and answers in its error shape,

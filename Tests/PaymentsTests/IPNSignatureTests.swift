@@ -2,13 +2,13 @@ import Foundation
 import Payments
 import Testing
 
-/// Vectors from external-apis.md §2.6 and from `scripts/nowpayments-ipn-vectors.py`, which runs NOWPayments'
+/// Vectors computed with Node 20's crypto over NOWPayments' documented recipes, and from `scripts/nowpayments-ipn-vectors.py`, which runs NOWPayments'
 /// documented recipes in Node and Python themselves.
 @Suite("NOWPayments IPN signatures")
 struct IPNSignatureTests {
     static let secret = "test-ipn-secret"
 
-    /// The body from external-apis.md §2.6.
+    /// A body shaped like NOWPayments' documented IPN example, with a nested fee object, small floats and non-ASCII text.
     static let documentedBody = #"{"payment_id":5077125051,"parent_payment_id":null,"invoice_id":6121311734,"payment_status":"finished","pay_address":"0xd1cDE08A07cD25adEbEd35c3867a59228C09B606","payin_extra_id":null,"price_amount":10,"price_currency":"usd","pay_amount":0.00414231,"actually_paid":0.00414231,"actually_paid_at_fiat":0,"pay_currency":"eth","order_id":"sub-42","order_description":"Channel \"Alpha\" — 30 days","purchase_id":"5312822613","outcome_amount":0.0041,"outcome_currency":"eth","payment_extra_ids":null,"fee":{"currency":"eth","depositFee":0.0000123,"withdrawalFee":0,"serviceFee":0.00002071}}"#
 
     static let documentedSorted = #"{"actually_paid":0.00414231,"actually_paid_at_fiat":0,"fee":{"currency":"eth","depositFee":0.0000123,"serviceFee":0.00002071,"withdrawalFee":0},"invoice_id":6121311734,"order_description":"Channel \"Alpha\" — 30 days","order_id":"sub-42","outcome_amount":0.0041,"outcome_currency":"eth","parent_payment_id":null,"pay_address":"0xd1cDE08A07cD25adEbEd35c3867a59228C09B606","pay_amount":0.00414231,"pay_currency":"eth","payin_extra_id":null,"payment_extra_ids":null,"payment_id":5077125051,"payment_status":"finished","price_amount":10,"price_currency":"usd","purchase_id":"5312822613"}"#

@@ -7,7 +7,7 @@ import TelegramBotAPI
 /// A stateful stand-in for the Telegram Bot API server, spoken to over real HTTP.
 ///
 /// It keeps users, chats, members, messages with their keyboards, invite links, join requests and bans,
-/// and rejects what the real server rejects with the real error texts (external-apis.md §1): over-long
+/// and rejects what the real server rejects with the real error texts: over-long
 /// texts, over-long `callback_data`, empty keyboards, broken HTML, unchanged edits, a second poller (409),
 /// a blocked user (403), and calls beyond the rate limits (429 with `retry_after`).
 public actor FakeBotAPI {

@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// A ChangeNOW v2 stand-in that enforces what `shared/reference/external-apis.md` §3 documents: the
+/// A ChangeNOW v2 stand-in that enforces what ChangeNOW's v2 documentation says: the
 /// `x-changenow-api-key` header, required and mutually exclusive parameters, positive decimal amounts
 /// (as strings in the create body), minimum amounts per pair, `rateId` for fixed-rate creates, the
 /// `{"error","message"}` body with the documented codes, and `by-id` answering `forbidden` for an

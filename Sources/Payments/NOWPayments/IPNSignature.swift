@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// The ways a NOWPayments IPN body has been re-serialised before signing (external-apis.md §2.6). The
+/// The ways a NOWPayments IPN body has been re-serialised before signing (NOWPayments' own code samples disagree). The
 /// provider does not document which one it uses, so a signature is accepted if it matches any of them,
 /// tried in this order.
 public enum IPNSignatureVariant: String, Sendable, Hashable, CaseIterable {

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The NOWPayments REST API (external-apis.md §2) on AsyncHTTPClient. The base URL decides production or
+/// The NOWPayments REST API on AsyncHTTPClient. The base URL decides production or
 /// sandbox; every call carries `x-api-key`, has a deadline, and reads amounts exactly from the JSON text.
 /// Reads are retried on network errors, 429 and 5xx; `POST /invoice` is sent once, because it is not
 /// idempotent.

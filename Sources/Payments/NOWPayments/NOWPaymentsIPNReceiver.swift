@@ -29,7 +29,7 @@ public enum IPNRejection: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Receives NOWPayments IPNs: checks the signature (external-apis.md §2.6), then files the callback in the
+/// Receives NOWPayments IPNs: checks the signature (`x-nowpayments-sig`, HMAC-SHA512 of the body re-serialised with sorted keys), then files the callback in the
 /// inbox with one statement that also enqueues its processing job (migration 0011's trigger). Processing
 /// happens later, so the answer is fast and a crash after the answer loses nothing.
 public struct NOWPaymentsIPNReceiver: Sendable {
