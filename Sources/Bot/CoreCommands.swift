@@ -2,6 +2,7 @@ import Foundation
 import Localization
 import PostgresNIO
 import Storage
+import Subscriptions
 import TelegramBotAPI
 
 /// The commands the bot understands; a test keeps the router's registrations equal to this list.
@@ -80,7 +81,7 @@ public enum CoreCommands {
         }
         let exists = try await context.services.database.withConnection { connection in
             let rows = try await connection.query(
-                "SELECT count(*) FROM channels WHERE offer_token = \(payload) AND status = 'active'", logger: context.logger
+                "SELECT count(*) FROM channels WHERE offer_token = \(payload) AND status = \(ChannelStatus.active.rawValue)", logger: context.logger
             )
             var count = 0
             for try await (value) in rows.decode(Int.self) { count = value }

@@ -9,14 +9,6 @@ import PostgresNIO
 struct AccessStore: Sendable {
     let logger: Logger
 
-    enum SubscriptionStatus: String, Sendable {
-        case active, expired
-    }
-
-    enum ChannelStatus: String, Sendable {
-        case paused
-    }
-
     /// What `access_events` records.
     enum Event: String, Sendable {
         case joinApproved = "join_approved"

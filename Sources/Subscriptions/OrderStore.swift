@@ -113,7 +113,7 @@ public enum OrderStore {
             INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title)
             SELECT \(userID), c.id, c.owner_user_id, t.position, t.price_usd, t.duration_days, c.closed_chat_id, c.closed_title
             FROM channels c JOIN channel_tiers t ON t.channel_id = c.id
-            WHERE c.id = \(channelID) AND c.status = 'active' AND c.deleted_at IS NULL AND t.position = \(Int16(clamping: position)) AND t.enabled
+            WHERE c.id = \(channelID) AND c.status = \(ChannelStatus.active.rawValue) AND c.deleted_at IS NULL AND t.position = \(Int16(clamping: position)) AND t.enabled
             RETURNING id, public_id, price_usd::text, duration_days, closed_title, status
             """,
             as: (Int64, String, String, Int32, String, String).self, logger: logger

@@ -84,7 +84,7 @@ public struct PurchaseService: Sendable {
                 """
                 SELECT c.id, c.closed_title, c.closed_description, c.open_title, t.position, t.price_usd::text, t.duration_days
                 FROM channels c LEFT JOIN channel_tiers t ON t.channel_id = c.id AND t.enabled
-                WHERE c.status = 'active' AND (c.offer_token = \(token ?? "") OR c.id = \(channelID ?? 0))
+                WHERE c.status = \(ChannelStatus.active.rawValue) AND (c.offer_token = \(token ?? "") OR c.id = \(channelID ?? 0))
                 ORDER BY t.position
                 """,
                 logger: logger
@@ -173,7 +173,7 @@ public struct PurchaseService: Sendable {
         return try await database.withConnection { connection in
             let rows = try await connection.query(
                 """
-                SELECT s.id, s.channel_id, c.closed_title, s.status = 'active', s.expires_at
+                SELECT s.id, s.channel_id, c.closed_title, s.status = \(SubscriptionStatus.active.rawValue), s.expires_at
                 FROM subscriptions s JOIN channels c ON c.id = s.channel_id
                 WHERE s.user_id = \(userID) ORDER BY s.expires_at DESC
                 """,

@@ -8,6 +8,11 @@ public enum SubscriptionStatus: String, Sendable, Hashable, CaseIterable, Codabl
     case active, expired
 }
 
+/// Whether a channel pair is on sale (the `channels.status` column).
+public enum ChannelStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    case active, paused
+}
+
 /// Grants, renewals and refunds of subscriptions. Periods are whole days of 24 hours counted from the
 /// payment's time, never in the session's time zone (a daylight-saving change must not add or remove an hour).
 public enum SubscriptionGrants {

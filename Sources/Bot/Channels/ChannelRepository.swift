@@ -182,7 +182,7 @@ public enum ChannelRepository {
                 """
                 INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, status)
                 VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
-                        \(text("open_description")), \(donation), 'active')
+                        \(text("open_description")), \(donation), \(ChannelStatus.active.rawValue))
                 RETURNING id
                 """,
                 logger: logger
@@ -238,8 +238,8 @@ public enum ChannelRepository {
     public static func pause(id: Int64, reason: String, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query(
             """
-            UPDATE channels SET status = 'paused', paused_reason = \(reason)
-            WHERE id = \(id) AND (status <> 'paused' OR paused_reason IS DISTINCT FROM \(reason)) RETURNING 1
+            UPDATE channels SET status = \(ChannelStatus.paused.rawValue), paused_reason = \(reason)
+            WHERE id = \(id) AND (status <> \(ChannelStatus.paused.rawValue) OR paused_reason IS DISTINCT FROM \(reason)) RETURNING 1
             """,
             logger: logger
         )
@@ -259,7 +259,7 @@ public enum ChannelRepository {
 
     public static func resume(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query(
-            "UPDATE channels SET status = 'active', paused_reason = NULL WHERE id = \(id) AND owner_user_id = \(ownerUserID)",
+            "UPDATE channels SET status = \(ChannelStatus.active.rawValue), paused_reason = NULL WHERE id = \(id) AND owner_user_id = \(ownerUserID)",
             logger: logger
         )
     }
@@ -278,7 +278,7 @@ public enum ChannelRepository {
         )
         _ = try await connection.query(
             """
-            UPDATE channels SET deleted_at = now(), status = 'paused', paused_reason = 'owner'
+            UPDATE channels SET deleted_at = now(), status = \(ChannelStatus.paused.rawValue), paused_reason = 'owner'
             WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL
             """,
             logger: logger
@@ -288,7 +288,7 @@ public enum ChannelRepository {
     /// Subscriptions of the channel that still give access (not yet expired and swept).
     public static func activeSubscriptions(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let rows = try await connection.query(
-            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND status = 'active'", logger: logger
+            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND status = \(SubscriptionStatus.active.rawValue)", logger: logger
         )
         var count = 0
         for try await value in rows.decode(Int.self) { count = value }
