@@ -252,7 +252,7 @@ private struct PaymentStep {
         if (isNewPayment || stored.status == .waiting), status != .waiting, status.isLive, !order.sold {
             try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: "payment.confirming", arguments: ["title": order.title]))
         }
-        return try await settle(&order, status: status, credited: credited)
+        return try await settle(&order, status: status)
     }
 
     /// Books what a finished payment sent to the hot wallet (its `outcome_amount` in the settlement asset);
@@ -290,7 +290,7 @@ private struct PaymentStep {
     }
 
     /// Derives the order's state from its payments and delivers or undoes the sale when coverage changed.
-    func settle(_ order: inout LockedOrder, status: PaymentProgress, credited: Decimal) async throws -> PaymentProcessor.Result {
+    func settle(_ order: inout LockedOrder, status: PaymentProgress) async throws -> PaymentProcessor.Result {
         let before = order
         let payments = try await PaymentStore.ofOrder(order.id, on: connection, logger: logger).filter { $0.reviewReason == nil }
         order.receivedUSD = payments.reduce(0) { $0 + $1.creditedUSD }
