@@ -172,9 +172,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Payouts",
+            dependencies: [
+                "Money",
+                "Storage",
+                "Jobs",
+                "Subscriptions",
+                "HotWallet",
+                "Ethereum",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
                 "Money",
+                "Payouts",
                 "Storage",
                 "Jobs",
                 "Bot",
@@ -344,7 +360,7 @@ let package = Package(
             name: "SubscriptionsTests",
             dependencies: [
                 "Subscriptions", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
-                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

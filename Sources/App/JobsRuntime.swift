@@ -2,6 +2,7 @@ import Bot
 import ExchangeOrders
 import Jobs
 import Logging
+import Payouts
 import ServiceLifecycle
 import Storage
 import Subscriptions
@@ -41,6 +42,7 @@ public struct JobsRuntime: Sendable {
         alertHook: any JobAlertHook,
         telegram: TelegramClient? = nil,
         exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
+        payouts: PayoutService? = nil,
         subscriptions: SubscriptionJobs? = nil,
         logger: Logger
     ) throws -> JobsRuntime {
@@ -53,6 +55,10 @@ public struct JobsRuntime: Sendable {
         if let exchangeTracking {
             registry.register(ExchangeStatusPoller(tracker: exchangeTracking.tracker))
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
+        }
+        if let payouts {
+            registry.register(PayoutRunner(service: payouts))
+            tasks.append(try PayoutRunner.periodicTask(every: .seconds(15)))
         }
         if let subscriptions, let processor = subscriptions.processor {
             registry.register(processor)

@@ -8,6 +8,7 @@ import Jobs
 import Localization
 import Logging
 import Payments
+import Payouts
 import ServiceLifecycle
 import UnixSignals
 import HotWallet
@@ -240,9 +241,25 @@ public struct TelePayApplication: Sendable {
             let orders = ExchangeOrders(database: handle.database, api: client, alerts: adminAlerts, logger: logger)
             return (tracker: ExchangeTracker(orders: orders, logger: logger), interval: configuration.exchangePollInterval)
         }
+        let hotWallet = try HotWalletConfiguration.key(configuration).map { key in
+            let rpc = HotWalletConfiguration.rpc(configuration, timeout: .seconds(30))
+            let sender = TransferSender(
+                key: key, chainId: configuration.ethereumChainId, rpc: rpc,
+                database: handle.database, policy: SenderPolicy(confirmations: configuration.ethereumConfirmations),
+                alerts: adminAlerts, logger: logger
+            )
+            return (sender: sender, rpc: rpc)
+        }
+        // Owners who take the settlement asset itself are paid straight from the hot wallet.
+        let payouts = hotWallet.map {
+            PayoutService(
+                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: $0.sender, rpc: $0.rpc),
+                settlement: settings.settlement, logger: logger
+            )
+        }
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking,
+            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking, payouts: payouts,
             subscriptions: SubscriptionJobs(
                 processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
                 access: access,
@@ -259,13 +276,8 @@ public struct TelePayApplication: Sendable {
             services.append(.init(service: EmbeddedPostgresService(server: embedded), serviceName: "embedded-postgres"))
         }
         services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
-        if let key = try HotWalletConfiguration.key(configuration) {
-            let sender = TransferSender(
-                key: key, chainId: configuration.ethereumChainId, rpc: HotWalletConfiguration.rpc(configuration, timeout: .seconds(30)),
-                database: handle.database, policy: SenderPolicy(confirmations: configuration.ethereumConfirmations),
-                alerts: adminAlerts, logger: logger
-            )
-            logger.info("hot wallet configured", metadata: ["wallet": "\(key.address)", "chain_id": "\(configuration.ethereumChainId)"])
+        if let sender = hotWallet?.sender {
+            logger.info("hot wallet configured", metadata: ["wallet": "\(sender.wallet)", "chain_id": "\(configuration.ethereumChainId)"])
             services.append(.init(
                 service: AfterMigrations(gate: schemaReady, inner: HotWalletService(sender: sender)),
                 failureTerminationBehavior: .gracefullyShutdownGroup,

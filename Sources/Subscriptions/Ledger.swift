@@ -13,6 +13,8 @@ public enum LedgerAccount: String, Sendable, Hashable, CaseIterable, Codable {
     case paymentVariance = "payment_variance"
     case platformFee = "platform_fee"
     case ownerPayable = "owner_payable"
+    case ownerInFlight = "owner_in_flight"
+    case networkFees = "network_fees"
 }
 
 /// What a ledger transaction records.
@@ -26,6 +28,8 @@ public enum LedgerTransactionKind: String, Sendable, Hashable, CaseIterable, Cod
     case split
     /// The exact negation of an earlier transaction (a refund, a sale undone).
     case reversal
+    /// An owner's share on its way to their wallet, or arrived there, with the gas it cost.
+    case payout
 }
 
 /// One line of a ledger transaction: positive debits, negative credits, exact in its asset.

@@ -18,6 +18,8 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
     /// The expiry sweep could not act in channel `channelID`: it was paused, its ended subscriptions were
     /// expired without removing their holders, and the owner was told.
     case channelPaused(channelID: Int64, title: String, problem: ChannelProblem, expiredWithoutRemoval: Int, pausedAt: Date)
+    /// A payout's transfer ended without moving the value; the owner's share is pending again.
+    case payoutFailed(payoutID: Int64, ownerUserID: Int64, reason: String)
 
     /// The same event raised twice has the same key.
     public var key: String {
@@ -27,6 +29,7 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
         case .overpaid(let order, let payment, let excess): return "overpaid:\(order):\(payment):\(excess)"
         case .cancelledWithMoney(let order, _): return "cancelled-with-money:\(order)"
         case .channelPaused(let channel, _, _, _, let pausedAt): return "access-paused:\(channel):\(Int64(pausedAt.timeIntervalSince1970))"
+        case .payoutFailed(let payout, _, _): return "payout-failed:\(payout)"
         }
     }
 
@@ -48,6 +51,8 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
             }
             return "TelePay alert: channel pair #\(channel) (“\(title)”) was paused because \(why): the expiry sweep could not remove "
                 + "expired subscribers. \(expired) ended subscription(s) were closed without removal; the owner was told."
+        case .payoutFailed(let payout, let owner, let reason):
+            return "TelePay alert: payout \(payout) to owner \(owner) failed without moving money (\(reason)); the share is pending again."
         }
     }
 }
