@@ -1,4 +1,5 @@
 import Bot
+import Ethereum
 import Foundation
 import Logging
 import Storage
@@ -61,6 +62,10 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var httpHost: String
     public var httpPort: Int
     public var httpMaxBodyBytes: Int
+    /// Timeouts, the connection cap and the payment-callback body limit of the HTTP server.
+    public var httpLimits: HTTPLimits
+    /// How long start-up keeps retrying a database that is not reachable yet (refused, timed out).
+    public var databaseConnectTimeout: Duration
     public var logLevel: Logger.Level
     public var publicURL: URL?
     public var resourcesDirectory: String?
@@ -105,23 +110,40 @@ public struct Configuration: Sendable, CustomStringConvertible {
     /// Every variable TelePay reads, with its default and meaning; the README's table is checked against it.
     public static let variables: [Variable] = [
         Variable("TELEPAY_DATA_DIR", default: "./.telepay", "Data folder; holds the embedded database when DATABASE_URL is unset."),
-        Variable("DATABASE_URL", default: nil, "postgres://user:password@host:5432/db?sslmode=prefer — use this server instead of the embedded one.", secret: true),
+        Variable(
+            "DATABASE_URL", default: nil,
+            "postgres://user:password@host:5432/db — use this server instead of the embedded one. sslmode defaults to require (prefer for a local server); "
+                + "sslmode=verify-full&sslrootcert=/path/ca.pem checks the server's certificate and name.",
+            secret: true
+        ),
         Variable("TELEPAY_DATABASE_POOL_SIZE", default: "10", "Most database connections TelePay opens (1–100)."),
+        Variable(
+            "TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS", default: "30",
+            "How long start-up retries a database that refuses or does not answer (1–600); wrong credentials or a missing database stop start-up at once."
+        ),
         Variable("TELEPAY_HTTP_HOST", default: "127.0.0.1", "Address the HTTP server binds to."),
         Variable("TELEPAY_HTTP_PORT", default: "8080", "Port the HTTP server listens on (0 picks a free port)."),
         Variable("TELEPAY_HTTP_MAX_BODY_BYTES", default: "1048576", "Largest request body accepted; larger ones get 413."),
+        Variable("TELEPAY_HTTP_MAX_CONNECTIONS", default: "4096", "Most HTTP connections open at once (16–100000); further ones wait in the listen backlog."),
+        Variable("TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS", default: "10", "How long a client may take to send a request's headers (1–300) before the connection is closed."),
+        Variable("TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS", default: "30", "How long a client may take to send a whole request, headers and body (1–600)."),
+        Variable("TELEPAY_HTTP_IDLE_TIMEOUT_SECONDS", default: "60", "How long a keep-alive connection may stay idle between requests (1–3600)."),
+        Variable(
+            "TELEPAY_NOWPAYMENTS_IPN_MAX_BODY_BYTES", default: "65536",
+            "Largest payment callback body accepted (1024 up to TELEPAY_HTTP_MAX_BODY_BYTES); NOWPayments' callbacks are a few kB."
+        ),
         Variable("TELEPAY_LOG_LEVEL", default: "info", "trace, debug, info, notice, warning, error or critical."),
         Variable("TELEPAY_PUBLIC_URL", default: nil, "How the outside world reaches the HTTP server (https://…); payment callbacks are built from it."),
         Variable("TELEPAY_RESOURCES_DIR", default: nil, "Folder holding Migrations/ (found next to the working folder or the executable when unset)."),
         Variable("TELEPAY_SHUTDOWN_TIMEOUT_SECONDS", default: "30", "How long a graceful shutdown may take before it is forced."),
         Variable("TELEGRAM_BOT_TOKEN", default: nil, "Bot token from @BotFather.", secret: true),
-        Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL."),
+        Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL (http only to a loopback address)."),
         Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
         Variable("TELEPAY_MAX_CHANNELS_PER_OWNER", default: "10", "Most channel pairs one owner may configure (1–1000)."),
         Variable("TELEPAY_DRAFT_LIFETIME_HOURS", default: "24", "How long an unsaved form draft lives after its last step (1–720 hours)."),
         Variable("TELEPAY_TELEGRAM_MODE", default: "polling", "polling (getUpdates) or webhook (needs TELEPAY_PUBLIC_URL and TELEPAY_TELEGRAM_WEBHOOK_SECRET)."),
         Variable("TELEPAY_TELEGRAM_WEBHOOK_SECRET", default: nil, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -).", secret: true),
-        Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1)."),
+        Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1; http only to a loopback address)."),
         Variable("TELEPAY_NOWPAYMENTS_API_KEY", default: nil, "NOWPayments API key.", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_EMAIL", default: nil, "NOWPayments account e-mail; with the password, lets TelePay list an invoice's payments to find those whose callbacks were lost."),
@@ -129,13 +151,13 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_INVOICE_LIFETIME_HOURS", default: "24", "How long an invoice can be paid (1–168); an order with no payment by then expires."),
         Variable("TELEPAY_PAYMENT_RECHECK_SECONDS", default: "60", "How often payments not yet final and unpaid orders are looked up at NOWPayments in case callbacks were lost (15–3600); each is asked again after a quarter of its age."),
         Variable("TELEPAY_SETTLEMENT_CURRENCY", default: "eth", "What NOWPayments pays the platform in (its payout currency in the NOWPayments dashboard); each finished payment's outcome is booked in it. Only eth (ETH on the hot wallet's Ethereum chain) is supported."),
-        Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL."),
+        Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL (http only to a loopback address)."),
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
         Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
         Variable("TELEPAY_EXCHANGE_POLL_SECONDS", default: "30", "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
         Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN)."),
-        Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL.", secret: true),
-        Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits.", secret: true),
+        Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL (http only to a loopback address).", secret: true),
+        Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits (a valid secp256k1 key).", secret: true),
         Variable("TELEPAY_JOBS_POLL_INTERVAL_MS", default: "1000", "How often job workers look for due jobs without a notification (50–60000); also bounds the delay of scheduled jobs and retries."),
         Variable("TELEPAY_JOBS_LISTEN", default: "true", "Wake job workers through LISTEN/NOTIFY as soon as a job is committed (true/false); polling runs either way."),
         Variable("TELEPAY_JOBS_LEASE_SECONDS", default: "15", "How long a claimed job stays reserved without a heartbeat (2–25); a killed worker's jobs run again within this plus 5 s."),
@@ -192,6 +214,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         }
         func state(_ secret: Secret?) -> String { secret == nil ? "unset" : "set" }
         return "data_dir=\(dataDirectory) database=\(database) pool=\(databasePoolSize) http=\(httpHost):\(httpPort) "
+            + "http_limits=\(httpLimits) db_connect_timeout=\(databaseConnectTimeout.components.seconds)s "
             + "log_level=\(logLevel) public_url=\(publicURL?.absoluteString ?? "unset") "
             + "telegram_token=\(state(telegramBotToken)) telegram_api=\(telegramAPIURL.absoluteString) telegram_mode=\(telegramMode.rawValue) "
             + "nowpayments_api=\(nowPaymentsAPIURL.absoluteString) nowpayments_key=\(state(nowPaymentsAPIKey)) "
@@ -231,6 +254,33 @@ public struct JobsSettings: Sendable, Hashable, CustomStringConvertible {
         "poll:\(pollInterval.milliseconds)ms,"
             + "listen:\(listensForNotifications),lease:\(lease.components.seconds)s,"
             + "retention:\(completedRetention.components.seconds / 3600)h,grace:\(shutdownGrace.components.seconds)s"
+    }
+}
+
+/// What the HTTP server allows a client before it has proven anything.
+public struct HTTPLimits: Sendable, Hashable, CustomStringConvertible {
+    /// Most connections open at once; further ones wait in the kernel's listen backlog.
+    public var maxConnections: Int
+    /// From a connection's opening (or its previous response) to the end of the next request's headers.
+    public var headerTimeout: Duration
+    /// From a connection's opening (or its previous response) to the end of the next request's body.
+    public var requestTimeout: Duration
+    /// How long a kept-alive connection may sit idle between requests.
+    public var idleTimeout: Duration
+    /// Largest body `POST /payments/nowpayments/ipn` reads.
+    public var paymentCallbackMaxBodyBytes: Int
+
+    public init(maxConnections: Int, headerTimeout: Duration, requestTimeout: Duration, idleTimeout: Duration, paymentCallbackMaxBodyBytes: Int) {
+        self.maxConnections = maxConnections
+        self.headerTimeout = headerTimeout
+        self.requestTimeout = requestTimeout
+        self.idleTimeout = idleTimeout
+        self.paymentCallbackMaxBodyBytes = paymentCallbackMaxBodyBytes
+    }
+
+    public var description: String {
+        "connections:\(maxConnections),header:\(headerTimeout.components.seconds)s,request:\(requestTimeout.components.seconds)s,"
+            + "idle:\(idleTimeout.components.seconds)s,ipn_body:\(paymentCallbackMaxBodyBytes)"
     }
 }
 
@@ -282,8 +332,10 @@ private struct Reader {
         }
     }
 
-    /// An absolute http(s) URL without a trailing slash. Secret URLs are never echoed back.
-    mutating func url(_ name: String, secret: Bool = false) -> URL? {
+    /// An absolute http(s) URL without a trailing slash. Secret URLs are never echoed back. A URL that
+    /// carries credentials (`carriesCredentials`: a key travels in its path or headers) must use https
+    /// unless it points at this machine, where plain http is fine for tests and local nodes.
+    mutating func url(_ name: String, secret: Bool = false, carriesCredentials: Bool = false) -> URL? {
         guard let text = string(name) ?? defaultValue(name) else { return nil }
         let shown = secret ? "the value" : "'\(text)'"
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), url.host?.isEmpty == false else {
@@ -296,6 +348,10 @@ private struct Reader {
         }
         guard url.query == nil && url.fragment == nil || secret else {
             problem(name, "\(shown) must not have a query or fragment")
+            return nil
+        }
+        if carriesCredentials, scheme == "http", !DatabaseURL.isLocal(url.host ?? "") {
+            problem(name, "uses plain http to a host that is not this machine, so its key or token would cross the network unencrypted; use https (http is allowed only for localhost and loopback addresses)")
             return nil
         }
         var trimmed = url.absoluteString
@@ -343,8 +399,20 @@ private struct Reader {
         if host.contains(where: { $0.isWhitespace || $0 == "/" }) {
             problem("TELEPAY_HTTP_HOST", "'\(host)' is not a host name or IP address")
         }
+        let connectTimeout = integer("TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS", in: 1...600)
         let port = integer("TELEPAY_HTTP_PORT", in: 0...65535)
         let maxBody = integer("TELEPAY_HTTP_MAX_BODY_BYTES", in: 1024...(64 * 1024 * 1024))
+        let maxConnections = integer("TELEPAY_HTTP_MAX_CONNECTIONS", in: 16...100_000)
+        let headerTimeout = integer("TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS", in: 1...300)
+        let requestTimeout = integer("TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS", in: 1...600)
+        let idleTimeout = integer("TELEPAY_HTTP_IDLE_TIMEOUT_SECONDS", in: 1...3600)
+        let ipnMaxBody = integer("TELEPAY_NOWPAYMENTS_IPN_MAX_BODY_BYTES", in: 1024...(64 * 1024 * 1024))
+        if let ipnMaxBody, let maxBody, ipnMaxBody > maxBody {
+            problem("TELEPAY_NOWPAYMENTS_IPN_MAX_BODY_BYTES", "\(ipnMaxBody) is above TELEPAY_HTTP_MAX_BODY_BYTES (\(maxBody))")
+        }
+        if let headerTimeout, let requestTimeout, headerTimeout > requestTimeout {
+            problem("TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS", "\(headerTimeout) is above TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS (\(requestTimeout)), which includes the headers")
+        }
         let levelText = (string("TELEPAY_LOG_LEVEL") ?? defaultValue("TELEPAY_LOG_LEVEL")!).lowercased()
         let level = Logger.Level(rawValue: levelText)
         if level == nil {
@@ -356,7 +424,7 @@ private struct Reader {
         let token = secret("TELEGRAM_BOT_TOKEN") { value in
             Self.isBotToken(value) ? nil : "is not a bot token (expected <digits>:<35 characters> from @BotFather)"
         }
-        let telegramURL = url("TELEPAY_TELEGRAM_API_URL")
+        let telegramURL = url("TELEPAY_TELEGRAM_API_URL", carriesCredentials: true)
         let telegramConcurrency = integer("TELEPAY_TELEGRAM_CONCURRENCY", in: 1...256)
         let maximumChannels = integer("TELEPAY_MAX_CHANNELS_PER_OWNER", in: 1...1000)
         let draftHours = integer("TELEPAY_DRAFT_LIFETIME_HOURS", in: 1...720)
@@ -369,7 +437,7 @@ private struct Reader {
             (1...256).contains(value.count) && value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
                 ? nil : "must be 1–256 characters of A-Z a-z 0-9 _ -"
         }
-        let nowURL = url("TELEPAY_NOWPAYMENTS_API_URL")
+        let nowURL = url("TELEPAY_NOWPAYMENTS_API_URL", carriesCredentials: true)
         let nowKey = secret("TELEPAY_NOWPAYMENTS_API_KEY")
         let ipnSecret = secret("TELEPAY_NOWPAYMENTS_IPN_SECRET")
         let nowEmail = string("TELEPAY_NOWPAYMENTS_EMAIL")
@@ -383,7 +451,7 @@ private struct Reader {
         if settlementText != SettlementAsset.ether.currency {
             problem("TELEPAY_SETTLEMENT_CURRENCY", "'\(settlementText)' is not supported: the hot wallet receives eth (ETH on its Ethereum chain) only")
         }
-        let changeNowURL = url("TELEPAY_CHANGENOW_API_URL")
+        let changeNowURL = url("TELEPAY_CHANGENOW_API_URL", carriesCredentials: true)
         let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
         let changeNowPrivateKey = secret("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
         let exchangePoll = integer("TELEPAY_EXCHANGE_POLL_SECONDS", in: 5...3600)
@@ -391,11 +459,14 @@ private struct Reader {
         if let admins, !admins.isEmpty, token == nil, string("TELEGRAM_BOT_TOKEN") == nil {
             problem("TELEPAY_ADMIN_TELEGRAM_IDS", "needs TELEGRAM_BOT_TOKEN: alerts reach admins through the bot")
         }
-        let rpcURL = url("TELEPAY_ETH_RPC_URL", secret: true)
+        let rpcURL = url("TELEPAY_ETH_RPC_URL", secret: true, carriesCredentials: true)
         let privateKey = secret("TELEPAY_ETH_PRIVATE_KEY") { value in
             let hex = value.hasPrefix("0x") ? value.dropFirst(2) : Substring(value)
             guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return "must be 64 hexadecimal digits (optionally 0x-prefixed)" }
             guard hex.contains(where: { $0 != "0" }) else { return "must not be zero" }
+            guard let bytes = try? Hex.decodeData("0x" + hex), (try? PrivateKey(bytes: bytes)) != nil else {
+                return "is not a valid secp256k1 private key (it must be below the curve order)"
+            }
             return nil
         }
         if telegramMode == .webhook {
@@ -430,7 +501,9 @@ private struct Reader {
         let linkHours = integer("TELEPAY_INVITE_LINK_TTL_HOURS", in: 1...720)
         let dryRun = boolean("TELEPAY_EXPIRY_DRY_RUN")
         let reminderDays = dayList("TELEPAY_REMINDER_DAYS")
-        guard let poolSize, let port, let maxBody, let level, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
+        guard let poolSize, let connectTimeout, let port, let maxBody, let level,
+              let maxConnections, let headerTimeout, let requestTimeout, let idleTimeout, let ipnMaxBody, ipnMaxBody <= maxBody,
+              headerTimeout <= requestTimeout, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
               let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
               let chainId, let confirmations, let maximumChannels, let draftHours,
@@ -445,6 +518,11 @@ private struct Reader {
             httpHost: host,
             httpPort: port,
             httpMaxBodyBytes: maxBody,
+            httpLimits: HTTPLimits(
+                maxConnections: maxConnections, headerTimeout: .seconds(headerTimeout), requestTimeout: .seconds(requestTimeout),
+                idleTimeout: .seconds(idleTimeout), paymentCallbackMaxBodyBytes: ipnMaxBody
+            ),
+            databaseConnectTimeout: .seconds(connectTimeout),
             logLevel: level,
             publicURL: publicURL,
             resourcesDirectory: resources,

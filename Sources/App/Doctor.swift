@@ -83,9 +83,13 @@ public enum Doctor {
         } else {
             checks.append(DoctorCheck(name: "nowpayments", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_API_KEY is unset: invoices cannot be created"))
         }
-        checks.append(configuration.nowPaymentsIPNSecret == nil
-            ? DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted")
-            : DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /\(SubscriptionSettings.ipnPath) (signature checked)"))
+        if configuration.nowPaymentsIPNSecret == nil {
+            checks.append(DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted"))
+        } else if configuration.nowPaymentsAPIKey == nil {
+            checks.append(DoctorCheck(name: "ipn-callbacks", outcome: .failed, detail: "\(StartupError.ipnSecretWithoutAPIKey)"))
+        } else {
+            checks.append(DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /\(SubscriptionSettings.ipnPath) (signature checked)"))
+        }
         return checks
     }
 
@@ -121,12 +125,13 @@ public enum Doctor {
         var checks: [DoctorCheck] = []
         let handle: DatabaseHandle
         do {
-            handle = try await DatabaseHandle.open(configuration: configuration, telemetry: Telemetry(), logger: logger)
+            // A few seconds tell a refusal (wrong credentials, no such database) from an outage.
+            handle = try await DatabaseHandle.open(configuration: configuration, telemetry: Telemetry(), connectTimeout: .seconds(3), logger: logger)
         } catch {
             let fix: String
-            switch configuration.database {
-            case .embedded: fix = "\(error)"
-            case .external(let url, _): fix = "cannot open \(url.redacted): \(error); check DATABASE_URL and that the server is up"
+            switch (configuration.database, error) {
+            case (.embedded, _), (_, is DatabaseStartupError): fix = "\(error)"
+            case (.external(let url, _), _): fix = "cannot open \(url.redacted): \(error); check DATABASE_URL and that the server is up"
             }
             return [DoctorCheck(name: "database", outcome: .failed, detail: fix)]
         }
@@ -138,7 +143,15 @@ public enum Doctor {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await handle.database.run() }
             do {
-                let version = try await handle.database.ping()
+                let database = handle.database
+                guard let pinged = await firstResult(within: .seconds(10), { () -> Result<String, any Error> in
+                    do { return .success(try await database.ping()) } catch { return .failure(error) }
+                }) else {
+                    checks.append(DoctorCheck(name: "database", outcome: .failed, detail: "\(location) did not answer a query within 10 s"))
+                    group.cancelAll()
+                    return
+                }
+                let version = try pinged.get()
                 checks.append(DoctorCheck(name: "database", outcome: .ok, detail: "PostgreSQL \(version), \(location)"))
                 let status = try await migrations.status(on: handle.database)
                 if status.isUpToDate {

@@ -2,8 +2,10 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import Payments
 import Storage
+import Synchronization
 
 /// Whether TelePay can serve traffic now, and why not. Encodes as `{"status":"ready"}` or
 /// `{"status":"not_ready","reason":"…"}`.
@@ -44,28 +46,92 @@ public protocol ReadinessProbe: Sendable {
     func check() async -> Readiness
 }
 
-/// Ready when the database answers and no migration is pending.
+/// Ready when the database answers within `deadline` and no migration is pending. A dead embedded server
+/// is noticed without asking the pool (which would keep trying to connect for a minute).
 public struct DatabaseReadinessProbe: ReadinessProbe {
     public var database: Database
     public var migrations: MigrationRunner
+    public var embedded: RunningEmbeddedPostgres?
+    public var deadline: Duration
 
-    public init(database: Database, migrations: MigrationRunner) {
+    public init(database: Database, migrations: MigrationRunner, embedded: RunningEmbeddedPostgres? = nil, deadline: Duration = .seconds(2)) {
         self.database = database
         self.migrations = migrations
+        self.embedded = embedded
+        self.deadline = deadline
     }
 
     public func check() async -> Readiness {
-        do {
-            let status = try await migrations.status(on: database)
-            guard status.isUpToDate else {
-                return .notReady("\(status.pending.count) migration(s) pending: " + status.pending.map(\.fileName).joined(separator: ", "))
+        if let failure = embedded?.failure() {
+            return .notReady("embedded database: \(failure)")
+        }
+        let database = self.database
+        let migrations = self.migrations
+        let answer = await firstResult(within: deadline) { () -> Readiness in
+            do {
+                let status = try await migrations.status(on: database)
+                guard status.isUpToDate else {
+                    return .notReady("\(status.pending.count) migration(s) pending: " + status.pending.map(\.fileName).joined(separator: ", "))
+                }
+                return .ready
+            } catch let error as MigrationError {
+                return .notReady("\(error)")
+            } catch {
+                database.logger.warning("readiness check could not reach the database", metadata: ["error": "\(String(reflecting: error))"])
+                return .notReady("database unreachable")
             }
-            return .ready
-        } catch let error as MigrationError {
-            return .notReady("\(error)")
-        } catch {
-            database.logger.warning("readiness check could not reach the database", metadata: ["error": "\(String(reflecting: error))"])
-            return .notReady("database unreachable")
+        }
+        return answer ?? .notReady("database did not answer within \(deadline.components.seconds) s")
+    }
+}
+
+/// The result of `operation`, or nil when it takes longer than `limit`. On time-out the operation is
+/// cancelled but not awaited, so a caller never waits on a query stuck behind a dead connection.
+func firstResult<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
+    let answer = OnceContinuation<T?>()
+    return await withCheckedContinuation { continuation in
+        answer.set(continuation)
+        let work = Task { answer.resume(returning: await operation()) }
+        Task {
+            try? await Task.sleep(for: limit)
+            if answer.resume(returning: nil) { work.cancel() }
+        }
+    }
+}
+
+/// A continuation resumed by whichever of several racers comes first; later attempts do nothing.
+final class OnceContinuation<T: Sendable>: Sendable {
+    private let waiting = Mutex<CheckedContinuation<T, Never>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<T, Never>) {
+        waiting.withLock { $0 = continuation }
+    }
+
+    /// True when this call resumed the continuation.
+    @discardableResult
+    func resume(returning value: T) -> Bool {
+        let continuation = waiting.withLock { current -> CheckedContinuation<T, Never>? in
+            defer { current = nil }
+            return current
+        }
+        continuation?.resume(returning: value)
+        return continuation != nil
+    }
+}
+
+/// Whether the process can still do its work. `/healthz` answers 503 with the reason once something the
+/// process cannot recover from by itself has failed (the embedded database died), so a supervisor's liveness
+/// probe sees it even in the seconds before the process exits.
+public final class Liveness: Sendable {
+    private let reason = Mutex<String?>(nil)
+
+    public init() {}
+
+    public var failure: String? { reason.withLock { $0 } }
+
+    public func fail(_ why: String) {
+        reason.withLock { current in
+            if current == nil { current = why }
         }
     }
 }
@@ -79,16 +145,21 @@ struct ErrorBody: Codable {
 /// Builds TelePay's HTTP router: health, readiness and metrics, with errors rendered as JSON.
 public enum HTTPRoutes {
     /// `nowPaymentsIPN`, when given, serves `POST /payments/nowpayments/ipn`.
+    /// `ipnMaxBodyBytes` bounds the payment-callback route's bodies (it defaults to `maxBodyBytes`);
+    /// `liveness` turns `/healthz` into 503 once the process can no longer work.
     public static func buildRouter(
         readiness: any ReadinessProbe,
         telemetry: Telemetry,
         maxBodyBytes: Int,
         nowPaymentsIPN: NOWPaymentsIPNReceiver? = nil,
+        ipnMaxBodyBytes: Int? = nil,
+        ipnThrottle: FailedSignatureThrottle = FailedSignatureThrottle(),
+        liveness: Liveness = Liveness(),
         logger: Logger
-    ) -> Router<BasicRequestContext> {
+    ) -> Router<TelePayRequestContext> {
         buildRouter(
             readiness: readiness, telemetry: telemetry, maxBodyBytes: maxBodyBytes, telegramWebhook: nil,
-            nowPaymentsIPN: nowPaymentsIPN, logger: logger
+            nowPaymentsIPN: nowPaymentsIPN, ipnMaxBodyBytes: ipnMaxBodyBytes, ipnThrottle: ipnThrottle, liveness: liveness, logger: logger
         )
     }
 
@@ -98,16 +169,23 @@ public enum HTTPRoutes {
         maxBodyBytes: Int,
         telegramWebhook: TelegramWebhookRoute?,
         nowPaymentsIPN: NOWPaymentsIPNReceiver?,
+        ipnMaxBodyBytes: Int? = nil,
+        ipnThrottle: FailedSignatureThrottle = FailedSignatureThrottle(),
+        liveness: Liveness = Liveness(),
         paymentReturn: PaymentReturnRoute? = nil,
         logger: Logger
-    ) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    ) -> Router<TelePayRequestContext> {
+        let ipnLimit = min(ipnMaxBodyBytes ?? maxBodyBytes, maxBodyBytes)
+        let router = Router(context: TelePayRequestContext.self)
         router.add(middleware: HTTPMetricsMiddleware(factory: telemetry.factory))
         router.add(middleware: JSONErrorMiddleware(logger: logger))
-        router.add(middleware: BodyLimitMiddleware(maxBytes: maxBodyBytes))
+        router.add(middleware: BodyLimitMiddleware(maxBytes: maxBodyBytes, routeLimits: ["/" + NOWPaymentsIPNRoute.path: ipnLimit]))
 
         router.get("healthz") { _, _ in
-            jsonResponse(.ok, ["status": "ok"])
+            if let reason = liveness.failure {
+                return jsonResponse(.serviceUnavailable, ["status": "failing", "reason": reason])
+            }
+            return jsonResponse(.ok, ["status": "ok"])
         }
         router.get("readyz") { _, _ in
             let result = await readiness.check()
@@ -122,7 +200,7 @@ public enum HTTPRoutes {
         }
         telegramWebhook?.register(on: router)
         if let nowPaymentsIPN {
-            NOWPaymentsIPNRoute(receiver: nowPaymentsIPN, maxBodyBytes: maxBodyBytes).register(on: router)
+            NOWPaymentsIPNRoute(receiver: nowPaymentsIPN, maxBodyBytes: ipnLimit, throttle: ipnThrottle, logger: logger).register(on: router)
         }
         paymentReturn?.register(on: router)
         return router
@@ -150,7 +228,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError {
             let message = error.body ?? Self.defaultMessage(error.status, request: request)
-            return HTTPRoutes.jsonResponse(error.status, ErrorBody(error: Self.code(error.status), message: message))
+            var response = HTTPRoutes.jsonResponse(error.status, ErrorBody(error: Self.code(error.status), message: message))
+            response.headers.append(contentsOf: error.headers)
+            return response
+        } catch is NIOTooManyBytesError {
+            // A body without a declared length (chunked) that outgrew its limit while being read.
+            return HTTPRoutes.jsonResponse(.contentTooLarge, ErrorBody(error: Self.code(.contentTooLarge), message: "request body is too large"))
         } catch {
             logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
             return HTTPRoutes.jsonResponse(.internalServerError, ErrorBody(error: "internal_error", message: "internal server error"))
@@ -177,18 +260,21 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Refuses bodies larger than the configured limit before any handler reads them.
+/// Refuses bodies larger than the limit before any handler reads them: the route's own limit where it has
+/// one (payment callbacks are small, and anyone can send one), else the server's.
 struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBytes: Int
+    var routeLimits: [String: Int] = [:]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBytes {
-            throw HTTPError(.contentTooLarge, message: "request body exceeds \(maxBytes) bytes")
+        let limit = routeLimits[request.uri.path] ?? maxBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw HTTPError(.contentTooLarge, message: "request body exceeds \(limit) bytes")
         }
         var request = request
         if request.headers[.contentLength] == nil, request.method == .post || request.method == .put || request.method == .patch {
             // A chunked body has no declared length: read it up to the limit now, so handlers see a bounded body.
-            let buffer = try await request.collectBody(upTo: maxBytes)
+            let buffer = try await request.collectBody(upTo: limit)
             request.body = RequestBody(buffer: buffer)
         }
         return try await next(request, context)

@@ -34,7 +34,7 @@ struct PaymentReturnRoute: Sendable {
     let localizer: Localizer
     let botUsername: BotUsername
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<TelePayRequestContext>) {
         router.get(RouterPath(Self.path)) { request, _ -> Response in
             try await handle(request)
         }

@@ -7,6 +7,7 @@ import Hummingbird
 import Jobs
 import Localization
 import Logging
+import NIOCore
 import Payments
 import Payouts
 import ServiceLifecycle
@@ -15,9 +16,19 @@ import HotWallet
 import Storage
 import Subscriptions
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why TelePay could not start.
 public enum StartupError: Error, CustomStringConvertible {
     case resourcesNotFound(configured: String?)
+    /// `Localization/` or `Conversations/` in the resources folder is missing or malformed.
+    case resourcesUnusable(folder: String, reason: String)
+    /// Signed callbacks would be stored whose processing needs the API key to re-fetch each payment.
+    case ipnSecretWithoutAPIKey
+    /// Another process listens on the configured address.
+    case addressInUse(host: String, port: Int)
 
     public var description: String {
         switch self {
@@ -25,7 +36,28 @@ public enum StartupError: Error, CustomStringConvertible {
             return "TELEPAY_RESOURCES_DIR=\(configured) has no Migrations/ folder"
         case .resourcesNotFound(nil):
             return "cannot find the Migrations/ folder next to the working folder or the executable; set TELEPAY_RESOURCES_DIR"
+        case .resourcesUnusable(let folder, let reason):
+            return "the resources folder's \(folder)/ cannot be used: \(reason); check TELEPAY_RESOURCES_DIR"
+        case .ipnSecretWithoutAPIKey:
+            return "TELEPAY_NOWPAYMENTS_IPN_SECRET is set but TELEPAY_NOWPAYMENTS_API_KEY is not: callbacks would be accepted "
+                + "and their payments never processed (processing re-fetches each payment with the key); set the key, or unset the secret"
+        case .addressInUse(let host, let port):
+            return "cannot listen on \(host):\(port): the address is already in use (another TelePay?); stop that process or choose "
+                + "another TELEPAY_HTTP_PORT (or TELEPAY_HTTP_HOST)"
         }
+    }
+}
+
+/// The exit code for an error that stopped TelePay: 2 when the configuration (variables, resources, the
+/// database's credentials) must change, 1 for anything else.
+public func exitCode(for error: any Error) -> Int32 {
+    switch error {
+    case is ConfigurationError: return 2
+    case let error as StartupError:
+        if case .addressInUse = error { return 1 }
+        return 2
+    case let error as DatabaseStartupError: return error.isConfigurationProblem ? 2 : 1
+    default: return 1
     }
 }
 
@@ -36,7 +68,12 @@ public struct DatabaseHandle: Sendable {
 
     /// Opens the configured database: starts (or adopts) the embedded cluster, or points at `DATABASE_URL`.
     /// The returned pool must run (`database.run()`) before queries are served.
-    public static func open(configuration: Configuration, telemetry: Telemetry, logger: Logger) async throws -> DatabaseHandle {
+    /// An external database is tried once before the pool is made: wrong credentials or an unknown database
+    /// throw `DatabaseStartupError.refusedByServer` at once; an unreachable one is retried with warnings for
+    /// `connectTimeout` (by default TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS).
+    public static func open(
+        configuration: Configuration, telemetry: Telemetry, connectTimeout: Duration? = nil, logger: Logger
+    ) async throws -> DatabaseHandle {
         switch configuration.database {
         case .embedded:
             let binaries = try PostgresServerBinaries.locate()
@@ -49,6 +86,9 @@ public struct DatabaseHandle: Sendable {
             return DatabaseHandle(database: database, embedded: running)
         case .external(let url, _):
             logger.info("using external database", metadata: ["database": "\(url.redacted)"])
+            try await DatabaseReachability.waitUntilReachable(
+                try url.connectionConfiguration(), location: url.redacted, timeout: connectTimeout ?? configuration.databaseConnectTimeout, logger: logger
+            )
             let database = Database(
                 configuration: url.clientConfiguration, poolSize: configuration.databasePoolSize,
                 logger: logger, metrics: telemetry.factory
@@ -66,12 +106,22 @@ public func loadMigrations(configuration: Configuration, logger: Logger) throws 
 
 /// Loads and cross-checks the string catalogs.
 public func loadLocalizer(configuration: Configuration) throws -> Localizer {
-    try Localizer.load(directory: try resourcesDirectory(configuration) + "/Localization")
+    let directory = try resourcesDirectory(configuration)
+    do {
+        return try Localizer.load(directory: directory + "/Localization")
+    } catch {
+        throw StartupError.resourcesUnusable(folder: "Localization", reason: "\(error)")
+    }
 }
 
 /// Loads and checks `Conversations/*.yaml`; a malformed definition throws with its file, line and reason.
 public func loadConversations(configuration: Configuration, localizer: Localizer) throws -> [ConversationDefinition] {
-    try BotAssembly.loadConversations(directory: try resourcesDirectory(configuration) + "/Conversations", localizer: localizer)
+    let directory = try resourcesDirectory(configuration)
+    do {
+        return try BotAssembly.loadConversations(directory: directory + "/Conversations", localizer: localizer)
+    } catch {
+        throw StartupError.resourcesUnusable(folder: "Conversations", reason: "\(error)")
+    }
 }
 
 func resourcesDirectory(_ configuration: Configuration) throws -> String {
@@ -90,13 +140,32 @@ struct DatabaseService: Service {
     }
 }
 
-/// Keeps the embedded server up while the group runs and stops it when the group shuts down. It is the
+/// Supervises the embedded server while the group runs and stops it when the group shuts down. It is the
 /// first service, so the group tears it down last, after everything that uses the database has stopped.
+///
+/// TelePay does not restart a server that dies under it: it marks itself failing (`/healthz` 503), logs a
+/// critical line and fails, which shuts the group down and makes `telepay serve` exit 1, so systemd or
+/// Kubernetes restart the whole process (and with it the server, from a clean state).
 struct EmbeddedPostgresService: Service {
     let server: RunningEmbeddedPostgres
+    let liveness: Liveness
+    let watchdog: ShutdownWatchdog?
+    /// How long the rest of the group may take to stop once the server is gone, before the watchdog ends it.
+    let shutdownLimit: Duration
+    let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        let server = self.server
+        let failure = await cancelWhenGracefulShutdown { await server.waitForFailure() }
+        if let failure {
+            liveness.fail("embedded database: \(failure)")
+            logger.critical("embedded database server stopped unexpectedly; TelePay is shutting down so its supervisor can restart it", metadata: [
+                "reason": "\(failure)", "data_dir": "\(server.cluster.dataDirectory)",
+            ])
+            watchdog?.arm(after: shutdownLimit, reason: "embedded database stopped")
+            try? await server.stop()
+            throw EmbeddedPostgresError.serverStopped(reason: failure)
+        }
         try await server.stop()
     }
 }
@@ -108,7 +177,9 @@ struct CoreService: Service {
     let migrations: MigrationRunner
     let database: Database
     let schemaReady: SchemaGate
-    let http: Application<RouterResponder<BasicRequestContext>>
+    let http: Application<RouterResponder<TelePayRequestContext>>
+    let httpHost: String
+    let httpPort: Int
     let bot: TelegramBot?
     let logger: Logger
 
@@ -117,7 +188,13 @@ struct CoreService: Service {
         logger.info("database schema up to date", metadata: ["applied_now": "\(applied.count)", "known": "\(migrations.migrations.count)"])
         schemaReady.open()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await http.runService() }
+            group.addTask {
+                do {
+                    try await http.runService()
+                } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                    throw StartupError.addressInUse(host: httpHost, port: httpPort)
+                }
+            }
             if let bot {
                 group.addTask { try await bot.run() }
             } else {
@@ -160,13 +237,45 @@ public struct TelePayApplication: Sendable {
         logger: Logger,
         gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         alertHook: (any JobAlertHook)? = nil,
+        watchdog: ShutdownWatchdog? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> TelePayApplication {
         logger.info("starting TelePay", metadata: ["version": "\(TelePayVersion.current)", "configuration": "\(configuration)"])
+        if configuration.nowPaymentsIPNSecret != nil && configuration.nowPaymentsAPIKey == nil {
+            throw StartupError.ipnSecretWithoutAPIKey
+        }
+        // Everything read from files is checked before the database starts, so a bad folder costs nothing to undo.
         let migrations = try loadMigrations(configuration: configuration, logger: logger)
+        let localizer = try loadLocalizer(configuration: configuration)
+        let conversations = try loadConversations(configuration: configuration, localizer: localizer)
         let telemetry = Telemetry()
         let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
-        let localizer = try loadLocalizer(configuration: configuration)
+        do {
+            return try await assemble(
+                configuration: configuration, logger: logger, gracefulShutdownSignals: gracefulShutdownSignals, alertHook: alertHook,
+                watchdog: watchdog, onServerRunning: onServerRunning, migrations: migrations, localizer: localizer, conversations: conversations,
+                telemetry: telemetry, handle: handle
+            )
+        } catch {
+            // Nothing started so far may outlive a failed start-up: the embedded server above all.
+            try? await handle.embedded?.stop()
+            throw error
+        }
+    }
+
+    private static func assemble(
+        configuration: Configuration,
+        logger: Logger,
+        gracefulShutdownSignals: [UnixSignal],
+        alertHook: (any JobAlertHook)?,
+        watchdog: ShutdownWatchdog?,
+        onServerRunning: @escaping @Sendable (Int) async -> Void,
+        migrations: MigrationRunner,
+        localizer: Localizer,
+        conversations: [ConversationDefinition],
+        telemetry: Telemetry,
+        handle: DatabaseHandle
+    ) async throws -> TelePayApplication {
         let settings = configuration.subscriptions
         let provider: (any PaymentProvider)? = configuration.nowPaymentsAPIKey.map { key in
             NOWPaymentsClient(
@@ -189,7 +298,6 @@ public struct TelePayApplication: Sendable {
             )
         }
         let botUsername = BotUsername()
-        let conversations = try loadConversations(configuration: configuration, localizer: localizer)
         let bot = try telegramClient.map { client in
             try TelegramBot(
                 configuration: configuration, client: client, database: handle.database, localizer: localizer,
@@ -209,24 +317,25 @@ public struct TelePayApplication: Sendable {
         if provider != nil && settings.publicURL == nil {
             logger.warning("invoices carry no callback or return URL: set TELEPAY_PUBLIC_URL (NOWPayments then uses the dashboard's IPN URL)")
         }
+        let liveness = Liveness()
         let router = HTTPRoutes.buildRouter(
-            readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations),
+            readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations, embedded: handle.embedded),
             telemetry: telemetry,
             maxBodyBytes: configuration.httpMaxBodyBytes,
             telegramWebhook: bot?.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
             nowPaymentsIPN: nowPaymentsIPN,
+            ipnMaxBodyBytes: configuration.httpLimits.paymentCallbackMaxBodyBytes,
+            liveness: liveness,
             paymentReturn: PaymentReturnRoute(purchases: purchases, database: handle.database, localizer: localizer, botUsername: botUsername),
             logger: logger
         )
-        let http = Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "TelePay"),
-            onServerRunning: { channel in
+        let http = TelePayHTTPServer.application(
+            router: router, host: configuration.httpHost, port: configuration.httpPort, limits: configuration.httpLimits,
+            telemetry: telemetry, logger: logger, onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.httpPort
                 logger.info("HTTP server listening", metadata: ["host": "\(configuration.httpHost)", "port": "\(port)"])
                 await onServerRunning(port)
-            },
-            logger: logger
+            }
         )
         // Alerts reach admins in Telegram through durable jobs when both a bot and admins are configured.
         let adminAlerts = AdminAlerts(
@@ -273,7 +382,14 @@ public struct TelePayApplication: Sendable {
         // rescuer and the workers (which finish or give back their jobs), and the database pool after all of them.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let embedded = handle.embedded {
-            services.append(.init(service: EmbeddedPostgresService(server: embedded), serviceName: "embedded-postgres"))
+            services.append(.init(
+                service: EmbeddedPostgresService(
+                    server: embedded, liveness: liveness, watchdog: watchdog,
+                    shutdownLimit: .seconds(min(configuration.shutdownTimeoutSeconds, 15) + 5), logger: logger
+                ),
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "embedded-postgres"
+            ))
         }
         services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
         if let sender = hotWallet?.sender {
@@ -305,7 +421,7 @@ public struct TelePayApplication: Sendable {
         services.append(.init(
             service: CoreService(
                 migrations: migrations, database: handle.database, schemaReady: schemaReady, http: http,
-                bot: bot, logger: logger
+                httpHost: configuration.httpHost, httpPort: configuration.httpPort, bot: bot, logger: logger
             ),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,

@@ -17,7 +17,7 @@ struct TelegramWebhookRoute: Sendable {
     let maxBodyBytes: Int
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<TelePayRequestContext>) {
         router.post(RouterPath(Self.path)) { request, _ -> Response in
             try await handle(request)
         }

@@ -19,6 +19,12 @@ public enum EmbeddedPostgresError: Error, Sendable, CustomStringConvertible {
     case dataDirectoryUnusable(path: String, reason: String)
     case inUseWithoutServer(path: String)
     case commandFailed(command: String, exitCode: Int32, output: String)
+    /// `postmaster.pid` names a live PostgreSQL server that serves some other cluster: the file was left by
+    /// a crash and the PID has since been reused, so PostgreSQL itself would refuse to start here.
+    case pidFileNamesOtherServer(pidFile: String, pid: Int32)
+    /// The server this process started (or adopted) is gone: killed, its `postmaster.pid` deleted, or, for a
+    /// guest, stopped by the TelePay process that owns it.
+    case serverStopped(reason: String)
 
     public var description: String {
         switch self {
@@ -40,6 +46,11 @@ public enum EmbeddedPostgresError: Error, Sendable, CustomStringConvertible {
                 + "stop that process or wait for it to finish starting"
         case .commandFailed(let command, let exitCode, let output):
             return "\(command) failed with exit code \(exitCode): \(output)"
+        case .pidFileNamesOtherServer(let pidFile, let pid):
+            return "\(pidFile) names PID \(pid), which is a PostgreSQL server of another cluster, not this one: the file is left over "
+                + "from a crash and the PID was reused since. No server runs for this cluster; remove \(pidFile) and start TelePay again."
+        case .serverStopped(let reason):
+            return "the embedded database server stopped unexpectedly (\(reason)); TelePay exits so that its supervisor restarts it"
         }
     }
 }
@@ -147,43 +158,90 @@ public struct EmbeddedPostgres: Sendable {
             guard serverPID() != nil else { throw EmbeddedPostgresError.inUseWithoutServer(path: dataDirectory) }
             logger.info("embedded database owned by another TelePay process; connecting as a guest", metadata: ["data_dir": "\(dataDirectory)"])
             try await waitForSocket()
-            return RunningEmbeddedPostgres(cluster: self, lock: nil, serverUser: serverUser, outcome: .guest)
+            return RunningEmbeddedPostgres(cluster: self, lock: nil, serverUser: serverUser, outcome: .guest, serverProcess: serverPID())
         }
 
-        var outcome = StartOutcome.started
-        if !FileManager.default.fileExists(atPath: clusterDirectory + "/PG_VERSION") {
-            try await initialise(serverUser: serverUser)
-            outcome = .initialised
+        do {
+            var outcome = StartOutcome.started
+            if !FileManager.default.fileExists(atPath: clusterDirectory + "/PG_VERSION") {
+                try await initialise(serverUser: serverUser)
+                outcome = .initialised
+            }
+            try Task.checkCancellation()
+            switch pidFileState() {
+            case .running:
+                logger.warning("adopting a database server left running by a previous run", metadata: ["data_dir": "\(dataDirectory)"])
+                outcome = .adopted
+            case .otherServer(let pid):
+                throw EmbeddedPostgresError.pidFileNamesOtherServer(pidFile: pidFile, pid: pid)
+            case .stale:
+                removeStaleLockFiles()
+                let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c port=\(Self.port)"
+                try await runServerCommand(
+                    binaries.pgCtl,
+                    ["-D", clusterDirectory, "-l", logFile, "-o", options, "-w", "-t", "120", "-s", "start"],
+                    serverUser: serverUser
+                )
+            }
+            try Task.checkCancellation()
+            try await waitForSocket()
+            try await ensureDatabase()
+            logger.info("embedded database ready", metadata: ["data_dir": "\(dataDirectory)", "outcome": "\(outcome.rawValue)"])
+            return RunningEmbeddedPostgres(cluster: self, lock: lock, serverUser: serverUser, outcome: outcome, serverProcess: serverPID())
+        } catch {
+            // Whatever failed or interrupted start-up (a signal included), the server this process runs must not outlive it.
+            if serverPID() != nil {
+                logger.notice("stopping the embedded database after a failed start-up", metadata: ["data_dir": "\(dataDirectory)"])
+                try? await stopServer(serverUser: serverUser)
+            }
+            lock.unlock()
+            throw error
         }
-        if serverPID() != nil {
-            logger.warning("adopting a database server left running by a previous run", metadata: ["data_dir": "\(dataDirectory)"])
-            outcome = .adopted
-        } else {
-            removeStaleLockFiles()
-            let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c port=\(Self.port)"
-            try await runServerCommand(
-                binaries.pgCtl,
-                ["-D", clusterDirectory, "-l", logFile, "-o", options, "-w", "-t", "120", "-s", "start"],
-                serverUser: serverUser
-            )
-        }
-        try await waitForSocket()
-        try await ensureDatabase()
-        logger.info("embedded database ready", metadata: ["data_dir": "\(dataDirectory)", "outcome": "\(outcome.rawValue)"])
-        return RunningEmbeddedPostgres(cluster: self, lock: lock, serverUser: serverUser, outcome: outcome)
     }
 
-    /// The PID of a live server for this cluster, read from `postmaster.pid`; `nil` when no server runs.
-    /// A PID that is dead or belongs to some other program (PIDs are reused after a reboot) means the file is stale.
-    public func serverPID() -> Int32? {
+    /// What `postmaster.pid` says about the server of this cluster.
+    public enum PIDFileState: Sendable, Equatable {
+        /// No file, or it names a dead process or one that is not PostgreSQL (PIDs are reused after a reboot).
+        case stale
+        /// A live PostgreSQL server of this cluster.
+        case running(Int32)
+        /// A live PostgreSQL server of another cluster: the file is stale, but PostgreSQL would refuse to start.
+        case otherServer(Int32)
+    }
+
+    public func pidFileState() -> PIDFileState {
         guard let contents = try? String(contentsOfFile: pidFile, encoding: .utf8),
               let firstLine = contents.split(separator: "\n").first,
               let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
-        else { return nil }
-        guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
-        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return nil }
+        else { return .stale }
+        guard Self.isPostgresProcess(pid) else { return .stale }
+        return serves(pid) ? .running(pid) : .otherServer(pid)
+    }
+
+    /// The PID of a live server for this cluster, read from `postmaster.pid`; `nil` when no server runs.
+    public func serverPID() -> Int32? {
+        if case .running(let pid) = pidFileState() { return pid }
+        return nil
+    }
+
+    /// Whether `pid` is alive and runs a PostgreSQL server program.
+    static func isPostgresProcess(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
         let program = commandLine.split(separator: 0).first.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return program.hasSuffix("postgres") || program.hasSuffix("postmaster") ? pid : nil
+        return program.hasSuffix("postgres") || program.hasSuffix("postmaster")
+    }
+
+    /// Whether the server `pid` serves this cluster: its working folder (a postmaster changes into its data
+    /// folder) or, when that is unreadable (another user's process), its command line names the cluster.
+    func serves(_ pid: Int32) -> Bool {
+        let cluster = URL(fileURLWithPath: clusterDirectory).resolvingSymlinksInPath().path
+        if let workingDirectory = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") {
+            return URL(fileURLWithPath: workingDirectory).resolvingSymlinksInPath().path == cluster
+        }
+        guard let commandLine = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
+        let arguments = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.contains { $0 == clusterDirectory || URL(fileURLWithPath: $0).resolvingSymlinksInPath().path == cluster }
     }
 
     /// Stops the server of this cluster (fast shutdown: open transactions roll back, clients disconnect).
@@ -273,6 +331,9 @@ public struct EmbeddedPostgres: Sendable {
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) {
             try await Task.sleep(for: .milliseconds(50))
         }
+        guard FileManager.default.fileExists(atPath: socketPath) else {
+            throw EmbeddedPostgresError.dataDirectoryUnusable(path: dataDirectory, reason: "the server's socket \(socketPath) did not appear within 10 s; see \(logFile)")
+        }
     }
 
     private func ensureDatabase() async throws {
@@ -302,12 +363,41 @@ public final class RunningEmbeddedPostgres: Sendable {
     public let outcome: EmbeddedPostgres.StartOutcome
     private let lock: FileLock?
     private let serverUser: String?
+    /// The server's PID when start-up finished, to stop it even if its `postmaster.pid` is deleted later.
+    private let serverProcess: Int32?
 
-    init(cluster: EmbeddedPostgres, lock: FileLock?, serverUser: String?, outcome: EmbeddedPostgres.StartOutcome) {
+    init(cluster: EmbeddedPostgres, lock: FileLock?, serverUser: String?, outcome: EmbeddedPostgres.StartOutcome, serverProcess: Int32?) {
         self.cluster = cluster
         self.lock = lock
         self.serverUser = serverUser
         self.outcome = outcome
+        self.serverProcess = serverProcess
+    }
+
+    /// Why the server is no longer usable, or nil while it is: the process started with is gone, or
+    /// `postmaster.pid` no longer names it (PostgreSQL shuts itself down within a minute of losing that file).
+    public func failure() -> String? {
+        switch cluster.pidFileState() {
+        case .running(let pid):
+            if let serverProcess, pid != serverProcess { return "postmaster.pid names PID \(pid), not the server started as PID \(serverProcess)" }
+            return nil
+        case .stale, .otherServer:
+            if let serverProcess, EmbeddedPostgres.isPostgresProcess(serverProcess) {
+                return "\(cluster.pidFile) was removed while the server (PID \(serverProcess)) runs"
+            }
+            return ownsServer
+                ? "the server process\(serverProcess.map { " (PID \($0))" } ?? "") is gone"
+                : "the TelePay process that owns the server stopped it"
+        }
+    }
+
+    /// Returns the reason once the server stops being usable; checks every `interval`. Returns nil when cancelled.
+    public func waitForFailure(every interval: Duration = .milliseconds(500)) async -> String? {
+        while !Task.isCancelled {
+            if let reason = failure() { return reason }
+            try? await Task.sleep(for: interval)
+        }
+        return nil
     }
 
     public var ownsServer: Bool { lock != nil }
@@ -319,7 +409,15 @@ public final class RunningEmbeddedPostgres: Sendable {
     public func stop() async throws {
         guard let lock else { return }
         defer { lock.unlock() }
-        try await cluster.stopServer(serverUser: serverUser)
+        if cluster.serverPID() == nil, let serverProcess, EmbeddedPostgres.isPostgresProcess(serverProcess), cluster.serves(serverProcess) {
+            // pg_ctl finds the server through postmaster.pid; without it, ask the server itself for a fast shutdown.
+            kill(serverProcess, SIGINT)
+            for _ in 0..<300 where EmbeddedPostgres.isPostgresProcess(serverProcess) {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        } else {
+            try await cluster.stopServer(serverUser: serverUser)
+        }
         cluster.logger.info("embedded database stopped", metadata: ["data_dir": "\(cluster.dataDirectory)"])
     }
 }

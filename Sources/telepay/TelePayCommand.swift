@@ -6,6 +6,8 @@ import Jobs
 import Logging
 import Storage
 import Subscriptions
+import Synchronization
+import UnixSignals
 
 @main
 struct TelePayCommand: AsyncParsableCommand {
@@ -47,18 +49,61 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
+    /// SIGINT and SIGTERM are honoured from the first moment: during start-up (initdb, pg_ctl, waiting for
+    /// an external database) they cancel it, and what was started is stopped; while running, the service
+    /// group shuts down in order. Either way a watchdog ends the process if shutting down takes longer than
+    /// TELEPAY_SHUTDOWN_TIMEOUT_SECONDS plus ten seconds.
     func run() async throws {
         let (configuration, logger) = try options.load()
+        let watchdog = ShutdownWatchdog(logger: logger)
+        let shutdownLimit = Duration.seconds(configuration.shutdownTimeoutSeconds + 10)
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let stopRequested = StopRequest()
+        let startup = Task { try await TelePayApplication.build(configuration: configuration, logger: logger, watchdog: watchdog) }
+        let listener = Task {
+            for await signal in signals {
+                logger.notice("stop requested", metadata: ["signal": "\(signal)"])
+                stopRequested.set()
+                startup.cancel()
+                watchdog.arm(after: shutdownLimit, reason: "\(signal)")
+            }
+        }
+        defer { listener.cancel() }
+        let application: TelePayApplication
         do {
-            let application = try await TelePayApplication.build(configuration: configuration, logger: logger)
+            application = try await startup.value
+        } catch {
+            if stopRequested.isSet {
+                logger.notice("TelePay stopped during start-up")
+                return
+            }
+            logger.critical("TelePay cannot start", metadata: ["error": "\(error)"])
+            printError("telepay: \(error)")
+            throw ExitCode(App.exitCode(for: error))
+        }
+        watchdog.guardServer(application.database.embedded)
+        if stopRequested.isSet {
+            // The signal came between start-up and the service group taking over the signals.
+            try? await application.database.embedded?.stop()
+            logger.notice("TelePay stopped during start-up")
+            return
+        }
+        do {
             try await application.run()
             logger.info("TelePay stopped")
         } catch {
             logger.critical("TelePay cannot run", metadata: ["error": "\(error)"])
             printError("telepay: \(error)")
-            throw ExitCode.failure
+            throw ExitCode(App.exitCode(for: error))
         }
     }
+}
+
+/// Set once SIGINT or SIGTERM has arrived.
+final class StopRequest: Sendable {
+    private let requested = Mutex(false)
+    var isSet: Bool { requested.withLock { $0 } }
+    func set() { requested.withLock { $0 = true } }
 }
 
 struct Migrate: AsyncParsableCommand {

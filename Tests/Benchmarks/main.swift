@@ -4,7 +4,7 @@ import Logging
 import Metrics
 import Storage
 
-/// `telepay-bench [updates|limiter|ipn|invites|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
+/// `telepay-bench [updates|limiter|ipn|invites|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -18,8 +18,16 @@ func withBenchDatabase(_ body: (Database) async throws -> Void) async throws {
     let server = try await EmbeddedPostgres(dataDirectory: dataDirectory, binaries: try PostgresServerBinaries.locate(), logger: logger).start()
     let database = Database(configuration: server.clientConfiguration(), poolSize: 16, logger: logger, metrics: NOOPMetricsHandler.instance)
     let pool = Task { await database.run() }
-    try await MigrationRunner(migrations: try Migration.load(directory: root + "/Migrations"), logger: logger).apply(on: database)
-    try await body(database)
+    do {
+        try await MigrationRunner(migrations: try Migration.load(directory: root + "/Migrations"), logger: logger).apply(on: database)
+        try await body(database)
+    } catch {
+        // A failed run must not leave its private server behind.
+        pool.cancel()
+        try? await server.stop()
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+        throw error
+    }
     pool.cancel()
     try await server.stop()
     try? FileManager.default.removeItem(atPath: dataDirectory)
@@ -46,5 +54,18 @@ if which.contains("ipn") || which.contains("all") {
 if which.contains("invites") || which.contains("all") {
     try await withBenchDatabase { database in
         print(try await InviteLatencyBenchmark(payments: 1_000, offeredRate: 100).run(database: database, logger: logger))
+    }
+}
+
+if which.contains("hostile") || which.contains("all") {
+    try await withBenchDatabase { database in
+        // TELEPAY_BENCH_IDLE / _FORGED / _GENUINE / _SECONDS change the mix, e.g. 0 idle and 0 forged for a baseline.
+        let environment = ProcessInfo.processInfo.environment
+        var benchmark = HostileTrafficBenchmark()
+        benchmark.idleConnections = environment["TELEPAY_BENCH_IDLE"].flatMap { Int($0) } ?? benchmark.idleConnections
+        benchmark.forgedRate = environment["TELEPAY_BENCH_FORGED"].flatMap { Int($0) } ?? benchmark.forgedRate
+        benchmark.genuineRate = environment["TELEPAY_BENCH_GENUINE"].flatMap { Int($0) } ?? benchmark.genuineRate
+        benchmark.seconds = environment["TELEPAY_BENCH_SECONDS"].flatMap { Int($0) } ?? benchmark.seconds
+        print(try await benchmark.run(database: database, logger: logger))
     }
 }

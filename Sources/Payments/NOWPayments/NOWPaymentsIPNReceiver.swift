@@ -19,12 +19,16 @@ public enum IPNRejection: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidJSON(JSONSyntaxError)
     /// Signed correctly but not a payment callback we can file, e.g. no `payment_id` (HTTP 400).
     case invalidNotification(reason: String)
+    /// Shaped unlike any callback (too many values or too deep), refused before the signature is checked
+    /// so that re-serialising it in every signature variant cannot be made expensive (HTTP 400).
+    case unlikeAnyCallback(reason: String)
 
     public var description: String {
         switch self {
         case .signature(let error): return "\(error)"
         case .invalidJSON(let error): return "body is not JSON: \(error)"
         case .invalidNotification(let reason): return reason
+        case .unlikeAnyCallback(let reason): return reason
         }
     }
 }
@@ -34,6 +38,10 @@ public enum IPNRejection: Error, Sendable, Hashable, CustomStringConvertible {
 /// happens later, so the answer is fast and a crash after the answer loses nothing.
 public struct NOWPaymentsIPNReceiver: Sendable {
     public static let provider = "nowpayments"
+    /// A real callback is a flat object of about 30 values with one small nested object (`fee`); these
+    /// bounds are generous for that and keep the signature variants of anything else cheap.
+    public static let maximumValues = 1_000
+    public static let maximumDepth = 8
 
     /// Runs after a newly stored callback committed (to wake the workers for the processing job that
     /// migration 0011's trigger enqueued with the inbox row).
@@ -68,6 +76,10 @@ public struct NOWPaymentsIPNReceiver: Sendable {
         guard case .object = json else {
             logger.warning("rejected NOWPayments IPN whose body is not a JSON object", metadata: ["body_bytes": "\(body.count)"])
             throw IPNRejection.invalidNotification(reason: "body is not a JSON object")
+        }
+        if let reason = Self.unlikeAnyCallback(json) {
+            logger.warning("rejected NOWPayments IPN shaped unlike any callback", metadata: ["reason": "\(reason)", "body_bytes": "\(body.count)"])
+            throw IPNRejection.unlikeAnyCallback(reason: reason)
         }
         let variant: IPNSignatureVariant
         do {
@@ -132,6 +144,25 @@ public struct NOWPaymentsIPNReceiver: Sendable {
         )
     }
 
+    /// Why `json` cannot be a payment callback, judged on its shape alone; nil when it could be one.
+    static func unlikeAnyCallback(_ json: ExactJSON) -> String? {
+        var values = 0
+        var deepest = 0
+        var pending: [(ExactJSON, Int)] = [(json, 1)]
+        while let (value, depth) = pending.popLast() {
+            values += 1
+            deepest = max(deepest, depth)
+            if values > maximumValues { return "body has more than \(maximumValues) JSON values; a payment callback has a few dozen" }
+            if deepest > maximumDepth { return "body nests deeper than \(maximumDepth) levels; a payment callback nests two" }
+            switch value {
+            case .object(let members): pending += members.map { ($0.value, depth + 1) }
+            case .array(let elements): pending += elements.map { ($0, depth + 1) }
+            default: break
+            }
+        }
+        return nil
+    }
+
     static func optionalID(_ value: ExactJSON?, name: String, maxLength: Int) throws(IPNRejection) -> String? {
         let text: String
         switch value {
@@ -141,6 +172,10 @@ public struct NOWPaymentsIPNReceiver: Sendable {
         default: throw .invalidNotification(reason: "\(name) is not a string or a whole number")
         }
         guard text.unicodeScalars.count <= maxLength else { throw .invalidNotification(reason: "\(name) is longer than \(maxLength) characters") }
+        // PostgreSQL text cannot hold U+0000; stored, it would fail on every re-send, forever.
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw .invalidNotification(reason: "\(name) contains a control character (such as U+0000)")
+        }
         return text
     }
 
