@@ -107,6 +107,16 @@ public struct ChannelFormBinding: ConversationBinding {
                 return .stay(notice: InputRejection("channels.limit_reached", ["max": String(maximum)]))
             } catch ChannelSaveError.chatTaken {
                 return .stay(notice: InputRejection("channels.error.chat_taken"))
+            } catch ChannelSaveError.valueRefused(let field, let constraint) {
+                // Never "something went wrong": the owner learns which value to change, and the form stays.
+                session.logger.warning("save refused by a database rule", metadata: ["constraint": "\(constraint)", "field": "\(field ?? "-")"])
+                if let field, let definition = definition.fields[field], case .text(let minimum, let maximum) = definition.kind {
+                    let length = TextLength.of(values[field] ?? "")
+                    return .stay(notice: InputRejection("form.error.saved_length", [
+                        "field": update.text(definition.label), "length": String(length), "min": String(minimum), "max": String(maximum),
+                    ]))
+                }
+                return .stay(notice: InputRejection("form.error.save_refused", ["rule": constraint]))
             } catch ChannelSaveError.notOwner {
                 session.logger.warning("save refused: channel not owned", metadata: ["channel_id": "\(existing ?? 0)", "user_id": "\(session.userID)"])
                 return .finish(text: update.text("channels.not_yours"))

@@ -25,6 +25,9 @@ public enum ChannelSaveError: Error, Sendable, Hashable {
     case limitReached(Int)
     case chatTaken
     case notOwner
+    /// A database rule refused a value: `field` is the form field its constraint guards, when one does.
+    /// The form checks the same rules first, so this is for texts stored before a rule tightened.
+    case valueRefused(field: String?, constraint: String)
 }
 
 /// The SQL behind the owner's channel screens and form. Every function runs on the caller's connection
@@ -148,10 +151,25 @@ public enum ChannelRepository {
             return saved
         } catch {
             _ = try await connection.query("ROLLBACK TO SAVEPOINT channel_save", logger: logger)
-            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "23505" { throw ChannelSaveError.chatTaken }
+            if let psql = error as? PSQLError {
+                switch psql.serverInfo?[.sqlState] {
+                case "23505": throw ChannelSaveError.chatTaken
+                case "23514":
+                    let constraint = psql.serverInfo?[.constraintName] ?? ""
+                    throw ChannelSaveError.valueRefused(field: fieldGuarded[constraint], constraint: constraint)
+                default: break
+                }
+            }
             throw error
         }
     }
+
+    /// The form field each named check of `channels` guards (Migrations/0040).
+    static let fieldGuarded: [String: String] = [
+        "channels_closed_title_length": "closed_title", "channels_open_title_length": "open_title",
+        "channels_closed_description_length": "closed_description", "channels_open_description_length": "open_description",
+        "channels_donation_message_length": "donation_message",
+    ]
 
     static func write(_ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         func text(_ key: String) -> String { values[key] ?? "" }
