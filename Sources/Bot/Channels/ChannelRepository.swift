@@ -95,12 +95,13 @@ public enum ChannelRepository {
         var values: [String: String] = [:]
         let channels = try await connection.query(
             """
-            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message
+            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language
             FROM channels WHERE id = \(id)
             """,
             logger: logger
         )
-        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation) in channels.decode((Int64, Int64, String, String, String, String, String?).self) {
+        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language) in channels.decode((Int64, Int64, String, String, String, String, String?, String).self) {
+            values["post_language"] = language
             values["closed_chat"] = String(closed)
             values["open_chat"] = String(open)
             values["closed_title"] = closedTitle
@@ -178,11 +179,13 @@ public enum ChannelRepository {
         _ = try await connection.query("SELECT 1 FROM owners WHERE user_id = \(ownerUserID) FOR UPDATE", logger: logger)
         let channelID: Int64
         let donation: String? = values["donation_message"].flatMap { $0.isEmpty ? nil : $0 }
+        let language = values["post_language"].flatMap { $0.isEmpty ? nil : $0 } ?? "en"
         if let id {
             let rows = try await connection.query(
                 """
                 UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
-                    open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation)
+                    open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation),
+                    post_language = \(language)
                 WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
                 """,
                 logger: logger
@@ -198,9 +201,9 @@ public enum ChannelRepository {
             guard let closed = Int64(text("closed_chat")), let open = Int64(text("open_chat")) else { throw ChannelSaveError.chatTaken }
             let rows = try await connection.query(
                 """
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, status)
+                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status)
                 VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
-                        \(text("open_description")), \(donation), 'active')
+                        \(text("open_description")), \(donation), \(language), 'active')
                 RETURNING id
                 """,
                 logger: logger
