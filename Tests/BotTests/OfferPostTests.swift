@@ -297,6 +297,38 @@ struct OfferPostTests {
         }
     }
 
+    @Test("pausing withdraws the post, resuming posts anew, deleting a never-sold pair withdraws its post")
+    func pauseResumeDelete() async throws {
+        try await withPostsBot { world in
+            let bot = world.bot
+            let anna = World.anna
+            let id = try await world.saveChannel(annaTwoTiers)
+            let first = try #require(await world.waitForPost(id, after: nil))
+            await world.idle()
+            await bot.say(anna, "/channels")
+            try await bot.tap(anna, "🟢 Public News")
+            try await bot.tap(anna, "⏸ Pause sales")
+            await bot.see(anna, bot.en("posts.card.not_selling"))
+            await bot.eventually("the post is withdrawn") { await world.livePosts(World.annaOpen).isEmpty }
+            await world.idle()
+            #expect(try await world.state(id)?.messageID == nil)
+            world.clock.advance(by: 2 * 24 * 3600)
+            #expect(try await world.scanner.enqueueDue(logger: quietLogger).isEmpty)
+
+            try await bot.tap(anna, "▶️ Resume sales")
+            let second = try #require(await world.waitForPost(id, after: nil))
+            #expect(second != first)
+            #expect(await world.livePosts(World.annaOpen).map(\.messageID) == [second])
+            await world.idle()
+
+            try await bot.tap(anna, "🗑 Delete")
+            try await bot.tap(anna, "🗑 Yes, delete it")
+            await bot.see(anna, "was deleted")
+            await bot.eventually("the deleted pair's post is withdrawn") { await world.livePosts(World.annaOpen).isEmpty }
+            await bot.expectRow("SELECT count(*)::int FROM channels", 0, "the never-sold pair is removed")
+        }
+    }
+
     @Test("50 channels refreshing at once stay within Telegram's limits: every post replaced, zero 429 responses")
     func fiftyChannels() async throws {
         try await withPostsBot(limited: true) { world in
@@ -334,7 +366,7 @@ struct OfferPostTests {
 struct OfferPostRulesTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    @Test("when an attempt posts: forced always (while selling), stopped never otherwise, changed content, no post yet, or the refresh due")
+    @Test("when an attempt posts: forced always (while selling), stopped never otherwise, changed content, no post yet, or the refresh due; a channel not selling withdraws its post")
     func decisions() {
         let fingerprint = "post"
         let posted = OfferPostState(messageID: 7, postedContent: fingerprint, nextPostAt: now.addingTimeInterval(60))
@@ -350,7 +382,8 @@ struct OfferPostRulesTests {
         var forced = posted
         forced.forcedAt = now
         #expect(decide(forced) == .post)
-        #expect(decide(forced, selling: false) == .skip("the channel is not selling"))
+        #expect(decide(forced, selling: false) == .withdraw)
+        #expect(decide(OfferPostState(), selling: false) == .skip("the channel is not selling"))
         #expect(decide(forced, tiers: false) == .skip("no tier is on sale"))
         var stopped = due
         stopped.stoppedAt = now

@@ -268,6 +268,7 @@ public enum ChannelRepository {
         for try await _ in rows { changed = true }
         if changed {
             try await SalesClosure.cancelOpenOrders(channelID: id, reason: "paused: \(reason)", queue: jobs, on: connection, logger: logger)
+            try await OfferPostRequests.afterClosing(channelID: id, jobs: jobs, on: connection, logger: logger)
         }
         return changed
     }
@@ -290,6 +291,7 @@ public enum ChannelRepository {
     /// chats are free again. The caller holds the row's lock (`lockForClosing`).
     public static func delete(id: Int64, ownerUserID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
         try await SalesClosure.cancelOpenOrders(channelID: id, reason: "deleted", queue: jobs, on: connection, logger: logger)
+        try await OfferPostRequests.afterClosing(channelID: id, jobs: jobs, on: connection, logger: logger)
         _ = try await connection.query(
             """
             DELETE FROM channels c WHERE c.id = \(id) AND c.owner_user_id = \(ownerUserID)

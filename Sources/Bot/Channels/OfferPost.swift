@@ -186,13 +186,15 @@ public struct OfferPostState: Sendable, Hashable {
 public enum OfferPostRules {
     public enum Decision: Sendable, Hashable {
         case post
+        /// The channel stopped selling: delete its post, whose buttons would lead nowhere.
+        case withdraw
         case skip(String)
     }
 
     /// Whether an attempt that finds this state posts. Jobs for one channel may be duplicated (a save, a
     /// press and the schedule at once); the state, not the job, decides, so extra jobs change nothing.
     public static func decide(selling: Bool, hasTiers: Bool, state: OfferPostState, fingerprint: String, now: Date) -> Decision {
-        guard selling else { return .skip("the channel is not selling") }
+        guard selling else { return state.messageID == nil ? .skip("the channel is not selling") : .withdraw }
         guard hasTiers else { return .skip("no tier is on sale") }
         if state.forcedAt != nil { return .post }
         if state.stoppedAt != nil { return .skip("automatic posting is stopped") }

@@ -13,9 +13,17 @@ public struct OfferPostJob: JobPayload {
     public static let maxAttempts = 8
 
     public var channelID: Int64
+    /// The post of a pair removed outright (its rows are gone), to delete.
+    public var removedPost: RemovedPost?
 
-    public init(channelID: Int64) {
+    public struct RemovedPost: Codable, Sendable, Hashable {
+        public var chatID: Int64
+        public var messageID: Int64
+    }
+
+    public init(channelID: Int64, removedPost: RemovedPost? = nil) {
         self.channelID = channelID
+        self.removedPost = removedPost
     }
 }
 
@@ -37,6 +45,13 @@ public enum OfferPostRequests {
         guard let jobs else { return }
         try await OfferPostStore.ensure(channelID: channelID, on: connection, logger: logger)
         try await jobs.enqueue(OfferPostJob(channelID: channelID), on: connection)
+    }
+
+    /// Sales paused or the pair about to be deleted: its post, when it has one, is withdrawn. The post is read
+    /// now and carried by the job, since a pair nobody bought is removed outright with its records.
+    public static func afterClosing(channelID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
+        guard let jobs, let post = try await OfferPostStore.currentPost(channelID: channelID, on: connection, logger: logger) else { return }
+        try await jobs.enqueue(OfferPostJob(channelID: channelID, removedPost: post), on: connection)
     }
 
     /// Sales resumed: post anew, whatever the schedule, and restart automatic posting.
@@ -106,7 +121,11 @@ public struct OfferPostPublisher: JobHandler {
         }
         let snapshot: OfferPostStore.Snapshot
         switch claim {
-        case .gone: return
+        case .gone:
+            if let removed = payload.removedPost {
+                try await withdraw(chat: removed.chatID, messageID: removed.messageID, channelID: channelID, logger: logger)
+            }
+            return
         case .busy:
             _ = try await queue.enqueue(OfferPostJob(channelID: channelID), options: JobOptions(runAt: Date().addingTimeInterval(Self.busyRecheck)))
             return
@@ -129,6 +148,13 @@ public struct OfferPostPublisher: JobHandler {
         let decision = OfferPostRules.decide(
             selling: snapshot.selling, hasTiers: !snapshot.content.tiers.isEmpty, state: snapshot.state, fingerprint: message.fingerprint, now: now
         )
+        if decision == .withdraw, let messageID = snapshot.state.messageID {
+            try await withdraw(chat: snapshot.openChatID, messageID: messageID, channelID: channelID, logger: logger)
+            try await database.withConnection { connection in
+                try await OfferPostStore.recordWithdrawn(channelID: channelID, messageID: messageID, on: connection, logger: logger)
+            }
+            return
+        }
         guard decision == .post else {
             if case .skip(let reason) = decision {
                 logger.debug("offer post not needed", metadata: ["channel_id": "\(channelID)", "reason": "\(reason)"])
@@ -173,6 +199,23 @@ public struct OfferPostPublisher: JobHandler {
         } catch let error as TelegramError {
             guard let failure = OfferPostFailure.classify(error) else { throw error }
             try await recordFailure(snapshot, failure: failure, detail: error.description, deleted: deleted, now: now, logger: logger)
+        }
+    }
+
+    /// Deletes a post of a channel that stopped selling. Only flood control and outages are retried: a post
+    /// already gone, or one the bot may no longer delete, is left as it is.
+    func withdraw(chat: Int64, messageID: Int64, channelID: Int64, logger: Logger) async throws {
+        let client = self.client
+        let outcome = await Result.telegram { () async throws(TelegramError) -> Bool in
+            try await client.send(DeleteMessage(chatId: .id(chat), messageId: messageID))
+        }
+        switch outcome {
+        case .success:
+            logger.info("offer post withdrawn", metadata: ["channel_id": "\(channelID)", "message_id": "\(messageID)"])
+        case .failure(let error) where error.isTransient:
+            throw error
+        case .failure(let error):
+            logger.info("offer post could not be withdrawn", metadata: ["channel_id": "\(channelID)", "reason": "\(error)"])
         }
     }
 

@@ -160,6 +160,32 @@ public enum OfferPostStore {
         )
     }
 
+    /// The post of a channel that stopped selling was deleted (or could not be): forgotten, so resuming posts
+    /// anew. `messageID` guards against a post recorded meanwhile.
+    public static func recordWithdrawn(channelID: Int64, messageID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query(
+            """
+            UPDATE channel_offer_posts SET message_id = CASE WHEN message_id = \(messageID) THEN NULL ELSE message_id END,
+                posted_content = CASE WHEN message_id = \(messageID) THEN NULL ELSE posted_content END, attempt_lease_until = NULL
+            WHERE channel_id = \(channelID)
+            """,
+            logger: logger
+        )
+    }
+
+    /// The post now in the channel, if any (read before a pair's rows are removed).
+    public static func currentPost(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> OfferPostJob.RemovedPost? {
+        let rows = try await connection.query(
+            """
+            SELECT c.open_chat_id, p.message_id FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
+            WHERE p.channel_id = \(channelID) AND p.message_id IS NOT NULL
+            """,
+            logger: logger
+        )
+        for try await (chat, message) in rows.decode((Int64, Int64).self) { return OfferPostJob.RemovedPost(chatID: chat, messageID: message) }
+        return nil
+    }
+
     /// An attempt failed for good: counted, explained, and either retried later or — at the limit —
     /// automatic posting stopped. Returns the consecutive failures now counted.
     public static func recordFailed(
