@@ -285,7 +285,7 @@ let package = Package(
         .testTarget(
             name: "BotTests",
             dependencies: [
-                "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization", "Conversations",
+                "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization", "Conversations", "Jobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

@@ -141,6 +141,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
         Variable("TELEPAY_MAX_CHANNELS_PER_OWNER", default: "10", "Most channel pairs one owner may configure (1–1000)."),
         Variable("TELEPAY_DRAFT_LIFETIME_HOURS", default: "24", "How long an unsaved form draft lives after its last step (1–720 hours)."),
+        Variable("TELEPAY_OFFER_POST_REFRESH_HOURS", default: "24", "How often each channel's offer post is deleted and posted anew in its public channel (1–720 hours)."),
+        Variable("TELEPAY_OFFER_POST_COOLDOWN_SECONDS", default: "300", "How long an owner waits between two \"post now\" presses on a channel card (0–86400 seconds)."),
         Variable("TELEPAY_TELEGRAM_MODE", default: "polling", "polling (getUpdates) or webhook (needs TELEPAY_PUBLIC_URL and TELEPAY_TELEGRAM_WEBHOOK_SECRET)."),
         Variable("TELEPAY_TELEGRAM_WEBHOOK_SECRET", default: nil, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -).", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1; http only to a loopback address)."),
@@ -428,6 +430,8 @@ private struct Reader {
         let telegramConcurrency = integer("TELEPAY_TELEGRAM_CONCURRENCY", in: 1...256)
         let maximumChannels = integer("TELEPAY_MAX_CHANNELS_PER_OWNER", in: 1...1000)
         let draftHours = integer("TELEPAY_DRAFT_LIFETIME_HOURS", in: 1...720)
+        let postRefreshHours = integer("TELEPAY_OFFER_POST_REFRESH_HOURS", in: 1...720)
+        let postCooldown = integer("TELEPAY_OFFER_POST_COOLDOWN_SECONDS", in: 0...86400)
         let modeText = (string("TELEPAY_TELEGRAM_MODE") ?? defaultValue("TELEPAY_TELEGRAM_MODE")!).lowercased()
         let telegramMode = TelegramMode(rawValue: modeText)
         if telegramMode == nil {
@@ -506,7 +510,7 @@ private struct Reader {
               headerTimeout <= requestTimeout, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
               let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
-              let chainId, let confirmations, let maximumChannels, let draftHours,
+              let chainId, let confirmations, let maximumChannels, let draftHours, let postRefreshHours, let postCooldown,
               let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds
         else {
             return nil
@@ -532,7 +536,10 @@ private struct Reader {
             telegramConcurrency: telegramConcurrency,
             telegramMode: telegramMode,
             telegramWebhookSecret: webhookSecret,
-            owners: OwnerSettings(maximumChannelsPerOwner: maximumChannels, draftLifetime: .seconds(draftHours * 3600)),
+            owners: OwnerSettings(
+                maximumChannelsPerOwner: maximumChannels, draftLifetime: .seconds(draftHours * 3600),
+                offerPosts: OfferPostSettings(refreshInterval: TimeInterval(postRefreshHours * 3600), manualCooldown: TimeInterval(postCooldown))
+            ),
             nowPaymentsAPIURL: nowURL,
             nowPaymentsAPIKey: nowKey,
             nowPaymentsIPNSecret: ipnSecret,

@@ -1,6 +1,7 @@
 import Bot
 import ExchangeOrders
 import Jobs
+import Localization
 import Logging
 import Payouts
 import ServiceLifecycle
@@ -44,14 +45,23 @@ public struct JobsRuntime: Sendable {
         exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
         payouts: PayoutService? = nil,
         subscriptions: SubscriptionJobs? = nil,
+        offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
         logger: Logger
     ) throws -> JobsRuntime {
+        let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
         var registry = JobRegistry()
         registry.register(Housekeeper(database: database, retention: settings.completedRetention))
+        var tasks = [try Housekeeper.periodicTask()]
         if let telegram {
             registry.register(TelegramMessageSender(client: telegram))
+            if let offerPosts {
+                registry.register(OfferPostPublisher(
+                    client: telegram, database: database, localizer: offerPosts.localizer, queue: queue, settings: offerPosts.settings
+                ))
+                registry.register(OfferPostScanner(database: database, queue: queue, clock: offerPosts.settings.clock))
+                tasks.append(try OfferPostScanner.periodicTask())
+            }
         }
-        var tasks = [try Housekeeper.periodicTask()]
         if let exchangeTracking {
             registry.register(ExchangeStatusPoller(tracker: exchangeTracking.tracker))
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
@@ -80,7 +90,6 @@ public struct JobsRuntime: Sendable {
             tasks += [try ExpirySweeper.periodicTask(), try ReminderSender.periodicTask()]
         }
 
-        let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
         let pool = JobWorkerPool(
             registry: registry,
             database: database,

@@ -375,6 +375,7 @@ public struct TelePayApplication: Sendable {
                 notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) },
                 alerts: adminAlerts
             ),
+            offerPosts: (configuration.owners.offerPosts, localizer),
             logger: logger
         )
         let schemaReady = SchemaGate()

@@ -5,10 +5,12 @@ import Localization
 public struct OwnerSettings: Sendable {
     public var maximumChannelsPerOwner: Int
     public var draftLifetime: Duration
+    public var offerPosts: OfferPostSettings
 
-    public init(maximumChannelsPerOwner: Int = 10, draftLifetime: Duration = .seconds(24 * 3600)) {
+    public init(maximumChannelsPerOwner: Int = 10, draftLifetime: Duration = .seconds(24 * 3600), offerPosts: OfferPostSettings = OfferPostSettings()) {
         self.maximumChannelsPerOwner = maximumChannelsPerOwner
         self.draftLifetime = draftLifetime
+        self.offerPosts = offerPosts
     }
 }
 
@@ -35,7 +37,7 @@ public enum BotAssembly {
             CoreCommands.register(into: &router)
         }
         engine.register(into: &router)
-        ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner).register(into: &router)
+        ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner, offerPosts: settings.offerPosts).register(into: &router)
         return router
     }
 }

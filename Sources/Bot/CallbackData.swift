@@ -21,6 +21,8 @@ public enum CallbackData: Sendable, Hashable {
     case channelResume(Int64)
     case channelDelete(Int64)
     case channelDeleteConfirmed(Int64)
+    /// Post the channel's offer in its public channel now (at most once per cooldown).
+    case channelPostNow(Int64)
 
     // MARK: Subscriber purchases (issue 6)
 
@@ -55,6 +57,7 @@ public enum CallbackData: Sendable, Hashable {
         case .channelResume(let id): return "\(Self.version):ch:resume:\(id)"
         case .channelDelete(let id): return "\(Self.version):ch:del:\(id)"
         case .channelDeleteConfirmed(let id): return "\(Self.version):ch:delok:\(id)"
+        case .channelPostNow(let id): return "\(Self.version):ch:post:\(id)"
 
         case .buyTier(let token, let position): return "\(Self.version):tier:\(position):\(token)"
         case .retryInvoice(let order): return "\(Self.version):payretry:\(order)"
@@ -95,6 +98,7 @@ public enum CallbackData: Sendable, Hashable {
             case "resume": self = .channelResume(id)
             case "del": self = .channelDelete(id)
             case "delok": self = .channelDeleteConfirmed(id)
+            case "post": self = .channelPostNow(id)
             default: return nil
             }
 
@@ -129,7 +133,7 @@ public enum CallbackData: Sendable, Hashable {
             .form(code: code, revision: .max, row: maximumFormPosition, column: maximumFormPosition),
             .channelList, .channelAdd,
             .channelOpen(.max), .channelEdit(.max), .channelPause(.max), .channelResume(.max),
-            .channelDelete(.max), .channelDeleteConfirmed(.max),
+            .channelDelete(.max), .channelDeleteConfirmed(.max), .channelPostNow(.max),
             .buyTier(offerToken: String(repeating: "Z", count: maximumOfferTokenLength), position: 3),
             .retryInvoice(orderID: .max), .renew(channelID: .max),
             .inviteAgain(subscriptionID: .max),

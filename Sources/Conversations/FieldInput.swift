@@ -21,9 +21,11 @@ public enum FieldInput {
         switch kind {
         case .text(let minimum, let maximum):
             if text.isEmpty { return .failure(InputRejection("form.error.empty")) }
-            if text.count < minimum { return .failure(InputRejection("form.error.too_short", ["min": String(minimum)])) }
-            if text.count > maximum {
-                return .failure(InputRejection("form.error.too_long", ["max": String(maximum), "length": String(text.count)]))
+            // Measured as Telegram and the database measure it (`TextLength`), never as Swift counts characters.
+            let length = TextLength.of(text)
+            if length < minimum { return .failure(InputRejection("form.error.too_short", ["min": String(minimum)])) }
+            if length > maximum {
+                return .failure(InputRejection("form.error.too_long", ["max": String(maximum), "length": String(length)]))
             }
             return .success(text)
         case .money(let minimum, let maximum, let decimals):

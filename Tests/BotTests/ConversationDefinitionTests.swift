@@ -144,7 +144,7 @@ struct ConversationDefinitionTests {
         values["tier1_enabled"] = "true"
         values["payout_strategy"] = "threshold"
         values["payout_threshold"] = "50.00"
-        #expect(form.missingFields(values).map(\.name).starts(with: ["closed_chat", "open_chat", "closed_title", "open_title", "tier1_price", "tier1_days", "payout_network"]))
+        #expect(form.missingFields(values).map(\.name).starts(with: ["closed_chat", "open_chat", "closed_title", "open_title", "post_language", "tier1_price", "tier1_days", "payout_network"]))
         values["payout_strategy"] = "instant"
         #expect(form.activeValues(values)["payout_threshold"] == nil)
         #expect(form.dependents(of: "payout_network").map(\.name) == ["payout_currency", "wallet_address"])

@@ -129,7 +129,7 @@ struct SchemaTests {
             // A display title longer than the offer posts allow.
             try await rejects(
                 "INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title) VALUES (2002, -1005555555551, '\(String(repeating: "x", count: 31))', -1005555555552, 'Y')",
-                on: database, constraint: "channels_closed_title_check"
+                on: database, constraint: "channels_closed_title_length"
             )
             // Not a channel id at all.
             try await rejects(

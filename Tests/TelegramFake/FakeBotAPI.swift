@@ -8,8 +8,9 @@ import TelegramBotAPI
 ///
 /// It keeps users, chats, members, messages with their keyboards, invite links, join requests and bans,
 /// and rejects what the real server rejects with the real error texts: over-long
-/// texts, over-long `callback_data`, empty keyboards, broken HTML, unchanged edits, a second poller (409),
-/// a blocked user (403), and calls beyond the rate limits (429 with `retry_after`).
+/// texts (counted in UTF-16 units, as Telegram counts), over-long `callback_data`, empty keyboards, broken
+/// HTML, unchanged edits, posts in a channel without the "post messages" right, deleting a message that is
+/// gone, a second poller (409), a blocked user (403), and calls beyond the rate limits (429 with `retry_after`).
 public actor FakeBotAPI {
     public struct SentMessage: Sendable, Hashable {
         public var chatID: Int64
@@ -295,6 +296,12 @@ public actor FakeBotAPI {
         changeMembership(chat: state.chatID, user: userID, to: joined(user, chat: state.chatID), by: user, via: link)
     }
 
+    /// A channel administrator deletes a message by hand (e.g. the bot's post); the bot is not told.
+    public func administratorDeletes(chat chatID: Int64, messageID: Int64) {
+        guard let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID }) else { return }
+        messages[chatID]![index].deleted = true
+    }
+
     /// The user leaves. Like Telegram, a restricted user stays `restricted`, with `is_member` false, so the
     /// restriction applies if they come back.
     public func userLeaves(_ userID: Int64, chat chatID: Int64) {
@@ -496,6 +503,12 @@ public actor FakeBotAPI {
 
     private func sendMessage(_ params: [String: Any]) throws -> (Int, [UInt8]) {
         let chatID = try chat(params)
+        // In a channel only administrators with the "post messages" right may post.
+        if chats[chatID]?.type == "channel" {
+            guard case .administrator(let admin) = members[chatID]?[bot.id], admin.canPostMessages == true else {
+                throw FakeFailure(code: 400, description: "Bad Request: need administrator rights in the channel chat")
+            }
+        }
         let text = params["text"] as? String ?? ""
         try validateText(text, parseMode: params["parse_mode"] as? String)
         let markup = try replyMarkup(params)
@@ -534,6 +547,12 @@ public actor FakeBotAPI {
         guard let messageID = int(params["message_id"]),
               let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
         else { throw FakeFailure(code: 400, description: "Bad Request: message to delete not found") }
+        // In a channel a bot deletes with "delete messages", or its own posts with "post messages".
+        if chats[chatID]?.type == "channel" {
+            guard case .administrator(let admin) = members[chatID]?[bot.id], admin.canDeleteMessages || admin.canPostMessages == true else {
+                throw FakeFailure(code: 400, description: "Bad Request: message can't be deleted")
+            }
+        }
         messages[chatID]![index].deleted = true
         return ok(true)
     }
@@ -543,7 +562,7 @@ public actor FakeBotAPI {
         guard outstandingCallbacks.remove(id) != nil else {
             return error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         }
-        if let text = params["text"] as? String, text.count > 200 {
+        if let text = params["text"] as? String, text.utf16.count > 200 {
             return error(400, "Bad Request: MESSAGE_TOO_LONG")
         }
         answeredCallbacks[id] = params["text"] as? String
@@ -668,7 +687,7 @@ public actor FakeBotAPI {
     private func validateText(_ text: String, parseMode: String?) throws {
         guard !text.isEmpty else { throw FakeFailure(code: 400, description: "Bad Request: message text is empty") }
         let visible = parseMode?.lowercased() == "html" ? try HTMLText.visibleText(text) : text
-        guard visible.count <= 4096 else { throw FakeFailure(code: 400, description: "Bad Request: message is too long") }
+        guard visible.utf16.count <= 4096 else { throw FakeFailure(code: 400, description: "Bad Request: message is too long") }
         guard !visible.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw FakeFailure(code: 400, description: "Bad Request: message text is empty")
         }

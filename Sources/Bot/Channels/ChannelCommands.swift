@@ -1,5 +1,6 @@
 import Conversations
 import Foundation
+import Localization
 import Logging
 import PostgresNIO
 import TelegramBotAPI
@@ -10,10 +11,12 @@ import TelegramBotAPI
 public struct ChannelCommands: Sendable {
     public let engine: FormEngine
     public let maximumChannelsPerOwner: Int
+    public let offerPosts: OfferPostSettings
 
-    public init(engine: FormEngine, maximumChannelsPerOwner: Int) {
+    public init(engine: FormEngine, maximumChannelsPerOwner: Int, offerPosts: OfferPostSettings = OfferPostSettings()) {
         self.engine = engine
         self.maximumChannelsPerOwner = maximumChannelsPerOwner
+        self.offerPosts = offerPosts
     }
 
     public func register(into router: inout BotRouter) {
@@ -37,7 +40,7 @@ public struct ChannelCommands: Sendable {
         case .channelAdd:
             try await add(context)
         case .channelOpen(let id):
-            try await withOwned(id, context) { summary, _ in try await showCard(summary, context: context, editing: message) }
+            try await withOwned(id, context) { summary, connection in try await showCard(summary, context: context, editing: message, connection: connection) }
         case .channelEdit(let id):
             if try await withOwned(id, context, { _, _ in }) {
                 try await edit(id, context: context)
@@ -49,7 +52,7 @@ public struct ChannelCommands: Sendable {
                 var paused = summary
                 paused.status = "paused"
                 paused.pausedReason = "owner"
-                try await showCard(paused, context: context, editing: message)
+                try await showCard(paused, context: context, editing: message, connection: connection)
             }
         case .channelResume(let id):
             try await withOwned(id, context) { summary, connection in
@@ -59,11 +62,14 @@ public struct ChannelCommands: Sendable {
                     return
                 }
                 try await ChannelRepository.resume(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
+                try await OfferPostRequests.afterResume(
+                    channelID: id, at: offerPosts.clock.now(), jobs: context.services.jobs, on: connection, logger: context.logger
+                )
                 context.logger.info("sales resumed", metadata: ["channel_id": "\(id)"])
                 var active = summary
                 active.status = "active"
                 active.pausedReason = nil
-                try await showCard(active, context: context, editing: message)
+                try await showCard(active, context: context, editing: message, connection: connection)
             }
         case .channelDelete(let id):
             try await withOwned(id, context) { summary, _ in
@@ -89,6 +95,21 @@ public struct ChannelCommands: Sendable {
                 try await ChannelRepository.delete(id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
                 try await Self.show(context.text("channels.deleted", ["open_title": summary.openTitle]), buttons: [[Self.button(context.text("channels.button.list"), .channelList)]], context: context, editing: message)
+            }
+        case .channelPostNow(let id):
+            try await withOwned(id, context) { summary, connection in
+                guard summary.status == "active" else {
+                    try await context.answerCallback(text: context.text("posts.not_selling"))
+                    return
+                }
+                if let left = try await OfferPostRequests.manual(channelID: id, settings: offerPosts, jobs: context.services.jobs, on: connection, logger: context.logger) {
+                    context.logger.info("offer post refused: cooldown", metadata: ["channel_id": "\(id)", "seconds_left": "\(Int(left))"])
+                    try await context.answerCallback(text: context.text("posts.cooldown", ["time": OfferPostRules.minutesAndSeconds(left)]))
+                } else {
+                    context.logger.info("offer post requested by the owner", metadata: ["channel_id": "\(id)"])
+                    try await context.answerCallback(text: context.text("posts.requested"))
+                }
+                try await showCard(summary, context: context, editing: message, connection: connection)
             }
         default:
             return false
@@ -117,23 +138,67 @@ public struct ChannelCommands: Sendable {
         try await Self.show(lines.joined(separator: "\n"), buttons: buttons, context: context, editing: editing)
     }
 
-    func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?) async throws {
+    /// The channel's card; `connection` is the caller's, so a change it just made shows.
+    func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?, connection: PostgresConnection) async throws {
         let bot = try await context.services.botIdentity.user(context.services.client)
         let link = "https://t.me/\(bot.username ?? "")?start=\(channel.offerToken)"
+        let post = try await OfferPostStore.state(channelID: channel.id, on: connection, logger: context.logger)
+        let now = offerPosts.clock.now()
         let text = context.text("channels.card", [
             "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
             "tiers": String(channel.enabledTiers), "link": link,
-        ])
+        ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
         let toggle = channel.status == "paused"
             ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))
             : Self.button(context.text("channels.button.pause"), .channelPause(channel.id))
-        let buttons: [[InlineKeyboardButton]] = [
+        var buttons: [[InlineKeyboardButton]] = [
             [Self.button(context.text("channels.button.edit"), .channelEdit(channel.id))],
+        ]
+        if channel.status == "active" {
+            let left = OfferPostRules.cooldownLeft(lastManual: post?.manualRequestedAt, cooldown: offerPosts.manualCooldown, now: now)
+            let label = left.map { context.text("channels.button.post_wait", ["time": OfferPostRules.minutesAndSeconds($0)]) }
+                ?? context.text("channels.button.post_now")
+            buttons.append([Self.button(label, .channelPostNow(channel.id))])
+        }
+        buttons += [
             [toggle],
             [Self.button(context.text("channels.button.delete"), .channelDelete(channel.id))],
             [Self.button(context.text("channels.button.list"), .channelList)],
         ]
         try await Self.show(text, buttons: buttons, context: context, editing: editing)
+    }
+
+    /// The card's lines about the offer post: posted when and next when, failing and why, or stopped and
+    /// how to fix it.
+    static func postStatus(_ post: OfferPostState?, channel: ChannelSummary, context: UpdateContext, now: Date) -> String {
+        guard channel.status == "active" else { return context.text("posts.card.not_selling") }
+        guard let post else { return context.text("posts.card.pending", ["channel": channel.openTitle]) }
+        let next = post.nextPostAt.map(Self.time) ?? ""
+        if let failure = post.lastFailure, post.consecutiveFailures > 0 {
+            let (reason, fix) = failure.explained(
+                channel: channel.openTitle, detail: post.lastFailureDetail ?? "", language: context.language, localizer: context.services.localizer
+            )
+            if post.stoppedAt != nil {
+                return context.text("posts.card.stopped", [
+                    "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
+                    "button": context.text("channels.button.post_now"),
+                ])
+            }
+            return context.text("posts.card.failing", ["count": String(post.consecutiveFailures), "reason": reason, "next": next])
+        }
+        if let postedAt = post.postedAt, post.messageID != nil {
+            return context.text("posts.card.posted", ["channel": channel.openTitle, "posted": Self.time(postedAt), "next": next])
+        }
+        return context.text("posts.card.pending", ["channel": channel.openTitle])
+    }
+
+    /// `2026-12-04 19:50 UTC`.
+    static func time(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: date) + " UTC"
     }
 
     static func statusMark(_ channel: ChannelSummary) -> String {
@@ -165,8 +230,10 @@ public struct ChannelCommands: Sendable {
             return
         }
         try await context.answerCallback()
-        try await engine.start(ChannelFormBinding.conversation, entry: "new", context: context) { _ in
-            (ChannelFormBinding.newChannelDefaults, [:])
+        var defaults = ChannelFormBinding.newChannelDefaults
+        defaults["post_language"] = ChannelFormBinding.postLanguages.contains(context.language) ? context.language : Localizer.fallbackLanguage
+        try await engine.start(ChannelFormBinding.conversation, entry: "new", context: context) { [defaults] _ in
+            (defaults, [:])
         }
     }
 

@@ -18,6 +18,9 @@ public struct ChannelFormBinding: ConversationBinding {
         "tier1_enabled": "false", "tier2_enabled": "false", "tier3_enabled": "false",
     ]
 
+    /// Languages a channel's posts can be written in (the `post_language` options of the form).
+    public static let postLanguages: Set<String> = ["en", "ru"]
+
     public var conversationID: String { Self.conversation }
     public var actions: Set<String> { ["save", "cancel"] }
     public var validators: Set<String> { ["reachable_user"] }
@@ -102,11 +105,23 @@ public struct ChannelFormBinding: ConversationBinding {
                     on: session.connection, logger: session.logger
                 )
                 session.logger.info("channel saved", metadata: ["channel_id": "\(id)", "owner": "\(session.userID)", "new": "\(existing == nil)"])
+                // Posted after the commit by a job, which re-posts only when what the post shows has changed.
+                try await OfferPostRequests.afterSave(channelID: id, jobs: update.services.jobs, on: session.connection, logger: session.logger)
                 return .finish(text: update.text("channels.saved", ["open_title": values["open_title"] ?? "", "closed_title": values["closed_title"] ?? ""]))
             } catch ChannelSaveError.limitReached(let maximum) {
                 return .stay(notice: InputRejection("channels.limit_reached", ["max": String(maximum)]))
             } catch ChannelSaveError.chatTaken {
                 return .stay(notice: InputRejection("channels.error.chat_taken"))
+            } catch ChannelSaveError.valueRefused(let field, let constraint) {
+                // Never "something went wrong": the owner learns which value to change, and the form stays.
+                session.logger.warning("save refused by a database rule", metadata: ["constraint": "\(constraint)", "field": "\(field ?? "-")"])
+                if let field, let definition = definition.fields[field], case .text(let minimum, let maximum) = definition.kind {
+                    let length = TextLength.of(values[field] ?? "")
+                    return .stay(notice: InputRejection("form.error.saved_length", [
+                        "field": update.text(definition.label), "length": String(length), "min": String(minimum), "max": String(maximum),
+                    ]))
+                }
+                return .stay(notice: InputRejection("form.error.save_refused", ["rule": constraint]))
             } catch ChannelSaveError.notOwner {
                 session.logger.warning("save refused: channel not owned", metadata: ["channel_id": "\(existing ?? 0)", "user_id": "\(session.userID)"])
                 return .finish(text: update.text("channels.not_yours"))

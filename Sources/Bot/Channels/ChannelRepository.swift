@@ -25,6 +25,9 @@ public enum ChannelSaveError: Error, Sendable, Hashable {
     case limitReached(Int)
     case chatTaken
     case notOwner
+    /// A database rule refused a value: `field` is the form field its constraint guards, when one does.
+    /// The form checks the same rules first, so this is for texts stored before a rule tightened.
+    case valueRefused(field: String?, constraint: String)
 }
 
 /// The SQL behind the owner's channel screens and form. Every function runs on the caller's connection
@@ -92,12 +95,13 @@ public enum ChannelRepository {
         var values: [String: String] = [:]
         let channels = try await connection.query(
             """
-            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message
+            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language
             FROM channels WHERE id = \(id)
             """,
             logger: logger
         )
-        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation) in channels.decode((Int64, Int64, String, String, String, String, String?).self) {
+        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language) in channels.decode((Int64, Int64, String, String, String, String, String?, String).self) {
+            values["post_language"] = language
             values["closed_chat"] = String(closed)
             values["open_chat"] = String(open)
             values["closed_title"] = closedTitle
@@ -148,10 +152,25 @@ public enum ChannelRepository {
             return saved
         } catch {
             _ = try await connection.query("ROLLBACK TO SAVEPOINT channel_save", logger: logger)
-            if let psql = error as? PSQLError, psql.serverInfo?[.sqlState] == "23505" { throw ChannelSaveError.chatTaken }
+            if let psql = error as? PSQLError {
+                switch psql.serverInfo?[.sqlState] {
+                case "23505": throw ChannelSaveError.chatTaken
+                case "23514":
+                    let constraint = psql.serverInfo?[.constraintName] ?? ""
+                    throw ChannelSaveError.valueRefused(field: fieldGuarded[constraint], constraint: constraint)
+                default: break
+                }
+            }
             throw error
         }
     }
+
+    /// The form field each named check of `channels` guards (Migrations/0040).
+    static let fieldGuarded: [String: String] = [
+        "channels_closed_title_length": "closed_title", "channels_open_title_length": "open_title",
+        "channels_closed_description_length": "closed_description", "channels_open_description_length": "open_description",
+        "channels_donation_message_length": "donation_message",
+    ]
 
     static func write(_ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         func text(_ key: String) -> String { values[key] ?? "" }
@@ -160,11 +179,13 @@ public enum ChannelRepository {
         _ = try await connection.query("SELECT 1 FROM owners WHERE user_id = \(ownerUserID) FOR UPDATE", logger: logger)
         let channelID: Int64
         let donation: String? = values["donation_message"].flatMap { $0.isEmpty ? nil : $0 }
+        let language = values["post_language"].flatMap { $0.isEmpty ? nil : $0 } ?? "en"
         if let id {
             let rows = try await connection.query(
                 """
                 UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
-                    open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation)
+                    open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation),
+                    post_language = \(language)
                 WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
                 """,
                 logger: logger
@@ -180,9 +201,9 @@ public enum ChannelRepository {
             guard let closed = Int64(text("closed_chat")), let open = Int64(text("open_chat")) else { throw ChannelSaveError.chatTaken }
             let rows = try await connection.query(
                 """
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, status)
+                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status)
                 VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
-                        \(text("open_description")), \(donation), \(ChannelStatus.active.rawValue))
+                        \(text("open_description")), \(donation), \(language), \(ChannelStatus.active.rawValue))
                 RETURNING id
                 """,
                 logger: logger
@@ -247,6 +268,7 @@ public enum ChannelRepository {
         for try await _ in rows { changed = true }
         if changed {
             try await SalesClosure.cancelOpenOrders(channelID: id, reason: "paused: \(reason)", queue: jobs, on: connection, logger: logger)
+            try await OfferPostRequests.afterClosing(channelID: id, jobs: jobs, on: connection, logger: logger)
         }
         return changed
     }
@@ -269,6 +291,7 @@ public enum ChannelRepository {
     /// chats are free again. The caller holds the row's lock (`lockForClosing`).
     public static func delete(id: Int64, ownerUserID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
         try await SalesClosure.cancelOpenOrders(channelID: id, reason: "deleted", queue: jobs, on: connection, logger: logger)
+        try await OfferPostRequests.afterClosing(channelID: id, jobs: jobs, on: connection, logger: logger)
         _ = try await connection.query(
             """
             DELETE FROM channels c WHERE c.id = \(id) AND c.owner_user_id = \(ownerUserID)

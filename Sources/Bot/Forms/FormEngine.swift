@@ -216,11 +216,18 @@ public struct FormEngine: Sendable {
                     return true
                 case .success(let chosen):
                     next.values[name] = String(chosen.chatID)
+                    var accepted = context.text("form.chat_accepted", ["title": chosen.title])
                     if let titleField, case .text(_, let maximum) = definition.fields[titleField]?.kind {
-                        next.values[titleField] = String(chosen.title.trimmingCharacters(in: .whitespacesAndNewlines).prefix(maximum))
+                        // Cut to what the field, the database and the offer post accept, and say so.
+                        let title = chosen.title.trimmingCharacters(in: .whitespacesAndNewlines)
+                        let fitting = TextLength.prefix(title, fitting: maximum)
+                        next.values[titleField] = fitting
+                        if fitting != title {
+                            accepted += "\n" + context.text("form.chat_title_shortened", ["title": fitting, "max": String(maximum)])
+                        }
                     }
                     try await context.services.client.send(SendMessage(
-                        chatId: .id(chatID), text: context.text("form.chat_accepted", ["title": chosen.title]), parseMode: "HTML",
+                        chatId: .id(chatID), text: accepted, parseMode: "HTML",
                         replyMarkup: .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true))
                     ))
                 }

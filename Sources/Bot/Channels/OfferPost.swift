@@ -1,0 +1,227 @@
+import Conversations
+import Foundation
+import Jobs
+import Localization
+import Money
+import TelegramBotAPI
+
+/// How offer posts are scheduled: the refresh interval, the owner's cooldown between manual posts, and the
+/// clock both are measured on (injected, so tests move time).
+public struct OfferPostSettings: Sendable {
+    public var refreshInterval: TimeInterval
+    public var manualCooldown: TimeInterval
+    public var clock: any WallClock
+
+    /// Consecutive failed attempts after which automatic posting stops until the owner posts by hand.
+    public static let failuresBeforeStop = 5
+
+    public init(refreshInterval: TimeInterval = 24 * 3600, manualCooldown: TimeInterval = 300, clock: any WallClock = SystemWallClock()) {
+        self.refreshInterval = refreshInterval
+        self.manualCooldown = manualCooldown
+        self.clock = clock
+    }
+}
+
+/// What an offer post shows: the pair's titles and descriptions, its enabled tiers, and the language the
+/// owner chose for the channel's posts.
+public struct OfferPostContent: Sendable, Hashable {
+    public struct Tier: Sendable, Hashable {
+        public var position: Int
+        public var priceUSD: Decimal
+        public var durationDays: Int
+
+        public init(position: Int, priceUSD: Decimal, durationDays: Int) {
+            self.position = position
+            self.priceUSD = priceUSD
+            self.durationDays = durationDays
+        }
+    }
+
+    public var openTitle: String
+    public var openDescription: String
+    public var closedTitle: String
+    public var closedDescription: String
+    public var language: String
+    public var offerToken: String
+    public var tiers: [Tier]
+
+    public init(
+        openTitle: String, openDescription: String, closedTitle: String, closedDescription: String, language: String,
+        offerToken: String, tiers: [Tier]
+    ) {
+        self.openTitle = openTitle
+        self.openDescription = openDescription
+        self.closedTitle = closedTitle
+        self.closedDescription = closedDescription
+        self.language = language
+        self.offerToken = offerToken
+        self.tiers = tiers
+    }
+}
+
+/// The message an offer post is: HTML text and one URL button per tier.
+public struct OfferPostMessage: Sendable, Hashable {
+    public var text: String
+    public var buttons: [[InlineKeyboardButton]]
+    /// Text and buttons in one string; a post whose fingerprint is unchanged need not be posted again.
+    public var fingerprint: String
+}
+
+/// Builds offer posts. Pure, so the text, the buttons and their limits are tested without Telegram.
+public enum OfferPostBuilder {
+    static let medals = [1: "🥇", 2: "🥈", 3: "🥉"]
+
+    /// The deep link that opens the bot on one tier (`?start=t<tier><offer token>`; Purchases reads it).
+    public static func tierLink(botUsername: String, position: Int, offerToken: String) -> String {
+        "https://t.me/\(botUsername)?start=t\(position)\(offerToken)"
+    }
+
+    public static func message(_ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
+        let language = content.language
+        func line(_ description: String) -> String { description.isEmpty ? "" : "\n" + description }
+        let text = localizer.text("posts.offer.text", language: language, [
+            "open_title": content.openTitle, "open_description": line(content.openDescription),
+            "closed_title": content.closedTitle, "closed_description": line(content.closedDescription),
+        ])
+        let buttons = content.tiers.sorted { $0.position < $1.position }.map { tier in
+            let label = (medals[tier.position].map { $0 + " " } ?? "") + localizer.text("offer.tier_button", language: language, [
+                "price": DecimalText.usd(tier.priceUSD), "duration": localizer.text("days.count", language: language, count: tier.durationDays),
+            ])
+            return [InlineKeyboardButton(text: label, action: .url(tierLink(botUsername: botUsername, position: tier.position, offerToken: content.offerToken)))]
+        }
+        let fingerprint = ([text] + buttons.joined().map { button -> String in
+            if case .url(let url) = button.action { return button.text + " " + url }
+            return button.text
+        }).joined(separator: "\n")
+        return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint)
+    }
+}
+
+/// Why an attempt failed, as stored (`channel_offer_posts.last_failure`) and explained to the owner.
+public enum OfferPostFailure: String, Sendable, Hashable, CaseIterable {
+    /// The bot is in the channel but may not post there.
+    case noPostRight = "no_post_right"
+    /// The bot is not (or no longer) a member of the channel.
+    case botRemoved = "bot_removed"
+    /// Telegram does not know the chat (deleted, or never visible to the bot).
+    case chatNotFound = "chat_not_found"
+    /// Telegram refused the message itself.
+    case rejected
+
+    /// A Telegram error that retrying will not cure, as a failure; `nil` for errors worth retrying (flood
+    /// control, server and network trouble, a token problem that concerns every channel alike).
+    public static func classify(_ error: TelegramError) -> OfferPostFailure? {
+        switch error {
+        case .retryAfter, .server, .network, .unauthorized, .invalidResponse, .conflict:
+            return nil
+        case .chatNotFound:
+            return .chatNotFound
+        case .blocked:
+            return .botRemoved
+        case .forbidden(let description):
+            let lowered = description.lowercased()
+            return lowered.contains("not a member") || lowered.contains("kicked") ? .botRemoved : .noPostRight
+        case .badRequest(let description):
+            let lowered = description.lowercased()
+            if lowered.contains("need administrator rights") || lowered.contains("not enough rights") || lowered.contains("chat_write_forbidden") {
+                return .noPostRight
+            }
+            return .rejected
+        case .notModified, .migrateToChat:
+            return .rejected
+        }
+    }
+
+    /// The reason and the fix as plain text, to be placed (and escaped once) into a card or a notice.
+    public func explained(channel: String, detail: String, language: String, localizer: Localizer) -> (reason: String, fix: String) {
+        func plain(_ html: String) -> String {
+            html.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+        }
+        return (
+            plain(localizer.text(reasonKey, language: language, ["channel": channel, "detail": detail])),
+            plain(localizer.text(fixKey, language: language, ["channel": channel]))
+        )
+    }
+
+    /// Why, in a sentence with `{channel}`.
+    public var reasonKey: String { "posts.failure.\(rawValue)" }
+    /// What the owner does about it, with `{channel}`.
+    public var fixKey: String { "posts.fix.\(rawValue)" }
+}
+
+/// What the store knows about a channel's offer post.
+public struct OfferPostState: Sendable, Hashable {
+    public var messageID: Int64?
+    public var postedAt: Date?
+    public var postedContent: String?
+    public var nextPostAt: Date?
+    public var forcedAt: Date?
+    public var manualRequestedAt: Date?
+    public var consecutiveFailures: Int
+    public var lastFailure: OfferPostFailure?
+    public var lastFailureDetail: String?
+    public var lastFailureAt: Date?
+    public var stoppedAt: Date?
+
+    public init(
+        messageID: Int64? = nil, postedAt: Date? = nil, postedContent: String? = nil, nextPostAt: Date? = nil, forcedAt: Date? = nil,
+        manualRequestedAt: Date? = nil, consecutiveFailures: Int = 0, lastFailure: OfferPostFailure? = nil, lastFailureDetail: String? = nil,
+        lastFailureAt: Date? = nil, stoppedAt: Date? = nil
+    ) {
+        self.messageID = messageID
+        self.postedAt = postedAt
+        self.postedContent = postedContent
+        self.nextPostAt = nextPostAt
+        self.forcedAt = forcedAt
+        self.manualRequestedAt = manualRequestedAt
+        self.consecutiveFailures = consecutiveFailures
+        self.lastFailure = lastFailure
+        self.lastFailureDetail = lastFailureDetail
+        self.lastFailureAt = lastFailureAt
+        self.stoppedAt = stoppedAt
+    }
+}
+
+/// The rules of when to post. Pure and tested case by case.
+public enum OfferPostRules {
+    public enum Decision: Sendable, Hashable {
+        case post
+        /// The channel stopped selling: delete its post, whose buttons would lead nowhere.
+        case withdraw
+        case skip(String)
+    }
+
+    /// Whether an attempt that finds this state posts. Jobs for one channel may be duplicated (a save, a
+    /// press and the schedule at once); the state, not the job, decides, so extra jobs change nothing.
+    public static func decide(selling: Bool, hasTiers: Bool, state: OfferPostState, fingerprint: String, now: Date) -> Decision {
+        guard selling else { return state.messageID == nil ? .skip("the channel is not selling") : .withdraw }
+        guard hasTiers else { return .skip("no tier is on sale") }
+        if state.forcedAt != nil { return .post }
+        if state.stoppedAt != nil { return .skip("automatic posting is stopped") }
+        if state.consecutiveFailures > 0, let next = state.nextPostAt, next > now { return .skip("waiting before trying again") }
+        if state.messageID == nil { return .post }
+        if state.postedContent != fingerprint { return .post }
+        if let next = state.nextPostAt, next <= now { return .post }
+        return .skip("the post is up to date")
+    }
+
+    /// How long after the n-th consecutive failure the next automatic attempt waits: 1, 4, 16, 64 minutes…,
+    /// never longer than the refresh interval.
+    public static func retryDelay(afterFailures failures: Int, refreshInterval: TimeInterval) -> TimeInterval {
+        let exponent = Double(max(0, min(failures - 1, 10)))
+        return min(refreshInterval, 60 * pow(4, exponent))
+    }
+
+    /// How much of the manual cooldown is left at `now`; nil when the owner may post.
+    public static func cooldownLeft(lastManual: Date?, cooldown: TimeInterval, now: Date) -> TimeInterval? {
+        guard let lastManual else { return nil }
+        let left = lastManual.addingTimeInterval(cooldown).timeIntervalSince(now)
+        return left > 0 ? left : nil
+    }
+
+    /// `4:05` for four minutes five seconds (rounded up, so "0:00" is never shown while refusing).
+    public static func minutesAndSeconds(_ interval: TimeInterval) -> String {
+        let seconds = max(1, Int(interval.rounded(.up)))
+        return "\(seconds / 60):" + (seconds % 60 < 10 ? "0" : "") + String(seconds % 60)
+    }
+}
