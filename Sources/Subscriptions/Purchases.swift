@@ -79,28 +79,7 @@ public struct PurchaseService: Sendable {
 
     private func loadOffer(token: String?, channelID: Int64?) async throws -> Offer? {
         let logger = self.logger
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT c.id, c.closed_title, c.closed_description, c.open_title, t.position, t.price_usd::text, t.duration_days
-                FROM channels c LEFT JOIN channel_tiers t ON t.channel_id = c.id AND t.enabled
-                WHERE c.status = \(ChannelStatus.active.rawValue) AND (c.offer_token = \(token ?? "") OR c.id = \(channelID ?? 0))
-                ORDER BY t.position
-                """,
-                logger: logger
-            )
-            var offer: Offer?
-            for try await (id, closedTitle, description, openTitle, position, price, days)
-                in rows.decode((Int64, String, String, String, Int16?, String?, Int32?).self) {
-                if offer == nil {
-                    offer = Offer(channelID: id, closedTitle: closedTitle, closedDescription: description, openTitle: openTitle, tiers: [])
-                }
-                if let position, let price, let days {
-                    offer?.tiers.append(Offer.Tier(position: Int(position), priceUSD: try DecimalText.require(price, "tier price"), durationDays: Int(days)))
-                }
-            }
-            return offer
-        }
+        return try await database.withConnection { try await OfferStore.offer(token: token, channelID: channelID, on: $0, logger: logger) }
     }
 
     /// Creates an order for `userID` buying tier `position` of `channelID`, then its invoice.
@@ -170,21 +149,7 @@ public struct PurchaseService: Sendable {
     /// The user's subscriptions, newest expiry first.
     public func subscriptions(of userID: Int64) async throws -> [SubscriptionSummary] {
         let logger = self.logger
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT s.id, s.channel_id, c.closed_title, s.status = \(SubscriptionStatus.active.rawValue), s.expires_at
-                FROM subscriptions s JOIN channels c ON c.id = s.channel_id
-                WHERE s.user_id = \(userID) ORDER BY s.expires_at DESC
-                """,
-                logger: logger
-            )
-            var result: [SubscriptionSummary] = []
-            for try await (id, channel, title, active, expires) in rows.decode((Int64, Int64, String, Bool, Date).self) {
-                result.append(SubscriptionSummary(id: id, channelID: channel, title: title, isActive: active, expiresAt: expires))
-            }
-            return result
-        }
+        return try await database.withConnection { try await OfferStore.subscriptions(of: userID, on: $0, logger: logger) }
     }
 
     /// The order behind a return-page visit.
