@@ -116,12 +116,55 @@ public struct PayoutService: Sendable {
         let planned = try await database.withConnection { try await PayoutStore.inState(.planned, limit: batch, on: $0, logger: logger) }
         var submitted = 0
         for payout in planned {
-            try await wallet.submit(key: payout.transferKey, recipient: payout.walletAddress, units: payout.amount)
+            do {
+                try await wallet.submit(key: payout.transferKey, recipient: payout.walletAddress, units: payout.amount)
+            } catch {
+                // Only when no transfer was recorded under the payout's key has it provably moved nothing: then it
+                // fails and its share is pending again. Otherwise the next pass submits the same key again.
+                if try await wallet.outcome(key: payout.transferKey) == nil {
+                    try await fail(payout, from: .planned, reason: "the hot wallet refused the transfer: \(error)", gas: 0)
+                } else {
+                    logger.warning("recording a payout's transfer failed; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+                }
+                continue
+            }
             if try await database.withConnection({ try await PayoutStore.move(payout.id, from: .planned, to: .sending, on: $0, logger: logger) }) {
                 submitted += 1
             }
         }
         return submitted
+    }
+
+    /// Ends a payout that moved no money: its share goes back to pending (any gas a reverted transfer cost is
+    /// booked), and the admins are told. Returns whether this call ended it.
+    @discardableResult
+    func fail(_ payout: Payout, from state: PayoutState, reason: String, gas: Decimal) async throws -> Bool {
+        let logger = self.logger
+        let asset = settlement.asset
+        let queue = self.queue
+        let ended = try await database.withTransaction { connection -> Bool in
+            guard try await PayoutStore.move(payout.id, from: state, to: .failed, failure: reason, gas: gas, on: connection, logger: logger) else {
+                return false
+            }
+            try await LedgerStore.book(
+                .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
+                entries: [
+                    LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, asset: asset, payout.amount),
+                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, asset: asset, -payout.amount),
+                    LedgerEntry(.networkFees, asset: asset, gas),
+                    LedgerEntry(.hotWallet, asset: asset, -gas),
+                ],
+                on: connection, logger: logger
+            )
+            try await queue.enqueue(
+                SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection
+            )
+            return true
+        }
+        if ended {
+            logger.error("payout failed; its share is pending again", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
+        }
+        return ended
     }
 
     /// Settles payouts whose transfers are final.
@@ -155,29 +198,7 @@ public struct PayoutService: Sendable {
                     logger.info("payout paid", metadata: ["payout_id": "\(payout.id)", "gas": "\(DecimalText.plain(gas))"])
                 }
             case .failed(let reason, let gas)?:
-                let moved = try await database.withTransaction { connection -> Bool in
-                    guard try await PayoutStore.move(payout.id, from: .sending, to: .failed, failure: reason, gas: gas, on: connection, logger: logger) else {
-                        return false
-                    }
-                    try await LedgerStore.book(
-                        .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
-                        entries: [
-                            LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, asset: asset, payout.amount),
-                            LedgerEntry(.ownerPayable, owner: payout.ownerUserID, asset: asset, -payout.amount),
-                            LedgerEntry(.networkFees, asset: asset, gas),
-                            LedgerEntry(.hotWallet, asset: asset, -gas),
-                        ],
-                        on: connection, logger: logger
-                    )
-                    try await queue.enqueue(
-                        SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection
-                    )
-                    return true
-                }
-                if moved {
-                    failed += 1
-                    logger.error("payout failed; its share is pending again", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
-                }
+                if try await fail(payout, from: .sending, reason: reason, gas: gas) { failed += 1 }
             }
         }
         return (paid, failed)

@@ -129,4 +129,24 @@ struct DirectPayoutTests {
             #expect(try await payout.payouts.runPass().planned == 0)
         }
     }
+
+    @Test("a wallet the hot wallet refuses (not an address) fails that payout at once without moving money, and the pass goes on")
+    func refusedWalletFailsWithoutMoving() async throws {
+        try await withSubscriptionWorld { world in
+            let payout = try await DirectPayoutWorld.make(world, gasEther: "1")
+            try await world.database.withConnection { connection in
+                try await connection.run("UPDATE channel_payout_settings SET wallet_address = 'not-an-ethereum-address'", logger: quietLogger)
+            }
+            let invoice = try await world.order(SubscriptionWorld.anna)
+            try await world.pay(invoice, through: ["finished"])
+            try await world.waitForOrder(invoice.orderID!, "paid")
+            try await world.settled()
+            let pass = try await payout.payouts.runPass()
+            #expect(pass.planned == 1 && pass.submitted == 0)
+            #expect(try await world.strings("SELECT state FROM payouts") == ["failed"])
+            #expect(try await world.count("SELECT count(*) FROM wallet_transfers") == 0, "no transfer was ever recorded")
+            #expect(try await payout.ledgerETH(.ownerPayable) == -3_937_230_000_000_000, "the share is pending again")
+            #expect(try await payout.ledgerETH(.ownerInFlight) == 0)
+        }
+    }
 }
