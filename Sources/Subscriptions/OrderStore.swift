@@ -58,10 +58,14 @@ public enum OrderStore {
         try await connection.first("SELECT channel_id FROM orders WHERE id = \(id)", as: Int64.self, logger: logger)
     }
 
-    /// Locks the channel row against closing (pause, delete) for the rest of the transaction. Taken before
-    /// the order's lock, in the same order as closing a channel takes them, so the two never deadlock.
+    /// Holds the channel against closing (pause, delete) for the rest of the transaction: the channel's sales
+    /// lock, shared. Taken before the order's lock, in the same order as closing a channel takes them, so the
+    /// two never deadlock. An advisory lock rather than `FOR SHARE` on the channel row: many payments of one
+    /// channel hold it at once, and row share locks by many transactions cost a multixact each.
     static func holdChannel(_ channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run("SELECT 1 FROM channels WHERE id = \(channelID) FOR SHARE", logger: logger)
+        try await connection.run(
+            "SELECT pg_advisory_xact_lock_shared(\(SalesClosure.lockClass), \(SalesClosure.lockKey(channelID)))", logger: logger
+        )
     }
 
     static func lock(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> LockedOrder? {

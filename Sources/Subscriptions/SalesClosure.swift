@@ -9,15 +9,24 @@ import Storage
 /// its rights, or deleted): they are cancelled, their buyers told, and a payment that still arrives for one
 /// is held for review instead of granting access to a chat that may belong to a new pair.
 public enum SalesClosure {
-    /// Locks the channel row until the transaction ends. Closing a channel takes this lock before it touches
-    /// anything else, so it orders after any grant in progress (payment processing holds the row shared).
+    /// The advisory lock class of a channel's sales lock ("TPCH"); its key is the channel id.
+    static let lockClass: Int32 = 0x5450_4348
+
+    static func lockKey(_ channelID: Int64) -> Int32 {
+        Int32(truncatingIfNeeded: channelID)
+    }
+
+    /// Takes the channel's sales lock exclusively, and its row, until the transaction ends. Closing a channel
+    /// takes them before it touches anything else, so it waits for any grant in progress (payment processing
+    /// holds the sales lock shared) and no grant starts until it commits.
     public static func lockChannel(_ channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("SELECT pg_advisory_xact_lock(\(lockClass), \(lockKey(channelID)))", logger: logger)
         try await connection.run("SELECT 1 FROM channels WHERE id = \(channelID) FOR UPDATE", logger: logger)
     }
 
-    /// Cancels the channel's open orders. Call it in the transaction that pauses or deletes the channel,
-    /// after the channel row is locked (the `UPDATE` of its status does): payment processing holds that row
-    /// shared while it grants, so no grant for this channel runs at the same time.
+    /// Cancels the channel's open orders. Call it in the transaction that pauses or deletes the channel, after
+    /// `lockChannel`: payment processing holds the channel's sales lock shared while it grants, so no grant for
+    /// this channel runs at the same time.
     @discardableResult
     public static func cancelOpenOrders(
         channelID: Int64, reason: String, queue: JobQueue?, on connection: PostgresConnection, logger: Logger

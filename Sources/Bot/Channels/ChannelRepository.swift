@@ -257,6 +257,7 @@ public enum ChannelRepository {
     /// same transaction (their buyers told through `jobs`). Returns whether anything changed.
     @discardableResult
     public static func pause(id: Int64, reason: String, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await SalesClosure.lockChannel(id, on: connection, logger: logger)
         let rows = try await connection.query(
             """
             UPDATE channels SET status = \(ChannelStatus.paused.rawValue), paused_reason = \(reason)
@@ -273,8 +274,8 @@ public enum ChannelRepository {
         return changed
     }
 
-    /// Locks the channel row until the transaction ends, so no payment is granted for it meanwhile (payment
-    /// processing holds the row shared while it grants).
+    /// Takes the channel's sales lock and its row until the transaction ends, so no payment is granted for it
+    /// meanwhile (payment processing holds the sales lock shared while it grants).
     public static func lockForClosing(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
         try await SalesClosure.lockChannel(id, on: connection, logger: logger)
     }
