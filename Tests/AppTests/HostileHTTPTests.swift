@@ -287,11 +287,13 @@ struct HostileHTTPTests {
             }
         }
         defer { trickle.cancel() }
+        // Generous bounds: the timeouts close these within a few seconds, but a machine running the whole suite
+        // in parallel may be slow to tell; without the timeouts they would stay open for good.
         let started = ContinuousClock.now
-        #expect(try await silent.readUntilClosed(limit: .seconds(8)) == "")
-        #expect(try await trickling.readUntilClosed(limit: .seconds(8)) != nil, "headers that never end are cut off")
-        #expect(try await stalledBody.readUntilClosed(limit: .seconds(8)) != nil, "a body that never ends is cut off")
-        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(try await silent.readUntilClosed(limit: .seconds(30)) == "")
+        #expect(try await trickling.readUntilClosed(limit: .seconds(30)) != nil, "headers that never end are cut off")
+        #expect(try await stalledBody.readUntilClosed(limit: .seconds(30)) != nil, "a body that never ends is cut off")
+        #expect(ContinuousClock.now - started < .seconds(60))
         #expect(server.telemetry.render().contains("telepay_http_connections_timed_out_total"))
     }
 
@@ -310,8 +312,9 @@ struct HostileHTTPTests {
     func connectionCap() async throws {
         let lines = LogCapture()
         let logger = Logger(label: "test") { label in KeyValueLogHandler(label: label, level: .info, sink: lines.append) }
+        // Timeouts long enough that all 16 silent connections are open at once even on a slow machine.
         let limits = HTTPLimits(
-            maxConnections: 16, headerTimeout: .seconds(3), requestTimeout: .seconds(6), idleTimeout: .seconds(3), paymentCallbackMaxBodyBytes: 65536
+            maxConnections: 16, headerTimeout: .seconds(10), requestTimeout: .seconds(20), idleTimeout: .seconds(10), paymentCallbackMaxBodyBytes: 65536
         )
         let server = try await HostileServer.start(limits: limits, logger: logger)
         defer { server.stop() }
@@ -321,7 +324,7 @@ struct HostileHTTPTests {
         try await Task.sleep(for: .milliseconds(300))
         // Served once the silent connections time out; that it had to wait is proven by the cap's log line and
         // counter, not by a duration (the machine running the test may be slow to open the 16 connections).
-        let status = try await server.status(request("GET", "/healthz"), limit: .seconds(15))
+        let status = try await server.status(request("GET", "/healthz"), limit: .seconds(45))
         #expect(status == 200, "served once the silent connections timed out")
         #expect(lines.text.contains("HTTP connection cap reached"))
         #expect(lines.text.contains("TELEPAY_HTTP_MAX_CONNECTIONS"))
