@@ -219,7 +219,7 @@ struct HostileHTTPTests {
         }
         #expect(refused == 96, "every forged callback is refused")
         // Generous for a loaded 2-core machine and a debug build; the release figures are in the README's benchmarks.
-        #expect(slowest < .seconds(5), "the slowest /healthz took \(slowest)")
+        #expect(slowest < .seconds(10), "the slowest /healthz took \(slowest) (22.5 s before the bounds)")
     }
 
     @Test("a client whose signatures keep failing gets 429 before its body is read; another client does not")
@@ -304,7 +304,9 @@ struct HostileHTTPTests {
         let connection = try await RawConnection.open(port: server.port)
         defer { connection.close() }
         try await connection.send(request("GET", "/healthz"))
-        let response = try #require(try await connection.readUntilClosed(limit: .seconds(8)))
+        // Closed about a second after the answer; the bound is generous for a loaded machine (without the idle
+        // timeout the connection would stay open for minutes).
+        let response = try #require(try await connection.readUntilClosed(limit: .seconds(30)))
         #expect(response.hasPrefix("HTTP/1.1 200"), "answered, then closed once idle")
     }
 
