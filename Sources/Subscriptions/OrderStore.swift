@@ -68,6 +68,12 @@ public enum OrderStore {
         )
     }
 
+    /// Takes the channel's sales lock exclusively, then its row: how every closing of a channel starts.
+    static func closeChannel(_ channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("SELECT pg_advisory_xact_lock(\(SalesClosure.lockClass), \(SalesClosure.lockKey(channelID)))", logger: logger)
+        try await connection.run("SELECT 1 FROM channels WHERE id = \(channelID) FOR UPDATE", logger: logger)
+    }
+
     static func lock(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> LockedOrder? {
         try await connection.first("SELECT \(unescaped: columns) FROM orders WHERE id = \(id) FOR UPDATE", as: Row.self, logger: logger)
             .map(order)

@@ -155,13 +155,15 @@ private struct PaymentStep {
         self.parent = parent
         // The payment's own order wins; then its parent's (a re-deposit credits the order it tops up); then
         // the order id it carries.
-        var orderID = stored.orderID ?? parent?.orderID
-        if orderID == nil, let reference = payment.orderID ?? orderRef {
-            orderID = try await OrderStore.locate(publicID: reference, on: connection, logger: logger)?.id
+        var target: (id: Int64, channelID: Int64)?
+        if let known = stored.orderID ?? parent?.orderID {
+            target = try await OrderStore.channel(ofOrder: known, on: connection, logger: logger).map { (id: known, channelID: $0) }
+        } else if let reference = payment.orderID ?? orderRef {
+            target = try await OrderStore.locate(publicID: reference, on: connection, logger: logger)
         }
-        if let orderID, let channelID = try await OrderStore.channel(ofOrder: orderID, on: connection, logger: logger) {
-            try await OrderStore.holdChannel(channelID, on: connection, logger: logger)
-            order = try await OrderStore.lock(id: orderID, on: connection, logger: logger)
+        if let target {
+            try await OrderStore.holdChannel(target.channelID, on: connection, logger: logger)
+            order = try await OrderStore.lock(id: target.id, on: connection, logger: logger)
         }
         // A new, independent payment for an order already delivered (the invoice paid twice, or a retried
         // invoice paid as well): money arrived, so it is a purchase of its own. A re-deposit is not.

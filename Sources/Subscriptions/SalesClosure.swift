@@ -20,8 +20,7 @@ public enum SalesClosure {
     /// takes them before it touches anything else, so it waits for any grant in progress (payment processing
     /// holds the sales lock shared) and no grant starts until it commits.
     public static func lockChannel(_ channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run("SELECT pg_advisory_xact_lock(\(lockClass), \(lockKey(channelID)))", logger: logger)
-        try await connection.run("SELECT 1 FROM channels WHERE id = \(channelID) FOR UPDATE", logger: logger)
+        try await OrderStore.closeChannel(channelID, on: connection, logger: logger)
     }
 
     /// Cancels the channel's open orders. Call it in the transaction that pauses or deletes the channel, after

@@ -180,10 +180,7 @@ public actor FakeNOWPayments {
             id: id, parentID: parentID, invoiceID: parent.invoiceID, priceAmountOverride: nil, status: status, payCurrency: parent.payCurrency,
             payAmount: parent.payAmount, actuallyPaid: actuallyPaid, payAddress: parent.payAddress, createdAt: now, updatedAt: now
         )
-        if status == "finished", let settleOnChain, let payment = payments[id] {
-            try await settleOnChain(outcomeAmount(payment))
-            settledAmounts[id] = outcomeAmount(payment)
-        }
+        if status == "finished" { try await settle(id) }
         return try ipn(for: id)
     }
 
@@ -215,11 +212,15 @@ public actor FakeNOWPayments {
         }
         payment.updatedAt = timestamp()
         payments[paymentID] = payment
-        if settles, let settleOnChain {
-            try await settleOnChain(outcomeAmount(payment))
-            settledAmounts[paymentID] = outcomeAmount(payment)
-        }
+        if settles { try await settle(paymentID) }
         return try ipn(for: paymentID)
+    }
+
+    /// Sends a finished payment's outcome to the merchant, when a test asked for it.
+    func settle(_ paymentID: Int64) async throws {
+        guard let settleOnChain, let payment = payments[paymentID] else { return }
+        try await settleOnChain(outcomeAmount(payment))
+        settledAmounts[paymentID] = outcomeAmount(payment)
     }
 
     /// Pays each finished payment's outcome (in the settlement currency) to the merchant; a test points it at
