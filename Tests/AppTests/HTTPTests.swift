@@ -56,7 +56,8 @@ struct HTTPTests {
     func databaseProbe() async throws {
         try await withTestDatabase { database in
             let runner = MigrationRunner(migrations: try Migration.load(directory: RepositoryPaths.migrations), logger: quietLogger)
-            let probe = DatabaseReadinessProbe(database: database, migrations: runner)
+            // A deadline a machine busy with the whole suite keeps; the 2 s default is for production.
+            let probe = DatabaseReadinessProbe(database: database, migrations: runner, deadline: .seconds(30))
             let before = await probe.check()
             #expect(!before.ready)
             #expect(before.reason?.contains("0001_initial_schema.sql") == true)

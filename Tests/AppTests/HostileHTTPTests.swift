@@ -11,8 +11,19 @@ import Testing
 
 /// A raw TCP client over loopback, for what well-behaved HTTP clients never do: half-sent headers,
 /// stalled bodies, idle connections, and a choice of loopback source address (a "different client").
-struct RawConnection {
+/// A class so that its writer is always finished: NIO traps when an unfinished `NIOAsyncWriter` is
+/// released, which a test that stops early (a failed expectation, a thrown error) would otherwise do.
+final class RawConnection: Sendable {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+
+    init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        self.channel = channel
+    }
+
+    deinit {
+        channel.outbound.finish()
+        channel.channel.close(promise: nil)
+    }
 
     static func open(port: Int, from source: String? = nil) async throws -> RawConnection {
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -35,10 +46,10 @@ struct RawConnection {
 
     /// Everything the server sends until it closes the connection, by FIN or by reset (or `limit` passes: then nil).
     func readUntilClosed(limit: Duration) async throws -> String? {
-        try await firstOf(limit: limit) {
+        try await firstOf(limit: limit) { [inbound = channel.inbound] in
             var received = ""
             do {
-                for try await buffer in channel.inbound {
+                for try await buffer in inbound {
                     received += String(buffer: buffer)
                 }
             } catch let error as IOError where error.errnoCode == ECONNRESET {
@@ -50,9 +61,9 @@ struct RawConnection {
 
     /// The first response's status code, read without waiting for the connection to close.
     func readStatus(limit: Duration) async throws -> Int? {
-        try await firstOf(limit: limit) {
+        try await firstOf(limit: limit) { [inbound = channel.inbound] in
             var received = ""
-            for try await buffer in channel.inbound {
+            for try await buffer in inbound {
                 received += String(buffer: buffer)
                 if let line = received.split(separator: "\r\n").first, line.hasPrefix("HTTP/1.1 ") {
                     return Int(line.dropFirst(9).prefix(3)) ?? 0
