@@ -57,9 +57,9 @@ struct BotHarness: Sendable {
         LongPollingSource(client: client, dispatcher: dispatcher, database: database, botID: botID, pollTimeoutSeconds: timeout, logger: quietLogger)
     }
 
-    /// Waits (up to `seconds`) until `condition` holds; records an issue and returns false otherwise.
+    /// Waits (up to `seconds`: generous, since a machine running the whole suite can stall for many seconds) until `condition` holds; records an issue and returns false otherwise.
     @discardableResult
-    func eventually(_ what: String, seconds: Double = 15, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+    func eventually(_ what: String, seconds: Double = 45, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
