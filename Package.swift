@@ -174,6 +174,8 @@ let package = Package(
         .target(
             name: "Payouts",
             dependencies: [
+                "Exchange",
+                "ExchangeOrders",
                 "Money",
                 "Storage",
                 "Jobs",
@@ -182,6 +184,7 @@ let package = Package(
                 "Ethereum",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
@@ -222,6 +225,7 @@ let package = Package(
             dependencies: [
                 "App",
                 "Subscriptions",
+                "Payouts",
                 "Conversations",
                 "Jobs",
                 "Storage",
@@ -363,7 +367,7 @@ let package = Package(
             name: "SubscriptionsTests",
             dependencies: [
                 "Subscriptions", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
-                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts", "Exchange", "ExchangeOrders",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

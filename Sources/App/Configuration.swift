@@ -88,6 +88,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var changeNowPrivateAPIKey: Secret?
     /// How often recorded exchanges not yet final are polled.
     public var exchangePollInterval: Duration
+    /// An exchange held in `verifying` (ChangeNOW's AML/KYC check) longer than this alerts the admins.
+    public var exchangeVerifyingAlertAfter: Duration = .seconds(3600)
     /// Telegram users (private chats) told about failed jobs, wallet and exchange alerts.
     public var adminTelegramIDs: [Int64]
     /// Hosted RPC URLs often carry an API key in their path, so the URL is treated as a secret.
@@ -157,6 +159,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
         Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
         Variable("TELEPAY_EXCHANGE_POLL_SECONDS", default: "30", "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
+        Variable("TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", default: "60", "An exchange held in ChangeNOW's `verifying` (AML/KYC) longer than this alerts the admins (5–10080)."),
         Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN)."),
         Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL (http only to a loopback address).", secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits (a valid secp256k1 key).", secret: true),
@@ -459,6 +462,7 @@ private struct Reader {
         let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
         let changeNowPrivateKey = secret("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
         let exchangePoll = integer("TELEPAY_EXCHANGE_POLL_SECONDS", in: 5...3600)
+        let verifyingMinutes = integer("TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", in: 5...10080)
         let admins = adminIDs("TELEPAY_ADMIN_TELEGRAM_IDS")
         if let admins, !admins.isEmpty, token == nil, string("TELEGRAM_BOT_TOKEN") == nil {
             problem("TELEPAY_ADMIN_TELEGRAM_IDS", "needs TELEGRAM_BOT_TOKEN: alerts reach admins through the bot")
@@ -508,7 +512,7 @@ private struct Reader {
         guard let poolSize, let connectTimeout, let port, let maxBody, let level,
               let maxConnections, let headerTimeout, let requestTimeout, let idleTimeout, let ipnMaxBody, ipnMaxBody <= maxBody,
               headerTimeout <= requestTimeout, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
-              let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let admins,
+              let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let verifyingMinutes, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
               let chainId, let confirmations, let maximumChannels, let draftHours, let postRefreshHours, let postCooldown,
               let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds
@@ -549,6 +553,7 @@ private struct Reader {
             changeNowAPIKey: changeNowKey,
             changeNowPrivateAPIKey: changeNowPrivateKey,
             exchangePollInterval: .seconds(exchangePoll),
+            exchangeVerifyingAlertAfter: .seconds(verifyingMinutes * 60),
             adminTelegramIDs: admins,
             ethereumRPCURL: Secret(rpcURL.absoluteString),
             ethereumPrivateKey: privateKey,

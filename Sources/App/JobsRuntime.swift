@@ -67,7 +67,7 @@ public struct JobsRuntime: Sendable {
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
         }
         if let payouts {
-            registry.register(PayoutRunner(service: payouts))
+            registry.register(PayoutRunner(service: payouts, metrics: telemetry.factory))
             tasks.append(try PayoutRunner.periodicTask(every: .seconds(15)))
         }
         if let subscriptions, let processor = subscriptions.processor {

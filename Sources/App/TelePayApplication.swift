@@ -345,10 +345,12 @@ public struct TelePayApplication: Sendable {
         if !adminAlerts.adminChatIDs.isEmpty {
             logger.info("alerts go to admins in Telegram", metadata: ["admins": "\(adminAlerts.adminChatIDs.count)"])
         }
-        let exchangeTracking = configuration.changeNowAPIKey.map { key in
+        let changeNow = configuration.changeNowAPIKey.map { key in
             let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
-            let orders = ExchangeOrders(database: handle.database, api: client, alerts: adminAlerts, logger: logger)
-            return (tracker: ExchangeTracker(orders: orders, logger: logger), interval: configuration.exchangePollInterval)
+            return (client: client, orders: ExchangeOrders(database: handle.database, api: client, alerts: adminAlerts, logger: logger))
+        }
+        let exchangeTracking = changeNow.map {
+            (tracker: ExchangeTracker(orders: $0.orders, logger: logger), interval: configuration.exchangePollInterval)
         }
         let hotWallet = try HotWalletConfiguration.key(configuration).map { key in
             let rpc = HotWalletConfiguration.rpc(configuration, timeout: .seconds(30))
@@ -359,12 +361,23 @@ public struct TelePayApplication: Sendable {
             )
             return (sender: sender, rpc: rpc)
         }
-        // Owners who take the settlement asset itself are paid straight from the hot wallet.
-        let payouts = hotWallet.map {
+        // Owners who take the settlement asset itself are paid straight from the hot wallet; owners of other
+        // coins through ChangeNOW (when its key is set), funded by the hot wallet, refunds to the hot wallet.
+        let payouts = hotWallet.map { wallet in
             PayoutService(
-                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: $0.sender, rpc: $0.rpc),
-                settlement: settings.settlement, logger: logger
+                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: wallet.sender, rpc: wallet.rpc),
+                settlement: settings.settlement,
+                exchange: changeNow.map {
+                    PayoutExchange(
+                        orders: $0.orders, api: $0.client, refundAddress: wallet.sender.wallet.checksummed,
+                        verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
+                    )
+                },
+                logger: logger
             )
+        }
+        if payouts != nil && changeNow == nil {
+            logger.warning("owners paid in coins other than ETH on Ethereum are not paid: set TELEPAY_CHANGENOW_API_KEY")
         }
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,

@@ -1,10 +1,14 @@
+import Exchange
+import ExchangeOrders
 import Foundation
 import Jobs
 import Logging
+import Metrics
 import Money
 import PostgresNIO
 import Storage
 import Subscriptions
+import Synchronization
 
 /// How an owner takes their money (the `channel_payout_settings.strategy` column).
 public enum PayoutStrategy: String, Sendable, Hashable, CaseIterable, Codable {
@@ -34,174 +38,603 @@ public protocol PayoutWallet: Sendable {
     func outcome(key: String) async throws -> PayoutTransferOutcome?
 }
 
-/// Pays owners who take instant payouts in the settlement asset on its own network (ETH on Ethereum)
-/// straight from the hot wallet: every sold order's owner share becomes a payout, recorded — with its share
-/// moved from pending to in flight in the ledger — before its transfer is recorded, and the transfer is the
-/// hot wallet's own exactly-once transfer keyed by the payout. A confirmed transfer moves the share out of
-/// the hot wallet and books its gas as a network fee; a transfer that moved nothing (never sent, or
-/// reverted) puts the share back to pending and alerts the admins.
+/// Payouts in another coin than the settlement asset: through ChangeNOW, funded by the hot wallet.
+public struct PayoutExchange: Sendable {
+    public var orders: ExchangeOrders
+    public var api: any ChangeNowAPI
+    /// The hot wallet's address: where ChangeNOW returns a deposit it cannot exchange.
+    public var refundAddress: String
+    /// The settlement asset as ChangeNOW names it (`eth` on `eth`).
+    public var from: ExchangeLeg
+    /// An exchange held in `verifying` (ChangeNOW's AML/KYC check) longer than this alerts the admins.
+    public var verifyingAlertAfter: Duration
+    /// Decimals ChangeNOW takes in an amount; what is below them stays pending for the next payout.
+    public var amountDecimals: Int
+    /// How long a pair's minimum amount is trusted before it is asked again.
+    public var minimumLifetime: Duration
+
+    public init(
+        orders: ExchangeOrders, api: any ChangeNowAPI, refundAddress: String, from: ExchangeLeg = ExchangeLeg(currency: "eth", network: "eth"),
+        verifyingAlertAfter: Duration = .seconds(3600), amountDecimals: Int = 8, minimumLifetime: Duration = .seconds(600)
+    ) {
+        self.orders = orders
+        self.api = api
+        self.refundAddress = refundAddress
+        self.from = from
+        self.verifyingAlertAfter = verifyingAlertAfter
+        self.amountDecimals = amountDecimals
+        self.minimumLifetime = minimumLifetime
+    }
+}
+
+/// Hears about payouts that reached a point an owner or an admin should know of. Called after the commit
+/// that recorded the change, at most once per change of state.
+public protocol PayoutEvents: Sendable {
+    func payoutSent(_ payout: Payout) async
+    func payoutArrived(_ payout: Payout) async
+    func payoutFailed(_ payout: Payout, reason: String) async
+}
+
+/// Pays owners who take instant payouts. Each pass plans, per channel, one payout of what is pending (the
+/// amount moves from pending to in flight in the ledger, in the transaction that records the payout), then
+/// advances every open payout one step, recording each step before the next external call:
+///
+/// - **direct** (the owner takes the settlement asset on its own network, ETH on Ethereum): the hot wallet's
+///   exactly-once transfer keyed by the payout; final → paid, gas booked.
+/// - **exchange** (any other coin): ChangeNOW validates the wallet, a share below the pair's minimum waits for
+///   more (carried over, never failed), an estimate is recorded, an exchange intent is recorded before the
+///   create call (a create whose answer was lost is never followed by a second funded exchange), the
+///   exchange is checked (`new`/`waiting`, our pay-in asset, our amount), the hot wallet sends exactly its
+///   `fromAmount` to its pay-in address, and the exchange is tracked to `finished` (amount and hash recorded).
+///
+/// A payout that moved no money (never sent, reverted, refused before funding, or refunded back to the hot
+/// wallet) fails: its amount is pending again, the admins are alerted, and the channel gets no new payout
+/// until an operator releases it or — when the failure was the owner's wallet — the owner changes the wallet.
+/// An exchange that fails after it was funded holds the payout (`held`): the money is at ChangeNOW.
 public struct PayoutService: Sendable {
     let database: Database
     let queue: JobQueue
     let wallet: any PayoutWallet
     let settlement: SettlementAsset
+    let exchange: PayoutExchange?
+    let events: (any PayoutEvents)?
     let logger: Logger
+    let minimums = MinimumCache()
     /// The owner currency and network that are the settlement asset itself: paid without an exchange.
     let directCurrency = "ETH"
     let directNetwork = "ETH"
 
-    public init(database: Database, queue: JobQueue, wallet: any PayoutWallet, settlement: SettlementAsset, logger: Logger) {
+    public init(
+        database: Database, queue: JobQueue, wallet: any PayoutWallet, settlement: SettlementAsset, exchange: PayoutExchange? = nil,
+        events: (any PayoutEvents)? = nil, logger: Logger
+    ) {
         self.database = database
         self.queue = queue
         self.wallet = wallet
         self.settlement = settlement
+        self.exchange = exchange
+        self.events = events
         self.logger = logger
     }
 
     /// What one pass did.
     public struct Pass: Sendable, Hashable {
         public var planned = 0
+        /// Balances left pending because they are below the exchange's minimum.
+        public var carried = 0
         public var submitted = 0
+        /// Exchange payouts whose transfer is final and whose exchange is working.
+        public var exchanging = 0
         public var paid = 0
         public var failed = 0
+        public var held = 0
     }
 
-    /// Plans new payouts, records their transfers, and settles the ones whose transfers are final.
+    /// Plans new payouts and advances open ones by one step each.
     @discardableResult
     public func runPass(batch: Int = 100) async throws -> Pass {
         var pass = Pass()
-        pass.planned = try await plan(batch: batch)
-        pass.submitted = try await submit(batch: batch)
-        let (paid, failed) = try await track(batch: batch)
-        pass.paid = paid
-        pass.failed = failed
+        try await plan(batch: batch, into: &pass)
+        try await advancePlanned(batch: batch, into: &pass)
+        try await trackSending(batch: batch, into: &pass)
+        try await trackExchanges(batch: batch, into: &pass)
         return pass
     }
 
-    /// Each payable share becomes a planned payout, its share moved from pending to in flight, in one
-    /// transaction per payout.
-    func plan(batch: Int) async throws -> Int {
+    // MARK: - Planning
+
+    func isDirect(currency: String, network: String) -> Bool {
+        currency == directCurrency && network == directNetwork
+    }
+
+    /// One wei-like unit step that ChangeNOW can express (10^(decimals − amountDecimals)).
+    func exchangeStep(_ exchange: PayoutExchange) -> Decimal {
+        var step = Decimal(1)
+        for _ in 0..<max(settlement.decimals - exchange.amountDecimals, 0) { step *= 10 }
+        return step
+    }
+
+    func unitsPerCoin() -> Decimal {
+        var scale = Decimal(1)
+        for _ in 0..<settlement.decimals { scale *= 10 }
+        return scale
+    }
+
+    func pair(_ exchange: PayoutExchange, currency: String, network: String) -> ExchangePair {
+        ExchangePair(from: exchange.from, to: ExchangeLeg(currency: currency.lowercased(), network: network.lowercased()))
+    }
+
+    func plan(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let asset = settlement.asset
-        let shares = try await database.withConnection { connection in
-            try await PayoutStore.payableShares(
-                asset: asset, currency: directCurrency, network: directNetwork, strategy: .instant, limit: batch, on: connection, logger: logger
-            )
+        let balances = try await database.withConnection { connection in
+            try await PayoutStore.plannable(asset: asset, strategy: .instant, limit: batch, on: connection, logger: logger)
         }
-        var planned = 0
-        for share in shares {
+        for balance in balances {
+            let route: PayoutRoute = isDirect(currency: balance.currency, network: balance.network) ? .direct : .exchange
+            var amount = balance.pending
+            if route == .exchange {
+                guard let exchange else { continue }
+                let step = exchangeStep(exchange)
+                amount = DecimalText.rounded(balance.pending / step, scale: 0, .down) * step
+                let minimum: Decimal
+                do {
+                    minimum = try await minimums.minimum(for: pair(exchange, currency: balance.currency, network: balance.network), exchange: exchange)
+                } catch {
+                    logger.warning(
+                        "cannot read ChangeNOW's minimum; the payout waits for the next pass",
+                        metadata: ["channel_id": "\(balance.channelID)", "error": "\(error)"]
+                    )
+                    continue
+                }
+                if amount <= 0 || amount / unitsPerCoin() < minimum {
+                    pass.carried += 1
+                    logger.debug("pending balance below the exchange minimum; carried over", metadata: ["channel_id": "\(balance.channelID)"])
+                    continue
+                }
+            }
+            let plannedAmount = amount
             let created = try await database.withTransaction { connection -> Payout? in
-                guard let payout = try await PayoutStore.insert(share, asset: asset, on: connection, logger: logger) else { return nil }
+                // Under the balance row's lock, what is pending cannot change: the amount still fits.
+                let pending = try await PayoutStore.lockPending(ownerUserID: balance.ownerUserID, channelID: balance.channelID, asset: asset, on: connection, logger: logger)
+                guard pending >= plannedAmount else { return nil }
+                guard let payout = try await PayoutStore.insert(balance, amount: plannedAmount, asset: asset, route: route, on: connection, logger: logger) else {
+                    return nil
+                }
                 try await LedgerStore.book(
                     .payout, key: "payout:\(payout.id):planned", orderID: nil, paymentID: nil,
                     entries: [
-                        LedgerEntry(.ownerPayable, owner: share.ownerUserID, asset: asset, share.amount),
-                        LedgerEntry(.ownerInFlight, owner: share.ownerUserID, asset: asset, -share.amount),
+                        LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, plannedAmount),
+                        LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -plannedAmount),
                     ],
                     on: connection, logger: logger
                 )
                 return payout
             }
             if let created {
-                planned += 1
-                logger.info("payout planned", metadata: ["payout_id": "\(created.id)", "owner": "\(created.ownerUserID)", "units": "\(DecimalText.plain(created.amount))"])
+                pass.planned += 1
+                logger.info(
+                    "payout planned",
+                    metadata: ["payout_id": "\(created.id)", "owner": "\(created.ownerUserID)", "route": "\(route.rawValue)", "units": "\(DecimalText.plain(created.amount))"]
+                )
             }
         }
-        return planned
     }
 
-    /// Records each planned payout's transfer with the hot wallet (idempotent on the payout's key), then marks it sending.
-    func submit(batch: Int) async throws -> Int {
+    // MARK: - Planned → sending
+
+    func advancePlanned(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let planned = try await database.withConnection { try await PayoutStore.inState(.planned, limit: batch, on: $0, logger: logger) }
-        var submitted = 0
         for payout in planned {
-            do {
-                try await wallet.submit(key: payout.transferKey, recipient: payout.walletAddress, units: payout.amount)
-            } catch {
-                // Only when no transfer was recorded under the payout's key has it provably moved nothing: then it
-                // fails and its share is pending again. Otherwise the next pass submits the same key again.
-                if try await wallet.outcome(key: payout.transferKey) == nil {
-                    try await fail(payout, from: .planned, reason: "the hot wallet refused the transfer: \(error)", gas: 0)
-                } else {
-                    logger.warning("recording a payout's transfer failed; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
-                }
-                continue
-            }
-            if try await database.withConnection({ try await PayoutStore.move(payout.id, from: .planned, to: .sending, on: $0, logger: logger) }) {
-                submitted += 1
+            switch payout.route {
+            case .direct:
+                if try await fund(payout, recipient: payout.walletAddress, into: &pass) { pass.submitted += 1 }
+            case .exchange:
+                guard let exchange else { continue }
+                if try await prepareExchange(payout, exchange, into: &pass) { pass.submitted += 1 }
             }
         }
-        return submitted
     }
 
-    /// Ends a payout that moved no money: its share goes back to pending (any gas a reverted transfer cost is
-    /// booked), and the admins are told. Returns whether this call ended it.
-    @discardableResult
-    func fail(_ payout: Payout, from state: PayoutState, reason: String, gas: Decimal) async throws -> Bool {
+    /// Records the payout's transfer with the hot wallet (idempotent on its key), then marks it sending.
+    func fund(_ payout: Payout, recipient: String, into pass: inout Pass) async throws -> Bool {
         let logger = self.logger
-        let asset = settlement.asset
-        let queue = self.queue
-        let ended = try await database.withTransaction { connection -> Bool in
-            guard try await PayoutStore.move(payout.id, from: state, to: .failed, failure: reason, gas: gas, on: connection, logger: logger) else {
+        do {
+            try await wallet.submit(key: payout.transferKey, recipient: recipient, units: payout.amount)
+        } catch {
+            // Only when no transfer was recorded under the key has it provably moved nothing: then it fails and
+            // its amount is pending again. Otherwise the next pass submits the same key again.
+            if try await wallet.outcome(key: payout.transferKey) == nil {
+                if try await fail(payout, from: .planned, reason: "the hot wallet refused the transfer: \(error)", gas: 0) { pass.failed += 1 }
+            } else {
+                logger.warning("recording a payout's transfer failed; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+            }
+            return false
+        }
+        let moved = try await database.withConnection { try await PayoutStore.move(payout.id, from: .planned, to: .sending, on: $0, logger: logger) }
+        if moved {
+            logger.info("payout sending", metadata: ["payout_id": "\(payout.id)", "transfer": "\(payout.transferKey)"])
+            await events?.payoutSent(payout)
+        }
+        return moved
+    }
+
+    /// The exchange steps before funding, each recorded before the next call. Returns whether the payout was
+    /// funded (its transfer recorded) in this call. A step ChangeNOW could not answer is tried again next pass.
+    func prepareExchange(_ payout: Payout, _ exchange: PayoutExchange, into pass: inout Pass) async throws -> Bool {
+        let logger = self.logger
+        let pair = pair(exchange, currency: payout.currency, network: payout.network)
+        let fromAmount = payout.amount / unitsPerCoin()
+        var payout = payout
+
+        if payout.exchangeIntentID == nil {
+            // 1. The owner's wallet, as ChangeNOW sees it for the payout network.
+            let validation: AddressValidation
+            do {
+                validation = try await exchange.api.validateAddress(network: pair.to.network ?? pair.to.currency, address: payout.walletAddress)
+            } catch {
+                return try await deferred(payout, step: "validate the wallet", error)
+            }
+            guard validation.isValid else {
+                let reason = "ChangeNOW rejects the wallet \(payout.walletAddress) for \(payout.currency) on \(payout.network)"
+                    + (validation.message.map { ": \($0)" } ?? "")
+                if try await fail(payout, from: .planned, reason: reason, gas: 0, ownerFixable: true) { pass.failed += 1 }
                 return false
             }
-            try await LedgerStore.book(
-                .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
-                entries: [
-                    LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, asset: asset, payout.amount),
-                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, asset: asset, -payout.amount),
-                    LedgerEntry(.networkFees, asset: asset, gas),
-                    LedgerEntry(.hotWallet, asset: asset, -gas),
-                ],
-                on: connection, logger: logger
-            )
-            try await queue.enqueue(
-                SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection
-            )
-            return true
+            // 2. The estimate (a price that moved under the minimum sends the amount back to pending, to be
+            //    carried over: not an owner's or an operator's problem).
+            let estimate: Estimate
+            do {
+                estimate = try await exchange.api.estimate(EstimateRequest(pair: pair, flow: .standard, amount: .sending(fromAmount)))
+            } catch {
+                if case .rejected(_, let code, let message) = error, code == .outOfRange || code == .pairIsInactive {
+                    let reason = "ChangeNOW will not exchange \(DecimalText.plain(fromAmount)) \(settlement.asset) now (\(code)): \(message)"
+                    if try await fail(payout, from: .planned, reason: reason, gas: 0, release: true) { pass.failed += 1 }
+                    return false
+                }
+                return try await deferred(payout, step: "estimate", error)
+            }
+            // 3. The intent, recorded before any create call.
+            let intent = try await exchange.orders.record(ExchangeIntentRequest(
+                idempotencyKey: "payout:\(payout.id)", pair: pair, fromAmount: fromAmount, payoutAddress: payout.walletAddress,
+                payoutExtraId: payout.walletMemo, refundAddress: exchange.refundAddress
+            ))
+            try await database.withConnection { connection in
+                try await PayoutStore.setIntent(payout.id, intentID: intent.id, estimatedTo: estimate.toAmount, on: connection, logger: logger)
+            }
+            payout.exchangeIntentID = intent.id
         }
-        if ended {
-            logger.error("payout failed; its share is pending again", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
+        guard let intentID = payout.exchangeIntentID else { return false }
+
+        // 4. The exchange: created once; a lost answer is retried, and only the recorded exchange is ever funded.
+        let intent: ExchangeIntent
+        do {
+            intent = try await exchange.orders.ensureExchange(intentId: intentID)
+        } catch let error as ExchangeOrderError {
+            if case .createRejected(let cause) = error, !Self.isTransient(cause) {
+                var fixable = false
+                var release = false
+                if case .rejected(_, let code, _) = cause {
+                    fixable = code == .notValidParams && "\(cause)".localizedCaseInsensitiveContains("address")
+                    release = code == .outOfRange
+                }
+                if try await fail(payout, from: .planned, reason: "ChangeNOW refused the exchange: \(cause)", gas: 0, ownerFixable: fixable, release: release) {
+                    pass.failed += 1
+                }
+                return false
+            }
+            logger.warning("exchange not created yet; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+            return false
         }
-        return ended
+        guard let exchangeID = intent.exchangeId, let payin = intent.payinAddress else { return false }
+
+        // 5. The exchange waits for our deposit, in our asset, of our amount.
+        if intent.state == .created {
+            let report: ExchangeStatusReport
+            do {
+                report = try await exchange.api.exchangeStatus(id: exchangeID)
+            } catch {
+                return try await deferred(payout, step: "check the exchange", error)
+            }
+            var problems: [String] = []
+            if report.id != exchangeID { problems.append("the status is for exchange \(report.id)") }
+            if report.status != .new && report.status != .waiting { problems.append("its status is \(report.status), not waiting") }
+            if report.pair.from.currency.lowercased() != exchange.from.currency || (report.pair.from.network ?? report.pair.from.currency).lowercased() != exchange.from.network {
+                problems.append("it takes \(report.pair.from.currency) on \(report.pair.from.network ?? "?")")
+            }
+            if report.payinAddress.lowercased() != payin.lowercased() { problems.append("its pay-in address changed") }
+            if let expected = report.expectedAmountFrom, expected != fromAmount { problems.append("it expects \(DecimalText.plain(expected)), not \(DecimalText.plain(fromAmount))") }
+            guard problems.isEmpty else {
+                let reason = "exchange \(exchangeID) is not the one to fund: " + problems.joined(separator: "; ")
+                if try await fail(payout, from: .planned, reason: reason, gas: 0) { pass.failed += 1 }
+                return false
+            }
+            try await exchange.orders.recordStatus(report, intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
+        }
+
+        // 6. Exactly the exchange's amount to its pay-in address, under the intent's one transfer key.
+        let funding = try await exchange.orders.funding(intentId: intentID)
+        guard funding.amount == fromAmount, funding.payinAddress == payin else {
+            if try await fail(payout, from: .planned, reason: "the exchange's funding does not match the payout", gas: 0) { pass.failed += 1 }
+            return false
+        }
+        return try await fund(payout, recipient: funding.payinAddress, into: &pass)
     }
 
-    /// Settles payouts whose transfers are final.
-    func track(batch: Int) async throws -> (paid: Int, failed: Int) {
+    /// A refusal that says "not now" (rate limited, unauthorised while a key rotates) rather than "never".
+    static func isTransient(_ error: ChangeNowError) -> Bool {
+        if case .rejected(let status, let code, _) = error {
+            return status == 429 || status >= 500 || code == .unauthorized
+        }
+        return error.outcomeUnknown
+    }
+
+    /// Logs a step ChangeNOW could not answer now; the payout stays planned for the next pass.
+    func deferred(_ payout: Payout, step: String, _ error: any Error) async throws -> Bool {
+        logger.warning("payout step postponed", metadata: ["payout_id": "\(payout.id)", "step": "\(step)", "error": "\(error)"])
+        return false
+    }
+
+    // MARK: - Sending → paid / exchanging / failed
+
+    func trackSending(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let asset = settlement.asset
         let sending = try await database.withConnection { try await PayoutStore.inState(.sending, limit: batch, on: $0, logger: logger) }
-        var paid = 0
-        var failed = 0
         for payout in sending {
             switch try await wallet.outcome(key: payout.transferKey) {
             case nil, .pending?:
                 continue
             case .confirmed(let gas)?:
+                let next: PayoutState = payout.route == .direct ? .paid : .exchanging
                 let moved = try await database.withTransaction { connection -> Bool in
-                    guard try await PayoutStore.move(payout.id, from: .sending, to: .paid, gas: gas, on: connection, logger: logger) else { return false }
+                    guard try await PayoutStore.move(payout.id, from: .sending, to: next, gas: gas, on: connection, logger: logger) else { return false }
+                    var entries = [LedgerEntry(.networkFees, asset: asset, gas), LedgerEntry(.hotWallet, asset: asset, -gas)]
+                    switch payout.route {
+                    case .direct:
+                        entries += [
+                            LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
+                            LedgerEntry(.hotWallet, asset: asset, -payout.amount),
+                        ]
+                        try await PayoutStore.addPaidOut(payout, on: connection, logger: logger)
+                    case .exchange:
+                        entries += [LedgerEntry(.exchangeClearing, asset: asset, payout.amount), LedgerEntry(.hotWallet, asset: asset, -payout.amount)]
+                    }
+                    try await LedgerStore.book(.payout, key: "payout:\(payout.id):\(next == .paid ? "paid" : "funded")", orderID: nil, paymentID: nil, entries: entries, on: connection, logger: logger)
+                    return true
+                }
+                guard moved else { continue }
+                if next == .paid {
+                    pass.paid += 1
+                    logger.info("payout paid", metadata: ["payout_id": "\(payout.id)", "gas": "\(DecimalText.plain(gas))"])
+                    await events?.payoutArrived(payout)
+                } else {
+                    pass.exchanging += 1
+                    logger.info("payout's exchange funded", metadata: ["payout_id": "\(payout.id)", "gas": "\(DecimalText.plain(gas))"])
+                }
+            case .failed(let reason, let gas)?:
+                if try await fail(payout, from: .sending, reason: reason, gas: gas) { pass.failed += 1 }
+            }
+        }
+    }
+
+    /// Follows funded exchanges to their end: `finished` pays the owner, `refunded` (the deposit back in the
+    /// hot wallet) fails the payout with its amount pending again, `failed` holds it for the admins.
+    func trackExchanges(batch: Int, into pass: inout Pass) async throws {
+        guard let exchange else { return }
+        let logger = self.logger
+        let asset = settlement.asset
+        var open = try await database.withConnection { try await PayoutStore.inState(.exchanging, limit: batch, on: $0, logger: logger) }
+        open += try await database.withConnection { try await PayoutStore.inState(.held, limit: batch, on: $0, logger: logger) }
+        for payout in open {
+            guard let intentID = payout.exchangeIntentID else { continue }
+            let intent: ExchangeIntent
+            do {
+                intent = try await exchange.orders.refreshStatus(intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
+            } catch {
+                logger.warning("cannot read a payout's exchange; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+                continue
+            }
+            let tracking = try await exchange.orders.tracking(intentId: intentID)
+            switch intent.state {
+            case .finished:
+                let moved = try await database.withTransaction { connection -> Bool in
+                    guard try await PayoutStore.move(payout.id, from: payout.state, to: .paid, on: connection, logger: logger) else { return false }
+                    try await PayoutStore.recordArrival(payout.id, amountTo: tracking.amountTo, payoutHash: tracking.payoutHash, on: connection, logger: logger)
+                    try await PayoutStore.addPaidOut(payout, on: connection, logger: logger)
                     try await LedgerStore.book(
                         .payout, key: "payout:\(payout.id):paid", orderID: nil, paymentID: nil,
                         entries: [
-                            LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, asset: asset, payout.amount),
-                            LedgerEntry(.hotWallet, asset: asset, -payout.amount),
-                            LedgerEntry(.networkFees, asset: asset, gas),
-                            LedgerEntry(.hotWallet, asset: asset, -gas),
+                            LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
+                            LedgerEntry(.exchangeClearing, asset: asset, -payout.amount),
                         ],
                         on: connection, logger: logger
                     )
                     return true
                 }
                 if moved {
-                    paid += 1
-                    logger.info("payout paid", metadata: ["payout_id": "\(payout.id)", "gas": "\(DecimalText.plain(gas))"])
+                    pass.paid += 1
+                    var arrived = payout
+                    arrived.amountTo = tracking.amountTo
+                    arrived.payoutHash = tracking.payoutHash
+                    arrived.state = .paid
+                    logger.info("payout paid through the exchange", metadata: ["payout_id": "\(payout.id)", "amount_to": "\(tracking.amountTo.map(DecimalText.plain) ?? "?")"])
+                    await events?.payoutArrived(arrived)
                 }
-            case .failed(let reason, let gas)?:
-                if try await fail(payout, from: .sending, reason: reason, gas: gas) { failed += 1 }
+            case .refunded:
+                let refund = settlement.units(tracking.refundAmount ?? 0)
+                let reason = "the exchange refunded \(DecimalText.plain(tracking.refundAmount ?? 0)) \(asset) to the hot wallet"
+                if try await refunded(payout, refundUnits: min(refund, payout.amount), reason: reason) { pass.failed += 1 }
+            case .failed:
+                if payout.state == .exchanging {
+                    let moved = try await database.withConnection {
+                        try await PayoutStore.move(payout.id, from: .exchanging, to: .held, failure: "the exchange failed after it was funded; the money is at ChangeNOW", on: $0, logger: logger)
+                    }
+                    if moved {
+                        pass.held += 1
+                        try await database.withConnection { connection in
+                            try await queue.enqueue(
+                                SubscriptionAlertJob(alert: .payoutFailed(
+                                    payoutID: payout.id, ownerUserID: payout.ownerUserID,
+                                    reason: "exchange \(intent.exchangeId ?? "?") failed after it was funded; ask ChangeNOW for the refund"
+                                )),
+                                on: connection
+                            )
+                        }
+                        logger.error("payout held: its exchange failed after it was funded", metadata: ["payout_id": "\(payout.id)"])
+                    }
+                }
+            default:
+                continue
             }
         }
-        return (paid, failed)
+    }
+
+    /// Ends an exchange payout whose deposit came back: the refund is in the hot wallet again, what the
+    /// exchange kept is the platform's cost, and the owner's amount is pending again in full.
+    func refunded(_ payout: Payout, refundUnits: Decimal, reason: String) async throws -> Bool {
+        let logger = self.logger
+        let asset = settlement.asset
+        let queue = self.queue
+        let ended = try await database.withTransaction { connection -> Bool in
+            guard try await PayoutStore.move(payout.id, from: payout.state, to: .failed, failure: reason, refund: refundUnits, on: connection, logger: logger) else {
+                return false
+            }
+            try await LedgerStore.book(
+                .payout, key: "payout:\(payout.id):refunded", orderID: nil, paymentID: nil,
+                entries: [
+                    LedgerEntry(.exchangeClearing, asset: asset, -payout.amount),
+                    LedgerEntry(.hotWallet, asset: asset, refundUnits),
+                    LedgerEntry(.networkFees, asset: asset, payout.amount - refundUnits),
+                    LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
+                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount),
+                ],
+                on: connection, logger: logger
+            )
+            try await queue.enqueue(SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection)
+            return true
+        }
+        if ended {
+            logger.error("payout refunded; its amount is pending again", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
+            await events?.payoutFailed(payout, reason: reason)
+        }
+        return ended
+    }
+
+    /// Ends a payout that moved no money: its amount goes back to pending (any gas a reverted transfer cost is
+    /// booked), and the admins are told. `ownerFixable`: the owner must change the wallet; `release`: the
+    /// channel may be planned again at once (the amount was below what the exchange takes). Returns whether
+    /// this call ended it.
+    @discardableResult
+    func fail(_ payout: Payout, from state: PayoutState, reason: String, gas: Decimal, ownerFixable: Bool = false, release: Bool = false) async throws -> Bool {
+        let logger = self.logger
+        let asset = settlement.asset
+        let queue = self.queue
+        let ended = try await database.withTransaction { connection -> Bool in
+            guard try await PayoutStore.move(
+                payout.id, from: state, to: .failed, failure: reason, gas: gas, ownerFixable: ownerFixable, released: release, on: connection, logger: logger
+            ) else {
+                return false
+            }
+            try await LedgerStore.book(
+                .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
+                entries: [
+                    LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
+                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount),
+                    LedgerEntry(.networkFees, asset: asset, gas),
+                    LedgerEntry(.hotWallet, asset: asset, -gas),
+                ],
+                on: connection, logger: logger
+            )
+            if !release {
+                try await queue.enqueue(
+                    SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection
+                )
+            }
+            return true
+        }
+        if ended {
+            if release {
+                logger.notice("payout returned to pending; it is planned again when the exchange takes it", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
+            } else {
+                logger.error("payout failed; its amount is pending again", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
+                var failed = payout
+                failed.ownerFixable = ownerFixable
+                await events?.payoutFailed(failed, reason: reason)
+            }
+        }
+        return ended
+    }
+
+    /// What operators read and steer.
+    public var desk: PayoutDesk { PayoutDesk(database: database, logger: logger) }
+}
+
+/// Payouts as operators see and steer them (`telepay payouts`): needs the database only.
+public struct PayoutDesk: Sendable {
+    let database: Database
+    let logger: Logger
+
+    public init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    /// Allows the channel's next payout after failed payout `id` (`telepay payouts retry`). Refused unless the
+    /// payout failed — which it does only when it provably moved no money, or its refund is booked — and is
+    /// its channel's latest payout and not released already: a retry can never pay twice.
+    public func release(payoutID: Int64) async throws -> PayoutRelease {
+        let logger = self.logger
+        return try await database.withTransaction { connection in
+            guard let payout = try await PayoutStore.find(payoutID, on: connection, logger: logger) else { return .notFound }
+            guard payout.state == .failed else { return .refused("payout \(payoutID) is \(payout.state.rawValue), not failed") }
+            guard try await PayoutStore.release(payoutID, on: connection, logger: logger) else {
+                return .refused("payout \(payoutID) is not its channel's latest payout, or was released already")
+            }
+            logger.notice("failed payout released by an operator", metadata: ["payout_id": "\(payoutID)"])
+            return .released(payout)
+        }
+    }
+
+    /// Per owner and channel: earned, pending, in flight and paid out.
+    public func balances(ownerUserID: Int64? = nil, limit: Int = 1000) async throws -> [OwnerPayoutBalance] {
+        let logger = self.logger
+        return try await database.withConnection { try await PayoutStore.balances(ownerUserID: ownerUserID, limit: limit, on: $0, logger: logger) }
+    }
+
+    /// The latest payouts in `states`.
+    public func payouts(in states: [PayoutState], limit: Int = 50) async throws -> [Payout] {
+        let logger = self.logger
+        return try await database.withConnection { try await PayoutStore.recent(states, limit: limit, on: $0, logger: logger) }
+    }
+
+    /// Open payouts per state: how many and the oldest one's age in seconds.
+    public func openCounts() async throws -> [(state: PayoutState, count: Int, oldestSeconds: Double)] {
+        let logger = self.logger
+        return try await database.withConnection { try await PayoutStore.openCounts(on: $0, logger: logger) }.map { ($0.0, $0.1, $0.2) }
+    }
+}
+
+/// What `release` did.
+public enum PayoutRelease: Sendable, Hashable {
+    case released(Payout)
+    case refused(String)
+    case notFound
+}
+
+/// ChangeNOW's minimum per pair, asked at most once per `minimumLifetime`.
+final class MinimumCache: Sendable {
+    private let entries = Mutex<[ExchangePair: (Decimal, ContinuousClock.Instant)]>([:])
+
+    func minimum(for pair: ExchangePair, exchange: PayoutExchange) async throws -> Decimal {
+        let now = ContinuousClock.now
+        if let (amount, fetched) = entries.withLock({ $0[pair] }), now - fetched < exchange.minimumLifetime {
+            return amount
+        }
+        let minimum = try await exchange.api.minimumAmount(pair: pair, flow: .standard).minAmount
+        entries.withLock { $0[pair] = (minimum, now) }
+        return minimum
     }
 }
 
@@ -213,18 +646,32 @@ public struct PayoutPassJob: JobPayload {
     public var slot: PeriodicSlot
 }
 
-/// Runs the payouts every `interval`.
+/// Runs the payouts every `interval`, and after each pass records `telepay_payouts_open{state}` and
+/// `telepay_payouts_oldest_seconds{state}` (zero for an empty state) and counts what the pass did in
+/// `telepay_payouts_total{event}` (planned, carried, paid, failed, held).
 public struct PayoutRunner: JobHandler {
     public let service: PayoutService
+    let metrics: (any MetricsFactory)?
 
-    public init(service: PayoutService) {
+    public init(service: PayoutService, metrics: (any MetricsFactory)? = nil) {
         self.service = service
+        self.metrics = metrics
     }
 
     public var options: JobKindOptions { JobKindOptions(concurrency: 1) }
 
     public func run(_ payload: PayoutPassJob, context: JobContext) async throws {
-        try await service.runPass()
+        let pass = try await service.runPass()
+        guard let metrics else { return }
+        for (event, count) in [("planned", pass.planned), ("carried", pass.carried), ("paid", pass.paid), ("failed", pass.failed), ("held", pass.held)] where count > 0 {
+            Counter(label: "telepay_payouts_total", dimensions: [("event", event)], factory: metrics).increment(by: count)
+        }
+        let open = try await service.desk.openCounts()
+        for state in PayoutState.open {
+            let row = open.first { $0.state == state }
+            Gauge(label: "telepay_payouts_open", dimensions: [("state", state.rawValue)], factory: metrics).record(row?.count ?? 0)
+            Gauge(label: "telepay_payouts_oldest_seconds", dimensions: [("state", state.rawValue)], factory: metrics).record(row?.oldestSeconds ?? 0)
+        }
     }
 
     public static func periodicTask(every interval: Duration) throws -> PeriodicTask {

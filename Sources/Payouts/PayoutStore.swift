@@ -5,88 +5,154 @@ import PostgresNIO
 import Storage
 import Subscriptions
 
-/// Where a payout is (the `payouts.state` column; the migration defines each).
+/// Where a payout is (the `payouts.state` column; migration 0060 defines each).
 public enum PayoutState: String, Sendable, Hashable, CaseIterable, Codable {
-    case planned, sending, paid, failed
+    case planned, sending, exchanging, held, paid, failed
+
+    /// States in which the payout's amount is in flight.
+    public static let open: [PayoutState] = [.planned, .sending, .exchanging, .held]
+}
+
+/// How a payout reaches the owner.
+public enum PayoutRoute: String, Sendable, Hashable, CaseIterable, Codable {
+    /// A hot-wallet transfer of the settlement asset to the owner's wallet.
+    case direct
+    /// A ChangeNOW exchange into the owner's coin, funded by a hot-wallet transfer to its pay-in address.
+    case exchange
 }
 
 /// A payout as stored.
 public struct Payout: Sendable, Hashable {
     public var id: Int64
-    public var splitID: Int64
     public var ownerUserID: Int64
     public var channelID: Int64
     public var asset: String
     /// Smallest units of `asset` (wei).
     public var amount: Decimal
+    public var route: PayoutRoute
+    public var currency: String
+    public var network: String
     public var walletAddress: String
+    public var walletMemo: String?
     public var state: PayoutState
     public var failure: String?
+    public var exchangeIntentID: Int64?
+    /// What the estimate said the owner would receive, in their currency.
+    public var estimatedTo: Decimal?
+    /// What the exchange paid the owner, in their currency.
+    public var amountTo: Decimal?
+    public var payoutHash: String?
+    public var ownerFixable: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
 
-    /// The hot-wallet transfer that pays it; its idempotency key.
-    public var transferKey: String { "payout:\(id)" }
+    /// The hot-wallet transfer that pays it, by its idempotency key: to the owner (direct), or funding the
+    /// payout's exchange (the exchange intent's own key, so one exchange is funded at most once).
+    public var transferKey: String {
+        switch route {
+        case .direct: return "payout:\(id)"
+        case .exchange: return exchangeIntentID.map { "exchange-intent:\($0)" } ?? "payout:\(id):unfunded"
+        }
+    }
 }
 
-/// A split's owner share that no live payout pays yet.
-struct PayableShare: Sendable {
-    var splitID: Int64
+/// A channel whose owner is owed something in the settlement asset and could be paid now.
+struct PlannableBalance: Sendable {
     var ownerUserID: Int64
     var channelID: Int64
-    var amount: Decimal
+    var pending: Decimal
     var currency: String
     var network: String
     var wallet: String
+    var memo: String?
 }
 
-/// The `payouts` table: every query about payouts lives here.
+/// Per owner, channel and asset: what they earned and where it is.
+public struct OwnerPayoutBalance: Sendable, Hashable {
+    public var ownerUserID: Int64
+    public var channelID: Int64
+    public var asset: String
+    public var earned: Decimal
+    public var pending: Decimal
+    public var inFlight: Decimal
+    public var paidOut: Decimal
+}
+
+/// The `payouts` and `owner_balances` tables: every query about payouts lives here.
 enum PayoutStore {
-    static let columns = "id, split_id, owner_user_id, channel_id, asset, amount::text, wallet_address, state, failure"
-    typealias Row = (Int64, Int64, Int64, Int64, String, String, String, String, String?)
+    static let columns = """
+        id, owner_user_id, channel_id, asset, amount::text, route, currency_code, network_code, wallet_address, wallet_memo, state, \
+        failure, exchange_intent_id, estimated_to::text, amount_to::text, payout_hash, owner_fixable, created_at, updated_at
+        """
+    typealias Row = (
+        Int64, Int64, Int64, String, String, String, String, String, String, String?, String,
+        String?, Int64?, String?, String?, String?, Bool, Date, Date
+    )
 
     static func payout(_ row: Row) throws -> Payout {
-        let (id, split, owner, channel, asset, amount, wallet, state, failure) = row
+        let (id, owner, channel, asset, amount, route, currency, network, wallet, memo, state, failure, intent, estimated, amountTo, hash, fixable, created, updated) = row
         guard let state = PayoutState(rawValue: state) else { throw PayoutError.unknownState(state) }
+        guard let route = PayoutRoute(rawValue: route) else { throw PayoutError.unknownRoute(route) }
         return Payout(
-            id: id, splitID: split, ownerUserID: owner, channelID: channel, asset: asset,
-            amount: try DecimalText.require(amount, "payout amount"), walletAddress: wallet, state: state, failure: failure
+            id: id, ownerUserID: owner, channelID: channel, asset: asset, amount: try DecimalText.require(amount, "payout amount"), route: route,
+            currency: currency, network: network, walletAddress: wallet, walletMemo: memo, state: state, failure: failure, exchangeIntentID: intent,
+            estimatedTo: try estimated.map { try DecimalText.require($0, "estimate") }, amountTo: try amountTo.map { try DecimalText.require($0, "amount to") },
+            payoutHash: hash, ownerFixable: fixable, createdAt: created, updatedAt: updated
         )
     }
 
-    /// Owner shares of sold orders, in `asset`, whose channel pays instantly to `currency` on `network`,
-    /// that no payout pays yet (a failed payout's share waits for an operator; it is not re-planned here).
-    static func payableShares(
-        asset: String, currency: String, network: String, strategy: PayoutStrategy, limit: Int, on connection: PostgresConnection, logger: Logger
-    ) async throws -> [PayableShare] {
+    /// Channels paying `strategy` whose owner has something pending in `asset`, with no payout open, and not
+    /// stopped by a failed payout: the channel's latest payout failed, nobody released it, and (when the
+    /// failure was the owner's to fix) the owner has not changed the wallet since.
+    static func plannable(asset: String, strategy: PayoutStrategy, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [PlannableBalance] {
         try await connection.all(
             """
-            SELECT t.id, e.owner_user_id, o.channel_id, (-e.amount)::text, s.currency_code, s.network_code, s.wallet_address
-            FROM ledger_transactions t
-            JOIN ledger_entries e ON e.transaction_id = t.id AND e.account = \(LedgerAccount.ownerPayable.rawValue)
-                AND e.asset = \(asset) AND e.amount < 0
-            JOIN orders o ON o.id = t.order_id
-            JOIN channel_payout_settings s ON s.channel_id = o.channel_id
-            WHERE t.kind = \(LedgerTransactionKind.split.rawValue) AND s.strategy = \(strategy.rawValue)
-              AND s.currency_code = \(currency) AND s.network_code = \(network)
-              AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id)
-              AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.split_id = t.id)
-            ORDER BY t.id LIMIT \(Int32(limit))
+            SELECT b.owner_user_id, b.channel_id, b.pending::text, s.currency_code, s.network_code, s.wallet_address, s.wallet_memo
+            FROM owner_balances b
+            JOIN channel_payout_settings s ON s.channel_id = b.channel_id
+            WHERE b.asset = \(asset) AND b.pending > 0 AND s.strategy = \(strategy.rawValue)
+              AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.channel_id = b.channel_id AND p.asset = b.asset
+                              AND p.state IN ('planned', 'sending', 'exchanging', 'held'))
+              AND NOT EXISTS (
+                  SELECT 1 FROM (SELECT * FROM payouts q WHERE q.channel_id = b.channel_id AND q.asset = b.asset ORDER BY q.id DESC LIMIT 1) p
+                  WHERE p.state = 'failed' AND p.released_at IS NULL
+                    AND (NOT p.owner_fixable OR (p.wallet_address = s.wallet_address AND p.currency_code = s.currency_code
+                                                 AND p.network_code = s.network_code AND p.wallet_memo IS NOT DISTINCT FROM s.wallet_memo)))
+            ORDER BY b.updated_at, b.channel_id
+            LIMIT \(Int32(limit))
             """,
-            as: (Int64, Int64, Int64, String, String, String, String).self, logger: logger
-        ).map { split, owner, channel, amount, currency, network, wallet in
-            PayableShare(
-                splitID: split, ownerUserID: owner, channelID: channel, amount: try DecimalText.require(amount, "share"),
-                currency: currency, network: network, wallet: wallet
+            as: (Int64, Int64, String, String, String, String, String?).self, logger: logger
+        ).map { owner, channel, pending, currency, network, wallet, memo in
+            PlannableBalance(
+                ownerUserID: owner, channelID: channel, pending: try DecimalText.require(pending, "pending"),
+                currency: currency, network: network, wallet: wallet, memo: memo
             )
         }
     }
 
-    static func insert(_ share: PayableShare, asset: String, on connection: PostgresConnection, logger: Logger) async throws -> Payout? {
+    /// Locks the channel's balance row and returns what is pending now (the planner re-reads it under the lock).
+    static func lockPending(ownerUserID: Int64, channelID: Int64, asset: String, on connection: PostgresConnection, logger: Logger) async throws -> Decimal {
+        let text = try await connection.first(
+            """
+            SELECT pending::text FROM owner_balances
+            WHERE owner_user_id = \(ownerUserID) AND channel_id = \(channelID) AND asset = \(asset) FOR UPDATE
+            """,
+            as: String.self, logger: logger
+        ) ?? "0"
+        return try DecimalText.require(text, "pending")
+    }
+
+    /// Records a planned payout unless the channel already has an open one.
+    static func insert(
+        _ balance: PlannableBalance, amount: Decimal, asset: String, route: PayoutRoute, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Payout? {
         try await connection.first(
             """
-            INSERT INTO payouts (split_id, owner_user_id, channel_id, asset, amount, currency_code, network_code, wallet_address, state)
-            VALUES (\(share.splitID), \(share.ownerUserID), \(share.channelID), \(asset), \(DecimalText.plain(share.amount))::numeric,
-                    \(share.currency), \(share.network), \(share.wallet), \(PayoutState.planned.rawValue))
-            ON CONFLICT DO NOTHING
+            INSERT INTO payouts (owner_user_id, channel_id, asset, amount, route, currency_code, network_code, wallet_address, wallet_memo, state)
+            SELECT \(balance.ownerUserID), \(balance.channelID), \(asset), \(DecimalText.plain(amount))::numeric, \(route.rawValue),
+                   \(balance.currency), \(balance.network), \(balance.wallet), \(balance.memo), 'planned'
+            WHERE NOT EXISTS (SELECT 1 FROM payouts WHERE channel_id = \(balance.channelID) AND asset = \(asset)
+                              AND state IN ('planned', 'sending', 'exchanging', 'held'))
             RETURNING \(unescaped: columns)
             """,
             as: Row.self, logger: logger
@@ -99,13 +165,22 @@ enum PayoutStore {
         ).map(payout)
     }
 
+    static func find(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Payout? {
+        try await connection.first("SELECT \(unescaped: columns) FROM payouts WHERE id = \(id)", as: Row.self, logger: logger).map(payout)
+    }
+
     /// Moves a payout from `from` to `to`; returns whether it was in `from` (so two workers cannot both move it).
-    static func move(_ id: Int64, from: PayoutState, to: PayoutState, failure: String? = nil, gas: Decimal? = nil,
-                     on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    static func move(
+        _ id: Int64, from: PayoutState, to: PayoutState, failure: String? = nil, gas: Decimal? = nil, ownerFixable: Bool = false,
+        released: Bool = false, refund: Decimal? = nil, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
         try await connection.run(
             """
             UPDATE payouts SET state = \(to.rawValue), failure = coalesce(\(failure.map { String($0.prefix(2000)) }), failure),
                 gas_units = coalesce(\(gas.map(DecimalText.plain))::numeric, gas_units),
+                refund_units = coalesce(\(refund.map(DecimalText.plain))::numeric, refund_units),
+                owner_fixable = \(ownerFixable),
+                released_at = CASE WHEN \(released) THEN now() END,
                 paid_at = CASE WHEN \(to == .paid) THEN now() END
             WHERE id = \(id) AND state = \(from.rawValue)
             RETURNING 1
@@ -114,23 +189,98 @@ enum PayoutStore {
         ) == 1
     }
 
-    /// Per owner and asset: paid out (confirmed payouts) — pending and in flight come from the ledger.
-    static func paidOut(ownerUserID: Int64, asset: String, on connection: PostgresConnection, logger: Logger) async throws -> Decimal {
-        let text = try await connection.first(
-            "SELECT coalesce(sum(amount), 0)::text FROM payouts WHERE owner_user_id = \(ownerUserID) AND asset = \(asset) AND state = \(PayoutState.paid.rawValue)",
-            as: String.self, logger: logger
-        ) ?? "0"
-        return try DecimalText.require(text, "paid out")
+    static func setIntent(_ id: Int64, intentID: Int64, estimatedTo: Decimal?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(
+            """
+            UPDATE payouts SET exchange_intent_id = \(intentID), estimated_to = coalesce(\(estimatedTo.map(DecimalText.plain))::numeric, estimated_to)
+            WHERE id = \(id) AND (exchange_intent_id IS NULL OR exchange_intent_id = \(intentID))
+            """,
+            logger: logger
+        )
+    }
+
+    static func recordArrival(_ id: Int64, amountTo: Decimal?, payoutHash: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(
+            """
+            UPDATE payouts SET amount_to = coalesce(\(amountTo.map(DecimalText.plain))::numeric, amount_to),
+                payout_hash = coalesce(\(payoutHash.map { String($0.prefix(200)) }), payout_hash)
+            WHERE id = \(id)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Adds a payout that reached its owner to their paid-out total (in the transaction that books it).
+    static func addPaidOut(_ payout: Payout, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(
+            """
+            UPDATE owner_balances SET paid_out = paid_out + \(DecimalText.plain(payout.amount))::numeric, updated_at = now()
+            WHERE owner_user_id = \(payout.ownerUserID) AND channel_id = \(payout.channelID) AND asset = \(payout.asset)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Lets the channel's next payout be planned after failed payout `id`, when it is the channel's latest and
+    /// not released yet. Returns whether it was released.
+    static func release(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await connection.run(
+            """
+            UPDATE payouts p SET released_at = now()
+            WHERE p.id = \(id) AND p.state = 'failed' AND p.released_at IS NULL
+              AND p.id = (SELECT max(q.id) FROM payouts q WHERE q.channel_id = p.channel_id AND q.asset = p.asset)
+            RETURNING 1
+            """,
+            logger: logger
+        ) == 1
+    }
+
+    static func balances(ownerUserID: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [OwnerPayoutBalance] {
+        try await connection.all(
+            """
+            SELECT owner_user_id, channel_id, asset, earned::text, pending::text, in_flight::text, paid_out::text FROM owner_balances
+            WHERE \(ownerUserID) IS NULL OR owner_user_id = \(ownerUserID)
+            ORDER BY owner_user_id, channel_id, asset LIMIT \(Int32(limit))
+            """,
+            as: (Int64, Int64, String, String, String, String, String).self, logger: logger
+        ).map { owner, channel, asset, earned, pending, inFlight, paidOut in
+            OwnerPayoutBalance(
+                ownerUserID: owner, channelID: channel, asset: asset, earned: try DecimalText.require(earned, "earned"),
+                pending: try DecimalText.require(pending, "pending"), inFlight: try DecimalText.require(inFlight, "in flight"),
+                paidOut: try DecimalText.require(paidOut, "paid out")
+            )
+        }
+    }
+
+    /// Payouts for the operator's list: open ones, then the latest failed and paid, `limit` of each.
+    static func recent(_ states: [PayoutState], limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Payout] {
+        try await connection.all(
+            "SELECT \(unescaped: columns) FROM payouts WHERE state = ANY(\(states.map(\.rawValue))) ORDER BY id DESC LIMIT \(Int32(limit))",
+            as: Row.self, logger: logger
+        ).map(payout)
+    }
+
+    /// Open payouts per state with the oldest one's age in seconds, for metrics.
+    static func openCounts(on connection: PostgresConnection, logger: Logger) async throws -> [(PayoutState, Int, Double)] {
+        try await connection.all(
+            """
+            SELECT state, count(*)::int, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM payouts
+            WHERE state IN ('planned', 'sending', 'exchanging', 'held') GROUP BY state
+            """,
+            as: (String, Int32, Double).self, logger: logger
+        ).compactMap { state, count, age in PayoutState(rawValue: state).map { ($0, Int(count), age) } }
     }
 }
 
 /// The payouts table holds something the code does not know.
 public enum PayoutError: Error, Sendable, Hashable, CustomStringConvertible {
     case unknownState(String)
+    case unknownRoute(String)
 
     public var description: String {
         switch self {
         case .unknownState(let state): return "unknown payout state '\(state)'"
+        case .unknownRoute(let route): return "unknown payout route '\(route)'"
         }
     }
 }

@@ -15,6 +15,11 @@ public enum LedgerAccount: String, Sendable, Hashable, CaseIterable, Codable {
     case ownerPayable = "owner_payable"
     case ownerInFlight = "owner_in_flight"
     case networkFees = "network_fees"
+    /// The settlement asset sent to a ChangeNOW exchange that has not finished or refunded yet.
+    case exchangeClearing = "exchange_clearing"
+
+    /// Accounts of what an owner is owed; their entries name the owner and the channel.
+    public var isOwners: Bool { self == .ownerPayable || self == .ownerInFlight }
 }
 
 /// What a ledger transaction records.
@@ -36,12 +41,16 @@ public enum LedgerTransactionKind: String, Sendable, Hashable, CaseIterable, Cod
 public struct LedgerEntry: Sendable, Hashable {
     public var account: LedgerAccount
     public var ownerUserID: Int64?
+    /// The channel an owner's entry is about (its payout settings decide where the money goes). When nil on
+    /// an owner's entry, the transaction's order gives it.
+    public var channelID: Int64?
     public var asset: String
     public var amount: Decimal
 
-    public init(_ account: LedgerAccount, owner: Int64? = nil, asset: String = "USD", _ amount: Decimal) {
+    public init(_ account: LedgerAccount, owner: Int64? = nil, channel: Int64? = nil, asset: String = "USD", _ amount: Decimal) {
         self.account = account
         self.ownerUserID = owner
+        self.channelID = channel
         self.asset = asset
         self.amount = amount
     }
@@ -109,13 +118,19 @@ public enum LedgerStore {
             as: Int64.self, logger: logger
         ) else { return nil }
         let lines = entries.filter { $0.amount != 0 }
-        // One statement for all the lines: a sale or a split is one round trip, not one per entry.
+        // One statement for all the lines: a sale or a split is one round trip, not one per entry. An owner's
+        // entry without a channel takes the order's.
         try await connection.run(
             """
-            INSERT INTO ledger_entries (transaction_id, order_id, account, owner_user_id, asset, amount)
-            SELECT \(id), \(orderID), e.account, NULLIF(e.owner, 0), e.asset, e.amount::numeric
+            INSERT INTO ledger_entries (transaction_id, order_id, account, owner_user_id, channel_id, asset, amount)
+            SELECT \(id), \(orderID), e.account, NULLIF(e.owner, 0),
+                   CASE WHEN e.account IN ('owner_payable', 'owner_in_flight')
+                        THEN coalesce(NULLIF(e.channel, 0), (SELECT channel_id FROM orders WHERE id = \(orderID))) END,
+                   e.asset, e.amount::numeric
             FROM unnest(\(lines.map(\.account.rawValue))::text[], \(lines.map { $0.ownerUserID ?? 0 })::bigint[],
-                        \(lines.map(\.asset))::text[], \(lines.map { DecimalText.plain($0.amount) })::text[]) AS e(account, owner, asset, amount)
+                        \(lines.map { $0.channelID ?? 0 })::bigint[],
+                        \(lines.map(\.asset))::text[], \(lines.map { DecimalText.plain($0.amount) })::text[])
+                 AS e(account, owner, channel, asset, amount)
             """,
             logger: logger
         )
@@ -129,11 +144,11 @@ public enum LedgerStore {
             "SELECT order_id, payment_id FROM ledger_transactions WHERE id = \(id)", as: (Int64?, Int64?).self, logger: logger
         ) else { return nil }
         let entries = try await connection.all(
-            "SELECT account, owner_user_id, asset, amount::text FROM ledger_entries WHERE transaction_id = \(id) ORDER BY id",
-            as: (String, Int64?, String, String).self, logger: logger
-        ).map { account, owner, asset, amount throws in
+            "SELECT account, owner_user_id, channel_id, asset, amount::text FROM ledger_entries WHERE transaction_id = \(id) ORDER BY id",
+            as: (String, Int64?, Int64?, String, String).self, logger: logger
+        ).map { account, owner, channel, asset, amount throws in
             guard let account = LedgerAccount(rawValue: account) else { throw LedgerError.unknownAccount(account) }
-            return LedgerEntry(account, owner: owner, asset: asset, -(try DecimalText.require(amount, "ledger amount")))
+            return LedgerEntry(account, owner: owner, channel: channel, asset: asset, -(try DecimalText.require(amount, "ledger amount")))
         }
         return try await book(.reversal, key: "reversal:\(id)", orderID: orderID, paymentID: paymentID, reverses: id, entries: entries, on: connection, logger: logger)
     }

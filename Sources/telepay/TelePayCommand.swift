@@ -4,6 +4,7 @@ import Conversations
 import Foundation
 import Jobs
 import Logging
+import Payouts
 import Storage
 import Subscriptions
 import Synchronization
@@ -15,7 +16,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -290,6 +291,79 @@ struct LedgerCommand: AsyncParsableCommand {
         } catch {
             printError("telepay ledger: \(error)")
             throw ExitCode.failure
+        }
+    }
+}
+
+struct PayoutsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "payouts",
+        abstract: "Owners' payouts: open, failed with reasons, recently paid, and balances per owner; release a failed one.",
+        subcommands: [Show.self, Retry.self],
+        defaultSubcommand: Show.self
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Open, failed and recently paid payouts and balances per owner and channel (the default)."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Only this owner's balances (a Telegram user id).")
+        var owner: Int64?
+
+        @Option(help: "How many payouts of each kind (and balances) to list.")
+        var limit = 50
+
+        func run() async throws {
+            let (configuration, logger) = try options.load()
+            let (owner, limit) = (self.owner, self.limit)
+            do {
+                let overview = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                    try await PayoutOverview.read(PayoutDesk(database: database, logger: logger), owner: owner, limit: limit)
+                }
+                print(PayoutReport.render(overview))
+            } catch {
+                printError("telepay payouts: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let a channel be paid again after its failed payout. Refused unless the payout failed (it moved no money, or its refund is booked) and is the channel's latest."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The failed payout's id (see `telepay payouts`).")
+        var id: Int64
+
+        func run() async throws {
+            let (configuration, logger) = try options.load()
+            let payoutID = id
+            let outcome: PayoutRelease
+            do {
+                outcome = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                    try await PayoutDesk(database: database, logger: logger).release(payoutID: payoutID)
+                }
+            } catch {
+                printError("telepay payouts retry: \(error)")
+                throw ExitCode.failure
+            }
+            switch outcome {
+            case .released(let payout):
+                print("payout #\(payout.id) released: channel \(payout.channelID)'s pending balance is paid in the next pass")
+            case .refused(let reason):
+                printError("telepay payouts retry: refused: \(reason)")
+                throw ExitCode.failure
+            case .notFound:
+                printError("telepay payouts retry: no payout #\(payoutID)")
+                throw ExitCode.failure
+            }
         }
     }
 }

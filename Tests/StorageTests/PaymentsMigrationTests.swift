@@ -65,6 +65,17 @@ struct PaymentsMigrationTests {
                     "SELECT asset || ' ' || balance FROM owner_pending_balances WHERE owner_user_id = 2", as: String.self, logger: quietLogger
                 )
                 #expect(balances == ["USD 9.70"])
+                // 0060: the owner's entry names the order's channel, and the balances table starts from the ledger.
+                let perChannel = try await connection.all(
+                    """
+                    SELECT b.channel_id::text || ' ' || b.asset || ' ' || b.earned::text || ' ' || b.pending::text || ' ' || b.in_flight::text
+                    FROM owner_balances b JOIN ledger_entries e ON e.channel_id = b.channel_id AND e.account = 'owner_payable'
+                    WHERE b.owner_user_id = 2
+                    """,
+                    as: String.self, logger: quietLogger
+                )
+                let channel = try await connection.first("SELECT channel_id::text FROM orders WHERE id = 11", as: String.self, logger: quietLogger)
+                #expect(perChannel == ["\(channel ?? "?") USD 9.70 9.70 0"])
                 // Entries are immutable now: a correction is a reversal, never an edit.
                 await #expect(throws: PSQLError.self) {
                     try await connection.run("UPDATE ledger_entries SET amount = 0", logger: quietLogger)

@@ -187,8 +187,9 @@ struct MoneyInTests {
                 ))
                 try await connection.run(
                     """
-                    INSERT INTO ledger_entries (transaction_id, account, owner_user_id, asset, amount) VALUES
-                        (\(id), 'owner_payable', \(SubscriptionWorld.owner), 'USD', 9.70), (\(id), 'provider_clearing', NULL, 'USD', -9.70)
+                    INSERT INTO ledger_entries (transaction_id, account, owner_user_id, channel_id, asset, amount) VALUES
+                        (\(id), 'owner_payable', \(SubscriptionWorld.owner), (SELECT channel_id FROM orders WHERE public_id = \(orderID)), 'USD', 9.70),
+                        (\(id), 'provider_clearing', NULL, NULL, 'USD', -9.70)
                     """,
                     logger: quietLogger
                 )

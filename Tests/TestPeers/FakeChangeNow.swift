@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import BigInt
+import Ethereum
 
 /// A ChangeNOW v2 stand-in that enforces what ChangeNOW's v2 documentation says: the
 /// `x-changenow-api-key` header, required and mutually exclusive parameters, positive decimal amounts
@@ -80,6 +82,14 @@ public actor FakeChangeNow {
     private var creationOrder: [String] = []
     private var rateIDs: [String: (pairKey: String, fromAmount: Decimal, toAmount: Decimal, validUntil: Date)] = [:]
     private var responsesToDrop = 0
+    private var chain: Chain?
+    private var payinKeys: [String: PrivateKey] = [:]
+    private var nextScripts: [DepositScript] = []
+    private var scripts: [String: DepositScript] = [:]
+    private var shortChecks: [String: Int] = [:]
+    private var injected: [String: [(HTTPResponse.Status, String)]] = [:]
+    /// By-id reads a short deposit waits for the rest before it is refunded.
+    public private(set) var shortDepositPatience = 3
     /// Every request's method and path, in arrival order.
     public private(set) var requestLog: [String] = []
 
@@ -104,6 +114,155 @@ public actor FakeChangeNow {
         guard leg.currency != leg.network else { return leg.currency }
         let suffix = ["trx": "trc20", "eth": "erc20"][leg.network] ?? leg.network
         return leg.currency + suffix
+    }
+
+    // MARK: - The local chain
+
+    /// The chain the fake settles on, as ChangeNOW settles on real ones: each exchange's pay-in address is
+    /// a key the fake holds; a `by-id` read looks at the chain for the deposit, and the exchange moves
+    /// `new → waiting → confirming → exchanging → sending → finished` (one step per read) only once the
+    /// expected amount arrived. The exchange pays `amountTo` on the chain (a token transfer from the
+    /// treasury) when its currency is one of `tokens`, else reports a made-up payout hash. A short deposit
+    /// waits `shortDepositPatience` reads and is then refunded to the refund address, on the chain.
+    public struct Chain: Sendable {
+        public var rpc: HTTPEthereumRPC
+        public var chainId: UInt64
+        /// Holds ETH for gas and the tokens the fake pays out.
+        public var treasury: PrivateKey
+        /// Tokens on the chain by ChangeNOW's `currency/network` (e.g. `usdc/eth`), with their decimals.
+        public var tokens: [String: Token]
+
+        public struct Token: Sendable {
+            public var address: Address
+            public var decimals: UInt8
+
+            public init(address: Address, decimals: UInt8) {
+                self.address = address
+                self.decimals = decimals
+            }
+        }
+
+        public init(rpc: HTTPEthereumRPC, chainId: UInt64, treasury: PrivateKey, tokens: [String: Token]) {
+            self.rpc = rpc
+            self.chainId = chainId
+            self.treasury = treasury
+            self.tokens = tokens
+        }
+    }
+
+    /// What an exchange does once its full deposit arrived.
+    public enum DepositScript: Sendable {
+        case exchange
+        /// Ends `failed`, keeping the deposit (ChangeNOW support would refund it by hand).
+        case fail
+        /// Sends the deposit back to the refund address and ends `refunded`.
+        case refund
+    }
+
+    public func settle(on chain: Chain, shortDepositPatience: Int = 3) {
+        self.chain = chain
+        self.shortDepositPatience = shortDepositPatience
+    }
+
+    /// The next exchanges created follow these scripts, in order (then `.exchange`).
+    public func script(next scripts: DepositScript...) {
+        nextScripts += scripts
+    }
+
+    /// The next `count` calls to `path` (e.g. `/v2/exchange`) answer `status` with ChangeNOW's error body
+    /// (`code`), or — with code `gateway` — an HTML gateway page, as a proxy in front of it would.
+    public func failNext(_ path: String, status: HTTPResponse.Status, code: String = "too_many_requests", count: Int = 1) {
+        injected[path, default: []] += Array(repeating: (status, code), count: count)
+    }
+
+    private func wei(_ amount: Decimal) throws -> BigUInt {
+        try TokenUnits.baseUnits(fromDecimal: "\(amount)", decimals: 18)
+    }
+
+    private func ether(_ wei: BigUInt) -> Decimal {
+        Decimal(string: TokenUnits.decimalString(fromBaseUnits: wei, decimals: 18), locale: Locale(identifier: "en_US_POSIX")) ?? 0
+    }
+
+    private func send(from key: PrivateKey, to: Address, value: BigUInt, data: [UInt8] = [], gas: UInt64, on chain: Chain) async throws -> String {
+        let nonce = try await chain.rpc.transactionCount(of: key.address, at: .pending)
+        let base = try await chain.rpc.block(.latest)?.baseFeePerGas ?? 1_000_000_000
+        let tip = BigUInt(1_000_000_000)
+        let transaction = EIP1559Transaction(
+            chainId: chain.chainId, nonce: nonce, maxPriorityFeePerGas: tip, maxFeePerGas: base * 2 + tip, gasLimit: gas, to: to, value: value, data: data
+        )
+        let signed = try transaction.sign(with: key)
+        return Hex.encodeData(try await chain.rpc.sendRawTransaction(signed.rawTransaction))
+    }
+
+    /// The fee cap of a plain transfer: what a refund keeps back for gas.
+    private func transferGasCost(on chain: Chain) async throws -> BigUInt {
+        let base = try await chain.rpc.block(.latest)?.baseFeePerGas ?? 1_000_000_000
+        return BigUInt(21_000) * (base * 2 + 1_000_000_000)
+    }
+
+    private func refund(_ exchange: inout FakeExchange, key: PrivateKey, balance: BigUInt, on chain: Chain) async throws {
+        let cost = try await transferGasCost(on: chain)
+        guard balance > cost, let refundTo = try? Address(parsing: exchange.refundAddress) else {
+            exchange.status = "failed"
+            return
+        }
+        let hash = try await send(from: key, to: refundTo, value: balance - cost, gas: 21_000, on: chain)
+        exchange.amountFrom = ether(balance)
+        exchange.refundAmount = ether(balance - cost)
+        exchange.refundHash = hash
+        exchange.status = "refunded"
+    }
+
+    /// One step of an exchange on the chain (see `Chain`).
+    private func advance(_ id: String) async throws {
+        guard let chain, let key = payinKeys[id], var exchange = exchangesByID[id] else { return }
+        switch exchange.status {
+        case "new", "waiting":
+            let balance = try await chain.rpc.balance(of: key.address, at: .latest)
+            if balance == 0 {
+                exchange.status = "waiting"
+            } else if balance >= (try wei(exchange.expectedAmountFrom)) {
+                exchange.amountFrom = ether(balance)
+                switch scripts[id] ?? .exchange {
+                case .exchange: exchange.status = "confirming"
+                case .fail: exchange.status = "failed"
+                case .refund: try await refund(&exchange, key: key, balance: balance, on: chain)
+                }
+            } else {
+                exchange.status = "waiting"
+                shortChecks[id, default: 0] += 1
+                if shortChecks[id, default: 0] >= shortDepositPatience {
+                    try await refund(&exchange, key: key, balance: balance, on: chain)
+                }
+            }
+        case "confirming":
+            exchange.status = "exchanging"
+        case "exchanging":
+            // The rate applies to what actually arrived.
+            guard let rule = pairs[exchange.pairKey] else { return }
+            let received = exchange.amountFrom ?? exchange.expectedAmountFrom
+            let amountTo = Self.round(max(received * rule.rate - rule.withdrawalFee, 0), .down)
+            exchange.amountTo = amountTo
+            if let token = chain.tokens["\(exchange.toCurrency)/\(exchange.toNetwork)"], let recipient = try? Address(parsing: exchange.payoutAddress) {
+                var exact = amountTo
+                var whole = Decimal()
+                NSDecimalRound(&whole, &exact, Int(token.decimals), .down)
+                let amountTo = whole
+                exchange.amountTo = amountTo
+                let units = try TokenUnits.baseUnits(fromDecimal: "\(amountTo)", decimals: token.decimals)
+                let data = try ERC20.transferCallData(to: recipient, amount: units)
+                exchange.payoutHash = try await send(from: chain.treasury, to: token.address, value: 0, data: data, gas: 120_000, on: chain)
+            } else {
+                exchange.payoutHash = "0x" + Self.randomHex(bytes: 32)
+            }
+            exchange.status = "sending"
+        case "sending":
+            exchange.status = "finished"
+        default:
+            return
+        }
+        exchange.updatedAt = Date()
+        exchangesByID[id] = exchange
     }
 
     // MARK: - Test controls
@@ -202,6 +361,14 @@ public actor FakeChangeNow {
         let key = request.headers[HTTPField.Name("x-changenow-api-key")!]
         guard let key, apiKeys.contains(key) else {
             return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        if var queued = injected[request.uri.path], !queued.isEmpty {
+            let (status, code) = queued.removeFirst()
+            injected[request.uri.path] = queued
+            if code == "gateway" {
+                return Response(status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
+            }
+            return Self.error(status, code, "Injected by the test")
         }
         do {
             return try await route()
@@ -453,11 +620,18 @@ public actor FakeChangeNow {
         }
         let id = Self.randomHex(bytes: 7)
         let now = Date()
+        var payin = Self.randomEVMAddress()
+        if chain != nil, rule.from.network == "eth" {
+            let key = try PrivateKey(bytes: (0..<32).map { _ in UInt8.random(in: .min ... .max) })
+            payinKeys[id] = key
+            payin = key.address.checksummed
+            scripts[id] = nextScripts.isEmpty ? .exchange : nextScripts.removeFirst()
+        }
         let exchange = FakeExchange(
             id: id, apiKey: request.headers[HTTPField.Name("x-changenow-api-key")!] ?? "", pairKey: rule.key, flow: flow, type: type,
             fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
             expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
-            payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
+            payinAddress: payin, payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
             refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
             createdAt: now, updatedAt: now
         )
@@ -479,16 +653,18 @@ public actor FakeChangeNow {
         ))
     }
 
-    private func byID(_ request: Request) throws -> Response {
+    private func byID(_ request: Request) async throws -> Response {
         guard let id = Self.query(request)["id"], !id.isEmpty else {
             throw Rejection(.badRequest, "not_valid_params", "id is required")
         }
-        guard let exchange = exchangesByID[id] else {
+        guard let known = exchangesByID[id] else {
             throw Rejection(.notFound, "not_found", "Transaction not found")
         }
-        guard exchange.apiKey == request.headers[HTTPField.Name("x-changenow-api-key")!] else {
+        guard known.apiKey == request.headers[HTTPField.Name("x-changenow-api-key")!] else {
             throw Rejection(.forbidden, "forbidden", "The transaction was made from another api key")
         }
+        try await advance(id)
+        guard let exchange = exchangesByID[id] else { throw Rejection(.notFound, "not_found", "Transaction not found") }
         let formatter = ISO8601DateFormatter()
         return Self.json(StatusBody(
             id: exchange.id, status: exchange.status, actionsAvailable: false,

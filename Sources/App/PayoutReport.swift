@@ -1,0 +1,75 @@
+import Foundation
+import Money
+import Payouts
+
+/// What `telepay payouts` shows.
+public struct PayoutOverview: Sendable {
+    public var open: [Payout]
+    public var failed: [Payout]
+    public var paid: [Payout]
+    public var balances: [OwnerPayoutBalance]
+
+    /// Reads the overview: `limit` of each list; balances of one owner or of all.
+    public static func read(_ desk: PayoutDesk, owner: Int64?, limit: Int) async throws -> PayoutOverview {
+        PayoutOverview(
+            open: try await desk.payouts(in: PayoutState.open, limit: limit),
+            failed: try await desk.payouts(in: [.failed], limit: limit),
+            paid: try await desk.payouts(in: [.paid], limit: limit),
+            balances: try await desk.balances(ownerUserID: owner, limit: limit)
+        )
+    }
+}
+
+/// Renders `telepay payouts` output. Amounts in the settlement asset are shown in whole coins (ETH), not wei.
+public enum PayoutReport {
+    public static func render(_ overview: PayoutOverview, now: Date = Date()) -> String {
+        var lines = ["Open payouts (\(overview.open.count)):"]
+        if overview.open.isEmpty { lines.append("  (none)") }
+        for payout in overview.open {
+            lines.append("  #\(payout.id) \(payout.state.rawValue) for \(age(payout.updatedAt, now)) — " + describe(payout))
+        }
+        lines.append("Failed payouts (\(overview.failed.count)), each with why; `telepay payouts retry ID` releases the channel's latest:")
+        if overview.failed.isEmpty { lines.append("  (none)") }
+        for payout in overview.failed {
+            let fix = payout.ownerFixable ? " [the owner must change the wallet]" : ""
+            lines.append("  #\(payout.id) " + describe(payout) + fix + ": \(payout.failure ?? "no reason recorded")")
+        }
+        lines.append("Recently paid (\(overview.paid.count)):")
+        if overview.paid.isEmpty { lines.append("  (none)") }
+        for payout in overview.paid {
+            let arrived = payout.amountTo.map { " → \(DecimalText.plain($0)) \(payout.currency)" } ?? ""
+            let hash = payout.payoutHash.map { " tx \($0)" } ?? ""
+            lines.append("  #\(payout.id) " + describe(payout) + arrived + hash)
+        }
+        lines.append("Per owner and channel (earned = pending + in flight + paid out):")
+        if overview.balances.isEmpty { lines.append("  (none)") }
+        for balance in overview.balances {
+            lines.append(
+                "  owner \(balance.ownerUserID) channel \(balance.channelID) \(balance.asset): earned \(coins(balance.earned, balance.asset)) "
+                    + "pending \(coins(balance.pending, balance.asset)) in flight \(coins(balance.inFlight, balance.asset)) paid out \(coins(balance.paidOut, balance.asset))"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ payout: Payout) -> String {
+        let memo = payout.walletMemo.map { " memo \($0)" } ?? ""
+        return "owner \(payout.ownerUserID) channel \(payout.channelID): \(coins(payout.amount, payout.asset)) \(payout.asset) \(payout.route.rawValue) "
+            + "to \(payout.currency) on \(payout.network) \(payout.walletAddress)\(memo)"
+    }
+
+    /// Smallest units shown as whole coins for ETH (18 decimals); other assets (USD) as booked.
+    static func coins(_ units: Decimal, _ asset: String) -> String {
+        guard asset == "ETH" else { return DecimalText.plain(units) }
+        var scale = Decimal(1)
+        for _ in 0..<18 { scale *= 10 }
+        return DecimalText.plain(units / scale)
+    }
+
+    static func age(_ since: Date, _ now: Date) -> String {
+        let seconds = max(Int(now.timeIntervalSince(since)), 0)
+        if seconds < 120 { return "\(seconds) s" }
+        if seconds < 7200 { return "\(seconds / 60) min" }
+        return "\(seconds / 3600) h"
+    }
+}
