@@ -271,6 +271,7 @@ let package = Package(
             name: "telepay-bench",
             dependencies: [
                 "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
+                "Payouts", "Exchange", "ExchangeOrders", "Money", "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -308,6 +309,8 @@ let package = Package(
             name: "TestPeers",
             dependencies: [
                 "Ethereum",
+                "Exchange",
+                "Payouts",
                 "Storage",
                 "TestSupport",
                 .product(name: "BigInt", package: "BigInt"),

@@ -47,6 +47,12 @@ public struct MinimumAmount: Sendable, Hashable {
     public var pair: ExchangePair
     public var flow: ExchangeFlow
     public var minAmount: Decimal
+
+    public init(pair: ExchangePair, flow: ExchangeFlow, minAmount: Decimal) {
+        self.pair = pair
+        self.flow = flow
+        self.minAmount = minAmount
+    }
 }
 
 /// A request for `GET /v2/exchange/estimated-amount`.
@@ -77,6 +83,19 @@ public struct Estimate: Sendable, Hashable {
     public var warningMessage: String?
     public var depositFee: Decimal?
     public var withdrawalFee: Decimal?
+
+    public init(pair: ExchangePair, flow: ExchangeFlow, fromAmount: Decimal, toAmount: Decimal, rateId: String? = nil, validUntil: String? = nil, transactionSpeedForecast: String? = nil, warningMessage: String? = nil, depositFee: Decimal? = nil, withdrawalFee: Decimal? = nil) {
+        self.pair = pair
+        self.flow = flow
+        self.fromAmount = fromAmount
+        self.toAmount = toAmount
+        self.rateId = rateId
+        self.validUntil = validUntil
+        self.transactionSpeedForecast = transactionSpeedForecast
+        self.warningMessage = warningMessage
+        self.depositFee = depositFee
+        self.withdrawalFee = withdrawalFee
+    }
 }
 
 /// A request for `POST /v2/exchange`.
@@ -122,6 +141,20 @@ public struct CreatedExchange: Sendable, Hashable {
     public var pair: ExchangePair
     public var refundAddress: String?
     public var rateId: String?
+
+    public init(id: String, fromAmount: Decimal, toAmount: Decimal, flow: ExchangeFlow, payinAddress: String, payinExtraId: String? = nil, payoutAddress: String, payoutExtraId: String? = nil, pair: ExchangePair, refundAddress: String? = nil, rateId: String? = nil) {
+        self.id = id
+        self.fromAmount = fromAmount
+        self.toAmount = toAmount
+        self.flow = flow
+        self.payinAddress = payinAddress
+        self.payinExtraId = payinExtraId
+        self.payoutAddress = payoutAddress
+        self.payoutExtraId = payoutExtraId
+        self.pair = pair
+        self.refundAddress = refundAddress
+        self.rateId = rateId
+    }
 }
 
 /// The official v2 status enum; anything newer is kept as `.other` rather than failing the poll.
@@ -188,6 +221,24 @@ public struct ExchangeStatusReport: Sendable, Hashable {
     public var refundAmount: Decimal?
     public var createdAt: String?
     public var updatedAt: String?
+
+    public init(id: String, status: ExchangeStatus, pair: ExchangePair, expectedAmountFrom: Decimal? = nil, expectedAmountTo: Decimal? = nil, amountFrom: Decimal? = nil, amountTo: Decimal? = nil, payinAddress: String, payoutAddress: String, payinHash: String? = nil, payoutHash: String? = nil, refundHash: String? = nil, refundAmount: Decimal? = nil, createdAt: String? = nil, updatedAt: String? = nil) {
+        self.id = id
+        self.status = status
+        self.pair = pair
+        self.expectedAmountFrom = expectedAmountFrom
+        self.expectedAmountTo = expectedAmountTo
+        self.amountFrom = amountFrom
+        self.amountTo = amountTo
+        self.payinAddress = payinAddress
+        self.payoutAddress = payoutAddress
+        self.payinHash = payinHash
+        self.payoutHash = payoutHash
+        self.refundHash = refundHash
+        self.refundAmount = refundAmount
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// `GET /v2/validate/address`.
@@ -196,6 +247,12 @@ public struct AddressValidation: Sendable, Hashable {
     /// Why the address is invalid, when ChangeNOW says.
     public var message: String?
     public var isActivated: Bool?
+
+    public init(isValid: Bool, message: String? = nil, isActivated: Bool? = nil) {
+        self.isValid = isValid
+        self.message = message
+        self.isActivated = isActivated
+    }
 }
 
 /// A page request for `GET /v2/exchanges`, oldest created first.

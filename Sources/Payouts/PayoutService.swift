@@ -100,14 +100,18 @@ public struct PayoutService: Sendable {
     let events: (any PayoutEvents)?
     let logger: Logger
     let minimums = MinimumCache()
+    /// Payouts advanced at once within a step of a pass (each is its own transactions; ChangeNOW's 30 calls/s
+    /// per key bounds how many exchange steps may run together).
+    let parallelism: Int
     /// The owner currency and network that are the settlement asset itself: paid without an exchange.
     let directCurrency = "ETH"
     let directNetwork = "ETH"
 
     public init(
         database: Database, queue: JobQueue, wallet: any PayoutWallet, settlement: SettlementAsset, exchange: PayoutExchange? = nil,
-        events: (any PayoutEvents)? = nil, logger: Logger
+        events: (any PayoutEvents)? = nil, parallelism: Int = 4, logger: Logger
     ) {
+        self.parallelism = parallelism
         self.database = database
         self.queue = queue
         self.wallet = wallet
@@ -128,6 +132,33 @@ public struct PayoutService: Sendable {
         public var paid = 0
         public var failed = 0
         public var held = 0
+
+        static func += (total: inout Pass, more: Pass) {
+            total.planned += more.planned
+            total.carried += more.carried
+            total.submitted += more.submitted
+            total.exchanging += more.exchanging
+            total.paid += more.paid
+            total.failed += more.failed
+            total.held += more.held
+        }
+    }
+
+    /// Runs `body` for each item, at most `parallelism` at once, and adds up what they did.
+    func concurrently<Item: Sendable>(_ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Pass) async throws -> Pass {
+        try await withThrowingTaskGroup(of: Pass.self) { group in
+            var total = Pass()
+            var iterator = items.makeIterator()
+            for _ in 0..<max(parallelism, 1) {
+                guard let item = iterator.next() else { break }
+                group.addTask { try await body(item) }
+            }
+            while let done = try await group.next() {
+                total += done
+                if let item = iterator.next() { group.addTask { try await body(item) } }
+            }
+            return total
+        }
     }
 
     /// Plans new payouts and advances open ones by one step each.
@@ -170,11 +201,12 @@ public struct PayoutService: Sendable {
         let balances = try await database.withConnection { connection in
             try await PayoutStore.plannable(asset: asset, strategy: .instant, limit: batch, on: connection, logger: logger)
         }
-        for balance in balances {
+        pass += try await concurrently(balances) { balance in
+            var pass = Pass()
             let route: PayoutRoute = isDirect(currency: balance.currency, network: balance.network) ? .direct : .exchange
             var amount = balance.pending
             if route == .exchange {
-                guard let exchange else { continue }
+                guard let exchange else { return pass }
                 let step = exchangeStep(exchange)
                 amount = DecimalText.rounded(balance.pending / step, scale: 0, .down) * step
                 let minimum: Decimal
@@ -185,12 +217,12 @@ public struct PayoutService: Sendable {
                         "cannot read ChangeNOW's minimum; the payout waits for the next pass",
                         metadata: ["channel_id": "\(balance.channelID)", "error": "\(error)"]
                     )
-                    continue
+                    return pass
                 }
                 if amount <= 0 || amount / unitsPerCoin() < minimum {
                     pass.carried += 1
                     logger.debug("pending balance below the exchange minimum; carried over", metadata: ["channel_id": "\(balance.channelID)"])
-                    continue
+                    return pass
                 }
             }
             let plannedAmount = amount
@@ -218,6 +250,7 @@ public struct PayoutService: Sendable {
                     metadata: ["payout_id": "\(created.id)", "owner": "\(created.ownerUserID)", "route": "\(route.rawValue)", "units": "\(DecimalText.plain(created.amount))"]
                 )
             }
+            return pass
         }
     }
 
@@ -226,14 +259,16 @@ public struct PayoutService: Sendable {
     func advancePlanned(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let planned = try await database.withConnection { try await PayoutStore.inState(.planned, limit: batch, on: $0, logger: logger) }
-        for payout in planned {
+        pass += try await concurrently(planned) { payout in
+            var pass = Pass()
             switch payout.route {
             case .direct:
                 if try await fund(payout, recipient: payout.walletAddress, into: &pass) { pass.submitted += 1 }
             case .exchange:
-                guard let exchange else { continue }
+                guard let exchange else { return pass }
                 if try await prepareExchange(payout, exchange, into: &pass) { pass.submitted += 1 }
             }
+            return pass
         }
     }
 
@@ -382,10 +417,11 @@ public struct PayoutService: Sendable {
         let logger = self.logger
         let asset = settlement.asset
         let sending = try await database.withConnection { try await PayoutStore.inState(.sending, limit: batch, on: $0, logger: logger) }
-        for payout in sending {
+        pass += try await concurrently(sending) { payout in
+            var pass = Pass()
             switch try await wallet.outcome(key: payout.transferKey) {
             case nil, .pending?:
-                continue
+                return pass
             case .confirmed(let gas)?:
                 let next: PayoutState = payout.route == .direct ? .paid : .exchanging
                 let moved = try await database.withTransaction { connection -> Bool in
@@ -404,7 +440,7 @@ public struct PayoutService: Sendable {
                     try await LedgerStore.book(.payout, key: "payout:\(payout.id):\(next == .paid ? "paid" : "funded")", orderID: nil, paymentID: nil, entries: entries, on: connection, logger: logger)
                     return true
                 }
-                guard moved else { continue }
+                guard moved else { return pass }
                 if next == .paid {
                     pass.paid += 1
                     logger.info("payout paid", metadata: ["payout_id": "\(payout.id)", "gas": "\(DecimalText.plain(gas))"])
@@ -416,6 +452,7 @@ public struct PayoutService: Sendable {
             case .failed(let reason, let gas)?:
                 if try await fail(payout, from: .sending, reason: reason, gas: gas) { pass.failed += 1 }
             }
+            return pass
         }
     }
 
@@ -427,14 +464,15 @@ public struct PayoutService: Sendable {
         let asset = settlement.asset
         var open = try await database.withConnection { try await PayoutStore.inState(.exchanging, limit: batch, on: $0, logger: logger) }
         open += try await database.withConnection { try await PayoutStore.inState(.held, limit: batch, on: $0, logger: logger) }
-        for payout in open {
-            guard let intentID = payout.exchangeIntentID else { continue }
+        pass += try await concurrently(open) { payout in
+            var pass = Pass()
+            guard let intentID = payout.exchangeIntentID else { return pass }
             let intent: ExchangeIntent
             do {
                 intent = try await exchange.orders.refreshStatus(intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
             } catch {
                 logger.warning("cannot read a payout's exchange; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
-                continue
+                return pass
             }
             let tracking = try await exchange.orders.tracking(intentId: intentID)
             switch intent.state {
@@ -486,8 +524,9 @@ public struct PayoutService: Sendable {
                     }
                 }
             default:
-                continue
+                return pass
             }
+            return pass
         }
     }
 

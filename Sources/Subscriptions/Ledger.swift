@@ -247,14 +247,58 @@ public struct LedgerSummary: Sendable, Hashable {
 }
 
 extension LedgerStore {
-    /// Reads the ledger summary; `heldLimit` bounds the list of payments held for review.
+    /// Moves the checkpoint to the newest entry: adds the entries since the last one to its balances. Holds a
+    /// SHARE lock on `ledger_entries` for its transaction (writers wait that long), so no entry below the new
+    /// checkpoint can commit after it.
+    public static func advanceCheckpoint(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.withTransaction(logger: logger) { transaction in
+            try await transaction.run("LOCK TABLE ledger_entries IN SHARE MODE", logger: logger)
+            guard let through = try await transaction.first(
+                "SELECT through_entry_id FROM ledger_checkpoint FOR UPDATE", as: Int64.self, logger: logger
+            ) else { return }
+            let newest = try await transaction.first("SELECT coalesce(max(id), 0) FROM ledger_entries", as: Int64.self, logger: logger) ?? through
+            guard newest > through else { return }
+            try await transaction.run(
+                """
+                INSERT INTO ledger_checkpoint_balances AS b (account, asset, amount)
+                SELECT account, asset, sum(amount) FROM ledger_entries WHERE id > \(through) AND id <= \(newest) GROUP BY account, asset
+                ON CONFLICT (account, asset) DO UPDATE SET amount = b.amount + EXCLUDED.amount
+                """,
+                logger: logger
+            )
+            try await transaction.run("UPDATE ledger_checkpoint SET through_entry_id = \(newest), taken_at = now()", logger: logger)
+        }
+    }
+
+    /// Entries past the checkpoint above which a summary advances it first.
+    public static let checkpointLag = 50_000
+
+    /// Reads the ledger summary; `heldLimit` bounds the list of payments held for review. Balances are the
+    /// checkpoint's plus the entries after it (advanced first when more than `checkpointLag` entries behind).
     public static func summary(heldLimit: Int = 50, on connection: PostgresConnection, logger: Logger) async throws -> LedgerSummary {
+        let lag = try await connection.first(
+            "SELECT coalesce((SELECT max(id) FROM ledger_entries), 0) - (SELECT through_entry_id FROM ledger_checkpoint)",
+            as: Int64.self, logger: logger
+        ) ?? Int64(0)
+        if lag > checkpointLag {
+            try await advanceCheckpoint(on: connection, logger: logger)
+        }
         let balances = try await connection.all(
-            "SELECT account, asset, sum(amount)::text FROM ledger_entries GROUP BY account, asset ORDER BY asset, account",
+            """
+            SELECT account, asset, sum(amount)::text FROM (
+                SELECT account, asset, amount FROM ledger_checkpoint_balances
+                UNION ALL
+                SELECT account, asset, amount FROM ledger_entries WHERE id > (SELECT through_entry_id FROM ledger_checkpoint)
+            ) AS e
+            GROUP BY account, asset ORDER BY asset, account
+            """,
             as: (String, String, String).self, logger: logger
         ).map { LedgerSummary.Balance(account: $0.0, asset: $0.1, amount: try DecimalText.require($0.2, "balance")) }
         let owners = try await connection.all(
-            "SELECT owner_user_id, asset, balance::text FROM owner_pending_balances WHERE balance <> 0 ORDER BY owner_user_id, asset",
+            """
+            SELECT owner_user_id, asset, sum(pending)::text FROM owner_balances
+            GROUP BY owner_user_id, asset HAVING sum(pending) <> 0 ORDER BY owner_user_id, asset
+            """,
             as: (Int64, String, String).self, logger: logger
         ).map { LedgerSummary.OwnerBalance(ownerUserID: $0.0, asset: $0.1, pending: try DecimalText.require($0.2, "owner balance")) }
         let (owing, owed) = try await connection.first(

@@ -4,7 +4,7 @@ import Logging
 import Metrics
 import Storage
 
-/// `telepay-bench [updates|limiter|ipn|invites|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
+/// `telepay-bench [updates|limiter|ipn|invites|payouts|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -54,6 +54,12 @@ if which.contains("ipn") || which.contains("all") {
 if which.contains("invites") || which.contains("all") {
     try await withBenchDatabase { database in
         print(try await InviteLatencyBenchmark(payments: 1_000, offeredRate: 100).run(database: database, logger: logger))
+    }
+}
+
+if which.contains("payouts") || which.contains("all") {
+    try await withBenchDatabase { database in
+        print(try await PayoutBenchmark().run(database: database, logger: logger))
     }
 }
 
