@@ -370,7 +370,7 @@ let package = Package(
             name: "SubscriptionsTests",
             dependencies: [
                 "Subscriptions", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
-                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts", "Exchange", "ExchangeOrders",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts", "Exchange", "ExchangeOrders", "PayoutCrashChild",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -410,6 +410,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Tests/SenderCrashChild",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PayoutCrashChild",
+            dependencies: [
+                "Payouts", "HotWallet", "Ethereum", "Exchange", "ExchangeOrders", "Storage", "Jobs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Tests/PayoutCrashChild",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -67,6 +67,16 @@ public struct PayoutExchange: Sendable {
     }
 }
 
+/// A point in a payout's life, each reached right after what it names was recorded (or done, for calls).
+public enum PayoutStep: String, Sendable, Hashable, CaseIterable {
+    case planned, validated, estimated, intentRecorded, exchangeCreated, exchangeVerified, transferRecorded, sending, funded, paid, failed
+}
+
+/// Observes payouts' progress (crash tests stop the process at a step).
+public protocol PayoutProbe: Sendable {
+    func reached(_ step: PayoutStep, payoutID: Int64) async
+}
+
 /// Hears about payouts that reached a point an owner or an admin should know of. Called after the commit
 /// that recorded the change, at most once per change of state.
 public protocol PayoutEvents: Sendable {
@@ -98,6 +108,7 @@ public struct PayoutService: Sendable {
     let settlement: SettlementAsset
     let exchange: PayoutExchange?
     let events: (any PayoutEvents)?
+    let probe: (any PayoutProbe)?
     let logger: Logger
     let minimums = MinimumCache()
     /// Payouts advanced at once within a step of a pass (each is its own transactions; ChangeNOW's 30 calls/s
@@ -109,8 +120,9 @@ public struct PayoutService: Sendable {
 
     public init(
         database: Database, queue: JobQueue, wallet: any PayoutWallet, settlement: SettlementAsset, exchange: PayoutExchange? = nil,
-        events: (any PayoutEvents)? = nil, parallelism: Int = 4, logger: Logger
+        events: (any PayoutEvents)? = nil, parallelism: Int = 4, probe: (any PayoutProbe)? = nil, logger: Logger
     ) {
+        self.probe = probe
         self.parallelism = parallelism
         self.database = database
         self.queue = queue
@@ -244,6 +256,7 @@ public struct PayoutService: Sendable {
                 return payout
             }
             if let created {
+                await probe?.reached(.planned, payoutID: created.id)
                 pass.planned += 1
                 logger.info(
                     "payout planned",
@@ -277,6 +290,7 @@ public struct PayoutService: Sendable {
         let logger = self.logger
         do {
             try await wallet.submit(key: payout.transferKey, recipient: recipient, units: payout.amount)
+            await probe?.reached(.transferRecorded, payoutID: payout.id)
         } catch {
             // Only when no transfer was recorded under the key has it provably moved nothing: then it fails and
             // its amount is pending again. Otherwise the next pass submits the same key again.
@@ -289,6 +303,7 @@ public struct PayoutService: Sendable {
         }
         let moved = try await database.withConnection { try await PayoutStore.move(payout.id, from: .planned, to: .sending, on: $0, logger: logger) }
         if moved {
+            await probe?.reached(.sending, payoutID: payout.id)
             logger.info("payout sending", metadata: ["payout_id": "\(payout.id)", "transfer": "\(payout.transferKey)"])
             await events?.payoutSent(payout)
         }
@@ -311,6 +326,7 @@ public struct PayoutService: Sendable {
             } catch {
                 return try await deferred(payout, step: "validate the wallet", error)
             }
+            await probe?.reached(.validated, payoutID: payout.id)
             guard validation.isValid else {
                 let reason = "ChangeNOW rejects the wallet \(payout.walletAddress) for \(payout.currency) on \(payout.network)"
                     + (validation.message.map { ": \($0)" } ?? "")
@@ -330,6 +346,7 @@ public struct PayoutService: Sendable {
                 }
                 return try await deferred(payout, step: "estimate", error)
             }
+            await probe?.reached(.estimated, payoutID: payout.id)
             // 3. The intent, recorded before any create call.
             let intent = try await exchange.orders.record(ExchangeIntentRequest(
                 idempotencyKey: "payout:\(payout.id)", pair: pair, fromAmount: fromAmount, payoutAddress: payout.walletAddress,
@@ -339,6 +356,7 @@ public struct PayoutService: Sendable {
                 try await PayoutStore.setIntent(payout.id, intentID: intent.id, estimatedTo: estimate.toAmount, on: connection, logger: logger)
             }
             payout.exchangeIntentID = intent.id
+            await probe?.reached(.intentRecorded, payoutID: payout.id)
         }
         guard let intentID = payout.exchangeIntentID else { return false }
 
@@ -363,6 +381,7 @@ public struct PayoutService: Sendable {
             return false
         }
         guard let exchangeID = intent.exchangeId, let payin = intent.payinAddress else { return false }
+        await probe?.reached(.exchangeCreated, payoutID: payout.id)
 
         // 5. The exchange waits for our deposit, in our asset, of our amount.
         if intent.state == .created {
@@ -386,6 +405,7 @@ public struct PayoutService: Sendable {
                 return false
             }
             try await exchange.orders.recordStatus(report, intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
+            await probe?.reached(.exchangeVerified, payoutID: payout.id)
         }
 
         // 6. Exactly the exchange's amount to its pay-in address, under the intent's one transfer key.
@@ -441,6 +461,7 @@ public struct PayoutService: Sendable {
                     return true
                 }
                 guard moved else { return pass }
+                await probe?.reached(next == .paid ? .paid : .funded, payoutID: payout.id)
                 if next == .paid {
                     pass.paid += 1
                     logger.info("payout paid", metadata: ["payout_id": "\(payout.id)", "gas": "\(DecimalText.plain(gas))"])
@@ -492,6 +513,7 @@ public struct PayoutService: Sendable {
                     return true
                 }
                 if moved {
+                    await probe?.reached(.paid, payoutID: payout.id)
                     pass.paid += 1
                     var arrived = payout
                     arrived.amountTo = tracking.amountTo

@@ -1,0 +1,176 @@
+import BigInt
+import Ethereum
+import Foundation
+import HotWallet
+import Money
+import Payouts
+import PostgresNIO
+import Storage
+import Subscriptions
+import TestPeers
+import TestSupport
+import Testing
+
+/// Runs Tests/PayoutCrashChild (built next to the test bundle) against the test's database, chain and fake ChangeNOW.
+struct PayoutCrashChildProcess {
+    let environment: [String: String]
+    let logPath: String
+
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("PayoutCrashChild").path
+    }
+
+    func run(crashAt plan: String) async throws -> (Int32, String) {
+        var environment = self.environment
+        environment["CRASH_AT"] = plan
+        let pid = try ProcessRunner.spawn(Self.executable, [], environment: environment, outputPath: logPath)
+        let code = await ProcessRunner.waitForExit(pid)
+        return (code, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+    }
+}
+
+@Suite("Payouts killed with SIGKILL at every step")
+struct PayoutCrashTests {
+    /// Each channel's settled share: 0.02 ETH of 0.0206 ETH settled (above the exchange's 0.01 minimum).
+    static let share = Decimal(string: "20000000000000000")!
+    static let settled = Decimal(string: "20600000000000000")!
+
+    @Test("killed at every step of direct and exchange payouts, then restarted: each channel is paid exactly once, one exchange funded per payout, gapless nonces, ledger equals chain")
+    func crashCampaign() async throws {
+        let chain = try await EthereumTestNode.shared.chain()
+        let secret = LocalChain.randomSecret()
+        let key = try PrivateKey(bytes: secret)
+        let gasMoney = LocalChain.ether
+        let treasury = try await chain.fundedWallet(ether: 10)
+        let usdc = try await chain.deployToken(name: "USD Coin", symbol: "USDC", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
+        let fake = FakeChangeNow()
+        await fake.settle(on: .init(rpc: chain.rpc, chainId: chain.chainId, treasury: treasury, tokens: ["usdc/eth": .init(address: usdc, decimals: 6)]))
+        let server = try await TestPostgres.shared.server()
+        let wallets = (0..<4).map { _ in LocalChain.randomAddress() }
+        try await withMigratedDatabase { database in
+            // Four owners, one channel each: 1 and 2 take ETH on Ethereum (direct), 3 and 4 USDC on Ethereum (exchange).
+            try await database.withTransaction { connection in
+                try await connection.run("INSERT INTO telegram_users (id, first_name, telegram_language) SELECT 8000 + g, 'Owner', 'en' FROM generate_series(1, 4) AS g", logger: quietLogger)
+                try await connection.run("INSERT INTO owners (user_id) SELECT 8000 + g FROM generate_series(1, 4) AS g", logger: quietLogger)
+                try await connection.run(
+                    """
+                    INSERT INTO channels (id, owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status) OVERRIDING SYSTEM VALUE
+                    SELECT g, 8000 + g, -1003000000000 - 2 * g, 'Closed', -1003000000001 - 2 * g, 'Open', 'active' FROM generate_series(1, 4) AS g
+                    """,
+                    logger: quietLogger
+                )
+                try await connection.run(
+                    """
+                    INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address)
+                    SELECT g, CASE WHEN g <= 2 THEN 'ETH' ELSE 'USDC' END, 'ETH', (\(wallets.map(\.checksummed))::text[])[g] FROM generate_series(1, 4) AS g
+                    """,
+                    logger: quietLogger
+                )
+            }
+            try await chain.fund(key.address, wei: gasMoney)
+            // Each round settles another share for every channel (into the ledger and onto the chain), so every
+            // run has payouts to take through every step — and a kill to meet.
+            @Sendable func settleRound(_ round: Int) async throws {
+                try await database.withTransaction { connection in
+                    for channel in Int64(1)...4 {
+                        try await LedgerStore.book(
+                            .split, key: "crash-settled:\(round):\(channel)", orderID: nil, paymentID: nil,
+                            entries: [
+                                LedgerEntry(.hotWallet, asset: "ETH", Self.settled),
+                                LedgerEntry(.platformFee, asset: "ETH", Self.share - Self.settled),
+                                LedgerEntry(.ownerPayable, owner: 8000 + channel, channel: channel, asset: "ETH", -Self.share),
+                            ],
+                            on: connection, logger: quietLogger
+                        )
+                    }
+                }
+                try await chain.fund(key.address, wei: 4 * BigUInt(20_600_000_000_000_000))
+            }
+            let databaseName = try await database.withConnection { connection in
+                try await connection.query("SELECT current_database()", logger: quietLogger).collect().first?.decode(String.self)
+            }
+            try await fake.serve { url in
+                let child = PayoutCrashChildProcess(environment: [
+                    "CRASH_DB_SOCKET": server.cluster.socketPath, "CRASH_DB_USER": EmbeddedPostgres.username,
+                    "CRASH_DB_NAME": try #require(databaseName), "CRASH_RPC_URL": chain.url, "CRASH_KEY": Hex.encodeData(secret),
+                    "CRASH_CHAIN_ID": String(chain.chainId), "CRASH_CHANGENOW_URL": url, "CRASH_MAX_PASSES": "30",
+                ], logPath: try RepositoryPaths.makeTemporaryDirectory("payout-crash") + "/child.log")
+
+                var rounds = 0
+                var history: [String] = []
+                var kills = 0
+                var killedSteps: Set<String> = []
+                // Every step, in the order a payout reaches them, each killed at its first and at a later occurrence.
+                let plans = PayoutStep.allCases.filter { $0 != .failed }.flatMap { ["\($0.rawValue):1", "\($0.rawValue):2"] }
+                var finished = false
+                for plan in plans + Array(repeating: "", count: 4) where !finished {
+                    if !plan.isEmpty && plan.hasSuffix(":1") {
+                        rounds += 1
+                        try await settleRound(rounds)
+                    }
+                    let (code, output) = try await child.run(crashAt: plan)
+                    #expect([0, 3, 137].contains(code), "plan \(plan): exit \(code)\n\(output)")
+                    if code == 137 {
+                        kills += 1
+                        killedSteps.insert(String(plan.split(separator: ":")[0]))
+                    }
+                    history.append("\(plan.isEmpty ? "-" : plan)→\(code)")
+                    finished = code == 0 && plan.isEmpty
+                }
+                #expect(finished, "payouts still open: \(history)")
+                #expect(kills >= 10, "only \(kills) runs were killed: \(history)")
+                #expect(killedSteps.isSuperset(of: ["planned", "intentRecorded", "exchangeCreated", "transferRecorded", "sending", "funded", "paid"]), "\(history)")
+
+                // Every payout paid, none failed; each channel got exactly what it earned.
+                let states = try await database.withConnection { connection in
+                    try await connection.all("SELECT DISTINCT state FROM payouts", as: String.self, logger: quietLogger)
+                }
+                #expect(states == ["paid"], "\(history)")
+                let earned = Decimal(rounds) * Self.share
+                let paidOut = try await database.withConnection { connection in
+                    try await connection.all("SELECT paid_out::text FROM owner_balances WHERE asset = 'ETH' ORDER BY channel_id", as: String.self, logger: quietLogger)
+                }
+                #expect(paidOut == Array(repeating: DecimalText.plain(earned), count: 4), "\(history)")
+                for wallet in wallets.prefix(2) {
+                    let received = try await chain.rpc.balance(of: wallet, at: .latest)
+                    #expect(received.description == DecimalText.plain(earned), "each direct owner got exactly their shares")
+                }
+                // Exactly the exchanges the payouts recorded were funded — one each — whatever creates a kill repeated.
+                let exchanges = await fake.exchanges()
+                var funded: [FakeChangeNow.FakeExchange] = []
+                for exchange in exchanges where try await chain.rpc.balance(of: try Address(parsing: exchange.payinAddress), at: .latest) > 0 || exchange.amountFrom != nil {
+                    funded.append(exchange)
+                }
+                let recorded = try await database.withConnection { connection in
+                    try await connection.all(
+                        "SELECT i.exchange_id FROM payouts p JOIN exchange_intents i ON i.id = p.exchange_intent_id WHERE p.route = 'exchange' ORDER BY 1",
+                        as: String.self, logger: quietLogger
+                    )
+                }
+                #expect(funded.map(\.id).sorted() == recorded, "created \(exchanges.count), funded \(funded.count), recorded \(recorded.count): \(history)")
+                for wallet in wallets.suffix(2) {
+                    let amounts = funded.filter { $0.payoutAddress == wallet.checksummed }.map { $0.amountTo ?? 0 }
+                    let units = try TokenUnits.baseUnits(fromDecimal: "\(amounts.reduce(0, +))", decimals: 6)
+                    let held = try await chain.rpc.tokenBalance(token: usdc, owner: wallet)
+                    #expect(units > 0 && held == units, "each exchange owner got each funded exchange's amountTo once")
+                }
+                // One transfer per payout, gapless nonces, and the books equal the chain.
+                let payoutCount = try await database.withConnection { connection in
+                    try await connection.first("SELECT count(*)::int FROM payouts", as: Int32.self, logger: quietLogger)
+                }
+                let sender = TransferSender(key: key, chainId: chain.chainId, rpc: chain.rpc, database: database, policy: SenderPolicy(confirmations: 1), alerts: IgnoredWalletAlerts(), logger: quietLogger)
+                let transfers = try await sender.transfers(in: TransferState.allCases)
+                #expect(transfers.count == Int(payoutCount ?? -1) && transfers.allSatisfy { $0.state == .confirmed })
+                #expect(transfers.compactMap(\.nonce).sorted() == Array(0..<UInt64(transfers.count)))
+                #expect(try await chain.rpc.transactionCount(of: key.address, at: .latest) == UInt64(transfers.count))
+                #expect(try await PayoutPropertyTests.broken(database).isEmpty)
+                let ledgerHotWallet = try await database.withConnection { connection in
+                    try await connection.first("SELECT sum(amount)::text FROM ledger_entries WHERE account = 'hot_wallet' AND asset = 'ETH'", as: String.self, logger: quietLogger)
+                }
+                let onChain = try await chain.rpc.balance(of: key.address, at: .latest)
+                let expected = (Decimal(string: ledgerHotWallet ?? "") ?? -1) + (Decimal(string: gasMoney.description) ?? 0)
+                #expect(onChain.description == DecimalText.plain(expected), "chain \(onChain), ledger + gas money \(expected)")
+            }
+        }
+    }
+}
