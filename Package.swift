@@ -444,6 +444,7 @@ let package = Package(
             dependencies: [
                 "App",
                 "Money",
+                "Payouts",
                 "Exchange",
                 "ExchangeOrders",
                 "Jobs",

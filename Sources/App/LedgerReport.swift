@@ -10,7 +10,10 @@ public enum LedgerReport {
         for balance in summary.balances {
             lines.append("  \(balance.asset.padding(toLength: 5, withPad: " ", startingAt: 0)) \(balance.account.padding(toLength: 18, withPad: " ", startingAt: 0)) \(DecimalText.plain(balance.amount))")
         }
-        lines.append("Owners' pending payout balances:")
+        if let wallet = summary.balances.first(where: { $0.account == "hot_wallet" && $0.asset == "ETH" }) {
+            lines.append("The hot wallet should hold at least \(PayoutReport.coins(wallet.amount, "ETH")) ETH (what the ledger books there; gas money added by hand comes on top)")
+        }
+        lines.append("Owners' pending payout balances (per channel and state: `telepay payouts`):")
         if summary.owners.isEmpty { lines.append("  (none)") }
         for owner in summary.owners {
             lines.append("  owner \(owner.ownerUserID)  \(DecimalText.plain(owner.pending)) \(owner.asset)")

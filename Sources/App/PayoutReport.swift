@@ -9,6 +9,13 @@ public struct PayoutOverview: Sendable {
     public var paid: [Payout]
     public var balances: [OwnerPayoutBalance]
 
+    public init(open: [Payout], failed: [Payout], paid: [Payout], balances: [OwnerPayoutBalance]) {
+        self.open = open
+        self.failed = failed
+        self.paid = paid
+        self.balances = balances
+    }
+
     /// Reads the overview: `limit` of each list; balances of one owner or of all.
     public static func read(_ desk: PayoutDesk, owner: Int64?, limit: Int) async throws -> PayoutOverview {
         PayoutOverview(

@@ -54,6 +54,28 @@ public struct Payout: Sendable, Hashable {
         case .exchange: return exchangeIntentID.map { "exchange-intent:\($0)" } ?? "payout:\(id):unfunded"
         }
     }
+
+    public init(id: Int64, ownerUserID: Int64, channelID: Int64, asset: String, amount: Decimal, route: PayoutRoute, currency: String, network: String, walletAddress: String, walletMemo: String?, state: PayoutState, failure: String?, exchangeIntentID: Int64?, estimatedTo: Decimal?, amountTo: Decimal?, payoutHash: String?, ownerFixable: Bool, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.ownerUserID = ownerUserID
+        self.channelID = channelID
+        self.asset = asset
+        self.amount = amount
+        self.route = route
+        self.currency = currency
+        self.network = network
+        self.walletAddress = walletAddress
+        self.walletMemo = walletMemo
+        self.state = state
+        self.failure = failure
+        self.exchangeIntentID = exchangeIntentID
+        self.estimatedTo = estimatedTo
+        self.amountTo = amountTo
+        self.payoutHash = payoutHash
+        self.ownerFixable = ownerFixable
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// A channel whose owner is owed something in the settlement asset and could be paid now.
@@ -76,6 +98,16 @@ public struct OwnerPayoutBalance: Sendable, Hashable {
     public var pending: Decimal
     public var inFlight: Decimal
     public var paidOut: Decimal
+
+    public init(ownerUserID: Int64, channelID: Int64, asset: String, earned: Decimal, pending: Decimal, inFlight: Decimal, paidOut: Decimal) {
+        self.ownerUserID = ownerUserID
+        self.channelID = channelID
+        self.asset = asset
+        self.earned = earned
+        self.pending = pending
+        self.inFlight = inFlight
+        self.paidOut = paidOut
+    }
 }
 
 /// The `payouts` and `owner_balances` tables: every query about payouts lives here.
