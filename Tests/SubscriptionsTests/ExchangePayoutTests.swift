@@ -49,7 +49,7 @@ struct ExchangePayoutWorld {
     static let usdcPerEth = Decimal(string: "2499.5")!
 
     static func with<R: Sendable>(
-        _ world: SubscriptionWorld, verifyingAlertAfter: Duration = .seconds(3600), shortDepositPatience: Int = 3,
+        _ world: SubscriptionWorld, verifyingAlertAfter: Duration = .seconds(3600), shortDepositPatience: Int = 3, timeout: Duration = .seconds(10),
         _ body: @Sendable (ExchangePayoutWorld) async throws -> R
     ) async throws -> R {
         let chain = try await EthereumTestNode.shared.chain()
@@ -82,7 +82,7 @@ struct ExchangePayoutWorld {
         )
         try await sender.start()
         return try await fake.serve { url in
-            let api = ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(10))
+            let api = ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: timeout)
             let alerts = RecordedExchangeAlerts()
             let events = RecordedPayoutEvents()
             let orders = ExchangeOrders(database: world.database, api: api, alerts: alerts, logger: quietLogger)
@@ -262,19 +262,20 @@ struct ExchangePayoutTests {
         }
     }
 
-    @Test("429s and gateway errors on every call and a create whose answer was lost: retried until paid, and only one exchange is ever funded")
+    @Test("429s, gateway errors and timeouts on every call and a create whose answer was lost: retried until paid, and only one exchange is ever funded")
     func flakyExchange() async throws {
         try await withSubscriptionWorld { world in
-            try await ExchangePayoutWorld.with(world) { payout in
+            try await ExchangePayoutWorld.with(world, timeout: .seconds(2)) { payout in
                 for path in ["/v2/exchange/min-amount", "/v2/validate/address", "/v2/exchange/estimated-amount", "/v2/exchange", "/v2/exchange/by-id"] {
                     await payout.exchange.failNext(path, status: .tooManyRequests)
                     await payout.exchange.failNext(path, status: .badGateway, code: "gateway")
+                    await payout.exchange.delayNext(path, by: .seconds(3))
                 }
                 await payout.exchange.dropNextCreateResponses(1)
                 for _ in 0..<3 { try await payout.sale() }
                 try await payout.drive("paid", passes: 40) { try await payout.payoutStates() == ["paid"] }
                 let exchanges = await payout.exchange.exchanges()
-                #expect(exchanges.count == 2, "the lost answer's exchange exists at ChangeNOW")
+                #expect(exchanges.count >= 2, "the lost answer's exchange exists at ChangeNOW besides the funded one")
                 var funded = 0
                 for exchange in exchanges {
                     let balance = try await payout.chain.rpc.balance(of: try Address(parsing: exchange.payinAddress), at: .latest)

@@ -88,6 +88,7 @@ public actor FakeChangeNow {
     private var scripts: [String: DepositScript] = [:]
     private var shortChecks: [String: Int] = [:]
     private var injected: [String: [(HTTPResponse.Status, String)]] = [:]
+    private var delays: [String: [Duration]] = [:]
     /// By-id reads a short deposit waits for the rest before it is refunded.
     public private(set) var shortDepositPatience = 3
     /// Every request's method and path, in arrival order.
@@ -173,6 +174,12 @@ public actor FakeChangeNow {
     /// (`code`), or — with code `gateway` — an HTML gateway page, as a proxy in front of it would.
     public func failNext(_ path: String, status: HTTPResponse.Status, code: String = "too_many_requests", count: Int = 1) {
         injected[path, default: []] += Array(repeating: (status, code), count: count)
+    }
+
+    /// The next `count` calls to `path` are answered only after `delay` (then normally): a client with a
+    /// shorter timeout gives up first, and for a create the exchange is made all the same.
+    public func delayNext(_ path: String, by delay: Duration, count: Int = 1) {
+        delays[path, default: []] += Array(repeating: delay, count: count)
     }
 
     private func wei(_ amount: Decimal) throws -> BigUInt {
@@ -361,6 +368,11 @@ public actor FakeChangeNow {
         let key = request.headers[HTTPField.Name("x-changenow-api-key")!]
         guard let key, apiKeys.contains(key) else {
             return Self.error(.unauthorized, "unauthorized", "Invalid api key")
+        }
+        if var waits = delays[request.uri.path], !waits.isEmpty {
+            let wait = waits.removeFirst()
+            delays[request.uri.path] = waits
+            try? await Task.sleep(for: wait)
         }
         if var queued = injected[request.uri.path], !queued.isEmpty {
             let (status, code) = queued.removeFirst()
