@@ -16,7 +16,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -362,69 +362,6 @@ struct PayoutsCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             case .notFound:
                 printError("telepay payouts retry: no payout #\(payoutID)")
-                throw ExitCode.failure
-            }
-        }
-    }
-}
-
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Benchmarks, run against a private PostgreSQL cluster created for the run.",
-        subcommands: [JobsBench.self]
-    )
-
-    struct JobsBench: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "jobs",
-            abstract: "Burn down no-op jobs, then measure enqueue-to-start latency at a steady rate, with and without LISTEN/NOTIFY."
-        )
-
-        @OptionGroup var options: GlobalOptions
-
-        @Option(help: "No-op jobs in the burn-down.")
-        var jobs = 100_000
-
-        @Option(help: "Jobs per second in the latency runs.")
-        var rate = 1000
-
-        @Option(help: "Length of the latency run with notifications (the polling-only run takes half, at least 5 s).")
-        var seconds = 10
-
-        @Option(help: "Jobs the pool runs at once.")
-        var concurrency = 200
-
-        @Option(help: "Most jobs claimed by one query.")
-        var batch = 200
-
-        @Option(help: "Poll interval in milliseconds.")
-        var pollMs = 1000
-
-        func validate() throws {
-            guard jobs >= 1, rate >= 1, seconds >= 1, concurrency >= 1, batch >= 1, pollMs >= 10 else {
-                throw ValidationError("every option must be positive (poll interval at least 10 ms)")
-            }
-        }
-
-        func run() async throws {
-            let (configuration, logger) = try options.load()
-            var benchmarkOptions = JobsBenchmark.Options()
-            benchmarkOptions.burnDownJobs = jobs
-            benchmarkOptions.rate = rate
-            benchmarkOptions.steadySeconds = seconds
-            benchmarkOptions.concurrency = concurrency
-            benchmarkOptions.claimBatch = batch
-            benchmarkOptions.pollInterval = .milliseconds(pollMs)
-            do {
-                let benchmark = JobsBenchmark(
-                    options: benchmarkOptions, migrations: try loadMigrations(configuration: configuration, logger: logger), logger: logger
-                ) { line in
-                    // Unbuffered, so each figure shows up as soon as it is measured.
-                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-                }
-                try await benchmark.run()
-            } catch {
-                printError("telepay bench jobs: \(error)")
                 throw ExitCode.failure
             }
         }

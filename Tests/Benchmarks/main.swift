@@ -4,7 +4,7 @@ import Logging
 import Metrics
 import Storage
 
-/// `telepay-bench [updates|limiter|ipn|invites|payouts|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
+/// `telepay-bench [jobs|updates|limiter|ipn|invites|payouts|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -31,6 +31,18 @@ func withBenchDatabase(_ body: (Database) async throws -> Void) async throws {
     pool.cancel()
     try await server.stop()
     try? FileManager.default.removeItem(atPath: dataDirectory)
+}
+
+if which.contains("jobs") || which.contains("all") {
+    // The jobs engine starts its own private cluster (it measures with its own pool size).
+    let benchmark = JobsBenchmark(
+        options: JobsBenchmark.Options.fromEnvironment(), migrations: MigrationRunner(migrations: try Migration.load(directory: root + "/Migrations"), logger: logger),
+        logger: logger
+    ) { line in
+        // Unbuffered, so each figure shows up as soon as it is measured.
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+    try await benchmark.run()
 }
 
 if which.contains("updates") || which.contains("all") {

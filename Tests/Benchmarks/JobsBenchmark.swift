@@ -65,6 +65,21 @@ public struct JobsBenchmark: Sendable {
         public var pollInterval: Duration = .seconds(1)
 
         public init() {}
+
+        /// The defaults, each overridden by its variable when set: `TELEPAY_BENCH_JOBS` (burn-down jobs),
+        /// `_RATE` (jobs/s in the latency runs), `_SECONDS`, `_CONCURRENCY`, `_BATCH` (most jobs per claim),
+        /// `_POLL_MS`.
+        static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Options {
+            var options = Options()
+            func number(_ name: String) -> Int? { environment["TELEPAY_BENCH_" + name].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } }
+            if let value = number("JOBS") { options.burnDownJobs = value }
+            if let value = number("RATE") { options.rate = value }
+            if let value = number("SECONDS") { options.steadySeconds = value }
+            if let value = number("CONCURRENCY") { options.concurrency = value }
+            if let value = number("BATCH") { options.claimBatch = value }
+            if let value = number("POLL_MS"), value >= 10 { options.pollInterval = .milliseconds(value) }
+            return options
+        }
     }
 
     /// Percentiles of one latency sample, in milliseconds.
