@@ -119,7 +119,7 @@ public struct PurchaseService: Sendable {
         let returnURL = base.flatMap { URL(string: "\($0)/\(SubscriptionSettings.returnPath)?order=\(order.publicID)") }
         let request = InvoiceRequest(
             priceAmount: order.priceUSD, priceCurrency: "usd", orderID: order.publicID,
-            orderDescription: "\(order.title) — \(order.durationDays) d",
+            orderDescription: order.durationDays > 0 ? "\(order.title) — \(order.durationDays) d" : "\(order.title) — donation",
             ipnCallbackURL: base.flatMap { URL(string: "\($0)/\(SubscriptionSettings.ipnPath)") },
             successURL: returnURL, cancelURL: returnURL
         )
