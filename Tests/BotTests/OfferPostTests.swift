@@ -338,7 +338,7 @@ struct OfferPostTests {
         }
     }
 
-    @Test("50 channels refreshing at once stay within Telegram's limits: every post replaced, zero 429 responses")
+    @Test("50 channels refreshing their offer and donation posts at once stay within Telegram's limits: every post replaced, zero 429 responses")
     func fiftyChannels() async throws {
         try await withPostsBot(limited: true) { world in
             var channels: [(id: Int64, open: Int64)] = []
@@ -351,20 +351,28 @@ struct OfferPostTests {
                 values["closed_chat"] = String(closed)
                 values["open_chat"] = String(open)
                 values["open_title"] = "Open \(index)"
+                values["donation_message"] = "Support channel \(index), please"
                 channels.append((try await world.saveChannel(values), open))
             }
             var first: [Int64: Int64] = [:]
+            var firstDonation: [Int64: Int64] = [:]
             for channel in channels {
                 first[channel.id] = await world.waitForPost(channel.id, after: nil, seconds: 120)
+                firstDonation[channel.id] = await world.waitForDonationPost(channel.id, after: nil, seconds: 120)
             }
             await world.idle()
             world.clock.advance(by: 24 * 3600)
-            #expect(Set(try await world.scanner.enqueueDue(logger: quietLogger)) == Set(channels.map(\.id)))
+            let due = try await world.scanner.enqueueDue(logger: quietLogger)
+            #expect(due.count == 100, "each channel's offer and donation post")
+            #expect(Set(due) == Set(channels.map(\.id)))
             for channel in channels {
                 let second = await world.waitForPost(channel.id, after: first[channel.id], seconds: 120)
                 #expect(second != nil)
                 let live = await world.livePosts(channel.open)
                 #expect(live.map(\.messageID) == [second].compactMap { $0 })
+                let donation = await world.waitForDonationPost(channel.id, after: firstDonation[channel.id], seconds: 120)
+                #expect(donation != nil)
+                #expect(await world.livePosts(channel.open + 1).map(\.messageID) == [donation].compactMap { $0 })
             }
             #expect(await world.fake.rejectedWithTooManyRequests == 0)
         }
