@@ -195,10 +195,10 @@ public enum OrderStore {
     }
 
     static func view(publicID: String, on connection: PostgresConnection, logger: Logger) async throws -> OrderView? {
-        guard let (status, title, user) = try await connection.first(
-            "SELECT status, closed_title, user_id FROM orders WHERE public_id = \(publicID)", as: (String, String, Int64).self, logger: logger
-        ), let status = OrderStatus(rawValue: status) else { return nil }
-        return OrderView(status: status, title: title, userID: user)
+        guard let (status, title, user, kind) = try await connection.first(
+            "SELECT status, closed_title, user_id, kind FROM orders WHERE public_id = \(publicID)", as: (String, String, Int64, String).self, logger: logger
+        ), let status = OrderStatus(rawValue: status), let kind = OrderKind(rawValue: kind) else { return nil }
+        return OrderView(status: status, title: title, userID: user, kind: kind)
     }
 
     // MARK: - Closing a channel

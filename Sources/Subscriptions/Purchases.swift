@@ -48,6 +48,7 @@ public struct OrderView: Sendable, Hashable {
     public var status: OrderStatus
     public var title: String
     public var userID: Int64
+    public var kind: OrderKind = .subscription
 }
 
 /// Subscriber purchases: offers, orders and invoices. Every purchase is its own order row with a snapshot

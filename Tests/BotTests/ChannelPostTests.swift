@@ -127,6 +127,43 @@ struct ChannelPostTests {
         }
     }
 
+    @Test("without “Post messages” in the private channel the donation post's failures are counted and shown on the card; after five, automatic posting stops and the owner is told, while the offer post is unaffected")
+    func donationPostFailures() async throws {
+        try await withPostsBot { world in
+            let bot = world.bot
+            let anna = World.anna
+            await world.fake.setBotAdministrator(false, chat: World.annaClosed)
+            let id = try await world.saveChannel(annaWithDonations)
+            await world.waitForPost(id, after: nil)
+            await bot.eventually("the first failure is counted") { (try? await world.donationState(id)?.consecutiveFailures) == 1 }
+            await world.idle()
+            for attempt in 2...5 {
+                let due = try #require(try await world.donationState(id)?.nextPostAt)
+                world.clock.advance(by: due.timeIntervalSince(world.clock.now()) + 1)
+                #expect(try await world.scanner.enqueueDue(logger: quietLogger) == [id], "only the donation post is due")
+                await bot.eventually("failure \(attempt) counted") { (try? await world.donationState(id)?.consecutiveFailures) == attempt }
+                await world.idle()
+            }
+            let state = try #require(try await world.donationState(id))
+            #expect(state.lastFailure == .noPostRight && state.stoppedAt != nil)
+            #expect(try await world.state(id)?.consecutiveFailures == 0, "the offer post is fine")
+            let (reason, fix) = OfferPostFailure.noPostRight.explained(channel: "VIP Club", detail: "", language: "en", localizer: bot.localizer)
+            let notice = bot.en("posts.stopped_notice_donation", [
+                "channel": "VIP Club", "count": "5", "reason": reason, "fix": fix, "button": bot.en("channels.button.post_now"),
+            ])
+            await bot.eventually("the owner is told") { await bot.texts(to: anna).contains(notice) }
+            await bot.say(anna, "/channels")
+            try await bot.tap(anna, "🟢 Public News")
+            await bot.see(anna, bot.en("posts.card.donation_stopped", ["count": "5", "reason": reason, "fix": fix]))
+
+            await world.fake.setBotAdministrator(true, chat: World.annaClosed)
+            try await bot.tap(anna, "📬 Post the offer now")
+            await world.waitForDonationPost(id, after: nil)
+            #expect(await world.livePosts(World.annaClosed).count == 1)
+            #expect(try await world.donationState(id)?.stoppedAt == nil)
+        }
+    }
+
     @Test("“Send a test notification” reaches the recipient in their language with the payout section; with notifications off the owner is told how to turn them on")
     func testNotification() async throws {
         try await withPostsBot { world in

@@ -86,6 +86,7 @@ struct DonationTests {
             try await world.waitForOrder(orderID, "paid")
             try await world.settled()
             #expect(try await world.subscription(of: anna) == nil, "a donation grants no subscription")
+            #expect(try await world.purchases.order(publicID: orderID)?.kind == .donation, "the return page thanks instead of promising an invite")
             #expect(try await world.count("SELECT count(*)::int FROM jobs WHERE kind = \(DeliverInviteJob.kind)") == 0, "no invite")
             #expect(await world.url(of: world.text("invite.button"), for: anna) == nil)
             #expect(try await world.ledger(ofOrder: orderID) == [
