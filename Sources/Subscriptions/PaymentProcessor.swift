@@ -316,7 +316,7 @@ private struct PaymentStep {
         }
         if !order.sold, order.receivedUSD > before.receivedUSD, status.moneyArrived {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "payment.partially_paid",
+                userID: order.userID, key: order.kind == .donation ? "donation.partially_paid" : "payment.partially_paid",
                 arguments: [
                     "title": order.title,
                     "paid": payment.actuallyPaid.map(DecimalText.plain) ?? "0",
@@ -326,9 +326,11 @@ private struct PaymentStep {
             ))
         }
         if before.sold == false, order.status.isClosedUnsold, order.status != before.status {
+            // A donation has no offer to renew: its donor only hears that it closed.
+            let donation = order.kind == .donation
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "payment.\(order.status.rawValue)", arguments: ["title": order.title],
-                buttons: [.renew(channelID: order.channelID)]
+                userID: order.userID, key: (donation ? "donation." : "payment.") + order.status.rawValue, arguments: ["title": order.title],
+                buttons: donation ? [] : [.renew(channelID: order.channelID)]
             ))
         }
         if before.sold, !order.sold { order.status = .refunded }
@@ -386,7 +388,7 @@ private struct PaymentStep {
             ))
         } else {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "donation.refunded", arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
+                userID: order.userID, key: "donation.refunded_after_sale", arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
             ))
         }
         try await OwnerNotifications.enqueue(.refund(orderID: order.id), channelID: order.channelID, in: transaction)

@@ -102,6 +102,40 @@ struct DonationTests {
         }
     }
 
+    @Test("a refunded donation is reversed in the ledger, the donor and the owner are told, and no access is touched")
+    func refundedDonation() async throws {
+        try await withSubscriptionWorld { world in
+            let anna = SubscriptionWorld.anna
+            let donations = world.purchases.donations
+            _ = try #require(try await donations.open(token: world.offerToken, userID: anna, chatID: anna))
+            try await donations.attach(userID: anna, messageID: 77)
+            for key in [DonationKey.d2, .d0] {
+                guard case .updated(_, nil) = try await donations.press(key, userID: anna, messageID: 77) else { Issue.record("\(key) refused"); return }
+            }
+            guard case .confirmed(.invoice, let amount) = try await donations.press(.confirm, userID: anna, messageID: 77) else {
+                Issue.record("no invoice")
+                return
+            }
+            #expect(amount == 20)
+            #expect(try await donations.press(.d1, userID: anna, messageID: 77) == .outdated, "the keypad is closed after Confirm")
+            let invoice = try #require(try await world.newestInvoice(of: anna))
+            let payment = try await world.pay(invoice, through: ["finished"])
+            try await world.waitForOrder(invoice.orderID!, "paid")
+            try await world.deliver(try await world.provider.setStatus(payment, "refunded"))
+            try await world.waitForOrder(invoice.orderID!, "refunded")
+            try await world.settled()
+            #expect(try await world.ledger(ofOrder: invoice.orderID!) == [
+                "receipt provider_clearing:20.00", "receipt buyer_credit:-20.00",
+                "sale buyer_credit:20.00", "sale platform_fee:-0.60", "sale owner_payable:-19.40",
+                "reversal provider_clearing:-20.00", "reversal buyer_credit:20.00",
+                "reversal buyer_credit:-20.00", "reversal platform_fee:0.60", "reversal owner_payable:19.40",
+            ])
+            #expect(try await world.subscription(of: anna) == nil)
+            #expect(await !world.messages(to: anna, containing: world.text("donation.refunded_after_sale", ["title": "Secret Club", "amount": "20.00"])).isEmpty)
+            #expect(await world.ownerHeard("↩️ A donation of $20.00 to <b>Secret Club</b>"))
+        }
+    }
+
     @Test("two donors type on keypads of their own: neither sees the other's amount")
     func keypadsArePerDonor() async throws {
         try await withSubscriptionWorld { world in
