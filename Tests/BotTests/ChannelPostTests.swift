@@ -164,6 +164,30 @@ struct ChannelPostTests {
         }
     }
 
+    @Test("the owner sets the donation amounts in the form; the largest below the smallest is refused at input with the smallest named")
+    func donationRange() async throws {
+        try await withPostsBot { world in
+            let bot = world.bot
+            let anna = World.anna
+            _ = try await bot.storeChannel(annaWithDonations, owner: anna)
+            try await bot.openEditForm(anna, channelTitle: "Public News")
+            try await bot.tap(anna, "📢 Public channel")
+            await bot.see(anna, "Donations from $4.99 to $9999.99")
+            try await bot.tap(anna, bot.en("form.channel.button.donation_range"))
+            await bot.see(anna, "Send the smallest donation")
+            await bot.say(anna, "50")
+            await bot.see(anna, "Send the largest donation")
+            await bot.say(anna, "10")
+            await bot.see(anna, "⚠️ " + bot.en("channels.error.donation_max_below_min", ["min": "50.00"]))
+            await bot.say(anna, "250")
+            await bot.see(anna, "Donations from $50.00 to $250.00")
+            try await bot.tap(anna, "⬅️ Back")
+            try await bot.tap(anna, "✅ Save all changes")
+            await bot.see(anna, "All changes saved")
+            await bot.expectRow("SELECT donation_min_usd::text || '-' || donation_max_usd::text FROM channels", "50.00-250.00", "the range is saved")
+        }
+    }
+
     @Test("“Send a test notification” reaches the recipient in their language with the payout section; with notifications off the owner is told how to turn them on")
     func testNotification() async throws {
         try await withPostsBot { world in
