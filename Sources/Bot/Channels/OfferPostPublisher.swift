@@ -240,8 +240,10 @@ public struct OfferPostPublisher: JobHandler {
         let edit = EditMessageText(chatId: .id(snapshot.chatID), messageId: messageID, text: text, parseMode: "HTML", replyMarkup: nil)
         let outcome = await Result.telegram { () async throws(TelegramError) -> MessageOrTrue in try await client.send(edit) }
         var gone = false
+        var edited = false
         switch outcome {
         case .success, .failure(.notModified):
+            edited = true
             logger.info("channel post marked paused", metadata: ["channel_id": "\(snapshot.channelID)", "kind": "\(snapshot.kind.rawValue)"])
         case .failure(let error) where error.isTransient:
             throw error
@@ -251,7 +253,8 @@ public struct OfferPostPublisher: JobHandler {
         }
         try await database.withConnection { connection in
             try await OfferPostStore.recordPaused(
-                channelID: snapshot.channelID, kind: snapshot.kind, chatID: snapshot.chatID, messageID: messageID, messageGone: gone, at: now,
+                channelID: snapshot.channelID, kind: snapshot.kind, chatID: snapshot.chatID, messageID: messageID, edited: edited,
+                messageGone: gone, at: now,
                 on: connection, logger: logger
             )
         }

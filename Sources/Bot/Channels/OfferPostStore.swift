@@ -197,9 +197,10 @@ public enum OfferPostStore {
         )
     }
 
-    /// The post was edited to say sales are paused (or is gone: `messageGone` forgets it).
+    /// The pause was handled: the post was edited to say sales are paused (`edited`), or could not be (the
+    /// bot lost its rights: it is left as it is), or is gone (`messageGone` forgets it). Only an edit is an attempt.
     public static func recordPaused(
-        channelID: Int64, kind: ChannelPostKind, chatID: Int64, messageID: Int64, messageGone: Bool, at now: Date,
+        channelID: Int64, kind: ChannelPostKind, chatID: Int64, messageID: Int64, edited: Bool, messageGone: Bool, at now: Date,
         on connection: PostgresConnection, logger: Logger
     ) async throws {
         _ = try await connection.query(
@@ -210,7 +211,7 @@ public enum OfferPostStore {
             """,
             logger: logger
         )
-        if !messageGone {
+        if edited {
             _ = try await connection.query(
                 """
                 INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, posted_message_id)
