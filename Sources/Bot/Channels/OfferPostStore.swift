@@ -30,7 +30,7 @@ public enum OfferPostStore {
             """
             INSERT INTO channel_offer_posts (channel_id, kind, forced_at)
             SELECT id, \(kind.rawValue), \(now) FROM channels
-            WHERE id = \(channelID) AND (\(kind.rawValue) = 'offer' OR donation_message IS NOT NULL)
+            WHERE id = \(channelID) AND (\(kind == .offer) OR donation_message IS NOT NULL)
             ON CONFLICT (channel_id, kind) DO UPDATE SET forced_at = EXCLUDED.forced_at
             """,
             logger: logger
@@ -59,7 +59,7 @@ public enum OfferPostStore {
         let rows = try await connection.query(
             """
             UPDATE channel_offer_posts SET manual_requested_at = \(now), forced_at = \(now)
-            WHERE channel_id = \(channelID) AND kind = 'offer' AND (manual_requested_at IS NULL OR manual_requested_at <= \(earliest))
+            WHERE channel_id = \(channelID) AND kind = \(ChannelPostKind.offer.rawValue) AND (manual_requested_at IS NULL OR manual_requested_at <= \(earliest))
             RETURNING 1
             """,
             logger: logger
@@ -228,7 +228,7 @@ public enum OfferPostStore {
     ) async throws -> OfferPostJob.RemovedPost? {
         let rows = try await connection.query(
             """
-            SELECT CASE WHEN p.kind = 'offer' THEN c.open_chat_id ELSE c.closed_chat_id END, p.message_id
+            SELECT CASE WHEN p.kind = \(ChannelPostKind.offer.rawValue) THEN c.open_chat_id ELSE c.closed_chat_id END, p.message_id
             FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
             WHERE p.channel_id = \(channelID) AND p.kind = \(kind.rawValue) AND p.message_id IS NOT NULL
             """,
@@ -283,7 +283,7 @@ public enum OfferPostStore {
             """
             SELECT p.channel_id, p.kind FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
             WHERE c.status = \(ChannelStatus.active.rawValue) AND c.deleted_at IS NULL
-              AND (p.kind = 'offer' OR c.donation_message IS NOT NULL)
+              AND (p.kind = \(ChannelPostKind.offer.rawValue) OR c.donation_message IS NOT NULL)
               AND (p.forced_at IS NOT NULL OR (p.stopped_at IS NULL AND (p.next_post_at IS NULL OR p.next_post_at <= \(now))))
               AND (p.attempt_lease_until IS NULL OR p.attempt_lease_until < \(now))
             ORDER BY p.next_post_at NULLS FIRST, p.channel_id, p.kind LIMIT \(limit)
