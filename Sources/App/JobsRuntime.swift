@@ -16,13 +16,19 @@ public struct SubscriptionJobs: Sendable {
     public var processor: PaymentProcessor?
     public var access: AccessService?
     public var notifier: UserNotifier?
+    /// Sends channel owners their notifications (sales, donations, refunds, payouts, tests).
+    public var ownerNotifier: OwnerNotifier?
     /// Where payment and access alerts go (the admins, the log).
     public var alerts: any SubscriptionAlertSink
 
-    public init(processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?, alerts: any SubscriptionAlertSink) {
+    public init(
+        processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?, ownerNotifier: OwnerNotifier? = nil,
+        alerts: any SubscriptionAlertSink
+    ) {
         self.processor = processor
         self.access = access
         self.notifier = notifier
+        self.ownerNotifier = ownerNotifier
         self.alerts = alerts
     }
 }
@@ -80,6 +86,9 @@ public struct JobsRuntime: Sendable {
         }
         if let notifier = subscriptions?.notifier {
             registry.register(notifier)
+        }
+        if let ownerNotifier = subscriptions?.ownerNotifier {
+            registry.register(ownerNotifier)
         }
         if let access = subscriptions?.access {
             registry.register(InviteDeliverer(service: access))

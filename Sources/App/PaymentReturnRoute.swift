@@ -55,7 +55,7 @@ struct PaymentReturnRoute: Sendable {
         case nil:
             message = text("return_page.not_found")
         case .paid?:
-            message = text("return_page.paid", ["title": order!.title])
+            message = text(order!.kind == .donation ? "return_page.donation_paid" : "return_page.paid", ["title": order!.title])
         case .partiallyPaid?:
             message = text("return_page.partially_paid", ["title": order!.title])
         case .expired?, .failed?, .invoiceFailed?:

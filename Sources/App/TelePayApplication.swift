@@ -386,6 +386,9 @@ public struct TelePayApplication: Sendable {
                 processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
                 access: access,
                 notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) },
+                ownerNotifier: telegramClient.map {
+                    OwnerNotifier(client: $0, database: handle.database, localizer: localizer, feePercent: settings.platformFeePercent)
+                },
                 alerts: adminAlerts
             ),
             offerPosts: (configuration.owners.offerPosts, localizer),

@@ -1,3 +1,5 @@
+import Subscriptions
+
 /// What an inline button does when pressed, encoded into Telegram's 64-byte `callback_data`.
 ///
 /// The first field is a version, so buttons on old messages can be recognised as outdated after the
@@ -37,6 +39,11 @@ public enum CallbackData: Sendable, Hashable {
     case renew(channelID: Int64)
     /// Send a new invite link for an active subscription.
     case inviteAgain(subscriptionID: Int64)
+    /// A key of the donor's keypad; the keypad itself (channel, amount) is the donor's stored one, and a
+    /// press on any message but the current keypad is outdated.
+    case donationKey(DonationKey)
+    /// Send a test notification to the channel's notification recipient.
+    case channelTestNotification(Int64)
 
     public static let version = "v1"
     public static let maximumBytes = 64
@@ -63,6 +70,8 @@ public enum CallbackData: Sendable, Hashable {
         case .retryInvoice(let order): return "\(Self.version):payretry:\(order)"
         case .renew(let channel): return "\(Self.version):renew:\(channel)"
         case .inviteAgain(let subscription): return "\(Self.version):invite:\(subscription)"
+        case .donationKey(let key): return "\(Self.version):don:\(key.rawValue)"
+        case .channelTestNotification(let id): return "\(Self.version):ch:test:\(id)"
         }
     }
 
@@ -99,6 +108,7 @@ public enum CallbackData: Sendable, Hashable {
             case "del": self = .channelDelete(id)
             case "delok": self = .channelDeleteConfirmed(id)
             case "post": self = .channelPostNow(id)
+            case "test": self = .channelTestNotification(id)
             default: return nil
             }
 
@@ -114,6 +124,9 @@ public enum CallbackData: Sendable, Hashable {
         case ("invite", 3):
             guard let subscription = Self.id(parts[2]) else { return nil }
             self = .inviteAgain(subscriptionID: subscription)
+        case ("don", 3):
+            guard let key = DonationKey(rawValue: parts[2]) else { return nil }
+            self = .donationKey(key)
         default:
             return nil
         }
@@ -137,6 +150,7 @@ public enum CallbackData: Sendable, Hashable {
             .buyTier(offerToken: String(repeating: "Z", count: maximumOfferTokenLength), position: 3),
             .retryInvoice(orderID: .max), .renew(channelID: .max),
             .inviteAgain(subscriptionID: .max),
+            .donationKey(.confirm), .channelTestNotification(.max),
         ]
     }
 

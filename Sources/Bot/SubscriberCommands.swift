@@ -45,6 +45,8 @@ public struct SubscriberCommands: Sendable {
                 guard let userID = context.user?.id else { return true }
                 let queued = try await access.requestInviteAgain(subscriptionID: subscription, userID: userID)
                 try await context.reply(queued ? "invite.again_queued" : "invite.again_unavailable")
+            case .donationKey(let key):
+                try await pressDonationKey(key, context: context)
             default:
                 return false
             }
@@ -73,10 +75,14 @@ public struct SubscriberCommands: Sendable {
         }
     }
 
-    /// A payload is an offer token, or `t<position>` followed by the token for one tier.
+    /// A payload is an offer token, `t<position>` followed by the token for one tier, or `d` followed by the
+    /// token for a donation.
     func openOffer(payload: String, context: UpdateContext) async throws -> Bool {
         if let offer = try await purchases.offer(token: payload) {
             try await showOffer(offer, token: payload, context: context)
+            return true
+        }
+        if payload.first == "d", try await openDonation(token: String(payload.dropFirst()), context: context) {
             return true
         }
         let characters = Array(payload)
@@ -147,6 +153,81 @@ public struct SubscriberCommands: Sendable {
         case .paymentsUnavailable:
             try await context.reply("purchase.payments_unavailable")
         }
+    }
+
+    // MARK: - Donations
+
+    /// Draws a fresh keypad for the donor in their private chat; false when no active channel has `token`.
+    func openDonation(token: String, context: UpdateContext) async throws -> Bool {
+        guard let userID = context.user?.id, let chatID = context.chatID, chatID > 0,
+              let view = try await purchases.donations.open(token: token, userID: userID, chatID: chatID)
+        else { return false }
+        let sent = try await context.services.client.send(SendMessage(
+            chatId: .id(chatID), text: Self.keypadText(view, rejection: nil, context: context), parseMode: "HTML",
+            replyMarkup: .inlineKeyboard(Self.keypad(context))
+        ))
+        try await purchases.donations.attach(userID: userID, messageID: sent.messageId)
+        return true
+    }
+
+    func pressDonationKey(_ key: DonationKey, context: UpdateContext) async throws {
+        guard let userID = context.user?.id, let messageID = context.callbackMessageID else { return }
+        let outcome = try await purchases.donations.press(key, userID: userID, messageID: messageID)
+        switch outcome {
+        case .outdated:
+            try await context.answerCallback(text: context.text("donation.outdated"))
+        case .unavailable:
+            try await context.answerCallback()
+            try await context.reply("purchase.unavailable")
+        case .cancelled(let title):
+            try await context.answerCallback()
+            _ = try await MenuEditing.edit(context, messageID: messageID, text: context.text("donation.cancelled", ["title": title]), keyboard: nil)
+        case .updated(let view, let rejection):
+            try await context.answerCallback(text: rejection.map { Self.plain(Self.rejectionText($0, view: view, context: context)) })
+            _ = try await MenuEditing.edit(
+                context, messageID: messageID, text: Self.keypadText(view, rejection: rejection, context: context), keyboard: Self.keypad(context)
+            )
+        case .confirmed(let purchase, let amount):
+            try await context.answerCallback()
+            switch purchase {
+            case .invoice(_, let url, _, _, let title):
+                let text = context.text("donation.invoice", ["title": title, "amount": Self.usd(amount)])
+                let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[InlineKeyboardButton(text: context.text("purchase.pay_button"), action: .url(url))]])
+                if !(try await MenuEditing.edit(context, messageID: messageID, text: text, keyboard: keyboard)) {
+                    try await context.reply("donation.invoice", ["title": title, "amount": Self.usd(amount)], markup: .inlineKeyboard(keyboard))
+                }
+            default:
+                _ = try await MenuEditing.edit(context, messageID: messageID, text: context.text("donation.keypad_closed"), keyboard: nil)
+                try await show(purchase, context: context)
+            }
+        }
+    }
+
+    static func rejectionText(_ rejection: DonationRejection, view: DonationKeypadView, context: UpdateContext) -> String {
+        context.text("donation.rejected.\(rejection.rawValue)", [
+            "min": usd(view.range.minimum), "max": usd(view.range.maximum),
+            "digits": String(DonationKeypad.maximumIntegerDigits), "decimals": String(DonationKeypad.maximumDecimals),
+        ])
+    }
+
+    static func keypadText(_ view: DonationKeypadView, rejection: DonationRejection?, context: UpdateContext) -> String {
+        let text = context.text("donation.keypad", [
+            "title": view.title, "amount": DonationKeypad.display(view.amount), "min": usd(view.range.minimum), "max": usd(view.range.maximum),
+        ])
+        return rejection.map { text + "\n\n⚠️ " + rejectionText($0, view: view, context: context) } ?? text
+    }
+
+    /// Digits, ".", ⌫, Clear, Confirm and Cancel; every button names only its key.
+    static func keypad(_ context: UpdateContext) -> InlineKeyboardMarkup {
+        func key(_ label: String, _ key: DonationKey) -> InlineKeyboardButton {
+            InlineKeyboardButton(text: label, action: .callbackData(CallbackData.donationKey(key).encoded))
+        }
+        let digits: [[DonationKey]] = [[.d1, .d2, .d3], [.d4, .d5, .d6], [.d7, .d8, .d9]]
+        var rows = digits.map { $0.map { key($0.rawValue, $0) } }
+        rows.append([key(".", .dot), key("0", .d0), key("⌫", .backspace)])
+        rows.append([key(context.text("donation.button.clear"), .clear)])
+        rows.append([key(context.text("donation.button.confirm"), .confirm), key(context.text("donation.button.cancel"), .cancel)])
+        return InlineKeyboardMarkup(inlineKeyboard: rows)
     }
 
     func listSubscriptions(_ context: UpdateContext) async throws {

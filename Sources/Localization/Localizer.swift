@@ -143,8 +143,9 @@ public struct Localizer: Sendable {
     }
 
     /// Renders `key` in `language`. Argument values are HTML-escaped, because messages are sent with
-    /// `parse_mode: HTML` and a channel title or user name must never become markup.
-    public func text(_ key: String, language: String, _ arguments: [String: String] = [:], count: Int? = nil) -> String {
+    /// `parse_mode: HTML` and a channel title or user name must never become markup. `html` values are
+    /// markup the caller built from escaped parts (a user mention, a nested localized text) and go in as they are.
+    public func text(_ key: String, language: String, _ arguments: [String: String] = [:], html: [String: String] = [:], count: Int? = nil) -> String {
         guard let entry = catalogs[language]?[key] ?? catalogs[Self.fallbackLanguage]?[key] else { return key }
         var template: String
         switch entry {
@@ -158,6 +159,9 @@ public struct Localizer: Sendable {
         if let count { values["count"] = String(count) }
         for (name, value) in values {
             template = template.replacingOccurrences(of: "{\(name)}", with: Self.escapeHTML(value))
+        }
+        for (name, value) in html {
+            template = template.replacingOccurrences(of: "{\(name)}", with: value)
         }
         return template
     }

@@ -18,6 +18,8 @@ public struct LockedOrder: Sendable, Hashable {
     public var invoiceID: String?
     public var receivedUSD: Decimal
     public var sold: Bool
+    /// A subscription purchase or a donation (which has no tier and no duration: `durationDays` is 0).
+    public var kind: OrderKind = .subscription
 }
 
 /// An open order a closing channel cancelled.
@@ -32,19 +34,20 @@ public struct CancelledOrder: Sendable, Hashable {
 /// The `orders` table: every query about orders lives here.
 public enum OrderStore {
     static let columns = """
-        id, public_id, status, user_id, channel_id, owner_user_id, price_usd::text, duration_days, closed_title, invoice_id,
-        received_usd::text, sold
+        id, public_id, status, user_id, channel_id, owner_user_id, price_usd::text, coalesce(duration_days, 0), closed_title, invoice_id,
+        received_usd::text, sold, kind
         """
 
-    typealias Row = (Int64, String, String, Int64, Int64, Int64, String, Int32, String, String?, String, Bool)
+    typealias Row = (Int64, String, String, Int64, Int64, Int64, String, Int32, String, String?, String, Bool, String)
 
     static func order(_ row: Row) throws -> LockedOrder {
-        let (id, publicID, status, user, channel, owner, price, days, title, invoice, received, sold) = row
+        let (id, publicID, status, user, channel, owner, price, days, title, invoice, received, sold, kind) = row
         guard let status = OrderStatus(rawValue: status) else { throw OrderStoreError.unknownStatus(status) }
+        guard let kind = OrderKind(rawValue: kind) else { throw OrderStoreError.unknownKind(kind) }
         return LockedOrder(
             id: id, publicID: publicID, status: status, userID: user, channelID: channel, ownerUserID: owner,
             priceUSD: try DecimalText.require(price, "order price"), durationDays: Int(days), title: title, invoiceID: invoice,
-            receivedUSD: try DecimalText.require(received, "order received"), sold: sold
+            receivedUSD: try DecimalText.require(received, "order received"), sold: sold, kind: kind
         )
     }
 
@@ -85,9 +88,9 @@ public enum OrderStore {
         guard let row = try await connection.first(
             """
             INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
-                                status, invoice_id, invoice_url)
+                                status, invoice_id, invoice_url, kind)
             SELECT user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
-                   \(OrderStatus.awaitingPayment.rawValue), invoice_id, invoice_url
+                   \(OrderStatus.awaitingPayment.rawValue), invoice_id, invoice_url, kind
             FROM orders WHERE id = \(original.id)
             RETURNING \(unescaped: columns)
             """,
@@ -130,6 +133,24 @@ public enum OrderStore {
         ).map(pending)
     }
 
+    /// Creates a donation of `amountUSD` from `userID` to an active `channelID`; `nil` when the channel is not
+    /// on sale. A donation has no tier and no duration.
+    static func createDonation(
+        userID: Int64, channelID: Int64, amountUSD: Decimal, on connection: PostgresConnection, logger: Logger
+    ) async throws -> PendingOrder? {
+        try await connection.first(
+            """
+            INSERT INTO orders (user_id, channel_id, owner_user_id, price_usd, closed_chat_id, closed_title, kind)
+            SELECT \(userID), c.id, c.owner_user_id, \(DecimalText.plain(amountUSD))::numeric, c.closed_chat_id, c.closed_title,
+                   \(OrderKind.donation.rawValue)
+            FROM channels c
+            WHERE c.id = \(channelID) AND c.status = \(ChannelStatus.active.rawValue) AND c.deleted_at IS NULL
+            RETURNING id, public_id, price_usd::text, 0, closed_title, status
+            """,
+            as: (Int64, String, String, Int32, String, String).self, logger: logger
+        ).map(pending)
+    }
+
     static func pending(_ row: (Int64, String, String, Int32, String, String)) throws -> PendingOrder {
         let (id, publicID, price, days, title, status) = row
         guard let status = OrderStatus(rawValue: status) else { throw OrderStoreError.unknownStatus(status) }
@@ -140,7 +161,10 @@ public enum OrderStore {
 
     static func pending(id: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (PendingOrder, invoiceURL: String?)? {
         guard let row = try await connection.first(
-            "SELECT id, public_id, price_usd::text, duration_days, closed_title, status, invoice_url FROM orders WHERE id = \(id) AND user_id = \(userID)",
+            """
+            SELECT id, public_id, price_usd::text, coalesce(duration_days, 0), closed_title, status, invoice_url FROM orders
+            WHERE id = \(id) AND user_id = \(userID)
+            """,
             as: (Int64, String, String, Int32, String, String, String?).self, logger: logger
         ) else { return nil }
         return (try pending((row.0, row.1, row.2, row.3, row.4, row.5)), row.6)
@@ -171,10 +195,10 @@ public enum OrderStore {
     }
 
     static func view(publicID: String, on connection: PostgresConnection, logger: Logger) async throws -> OrderView? {
-        guard let (status, title, user) = try await connection.first(
-            "SELECT status, closed_title, user_id FROM orders WHERE public_id = \(publicID)", as: (String, String, Int64).self, logger: logger
-        ), let status = OrderStatus(rawValue: status) else { return nil }
-        return OrderView(status: status, title: title, userID: user)
+        guard let (status, title, user, kind) = try await connection.first(
+            "SELECT status, closed_title, user_id, kind FROM orders WHERE public_id = \(publicID)", as: (String, String, Int64, String).self, logger: logger
+        ), let status = OrderStatus(rawValue: status), let kind = OrderKind(rawValue: kind) else { return nil }
+        return OrderView(status: status, title: title, userID: user, kind: kind)
     }
 
     // MARK: - Closing a channel
@@ -227,26 +251,18 @@ public enum OrderStore {
             logger: logger
         ) > 0
     }
-
-    // MARK: - Owners
-
-    /// Who hears about the channel's sales: the recipient the owner chose, only when notifications are on.
-    static func notificationRecipient(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
-        try await connection.first(
-            "SELECT notification_user_id FROM channel_payout_settings WHERE channel_id = \(channelID) AND notifications_enabled",
-            as: Int64?.self, logger: logger
-        ) ?? nil
-    }
 }
 
 /// The orders table holds something the code does not know, or a row vanished under a lock.
 public enum OrderStoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case unknownStatus(String)
+    case unknownKind(String)
     case vanished(Int64)
 
     public var description: String {
         switch self {
         case .unknownStatus(let status): return "unknown order status '\(status)'"
+        case .unknownKind(let kind): return "unknown order kind '\(kind)'"
         case .vanished(let id): return "order \(id) vanished"
         }
     }

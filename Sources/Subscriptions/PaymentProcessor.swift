@@ -252,7 +252,8 @@ private struct PaymentStep {
         }
         guard var order else { return .ignored(reason: "no order") }
         if (isNewPayment || stored.status == .waiting), status != .waiting, status.isLive, !order.sold {
-            try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: "payment.confirming", arguments: ["title": order.title]))
+            let key = order.kind == .donation ? "donation.confirming" : "payment.confirming"
+            try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: key, arguments: ["title": order.title]))
         }
         return try await settle(&order, status: status)
     }
@@ -315,7 +316,7 @@ private struct PaymentStep {
         }
         if !order.sold, order.receivedUSD > before.receivedUSD, status.moneyArrived {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "payment.partially_paid",
+                userID: order.userID, key: order.kind == .donation ? "donation.partially_paid" : "payment.partially_paid",
                 arguments: [
                     "title": order.title,
                     "paid": payment.actuallyPaid.map(DecimalText.plain) ?? "0",
@@ -325,9 +326,11 @@ private struct PaymentStep {
             ))
         }
         if before.sold == false, order.status.isClosedUnsold, order.status != before.status {
+            // A donation has no offer to renew: its donor only hears that it closed.
+            let donation = order.kind == .donation
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "payment.\(order.status.rawValue)", arguments: ["title": order.title],
-                buttons: [.renew(channelID: order.channelID)]
+                userID: order.userID, key: (donation ? "donation." : "payment.") + order.status.rawValue, arguments: ["title": order.title],
+                buttons: donation ? [] : [.renew(channelID: order.channelID)]
             ))
         }
         if before.sold, !order.sold { order.status = .refunded }
@@ -335,7 +338,7 @@ private struct PaymentStep {
         return order.status == before.status ? .unchanged(orderID: order.id, order.status) : .moved(orderID: order.id, from: before.status, to: order.status)
     }
 
-    /// The sale: grant, book, invite, tell the buyer and the owner.
+    /// The sale: book, grant, invite, tell the buyer and the owner — or, for a donation, book and thank.
     func sell(_ order: LockedOrder, paidAt: Date) async throws {
         let sales = try await LedgerStore.transactions(.sale, orderID: order.id, on: connection, logger: logger)
         try await LedgerStore.book(
@@ -343,6 +346,14 @@ private struct PaymentStep {
             entries: LedgerBookings.sale(received: order.receivedUSD, price: order.priceUSD, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
             on: connection, logger: logger
         )
+        // A donation buys nothing: no subscription, no invite; the donor is thanked.
+        guard order.kind == .subscription else {
+            try await transaction.enqueue(NotifyUserJob(
+                userID: order.userID, key: "donation.thanks", arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
+            ))
+            try await OwnerNotifications.enqueue(.donation(orderID: order.id), channelID: order.channelID, in: transaction)
+            return
+        }
         let grant = try await SubscriptionGrants.grant(
             userID: order.userID, channelID: order.channelID, orderID: order.id, days: order.durationDays, paidAt: paidAt, on: connection, logger: logger
         )
@@ -355,14 +366,7 @@ private struct PaymentStep {
             arguments: ["title": order.title, "expires": AccessService.format(grant.expiresAt)],
             dayArguments: ["days": order.durationDays]
         ))
-        if let recipient = try await OrderStore.notificationRecipient(channelID: order.channelID, on: connection, logger: logger) {
-            let split = FeeSplit(gross: order.priceUSD, feePercent: settings.platformFeePercent)
-            try await transaction.enqueue(NotifyUserJob(
-                userID: recipient, key: "owner.payment_received",
-                arguments: ["title": order.title, "price": DecimalText.usd(split.gross), "share": DecimalText.usd(split.ownerShare)],
-                dayArguments: ["days": order.durationDays]
-            ))
-        }
+        try await OwnerNotifications.enqueue(.sale(orderID: order.id, renewal: grant.renewed), channelID: order.channelID, in: transaction)
     }
 
     /// A refund took away the money a sale consumed: the sale and its settlement splits are reversed, the access it paid for taken
@@ -373,19 +377,21 @@ private struct PaymentStep {
                 try await LedgerStore.reverse(transaction, on: connection, logger: logger)
             }
         }
-        // When nothing else covers the time, the expiry is now and the next sweep (within a minute) removes them.
-        try await SubscriptionGrants.revoke(
-            userID: order.userID, channelID: order.channelID, days: order.durationDays, now: now, on: connection, logger: logger
-        )
-        try await transaction.enqueue(NotifyUserJob(
-            userID: order.userID, key: "payment.refunded_after_access", arguments: ["title": order.title],
-            buttons: [.renew(channelID: order.channelID)]
-        ))
-        if let recipient = try await OrderStore.notificationRecipient(channelID: order.channelID, on: connection, logger: logger) {
+        if order.kind == .subscription {
+            // When nothing else covers the time, the expiry is now and the next sweep (within a minute) removes them.
+            try await SubscriptionGrants.revoke(
+                userID: order.userID, channelID: order.channelID, days: order.durationDays, now: now, on: connection, logger: logger
+            )
             try await transaction.enqueue(NotifyUserJob(
-                userID: recipient, key: "owner.payment_refunded", arguments: ["title": order.title, "price": DecimalText.usd(order.priceUSD)]
+                userID: order.userID, key: "payment.refunded_after_access", arguments: ["title": order.title],
+                buttons: [.renew(channelID: order.channelID)]
+            ))
+        } else {
+            try await transaction.enqueue(NotifyUserJob(
+                userID: order.userID, key: "donation.refunded_after_sale", arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
             ))
         }
+        try await OwnerNotifications.enqueue(.refund(orderID: order.id), channelID: order.channelID, in: transaction)
         let balance = try await LedgerStore.ownerBalance(order.ownerUserID, on: connection, logger: logger)
         if balance < 0 {
             try await transaction.raise(.ownerBalanceNegative(ownerUserID: order.ownerUserID, balanceUSD: DecimalText.usd(-balance), orderID: order.publicID))

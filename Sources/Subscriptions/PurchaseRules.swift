@@ -24,6 +24,12 @@ public enum OrderStatus: String, Sendable, Hashable, CaseIterable, Codable {
     public var isClosedUnsold: Bool { self == .expired || self == .failed || self == .refunded }
 }
 
+/// What an order buys: access for a tier's duration, or nothing — a donation to the channel's owner.
+public enum OrderKind: String, Sendable, Hashable, CaseIterable, Codable {
+    case subscription
+    case donation
+}
+
 /// One provider payment's status, forward only. Ranks make the machine a maximum, so the same set of
 /// observed statuses ends in the same state whatever order they arrive in; money that arrived
 /// (`partially_paid`, `finished`) never goes back to `expired` or `failed`, and only `refunded` undoes it.

@@ -48,6 +48,7 @@ public struct OrderView: Sendable, Hashable {
     public var status: OrderStatus
     public var title: String
     public var userID: Int64
+    public var kind: OrderKind = .subscription
 }
 
 /// Subscriber purchases: offers, orders and invoices. Every purchase is its own order row with a snapshot
@@ -119,7 +120,7 @@ public struct PurchaseService: Sendable {
         let returnURL = base.flatMap { URL(string: "\($0)/\(SubscriptionSettings.returnPath)?order=\(order.publicID)") }
         let request = InvoiceRequest(
             priceAmount: order.priceUSD, priceCurrency: "usd", orderID: order.publicID,
-            orderDescription: "\(order.title) — \(order.durationDays) d",
+            orderDescription: order.durationDays > 0 ? "\(order.title) — \(order.durationDays) d" : "\(order.title) — donation",
             ipnCallbackURL: base.flatMap { URL(string: "\($0)/\(SubscriptionSettings.ipnPath)") },
             successURL: returnURL, cancelURL: returnURL
         )

@@ -26,7 +26,7 @@ struct OfferPostWiringTests {
         throw CancellationError()
     }
 
-    @Test("the owner saves the form, the offer is posted in the public channel, a tier's button opens that tier, and the purchase completes")
+    @Test("the owner saves the form, the offer is posted in the public channel, a tier's button opens that tier, the purchase completes, the owner is notified and the donation link opens a keypad")
     func saveToPurchase() async throws {
         let bot = FakeBotAPI()
         await bot.addUser(id: Self.buyer, firstName: "Anna", languageCode: "en")
@@ -108,6 +108,12 @@ struct OfferPostWiringTests {
             let payload = try #require(link.split(separator: "?start=").last.map(String.init))
             #expect(link.hasPrefix("https://t.me/telepay_test_bot?start=t2"))
 
+            try await application.database.database.withConnection { connection in
+                _ = try await connection.query(
+                    "UPDATE channel_payout_settings SET notifications_enabled = true, notification_user_id = \(Self.owner)", logger: quietLogger
+                )
+            }
+
             // The buyer taps the tier 2 button: Telegram opens the bot with /start <payload>.
             await bot.userSendsText(Self.buyer, "/start \(payload)")
             try await waitFor("the pay button") {
@@ -132,6 +138,15 @@ struct OfferPostWiringTests {
                       case .url(let url) = button.action else { return nil }
                 return url
             }.last)
+            try await waitFor("the owner's sale notification") {
+                await bot.sentMessages(to: Self.owner).contains { $0.text.hasPrefix("💸 New subscription to <b>Secret Club</b>\nTier 2: $12.50 for 30 days") }
+            }
+            // The donation link opens the keypad in the application as wired.
+            let token = String(payload.dropFirst(2))
+            await bot.userSendsText(Self.buyer, "/start d\(token)")
+            try await waitFor("the donation keypad") {
+                await bot.lastMessage(to: Self.buyer)?.keyboard?.inlineKeyboard.joined().contains { $0.text == "⌫" } == true
+            }
             try await bot.userOpensInviteLink(Self.buyer, invite)
             try await waitFor("the buyer is in") { await bot.memberStatus(chat: Self.closedChat, user: Self.buyer) == "member" }
             let days = try await application.database.database.withConnection { connection -> Int? in

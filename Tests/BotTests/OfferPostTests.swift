@@ -94,6 +94,7 @@ func withPostsBot<Result: Sendable>(
         let scanner = OfferPostScanner(database: database, queue: queue, clock: clock)
         var registry = JobRegistry()
         registry.register(TelegramMessageSender(client: client))
+        registry.register(OwnerNotifier(client: client, database: database, localizer: BotHarness.localizer, feePercent: 3))
         registry.register(OfferPostPublisher(client: client, database: database, localizer: BotHarness.localizer, queue: queue, settings: settings))
         registry.register(scanner)
         let pool = JobWorkerPool(
@@ -297,7 +298,7 @@ struct OfferPostTests {
         }
     }
 
-    @Test("pausing withdraws the post, resuming posts anew, deleting a never-sold pair withdraws its post")
+    @Test("pausing edits the post to say so and removes its buttons, resuming posts anew with them, deleting a never-sold pair withdraws its post")
     func pauseResumeDelete() async throws {
         try await withPostsBot { world in
             let bot = world.bot
@@ -309,16 +310,24 @@ struct OfferPostTests {
             try await bot.tap(anna, "🟢 Public News")
             try await bot.tap(anna, "⏸ Pause sales")
             await bot.see(anna, bot.en("posts.card.not_selling"))
-            await bot.eventually("the post is withdrawn") { await world.livePosts(World.annaOpen).isEmpty }
+            await bot.eventually("the post says sales are paused") {
+                await world.livePosts(World.annaOpen).last?.text.hasSuffix(bot.en("posts.paused_line")) == true
+            }
             await world.idle()
-            #expect(try await world.state(id)?.messageID == nil)
+            let paused = await world.livePosts(World.annaOpen)
+            #expect(paused.map(\.messageID) == [first], "the same post, edited")
+            #expect(paused.first?.keyboard == nil, "no buttons while paused")
+            #expect(paused.first?.text.contains("📢 <b>Public News</b>") == true)
+            #expect(try await world.state(id)?.messageID == first)
+            #expect(try await world.state(id)?.pausedAt != nil)
             world.clock.advance(by: 2 * 24 * 3600)
             #expect(try await world.scanner.enqueueDue(logger: quietLogger).isEmpty)
 
             try await bot.tap(anna, "▶️ Resume sales")
-            let second = try #require(await world.waitForPost(id, after: nil))
-            #expect(second != first)
+            let second = try #require(await world.waitForPost(id, after: first))
             #expect(await world.livePosts(World.annaOpen).map(\.messageID) == [second])
+            #expect(await world.livePosts(World.annaOpen).first?.keyboard?.inlineKeyboard.count == 2, "the buttons are back")
+            #expect(try await world.state(id)?.pausedAt == nil)
             await world.idle()
 
             try await bot.tap(anna, "🗑 Delete")
@@ -329,7 +338,7 @@ struct OfferPostTests {
         }
     }
 
-    @Test("50 channels refreshing at once stay within Telegram's limits: every post replaced, zero 429 responses")
+    @Test("50 channels refreshing their offer and donation posts at once stay within Telegram's limits: every post replaced, zero 429 responses")
     func fiftyChannels() async throws {
         try await withPostsBot(limited: true) { world in
             var channels: [(id: Int64, open: Int64)] = []
@@ -342,20 +351,28 @@ struct OfferPostTests {
                 values["closed_chat"] = String(closed)
                 values["open_chat"] = String(open)
                 values["open_title"] = "Open \(index)"
+                values["donation_message"] = "Support channel \(index), please"
                 channels.append((try await world.saveChannel(values), open))
             }
             var first: [Int64: Int64] = [:]
+            var firstDonation: [Int64: Int64] = [:]
             for channel in channels {
                 first[channel.id] = await world.waitForPost(channel.id, after: nil, seconds: 120)
+                firstDonation[channel.id] = await world.waitForDonationPost(channel.id, after: nil, seconds: 120)
             }
             await world.idle()
             world.clock.advance(by: 24 * 3600)
-            #expect(Set(try await world.scanner.enqueueDue(logger: quietLogger)) == Set(channels.map(\.id)))
+            let due = try await world.scanner.enqueueDue(logger: quietLogger)
+            #expect(due.count == 100, "each channel's offer and donation post")
+            #expect(Set(due) == Set(channels.map(\.id)))
             for channel in channels {
                 let second = await world.waitForPost(channel.id, after: first[channel.id], seconds: 120)
                 #expect(second != nil)
                 let live = await world.livePosts(channel.open)
                 #expect(live.map(\.messageID) == [second].compactMap { $0 })
+                let donation = await world.waitForDonationPost(channel.id, after: firstDonation[channel.id], seconds: 120)
+                #expect(donation != nil)
+                #expect(await world.livePosts(channel.open + 1).map(\.messageID) == [donation].compactMap { $0 })
             }
             #expect(await world.fake.rejectedWithTooManyRequests == 0)
         }

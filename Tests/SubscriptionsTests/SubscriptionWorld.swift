@@ -249,6 +249,7 @@ func withSubscriptionWorld<Result: Sendable>(
         registry.register(JoinRequestDecider(service: access))
         registry.register(MemberJoinChecker(service: access))
         registry.register(UserNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer))
+        registry.register(OwnerNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer, feePercent: settings.platformFeePercent))
         let pool = JobWorkerPool(
             registry: registry, database: database,
             configuration: JobWorkerConfiguration(pollInterval: .milliseconds(100)),

@@ -3,6 +3,7 @@ import Foundation
 import Localization
 import Logging
 import PostgresNIO
+import Subscriptions
 import TelegramBotAPI
 
 /// `/channels` and everything reachable from it: the owner's list, one channel's card, adding, editing,
@@ -111,10 +112,34 @@ public struct ChannelCommands: Sendable {
                 }
                 try await showCard(summary, context: context, editing: message, connection: connection)
             }
+        case .channelTestNotification(let id):
+            try await withOwned(id, context) { _, connection in
+                try await sendTestNotification(channelID: id, context: context, connection: connection)
+            }
         default:
             return false
         }
         return true
+    }
+
+    /// "Send a test notification": a durable job to the recipient the settings name, as a sale's would be;
+    /// with notifications off the owner is told how to turn them on instead.
+    func sendTestNotification(channelID: Int64, context: UpdateContext, connection: PostgresConnection) async throws {
+        let job = OwnerNotificationJob(channelID: channelID, notification: .test)
+        guard let facts = try await OwnerNotificationStore.facts(for: job, on: connection, logger: context.logger) else {
+            try await context.answerCallback(text: context.text("channels.test_notification_off"))
+            return
+        }
+        if let jobs = context.services.jobs {
+            try await OwnerNotifications.enqueue(.test, channelID: channelID, queue: jobs, on: connection)
+        } else {
+            let localizer = context.services.localizer
+            let language = localizer.resolveLanguage(chosen: facts.recipientChosenLanguage, telegramCode: facts.recipientTelegramLanguage)
+            let text = OwnerNotificationText.render(.test, facts: facts, feePercent: 0, language: language, localizer: localizer)
+            try await context.services.client.send(SendMessage(chatId: .id(facts.recipientID), text: text, parseMode: "HTML"))
+        }
+        context.logger.info("test notification requested", metadata: ["channel_id": "\(channelID)", "recipient": "\(facts.recipientID)"])
+        try await context.answerCallback(text: context.text("channels.test_notification_sent"))
     }
 
     // MARK: - Screens
@@ -143,11 +168,13 @@ public struct ChannelCommands: Sendable {
         let bot = try await context.services.botIdentity.user(context.services.client)
         let link = "https://t.me/\(bot.username ?? "")?start=\(channel.offerToken)"
         let post = try await OfferPostStore.state(channelID: channel.id, on: connection, logger: context.logger)
+        let donationPost = try await OfferPostStore.state(channelID: channel.id, kind: .donation, on: connection, logger: context.logger)
         let now = offerPosts.clock.now()
         let text = context.text("channels.card", [
             "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
             "tiers": String(channel.enabledTiers), "link": link,
         ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
+            + "\n" + Self.donationPostStatus(donationPost, channel: channel, context: context)
         let toggle = channel.status == "paused"
             ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))
             : Self.button(context.text("channels.button.pause"), .channelPause(channel.id))
@@ -161,6 +188,7 @@ public struct ChannelCommands: Sendable {
             buttons.append([Self.button(label, .channelPostNow(channel.id))])
         }
         buttons += [
+            [Self.button(context.text("channels.button.test_notification"), .channelTestNotification(channel.id))],
             [toggle],
             [Self.button(context.text("channels.button.delete"), .channelDelete(channel.id))],
             [Self.button(context.text("channels.button.list"), .channelList)],
@@ -190,6 +218,24 @@ public struct ChannelCommands: Sendable {
             return context.text("posts.card.posted", ["channel": channel.openTitle, "posted": Self.time(postedAt), "next": next])
         }
         return context.text("posts.card.pending", ["channel": channel.openTitle])
+    }
+
+    /// The card's line about the donation post in the private channel.
+    static func donationPostStatus(_ post: OfferPostState?, channel: ChannelSummary, context: UpdateContext) -> String {
+        guard channel.status == "active" else { return context.text("posts.card.donation_not_selling") }
+        guard channel.hasDonationMessage else { return context.text("posts.card.donation_none") }
+        if let post, let failure = post.lastFailure, post.consecutiveFailures > 0 {
+            let (reason, fix) = failure.explained(
+                channel: channel.closedTitle, detail: post.lastFailureDetail ?? "", language: context.language, localizer: context.services.localizer
+            )
+            return context.text(post.stoppedAt != nil ? "posts.card.donation_stopped" : "posts.card.donation_failing", [
+                "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
+            ])
+        }
+        if let post, let postedAt = post.postedAt, post.messageID != nil {
+            return context.text("posts.card.donation_posted", ["channel": channel.closedTitle, "posted": Self.time(postedAt)])
+        }
+        return context.text("posts.card.donation_pending", ["channel": channel.closedTitle])
     }
 
     /// `2026-12-04 19:50 UTC`.

@@ -1,5 +1,6 @@
 import Conversations
 import Foundation
+import Money
 import TelegramBotAPI
 import Wallets
 
@@ -14,7 +15,7 @@ public struct ChannelFormBinding: ConversationBinding {
 
     /// What a new channel starts with: paid per payment, no notifications, every tier off.
     public static let newChannelDefaults: [String: String] = [
-        "payout_strategy": "instant", "notifications_enabled": "false",
+        "payout_strategy": "instant", "notifications_enabled": "false", "donation_min": "4.99", "donation_max": "9999.99",
         "tier1_enabled": "false", "tier2_enabled": "false", "tier3_enabled": "false",
     ]
 
@@ -23,11 +24,18 @@ public struct ChannelFormBinding: ConversationBinding {
 
     public var conversationID: String { Self.conversation }
     public var actions: Set<String> { ["save", "cancel"] }
-    public var validators: Set<String> { ["reachable_user"] }
+    public var validators: Set<String> { ["reachable_user", "not_below_donation_min"] }
 
     /// `reachable_user`: someone who has talked to the bot and not blocked it — the bot cannot message
     /// anyone else, so payment notifications to them would be lost.
+    /// `not_below_donation_min`: the largest donation is at least the smallest (the database checks it too).
     public func validate(_ validator: String, value: String, state: ConversationState, session: FormSession) async throws -> InputRejection? {
+        if validator == "not_below_donation_min" {
+            guard let maximum = DecimalText.parse(value), let minimum = state.values["donation_min"].flatMap(DecimalText.parse), maximum < minimum else {
+                return nil
+            }
+            return InputRejection("channels.error.donation_max_below_min", ["min": DecimalText.usd(minimum)])
+        }
         guard validator == "reachable_user", let id = Int64(value) else { return nil }
         let rows = try await session.connection.query(
             "SELECT 1 FROM telegram_users WHERE id = \(id) AND blocked_bot_at IS NULL", logger: session.logger

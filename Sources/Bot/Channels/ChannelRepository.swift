@@ -18,6 +18,8 @@ public struct ChannelSummary: Sendable, Hashable {
     public var enabledTiers: Int
     /// The deep-link payload of the channel's offer (`t.me/<bot>?start=<token>`).
     public var offerToken: String
+    /// Whether the owner wrote a donation message (without one there is no donation post).
+    public var hasDonationMessage: Bool = false
 }
 
 /// Why a save was refused by the database's rules.
@@ -60,15 +62,16 @@ public enum ChannelRepository {
         for value in values { bindings.append(value) }
         let query = PostgresQuery(unsafeSQL: """
             SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
-                   (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int, c.offer_token
+                   (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int, c.offer_token,
+                   c.donation_message IS NOT NULL
             FROM channels c WHERE c.deleted_at IS NULL AND \(condition) ORDER BY c.id
             """, binds: bindings)
         let rows = try await connection.query(query, logger: logger)
         var result: [ChannelSummary] = []
-        for try await (id, owner, open, closed, openTitle, closedTitle, status, reason, tiers, token) in rows.decode((Int64, Int64, Int64, Int64, String, String, String, String?, Int, String).self) {
+        for try await (id, owner, open, closed, openTitle, closedTitle, status, reason, tiers, token, donation) in rows.decode((Int64, Int64, Int64, Int64, String, String, String, String?, Int, String, Bool).self) {
             result.append(ChannelSummary(
                 id: id, ownerUserID: owner, openChatID: open, closedChatID: closed, openTitle: openTitle, closedTitle: closedTitle,
-                status: status, pausedReason: reason, enabledTiers: tiers, offerToken: token
+                status: status, pausedReason: reason, enabledTiers: tiers, offerToken: token, hasDonationMessage: donation
             ))
         }
         return result
@@ -95,12 +98,15 @@ public enum ChannelRepository {
         var values: [String: String] = [:]
         let channels = try await connection.query(
             """
-            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language
+            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language,
+                   donation_min_usd::text, donation_max_usd::text
             FROM channels WHERE id = \(id)
             """,
             logger: logger
         )
-        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language) in channels.decode((Int64, Int64, String, String, String, String, String?, String).self) {
+        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language, minimum, maximum) in channels.decode((Int64, Int64, String, String, String, String, String?, String, String, String).self) {
+            values["donation_min"] = minimum
+            values["donation_max"] = maximum
             values["post_language"] = language
             values["closed_chat"] = String(closed)
             values["open_chat"] = String(open)
@@ -169,7 +175,7 @@ public enum ChannelRepository {
     static let fieldGuarded: [String: String] = [
         "channels_closed_title_length": "closed_title", "channels_open_title_length": "open_title",
         "channels_closed_description_length": "closed_description", "channels_open_description_length": "open_description",
-        "channels_donation_message_length": "donation_message",
+        "channels_donation_message_length": "donation_message", "channels_donation_range": "donation_max",
     ]
 
     static func write(_ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
@@ -180,12 +186,14 @@ public enum ChannelRepository {
         let channelID: Int64
         let donation: String? = values["donation_message"].flatMap { $0.isEmpty ? nil : $0 }
         let language = values["post_language"].flatMap { $0.isEmpty ? nil : $0 } ?? "en"
+        let donationMin = values["donation_min"].flatMap { $0.isEmpty ? nil : $0 } ?? "4.99"
+        let donationMax = values["donation_max"].flatMap { $0.isEmpty ? nil : $0 } ?? "9999.99"
         if let id {
             let rows = try await connection.query(
                 """
                 UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
                     open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation),
-                    post_language = \(language)
+                    post_language = \(language), donation_min_usd = \(donationMin)::numeric, donation_max_usd = \(donationMax)::numeric
                 WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
                 """,
                 logger: logger
@@ -201,9 +209,10 @@ public enum ChannelRepository {
             guard let closed = Int64(text("closed_chat")), let open = Int64(text("open_chat")) else { throw ChannelSaveError.chatTaken }
             let rows = try await connection.query(
                 """
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status)
+                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status,
+                                      donation_min_usd, donation_max_usd)
                 VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
-                        \(text("open_description")), \(donation), \(language), \(ChannelStatus.active.rawValue))
+                        \(text("open_description")), \(donation), \(language), \(ChannelStatus.active.rawValue), \(donationMin)::numeric, \(donationMax)::numeric)
                 RETURNING id
                 """,
                 logger: logger

@@ -22,8 +22,15 @@ public struct OfferPostSettings: Sendable {
     }
 }
 
-/// What an offer post shows: the pair's titles and descriptions, its enabled tiers, and the language the
-/// owner chose for the channel's posts.
+/// The posts a pair keeps in its channels: the offer in the public channel and the donation post in the
+/// private one. Both run through the same attempts, refresh, cooldown and failure counting.
+public enum ChannelPostKind: String, Sendable, Hashable, CaseIterable, Codable {
+    case offer
+    case donation
+}
+
+/// What a pair's posts show: the pair's titles and descriptions, its enabled tiers, the donation message,
+/// and the language the owner chose for the channel's posts.
 public struct OfferPostContent: Sendable, Hashable {
     public struct Tier: Sendable, Hashable {
         public var position: Int
@@ -44,11 +51,14 @@ public struct OfferPostContent: Sendable, Hashable {
     public var language: String
     public var offerToken: String
     public var tiers: [Tier]
+    /// The owner's donation message; without one there is no donation post.
+    public var donationMessage: String?
 
     public init(
         openTitle: String, openDescription: String, closedTitle: String, closedDescription: String, language: String,
-        offerToken: String, tiers: [Tier]
+        offerToken: String, tiers: [Tier], donationMessage: String? = nil
     ) {
+        self.donationMessage = donationMessage
         self.openTitle = openTitle
         self.openDescription = openDescription
         self.closedTitle = closedTitle
@@ -89,11 +99,53 @@ public enum OfferPostBuilder {
             ])
             return [InlineKeyboardButton(text: label, action: .url(tierLink(botUsername: botUsername, position: tier.position, offerToken: content.offerToken)))]
         }
-        let fingerprint = ([text] + buttons.joined().map { button -> String in
+        return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint(text, buttons))
+    }
+
+    /// The deep link that opens the donation keypad in a private chat (`?start=d<offer token>`).
+    public static func donationLink(botUsername: String, offerToken: String) -> String {
+        "https://t.me/\(botUsername)?start=d\(offerToken)"
+    }
+
+    /// The donation post: the owner's message and one URL button that opens the bot in a private chat — never
+    /// a keypad in the channel, where every member would share it.
+    public static func donationMessage(_ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
+        let text = localizer.text("posts.donation.text", language: content.language, [
+            "message": content.donationMessage ?? "", "closed_title": content.closedTitle,
+        ])
+        let buttons = [[InlineKeyboardButton(
+            text: localizer.text("posts.donation.button", language: content.language),
+            action: .url(donationLink(botUsername: botUsername, offerToken: content.offerToken))
+        )]]
+        return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint(text, buttons))
+    }
+
+    /// The post of `kind` for `content`.
+    public static func message(_ kind: ChannelPostKind, _ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
+        switch kind {
+        case .offer: return message(content, botUsername: botUsername, localizer: localizer)
+        case .donation: return donationMessage(content, botUsername: botUsername, localizer: localizer)
+        }
+    }
+
+    /// Whether `content` has anything to post as `kind`: a tier on sale, a donation message.
+    public static func hasContent(_ kind: ChannelPostKind, _ content: OfferPostContent) -> Bool {
+        switch kind {
+        case .offer: return !content.tiers.isEmpty
+        case .donation: return !(content.donationMessage ?? "").isEmpty
+        }
+    }
+
+    /// A post as it stands while sales are paused: its text and a line saying so, without buttons.
+    public static func pausedText(_ message: OfferPostMessage, language: String, localizer: Localizer) -> String {
+        message.text + "\n\n" + localizer.text("posts.paused_line", language: language)
+    }
+
+    static func fingerprint(_ text: String, _ buttons: [[InlineKeyboardButton]]) -> String {
+        ([text] + buttons.joined().map { button -> String in
             if case .url(let url) = button.action { return button.text + " " + url }
             return button.text
         }).joined(separator: "\n")
-        return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint)
     }
 }
 
@@ -162,12 +214,15 @@ public struct OfferPostState: Sendable, Hashable {
     public var lastFailureDetail: String?
     public var lastFailureAt: Date?
     public var stoppedAt: Date?
+    /// The post was edited to say sales are paused.
+    public var pausedAt: Date?
 
     public init(
         messageID: Int64? = nil, postedAt: Date? = nil, postedContent: String? = nil, nextPostAt: Date? = nil, forcedAt: Date? = nil,
         manualRequestedAt: Date? = nil, consecutiveFailures: Int = 0, lastFailure: OfferPostFailure? = nil, lastFailureDetail: String? = nil,
-        lastFailureAt: Date? = nil, stoppedAt: Date? = nil
+        lastFailureAt: Date? = nil, stoppedAt: Date? = nil, pausedAt: Date? = nil
     ) {
+        self.pausedAt = pausedAt
         self.messageID = messageID
         self.postedAt = postedAt
         self.postedContent = postedContent
@@ -186,16 +241,26 @@ public struct OfferPostState: Sendable, Hashable {
 public enum OfferPostRules {
     public enum Decision: Sendable, Hashable {
         case post
-        /// The channel stopped selling: delete its post, whose buttons would lead nowhere.
+        /// The channel was deleted, or the post has nothing left to show: delete it.
         case withdraw
+        /// Sales are paused: edit the post to say so and remove its buttons, which would lead nowhere.
+        case markPaused
         case skip(String)
     }
 
     /// Whether an attempt that finds this state posts. Jobs for one channel may be duplicated (a save, a
     /// press and the schedule at once); the state, not the job, decides, so extra jobs change nothing.
-    public static func decide(selling: Bool, hasTiers: Bool, state: OfferPostState, fingerprint: String, now: Date) -> Decision {
-        guard selling else { return state.messageID == nil ? .skip("the channel is not selling") : .withdraw }
+    /// `paused`: not selling for now (the post stays, marked paused); not selling and not paused is deleted.
+    public static func decide(
+        selling: Bool, paused: Bool = false, hasTiers: Bool, state: OfferPostState, fingerprint: String, now: Date
+    ) -> Decision {
+        guard selling else {
+            guard state.messageID != nil else { return .skip("the channel is not selling") }
+            guard paused else { return .withdraw }
+            return state.pausedAt == nil ? .markPaused : .skip("the post already says sales are paused")
+        }
         guard hasTiers else { return .skip("no tier is on sale") }
+        if state.pausedAt != nil { return .post }
         if state.forcedAt != nil { return .post }
         if state.stoppedAt != nil { return .skip("automatic posting is stopped") }
         if state.consecutiveFailures > 0, let next = state.nextPostAt, next > now { return .skip("waiting before trying again") }

@@ -13,6 +13,8 @@ public struct OfferPostJob: JobPayload {
     public static let maxAttempts = 8
 
     public var channelID: Int64
+    /// Which of the pair's posts; `nil` (jobs written before donation posts existed) is the offer.
+    public var kind: ChannelPostKind?
     /// The post of a pair removed outright (its rows are gone), to delete.
     public var removedPost: RemovedPost?
 
@@ -21,10 +23,13 @@ public struct OfferPostJob: JobPayload {
         public var messageID: Int64
     }
 
-    public init(channelID: Int64, removedPost: RemovedPost? = nil) {
+    public init(channelID: Int64, kind: ChannelPostKind = .offer, removedPost: RemovedPost? = nil) {
         self.channelID = channelID
+        self.kind = kind == .offer ? nil : kind
         self.removedPost = removedPost
     }
+
+    public var postKind: ChannelPostKind { kind ?? .offer }
 }
 
 /// The refresh scan of one periodic slot: enqueues an attempt for every channel whose post is due.
@@ -40,28 +45,37 @@ public struct OfferPostScanJob: JobPayload {
 /// Asking for posts, from the places that change what a post shows or whether the channel sells. Each
 /// writes in the caller's transaction, so the request commits with the change that caused it.
 public enum OfferPostRequests {
-    /// After a save: posts when the content changed (or there is no post yet); `jobs` nil posts nothing.
+    /// After a save: each post (offer, donation) is posted when its content changed (or there is none yet),
+    /// and a donation post whose message was removed is withdrawn; `jobs` nil posts nothing.
     public static func afterSave(channelID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
         guard let jobs else { return }
-        try await OfferPostStore.ensure(channelID: channelID, on: connection, logger: logger)
-        try await jobs.enqueue(OfferPostJob(channelID: channelID), on: connection)
+        for kind in ChannelPostKind.allCases {
+            try await OfferPostStore.ensure(channelID: channelID, kind: kind, on: connection, logger: logger)
+            try await jobs.enqueue(OfferPostJob(channelID: channelID, kind: kind), on: connection)
+        }
     }
 
-    /// Sales paused or the pair about to be deleted: its post, when it has one, is withdrawn. The post is read
-    /// now and carried by the job, since a pair nobody bought is removed outright with its records.
+    /// Sales paused (the posts are edited to say so, without buttons) or the pair about to be deleted (the
+    /// posts are deleted). Each post is read now and carried by its job, since a pair nobody bought is
+    /// removed outright with its records.
     public static func afterClosing(channelID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
-        guard let jobs, let post = try await OfferPostStore.currentPost(channelID: channelID, on: connection, logger: logger) else { return }
-        try await jobs.enqueue(OfferPostJob(channelID: channelID, removedPost: post), on: connection)
+        guard let jobs else { return }
+        for kind in ChannelPostKind.allCases {
+            guard let post = try await OfferPostStore.currentPost(channelID: channelID, kind: kind, on: connection, logger: logger) else { continue }
+            try await jobs.enqueue(OfferPostJob(channelID: channelID, kind: kind, removedPost: post), on: connection)
+        }
     }
 
-    /// Sales resumed: post anew, whatever the schedule, and restart automatic posting.
+    /// Sales resumed: both posts anew (with their buttons), whatever the schedule, and automatic posting restarted.
     public static func afterResume(channelID: Int64, at now: Date, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
         guard let jobs else { return }
-        try await OfferPostStore.force(channelID: channelID, at: now, on: connection, logger: logger)
-        try await jobs.enqueue(OfferPostJob(channelID: channelID), on: connection)
+        for kind in ChannelPostKind.allCases {
+            try await OfferPostStore.force(channelID: channelID, kind: kind, at: now, on: connection, logger: logger)
+            try await jobs.enqueue(OfferPostJob(channelID: channelID, kind: kind), on: connection)
+        }
     }
 
-    /// The owner's "post now": refused while the cooldown runs, returning how long is left.
+    /// The owner's "post now" (both posts): refused while the offer's cooldown runs, returning how long is left.
     public static func manual(
         channelID: Int64, settings: OfferPostSettings, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger
     ) async throws -> TimeInterval? {
@@ -70,7 +84,10 @@ public enum OfferPostRequests {
         if let last = try await OfferPostStore.requestManual(channelID: channelID, at: now, cooldown: settings.manualCooldown, on: connection, logger: logger) {
             return OfferPostRules.cooldownLeft(lastManual: last, cooldown: settings.manualCooldown, now: now) ?? 1
         }
-        try await jobs.enqueue(OfferPostJob(channelID: channelID), on: connection)
+        try await OfferPostStore.force(channelID: channelID, kind: .donation, at: now, on: connection, logger: logger)
+        for kind in ChannelPostKind.allCases {
+            try await jobs.enqueue(OfferPostJob(channelID: channelID, kind: kind), on: connection)
+        }
         return nil
     }
 }
@@ -115,9 +132,12 @@ public struct OfferPostPublisher: JobHandler {
     public func run(_ payload: OfferPostJob, context: JobContext) async throws {
         let logger = context.logger
         let channelID = payload.channelID
+        let kind = payload.postKind
         let now = settings.clock.now()
         let claim = try await database.withTransaction { connection in
-            try await OfferPostStore.claim(channelID: channelID, now: now, leaseUntil: now.addingTimeInterval(Self.lease), on: connection, logger: logger)
+            try await OfferPostStore.claim(
+                channelID: channelID, kind: kind, now: now, leaseUntil: now.addingTimeInterval(Self.lease), on: connection, logger: logger
+            )
         }
         let snapshot: OfferPostStore.Snapshot
         switch claim {
@@ -127,7 +147,7 @@ public struct OfferPostPublisher: JobHandler {
             }
             return
         case .busy:
-            _ = try await queue.enqueue(OfferPostJob(channelID: channelID), options: JobOptions(runAt: Date().addingTimeInterval(Self.busyRecheck)))
+            _ = try await queue.enqueue(OfferPostJob(channelID: channelID, kind: kind), options: JobOptions(runAt: Date().addingTimeInterval(Self.busyRecheck)))
             return
         case .claimed(let claimed): snapshot = claimed
         }
@@ -135,7 +155,7 @@ public struct OfferPostPublisher: JobHandler {
             try await attempt(snapshot, now: now, logger: logger)
         } catch {
             try? await database.withConnection { connection in
-                try await OfferPostStore.release(channelID: channelID, on: connection, logger: logger)
+                try await OfferPostStore.release(channelID: channelID, kind: kind, on: connection, logger: logger)
             }
             throw error
         }
@@ -143,28 +163,36 @@ public struct OfferPostPublisher: JobHandler {
 
     func attempt(_ snapshot: OfferPostStore.Snapshot, now: Date, logger: Logger) async throws {
         let channelID = snapshot.channelID
+        let kind = snapshot.kind
         let bot = try await identity.user(client)
-        let message = OfferPostBuilder.message(snapshot.content, botUsername: bot.username ?? "", localizer: localizer)
-        let decision = OfferPostRules.decide(
-            selling: snapshot.selling, hasTiers: !snapshot.content.tiers.isEmpty, state: snapshot.state, fingerprint: message.fingerprint, now: now
+        let message = OfferPostBuilder.message(kind, snapshot.content, botUsername: bot.username ?? "", localizer: localizer)
+        let hasContent = OfferPostBuilder.hasContent(kind, snapshot.content)
+        var decision = OfferPostRules.decide(
+            selling: snapshot.selling, paused: snapshot.paused, hasTiers: hasContent, state: snapshot.state, fingerprint: message.fingerprint, now: now
         )
+        // A donation post whose message the owner removed has nothing left to say.
+        if kind == .donation, !hasContent, snapshot.state.messageID != nil { decision = .withdraw }
         if decision == .withdraw, let messageID = snapshot.state.messageID {
-            try await withdraw(chat: snapshot.openChatID, messageID: messageID, channelID: channelID, logger: logger)
+            try await withdraw(chat: snapshot.chatID, messageID: messageID, channelID: channelID, logger: logger)
             try await database.withConnection { connection in
-                try await OfferPostStore.recordWithdrawn(channelID: channelID, messageID: messageID, on: connection, logger: logger)
+                try await OfferPostStore.recordWithdrawn(channelID: channelID, kind: kind, messageID: messageID, on: connection, logger: logger)
             }
+            return
+        }
+        if decision == .markPaused, let messageID = snapshot.state.messageID {
+            try await markPaused(snapshot, message: message, messageID: messageID, now: now, logger: logger)
             return
         }
         guard decision == .post else {
             if case .skip(let reason) = decision {
-                logger.debug("offer post not needed", metadata: ["channel_id": "\(channelID)", "reason": "\(reason)"])
+                logger.debug("channel post not needed", metadata: ["channel_id": "\(channelID)", "kind": "\(kind.rawValue)", "reason": "\(reason)"])
             }
             try await database.withConnection { connection in
-                try await OfferPostStore.release(channelID: channelID, on: connection, logger: logger)
+                try await OfferPostStore.release(channelID: channelID, kind: kind, on: connection, logger: logger)
             }
             return
         }
-        let chat = snapshot.openChatID
+        let chat = snapshot.chatID
         var deleted: Int64?
         do {
             if let previous = snapshot.state.messageID {
@@ -191,14 +219,44 @@ public struct OfferPostPublisher: JobHandler {
             let next = now.addingTimeInterval(settings.refreshInterval)
             try await database.withTransaction { connection in
                 try await OfferPostStore.recordPosted(
-                    channelID: channelID, chatID: chat, messageID: sent.messageId, deletedMessageID: deleted, content: message.fingerprint,
+                    channelID: channelID, kind: kind, chatID: chat, messageID: sent.messageId, deletedMessageID: deleted, content: message.fingerprint,
                     forcedSeen: snapshot.state.forcedAt, at: now, nextPostAt: next, on: connection, logger: logger
                 )
             }
-            logger.info("offer post published", metadata: ["channel_id": "\(channelID)", "message_id": "\(sent.messageId)", "replaced": "\(deleted.map(String.init) ?? "-")"])
+            logger.info("channel post published", metadata: [
+                "channel_id": "\(channelID)", "kind": "\(kind.rawValue)", "message_id": "\(sent.messageId)", "replaced": "\(deleted.map(String.init) ?? "-")",
+            ])
         } catch let error as TelegramError {
             guard let failure = OfferPostFailure.classify(error) else { throw error }
             try await recordFailure(snapshot, failure: failure, detail: error.description, deleted: deleted, now: now, logger: logger)
+        }
+    }
+
+    /// Sales are paused: the post keeps its text, says sales are paused, and loses its buttons. A post that is
+    /// gone is forgotten; flood control and outages are retried; any other refusal leaves the post as it is.
+    func markPaused(_ snapshot: OfferPostStore.Snapshot, message: OfferPostMessage, messageID: Int64, now: Date, logger: Logger) async throws {
+        let client = self.client
+        let text = OfferPostBuilder.pausedText(message, language: snapshot.content.language, localizer: localizer)
+        let edit = EditMessageText(chatId: .id(snapshot.chatID), messageId: messageID, text: text, parseMode: "HTML", replyMarkup: nil)
+        let outcome = await Result.telegram { () async throws(TelegramError) -> MessageOrTrue in try await client.send(edit) }
+        var gone = false
+        var edited = false
+        switch outcome {
+        case .success, .failure(.notModified):
+            edited = true
+            logger.info("channel post marked paused", metadata: ["channel_id": "\(snapshot.channelID)", "kind": "\(snapshot.kind.rawValue)"])
+        case .failure(let error) where error.isTransient:
+            throw error
+        case .failure(let error):
+            gone = error.description.lowercased().contains("not found")
+            logger.info("channel post could not be marked paused", metadata: ["channel_id": "\(snapshot.channelID)", "reason": "\(error)"])
+        }
+        try await database.withConnection { connection in
+            try await OfferPostStore.recordPaused(
+                channelID: snapshot.channelID, kind: snapshot.kind, chatID: snapshot.chatID, messageID: messageID, edited: edited,
+                messageGone: gone, at: now,
+                on: connection, logger: logger
+            )
         }
     }
 
@@ -232,7 +290,7 @@ public struct OfferPostPublisher: JobHandler {
         try await queue.transaction { transaction in
             let connection = transaction.connection
             let failures = try await OfferPostStore.recordFailed(
-                channelID: channelID, chatID: snapshot.openChatID, failure: failure, detail: detail, deletedMessageID: deleted,
+                channelID: channelID, kind: snapshot.kind, chatID: snapshot.chatID, failure: failure, detail: detail, deletedMessageID: deleted,
                 forcedSeen: snapshot.state.forcedAt, at: now, refreshInterval: settings.refreshInterval, on: connection, logger: logger
             )
             logger.warning("offer post failed", metadata: [
@@ -240,9 +298,9 @@ public struct OfferPostPublisher: JobHandler {
             ])
             guard failures == OfferPostSettings.failuresBeforeStop else { return }
             let language = try await Self.ownerLanguage(snapshot.ownerUserID, localizer: localizer, on: connection, logger: logger)
-            let channel = snapshot.content.openTitle
+            let channel = snapshot.kind == .offer ? snapshot.content.openTitle : snapshot.content.closedTitle
             let (reason, fix) = failure.explained(channel: channel, detail: detail, language: language, localizer: localizer)
-            let text = localizer.text("posts.stopped_notice", language: language, [
+            let text = localizer.text(snapshot.kind == .offer ? "posts.stopped_notice" : "posts.stopped_notice_donation", language: language, [
                 "channel": channel, "count": String(failures), "reason": reason, "fix": fix,
                 "button": localizer.text("channels.button.post_now", language: language),
             ])
@@ -293,8 +351,9 @@ public struct OfferPostScanner: JobHandler {
         return try await queue.transaction { transaction in
             let due = try await OfferPostStore.due(at: now, limit: Self.batch, on: transaction.connection, logger: logger)
             var enqueued: [Int64] = []
-            for channelID in due {
-                let result = try await transaction.enqueue(OfferPostJob(channelID: channelID), options: JobOptions(uniqueKey: "offer-post-refresh:\(channelID)"))
+            for (channelID, kind) in due {
+                let key = "offer-post-refresh:\(channelID)" + (kind == .offer ? "" : ":\(kind.rawValue)")
+                let result = try await transaction.enqueue(OfferPostJob(channelID: channelID, kind: kind), options: JobOptions(uniqueKey: key))
                 if result.enqueuedID != nil { enqueued.append(channelID) }
             }
             if !due.isEmpty { logger.info("offer posts due", metadata: ["channels": "\(due.count)", "enqueued": "\(enqueued.count)"]) }

@@ -1,35 +1,50 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Subscriptions
 
-/// Every query of `channel_offer_posts` and `channel_offer_post_attempts` (Migrations/0041), and the read of
-/// what a post shows. Each function runs on the caller's connection; times come from the caller's clock.
+/// Every query of `channel_offer_posts` and `channel_offer_post_attempts` (Migrations/0041, 0042: one row per
+/// pair and post kind), and the read of what a post shows. Each function runs on the caller's connection;
+/// times come from the caller's clock.
 public enum OfferPostStore {
     /// What an attempt needs: where to post, whether the channel sells, what to show, and the state.
     public struct Snapshot: Sendable {
         public var channelID: Int64
+        public var kind: ChannelPostKind
         public var ownerUserID: Int64
-        public var openChatID: Int64
+        /// The chat the post goes to: the public channel for the offer, the private one for donations.
+        public var chatID: Int64
         public var selling: Bool
+        /// Not selling for now (paused, not deleted): the post stays, marked paused.
+        public var paused: Bool
         public var content: OfferPostContent
         public var state: OfferPostState
     }
 
     /// Asks for a post whatever the content and the schedule (the owner's "post now", resuming sales).
-    public static func force(channelID: Int64, at now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+    /// A donation post is forced only when the pair has a donation message (otherwise there is nothing to post).
+    public static func force(
+        channelID: Int64, kind: ChannelPostKind = .offer, at now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         _ = try await connection.query(
             """
-            INSERT INTO channel_offer_posts (channel_id, forced_at) VALUES (\(channelID), \(now))
-            ON CONFLICT (channel_id) DO UPDATE SET forced_at = EXCLUDED.forced_at
+            INSERT INTO channel_offer_posts (channel_id, kind, forced_at)
+            SELECT id, \(kind.rawValue), \(now) FROM channels
+            WHERE id = \(channelID) AND (\(kind == .offer) OR donation_message IS NOT NULL)
+            ON CONFLICT (channel_id, kind) DO UPDATE SET forced_at = EXCLUDED.forced_at
             """,
             logger: logger
         )
     }
 
     /// Makes sure the channel has a state row (a new channel's first post is due at once).
-    public static func ensure(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func ensure(channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query(
-            "INSERT INTO channel_offer_posts (channel_id) VALUES (\(channelID)) ON CONFLICT (channel_id) DO NOTHING", logger: logger
+            """
+            INSERT INTO channel_offer_posts (channel_id, kind) VALUES (\(channelID), \(kind.rawValue))
+            ON CONFLICT (channel_id, kind) DO NOTHING
+            """,
+            logger: logger
         )
     }
 
@@ -44,7 +59,7 @@ public enum OfferPostStore {
         let rows = try await connection.query(
             """
             UPDATE channel_offer_posts SET manual_requested_at = \(now), forced_at = \(now)
-            WHERE channel_id = \(channelID) AND (manual_requested_at IS NULL OR manual_requested_at <= \(earliest))
+            WHERE channel_id = \(channelID) AND kind = \(ChannelPostKind.offer.rawValue) AND (manual_requested_at IS NULL OR manual_requested_at <= \(earliest))
             RETURNING 1
             """,
             logger: logger
@@ -53,20 +68,22 @@ public enum OfferPostStore {
         return try await state(channelID: channelID, on: connection, logger: logger)?.manualRequestedAt
     }
 
-    public static func state(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> OfferPostState? {
+    public static func state(
+        channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger
+    ) async throws -> OfferPostState? {
         let rows = try await connection.query(
             """
             SELECT message_id, posted_at, posted_content, next_post_at, forced_at, manual_requested_at, consecutive_failures,
-                   last_failure, last_failure_detail, last_failure_at, stopped_at
-            FROM channel_offer_posts WHERE channel_id = \(channelID)
+                   last_failure, last_failure_detail, last_failure_at, stopped_at, paused_at
+            FROM channel_offer_posts WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
             """,
             logger: logger
         )
-        for try await row in rows.decode((Int64?, Date?, String?, Date?, Date?, Date?, Int, String?, String?, Date?, Date?).self) {
+        for try await row in rows.decode((Int64?, Date?, String?, Date?, Date?, Date?, Int, String?, String?, Date?, Date?, Date?).self) {
             return OfferPostState(
                 messageID: row.0, postedAt: row.1, postedContent: row.2, nextPostAt: row.3, forcedAt: row.4, manualRequestedAt: row.5,
                 consecutiveFailures: row.6, lastFailure: row.7.flatMap(OfferPostFailure.init(rawValue:)), lastFailureDetail: row.8,
-                lastFailureAt: row.9, stoppedAt: row.10
+                lastFailureAt: row.9, stoppedAt: row.10, pausedAt: row.11
             )
         }
         return nil
@@ -81,37 +98,41 @@ public enum OfferPostStore {
     }
 
     /// Takes the channel's attempt lease until `leaseUntil` and reads everything the attempt needs.
-    public static func claim(channelID: Int64, now: Date, leaseUntil: Date, on connection: PostgresConnection, logger: Logger) async throws -> Claim {
+    public static func claim(
+        channelID: Int64, kind: ChannelPostKind = .offer, now: Date, leaseUntil: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Claim {
         let exists = try await connection.query("SELECT 1 FROM channels WHERE id = \(channelID)", logger: logger)
         var found = false
         for try await _ in exists { found = true }
         guard found else { return .gone }
-        try await ensure(channelID: channelID, on: connection, logger: logger)
+        try await ensure(channelID: channelID, kind: kind, on: connection, logger: logger)
         let claimed = try await connection.query(
             """
             UPDATE channel_offer_posts SET attempt_lease_until = \(leaseUntil)
-            WHERE channel_id = \(channelID) AND (attempt_lease_until IS NULL OR attempt_lease_until < \(now)) RETURNING 1
+            WHERE channel_id = \(channelID) AND kind = \(kind.rawValue) AND (attempt_lease_until IS NULL OR attempt_lease_until < \(now))
+            RETURNING 1
             """,
             logger: logger
         )
         var took = false
         for try await _ in claimed { took = true }
-        guard took, let state = try await state(channelID: channelID, on: connection, logger: logger) else { return .busy }
+        guard took, let state = try await state(channelID: channelID, kind: kind, on: connection, logger: logger) else { return .busy }
         let channels = try await connection.query(
             """
-            SELECT owner_user_id, open_chat_id, status = 'active' AND deleted_at IS NULL, open_title, open_description, closed_title,
-                   closed_description, post_language, offer_token
+            SELECT owner_user_id, open_chat_id, closed_chat_id, status = \(ChannelStatus.active.rawValue) AND deleted_at IS NULL,
+                   status = \(ChannelStatus.paused.rawValue) AND deleted_at IS NULL, open_title, open_description, closed_title,
+                   closed_description, post_language, offer_token, donation_message
             FROM channels WHERE id = \(channelID)
             """,
             logger: logger
         )
         var snapshot: Snapshot?
-        for try await row in channels.decode((Int64, Int64, Bool, String, String, String, String, String, String).self) {
+        for try await row in channels.decode((Int64, Int64, Int64, Bool, Bool, String, String, String, String, String, String, String?).self) {
             snapshot = Snapshot(
-                channelID: channelID, ownerUserID: row.0, openChatID: row.1, selling: row.2,
+                channelID: channelID, kind: kind, ownerUserID: row.0, chatID: kind == .offer ? row.1 : row.2, selling: row.3, paused: row.4,
                 content: OfferPostContent(
-                    openTitle: row.3, openDescription: row.4, closedTitle: row.5, closedDescription: row.6, language: row.7,
-                    offerToken: row.8, tiers: []
+                    openTitle: row.5, openDescription: row.6, closedTitle: row.7, closedDescription: row.8, language: row.9,
+                    offerToken: row.10, tiers: [], donationMessage: row.11
                 ),
                 state: state
             )
@@ -129,32 +150,32 @@ public enum OfferPostStore {
     }
 
     /// Ends an attempt that posted nothing (nothing to do, or a retryable error), freeing the lease.
-    public static func release(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func release(channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query(
-            "UPDATE channel_offer_posts SET attempt_lease_until = NULL WHERE channel_id = \(channelID)", logger: logger
+            "UPDATE channel_offer_posts SET attempt_lease_until = NULL WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)", logger: logger
         )
     }
 
     /// A post went out: its id, time and content; failures cleared; the next refresh scheduled. A force
     /// that arrived after `forcedSeen` (the one this attempt served) stays, so it gets its own post.
     public static func recordPosted(
-        channelID: Int64, chatID: Int64, messageID: Int64, deletedMessageID: Int64?, content: String, forcedSeen: Date?, at now: Date,
+        channelID: Int64, kind: ChannelPostKind = .offer, chatID: Int64, messageID: Int64, deletedMessageID: Int64?, content: String, forcedSeen: Date?, at now: Date,
         nextPostAt: Date, on connection: PostgresConnection, logger: Logger
     ) async throws {
         _ = try await connection.query(
             """
             UPDATE channel_offer_posts SET message_id = \(messageID), posted_at = \(now), posted_content = \(content),
                 next_post_at = \(nextPostAt), consecutive_failures = 0, last_failure = NULL, last_failure_detail = NULL,
-                last_failure_at = NULL, stopped_at = NULL, attempt_lease_until = NULL,
+                last_failure_at = NULL, stopped_at = NULL, attempt_lease_until = NULL, paused_at = NULL,
                 forced_at = CASE WHEN forced_at > \(forcedSeen ?? .distantPast) THEN forced_at END
-            WHERE channel_id = \(channelID)
+            WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
             """,
             logger: logger
         )
         _ = try await connection.query(
             """
-            INSERT INTO channel_offer_post_attempts (channel_id, chat_id, attempted_at, outcome, deleted_message_id, posted_message_id)
-            VALUES (\(channelID), \(chatID), \(now), 'posted', \(deletedMessageID), \(messageID))
+            INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, deleted_message_id, posted_message_id)
+            VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), 'posted', \(deletedMessageID), \(messageID))
             """,
             logger: logger
         )
@@ -162,23 +183,54 @@ public enum OfferPostStore {
 
     /// The post of a channel that stopped selling was deleted (or could not be): forgotten, so resuming posts
     /// anew. `messageID` guards against a post recorded meanwhile.
-    public static func recordWithdrawn(channelID: Int64, messageID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func recordWithdrawn(
+        channelID: Int64, kind: ChannelPostKind = .offer, messageID: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws {
         _ = try await connection.query(
             """
             UPDATE channel_offer_posts SET message_id = CASE WHEN message_id = \(messageID) THEN NULL ELSE message_id END,
-                posted_content = CASE WHEN message_id = \(messageID) THEN NULL ELSE posted_content END, attempt_lease_until = NULL
-            WHERE channel_id = \(channelID)
+                posted_content = CASE WHEN message_id = \(messageID) THEN NULL ELSE posted_content END, attempt_lease_until = NULL,
+                paused_at = NULL
+            WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
             """,
             logger: logger
         )
     }
 
+    /// The pause was handled: the post was edited to say sales are paused (`edited`), or could not be (the
+    /// bot lost its rights: it is left as it is), or is gone (`messageGone` forgets it). Only an edit is an attempt.
+    public static func recordPaused(
+        channelID: Int64, kind: ChannelPostKind, chatID: Int64, messageID: Int64, edited: Bool, messageGone: Bool, at now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        _ = try await connection.query(
+            """
+            UPDATE channel_offer_posts SET paused_at = CASE WHEN \(messageGone) THEN NULL ELSE \(now) END, attempt_lease_until = NULL,
+                message_id = CASE WHEN \(messageGone) AND message_id = \(messageID) THEN NULL ELSE message_id END
+            WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
+            """,
+            logger: logger
+        )
+        if edited {
+            _ = try await connection.query(
+                """
+                INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, posted_message_id)
+                VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), 'paused', \(messageID))
+                """,
+                logger: logger
+            )
+        }
+    }
+
     /// The post now in the channel, if any (read before a pair's rows are removed).
-    public static func currentPost(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> OfferPostJob.RemovedPost? {
+    public static func currentPost(
+        channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger
+    ) async throws -> OfferPostJob.RemovedPost? {
         let rows = try await connection.query(
             """
-            SELECT c.open_chat_id, p.message_id FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
-            WHERE p.channel_id = \(channelID) AND p.message_id IS NOT NULL
+            SELECT CASE WHEN p.kind = \(ChannelPostKind.offer.rawValue) THEN c.open_chat_id ELSE c.closed_chat_id END, p.message_id
+            FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
+            WHERE p.channel_id = \(channelID) AND p.kind = \(kind.rawValue) AND p.message_id IS NOT NULL
             """,
             logger: logger
         )
@@ -189,11 +241,12 @@ public enum OfferPostStore {
     /// An attempt failed for good: counted, explained, and either retried later or — at the limit —
     /// automatic posting stopped. Returns the consecutive failures now counted.
     public static func recordFailed(
-        channelID: Int64, chatID: Int64, failure: OfferPostFailure, detail: String, deletedMessageID: Int64?, forcedSeen: Date?,
+        channelID: Int64, kind: ChannelPostKind = .offer, chatID: Int64, failure: OfferPostFailure, detail: String, deletedMessageID: Int64?, forcedSeen: Date?,
         at now: Date, refreshInterval: TimeInterval, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int {
         let rows = try await connection.query(
-            "SELECT consecutive_failures FROM channel_offer_posts WHERE channel_id = \(channelID) FOR UPDATE", logger: logger
+            "SELECT consecutive_failures FROM channel_offer_posts WHERE channel_id = \(channelID) AND kind = \(kind.rawValue) FOR UPDATE",
+            logger: logger
         )
         var failures = 1
         for try await previous in rows.decode(Int.self) { failures = previous + 1 }
@@ -208,35 +261,39 @@ public enum OfferPostStore {
                 last_failure_detail = \(detail), last_failure_at = \(now), next_post_at = \(next), stopped_at = \(stoppedAt),
                 message_id = CASE WHEN \(deleted) THEN NULL ELSE message_id END, attempt_lease_until = NULL,
                 forced_at = CASE WHEN forced_at > \(forcedSeen ?? .distantPast) THEN forced_at END
-            WHERE channel_id = \(channelID)
+            WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
             """,
             logger: logger
         )
         _ = try await connection.query(
             """
-            INSERT INTO channel_offer_post_attempts (channel_id, chat_id, attempted_at, outcome, deleted_message_id, failure, failure_detail)
-            VALUES (\(channelID), \(chatID), \(now), 'failed', \(deletedMessageID), \(failure.rawValue), \(detail))
+            INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, deleted_message_id, failure, failure_detail)
+            VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), 'failed', \(deletedMessageID), \(failure.rawValue), \(detail))
             """,
             logger: logger
         )
         return failures
     }
 
-    /// Channels whose post is due at `now`: selling, automatic posting not stopped, and the refresh (or the
-    /// retry after a failure) due, or a forced post waiting. Oldest first, at most `limit`.
-    public static func due(at now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+    /// Posts due at `now`: the channel selling, automatic posting not stopped, and the refresh (or the retry
+    /// after a failure) due, or a forced post waiting; a donation post only with a donation message. Oldest
+    /// first, at most `limit`.
+    public static func due(at now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(channelID: Int64, kind: ChannelPostKind)] {
         let rows = try await connection.query(
             """
-            SELECT p.channel_id FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
-            WHERE c.status = 'active' AND c.deleted_at IS NULL
+            SELECT p.channel_id, p.kind FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
+            WHERE c.status = \(ChannelStatus.active.rawValue) AND c.deleted_at IS NULL
+              AND (p.kind = \(ChannelPostKind.offer.rawValue) OR c.donation_message IS NOT NULL)
               AND (p.forced_at IS NOT NULL OR (p.stopped_at IS NULL AND (p.next_post_at IS NULL OR p.next_post_at <= \(now))))
               AND (p.attempt_lease_until IS NULL OR p.attempt_lease_until < \(now))
-            ORDER BY p.next_post_at NULLS FIRST, p.channel_id LIMIT \(limit)
+            ORDER BY p.next_post_at NULLS FIRST, p.channel_id, p.kind LIMIT \(limit)
             """,
             logger: logger
         )
-        var ids: [Int64] = []
-        for try await id in rows.decode(Int64.self) { ids.append(id) }
-        return ids
+        var due: [(channelID: Int64, kind: ChannelPostKind)] = []
+        for try await (id, kind) in rows.decode((Int64, String).self) {
+            if let kind = ChannelPostKind(rawValue: kind) { due.append((id, kind)) }
+        }
+        return due
     }
 }
