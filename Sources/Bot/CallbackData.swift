@@ -38,6 +38,18 @@ public enum CallbackData: Sendable, Hashable {
     /// Send a new invite link for an active subscription.
     case inviteAgain(subscriptionID: Int64)
 
+    // MARK: Broadcasts and admin tools (issue 16)
+
+    /// The admin menu, and its entries; every press is checked against `TELEPAY_ADMIN_TELEGRAM_IDS`.
+    case admin(AdminAction)
+    /// Choose who an owner's broadcast from channel `channelID`'s card goes to.
+    case channelBroadcast(Int64)
+    /// Start composing an owner's broadcast to `audience` of channel `channelID`.
+    case channelBroadcastTo(channelID: Int64, audience: OwnerAudienceChoice)
+    /// Confirm, or discard, a checked draft; pause, resume or cancel a broadcast on its way. The presser
+    /// must be the author or an admin.
+    case broadcast(BroadcastAction, Int64)
+
     public static let version = "v1"
     public static let maximumBytes = 64
     /// Limits of the form case, checked by the conversation loader and by `init`.
@@ -63,6 +75,11 @@ public enum CallbackData: Sendable, Hashable {
         case .retryInvoice(let order): return "\(Self.version):payretry:\(order)"
         case .renew(let channel): return "\(Self.version):renew:\(channel)"
         case .inviteAgain(let subscription): return "\(Self.version):invite:\(subscription)"
+
+        case .admin(let action): return "\(Self.version):adm:\(action.rawValue)"
+        case .channelBroadcast(let id): return "\(Self.version):ch:bc:\(id)"
+        case .channelBroadcastTo(let id, let audience): return "\(Self.version):chbc:\(audience.rawValue):\(id)"
+        case .broadcast(let action, let id): return "\(Self.version):bc:\(action.rawValue):\(id)"
         }
     }
 
@@ -99,6 +116,7 @@ public enum CallbackData: Sendable, Hashable {
             case "del": self = .channelDelete(id)
             case "delok": self = .channelDeleteConfirmed(id)
             case "post": self = .channelPostNow(id)
+            case "bc": self = .channelBroadcast(id)
             default: return nil
             }
 
@@ -114,6 +132,15 @@ public enum CallbackData: Sendable, Hashable {
         case ("invite", 3):
             guard let subscription = Self.id(parts[2]) else { return nil }
             self = .inviteAgain(subscriptionID: subscription)
+        case ("adm", 3):
+            guard let action = AdminAction(rawValue: parts[2]) else { return nil }
+            self = .admin(action)
+        case ("chbc", 4):
+            guard let audience = OwnerAudienceChoice(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .channelBroadcastTo(channelID: id, audience: audience)
+        case ("bc", 4):
+            guard let action = BroadcastAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .broadcast(action, id)
         default:
             return nil
         }
@@ -137,7 +164,10 @@ public enum CallbackData: Sendable, Hashable {
             .buyTier(offerToken: String(repeating: "Z", count: maximumOfferTokenLength), position: 3),
             .retryInvoice(orderID: .max), .renew(channelID: .max),
             .inviteAgain(subscriptionID: .max),
-        ]
+        ] + AdminAction.allCases.map { .admin($0) }
+            + [.channelBroadcast(.max)]
+            + OwnerAudienceChoice.allCases.map { .channelBroadcastTo(channelID: .max, audience: $0) }
+            + BroadcastAction.allCases.map { .broadcast($0, .max) }
     }
 
     /// Offer tokens are 16 to 32 characters of `[A-Za-z0-9_-]` (the `channels.offer_token` check).
@@ -154,6 +184,27 @@ public enum CallbackData: Sendable, Hashable {
         guard let value = Int64(text), value > 0, String(value) == text else { return nil }
         return value
     }
+}
+
+/// The entries of the admin menu.
+public enum AdminAction: String, Sendable, Hashable, CaseIterable {
+    case menu
+    case broadcastToUsers = "bcu"
+    case broadcastToOwners = "bco"
+    case stats
+}
+
+/// The audiences an owner can pick on the channel card.
+public enum OwnerAudienceChoice: String, Sendable, Hashable, CaseIterable {
+    case active = "act"
+    case expired7 = "exp7"
+    case expired30 = "exp30"
+    case paid
+}
+
+/// What can be done to a broadcast from its confirmation or progress message.
+public enum BroadcastAction: String, Sendable, Hashable, CaseIterable {
+    case send, discard, pause, resume, cancel
 }
 
 extension UInt8 {
