@@ -49,6 +49,8 @@ public enum CallbackData: Sendable, Hashable {
     /// Confirm, or discard, a checked draft; pause, resume or cancel a broadcast on its way. The presser
     /// must be the author or an admin.
     case broadcast(BroadcastAction, Int64)
+    /// An admin's extend or revoke of subscription `subscriptionID` (a reason is asked next).
+    case adminAccess(AdminAccessAction, Int64)
 
     public static let version = "v1"
     public static let maximumBytes = 64
@@ -80,6 +82,7 @@ public enum CallbackData: Sendable, Hashable {
         case .channelBroadcast(let id): return "\(Self.version):ch:bc:\(id)"
         case .channelBroadcastTo(let id, let audience): return "\(Self.version):chbc:\(audience.rawValue):\(id)"
         case .broadcast(let action, let id): return "\(Self.version):bc:\(action.rawValue):\(id)"
+        case .adminAccess(let action, let id): return "\(Self.version):acc:\(action.rawValue):\(id)"
         }
     }
 
@@ -141,6 +144,9 @@ public enum CallbackData: Sendable, Hashable {
         case ("bc", 4):
             guard let action = BroadcastAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
             self = .broadcast(action, id)
+        case ("acc", 4):
+            guard let action = AdminAccessAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .adminAccess(action, id)
         default:
             return nil
         }
@@ -168,6 +174,7 @@ public enum CallbackData: Sendable, Hashable {
             + [.channelBroadcast(.max)]
             + OwnerAudienceChoice.allCases.map { .channelBroadcastTo(channelID: .max, audience: $0) }
             + BroadcastAction.allCases.map { .broadcast($0, .max) }
+            + AdminAccessAction.allCases.map { .adminAccess($0, .max) }
     }
 
     /// Offer tokens are 16 to 32 characters of `[A-Za-z0-9_-]` (the `channels.offer_token` check).
@@ -192,6 +199,7 @@ public enum AdminAction: String, Sendable, Hashable, CaseIterable {
     case broadcastToUsers = "bcu"
     case broadcastToOwners = "bco"
     case stats
+    case lookUp = "user"
 }
 
 /// The audiences an owner can pick on the channel card.

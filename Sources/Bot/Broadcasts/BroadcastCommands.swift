@@ -13,10 +13,12 @@ public struct BroadcastCommands: Sendable {
 
     public let admins: Set<Int64>
     public let settings: BroadcastSettings
+    let access: AdminAccessCommands
 
     public init(admins: Set<Int64>, settings: BroadcastSettings = BroadcastSettings()) {
         self.admins = admins
         self.settings = settings
+        self.access = AdminAccessCommands(admins: admins)
     }
 
     public func register(into router: inout BotRouter) {
@@ -26,8 +28,15 @@ public struct BroadcastCommands: Sendable {
                 try await context.reply("command.unknown", ["command": command])
                 return
             }
-            try await showAdminMenu(context, editing: nil)
+            let arguments = BotRouter.parseCommand(context.update.message?.text ?? "")?.arguments ?? ""
+            let words = arguments.split(separator: " ", maxSplits: 1).map(String.init)
+            if words.first?.lowercased() == "user" {
+                try await access.lookUp(words.count > 1 ? words[1] : "", context: context)
+            } else {
+                try await showAdminMenu(context, editing: nil)
+            }
         }
+        access.register(into: &router)
         router.callback { data, context in
             try await handle(data, context: context)
         }
@@ -64,6 +73,9 @@ public struct BroadcastCommands: Sendable {
             case .broadcastToUsers: try await compose(.allUsers, context: context)
             case .broadcastToOwners: try await compose(.allOwners, context: context)
             case .stats: try await showStats(context)
+            case .lookUp:
+                try await context.answerCallback()
+                try await context.reply("admin.lookup.usage")
             }
         case .channelBroadcast(let channel):
             try await chooseAudience(channel, context: context)
@@ -93,6 +105,7 @@ public struct BroadcastCommands: Sendable {
             [button("admin.button.broadcast_users", .broadcastToUsers)],
             [button("admin.button.broadcast_owners", .broadcastToOwners)],
             [button("admin.button.stats", .stats)],
+            [button("admin.button.lookup", .lookUp)],
         ], context: context, editing: editing)
     }
 
