@@ -51,6 +51,8 @@ public enum CallbackData: Sendable, Hashable {
     case broadcast(BroadcastAction, Int64)
     /// An admin's extend or revoke of subscription `subscriptionID` (a reason is asked next).
     case adminAccess(AdminAccessAction, Int64)
+    /// An admin re-queues failed job `id` (as `telepay jobs retry` does).
+    case adminRetryJob(Int64)
 
     public static let version = "v1"
     public static let maximumBytes = 64
@@ -83,6 +85,7 @@ public enum CallbackData: Sendable, Hashable {
         case .channelBroadcastTo(let id, let audience): return "\(Self.version):chbc:\(audience.rawValue):\(id)"
         case .broadcast(let action, let id): return "\(Self.version):bc:\(action.rawValue):\(id)"
         case .adminAccess(let action, let id): return "\(Self.version):acc:\(action.rawValue):\(id)"
+        case .adminRetryJob(let id): return "\(Self.version):admjob:\(id)"
         }
     }
 
@@ -144,6 +147,9 @@ public enum CallbackData: Sendable, Hashable {
         case ("bc", 4):
             guard let action = BroadcastAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
             self = .broadcast(action, id)
+        case ("admjob", 3):
+            guard let id = Self.id(parts[2]) else { return nil }
+            self = .adminRetryJob(id)
         case ("acc", 4):
             guard let action = AdminAccessAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
             self = .adminAccess(action, id)
@@ -174,7 +180,7 @@ public enum CallbackData: Sendable, Hashable {
             + [.channelBroadcast(.max)]
             + OwnerAudienceChoice.allCases.map { .channelBroadcastTo(channelID: .max, audience: $0) }
             + BroadcastAction.allCases.map { .broadcast($0, .max) }
-            + AdminAccessAction.allCases.map { .adminAccess($0, .max) }
+            + AdminAccessAction.allCases.map { .adminAccess($0, .max) } + [.adminRetryJob(.max)]
     }
 
     /// Offer tokens are 16 to 32 characters of `[A-Za-z0-9_-]` (the `channels.offer_token` check).
@@ -200,6 +206,7 @@ public enum AdminAction: String, Sendable, Hashable, CaseIterable {
     case broadcastToOwners = "bco"
     case stats
     case lookUp = "user"
+    case failedJobs = "jobs"
 }
 
 /// The audiences an owner can pick on the channel card.

@@ -1,4 +1,5 @@
 import Bot
+import Broadcasts
 import Foundation
 import Jobs
 import PostgresNIO
@@ -154,6 +155,49 @@ struct AdminAccessTests {
             await bot.eventually("the text handled") { await bot.fake.lastMessage(to: stranger)?.text == bot.text("text.unexpected") }
             #expect(try await Self.audit(bot).isEmpty)
             #expect(try await Self.expiresAt(bot, subscription) == before)
+        }
+    }
+}
+
+@Suite("Admins see failed jobs and re-queue them")
+struct AdminJobsTests {
+    static func failedJob(_ bot: BroadcastBot) async throws -> Int64 {
+        let queue = JobQueue(database: bot.database, logger: quietLogger)
+        let id = try #require(try await queue.enqueue(SendTelegramMessageJob(chatID: 42, text: "hi")).enqueuedID)
+        _ = try await bot.database.withConnection { connection in
+            try await connection.query("""
+                UPDATE jobs SET state = \(JobState.failed.rawValue), attempt = 1, finalized_at = now(), last_error = 'chat not found'
+                WHERE id = \(id.rawValue)
+                """, logger: quietLogger)
+        }
+        return id.rawValue
+    }
+
+    static func state(_ bot: BroadcastBot, _ id: Int64) async throws -> String? {
+        try await bot.database.withConnection { connection in
+            try await connection.first("SELECT state FROM jobs WHERE id = \(id)", as: String.self, logger: quietLogger)
+        }
+    }
+
+    @Test("the admin's list shows the failure; retry re-queues it; a crafted retry from anyone else changes nothing")
+    func failedJobs() async throws {
+        try await BroadcastBot.run { bot in
+            let job = try await Self.failedJob(bot)
+            await bot.fake.userSendsCallback(BroadcastBot.stranger, data: CallbackData.adminRetryJob(job).encoded, onMessage: 1)
+            await bot.eventually("the refusal") { await bot.fake.answeredCallbacks.values.contains(bot.text("admin.not_allowed")) }
+            #expect(try await Self.state(bot, job) == JobState.failed.rawValue)
+
+            let admin = BroadcastBot.admin
+            await bot.fake.userSendsText(admin, "/admin")
+            await bot.eventually("the admin menu") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.menu") }
+            try await bot.fake.userTapsButton(admin, label: bot.text("admin.button.failed_jobs"))
+            let retry = bot.text("admin.button.retry_job", ["id": String(job)])
+            await bot.eventually("the failed jobs") {
+                await bot.fake.lastMessage(to: admin)?.keyboard?.inlineKeyboard.joined().contains { $0.text == retry } == true
+            }
+            #expect(await bot.fake.lastMessage(to: admin)?.text.contains("chat not found") == true)
+            try await bot.fake.userTapsButton(admin, label: retry)
+            await bot.eventually("the job re-queued") { (try? await Self.state(bot, job)) == JobState.available.rawValue }
         }
     }
 }

@@ -76,7 +76,14 @@ public struct BroadcastCommands: Sendable {
             case .lookUp:
                 try await context.answerCallback()
                 try await context.reply("admin.lookup.usage")
+            case .failedJobs: try await showFailedJobs(context)
             }
+        case .adminRetryJob(let id):
+            guard try await requireAdmin(context, what: "retry job \(id)") else {
+                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                return true
+            }
+            try await retryJob(id, context: context)
         case .channelBroadcast(let channel):
             try await chooseAudience(channel, context: context)
         case .channelBroadcastTo(let channel, let choice):
@@ -106,6 +113,7 @@ public struct BroadcastCommands: Sendable {
             [button("admin.button.broadcast_owners", .broadcastToOwners)],
             [button("admin.button.stats", .stats)],
             [button("admin.button.lookup", .lookUp)],
+            [button("admin.button.failed_jobs", .failedJobs)],
         ], context: context, editing: editing)
     }
 
