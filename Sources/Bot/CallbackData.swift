@@ -44,6 +44,8 @@ public enum CallbackData: Sendable, Hashable {
     case admin(AdminAction)
     /// Choose who an owner's broadcast from channel `channelID`'s card goes to.
     case channelBroadcast(Int64)
+    /// The channel's statistics, for its owner.
+    case channelStats(Int64)
     /// Start composing an owner's broadcast to `audience` of channel `channelID`.
     case channelBroadcastTo(channelID: Int64, audience: OwnerAudienceChoice)
     /// Confirm, or discard, a checked draft; pause, resume or cancel a broadcast on its way. The presser
@@ -82,6 +84,7 @@ public enum CallbackData: Sendable, Hashable {
 
         case .admin(let action): return "\(Self.version):adm:\(action.rawValue)"
         case .channelBroadcast(let id): return "\(Self.version):ch:bc:\(id)"
+        case .channelStats(let id): return "\(Self.version):ch:stats:\(id)"
         case .channelBroadcastTo(let id, let audience): return "\(Self.version):chbc:\(audience.rawValue):\(id)"
         case .broadcast(let action, let id): return "\(Self.version):bc:\(action.rawValue):\(id)"
         case .adminAccess(let action, let id): return "\(Self.version):acc:\(action.rawValue):\(id)"
@@ -123,6 +126,7 @@ public enum CallbackData: Sendable, Hashable {
             case "delok": self = .channelDeleteConfirmed(id)
             case "post": self = .channelPostNow(id)
             case "bc": self = .channelBroadcast(id)
+            case "stats": self = .channelStats(id)
             default: return nil
             }
 
@@ -177,7 +181,7 @@ public enum CallbackData: Sendable, Hashable {
             .retryInvoice(orderID: .max), .renew(channelID: .max),
             .inviteAgain(subscriptionID: .max),
         ] + AdminAction.allCases.map { .admin($0) }
-            + [.channelBroadcast(.max)]
+            + [.channelBroadcast(.max), .channelStats(.max)]
             + OwnerAudienceChoice.allCases.map { .channelBroadcastTo(channelID: .max, audience: $0) }
             + BroadcastAction.allCases.map { .broadcast($0, .max) }
             + AdminAccessAction.allCases.map { .adminAccess($0, .max) } + [.adminRetryJob(.max)]

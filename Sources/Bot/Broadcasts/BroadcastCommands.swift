@@ -96,6 +96,8 @@ public struct BroadcastCommands: Sendable {
             try await compose(audience, context: context)
         case .broadcast(let action, let id):
             try await control(action, id, context: context)
+        case .channelStats(let channel):
+            try await showChannelStats(channel, context: context)
         default:
             return false
         }
