@@ -5,8 +5,9 @@ import TelegramBotAPI
 
 /// `/admin` (for the ids in `TELEPAY_ADMIN_TELEGRAM_IDS` only), broadcasts from the admin menu and from a
 /// channel's card, the composer (the author's next text, checked, previewed exactly as recipients will see
-/// it, then confirmed) and the controls on the progress message. Anyone else reaching an admin command or
-/// button, or a broadcast that is not theirs, is refused, logged, and nothing changes.
+/// it, then confirmed), the controls on the progress message, and the admin's and owner's statistics. Anyone
+/// else reaching an admin command or button, a broadcast that is not theirs or another owner's channel is
+/// refused, logged, and nothing changes.
 public struct BroadcastCommands: Sendable {
     /// Not in the command menu: nobody but admins should learn of it.
     public static let adminCommand = "admin"
