@@ -83,8 +83,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Broadcasts",
+            dependencies: [
+                "Storage",
+                "Jobs",
+                "Subscriptions",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Bot",
             dependencies: [
+                "Broadcasts",
                 "Money",
                 "TelegramBotAPI",
                 "Storage",
@@ -192,6 +204,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
+                "Broadcasts",
                 "Money",
                 "Payouts",
                 "Storage",
@@ -270,7 +283,7 @@ let package = Package(
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
-                "Bot", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
+                "Bot", "Broadcasts", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
                 "Payouts", "Exchange", "ExchangeOrders", "Money", "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -292,6 +305,15 @@ let package = Package(
             dependencies: [
                 "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization", "Conversations", "Jobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BroadcastsTests",
+            dependencies: [
+                "Broadcasts", "Bot", "Jobs", "Storage", "Localization", "Conversations", "TelegramBotAPI", "TelegramFake", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import Bot
+import Broadcasts
 import Ethereum
 import Foundation
 import Logging
@@ -102,6 +103,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var ethereumConfirmations: UInt64
     /// Fees, invites, expiry and reminders of subscriber purchases.
     public var subscriptions: SubscriptionSettings
+    /// Limits of owners' broadcasts.
+    public var broadcasts = BroadcastSettings()
 
     /// The account NOWPayments issues JWTs for, when both parts are set.
     public var nowPaymentsAccount: (email: String, password: String)? {
@@ -142,6 +145,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL (http only to a loopback address)."),
         Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
         Variable("TELEPAY_MAX_CHANNELS_PER_OWNER", default: "10", "Most channel pairs one owner may configure (1–1000)."),
+        Variable("TELEPAY_OWNER_BROADCASTS_PER_DAY", default: "3", "Broadcasts one owner may start to their channels' subscribers in any 24 hours (1–100)."),
         Variable("TELEPAY_DRAFT_LIFETIME_HOURS", default: "24", "How long an unsaved form draft lives after its last step (1–720 hours)."),
         Variable("TELEPAY_OFFER_POST_REFRESH_HOURS", default: "24", "How often each channel's offer post is deleted and posted anew in its public channel (1–720 hours)."),
         Variable("TELEPAY_OFFER_POST_COOLDOWN_SECONDS", default: "300", "How long an owner waits between two \"post now\" presses on a channel card (0–86400 seconds)."),
@@ -160,7 +164,7 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
         Variable("TELEPAY_EXCHANGE_POLL_SECONDS", default: "30", "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
         Variable("TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", default: "60", "An exchange held in ChangeNOW's `verifying` (AML/KYC) longer than this alerts the admins (5–10080)."),
-        Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN)."),
+        Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN); only they can use /admin."),
         Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL (http only to a loopback address).", secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits (a valid secp256k1 key).", secret: true),
         Variable("TELEPAY_JOBS_POLL_INTERVAL_MS", default: "1000", "How often job workers look for due jobs without a notification (50–60000); also bounds the delay of scheduled jobs and retries."),
@@ -433,6 +437,7 @@ private struct Reader {
         let telegramConcurrency = integer("TELEPAY_TELEGRAM_CONCURRENCY", in: 1...256)
         let maximumChannels = integer("TELEPAY_MAX_CHANNELS_PER_OWNER", in: 1...1000)
         let draftHours = integer("TELEPAY_DRAFT_LIFETIME_HOURS", in: 1...720)
+        let ownerBroadcasts = integer("TELEPAY_OWNER_BROADCASTS_PER_DAY", in: 1...100)
         let postRefreshHours = integer("TELEPAY_OFFER_POST_REFRESH_HOURS", in: 1...720)
         let postCooldown = integer("TELEPAY_OFFER_POST_COOLDOWN_SECONDS", in: 0...86400)
         let modeText = (string("TELEPAY_TELEGRAM_MODE") ?? defaultValue("TELEPAY_TELEGRAM_MODE")!).lowercased()
@@ -515,11 +520,12 @@ private struct Reader {
               let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let verifyingMinutes, let admins,
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
               let chainId, let confirmations, let maximumChannels, let draftHours, let postRefreshHours, let postCooldown,
-              let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds
+              let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds,
+              let ownerBroadcasts
         else {
             return nil
         }
-        return Configuration(
+        var configuration = Configuration(
             dataDirectory: dataDirectory,
             database: database,
             databasePoolSize: poolSize,
@@ -572,6 +578,8 @@ private struct Reader {
                 invoiceLifetime: .seconds(invoiceHours * 3600), paymentRecheckInterval: .seconds(recheckSeconds), settlement: .ether
             )
         )
+        configuration.broadcasts.ownerDailyCap = ownerBroadcasts
+        return configuration
     }
 
     /// A percentage from 0 to `maximum` with at most two decimals, e.g. `3` or `2.5`.

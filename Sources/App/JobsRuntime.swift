@@ -1,4 +1,5 @@
 import Bot
+import Broadcasts
 import ExchangeOrders
 import Jobs
 import Localization
@@ -52,6 +53,7 @@ public struct JobsRuntime: Sendable {
         payouts: PayoutService? = nil,
         subscriptions: SubscriptionJobs? = nil,
         offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
+        broadcasts: (settings: BroadcastSenderSettings, localizer: Localizer)? = nil,
         logger: Logger
     ) throws -> JobsRuntime {
         let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
@@ -66,6 +68,16 @@ public struct JobsRuntime: Sendable {
                 ))
                 registry.register(OfferPostScanner(database: database, queue: queue, clock: offerPosts.settings.clock))
                 tasks.append(try OfferPostScanner.periodicTask())
+            }
+            if let broadcasts {
+                let store = BroadcastStore(database: database, logger: logger)
+                registry.register(BroadcastSender(
+                    store: store, delivery: TelegramBroadcastDelivery(client: telegram, database: database, logger: logger),
+                    display: TelegramBroadcastProgress(client: telegram, localizer: broadcasts.localizer, logger: logger),
+                    settings: broadcasts.settings
+                ))
+                registry.register(BroadcastResumeScan(store: store, queue: queue))
+                tasks.append(try BroadcastResumeScan.periodicTask())
             }
         }
         if let exchangeTracking {

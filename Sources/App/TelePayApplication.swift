@@ -1,6 +1,7 @@
 import Conversations
 import Foundation
 import Bot
+import Broadcasts
 import Exchange
 import ExchangeOrders
 import Hummingbird
@@ -392,6 +393,7 @@ public struct TelePayApplication: Sendable {
                 alerts: adminAlerts
             ),
             offerPosts: (configuration.owners.offerPosts, localizer),
+            broadcasts: (BroadcastSenderSettings(), localizer),
             logger: logger
         )
         let schemaReady = SchemaGate()

@@ -1,4 +1,5 @@
 import Bot
+import Broadcasts
 import Conversations
 import Foundation
 import Jobs
@@ -32,7 +33,10 @@ struct TelegramBot: Sendable {
         conversations: [ConversationDefinition], subscriber: SubscriberCommands?, botUsername: BotUsername,
         jobs: JobQueue?, logger: Logger
     ) throws {
-        let router = try BotAssembly.router(conversations: conversations, settings: configuration.owners, subscriber: subscriber)
+        let router = try BotAssembly.router(
+            conversations: conversations, settings: configuration.owners, subscriber: subscriber,
+            broadcasts: BroadcastCommands(admins: Set(configuration.adminTelegramIDs), settings: configuration.broadcasts)
+        )
         let services = BotServices(client: client, database: database, localizer: localizer, logger: logger, jobs: jobs)
         self.client = client
         self.dispatcher = Dispatcher(router: router, services: services, maxConcurrency: configuration.telegramConcurrency)

@@ -1,3 +1,4 @@
+import Broadcasts
 import Conversations
 import Localization
 
@@ -23,8 +24,11 @@ public enum BotAssembly {
         try ConversationLoader.loadDirectory(directory, knownKeys: Set(localizer.catalogs[Localizer.fallbackLanguage]?.keys ?? [:].keys))
     }
 
-    /// `subscriber`, when given, adds offers, purchases and closed-channel gating to the core commands.
-    public static func router(conversations: [ConversationDefinition], settings: OwnerSettings, subscriber: SubscriberCommands? = nil) throws -> BotRouter {
+    /// `subscriber`, when given, adds offers, purchases and closed-channel gating to the core commands;
+    /// `broadcasts` adds `/admin`, the broadcast composer and its controls.
+    public static func router(
+        conversations: [ConversationDefinition], settings: OwnerSettings, subscriber: SubscriberCommands? = nil, broadcasts: BroadcastCommands? = nil
+    ) throws -> BotRouter {
         let engine = try FormEngine(
             definitions: conversations,
             bindings: [ChannelFormBinding(maximumChannelsPerOwner: settings.maximumChannelsPerOwner)],
@@ -38,6 +42,7 @@ public enum BotAssembly {
         }
         engine.register(into: &router)
         ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner, offerPosts: settings.offerPosts).register(into: &router)
+        broadcasts?.register(into: &router)
         return router
     }
 }

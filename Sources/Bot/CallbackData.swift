@@ -45,6 +45,24 @@ public enum CallbackData: Sendable, Hashable {
     /// Send a test notification to the channel's notification recipient.
     case channelTestNotification(Int64)
 
+    // MARK: Broadcasts and admin tools (issue 16)
+
+    /// The admin menu, and its entries; every press is checked against `TELEPAY_ADMIN_TELEGRAM_IDS`.
+    case admin(AdminAction)
+    /// Choose who an owner's broadcast from channel `channelID`'s card goes to.
+    case channelBroadcast(Int64)
+    /// The channel's statistics, for its owner.
+    case channelStats(Int64)
+    /// Start composing an owner's broadcast to `audience` of channel `channelID`.
+    case channelBroadcastTo(channelID: Int64, audience: OwnerAudienceChoice)
+    /// Confirm, or discard, a checked draft; pause, resume or cancel a broadcast on its way. The presser
+    /// must be the author or an admin.
+    case broadcast(BroadcastAction, Int64)
+    /// An admin's extend or revoke of subscription `subscriptionID` (a reason is asked next).
+    case adminAccess(AdminAccessAction, Int64)
+    /// An admin re-queues failed job `id` (as `telepay jobs retry` does).
+    case adminRetryJob(Int64)
+
     public static let version = "v1"
     public static let maximumBytes = 64
     /// Limits of the form case, checked by the conversation loader and by `init`.
@@ -72,6 +90,14 @@ public enum CallbackData: Sendable, Hashable {
         case .inviteAgain(let subscription): return "\(Self.version):invite:\(subscription)"
         case .donationKey(let key): return "\(Self.version):don:\(key.rawValue)"
         case .channelTestNotification(let id): return "\(Self.version):ch:test:\(id)"
+
+        case .admin(let action): return "\(Self.version):adm:\(action.rawValue)"
+        case .channelBroadcast(let id): return "\(Self.version):ch:bc:\(id)"
+        case .channelStats(let id): return "\(Self.version):ch:stats:\(id)"
+        case .channelBroadcastTo(let id, let audience): return "\(Self.version):chbc:\(audience.rawValue):\(id)"
+        case .broadcast(let action, let id): return "\(Self.version):bc:\(action.rawValue):\(id)"
+        case .adminAccess(let action, let id): return "\(Self.version):acc:\(action.rawValue):\(id)"
+        case .adminRetryJob(let id): return "\(Self.version):admjob:\(id)"
         }
     }
 
@@ -109,6 +135,8 @@ public enum CallbackData: Sendable, Hashable {
             case "delok": self = .channelDeleteConfirmed(id)
             case "post": self = .channelPostNow(id)
             case "test": self = .channelTestNotification(id)
+            case "bc": self = .channelBroadcast(id)
+            case "stats": self = .channelStats(id)
             default: return nil
             }
 
@@ -127,6 +155,21 @@ public enum CallbackData: Sendable, Hashable {
         case ("don", 3):
             guard let key = DonationKey(rawValue: parts[2]) else { return nil }
             self = .donationKey(key)
+        case ("adm", 3):
+            guard let action = AdminAction(rawValue: parts[2]) else { return nil }
+            self = .admin(action)
+        case ("chbc", 4):
+            guard let audience = OwnerAudienceChoice(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .channelBroadcastTo(channelID: id, audience: audience)
+        case ("bc", 4):
+            guard let action = BroadcastAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .broadcast(action, id)
+        case ("admjob", 3):
+            guard let id = Self.id(parts[2]) else { return nil }
+            self = .adminRetryJob(id)
+        case ("acc", 4):
+            guard let action = AdminAccessAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .adminAccess(action, id)
         default:
             return nil
         }
@@ -151,7 +194,11 @@ public enum CallbackData: Sendable, Hashable {
             .retryInvoice(orderID: .max), .renew(channelID: .max),
             .inviteAgain(subscriptionID: .max),
             .donationKey(.confirm), .channelTestNotification(.max),
-        ]
+        ] + AdminAction.allCases.map { .admin($0) }
+            + [.channelBroadcast(.max), .channelStats(.max)]
+            + OwnerAudienceChoice.allCases.map { .channelBroadcastTo(channelID: .max, audience: $0) }
+            + BroadcastAction.allCases.map { .broadcast($0, .max) }
+            + AdminAccessAction.allCases.map { .adminAccess($0, .max) } + [.adminRetryJob(.max)]
     }
 
     /// Offer tokens are 16 to 32 characters of `[A-Za-z0-9_-]` (the `channels.offer_token` check).
@@ -168,6 +215,29 @@ public enum CallbackData: Sendable, Hashable {
         guard let value = Int64(text), value > 0, String(value) == text else { return nil }
         return value
     }
+}
+
+/// The entries of the admin menu.
+public enum AdminAction: String, Sendable, Hashable, CaseIterable {
+    case menu
+    case broadcastToUsers = "bcu"
+    case broadcastToOwners = "bco"
+    case stats
+    case lookUp = "user"
+    case failedJobs = "jobs"
+}
+
+/// The audiences an owner can pick on the channel card.
+public enum OwnerAudienceChoice: String, Sendable, Hashable, CaseIterable {
+    case active = "act"
+    case expired7 = "exp7"
+    case expired30 = "exp30"
+    case paid
+}
+
+/// What can be done to a broadcast from its confirmation or progress message.
+public enum BroadcastAction: String, Sendable, Hashable, CaseIterable {
+    case send, discard, pause, resume, cancel
 }
 
 extension UInt8 {

@@ -2,7 +2,7 @@ import Jobs
 import Logging
 import TelegramBotAPI
 
-/// A Telegram message that must survive a restart — invite links, owner notifications, broadcasts — sent
+/// A Telegram message that must survive a restart — invite links, owner notifications — sent
 /// by a job, so a crash or a Telegram outage delays it instead of losing it. Interactive replies go direct.
 public struct SendTelegramMessageJob: JobPayload {
     public static let kind = "telegram.send_message"

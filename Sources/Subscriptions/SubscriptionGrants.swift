@@ -69,4 +69,45 @@ public enum SubscriptionGrants {
             as: Date.self, logger: logger
         )
     }
+
+    /// An admin's extension: `days` more from the later of `now` and the expiry; an expired subscription
+    /// becomes active again (`reactivated`, and the caller sends an invite). `nil` when there is no such
+    /// subscription.
+    public static func extendByAdmin(
+        subscriptionID: Int64, days: Int, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (before: Date, after: Date, reactivated: Bool)? {
+        let active = SubscriptionStatus.active.rawValue
+        let row = try await connection.first(
+            """
+            UPDATE subscriptions s SET
+                status = \(active),
+                started_at = CASE WHEN old.status = \(active) THEN s.started_at ELSE \(now) END,
+                expires_at = greatest(old.expires_at, \(now)::timestamptz) + make_interval(hours => \(Int32(days * 24))),
+                expired_at = NULL, updated_at = now()
+            FROM (SELECT id, status, expires_at FROM subscriptions WHERE id = \(subscriptionID) FOR UPDATE) old
+            WHERE s.id = old.id
+            RETURNING old.expires_at, s.expires_at, old.status <> \(active)
+            """,
+            as: (Date, Date, Bool).self, logger: logger
+        )
+        return row.map { (before: $0.0, after: $0.1, reactivated: $0.2) }
+    }
+
+    /// An admin's revocation: an active subscription ends now, so the next expiry sweep removes the
+    /// subscriber from the channel and tells them. `nil` when it is not active.
+    public static func endByAdmin(
+        subscriptionID: Int64, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (before: Date, after: Date)? {
+        let row = try await connection.first(
+            """
+            UPDATE subscriptions s SET
+                expires_at = \(now), started_at = least(old.started_at, \(now)::timestamptz - interval '1 second'), updated_at = now()
+            FROM (SELECT id, started_at, expires_at FROM subscriptions WHERE id = \(subscriptionID) FOR UPDATE) old
+            WHERE s.id = old.id AND s.status = \(SubscriptionStatus.active.rawValue)
+            RETURNING old.expires_at, s.expires_at
+            """,
+            as: (Date, Date).self, logger: logger
+        )
+        return row.map { (before: $0.0, after: $0.1) }
+    }
 }

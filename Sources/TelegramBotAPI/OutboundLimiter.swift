@@ -58,7 +58,17 @@ public struct TelegramRateLimits: Sendable, Hashable {
 /// Calls to one chat go one at a time, in order, each waiting for that chat's window; then every call waits
 /// for the overall window. A busy chat therefore never holds up other chats. When Telegram answers 429
 /// anyway, `pause(for:)` stops all sending until `retry_after` has passed.
+///
+/// Bulk calls (broadcasts) take every overall slot nobody else wants but never make an interactive call
+/// wait behind more than one of them: bulk callers line up among themselves first and only the head of
+/// that line joins the overall queue, where interactive callers queue too.
 public actor OutboundLimiter {
+    /// Who is waiting for a slot: someone interacting with the bot now, or a long batch of sends.
+    public enum Priority: Sendable, Hashable {
+        case interactive
+        case bulk
+    }
+
     /// Permission to make one call; hand it back with `release(_:)` when the call has finished.
     public struct Permit: Sendable {
         public let chat: ChatID?
@@ -71,6 +81,7 @@ public actor OutboundLimiter {
     private var overallFinished: [ContinuousClock.Instant] = []
     private var overallInFlight = 0
     private var overallTail: Gate?
+    private var bulkTail: Gate?
     private var chatLogs: [ChatID: SlidingLog] = [:]
     private var chatTails: [ChatID: Gate] = [:]
     private var pausedUntil: ContinuousClock.Instant?
@@ -80,9 +91,9 @@ public actor OutboundLimiter {
     }
 
     /// Waits until a call (to `chat`, when it posts into one) may be sent, and books its slot.
-    public func acquire(chat: ChatID?) async throws -> Permit {
+    public func acquire(chat: ChatID?, priority: Priority = .interactive) async throws -> Permit {
         guard let chat else {
-            return Permit(chat: nil, slot: try await acquireOverall(), gate: nil)
+            return Permit(chat: nil, slot: try await acquireOverall(priority), gate: nil)
         }
         let previous = chatTails[chat]
         let gate = Gate()
@@ -91,7 +102,7 @@ public actor OutboundLimiter {
             await previous?.wait()
             let chatSlot = (chatLogs[chat] ?? SlidingLog()).earliest(after: .now, limit: limits.limit(for: chat), margin: limits.margin)
             try await ContinuousClock().sleep(until: chatSlot)
-            return Permit(chat: chat, slot: try await acquireOverall(), gate: gate)
+            return Permit(chat: chat, slot: try await acquireOverall(priority), gate: gate)
         } catch {
             finish(chat: chat, gate: gate, at: .now)
             throw error
@@ -124,8 +135,22 @@ public actor OutboundLimiter {
         }
     }
 
+    /// Bulk callers wait for the bulk caller ahead of them to get its slot before they join the overall queue.
+    private func acquireOverall(_ priority: Priority) async throws -> ContinuousClock.Instant {
+        guard priority == .bulk else { return try await acquireOverallInOrder() }
+        let previous = bulkTail
+        let gate = Gate()
+        bulkTail = gate
+        defer {
+            gate.open()
+            if bulkTail === gate { bulkTail = nil }
+        }
+        await previous?.wait()
+        return try await acquireOverallInOrder()
+    }
+
     /// Callers queue in order; only the head of the queue watches the clock.
-    private func acquireOverall() async throws -> ContinuousClock.Instant {
+    private func acquireOverallInOrder() async throws -> ContinuousClock.Instant {
         let previous = overallTail
         let gate = Gate()
         overallTail = gate

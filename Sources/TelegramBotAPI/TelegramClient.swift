@@ -44,6 +44,8 @@ public struct TelegramClient: Sendable {
     public let limiter: OutboundLimiter?
     public let retry: RetryPolicy
     public let requestTimeout: Duration
+    /// How this client's calls queue at the limiter; broadcasts use `.bulk` so replies are never starved.
+    public private(set) var priority: OutboundLimiter.Priority = .interactive
     private let logger: Logger
 
     public init(
@@ -60,6 +62,13 @@ public struct TelegramClient: Sendable {
         self.logger = logger
     }
 
+    /// The same client, sharing the limiter, whose calls queue with `priority`.
+    public func with(priority: OutboundLimiter.Priority) -> TelegramClient {
+        var copy = self
+        copy.priority = priority
+        return copy
+    }
+
     /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
     @discardableResult
     public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {
@@ -70,7 +79,7 @@ public struct TelegramClient: Sendable {
             var permit: OutboundLimiter.Permit?
             if let limiter {
                 do {
-                    permit = try await limiter.acquire(chat: chat)
+                    permit = try await limiter.acquire(chat: chat, priority: priority)
                 } catch {
                     throw .network(description: "cancelled while waiting for a send slot")
                 }

@@ -52,7 +52,7 @@ final class BenchmarkTimes: Sendable {
     var all: [UInt64] { times.withLock { $0 } }
 }
 
-/// `telepay bench jobs`: throughput and pickup latency of the job engine on a private, freshly initialised
+/// `scripts/bench jobs`: throughput and pickup latency of the job engine on a private, freshly initialised
 /// PostgreSQL cluster on this machine (never the configured database), with the server's default durability
 /// (`synchronous_commit=on`, `fsync=on`).
 public struct JobsBenchmark: Sendable {

@@ -4,7 +4,7 @@ import Logging
 import Metrics
 import Storage
 
-/// `telepay-bench [jobs|updates|limiter|ipn|invites|payouts|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
+/// `telepay-bench [jobs|updates|limiter|broadcast|ipn|invites|payouts|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -50,6 +50,13 @@ if which.contains("updates") || which.contains("all") {
         let localizer = try Localizer.load(directory: root + "/Localization")
         let result = try await UpdatesBenchmark(updates: 20_000, users: 1_000, concurrency: 32).run(database: database, localizer: localizer, logger: logger)
         print(result)
+    }
+}
+
+if which.contains("broadcast") || which.contains("all") {
+    try await withBenchDatabase { database in
+        let recipients = Int(ProcessInfo.processInfo.environment["TELEPAY_BENCH_RECIPIENTS"] ?? "") ?? 10_000
+        print(try await BroadcastBenchmark(recipients: recipients).run(database: database, logger: logger))
     }
 }
 

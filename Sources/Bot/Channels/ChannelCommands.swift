@@ -187,6 +187,10 @@ public struct ChannelCommands: Sendable {
                 ?? context.text("channels.button.post_now")
             buttons.append([Self.button(label, .channelPostNow(channel.id))])
         }
+        buttons.append([
+            Self.button(context.text("channels.button.broadcast"), .channelBroadcast(channel.id)),
+            Self.button(context.text("channels.button.stats"), .channelStats(channel.id)),
+        ])
         buttons += [
             [Self.button(context.text("channels.button.test_notification"), .channelTestNotification(channel.id))],
             [toggle],

@@ -1,0 +1,167 @@
+import Foundation
+import Jobs
+import Logging
+import Storage
+import Subscriptions
+import TelegramBotAPI
+
+/// An admin looks someone up (`/admin user 123` or `/admin user @name`) and extends (30 days) or revokes
+/// their access to a channel. Each change needs a reason, typed next, and is written to
+/// `admin_access_actions` with the expiry before and after in the transaction that makes it; the person is
+/// told, an extension of an ended subscription sends them a new invite, and a revocation ends the
+/// subscription now so the expiry sweep removes them from the channel.
+public struct AdminAccessCommands: Sendable {
+    public static let extensionDays = 30
+
+    public let admins: Set<Int64>
+
+    public init(admins: Set<Int64>) {
+        self.admins = admins
+    }
+
+    func register(into router: inout BotRouter) {
+        router.callback { data, context in
+            guard case .adminAccess(let action, let subscription) = data else { return false }
+            try await begin(action, subscription: subscription, context: context)
+            return true
+        }
+        router.onMessage { context in
+            try await receiveReason(context)
+        }
+    }
+
+    func isAdmin(_ context: UpdateContext) -> Bool {
+        guard let user = context.user?.id, admins.contains(user), context.chatID.map({ $0 > 0 }) == true else { return false }
+        return true
+    }
+
+    func lookUp(_ query: String, context: UpdateContext) async throws {
+        guard !query.isEmpty else {
+            try await context.reply("admin.lookup.usage")
+            return
+        }
+        let store = AdminAccessStore(logger: context.logger)
+        guard let record = try await context.services.database.withConnection({ try await store.lookUp(query, on: $0) }) else {
+            try await context.reply("admin.lookup.not_found", ["query": query])
+            return
+        }
+        let subscriptions = record.subscriptions.map { subscription in
+            context.text(subscription.status == .active ? "admin.user.subscription_active" : "admin.user.subscription_expired", [
+                "title": subscription.channelTitle, "date": AccessService.format(subscription.expiresAt),
+            ])
+        }
+        let orders = record.orders.map { order in
+            context.text("admin.user.order", [
+                "date": AccessService.format(order.createdAt), "title": order.channelTitle, "price": order.priceUSD,
+                "status": order.status, "id": order.publicID,
+            ])
+        }
+        // Each line is localized with its values escaped; the card joins them without escaping them again.
+        let text = [
+            context.text("admin.user.card", ["name": record.firstName, "username": record.username.map { "@" + $0 } ?? "", "id": String(record.id)])
+                + (record.blockedBot ? " " + context.text("admin.user.blocked") : ""),
+            context.text("admin.user.subscriptions") + "\n" + (subscriptions.isEmpty ? "—" : subscriptions.joined(separator: "\n")),
+            context.text("admin.user.orders") + "\n" + (orders.isEmpty ? "—" : orders.joined(separator: "\n")),
+        ].joined(separator: "\n\n")
+        var rows: [[InlineKeyboardButton]] = []
+        for subscription in record.subscriptions {
+            var row = [InlineKeyboardButton(
+                text: context.text("admin.button.extend", ["days": String(Self.extensionDays), "title": subscription.channelTitle]),
+                action: .callbackData(CallbackData.adminAccess(.extend, subscription.id).encoded)
+            )]
+            if subscription.status == .active {
+                row.append(InlineKeyboardButton(
+                    text: context.text("admin.button.revoke", ["title": subscription.channelTitle]),
+                    action: .callbackData(CallbackData.adminAccess(.revoke, subscription.id).encoded)
+                ))
+            }
+            rows.append(row)
+        }
+        guard let chat = context.chatID else { return }
+        try await context.services.client.send(SendMessage(
+            chatId: .id(chat), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+            replyMarkup: rows.isEmpty ? nil : .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: rows))
+        ))
+    }
+
+    func begin(_ action: AdminAccessAction, subscription: Int64, context: UpdateContext) async throws {
+        guard isAdmin(context), let admin = context.user?.id else {
+            context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
+                "user_id": "\(context.user?.id ?? 0)", "action": "\(action.rawValue)", "subscription_id": "\(subscription)",
+            ])
+            try await context.answerCallback(text: context.text("admin.not_allowed"))
+            return
+        }
+        let store = AdminAccessStore(logger: context.logger)
+        let title = try await context.services.database.withTransaction { connection -> String? in
+            guard try await store.begin(action, admin: admin, subscriptionID: subscription, days: action == .extend ? Self.extensionDays : nil, on: connection) != nil
+            else { return nil }
+            return try await store.channelTitle(subscriptionID: subscription, on: connection)
+        }
+        try await context.answerCallback()
+        guard let title else {
+            try await context.reply("admin.access.not_possible")
+            return
+        }
+        try await context.reply("admin.access.reason_prompt.\(action.rawValue)", ["title": title, "days": String(Self.extensionDays)])
+    }
+
+    /// The admin's next text after pressing extend or revoke is the reason; the change is made then.
+    func receiveReason(_ context: UpdateContext) async throws -> Bool {
+        guard isAdmin(context), let admin = context.user?.id, let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
+              let jobs = context.services.jobs
+        else { return false }
+        let store = AdminAccessStore(logger: context.logger)
+        let logger = context.logger
+        enum Outcome: Sendable { case none, invalid, notPossible, extended(String, Date), revoked(String) }
+        let outcome = try await context.services.database.withTransaction { connection -> Outcome in
+            guard let waiting = try await store.waiting(admin: admin, on: connection) else { return .none }
+            guard (3...500).contains(reason.count) else { return .invalid }
+            let title = try await store.channelTitle(subscriptionID: waiting.subscriptionID, on: connection)
+            let now = Date()
+            switch waiting.action {
+            case .extend:
+                guard let change = try await SubscriptionGrants.extendByAdmin(
+                    subscriptionID: waiting.subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
+                ) else {
+                    try await store.cancel(waiting.id, on: connection)
+                    return .notPossible
+                }
+                try await store.complete(waiting.id, reason: reason, before: change.before, after: change.after, on: connection)
+                try await jobs.enqueue(NotifyUserJob(
+                    userID: waiting.userID, key: "subscription.admin_extended",
+                    arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
+                ), on: connection)
+                if change.reactivated {
+                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: waiting.subscriptionID, orderID: nil), on: connection)
+                }
+                return .extended(title, change.after)
+            case .revoke:
+                guard let change = try await SubscriptionGrants.endByAdmin(subscriptionID: waiting.subscriptionID, now: now, on: connection, logger: logger) else {
+                    try await store.cancel(waiting.id, on: connection)
+                    return .notPossible
+                }
+                try await store.complete(waiting.id, reason: reason, before: change.before, after: change.after, on: connection)
+                try await jobs.enqueue(NotifyUserJob(
+                    userID: waiting.userID, key: "subscription.admin_revoked", arguments: ["title": title, "reason": reason]
+                ), on: connection)
+                return .revoked(title)
+            }
+        }
+        switch outcome {
+        case .none:
+            return false
+        case .invalid:
+            try await context.reply("admin.access.reason_invalid")
+        case .notPossible:
+            try await context.reply("admin.access.not_possible")
+        case .extended(let title, let until):
+            context.logger.notice("an admin extended a subscription", metadata: ["admin": "\(admin)", "title": "\(title)"])
+            try await context.reply("admin.access.extended", ["title": title, "date": AccessService.format(until)])
+        case .revoked(let title):
+            context.logger.notice("an admin revoked a subscription", metadata: ["admin": "\(admin)", "title": "\(title)"])
+            try await context.reply("admin.access.revoked", ["title": title])
+        }
+        return true
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+import Subscriptions
+
+/// What an admin sees about one person.
+public struct UserRecord: Sendable, Hashable {
+    public struct Subscription: Sendable, Hashable {
+        public var id: Int64
+        public var channelTitle: String
+        public var status: SubscriptionStatus
+        public var expiresAt: Date
+    }
+
+    public struct Order: Sendable, Hashable {
+        public var publicID: String
+        public var channelTitle: String
+        public var status: String
+        public var priceUSD: String
+        public var createdAt: Date
+    }
+
+    public var id: Int64
+    public var firstName: String
+    public var username: String?
+    public var blockedBot: Bool
+    public var subscriptions: [Subscription]
+    public var orders: [Order]
+}
+
+/// An admin's change to a subscription (`admin_access_actions`).
+public enum AdminAccessAction: String, Sendable, Hashable, CaseIterable {
+    case extend, revoke
+}
+
+/// The `admin_access_actions.status` column.
+public enum AdminAccessActionStatus: String, Sendable, Hashable, CaseIterable {
+    case awaitingReason = "awaiting_reason"
+    case done, cancelled
+}
+
+/// Every query of `admin_access_actions`, and the reads of the user look-up.
+public struct AdminAccessStore: Sendable {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// The person with this id or @username, with their subscriptions and latest 10 orders.
+    public func lookUp(_ query: String, on connection: PostgresConnection) async throws -> UserRecord? {
+        let trimmed = query.trimmingCharacters(in: .whitespaces)
+        let username = trimmed.hasPrefix("@") ? String(trimmed.dropFirst()) : trimmed
+        let id = Int64(trimmed) ?? 0
+        guard let (userID, name, handle, blocked) = try await connection.first(
+            """
+            SELECT id, first_name, username, blocked_bot_at IS NOT NULL FROM telegram_users
+            WHERE id = \(id) OR (\(id) = 0 AND lower(username) = lower(\(username)))
+            LIMIT 1
+            """,
+            as: (Int64, String, String?, Bool).self, logger: logger
+        ) else { return nil }
+        var record = UserRecord(id: userID, firstName: name, username: handle, blockedBot: blocked, subscriptions: [], orders: [])
+        let subscriptions = try await connection.query("""
+            SELECT s.id, c.closed_title, s.status, s.expires_at FROM subscriptions s JOIN channels c ON c.id = s.channel_id
+            WHERE s.user_id = \(userID) ORDER BY s.expires_at DESC LIMIT 20
+            """, logger: logger)
+        for try await (sid, title, status, expires) in subscriptions.decode((Int64, String, String, Date).self) {
+            record.subscriptions.append(.init(id: sid, channelTitle: title, status: SubscriptionStatus(rawValue: status) ?? .expired, expiresAt: expires))
+        }
+        let orders = try await connection.query("""
+            SELECT public_id, closed_title, status, price_usd::text, created_at FROM orders
+            WHERE user_id = \(userID) ORDER BY created_at DESC LIMIT 10
+            """, logger: logger)
+        for try await (publicID, title, status, price, created) in orders.decode((String, String, String, String, Date).self) {
+            record.orders.append(.init(publicID: publicID, channelTitle: title, status: status, priceUSD: price, createdAt: created))
+        }
+        return record
+    }
+
+    /// Starts an action awaiting the admin's reason, replacing any other they left waiting.
+    public func begin(
+        _ action: AdminAccessAction, admin: Int64, subscriptionID: Int64, days: Int?, on connection: PostgresConnection
+    ) async throws -> Int64? {
+        try await connection.query("""
+            UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue)
+            WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue)
+            """, logger: logger)
+        return try await connection.first(
+            """
+            INSERT INTO admin_access_actions (admin_user_id, action, subscription_id, user_id, days)
+            SELECT \(admin), \(action.rawValue), id, user_id, \(days.map(Int32.init)) FROM subscriptions WHERE id = \(subscriptionID)
+            RETURNING id
+            """,
+            as: Int64.self, logger: logger
+        )
+    }
+
+    /// The admin's action waiting for a reason, begun within the last hour, locked for the transaction.
+    public func waiting(admin: Int64, on connection: PostgresConnection) async throws -> (id: Int64, action: AdminAccessAction, subscriptionID: Int64, userID: Int64, days: Int?)? {
+        guard let row = try await connection.first(
+            """
+            SELECT id, action, subscription_id, user_id, days FROM admin_access_actions
+            WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
+            ORDER BY id DESC LIMIT 1 FOR UPDATE
+            """,
+            as: (Int64, String, Int64, Int64, Int32?).self, logger: logger
+        ), let action = AdminAccessAction(rawValue: row.1) else { return nil }
+        return (row.0, action, row.2, row.3, row.4.map(Int.init))
+    }
+
+    public func complete(_ id: Int64, reason: String, before: Date, after: Date, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.done.rawValue), reason = \(reason), expires_before = \(before), expires_after = \(after), done_at = now()
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    public func cancel(_ id: Int64, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue) WHERE id = \(id)", logger: logger
+        )
+    }
+
+    /// The title of the subscription's channel.
+    public func channelTitle(subscriptionID: Int64, on connection: PostgresConnection) async throws -> String {
+        try await connection.first(
+            "SELECT c.closed_title FROM subscriptions s JOIN channels c ON c.id = s.channel_id WHERE s.id = \(subscriptionID)",
+            as: String.self, logger: logger
+        ) ?? ""
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+import Subscriptions
+
+/// An owner's numbers for one channel.
+public struct ChannelStats: Sendable, Hashable {
+    /// Subscriptions started (new or returning) and ended in one 7-day window; week 0 ends now.
+    public struct Week: Sendable, Hashable {
+        public var weeksAgo: Int
+        public var started: Int
+        public var ended: Int
+    }
+
+    /// Paid orders of one tier: revenue in USD over 7 days, 30 days and all time.
+    public struct Tier: Sendable, Hashable {
+        public var position: Int
+        public var orders: Int
+        public var lastWeek: Decimal
+        public var lastMonth: Decimal
+        public var allTime: Decimal
+    }
+
+    public var activeSubscribers: Int
+    public var weeks: [Week]
+    public var tiers: [Tier]
+}
+
+/// Reads `ChannelStats`.
+public struct ChannelStatsStore: Sendable {
+    public static let weeksShown = 4
+
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func read(channelID: Int64, on connection: PostgresConnection) async throws -> ChannelStats {
+        let active = SubscriptionStatus.active.rawValue, expired = SubscriptionStatus.expired.rawValue
+        let activeCount = try await connection.first(
+            "SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID) AND status = \(active)", as: Int64.self, logger: logger
+        ) ?? Int64(0)
+        var weeks: [ChannelStats.Week] = []
+        let weekRows = try await connection.query("""
+            SELECT w,
+                (SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID)
+                   AND started_at > now() - make_interval(days => 7 * (w + 1)) AND started_at <= now() - make_interval(days => 7 * w)),
+                (SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID) AND status = \(expired)
+                   AND expires_at > now() - make_interval(days => 7 * (w + 1)) AND expires_at <= now() - make_interval(days => 7 * w))
+            FROM generate_series(0, \(Int32(Self.weeksShown - 1))) AS w ORDER BY w
+            """, logger: logger)
+        for try await (week, started, ended) in weekRows.decode((Int32, Int64, Int64).self) {
+            weeks.append(.init(weeksAgo: Int(week), started: Int(started), ended: Int(ended)))
+        }
+        var tiers: [ChannelStats.Tier] = []
+        let tierRows = try await connection.query("""
+            SELECT tier_position, count(*),
+                COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '7 days'), 0)::text,
+                COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '30 days'), 0)::text,
+                sum(price_usd)::text
+            FROM orders WHERE channel_id = \(channelID) AND status = \(OrderStatus.paid.rawValue)
+            GROUP BY tier_position ORDER BY tier_position
+            """, logger: logger)
+        for try await (position, count, week, month, all) in tierRows.decode((Int16, Int64, String, String, String).self) {
+            tiers.append(.init(
+                position: Int(position), orders: Int(count), lastWeek: Decimal(string: week) ?? 0, lastMonth: Decimal(string: month) ?? 0,
+                allTime: Decimal(string: all) ?? 0
+            ))
+        }
+        return ChannelStats(activeSubscribers: Int(activeCount), weeks: weeks, tiers: tiers)
+    }
+}

@@ -1,0 +1,296 @@
+import Broadcasts
+import Foundation
+import Logging
+import TelegramBotAPI
+
+/// `/admin` (for the ids in `TELEPAY_ADMIN_TELEGRAM_IDS` only), broadcasts from the admin menu and from a
+/// channel's card, the composer (the author's next text, checked, previewed exactly as recipients will see
+/// it, then confirmed), the controls on the progress message, and the admin's and owner's statistics. Anyone
+/// else reaching an admin command or button, a broadcast that is not theirs or another owner's channel is
+/// refused, logged, and nothing changes.
+public struct BroadcastCommands: Sendable {
+    /// Not in the command menu: nobody but admins should learn of it.
+    public static let adminCommand = "admin"
+
+    public let admins: Set<Int64>
+    public let settings: BroadcastSettings
+    let access: AdminAccessCommands
+
+    public init(admins: Set<Int64>, settings: BroadcastSettings = BroadcastSettings()) {
+        self.admins = admins
+        self.settings = settings
+        self.access = AdminAccessCommands(admins: admins)
+    }
+
+    public func register(into router: inout BotRouter) {
+        router.command(Self.adminCommand) { context in
+            guard try await requireAdmin(context, what: "/admin") else {
+                let command = "/" + Self.adminCommand
+                try await context.reply("command.unknown", ["command": command])
+                return
+            }
+            let arguments = BotRouter.parseCommand(context.update.message?.text ?? "")?.arguments ?? ""
+            let words = arguments.split(separator: " ", maxSplits: 1).map(String.init)
+            if words.first?.lowercased() == "user" {
+                try await access.lookUp(words.count > 1 ? words[1] : "", context: context)
+            } else {
+                try await showAdminMenu(context, editing: nil)
+            }
+        }
+        access.register(into: &router)
+        router.callback { data, context in
+            try await handle(data, context: context)
+        }
+        router.onMessage { context in
+            try await receiveText(context)
+        }
+    }
+
+    func service(_ context: UpdateContext) -> BroadcastService? {
+        guard let jobs = context.services.jobs else { return nil }
+        return BroadcastService(
+            store: BroadcastStore(database: context.services.database, logger: context.logger), queue: jobs, admins: admins, settings: settings
+        )
+    }
+
+    /// True for an admin; otherwise logs the attempt.
+    func requireAdmin(_ context: UpdateContext, what: String) async throws -> Bool {
+        if let user = context.user?.id, admins.contains(user), context.chatID.map({ $0 > 0 }) == true { return true }
+        context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
+            "user_id": "\(context.user?.id ?? 0)", "action": "\(what)",
+        ])
+        return false
+    }
+
+    func handle(_ data: CallbackData, context: UpdateContext) async throws -> Bool {
+        switch data {
+        case .admin(let action):
+            guard try await requireAdmin(context, what: "admin button \(action.rawValue)") else {
+                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                return true
+            }
+            switch action {
+            case .menu: try await showAdminMenu(context, editing: context.callbackMessageID)
+            case .broadcastToUsers: try await compose(.allUsers, context: context)
+            case .broadcastToOwners: try await compose(.allOwners, context: context)
+            case .stats: try await showStats(context)
+            case .lookUp:
+                try await context.answerCallback()
+                try await context.reply("admin.lookup.usage")
+            case .failedJobs: try await showFailedJobs(context)
+            }
+        case .adminRetryJob(let id):
+            guard try await requireAdmin(context, what: "retry job \(id)") else {
+                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                return true
+            }
+            try await retryJob(id, context: context)
+        case .channelBroadcast(let channel):
+            try await chooseAudience(channel, context: context)
+        case .channelBroadcastTo(let channel, let choice):
+            let audience: BroadcastAudience = switch choice {
+            case .active: .channelActive(channelID: channel)
+            case .expired7: .channelExpired(channelID: channel, days: 7)
+            case .expired30: .channelExpired(channelID: channel, days: 30)
+            case .paid: .channelPaid(channelID: channel)
+            }
+            try await compose(audience, context: context)
+        case .broadcast(let action, let id):
+            try await control(action, id, context: context)
+        case .channelStats(let channel):
+            try await showChannelStats(channel, context: context)
+        default:
+            return false
+        }
+        return true
+    }
+
+    // MARK: - Admin menu
+
+    func showAdminMenu(_ context: UpdateContext, editing: Int64?) async throws {
+        let button = { (key: String, action: AdminAction) in
+            InlineKeyboardButton(text: context.text(key), action: .callbackData(CallbackData.admin(action).encoded))
+        }
+        try await ChannelCommands.show(context.text("admin.menu"), buttons: [
+            [button("admin.button.broadcast_users", .broadcastToUsers)],
+            [button("admin.button.broadcast_owners", .broadcastToOwners)],
+            [button("admin.button.stats", .stats)],
+            [button("admin.button.lookup", .lookUp)],
+            [button("admin.button.failed_jobs", .failedJobs)],
+        ], context: context, editing: editing)
+    }
+
+    func showStats(_ context: UpdateContext) async throws {
+        let stats = try await PlatformStatsStore(database: context.services.database, logger: context.logger).read()
+        try await context.reply("admin.stats", stats.arguments)
+    }
+
+    // MARK: - Composing
+
+    func chooseAudience(_ channel: Int64, context: UpdateContext) async throws {
+        guard let user = context.user?.id, let service = service(context) else { return }
+        guard try await service.store.isOwner(user, of: channel) else {
+            context.logger.warning("refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
+            try await context.answerCallback(text: context.text("channels.not_yours"))
+            return
+        }
+        let button = { (key: String, choice: OwnerAudienceChoice) in
+            [InlineKeyboardButton(text: context.text(key), action: .callbackData(CallbackData.channelBroadcastTo(channelID: channel, audience: choice).encoded))]
+        }
+        try await ChannelCommands.show(context.text("broadcast.choose_audience", ["cap": String(settings.ownerDailyCap)]), buttons: [
+            button("broadcast.audience.active", .active),
+            button("broadcast.audience.expired7", .expired7),
+            button("broadcast.audience.expired30", .expired30),
+            button("broadcast.audience.paid", .paid),
+            [InlineKeyboardButton(text: context.text("broadcast.button.back"), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
+        ], context: context, editing: context.callbackMessageID)
+    }
+
+    func compose(_ audience: BroadcastAudience, context: UpdateContext) async throws {
+        guard let user = context.user?.id, let chat = context.chatID else { return }
+        guard let service = service(context) else {
+            try await context.reply("broadcast.unavailable")
+            return
+        }
+        let refusal: BroadcastError?
+        do throws(BroadcastError) {
+            _ = try await service.compose(author: user, language: context.language, audience: audience, chat: chat)
+            refusal = nil
+        } catch {
+            refusal = error
+        }
+        if let refusal {
+            context.logger.warning("refused to start a broadcast draft", metadata: ["user_id": "\(user)", "error": "\(refusal)"])
+            try await context.answerCallback(text: context.text(Self.key(for: refusal)))
+            return
+        }
+        try await context.answerCallback()
+        try await context.reply("broadcast.compose", ["audience": Self.audienceText(audience, context: context)])
+    }
+
+    /// The author's next text, while a draft waits for it: checked, previewed, then confirmed.
+    func receiveText(_ context: UpdateContext) async throws -> Bool {
+        guard let chat = context.chatID, chat > 0, let user = context.user?.id, let text = context.update.message?.text,
+              let service = service(context), let draft = try await service.draftAwaitingText(of: user)
+        else { return false }
+        if case .failure(let problem) = BroadcastText.check(text) {
+            try await context.reply(Self.problemKey(problem), Self.problemArguments(problem))
+            return true
+        }
+        // The preview is the very message recipients get; if Telegram refuses it, so it would for them.
+        let preview = SendMessage(chatId: .id(chat), text: text, parseMode: "HTML")
+        let client = context.services.client
+        if case .failure(let error) = await Result.telegram({ () async throws(TelegramError) -> Message in try await client.send(preview) }) {
+            guard case .badRequest(let reason) = error else { throw error }
+            try await context.reply("broadcast.preview_rejected", ["reason": reason])
+            return true
+        }
+        switch try await service.setText(text, draft: draft) {
+        case .failure(let problem):
+            try await context.reply(Self.problemKey(problem), Self.problemArguments(problem))
+        case .success(let count):
+            let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[
+                InlineKeyboardButton(text: context.text("broadcast.button.send", ["count": String(count)]), action: .callbackData(CallbackData.broadcast(.send, draft.id).encoded)),
+                InlineKeyboardButton(text: context.text("broadcast.button.discard"), action: .callbackData(CallbackData.broadcast(.discard, draft.id).encoded)),
+            ]])
+            try await context.reply("broadcast.confirm", ["count": String(count), "audience": Self.audienceText(draft.audience, context: context)], markup: .inlineKeyboard(keyboard))
+        }
+        return true
+    }
+
+    // MARK: - Controls
+
+    func control(_ action: BroadcastAction, _ id: Int64, context: UpdateContext) async throws {
+        guard let user = context.user?.id, let service = service(context) else { return }
+        let view = BroadcastProgressView(localizer: context.services.localizer)
+        let outcome: Result<Void, BroadcastError>
+        do throws(BroadcastError) {
+            switch action {
+            case .send:
+                guard let message = context.callbackMessageID else { return }
+                _ = try await service.start(id, by: user, progressMessageID: message)
+            case .discard, .cancel: _ = try await service.cancel(id, by: user)
+            case .pause: _ = try await service.pause(id, by: user)
+            case .resume: _ = try await service.resume(id, by: user)
+            }
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        switch outcome {
+        case .success:
+            try await context.answerCallback()
+            if action == .discard {
+                if let message = context.callbackMessageID {
+                    _ = try await MenuEditing.edit(context, messageID: message, text: context.text("broadcast.discarded"), keyboard: nil)
+                }
+            } else {
+                try await redraw(id, service: service, view: view, context: context)
+            }
+        case .failure(let error):
+            if case .notAllowed = error {
+                context.logger.warning("refused a broadcast control from someone who is neither its author nor an admin", metadata: [
+                    "broadcast_id": "\(id)", "user_id": "\(user)", "action": "\(action.rawValue)",
+                ])
+            } else {
+                context.logger.info("broadcast control refused", metadata: ["broadcast_id": "\(id)", "error": "\(error)"])
+            }
+            try await context.answerCallback(text: context.text(Self.key(for: error), ["cap": String(settings.ownerDailyCap)]))
+        }
+    }
+
+    /// Redraws the progress message at once after a press (the sender redraws it every few seconds too).
+    func redraw(_ id: Int64, service: BroadcastService, view: BroadcastProgressView, context: UpdateContext) async throws {
+        guard let broadcast = try await service.store.broadcast(id), let message = broadcast.progressMessageID else { return }
+        let counts = try await service.store.counts(id)
+        let (text, keyboard) = view.render(BroadcastProgress(broadcast: broadcast, counts: counts, remaining: nil))
+        _ = try await MenuEditing.edit(context, messageID: message, text: text, keyboard: keyboard)
+    }
+
+    // MARK: - Texts
+
+    static func audienceText(_ audience: BroadcastAudience, context: UpdateContext) -> String {
+        switch audience {
+        case .allUsers: context.text("broadcast.audience.all_users")
+        case .allOwners: context.text("broadcast.audience.all_owners")
+        case .channelActive: context.text("broadcast.audience.active")
+        case .channelExpired(_, let days): context.text("broadcast.audience.expired", ["days": String(days)])
+        case .channelPaid: context.text("broadcast.audience.paid")
+        }
+    }
+
+    static func key(for error: BroadcastError) -> String {
+        switch error {
+        case .notFound, .notReady: "broadcast.error.outdated"
+        case .channelBusy: "broadcast.error.channel_busy"
+        case .dailyCapReached: "broadcast.error.daily_cap"
+        case .emptyAudience: "broadcast.error.empty_audience"
+        case .notAllowed: "admin.not_allowed"
+        case .database: "error.generic"
+        }
+    }
+
+    static func problemKey(_ problem: BroadcastTextProblem) -> String {
+        switch problem {
+        case .empty: "broadcast.problem.empty"
+        case .tooLong: "broadcast.problem.too_long"
+        case .unsupportedTag: "broadcast.problem.unsupported_tag"
+        case .unclosedTag: "broadcast.problem.unclosed_tag"
+        case .unexpectedEndTag: "broadcast.problem.unexpected_end_tag"
+        case .missingAttribute: "broadcast.problem.missing_attribute"
+        case .unescaped: "broadcast.problem.unescaped"
+        case .unknownEntity: "broadcast.problem.unknown_entity"
+        }
+    }
+
+    static func problemArguments(_ problem: BroadcastTextProblem) -> [String: String] {
+        switch problem {
+        case .empty: [:]
+        case .tooLong(let length, let maximum): ["length": String(length), "maximum": String(maximum)]
+        case .unsupportedTag(let tag), .unclosedTag(let tag), .unexpectedEndTag(let tag): ["tag": tag]
+        case .missingAttribute(let tag, let attribute): ["tag": tag, "attribute": attribute]
+        case .unescaped(let character): ["character": String(character)]
+        case .unknownEntity(let entity): ["entity": entity]
+        }
+    }
+}
