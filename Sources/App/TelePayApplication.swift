@@ -374,6 +374,8 @@ public struct TelePayApplication: Sendable {
                         verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
                     )
                 },
+                // Owners get a link to their transaction on mainnet and Sepolia; on another chain, the bare hash.
+                explorer: [1: "https://etherscan.io/tx/", 11_155_111: "https://sepolia.etherscan.io/tx/"][configuration.ethereumChainId] ?? "",
                 logger: logger
             )
         }

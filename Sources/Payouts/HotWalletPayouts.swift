@@ -27,7 +27,7 @@ public struct HotWalletPayouts: PayoutWallet {
         case .queued, .signed, .broadcast, .mined:
             return .pending
         case .confirmed:
-            return .confirmed(gas: try await gas(of: transfer))
+            return .confirmed(gas: try await gas(of: transfer), hash: transfer.minedTransactionHash.map(Hex.encodeData))
         case .reverted:
             return .failed(reason: transfer.failureReason ?? "reverted on chain", gas: try await gas(of: transfer))
         case .failed:

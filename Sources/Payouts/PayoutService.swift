@@ -22,8 +22,9 @@ public enum PayoutStrategy: String, Sendable, Hashable, CaseIterable, Codable {
 public enum PayoutTransferOutcome: Sendable, Hashable {
     /// Recorded, signed, sent or mined but not yet final.
     case pending
-    /// Final at depth: the value left the wallet; `gas` is what the transaction cost, in wei.
-    case confirmed(gas: Decimal)
+    /// Final at depth: the value left the wallet; `gas` is what the transaction cost, in wei; `hash` the
+    /// mined transaction's, when known.
+    case confirmed(gas: Decimal, hash: String? = nil)
     /// Final without moving the value. `gas` is what a reverted transaction still cost (zero when it never
     /// reached the chain).
     case failed(reason: String, gas: Decimal)
@@ -109,6 +110,8 @@ public struct PayoutService: Sendable {
     let exchange: PayoutExchange?
     let events: (any PayoutEvents)?
     let probe: (any PayoutProbe)?
+    /// The transaction page prefix of the hot wallet's chain (`https://etherscan.io/tx/` on mainnet).
+    let explorer: String?
     let logger: Logger
     let minimums = MinimumCache()
     /// Payouts advanced at once within a step of a pass (each is its own transactions; ChangeNOW's 30 calls/s
@@ -120,8 +123,9 @@ public struct PayoutService: Sendable {
 
     public init(
         database: Database, queue: JobQueue, wallet: any PayoutWallet, settlement: SettlementAsset, exchange: PayoutExchange? = nil,
-        events: (any PayoutEvents)? = nil, parallelism: Int = 4, probe: (any PayoutProbe)? = nil, logger: Logger
+        events: (any PayoutEvents)? = nil, parallelism: Int = 4, probe: (any PayoutProbe)? = nil, explorer: String? = nil, logger: Logger
     ) {
+        self.explorer = explorer
         self.probe = probe
         self.parallelism = parallelism
         self.database = database
@@ -301,7 +305,13 @@ public struct PayoutService: Sendable {
             }
             return false
         }
-        let moved = try await database.withConnection { try await PayoutStore.move(payout.id, from: .planned, to: .sending, on: $0, logger: logger) }
+        let queue = self.queue
+        let notice = sentNotice(payout)
+        let moved = try await database.withTransaction { connection -> Bool in
+            guard try await PayoutStore.move(payout.id, from: .planned, to: .sending, on: connection, logger: logger) else { return false }
+            try await OwnerNotifications.enqueue(.payoutSent(notice), channelID: payout.channelID, queue: queue, on: connection)
+            return true
+        }
         if moved {
             await probe?.reached(.sending, payoutID: payout.id)
             logger.info("payout sending", metadata: ["payout_id": "\(payout.id)", "transfer": "\(payout.transferKey)"])
@@ -425,6 +435,52 @@ public struct PayoutService: Sendable {
         return error.outcomeUnknown
     }
 
+    // MARK: - What the owner is told
+
+    /// The payout's amount in the settlement asset's coin (ETH, not wei).
+    func coins(_ payout: Payout) -> String {
+        DecimalText.plain(payout.amount / unitsPerCoin())
+    }
+
+    /// Sent: direct payouts in ETH; exchange payouts as the estimate in the owner's coin (what arrives is told
+    /// on arrival).
+    func sentNotice(_ payout: Payout) -> PayoutNotice {
+        if payout.route == .exchange, let estimate = payout.estimatedTo {
+            return PayoutNotice(payoutID: payout.id, amount: "≈" + DecimalText.plain(estimate), currency: payout.currency, network: payout.network, wallet: payout.walletAddress)
+        }
+        return PayoutNotice(payoutID: payout.id, amount: coins(payout), currency: payout.currency, network: payout.network, wallet: payout.walletAddress)
+    }
+
+    func directNotice(_ payout: Payout, hash: String?) -> PayoutNotice {
+        PayoutNotice(
+            payoutID: payout.id, amount: coins(payout), currency: payout.currency, network: payout.network, wallet: payout.walletAddress,
+            transactionHash: hash.map { Self.transactionLink(network: payout.network, hash: $0, explorer: explorer) }
+        )
+    }
+
+    func exchangeNotice(_ payout: Payout) -> PayoutNotice {
+        PayoutNotice(
+            payoutID: payout.id, amount: payout.amountTo.map(DecimalText.plain) ?? "?", currency: payout.currency, network: payout.network,
+            wallet: payout.walletAddress, transactionHash: payout.payoutHash.map { Self.transactionLink(network: payout.network, hash: $0, explorer: nil) }
+        )
+    }
+
+    func failedNotice(_ payout: Payout) -> PayoutNotice {
+        PayoutNotice(payoutID: payout.id, amount: coins(payout), currency: settlement.asset, network: directNetwork, wallet: payout.walletAddress)
+    }
+
+    /// A link to the transaction on the network's public explorer (`explorer` overrides Ethereum's, for a test
+    /// chain), or the bare hash when the network has none we know.
+    public static func transactionLink(network: String, hash: String, explorer: String?) -> String {
+        let known = [
+            "ETH": "https://etherscan.io/tx/", "BSC": "https://bscscan.com/tx/", "MATIC": "https://polygonscan.com/tx/",
+            "BASE": "https://basescan.org/tx/", "TRX": "https://tronscan.org/#/transaction/", "SOL": "https://solscan.io/tx/",
+            "BTC": "https://mempool.space/tx/", "LTC": "https://litecoinspace.org/tx/", "TON": "https://tonviewer.com/transaction/",
+        ]
+        let prefix = network == "ETH" ? (explorer ?? known["ETH"]) : known[network]
+        return prefix.map { $0 + hash } ?? hash
+    }
+
     /// Logs a step ChangeNOW could not answer now; the payout stays planned for the next pass.
     func deferred(_ payout: Payout, step: String, _ error: any Error) async throws -> Bool {
         logger.warning("payout step postponed", metadata: ["payout_id": "\(payout.id)", "step": "\(step)", "error": "\(error)"])
@@ -442,7 +498,7 @@ public struct PayoutService: Sendable {
             switch try await wallet.outcome(key: payout.transferKey) {
             case nil, .pending?:
                 return pass
-            case .confirmed(let gas)?:
+            case .confirmed(let gas, let hash)?:
                 let next: PayoutState = payout.route == .direct ? .paid : .exchanging
                 let moved = try await database.withTransaction { connection -> Bool in
                     guard try await PayoutStore.move(payout.id, from: .sending, to: next, gas: gas, on: connection, logger: logger) else { return false }
@@ -454,6 +510,9 @@ public struct PayoutService: Sendable {
                             LedgerEntry(.hotWallet, asset: asset, -payout.amount),
                         ]
                         try await PayoutStore.addPaidOut(payout, on: connection, logger: logger)
+                        try await OwnerNotifications.enqueue(
+                            .payoutArrived(directNotice(payout, hash: hash)), channelID: payout.channelID, queue: queue, on: connection
+                        )
                     case .exchange:
                         entries += [LedgerEntry(.exchangeClearing, asset: asset, payout.amount), LedgerEntry(.hotWallet, asset: asset, -payout.amount)]
                     }
@@ -502,6 +561,10 @@ public struct PayoutService: Sendable {
                     guard try await PayoutStore.move(payout.id, from: payout.state, to: .paid, on: connection, logger: logger) else { return false }
                     try await PayoutStore.recordArrival(payout.id, amountTo: tracking.amountTo, payoutHash: tracking.payoutHash, on: connection, logger: logger)
                     try await PayoutStore.addPaidOut(payout, on: connection, logger: logger)
+                    var arrived = payout
+                    arrived.amountTo = tracking.amountTo
+                    arrived.payoutHash = tracking.payoutHash
+                    try await OwnerNotifications.enqueue(.payoutArrived(exchangeNotice(arrived)), channelID: payout.channelID, queue: queue, on: connection)
                     try await LedgerStore.book(
                         .payout, key: "payout:\(payout.id):paid", orderID: nil, paymentID: nil,
                         entries: [
@@ -574,6 +637,7 @@ public struct PayoutService: Sendable {
                 on: connection, logger: logger
             )
             try await queue.enqueue(SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection)
+            try await OwnerNotifications.enqueue(.payoutFailed(failedNotice(payout), problem: .other), channelID: payout.channelID, queue: queue, on: connection)
             return true
         }
         if ended {
@@ -611,6 +675,9 @@ public struct PayoutService: Sendable {
             if !release {
                 try await queue.enqueue(
                     SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection
+                )
+                try await OwnerNotifications.enqueue(
+                    .payoutFailed(failedNotice(payout), problem: ownerFixable ? .invalidWallet : .other), channelID: payout.channelID, queue: queue, on: connection
                 )
             }
             return true

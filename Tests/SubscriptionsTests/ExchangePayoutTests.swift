@@ -187,6 +187,16 @@ struct ExchangePayoutTests {
                     == ["11811690000000000=11811690000000000"])
                 #expect(payout.events.all.count == 2 && payout.events.all.last?.hasPrefix("arrived") == true)
                 try await payout.expectBooksMatch()
+                // The owner hears both, in their coin, with a link to the transaction that paid them.
+                try await world.eventually("the owner hears the payout was sent and arrived") {
+                    let sent = await world.ownerHeard("Payout sent")
+                    let arrived = await world.ownerHeard("Payout arrived")
+                    return sent && arrived
+                }
+                let arrived = await world.messages(to: SubscriptionWorld.owner, containing: "Payout arrived")
+                #expect(arrived.count == 1)
+                #expect(arrived.first?.contains("\(DecimalText.plain(amountTo)) USDC") == true, "\(arrived)")
+                #expect(arrived.first?.contains("https://etherscan.io/tx/\(exchange.payoutHash ?? "-")") == true, "\(arrived)")
             }
         }
     }
@@ -251,6 +261,9 @@ struct ExchangePayoutTests {
                 #expect(await payout.exchange.exchanges().isEmpty, "nothing was created at ChangeNOW")
                 #expect(try await world.strings("SELECT owner_fixable::text FROM payouts") == ["true"])
                 #expect(payout.events.all.contains { $0.hasSuffix("fixable=true") })
+                try await world.eventually("the owner is told to fix the wallet") {
+                    await world.ownerHeard(world.text("owner.notice.payout_fix.invalid_wallet"))
+                }
                 #expect(try await payout.payouts.runPass().planned == 0, "the same wallet is not tried again")
                 try await world.database.withConnection { connection in
                     try await connection.run("UPDATE channel_payout_settings SET wallet_address = \(payout.ownerWallet.checksummed)", logger: quietLogger)
