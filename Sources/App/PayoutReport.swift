@@ -44,7 +44,12 @@ public enum PayoutReport {
         lines.append("Recently paid (\(overview.paid.count)):")
         if overview.paid.isEmpty { lines.append("  (none)") }
         for payout in overview.paid {
-            let arrived = payout.amountTo.map { " → \(DecimalText.plain($0)) \(payout.currency)" } ?? ""
+            var arrived = payout.amountTo.map { " → \(DecimalText.plain($0)) \(payout.currency)" } ?? ""
+            if let amountTo = payout.amountTo, let estimate = payout.estimatedTo, estimate > 0 {
+                // The spread between the estimate and what arrived is the owner's (the platform sent exactly their share).
+                let percent = DecimalText.rounded((amountTo - estimate) / estimate * 100, scale: 2, .plain)
+                arrived += " (estimated \(DecimalText.plain(estimate)), \(percent >= 0 ? "+" : "")\(DecimalText.plain(percent)) %)"
+            }
             let hash = payout.payoutHash.map { " tx \($0)" } ?? ""
             lines.append("  #\(payout.id) " + describe(payout) + arrived + hash)
         }

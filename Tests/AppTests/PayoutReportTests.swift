@@ -29,7 +29,7 @@ struct PayoutReportTests {
         let text = PayoutReport.render(overview, now: Date(timeIntervalSince1970: 1_000 + 600))
         #expect(text.contains("#3 exchanging for 10 min — owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"))
         #expect(text.contains("#2 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed [the owner must change the wallet]: ChangeNOW rejects the wallet"))
-        #expect(text.contains("#1 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed → 27.02 USDC tx 0xabc"))
+        #expect(text.contains("#1 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed → 27.02 USDC (estimated 29, -6.83 %) tx 0xabc"))
         #expect(text.contains("owner 2001 channel 7 ETH: earned 0.03 pending 0.00637662 in flight 0.01181169 paid out 0.01181169"))
     }
 }

@@ -45,7 +45,7 @@ enum World {
 extension BotHarness {
     /// Waits until the newest message to `user` contains `text`; returns it.
     @discardableResult
-    func see(_ user: Int64, _ text: String, seconds: Double = 15) async -> FakeBotAPI.SentMessage? {
+    func see(_ user: Int64, _ text: String, seconds: Double = 45) async -> FakeBotAPI.SentMessage? {
         let seen = await eventually("message to \(user) containing “\(text)”", seconds: seconds) {
             await fake.lastMessage(to: user)?.text.contains(text) == true
         }

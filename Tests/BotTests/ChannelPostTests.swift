@@ -21,7 +21,7 @@ extension PostsWorld {
 
     /// Waits until the stored donation post is a new one (not `previous`).
     @discardableResult
-    func waitForDonationPost(_ channelID: Int64, after previous: Int64?, seconds: Double = 30) async -> Int64? {
+    func waitForDonationPost(_ channelID: Int64, after previous: Int64?, seconds: Double = 45) async -> Int64? {
         await bot.eventually("a new donation post of channel \(channelID)", seconds: seconds) {
             guard let id = try? await donationState(channelID)?.messageID else { return false }
             return id != previous

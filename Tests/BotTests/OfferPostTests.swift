@@ -63,7 +63,7 @@ struct PostsWorld: Sendable {
 
     /// Waits until the channel's stored post is `messageID`'s successor, i.e. a new post was recorded.
     @discardableResult
-    func waitForPost(_ channelID: Int64, after previous: Int64?, seconds: Double = 30) async -> Int64? {
+    func waitForPost(_ channelID: Int64, after previous: Int64?, seconds: Double = 45) async -> Int64? {
         await bot.eventually("a new offer post of channel \(channelID)", seconds: seconds) {
             guard let id = try? await state(channelID)?.messageID else { return false }
             return id != previous

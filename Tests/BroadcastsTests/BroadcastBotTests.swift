@@ -43,7 +43,7 @@ struct BroadcastBot: Sendable {
     }
 
     @discardableResult
-    func eventually(_ what: String, seconds: Double = 20, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+    func eventually(_ what: String, seconds: Double = 45, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if try await condition() { return true }

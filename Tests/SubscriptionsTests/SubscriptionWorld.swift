@@ -185,7 +185,7 @@ struct SubscriptionWorld: Sendable {
     }
 
     /// Waits (generously: the machine may be loaded) until `condition` holds.
-    func eventually(_ what: String, seconds: Double = 30, _ condition: @Sendable () async throws -> Bool) async throws {
+    func eventually(_ what: String, seconds: Double = 45, _ condition: @Sendable () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if try await condition() { return }
