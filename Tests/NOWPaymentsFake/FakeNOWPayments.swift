@@ -267,8 +267,8 @@ public actor FakeNOWPayments {
         request.headers.add(name: "Content-Type", value: "application/json")
         if let signature { request.headers.add(name: "x-nowpayments-sig", value: signature) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        // Generous: a machine running the whole suite in parallel can take seconds to answer 50 callbacks at once.
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // Generous: a machine running the whole suite in parallel has taken over 30 s to answer 50 callbacks at once.
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
         _ = try await response.body.collect(upTo: 1 << 20)
         return Int(response.status.code)
     }
