@@ -177,11 +177,20 @@ public struct EmbeddedPostgres: Sendable {
             case .stale:
                 removeStaleLockFiles()
                 let options = "-c listen_addresses='' -c unix_socket_directories='\(socketDirectory)' -c port=\(Self.port)"
-                try await runServerCommand(
-                    binaries.pgCtl,
-                    ["-D", clusterDirectory, "-l", logFile, "-o", options, "-w", "-t", "120", "-s", "start"],
-                    serverUser: serverUser
-                )
+                do {
+                    try await runServerCommand(
+                        binaries.pgCtl,
+                        ["-D", clusterDirectory, "-l", logFile, "-o", options, "-w", "-t", "120", "-s", "start"],
+                        serverUser: serverUser
+                    )
+                } catch EmbeddedPostgresError.commandFailed(let command, let exitCode, let output) {
+                    // pg_ctl only says "could not start server"; the server's own log says why.
+                    let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+                    let tail = log.split(separator: "\n").suffix(8).joined(separator: " | ")
+                    throw EmbeddedPostgresError.commandFailed(
+                        command: command, exitCode: exitCode, output: tail.isEmpty ? output : output + " — server log: " + tail
+                    )
+                }
             }
             try Task.checkCancellation()
             try await waitForSocket()
