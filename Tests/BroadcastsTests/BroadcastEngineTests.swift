@@ -68,6 +68,8 @@ struct BroadcastEngineTests {
                         if (try? await world.service.pause(id, by: BroadcastWorld.admin)) != nil { break }
                         try? await Task.sleep(for: .milliseconds(50))
                     }
+                    // What was done when the pause took effect: at most the sends then in flight may follow.
+                    box.doneAtPause = (try? await world.store.counts(id)).map { 200 - $0.left }
                 }
             }
             let (id, _) = try await world.startAdminBroadcast()
@@ -75,7 +77,8 @@ struct BroadcastEngineTests {
             let concurrency = 4
             #expect(try await world.sender(delivery, concurrency: concurrency).send(id, logger: quietLogger) == .paused)
             let atPause = try await world.store.counts(id)
-            #expect(atPause.sent >= 50 && atPause.sent < 50 + concurrency)
+            let doneAtPause = try #require(box.doneAtPause)
+            #expect(atPause.sent >= 50 && atPause.sent <= doneAtPause + concurrency && atPause.sent < 200, "sent \(atPause.sent), done at the pause \(doneAtPause)")
             #expect(atPause.left == 200 - atPause.sent)
             #expect(world.display.last?.broadcast.status == .paused)
             // A paused broadcast's run sends nothing.
@@ -234,9 +237,14 @@ struct BroadcastEngineTests {
 final class IDBox: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Int64?
+    private var claimed: Int?
     var id: Int64? {
         get { lock.withLock { value } }
         set { lock.withLock { value = newValue } }
+    }
+    var doneAtPause: Int? {
+        get { lock.withLock { claimed } }
+        set { lock.withLock { claimed = newValue } }
     }
 }
 
