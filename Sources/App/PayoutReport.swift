@@ -1,6 +1,7 @@
 import Foundation
 import Money
 import Payouts
+import Subscriptions
 
 /// What `telepay payouts` shows.
 public struct PayoutOverview: Sendable {
@@ -70,12 +71,10 @@ public enum PayoutReport {
             + "to \(payout.currency) on \(payout.network) \(payout.walletAddress)\(memo)"
     }
 
-    /// Smallest units shown as whole coins for ETH (18 decimals); other assets (USD) as booked.
+    /// Smallest units of the settlement asset shown as whole coins (ETH, not wei); other assets (USD) as booked.
     static func coins(_ units: Decimal, _ asset: String) -> String {
-        guard asset == "ETH" else { return DecimalText.plain(units) }
-        var scale = Decimal(1)
-        for _ in 0..<18 { scale *= 10 }
-        return DecimalText.plain(units / scale)
+        guard asset == SettlementAsset.ether.asset else { return DecimalText.plain(units) }
+        return DecimalText.plain(units / SettlementAsset.ether.unitsPerCoin)
     }
 
     static func age(_ since: Date, _ now: Date) -> String {

@@ -194,17 +194,9 @@ public struct PayoutService: Sendable {
         currency == directCurrency && network == directNetwork
     }
 
-    /// One wei-like unit step that ChangeNOW can express (10^(decimals − amountDecimals)).
+    /// The smallest step ChangeNOW can express, in smallest units (10^(decimals − amountDecimals)).
     func exchangeStep(_ exchange: PayoutExchange) -> Decimal {
-        var step = Decimal(1)
-        for _ in 0..<max(settlement.decimals - exchange.amountDecimals, 0) { step *= 10 }
-        return step
-    }
-
-    func unitsPerCoin() -> Decimal {
-        var scale = Decimal(1)
-        for _ in 0..<settlement.decimals { scale *= 10 }
-        return scale
+        SettlementAsset.power(of: 10, settlement.decimals - exchange.amountDecimals)
     }
 
     func pair(_ exchange: PayoutExchange, currency: String, network: String) -> ExchangePair {
@@ -235,7 +227,7 @@ public struct PayoutService: Sendable {
                     )
                     return pass
                 }
-                if amount <= 0 || amount / unitsPerCoin() < minimum {
+                if amount <= 0 || amount / settlement.unitsPerCoin < minimum {
                     pass.carried += 1
                     logger.debug("pending balance below the exchange minimum; carried over", metadata: ["channel_id": "\(balance.channelID)"])
                     return pass
@@ -325,7 +317,7 @@ public struct PayoutService: Sendable {
     func prepareExchange(_ payout: Payout, _ exchange: PayoutExchange, into pass: inout Pass) async throws -> Bool {
         let logger = self.logger
         let pair = pair(exchange, currency: payout.currency, network: payout.network)
-        let fromAmount = payout.amount / unitsPerCoin()
+        let fromAmount = payout.amount / settlement.unitsPerCoin
         var payout = payout
 
         if payout.exchangeIntentID == nil {
@@ -439,7 +431,7 @@ public struct PayoutService: Sendable {
 
     /// The payout's amount in the settlement asset's coin (ETH, not wei).
     func coins(_ payout: Payout) -> String {
-        DecimalText.plain(payout.amount / unitsPerCoin())
+        DecimalText.plain(payout.amount / settlement.unitsPerCoin)
     }
 
     /// Sent: direct payouts in ETH; exchange payouts as the estimate in the owner's coin (what arrives is told
@@ -554,9 +546,9 @@ public struct PayoutService: Sendable {
                 logger.warning("cannot read a payout's exchange; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
                 return pass
             }
-            let tracking = try await exchange.orders.tracking(intentId: intentID)
             switch intent.state {
             case .finished:
+                let tracking = try await exchange.orders.tracking(intentId: intentID)
                 let moved = try await database.withTransaction { connection -> Bool in
                     guard try await PayoutStore.move(payout.id, from: payout.state, to: .paid, on: connection, logger: logger) else { return false }
                     try await PayoutStore.recordArrival(payout.id, amountTo: tracking.amountTo, payoutHash: tracking.payoutHash, on: connection, logger: logger)
@@ -586,6 +578,7 @@ public struct PayoutService: Sendable {
                     await events?.payoutArrived(arrived)
                 }
             case .refunded:
+                let tracking = try await exchange.orders.tracking(intentId: intentID)
                 let refund = settlement.units(tracking.refundAmount ?? 0)
                 let reason = "the exchange refunded \(DecimalText.plain(tracking.refundAmount ?? 0)) \(asset) to the hot wallet"
                 if try await refunded(payout, refundUnits: min(refund, payout.amount), reason: reason) { pass.failed += 1 }

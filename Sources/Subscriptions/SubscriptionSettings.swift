@@ -19,11 +19,17 @@ public struct SettlementAsset: Sendable, Hashable {
         self.decimals = decimals
     }
 
+    /// Smallest units per whole coin (10^decimals: 10^18 wei per ETH).
+    public var unitsPerCoin: Decimal { Self.power(of: 10, decimals) }
+
     /// `amount` in whole smallest units, rounded down (a provider never reports more decimals than the asset has).
     public func units(_ amount: Decimal) -> Decimal {
-        var scale = Decimal(1)
-        for _ in 0..<decimals { scale *= 10 }
-        return DecimalText.rounded(amount * scale, scale: 0, .down)
+        DecimalText.rounded(amount * unitsPerCoin, scale: 0, .down)
+    }
+
+    /// `base` to a non-negative integer `exponent`, exactly.
+    public static func power(of base: Decimal, _ exponent: Int) -> Decimal {
+        (0..<max(exponent, 0)).reduce(Decimal(1)) { value, _ in value * base }
     }
 }
 
