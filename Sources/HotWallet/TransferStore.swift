@@ -99,9 +99,10 @@ struct TransferStore: Sendable {
         return try await decodeTransfers(rows)
     }
 
-    /// What in-flight transfers (signed or broadcast, not yet in a block) may still take from the
-    /// balance: their value in `asset`, and the worst-case fee of each newest attempt in ether.
-    func reservedOutflow(asset: TransferAsset, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt) {
+    /// What in-flight transfers (signed or broadcast, with a nonce from `unminedFrom` — the wallet's mined
+    /// transaction count at the block the balance was read — so not yet in that block) may still take from
+    /// the balance: their value in `asset`, and the worst-case fee of each newest attempt in ether.
+    func reservedOutflow(asset: TransferAsset, unminedFrom: UInt64, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt) {
         let token: String? = if case .token(let contract) = asset { contract.checksummed } else { nil }
         let rows = try await connection.query("""
             SELECT
@@ -112,7 +113,7 @@ struct TransferStore: Sendable {
                 SELECT gas_limit, max_fee_per_gas FROM wallet_transfer_attempts
                 WHERE transfer_id = t.id ORDER BY id DESC LIMIT 1
             ) a ON true
-            WHERE t.wallet_address = \(wallet.checksummed) AND t.state IN ('signed', 'broadcast')
+            WHERE t.wallet_address = \(wallet.checksummed) AND t.state IN ('signed', 'broadcast') AND t.nonce >= \(Int64(unminedFrom))
             """, logger: logger)
         for try await (value, fees) in rows.decode((String, String).self) {
             return (BigUInt(value) ?? 0, BigUInt(fees) ?? 0)
