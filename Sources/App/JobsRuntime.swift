@@ -50,7 +50,7 @@ public struct JobsRuntime: Sendable {
         alertHook: any JobAlertHook,
         telegram: TelegramClient? = nil,
         exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
-        payouts: PayoutService? = nil,
+        payouts: PayoutRunner? = nil,
         subscriptions: SubscriptionJobs? = nil,
         offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
         broadcasts: (settings: BroadcastSenderSettings, localizer: Localizer)? = nil,
@@ -85,7 +85,7 @@ public struct JobsRuntime: Sendable {
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
         }
         if let payouts {
-            registry.register(PayoutRunner(service: payouts, metrics: telemetry.factory))
+            registry.register(payouts)
             tasks.append(try PayoutRunner.periodicTask(every: .seconds(15)))
         }
         if let subscriptions, let processor = subscriptions.processor {
