@@ -8,8 +8,10 @@
 -- payout (`payouts` rows with asset USDT).
 --
 --   owner_converting  an owner's settlement-asset share taken by a conversion that has not ended.
+--   operator_capital  money the operator put into the hot wallet from outside the sales (gas money),
+--                     booked with `telepay ledger --record-deposit` so reconciliation can explain it.
 --
--- Ledger kinds: `conversion` books a conversion's plan (pending → converting) and its end (converting →
+-- Ledger kinds: `deposit` books operator capital; `conversion` books a conversion's plan (pending → converting) and its end (converting →
 -- converted; USDT received → owners' pending USDT); `conversion_return` books shares going back to pending
 -- when a conversion fails or is refunded.
 --
@@ -20,7 +22,7 @@
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_account_check;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_account_check CHECK (account IN (
     'provider_clearing', 'hot_wallet', 'buyer_credit', 'payment_review', 'payment_variance', 'platform_fee', 'owner_payable',
-    'owner_in_flight', 'network_fees', 'exchange_clearing', 'owner_converting'));
+    'owner_in_flight', 'network_fees', 'exchange_clearing', 'owner_converting', 'operator_capital'));
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_owner_check;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_owner_check
     CHECK ((account IN ('owner_payable', 'owner_in_flight', 'owner_converting')) = (owner_user_id IS NOT NULL));
@@ -32,7 +34,7 @@ ALTER TABLE ledger_entries ADD COLUMN value_usd NUMERIC(14, 2)
 
 ALTER TABLE ledger_transactions DROP CONSTRAINT ledger_transactions_kind_check;
 ALTER TABLE ledger_transactions ADD CONSTRAINT ledger_transactions_kind_check CHECK (kind IN (
-    'receipt', 'sale', 'split', 'reversal', 'payout', 'conversion', 'conversion_return'));
+    'receipt', 'sale', 'split', 'reversal', 'payout', 'conversion', 'conversion_return', 'deposit'));
 
 -- Per owner, channel and asset: earned + received = pending + converting + in_flight + paid_out + converted.
 --   converting   taken by a conversion that has not ended

@@ -51,6 +51,7 @@ public struct JobsRuntime: Sendable {
         telegram: TelegramClient? = nil,
         exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
         payouts: PayoutRunner? = nil,
+        reconciliation: ReconciliationRunner? = nil,
         subscriptions: SubscriptionJobs? = nil,
         offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
         broadcasts: (settings: BroadcastSenderSettings, localizer: Localizer)? = nil,
@@ -87,6 +88,10 @@ public struct JobsRuntime: Sendable {
         if let payouts {
             registry.register(payouts)
             tasks.append(try PayoutRunner.periodicTask(every: .seconds(15)))
+        }
+        if let reconciliation {
+            registry.register(reconciliation)
+            tasks.append(try ReconciliationRunner.periodicTask(every: .seconds(3600)))
         }
         if let subscriptions, let processor = subscriptions.processor {
             registry.register(processor)

@@ -421,6 +421,15 @@ public struct TelePayApplication: Sendable {
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
             alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking,
             payouts: payouts.map { PayoutRunner(services: [$0] + (thresholdPayouts.map { [$0.payouts] } ?? []), conversions: thresholdPayouts?.conversions, metrics: telemetry.factory) },
+            reconciliation: hotWallet.map { wallet in
+                ReconciliationRunner(
+                    reconciliation: Reconciliation(
+                        database: handle.database, sender: wallet.sender, rpc: wallet.rpc,
+                        tokens: threshold.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:], orders: changeNow?.orders, logger: logger
+                    ),
+                    queue: queue, metrics: telemetry.factory
+                )
+            },
             subscriptions: SubscriptionJobs(
                 processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
                 access: access,

@@ -19,6 +19,8 @@ public enum LedgerAccount: String, Sendable, Hashable, CaseIterable, Codable {
     case exchangeClearing = "exchange_clearing"
     /// An owner's settlement-asset share taken by a batch conversion (threshold payouts) that has not ended.
     case ownerConverting = "owner_converting"
+    /// Money the operator put into the hot wallet from outside the sales (gas money).
+    case operatorCapital = "operator_capital"
 
     /// Accounts of what an owner is owed; their entries name the owner and the channel.
     public var isOwners: Bool { self == .ownerPayable || self == .ownerInFlight || self == .ownerConverting }
@@ -42,6 +44,8 @@ public enum LedgerTransactionKind: String, Sendable, Hashable, CaseIterable, Cod
     case conversion
     /// A conversion that failed or was refunded: its shares pending again.
     case conversionReturn = "conversion_return"
+    /// Operator capital put into the hot wallet.
+    case deposit
 }
 
 /// One line of a ledger transaction: positive debits, negative credits, exact in its asset.

@@ -39,6 +39,8 @@ struct ThresholdWorld {
     /// Instant payouts, in ETH (for owners who switch to instant).
     let instant: PayoutService
     let exchange: FakeChangeNow
+    let reconciliation: Reconciliation
+    let key: PrivateKey
     let hotWallet: Address
     let usdt: Address
     let usdc: Address
@@ -67,6 +69,8 @@ struct ThresholdWorld {
                 tokens: ["usdt/eth": .init(address: usdt, decimals: 6), "usdc/eth": .init(address: usdc, decimals: 6)]
             ))
             let owners = try await seed(specs, on: database)
+            // The gas money is the operator's capital, booked as such: the ledger then explains every wei.
+            _ = try await Reconciliation.recordDeposit(asset: "ETH", units: Decimal(string: gasMoney.description)!, note: "gas money", database: database, logger: quietLogger)
             let queue = JobQueue(database: database, logger: quietLogger)
             let sender = TransferSender(
                 key: key, chainId: chain.chainId, rpc: chain.rpc, database: database, policy: SenderPolicy(confirmations: 1),
@@ -92,9 +96,10 @@ struct ThresholdWorld {
                     database: database, queue: queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc), settlement: .ether,
                     exchange: PayoutExchange(orders: orders, api: api, refundAddress: hot, minimumLifetime: .zero), logger: quietLogger
                 )
+                let reconciliation = Reconciliation(database: database, sender: sender, rpc: chain.rpc, tokens: ["USDT": usdt], orders: orders, logger: quietLogger)
                 return try await body(ThresholdWorld(
                     database: database, queue: queue, chain: chain, sender: sender, conversions: conversions, payouts: payouts, instant: instant,
-                    exchange: fake, hotWallet: key.address, usdt: usdt, usdc: usdc, gasMoney: gasMoney, owners: owners
+                    exchange: fake, reconciliation: reconciliation, key: key, hotWallet: key.address, usdt: usdt, usdc: usdc, gasMoney: gasMoney, owners: owners
                 ))
             }
         }
@@ -206,6 +211,18 @@ struct ThresholdWorld {
         Decimal(string: try await strings(sql).first ?? "0") ?? -1
     }
 
+    /// Sends ETH from the hot wallet's key without TelePay, as someone holding the key elsewhere would.
+    func spendOutside(wei: BigUInt) async throws {
+        let nonce = try await chain.rpc.transactionCount(of: hotWallet, at: .pending)
+        let base = try await chain.rpc.block(.latest)?.baseFeePerGas ?? 1_000_000_000
+        let transaction = EIP1559Transaction(
+            chainId: chain.chainId, nonce: nonce, maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: base * 2 + 1_000_000_000, gasLimit: 21_000,
+            to: LocalChain.randomAddress(), value: wei, data: []
+        )
+        _ = try await chain.rpc.sendRawTransaction(try transaction.sign(with: key).rawTransaction)
+        try await chain.mine()
+    }
+
     func conversionStates() async throws -> [String] {
         try await strings("SELECT state FROM conversions ORDER BY id")
     }
@@ -244,8 +261,8 @@ struct ThresholdWorld {
         )
         #expect(broken.isEmpty, "owner balances disagree with the ledger: \(broken)", sourceLocation: sourceLocation)
         let ether = try await chain.rpc.balance(of: hotWallet, at: .latest)
-        let expectedEther = try await ledger(.hotWallet, "ETH") + (Decimal(string: gasMoney.description) ?? 0)
-        #expect(ether.description == DecimalText.plain(expectedEther), "chain \(ether) wei, ledger + gas money \(expectedEther)", sourceLocation: sourceLocation)
+        let expectedEther = try await ledger(.hotWallet, "ETH")
+        #expect(ether.description == DecimalText.plain(expectedEther), "chain \(ether) wei, ledger \(expectedEther)", sourceLocation: sourceLocation)
         let tether = try await tokens(usdt, of: hotWallet.checksummed)
         let expectedTether = try await ledger(.hotWallet, "USDT")
         #expect(tether == expectedTether, "chain \(tether) USDT units, ledger \(expectedTether)", sourceLocation: sourceLocation)
@@ -420,6 +437,44 @@ struct ThresholdPayoutTests {
             #expect(try await world.conversions.runPass().planned == nil)
             try await world.settle()
             try await world.expectBooksMatch()
+        }
+    }
+    @Test("reconciliation: quiet while payouts are in flight and after they end (what is mined but not booked, and USDT not yet allocated, are explained); a transfer made outside TelePay is drift, and drift twice in a row alerts the admins")
+    func reconciliation() async throws {
+        try await ThresholdWorld.with(owners: Self.owners) { world in
+            let (a, b) = (world.owners[0], world.owners[1])
+            try await world.pay(a, usd: 30)
+            try await world.pay(b, usd: 60)
+            var checked = 0
+            var explained = 0
+            // Every pass of the whole flow: the chain always equals the books as explained.
+            for _ in 0..<40 {
+                try await world.conversions.runPass()
+                try await world.payouts.runPass()
+                try await world.sender.runPass()
+                let report = try await world.reconciliation.run()
+                #expect(report.isClean, "\(report)")
+                checked += 1
+                if report.lines.contains(where: { !$0.explanations.isEmpty }) { explained += 1 }
+                if try await world.strings("SELECT state FROM payouts ORDER BY id") == ["paid", "paid"] { break }
+            }
+            #expect(checked > 3)
+            #expect(explained > 0, "some pass saw a transfer mined and not yet booked")
+            try await world.settle()
+            #expect(try await world.reconciliation.run().isClean)
+
+            try await world.spendOutside(wei: 12_345)
+            let report = try await world.reconciliation.run()
+            let ether = try #require(report.lines.first { $0.asset == "ETH" })
+            #expect(ether.drift < -12_345, "the value and its gas left the wallet without the books: \(ether.drift)")
+            #expect(report.lines.first { $0.asset == "USDT" }?.drift == 0)
+            let runner = ReconciliationRunner(reconciliation: world.reconciliation, queue: world.queue)
+            try await runner.act(on: report)
+            #expect(try await world.strings("SELECT payload::text FROM jobs WHERE kind = 'subscriptions.alert' AND payload::text LIKE '%drift%'").isEmpty,
+                    "one drifting pass may be a deposit between arrival and booking")
+            try await runner.act(on: try await world.reconciliation.run())
+            let alerts = try await world.strings("SELECT payload::text FROM jobs WHERE kind = 'subscriptions.alert' AND payload::text LIKE '%drift%'")
+            #expect(alerts.count == 1 && alerts.first?.contains("ETH on chain") == true, "\(alerts)")
         }
     }
 }
