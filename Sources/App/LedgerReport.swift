@@ -49,7 +49,8 @@ public enum ReconcileReport {
             )
         }
         let tokens = configuration.thresholdPayouts.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:]
-        return try await Reconciliation(database: database, sender: sender, rpc: rpc, tokens: tokens, orders: orders, logger: logger).run()
+        let lister = configuration.changeNowPrivateAPIKey.map { ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value) }
+        return try await Reconciliation(database: database, sender: sender, rpc: rpc, tokens: tokens, orders: orders, lister: lister, logger: logger).run()
     }
 
     public static func render(_ report: Reconciliation.Report) -> String {
@@ -59,6 +60,12 @@ public enum ReconcileReport {
             lines.append("        ledger hot_wallet \(DecimalText.plain(line.ledger)), mined not booked −\(DecimalText.plain(line.minedNotBooked)), arrived not booked +\(DecimalText.plain(line.arrivedNotBooked)) → expected \(DecimalText.plain(line.expected))")
             for why in line.explanations { lines.append("        · \(why)") }
             lines.append(line.drift == 0 ? "        no drift" : "        DRIFT \(DecimalText.plain(line.drift)) (\(line.drift > 0 ? "the wallet holds more than the books explain" : "the wallet holds less than the books explain"))")
+        }
+        if let exchanges = report.exchanges {
+            lines.append("ChangeNOW exchanges of the last 7 days against the intents:")
+            lines += exchanges.reportLines.map { "  " + $0 }
+        } else {
+            lines.append("ChangeNOW exchanges: not checked (listing needs TELEPAY_CHANGENOW_PRIVATE_API_KEY).")
         }
         lines.append(report.isClean ? "Reconciled: the chain equals the books." : "Drift found: see the README's \"Reconciliation\" for how to read it.")
         return lines.joined(separator: "\n")

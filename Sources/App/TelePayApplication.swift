@@ -425,7 +425,9 @@ public struct TelePayApplication: Sendable {
                 ReconciliationRunner(
                     reconciliation: Reconciliation(
                         database: handle.database, sender: wallet.sender, rpc: wallet.rpc,
-                        tokens: threshold.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:], orders: changeNow?.orders, logger: logger
+                        tokens: threshold.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:], orders: changeNow?.orders,
+                        lister: configuration.changeNowPrivateAPIKey.map { ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value) },
+                        logger: logger
                     ),
                     queue: queue, metrics: telemetry.factory
                 )

@@ -1,5 +1,6 @@
 import BigInt
 import Ethereum
+import Exchange
 import ExchangeOrders
 import Foundation
 import HotWallet
@@ -31,14 +32,20 @@ public struct Reconciliation: Sendable {
     /// Ledger asset → the token contract it is on the chain (USDT); ETH is the chain's own coin.
     let tokens: [String: Address]
     let orders: ExchangeOrders?
+    /// ChangeNOW with the key that may list exchanges (the private key), for the orphan check.
+    let lister: (any ChangeNowAPI)?
     let logger: Logger
 
-    public init(database: Database, sender: TransferSender, rpc: any EthereumRPC, tokens: [String: Address], orders: ExchangeOrders?, logger: Logger) {
+    public init(
+        database: Database, sender: TransferSender, rpc: any EthereumRPC, tokens: [String: Address], orders: ExchangeOrders?,
+        lister: (any ChangeNowAPI)? = nil, logger: Logger
+    ) {
         self.database = database
         self.sender = sender
         self.rpc = rpc
         self.tokens = tokens
         self.orders = orders
+        self.lister = lister
         self.logger = logger
     }
 
@@ -63,7 +70,9 @@ public struct Reconciliation: Sendable {
         public var block: UInt64
         public var wallet: String
         public var lines: [Line]
-        public var isClean: Bool { lines.allSatisfy { $0.drift == 0 } }
+        /// ChangeNOW's exchanges of the last 7 days against the intents (with a private key only).
+        public var exchanges: ExchangeReconciliation?
+        public var isClean: Bool { lines.allSatisfy { $0.drift == 0 } && exchanges?.isClean != false }
         public var drifts: [Line] { lines.filter { $0.drift != 0 } }
     }
 
@@ -124,7 +133,11 @@ public struct Reconciliation: Sendable {
                 add(conversion.toAsset, in: units, "conversion \(conversion.id): \(DecimalText.plain(units)) \(conversion.toAsset) units arrived, not allocated yet")
             }
         }
-        return Report(block: block, wallet: wallet.checksummed, lines: lines)
+        var exchanges: ExchangeReconciliation?
+        if let lister, let orders {
+            exchanges = try await orders.reconcile(lister: lister, since: Date().addingTimeInterval(-7 * 86_400))
+        }
+        return Report(block: block, wallet: wallet.checksummed, lines: lines, exchanges: exchanges)
     }
 
     /// Books money put into the hot wallet from outside the sales (gas money from the operator) as the
@@ -190,8 +203,11 @@ public struct ReconciliationRunner: JobHandler {
             if drifted { reconciliation.logger.warning("reconciliation found drift; alerting if the next pass finds it too", metadata: ["block": "\(report.block)"]) }
             return
         }
-        let detail = report.drifts.map { "\($0.asset) on chain \(DecimalText.plain($0.onChain)), books explain \(DecimalText.plain($0.expected)) (hot_wallet \(DecimalText.plain($0.ledger))), drift \(DecimalText.plain($0.drift))" }
-            .joined(separator: "; ")
+        var parts = report.drifts.map { "\($0.asset) on chain \(DecimalText.plain($0.onChain)), books explain \(DecimalText.plain($0.expected)) (hot_wallet \(DecimalText.plain($0.ledger))), drift \(DecimalText.plain($0.drift))" }
+        if let exchanges = report.exchanges, !exchanges.isClean {
+            parts.append("ChangeNOW: \(exchanges.orphans.count) exchange(s) without an intent, \(exchanges.missing.count) recorded exchange(s) ChangeNOW does not list")
+        }
+        let detail = parts.joined(separator: "; ")
         try await reconciliation.database.withConnection { connection in
             try await queue.enqueue(SubscriptionAlertJob(alert: .drift(check: "hot wallet at block \(report.block)", detail: detail)), on: connection)
         }

@@ -96,7 +96,10 @@ struct ThresholdWorld {
                     database: database, queue: queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc), settlement: .ether,
                     exchange: PayoutExchange(orders: orders, api: api, refundAddress: hot, minimumLifetime: .zero), logger: quietLogger
                 )
-                let reconciliation = Reconciliation(database: database, sender: sender, rpc: chain.rpc, tokens: ["USDT": usdt], orders: orders, logger: quietLogger)
+                let reconciliation = Reconciliation(
+                    database: database, sender: sender, rpc: chain.rpc, tokens: ["USDT": usdt], orders: orders,
+                    lister: ChangeNowClient(baseURL: url, apiKey: "test-private-key", timeout: .seconds(10)), logger: quietLogger
+                )
                 return try await body(ThresholdWorld(
                     database: database, queue: queue, chain: chain, sender: sender, conversions: conversions, payouts: payouts, instant: instant,
                     exchange: fake, reconciliation: reconciliation, key: key, hotWallet: key.address, usdt: usdt, usdc: usdc, gasMoney: gasMoney, owners: owners
@@ -462,6 +465,9 @@ struct ThresholdPayoutTests {
             #expect(explained > 0, "some pass saw a transfer mined and not yet booked")
             try await world.settle()
             #expect(try await world.reconciliation.run().isClean)
+
+            let exchanges = try #require(try await world.reconciliation.run().exchanges)
+            #expect(exchanges.isClean && exchanges.matched >= 2, "every exchange ChangeNOW lists has its intent: \(exchanges.reportLines)")
 
             try await world.spendOutside(wei: 12_345)
             let report = try await world.reconciliation.run()
