@@ -30,6 +30,25 @@ public struct Conversion: Sendable, Hashable {
     public var failure: String?
     public var createdAt: Date
 
+    public init(
+        id: Int64, state: ConversionState, fromAsset: String, fromUnits: Decimal, toAsset: String, valueUSD: Decimal, exchangeIntentID: Int64?,
+        estimatedUnits: Decimal?, reportedUnits: Decimal?, receivedUnits: Decimal?, payoutHash: String?, failure: String?, createdAt: Date
+    ) {
+        self.id = id
+        self.state = state
+        self.fromAsset = fromAsset
+        self.fromUnits = fromUnits
+        self.toAsset = toAsset
+        self.valueUSD = valueUSD
+        self.exchangeIntentID = exchangeIntentID
+        self.estimatedUnits = estimatedUnits
+        self.reportedUnits = reportedUnits
+        self.receivedUnits = receivedUnits
+        self.payoutHash = payoutHash
+        self.failure = failure
+        self.createdAt = createdAt
+    }
+
     /// The hot-wallet transfer that funds its exchange: the intent's own key, so one exchange is funded once.
     public var transferKey: String? { exchangeIntentID.map { "exchange-intent:\($0)" } }
 }
@@ -43,6 +62,16 @@ public struct ConversionPart: Sendable, Hashable {
     public var valueUSD: Decimal
     public var allocatedUnits: Decimal?
     public var payoutID: Int64?
+
+    public init(conversionID: Int64, ownerUserID: Int64, channelID: Int64, fromUnits: Decimal, valueUSD: Decimal, allocatedUnits: Decimal?, payoutID: Int64?) {
+        self.conversionID = conversionID
+        self.ownerUserID = ownerUserID
+        self.channelID = channelID
+        self.fromUnits = fromUnits
+        self.valueUSD = valueUSD
+        self.allocatedUnits = allocatedUnits
+        self.payoutID = payoutID
+    }
 }
 
 /// A threshold channel's pending settlement asset, as the conversion planner sees it.

@@ -679,6 +679,18 @@ public struct PayoutDesk: Sendable {
         return try await database.withConnection { try await PayoutStore.recent(states, limit: limit, on: $0, logger: logger) }
     }
 
+    /// The latest batch conversions with their parts (each channel's part and what it got).
+    public func conversions(limit: Int = 10) async throws -> [(conversion: Conversion, parts: [ConversionPart])] {
+        let logger = self.logger
+        return try await database.withConnection { connection in
+            var result: [(Conversion, [ConversionPart])] = []
+            for conversion in try await ConversionStore.recent(limit: limit, on: connection, logger: logger) {
+                result.append((conversion, try await ConversionStore.parts(of: conversion.id, on: connection, logger: logger)))
+            }
+            return result
+        }
+    }
+
     /// Open payouts per state: how many and the oldest one's age in seconds.
     public func openCounts() async throws -> [(state: PayoutState, count: Int, oldestSeconds: Double)] {
         let logger = self.logger

@@ -110,6 +110,12 @@ public struct OwnerPayoutBalance: Sendable, Hashable {
     public var pending: Decimal
     public var inFlight: Decimal
     public var paidOut: Decimal
+    /// Taken by a conversion that has not ended.
+    public var converting: Decimal = 0
+    /// Converted into another asset (the settlement asset a finished conversion took).
+    public var converted: Decimal = 0
+    /// Obtained by conversion (USDT).
+    public var received: Decimal = 0
 
     public init(ownerUserID: Int64, channelID: Int64, asset: String, earned: Decimal, pending: Decimal, inFlight: Decimal, paidOut: Decimal) {
         self.ownerUserID = ownerUserID
@@ -304,17 +310,22 @@ enum PayoutStore {
     static func balances(ownerUserID: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [OwnerPayoutBalance] {
         try await connection.all(
             """
-            SELECT owner_user_id, channel_id, asset, earned::text, pending::text, in_flight::text, paid_out::text FROM owner_balances
+            SELECT owner_user_id, channel_id, asset, earned::text, pending::text, in_flight::text, paid_out::text,
+                   converting::text, converted::text, received::text FROM owner_balances
             WHERE \(ownerUserID) IS NULL OR owner_user_id = \(ownerUserID)
             ORDER BY owner_user_id, channel_id, asset LIMIT \(Int32(limit))
             """,
-            as: (Int64, Int64, String, String, String, String, String).self, logger: logger
-        ).map { owner, channel, asset, earned, pending, inFlight, paidOut in
-            OwnerPayoutBalance(
+            as: (Int64, Int64, String, String, String, String, String, String, String, String).self, logger: logger
+        ).map { owner, channel, asset, earned, pending, inFlight, paidOut, converting, converted, received in
+            var balance = OwnerPayoutBalance(
                 ownerUserID: owner, channelID: channel, asset: asset, earned: try DecimalText.require(earned, "earned"),
                 pending: try DecimalText.require(pending, "pending"), inFlight: try DecimalText.require(inFlight, "in flight"),
                 paidOut: try DecimalText.require(paidOut, "paid out")
             )
+            balance.converting = try DecimalText.require(converting, "converting")
+            balance.converted = try DecimalText.require(converted, "converted")
+            balance.received = try DecimalText.require(received, "received")
+            return balance
         }
     }
 
