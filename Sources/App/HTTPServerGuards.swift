@@ -362,7 +362,10 @@ public enum MemoryReclaimer {
         (trim?(0) ?? 0) == 1
     }
 
+    /// Trims now and once more a second later, off the event loops: what the closing connections still
+    /// held when the crowd was noticed is freed by then.
     public static func reclaimSoon() {
         DispatchQueue.global(qos: .utility).async { reclaim() }
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 1) { reclaim() }
     }
 }
