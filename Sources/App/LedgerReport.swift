@@ -22,7 +22,13 @@ public enum LedgerReport {
         lines.append("Owners' pending payout balances (per channel and state: `telepay payouts`):")
         if summary.owners.isEmpty { lines.append("  (none)") }
         for owner in summary.owners {
-            lines.append("  owner \(owner.ownerUserID)  \(DecimalText.plain(owner.pending)) \(owner.asset)")
+            if owner.asset == "USD" {
+                // Sales are booked in USD as well as in the settlement asset; payouts move the settlement asset (and
+                // USDT), so the USD side is what the owner's sales were worth, not money waiting to be paid.
+                lines.append("  owner \(owner.ownerUserID)  $\(DecimalText.usd(owner.pending)) of sales (their USD value; payouts move ETH and USDT)")
+            } else {
+                lines.append("  owner \(owner.ownerUserID)  \(PayoutReport.coins(owner.pending, owner.asset)) \(owner.asset)")
+            }
         }
         lines.append("Owed to buyers (money that arrived and was not delivered): $\(DecimalText.usd(summary.owedToBuyersUSD)) over \(summary.ordersOwingBuyers) order(s)")
         lines.append("Payments held for review: \(summary.held.count)")

@@ -312,7 +312,7 @@ enum PayoutStore {
             """
             SELECT owner_user_id, channel_id, asset, earned::text, pending::text, in_flight::text, paid_out::text,
                    converting::text, converted::text, received::text FROM owner_balances
-            WHERE \(ownerUserID) IS NULL OR owner_user_id = \(ownerUserID)
+            WHERE \(ownerUserID)::bigint IS NULL OR owner_user_id = \(ownerUserID)::bigint
             ORDER BY owner_user_id, channel_id, asset LIMIT \(Int32(limit))
             """,
             as: (Int64, Int64, String, String, String, String, String, String, String, String).self, logger: logger

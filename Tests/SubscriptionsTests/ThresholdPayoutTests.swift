@@ -336,6 +336,11 @@ struct ThresholdPayoutTests {
             #expect(try await world.strings("SELECT (payout_id IS NOT NULL)::text FROM conversion_parts ORDER BY channel_id") == ["true", "true", "false"],
                     "each payout records the parts it paid")
             #expect(try await world.balance(a, "USDT", "paid_out") == allocatedA)
+            // What `telepay payouts` reads: every owner's balances (no owner given), one owner's, the conversions.
+            let desk = world.payouts.desk
+            #expect(try await desk.balances().count == 6, "ETH and USDT rows of three channels")
+            #expect(try await desk.balances(ownerUserID: a.userID).map(\.asset) == ["ETH", "USDT"])
+            #expect(try await desk.conversions().first?.parts.count == 3)
             try await world.settle()
             try await world.expectBooksMatch()
         }
