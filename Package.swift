@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "Broadcasts",
                 "Money",
+                "Payouts",
                 "TelegramBotAPI",
                 "Storage",
                 "Jobs",

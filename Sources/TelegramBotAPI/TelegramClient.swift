@@ -72,7 +72,17 @@ public struct TelegramClient: Sendable {
     /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
     @discardableResult
     public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {
-        let chat = (method as? any PostsIntoChat)?.targetChat
+        let timeout = requestTimeout
+        return try await perform(method: Method.name, chat: (method as? any PostsIntoChat)?.targetChat) { () async throws(TelegramError) -> Method.Result in
+            try await call(method, timeout: timeout)
+        }
+    }
+
+    /// Runs one call per attempt through the limiter (a slot for `chat` too, when it posts into one), retrying
+    /// flood control, server and network errors within the policy's bounds.
+    func perform<Result: Sendable>(
+        method name: String, chat: ChatID?, _ attemptCall: () async throws(TelegramError) -> Result
+    ) async throws(TelegramError) -> Result {
         var attempt = 0
         while true {
             attempt += 1
@@ -84,9 +94,9 @@ public struct TelegramClient: Sendable {
                     throw .network(description: "cancelled while waiting for a send slot")
                 }
             }
-            let outcome: Result<Method.Result, TelegramError>
+            let outcome: Swift.Result<Result, TelegramError>
             do {
-                outcome = .success(try await call(method, timeout: requestTimeout))
+                outcome = .success(try await attemptCall())
             } catch {
                 outcome = .failure(error)
             }
@@ -97,7 +107,7 @@ public struct TelegramClient: Sendable {
             case .failure(let error):
                 guard error.isTransient, attempt < retry.maxAttempts else {
                     if error.isTransient {
-                        logger.warning("Bot API call gave up", metadata: ["method": "\(Method.name)", "attempts": "\(attempt)", "error": "\(error)"])
+                        logger.warning("Bot API call gave up", metadata: ["method": "\(name)", "attempts": "\(attempt)", "error": "\(error)"])
                     }
                     throw error
                 }
@@ -106,10 +116,10 @@ public struct TelegramClient: Sendable {
                     wait = .seconds(seconds)
                     guard wait <= retry.maxRetryAfter else { throw error }
                     await limiter?.pause(for: wait)
-                    logger.warning("Bot API flood control; all sending paused", metadata: ["method": "\(Method.name)", "retry_after": "\(seconds)"])
+                    logger.warning("Bot API flood control; all sending paused", metadata: ["method": "\(name)", "retry_after": "\(seconds)"])
                 } else {
                     wait = retry.delay(afterAttempt: attempt)
-                    logger.info("Bot API call failed; retrying", metadata: ["method": "\(Method.name)", "attempt": "\(attempt)", "error": "\(error)"])
+                    logger.info("Bot API call failed; retrying", metadata: ["method": "\(name)", "attempt": "\(attempt)", "error": "\(error)"])
                 }
                 do {
                     try await Task.sleep(for: wait)
