@@ -155,9 +155,10 @@ extension TelegramClient {
         let body = document.multipart(fileSize: size)
         let transport = self.transport
         let timeout = self.requestTimeout
-        return try await perform(method: SendDocument.name, chat: document.chatId) { () async throws(TelegramError) -> Message in
-            let response = try await transport.upload(method: SendDocument.name, body: body, timeout: timeout)
-            return try Self.decodeEnvelope(Message.self, status: response.status, body: response.body)
-        }
+        return try await perform(
+            method: SendDocument.name, chat: document.chatId,
+            { () async throws(TelegramError) -> TelegramHTTPResponse in try await transport.upload(method: SendDocument.name, body: body, timeout: timeout) },
+            decode: { (response) throws(TelegramError) -> Message in try Self.decodeEnvelope(Message.self, status: response.status, body: response.body) }
+        )
     }
 }

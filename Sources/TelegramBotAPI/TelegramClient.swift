@@ -72,16 +72,27 @@ public struct TelegramClient: Sendable {
     /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
     @discardableResult
     public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {
-        let timeout = requestTimeout
-        return try await perform(method: Method.name, chat: (method as? any PostsIntoChat)?.targetChat) { () async throws(TelegramError) -> Method.Result in
-            try await call(method, timeout: timeout)
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(method))
+        } catch {
+            throw .badRequest(description: "cannot encode \(Method.name): \(error)")
         }
+        let transport = self.transport, timeout = requestTimeout
+        return try await perform(
+            method: Method.name, chat: (method as? any PostsIntoChat)?.targetChat,
+            { () async throws(TelegramError) -> TelegramHTTPResponse in try await transport.post(method: Method.name, body: body, timeout: timeout) },
+            decode: { (response) throws(TelegramError) -> Method.Result in try Self.decodeEnvelope(Method.Result.self, status: response.status, body: response.body) }
+        )
     }
 
-    /// Runs one call per attempt through the limiter (a slot for `chat` too, when it posts into one), retrying
-    /// flood control, server and network errors within the policy's bounds.
+    /// Runs one request per attempt through the limiter (a slot for `chat` too, when it posts into one),
+    /// retrying flood control, server and network errors within the policy's bounds. The permit goes back as
+    /// soon as the answer has arrived, before it is decoded: the limiter times its windows from a call's
+    /// end, so time spent decoding while holding the permit would only stretch every slot.
     func perform<Result: Sendable>(
-        method name: String, chat: ChatID?, _ attemptCall: () async throws(TelegramError) -> Result
+        method name: String, chat: ChatID?, _ request: () async throws(TelegramError) -> TelegramHTTPResponse,
+        decode: (TelegramHTTPResponse) throws(TelegramError) -> Result
     ) async throws(TelegramError) -> Result {
         var attempt = 0
         while true {
@@ -94,14 +105,25 @@ public struct TelegramClient: Sendable {
                     throw .network(description: "cancelled while waiting for a send slot")
                 }
             }
-            let outcome: Swift.Result<Result, TelegramError>
+            let outcome: Swift.Result<TelegramHTTPResponse, TelegramError>
             do {
-                outcome = .success(try await attemptCall())
+                outcome = .success(try await request())
             } catch {
                 outcome = .failure(error)
             }
             if let limiter, let permit { await limiter.release(permit) }
+            let decoded: Swift.Result<Result, TelegramError>
             switch outcome {
+            case .success(let response):
+                do {
+                    decoded = .success(try decode(response))
+                } catch {
+                    decoded = .failure(error)
+                }
+            case .failure(let error):
+                decoded = .failure(error)
+            }
+            switch decoded {
             case .success(let result):
                 return result
             case .failure(let error):
