@@ -304,3 +304,47 @@ struct PlatformMoneyStatsTests {
         }
     }
 }
+
+@Suite("Owner statistics: donations and the owner's money")
+struct OwnerMoneyStatsTests {
+    @Test("donations by period and the balances per asset equal a hand-computed fixture; tiers leave donations out")
+    func handComputed() async throws {
+        try await BroadcastBot.run { bot in
+            let owner = BroadcastBot.admin
+            let channel = try await bot.database.withConnection { connection in
+                try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner))", logger: quietLogger)
+                let channel = try #require(try await connection.first("""
+                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                    VALUES (\(owner), -1001000000031, 'Gamma VIP', -1001000000032, 'Gamma', 'active') RETURNING id
+                    """, as: Int64.self, logger: quietLogger))
+                // (kind, tier, price, paid days ago)
+                try await connection.query("""
+                    INSERT INTO orders (user_id, channel_id, owner_user_id, kind, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
+                    SELECT \(BroadcastBot.stranger), \(channel), \(owner), kind, tier, price, CASE WHEN tier IS NULL THEN NULL ELSE 30 END, -1001000000031, 'Gamma VIP',
+                           'paid', now() - make_interval(days => ago)
+                    FROM (VALUES ('subscription', 1::smallint, 10.00, 2), ('donation', NULL::smallint, 5.00, 3), ('donation', NULL, 7.50, 40),
+                                 ('donation', NULL, 2.25, 10)) AS o(kind, tier, price, ago)
+                    """, logger: quietLogger)
+                try await connection.query("""
+                    INSERT INTO owner_balances (owner_user_id, channel_id, asset, earned, pending, in_flight, paid_out)
+                    VALUES (\(owner), \(channel), 'USD', 24.75, 4.75, 10.00, 10.00)
+                    """, logger: quietLogger)
+                return channel
+            }
+            let stats = try await bot.database.withConnection { try await ChannelStatsStore(logger: quietLogger).read(channelID: channel, on: $0) }
+            #expect(stats.tiers.map(\.orders) == [1])
+            #expect(stats.donations.count == 3)
+            #expect(stats.donations.lastWeek == 5)
+            #expect(stats.donations.lastMonth == Decimal(string: "7.25")!)
+            #expect(stats.donations.allTime == Decimal(string: "14.75")!)
+
+            await bot.fake.userSendsCallback(owner, data: CallbackData.channelStats(channel).encoded, onMessage: 1)
+            let balance = bot.text("stats.channel.balance", ["asset": "USD", "earned": "24.75", "pending": "4.75", "in_flight": "10", "paid": "10"])
+            let donations = bot.text("stats.channel.donations", ["count": "3", "week": "5", "month": "7.25", "all": "14.75"])
+            await bot.eventually("the stats with donations and balances") {
+                let text = await bot.fake.lastMessage(to: owner)?.text ?? ""
+                return text.contains(balance) && text.contains(donations)
+            }
+        }
+    }
+}
