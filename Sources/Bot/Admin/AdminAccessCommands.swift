@@ -6,10 +6,11 @@ import Subscriptions
 import TelegramBotAPI
 
 /// An admin looks someone up (`/admin user 123` or `/admin user @name`) and extends (30 days) or revokes
-/// their access to a channel. Each change needs a reason, typed next, and is written to
-/// `admin_access_actions` with the expiry before and after in the transaction that makes it; the person is
-/// told, an extension of an ended subscription sends them a new invite, and a revocation ends the
-/// subscription now so the expiry sweep removes them from the channel.
+/// their access to a channel, or grants access to anyone, with or without an order (`/admin grant`). Each
+/// change needs a reason, typed next, and is written to `admin_access_actions` with the expiry before and
+/// after in the transaction that makes it; the person is told, a grant or extension that makes access active
+/// sends them an invite, and a revocation ends the subscription now so the expiry sweep removes them from the
+/// channel. `/admin channel` (AdminChannelCommands.swift) pauses or resumes any channel the same way.
 public struct AdminAccessCommands: Sendable {
     public static let extensionDays = 30
 
