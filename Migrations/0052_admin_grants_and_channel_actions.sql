@@ -36,6 +36,9 @@ CREATE TABLE admin_channel_actions (
 CREATE INDEX admin_channel_actions_waiting_idx ON admin_channel_actions (admin_user_id) WHERE status = 'awaiting_reason';
 CREATE INDEX admin_channel_actions_channel_idx ON admin_channel_actions (channel_id, created_at DESC);
 
+-- Revenue by period (admin stats) from the index alone: paid orders by payment time with their price.
+CREATE INDEX orders_paid_revenue_idx ON orders (paid_at) INCLUDE (price_usd) WHERE status = 'paid';
+
 -- The platform's fees by period (admin stats) without reading every ledger entry.
 CREATE INDEX ledger_entries_platform_fee_time_idx ON ledger_entries (created_at) INCLUDE (asset, amount) WHERE account = 'platform_fee';
 

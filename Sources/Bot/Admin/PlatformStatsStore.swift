@@ -106,11 +106,16 @@ public struct PlatformStatsStore: Sendable {
                     (SELECT count(*) FROM subscriptions WHERE status = \(active)),
                     (SELECT count(*) FROM subscriptions WHERE started_at > now() - interval '7 days'),
                     (SELECT count(*) FROM subscriptions WHERE status = \(expired) AND expires_at > now() - interval '7 days'),
-                    (SELECT COALESCE(sum(price_usd), 0)::text FROM orders WHERE status = \(paid) AND paid_at >= date_trunc('day', now())),
-                    (SELECT COALESCE(sum(price_usd), 0)::text FROM orders WHERE status = \(paid) AND paid_at > now() - interval '7 days'),
-                    (SELECT COALESCE(sum(price_usd), 0)::text FROM orders WHERE status = \(paid) AND paid_at > now() - interval '30 days'),
+                    revenue.today, revenue.week, revenue.month,
                     (SELECT count(*) FROM jobs WHERE state = \(JobState.failed.rawValue)),
                     (SELECT extract(epoch FROM now() - min(run_at))::bigint FROM jobs WHERE state = \(JobState.available.rawValue) AND run_at <= now())
+                FROM (
+                    -- One pass over the last 30 days of paid orders, index only (Migrations/0052).
+                    SELECT COALESCE(sum(price_usd) FILTER (WHERE paid_at >= date_trunc('day', now())), 0)::text AS today,
+                           COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '7 days'), 0)::text AS week,
+                           COALESCE(sum(price_usd), 0)::text AS month
+                    FROM orders WHERE status = \(paid) AND paid_at > now() - interval '30 days'
+                ) AS revenue
                 """, logger: logger)
             var stats = PlatformStats()
             for try await row in rows.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, String, String, String, Int64, Int64?).self) {
