@@ -348,3 +348,42 @@ struct OwnerMoneyStatsTests {
         }
     }
 }
+
+@Suite("The admin's stats in the bot")
+struct AdminStatsBotTests {
+    @Test("Stats shows the counts, then fees, owner payables, open payouts and the hot wallet; a crafted press from anyone else is refused")
+    func statsInTheBot() async throws {
+        try await BroadcastBot.run { bot in
+            try await bot.database.withTransaction { connection in
+                try await connection.query("INSERT INTO owners (user_id) VALUES (\(BroadcastBot.stranger))", logger: quietLogger)
+                let channel = try #require(try await connection.first("""
+                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                    VALUES (\(BroadcastBot.stranger), -1001000000041, 'Delta VIP', -1001000000042, 'Delta', 'active') RETURNING id
+                    """, as: Int64.self, logger: quietLogger))
+                let transaction = try #require(try await connection.first(
+                    "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('sale', 'stats-bot') RETURNING id", as: Int64.self, logger: quietLogger
+                ))
+                try await connection.query("""
+                    INSERT INTO ledger_entries (transaction_id, account, asset, amount, owner_user_id, channel_id) VALUES
+                        (\(transaction), 'provider_clearing', 'USD', 10.00, NULL, NULL),
+                        (\(transaction), 'platform_fee', 'USD', -0.30, NULL, NULL),
+                        (\(transaction), 'owner_payable', 'USD', -9.70, \(BroadcastBot.stranger), \(channel))
+                    """, logger: quietLogger)
+            }
+            await bot.fake.userSendsCallback(BroadcastBot.stranger, data: CallbackData.admin(.stats).encoded, onMessage: 1)
+            await bot.eventually("the refusal") { await bot.fake.answeredCallbacks.values.contains(bot.text("admin.not_allowed")) }
+            #expect(await bot.fake.sentMessages(to: BroadcastBot.stranger).isEmpty)
+
+            let admin = BroadcastBot.admin
+            await bot.fake.userSendsText(admin, "/admin")
+            await bot.eventually("the admin menu") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.menu") }
+            try await bot.fake.userTapsButton(admin, label: bot.text("admin.button.stats"))
+            let fee = bot.text("admin.stats.fee_line", ["asset": "USD", "today": "0.3", "week": "0.3", "month": "0.3"])
+            let payable = bot.text("admin.stats.payable_line", ["asset": "USD", "pending": "9.7", "in_flight": "0", "paid": "0"])
+            await bot.eventually("the stats") {
+                let text = await bot.fake.lastMessage(to: admin)?.text ?? ""
+                return text.contains(fee) && text.contains(payable) && text.contains(bot.text("admin.stats.hot_wallet"))
+            }
+        }
+    }
+}
