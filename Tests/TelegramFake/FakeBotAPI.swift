@@ -11,6 +11,8 @@ import TelegramBotAPI
 /// texts (counted in UTF-16 units, as Telegram counts), over-long `callback_data`, empty keyboards, broken
 /// HTML, unchanged edits, posts in a channel without the "post messages" right, deleting a message that is
 /// gone, a second poller (409), a blocked user (403), and calls beyond the rate limits (429 with `retry_after`).
+/// `sendDocument` takes multipart/form-data uploads and refuses files over 50 MB (413), a missing chat, a
+/// missing or empty document and an over-long caption.
 public actor FakeBotAPI {
     public struct SentMessage: Sendable, Hashable {
         public var chatID: Int64
@@ -768,7 +770,7 @@ public actor FakeBotAPI {
         guard let limits, method != "getUpdates" else { return nil }
         let now = ContinuousClock.now
         var keys: [(String, RateLimit)] = [("overall", limits.overall)]
-        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup"].contains(method), let chat = int(params["chat_id"]) {
+        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup", "sendDocument"].contains(method), let chat = int(params["chat_id"]) {
             keys.append(("chat:\(chat)", chat > 0 ? limits.privateChat : limits.groupChat))
         }
         for (key, limit) in keys {
