@@ -25,6 +25,14 @@ public protocol TelegramTransport: Sendable {
     func upload(method: String, body: MultipartUpload, timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse
 }
 
+extension TelegramTransport {
+    /// Transports that only carry JSON (counting or scripted ones in tests) refuse uploads rather than
+    /// pretend to send them.
+    public func upload(method: String, body: MultipartUpload, timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse {
+        throw .network(description: "\(type(of: self)) cannot upload files")
+    }
+}
+
 /// The production transport on AsyncHTTPClient. The token lives only inside the request URL; anything
 /// logged shows the URL with the token replaced.
 public struct HTTPTelegramTransport: TelegramTransport {
