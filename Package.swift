@@ -450,7 +450,7 @@ let package = Package(
         .executableTarget(
             name: "PayoutCrashChild",
             dependencies: [
-                "Payouts", "HotWallet", "Ethereum", "Exchange", "ExchangeOrders", "Storage", "Jobs",
+                "Payouts", "HotWallet", "Ethereum", "Exchange", "ExchangeOrders", "Storage", "Jobs", "Subscriptions",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),

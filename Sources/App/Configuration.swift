@@ -105,6 +105,8 @@ public struct Configuration: Sendable, CustomStringConvertible {
     public var subscriptions: SubscriptionSettings
     /// Limits of owners' broadcasts.
     public var broadcasts = BroadcastSettings()
+    /// Batch conversion and threshold payouts.
+    public var thresholdPayouts = ThresholdPayoutSettings()
 
     /// The account NOWPayments issues JWTs for, when both parts are set.
     public var nowPaymentsAccount: (email: String, password: String)? {
@@ -164,6 +166,10 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
         Variable("TELEPAY_EXCHANGE_POLL_SECONDS", default: "30", "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
         Variable("TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", default: "60", "An exchange held in ChangeNOW's `verifying` (AML/KYC) longer than this alerts the admins (5–10080)."),
+        Variable("TELEPAY_CONVERSION_MINUTES", default: "15", "How often threshold owners' pending shares may start a batch conversion to USDT (1–1440 minutes)."),
+        Variable("TELEPAY_CONVERSION_MINIMUM_USD", default: "20", "A batch conversion starts once the pooled shares were worth this many dollars at payment time (1–100000), and at least ChangeNOW's minimum."),
+        Variable("TELEPAY_THRESHOLD_PAYOUT_MINUTES", default: "5", "How often owners whose converted USDT balance reached their threshold are paid (1–1440 minutes)."),
+        Variable("TELEPAY_USDT_CONTRACT", default: nil, "The USDT (ERC-20) contract on the hot wallet's chain, for threshold payouts. Mainnet (chain 1) defaults to 0xdAC17F958D2ee523a2206206994597C13D831ec7; on another chain threshold payouts stay off without it."),
         Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN); only they can use /admin."),
         Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL (http only to a loopback address).", secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits (a valid secp256k1 key).", secret: true),
@@ -468,6 +474,17 @@ private struct Reader {
         let changeNowPrivateKey = secret("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
         let exchangePoll = integer("TELEPAY_EXCHANGE_POLL_SECONDS", in: 5...3600)
         let verifyingMinutes = integer("TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", in: 5...10080)
+        let conversionMinutes = integer("TELEPAY_CONVERSION_MINUTES", in: 1...1440)
+        let conversionMinimum = integer("TELEPAY_CONVERSION_MINIMUM_USD", in: 1...100000)
+        let thresholdMinutes = integer("TELEPAY_THRESHOLD_PAYOUT_MINUTES", in: 1...1440)
+        var usdtContract: Address?
+        if let text = string("TELEPAY_USDT_CONTRACT") {
+            do {
+                usdtContract = try Address(parsing: text)
+            } catch {
+                problem("TELEPAY_USDT_CONTRACT", "'\(text)' is not an Ethereum address (0x and 40 hexadecimal digits)")
+            }
+        }
         let admins = adminIDs("TELEPAY_ADMIN_TELEGRAM_IDS")
         if let admins, !admins.isEmpty, token == nil, string("TELEGRAM_BOT_TOKEN") == nil {
             problem("TELEPAY_ADMIN_TELEGRAM_IDS", "needs TELEGRAM_BOT_TOKEN: alerts reach admins through the bot")
@@ -521,7 +538,7 @@ private struct Reader {
               let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
               let chainId, let confirmations, let maximumChannels, let draftHours, let postRefreshHours, let postCooldown,
               let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds,
-              let ownerBroadcasts
+              let ownerBroadcasts, let conversionMinutes, let conversionMinimum, let thresholdMinutes
         else {
             return nil
         }
@@ -579,6 +596,11 @@ private struct Reader {
             )
         )
         configuration.broadcasts.ownerDailyCap = ownerBroadcasts
+        configuration.thresholdPayouts = ThresholdPayoutSettings(
+            conversionInterval: .seconds(conversionMinutes * 60), conversionMinimumUSD: Decimal(conversionMinimum),
+            payoutInterval: .seconds(thresholdMinutes * 60),
+            usdtContract: usdtContract ?? (chainId == 1 ? ThresholdPayoutSettings.mainnetUSDT : nil)
+        )
         return configuration
     }
 
@@ -667,5 +689,25 @@ extension Duration {
     var milliseconds: Int64 {
         let parts = components
         return parts.seconds * 1000 + parts.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// Batch conversion to USDT and threshold payouts (`TELEPAY_CONVERSION_*`, `TELEPAY_THRESHOLD_PAYOUT_MINUTES`,
+/// `TELEPAY_USDT_CONTRACT`).
+public struct ThresholdPayoutSettings: Sendable, Hashable {
+    public var conversionInterval: Duration = .seconds(900)
+    public var conversionMinimumUSD: Decimal = 20
+    public var payoutInterval: Duration = .seconds(300)
+    /// `nil`: threshold payouts are off (no USDT contract known on this chain).
+    public var usdtContract: Address?
+
+    /// Tether USD on Ethereum mainnet.
+    public static let mainnetUSDT = try! Address(parsing: "0xdAC17F958D2ee523a2206206994597C13D831ec7")
+
+    public init(conversionInterval: Duration = .seconds(900), conversionMinimumUSD: Decimal = 20, payoutInterval: Duration = .seconds(300), usdtContract: Address? = nil) {
+        self.conversionInterval = conversionInterval
+        self.conversionMinimumUSD = conversionMinimumUSD
+        self.payoutInterval = payoutInterval
+        self.usdtContract = usdtContract
     }
 }

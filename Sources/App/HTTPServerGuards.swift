@@ -215,16 +215,27 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
 /// Caps the HTTP connections open at once. At the cap the server stops accepting, so further clients
 /// wait in the kernel's listen backlog instead of exhausting file descriptors; accepting resumes as soon as
 /// one closes. Reaching the cap is logged (at most once every ten seconds) and counted.
+///
+/// After a crowd of connections has gone (the open count fell to a tenth of its peak, a peak of at least
+/// `reclaimAfterPeak`), the memory their buffers used is given back to the system (`MemoryReclaimer`), so
+/// the process returns near its idle size after a flood instead of keeping the allocator's high-water mark.
 struct ConnectionCap: AvailableConnectionsDelegate {
     let maximum: Int
     let logger: Logger
     let open: Gauge
     let reached: Counter
+    let reclaim: @Sendable () -> Void
+    private var crowd: CrowdWatch
     private var count = 0
     private var lastWarning: ContinuousClock.Instant?
 
-    init(maximum: Int, metrics: any MetricsFactory, logger: Logger) {
+    init(
+        maximum: Int, metrics: any MetricsFactory, logger: Logger, reclaimAfterPeak: Int = 256,
+        reclaim: @escaping @Sendable () -> Void = { MemoryReclaimer.reclaimSoon() }
+    ) {
         self.maximum = maximum
+        self.crowd = CrowdWatch(reclaimAfterPeak: reclaimAfterPeak)
+        self.reclaim = reclaim
         self.logger = logger
         self.open = Gauge(label: "telepay_http_connections_open", dimensions: [], factory: metrics)
         self.reached = Counter(label: "telepay_http_connection_cap_reached_total", dimensions: [], factory: metrics)
@@ -234,6 +245,7 @@ struct ConnectionCap: AvailableConnectionsDelegate {
 
     mutating func connectionOpened() {
         count += 1
+        crowd.opened(count: count)
         open.record(count)
         if count == maximum {
             reached.increment()
@@ -250,6 +262,10 @@ struct ConnectionCap: AvailableConnectionsDelegate {
     mutating func connectionClosed() {
         count -= 1
         open.record(count)
+        if let peak = crowd.closed(count: count) {
+            logger.info("connection crowd gone; giving its memory back", metadata: ["peak_connections": "\(peak)", "open_connections": "\(count)"])
+            reclaim()
+        }
     }
 
     func isAcceptingNewConnections() -> Bool {
@@ -298,5 +314,58 @@ public final class FailedSignatureThrottle: Sendable {
                 }
             }
         }
+    }
+}
+
+/// Notices a crowd of connections leaving: a peak of at least `reclaimAfterPeak` open connections, then the
+/// count down to a tenth of it. Each crowd is reported once.
+public struct CrowdWatch: Sendable, Hashable {
+    public let reclaimAfterPeak: Int
+    private var peak = 0
+
+    public init(reclaimAfterPeak: Int) {
+        self.reclaimAfterPeak = reclaimAfterPeak
+    }
+
+    public mutating func opened(count: Int) {
+        peak = max(peak, count)
+    }
+
+    /// The crowd's peak when `count` (after a close) ends one; `nil` otherwise.
+    public mutating func closed(count: Int) -> Int? {
+        guard peak >= reclaimAfterPeak, count <= peak / 10 else { return nil }
+        defer { peak = count }
+        return peak
+    }
+}
+
+/// Gives the memory the allocator keeps after a burst back to the system: glibc's `malloc_trim(0)` releases
+/// free pages of every arena (without it, RSS stays at a flood's high-water mark). Runs off the event loops.
+/// Looked up at run time, since Swift's Glibc module does not export `malloc.h`; elsewhere it does nothing.
+public enum MemoryReclaimer {
+    private typealias Trim = @convention(c) (Int) -> Int32
+    private static let trim: Trim? = {
+        #if os(Linux)
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: Trim.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Whether this platform can give memory back.
+    public static var isAvailable: Bool { trim != nil }
+
+    /// Trims now, on the calling thread; returns whether any memory was released.
+    @discardableResult
+    public static func reclaim() -> Bool {
+        (trim?(0) ?? 0) == 1
+    }
+
+    /// Trims now and once more a second later, off the event loops: what the closing connections still
+    /// held when the crowd was noticed is freed by then.
+    public static func reclaimSoon() {
+        DispatchQueue.global(qos: .utility).async { reclaim() }
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 1) { reclaim() }
     }
 }

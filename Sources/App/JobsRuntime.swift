@@ -50,7 +50,8 @@ public struct JobsRuntime: Sendable {
         alertHook: any JobAlertHook,
         telegram: TelegramClient? = nil,
         exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
-        payouts: PayoutService? = nil,
+        payouts: PayoutRunner? = nil,
+        reconciliation: ReconciliationRunner? = nil,
         subscriptions: SubscriptionJobs? = nil,
         offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
         broadcasts: (settings: BroadcastSenderSettings, localizer: Localizer)? = nil,
@@ -85,8 +86,12 @@ public struct JobsRuntime: Sendable {
             tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
         }
         if let payouts {
-            registry.register(PayoutRunner(service: payouts, metrics: telemetry.factory))
+            registry.register(payouts)
             tasks.append(try PayoutRunner.periodicTask(every: .seconds(15)))
+        }
+        if let reconciliation {
+            registry.register(reconciliation)
+            tasks.append(try ReconciliationRunner.periodicTask(every: .seconds(3600)))
         }
         if let subscriptions, let processor = subscriptions.processor {
             registry.register(processor)

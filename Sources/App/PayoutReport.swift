@@ -9,12 +9,14 @@ public struct PayoutOverview: Sendable {
     public var failed: [Payout]
     public var paid: [Payout]
     public var balances: [OwnerPayoutBalance]
+    public var conversions: [(conversion: Conversion, parts: [ConversionPart])]
 
-    public init(open: [Payout], failed: [Payout], paid: [Payout], balances: [OwnerPayoutBalance]) {
+    public init(open: [Payout], failed: [Payout], paid: [Payout], balances: [OwnerPayoutBalance], conversions: [(conversion: Conversion, parts: [ConversionPart])] = []) {
         self.open = open
         self.failed = failed
         self.paid = paid
         self.balances = balances
+        self.conversions = conversions
     }
 
     /// Reads the overview: `limit` of each list; balances of one owner or of all.
@@ -23,7 +25,8 @@ public struct PayoutOverview: Sendable {
             open: try await desk.payouts(in: PayoutState.open, limit: limit),
             failed: try await desk.payouts(in: [.failed], limit: limit),
             paid: try await desk.payouts(in: [.paid], limit: limit),
-            balances: try await desk.balances(ownerUserID: owner, limit: limit)
+            balances: try await desk.balances(ownerUserID: owner, limit: limit),
+            conversions: try await desk.conversions(limit: min(limit, 10))
         )
     }
 }
@@ -54,15 +57,49 @@ public enum PayoutReport {
             let hash = payout.payoutHash.map { " tx \($0)" } ?? ""
             lines.append("  #\(payout.id) " + describe(payout) + arrived + hash)
         }
-        lines.append("Per owner and channel (earned = pending + in flight + paid out):")
+        lines += conversionLines(overview.conversions)
+        lines.append("Per owner and channel (earned + received = pending + converting + in flight + paid out + converted):")
         if overview.balances.isEmpty { lines.append("  (none)") }
         for balance in overview.balances {
-            lines.append(
-                "  owner \(balance.ownerUserID) channel \(balance.channelID) \(balance.asset): earned \(coins(balance.earned, balance.asset)) "
-                    + "pending \(coins(balance.pending, balance.asset)) in flight \(coins(balance.inFlight, balance.asset)) paid out \(coins(balance.paidOut, balance.asset))"
-            )
+            var line = "  owner \(balance.ownerUserID) channel \(balance.channelID) \(balance.asset): earned \(coins(balance.earned, balance.asset)) "
+                + "pending \(coins(balance.pending, balance.asset)) in flight \(coins(balance.inFlight, balance.asset)) paid out \(coins(balance.paidOut, balance.asset))"
+            if balance.converting != 0 || balance.converted != 0 || balance.received != 0 {
+                line += " converting \(coins(balance.converting, balance.asset)) converted \(coins(balance.converted, balance.asset)) received \(coins(balance.received, balance.asset))"
+            }
+            lines.append(line)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Batch conversions to USDT: what went in (and its worth at payment time), what arrived, and per channel
+    /// what it put in and got — the conversion's spread, owner by owner.
+    static func conversionLines(_ conversions: [(conversion: Conversion, parts: [ConversionPart])]) -> [String] {
+        var lines = ["Conversions to USDT (latest \(conversions.count)):"]
+        if conversions.isEmpty { lines.append("  (none)") }
+        for (conversion, parts) in conversions {
+            var line = "  #\(conversion.id) \(conversion.state.rawValue) — \(coins(conversion.fromUnits, conversion.fromAsset)) \(conversion.fromAsset) "
+                + "worth $\(DecimalText.usd(conversion.valueUSD)) at payment time"
+            if let received = conversion.receivedUnits {
+                line += " → \(coins(received, conversion.toAsset)) \(conversion.toAsset) received"
+                if let reported = conversion.reportedUnits, reported != received { line += " (ChangeNOW reported \(coins(reported, conversion.toAsset)))" }
+            } else if let estimate = conversion.estimatedUnits {
+                line += ", estimated \(coins(estimate, conversion.toAsset)) \(conversion.toAsset)"
+            }
+            if let failure = conversion.failure { line += ": \(failure)" }
+            lines.append(line)
+            for part in parts {
+                var text = "    owner \(part.ownerUserID) channel \(part.channelID): \(coins(part.fromUnits, conversion.fromAsset)) \(conversion.fromAsset) "
+                    + "worth $\(DecimalText.usd(part.valueUSD))"
+                if let allocated = part.allocatedUnits {
+                    let got = allocated / SettlementAsset.usdt.unitsPerCoin
+                    let spread = got - part.valueUSD
+                    text += " → \(coins(allocated, conversion.toAsset)) \(conversion.toAsset) (spread \(spread >= 0 ? "+" : "")\(DecimalText.plain(DecimalText.rounded(spread, scale: 2, .plain))))"
+                    text += part.payoutID.map { ", paid by payout #\($0)" } ?? ", not paid yet"
+                }
+                lines.append(text)
+            }
+        }
+        return lines
     }
 
     static func describe(_ payout: Payout) -> String {
@@ -71,10 +108,10 @@ public enum PayoutReport {
             + "to \(payout.currency) on \(payout.network) \(payout.walletAddress)\(memo)"
     }
 
-    /// Smallest units of the settlement asset shown as whole coins (ETH, not wei); other assets (USD) as booked.
+    /// Smallest units of ETH and USDT shown as whole coins (ETH, not wei); other assets (USD) as booked.
     static func coins(_ units: Decimal, _ asset: String) -> String {
-        guard asset == SettlementAsset.ether.asset else { return DecimalText.plain(units) }
-        return DecimalText.plain(units / SettlementAsset.ether.unitsPerCoin)
+        guard let kind = [SettlementAsset.ether, SettlementAsset.usdt].first(where: { $0.asset == asset }) else { return DecimalText.plain(units) }
+        return DecimalText.plain(units / kind.unitsPerCoin)
     }
 
     static func age(_ since: Date, _ now: Date) -> String {

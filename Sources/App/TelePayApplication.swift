@@ -382,9 +382,56 @@ public struct TelePayApplication: Sendable {
         if payouts != nil && changeNow == nil {
             logger.warning("owners paid in coins other than ETH on Ethereum are not paid: set TELEPAY_CHANGENOW_API_KEY")
         }
+        // Threshold owners: their shares are converted to USDT in batches (paid to the hot wallet itself) and
+        // paid in USDT (directly, or through ChangeNOW) once the converted balance reaches the threshold.
+        let threshold = configuration.thresholdPayouts
+        let thresholdPayouts: (conversions: ConversionService, payouts: PayoutService)? = {
+            guard let wallet = hotWallet, let changeNow, let usdt = threshold.usdtContract else { return nil }
+            let explorer = [1: "https://etherscan.io/tx/", 11_155_111: "https://sepolia.etherscan.io/tx/"][configuration.ethereumChainId] ?? ""
+            let conversions = ConversionService(
+                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: wallet.sender, rpc: wallet.rpc),
+                arrivals: ChainConversionArrivals(rpc: wallet.rpc, token: usdt, wallet: wallet.sender.wallet, confirmations: configuration.ethereumConfirmations),
+                settlement: settings.settlement,
+                exchange: PayoutExchange(
+                    orders: changeNow.orders, api: changeNow.client, refundAddress: wallet.sender.wallet.checksummed,
+                    verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
+                ),
+                hotWallet: wallet.sender.wallet.checksummed,
+                settings: ConversionSettings(minimumUSD: threshold.conversionMinimumUSD, interval: threshold.conversionInterval),
+                logger: logger
+            )
+            let payouts = PayoutService(
+                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: wallet.sender, rpc: wallet.rpc, asset: .token(usdt)),
+                settlement: .usdt,
+                exchange: PayoutExchange(
+                    orders: changeNow.orders, api: changeNow.client, refundAddress: wallet.sender.wallet.checksummed,
+                    from: ExchangeLeg(currency: "usdt", network: "eth"), verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
+                ),
+                explorer: explorer, planning: .converted(unitsPerUSD: SettlementAsset.usdt.unitsPerCoin), planInterval: threshold.payoutInterval,
+                logger: logger
+            )
+            return (conversions, payouts)
+        }()
+        if payouts != nil && thresholdPayouts == nil {
+            logger.warning(
+                "owners on the threshold strategy are not paid: threshold payouts need TELEPAY_CHANGENOW_API_KEY and a USDT contract (TELEPAY_USDT_CONTRACT off mainnet)"
+            )
+        }
         let jobs = try JobsRuntime.build(
             settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking, payouts: payouts,
+            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking,
+            payouts: payouts.map { PayoutRunner(services: [$0] + (thresholdPayouts.map { [$0.payouts] } ?? []), conversions: thresholdPayouts?.conversions, metrics: telemetry.factory) },
+            reconciliation: hotWallet.map { wallet in
+                ReconciliationRunner(
+                    reconciliation: Reconciliation(
+                        database: handle.database, sender: wallet.sender, rpc: wallet.rpc,
+                        tokens: threshold.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:], orders: changeNow?.orders,
+                        lister: configuration.changeNowPrivateAPIKey.map { ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value) },
+                        logger: logger
+                    ),
+                    queue: queue, metrics: telemetry.factory
+                )
+            },
             subscriptions: SubscriptionJobs(
                 processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
                 access: access,

@@ -28,8 +28,8 @@ public enum OwnerNotificationText {
     public static func payoutSection(_ payout: OwnerNotificationFacts.Payout, language: String, localizer: Localizer) -> String {
         if payout.strategy == "threshold", let threshold = payout.thresholdUSD {
             return localizer.text("owner.notice.payout_threshold", language: language, [
-                "pending": DecimalText.usd(payout.pendingUSD), "threshold": DecimalText.usd(threshold),
-                "percent": String(percent(payout.pendingUSD, of: threshold)),
+                "converted": DecimalText.usd(payout.convertedUSD), "threshold": DecimalText.usd(threshold),
+                "percent": String(min(percent(payout.convertedUSD, of: threshold), 100)), "waiting": DecimalText.usd(payout.waitingUSD),
             ])
         }
         return localizer.text("owner.notice.payout_instant", language: language, [
@@ -67,6 +67,10 @@ public enum OwnerNotificationText {
             return payoutText("owner.notice.payout_failed", notice, [
                 "fix": SubscriberCommands.plain(localizer.text("owner.notice.payout_fix.\(problem.rawValue)", language: language)),
             ])
+        case .converted(let notice):
+            return localizer.text("owner.notice.converted", language: language, [
+                "channel": channel, "value": notice.valueUSD, "amount": notice.amount, "currency": notice.currency,
+            ], html: ["payout": payout])
         case .test: return localizer.text("owner.notice.test", language: language, ["channel": channel], html: ["payout": payout])
         }
     }

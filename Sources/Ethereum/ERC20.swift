@@ -15,6 +15,20 @@ public enum ERC20 {
     /// First four bytes of `keccak256("decimals()")`; the call data is the selector alone.
     public static let decimalsSelector: [UInt8] = [0x31, 0x3c, 0xe5, 0x67]
 
+    /// `keccak256("Transfer(address,address,uint256)")`: topic 0 of every ERC-20 transfer's log.
+    public static let transferTopic: [UInt8] = Keccak256.hash("Transfer(address,address,uint256)")
+
+    /// The amount `token` moved to `recipient` in a transaction's logs (every `Transfer` to it, summed).
+    public static func received(by recipient: Address, token: Address, in logs: [LogEntry]) -> BigUInt {
+        let word = encodeAddressWord(recipient)
+        return logs.reduce(BigUInt(0)) { total, log in
+            guard log.address == token, log.topics.count == 3, log.topics[0] == transferTopic, log.topics[2] == word, log.data.count == 32 else {
+                return total
+            }
+            return total + BigUInt(log.data)
+        }
+    }
+
     public static func transferCallData(to recipient: Address, amount: BigUInt) throws(ABIError) -> [UInt8] {
         transferSelector + encodeAddressWord(recipient) + (try encodeUInt256Word(amount))
     }

@@ -201,8 +201,11 @@ public final class TransferSender: Sendable {
         // reverting gas estimate, which is a less useful error.
         if case .token(let contract) = transfer.asset {
             do {
-                let tokenBalance = try await rpc.tokenBalance(token: contract, owner: wallet)
-                let tokenFree = tokenBalance.subtractingSaturated(try await store.reservedOutflow(asset: transfer.asset, on: connection).value)
+                let block = try await rpc.blockNumber()
+                let tokenBalance = try await rpc.tokenBalance(token: contract, owner: wallet, at: .number(block))
+                let mined = try await rpc.transactionCount(of: wallet, at: .number(block))
+                let reserved = try await store.reservedOutflow(asset: transfer.asset, unminedFrom: mined, on: connection)
+                let tokenFree = tokenBalance.subtractingSaturated(reserved.value)
                 if tokenFree < transfer.amount {
                     let error = TransferError.insufficientFunds(asset: transfer.asset, required: transfer.amount, available: tokenFree)
                     try await fail(transfer, .insufficientFunds, reason: error.description, releasingNonce: false, report: &report, error: error, on: connection)
@@ -240,8 +243,12 @@ public final class TransferSender: Sendable {
         // assigned, so a refusal leaves no gap.
         let maximumFee = FeeMath.maximumFee(gasLimit: gasLimit, fees: fees)
         do {
-            let etherBalance = try await rpc.balance(of: wallet, at: .latest)
-            let reservedEther = try await store.reservedOutflow(asset: .ether, on: connection)
+            // The balance and the nonces mined are read at one block: a transfer mined in it has already left the
+            // balance and is not counted again.
+            let block = try await rpc.blockNumber()
+            let etherBalance = try await rpc.balance(of: wallet, at: .number(block))
+            let mined = try await rpc.transactionCount(of: wallet, at: .number(block))
+            let reservedEther = try await store.reservedOutflow(asset: .ether, unminedFrom: mined, on: connection)
             let etherNeeded = (transfer.asset == .ether ? transfer.amount : 0) + maximumFee
             let etherFree = etherBalance.subtractingSaturated(reservedEther.value + reservedEther.fees)
             if etherFree < etherNeeded {

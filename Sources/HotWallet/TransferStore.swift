@@ -3,6 +3,7 @@ import Ethereum
 import Foundation
 import Logging
 import PostgresNIO
+import Storage
 
 /// The SQL behind the sender. Every method runs on the connection it is given, so the sender decides
 /// what shares a transaction and which connection holds the wallet's advisory lock.
@@ -23,16 +24,18 @@ struct TransferStore: Sendable {
             INSERT INTO wallet_accounts (address, chain_id) VALUES (\(wallet.checksummed), \(Int64(chainId)))
             ON CONFLICT (address) DO NOTHING
             """, logger: logger)
-        let rows = try await connection.query("SELECT chain_id FROM wallet_accounts WHERE address = \(wallet.checksummed)", logger: logger)
-        for try await stored in rows.decode(Int64.self) { return UInt64(stored) }
-        throw TransferStoreError.walletMissing
+        guard let stored = try await connection.first("SELECT chain_id FROM wallet_accounts WHERE address = \(wallet.checksummed)", as: Int64.self, logger: logger) else {
+            throw TransferStoreError.walletMissing
+        }
+        return UInt64(stored)
     }
 
     /// Locks the wallet row for the rest of the transaction and returns its next nonce.
     func lockNextNonce(on connection: PostgresConnection) async throws -> UInt64 {
-        let rows = try await connection.query("SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed) FOR UPDATE", logger: logger)
-        for try await next in rows.decode(Int64.self) { return UInt64(next) }
-        throw TransferStoreError.walletMissing
+        guard let next = try await connection.first(
+            "SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed) FOR UPDATE", as: Int64.self, logger: logger
+        ) else { throw TransferStoreError.walletMissing }
+        return UInt64(next)
     }
 
     func setNextNonce(_ next: UInt64, on connection: PostgresConnection) async throws {
@@ -40,17 +43,18 @@ struct TransferStore: Sendable {
     }
 
     func nextNonce(on connection: PostgresConnection) async throws -> UInt64 {
-        let rows = try await connection.query("SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed)", logger: logger)
-        for try await next in rows.decode(Int64.self) { return UInt64(next) }
-        throw TransferStoreError.walletMissing
+        guard let next = try await connection.first("SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed)", as: Int64.self, logger: logger) else {
+            throw TransferStoreError.walletMissing
+        }
+        return UInt64(next)
     }
 
     /// A session-level advisory lock, so it outlives the short transactions of a pass and is released
     /// by the server if the process dies.
     func tryLockWallet(on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query("SELECT pg_try_advisory_lock(hashtextextended(\("telepay.wallet:" + wallet.checksummed), 0))", logger: logger)
-        for try await locked in rows.decode(Bool.self) { return locked }
-        return false
+        try await connection.first(
+            "SELECT pg_try_advisory_lock(hashtextextended(\("telepay.wallet:" + wallet.checksummed), 0))", as: Bool.self, logger: logger
+        ) ?? false
     }
 
     func unlockWallet(on connection: PostgresConnection) async throws {
@@ -99,11 +103,12 @@ struct TransferStore: Sendable {
         return try await decodeTransfers(rows)
     }
 
-    /// What in-flight transfers (signed or broadcast, not yet in a block) may still take from the
-    /// balance: their value in `asset`, and the worst-case fee of each newest attempt in ether.
-    func reservedOutflow(asset: TransferAsset, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt) {
+    /// What in-flight transfers (signed or broadcast, with a nonce from `unminedFrom` — the wallet's mined
+    /// transaction count at the block the balance was read — so not yet in that block) may still take from
+    /// the balance: their value in `asset`, and the worst-case fee of each newest attempt in ether.
+    func reservedOutflow(asset: TransferAsset, unminedFrom: UInt64, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt) {
         let token: String? = if case .token(let contract) = asset { contract.checksummed } else { nil }
-        let rows = try await connection.query("""
+        let row = try await connection.first("""
             SELECT
                 COALESCE(SUM(t.amount) FILTER (WHERE t.token_address IS NOT DISTINCT FROM \(token)), 0)::text,
                 COALESCE(SUM(a.gas_limit * a.max_fee_per_gas), 0)::text
@@ -112,12 +117,10 @@ struct TransferStore: Sendable {
                 SELECT gas_limit, max_fee_per_gas FROM wallet_transfer_attempts
                 WHERE transfer_id = t.id ORDER BY id DESC LIMIT 1
             ) a ON true
-            WHERE t.wallet_address = \(wallet.checksummed) AND t.state IN ('signed', 'broadcast')
-            """, logger: logger)
-        for try await (value, fees) in rows.decode((String, String).self) {
-            return (BigUInt(value) ?? 0, BigUInt(fees) ?? 0)
-        }
-        return (0, 0)
+            WHERE t.wallet_address = \(wallet.checksummed) AND t.state IN ('signed', 'broadcast') AND t.nonce >= \(Int64(unminedFrom))
+            """, as: (String, String).self, logger: logger)
+        guard let (value, fees) = row else { return (0, 0) }
+        return (BigUInt(value) ?? 0, BigUInt(fees) ?? 0)
     }
 
     func markSigned(_ transferID: Int64, nonce: UInt64, on connection: PostgresConnection) async throws {
@@ -160,12 +163,10 @@ struct TransferStore: Sendable {
     /// True when the newest attempt was signed at least `age` ago (by the database clock).
     func newestAttemptIsOlder(than age: Duration, transferID: Int64, on connection: PostgresConnection) async throws -> Bool {
         let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
-        let rows = try await connection.query("""
+        return try await connection.first("""
             SELECT created_at <= now() - make_interval(secs => \(seconds))
             FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC LIMIT 1
-            """, logger: logger)
-        for try await old in rows.decode(Bool.self) { return old }
-        return false
+            """, as: Bool.self, logger: logger) ?? false
     }
 
     /// A node has the bytes: the attempt is acknowledged and a `signed` transfer becomes `broadcast`.
@@ -230,12 +231,10 @@ struct TransferStore: Sendable {
     /// Remembers the first block at which the chain had passed the transfer's nonce without a receipt
     /// of ours; returns that block.
     func notePassedNonce(atBlock block: UInt64, transferID: Int64, on connection: PostgresConnection) async throws -> UInt64 {
-        let rows = try await connection.query("""
+        return try await connection.first("""
             UPDATE wallet_transfers SET nonce_passed_at_block = COALESCE(nonce_passed_at_block, \(Int64(block)))
             WHERE id = \(transferID) RETURNING nonce_passed_at_block
-            """, logger: logger)
-        for try await first in rows.decode(Int64.self) { return UInt64(first) }
-        return block
+            """, as: Int64.self, logger: logger).map(UInt64.init) ?? block
     }
 
     private func decodeTransfers(_ rows: PostgresRowSequence) async throws -> [Transfer] {

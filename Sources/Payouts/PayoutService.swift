@@ -14,7 +14,8 @@ import Synchronization
 public enum PayoutStrategy: String, Sendable, Hashable, CaseIterable, Codable {
     /// Each sale's share is paid as soon as it is settled.
     case instant
-    /// Shares accumulate until the owner's threshold (not paid by this service yet).
+    /// Shares accumulate, are converted to USDT in batches, and are paid once the converted balance reaches
+    /// the owner's threshold.
     case threshold
 }
 
@@ -117,14 +118,26 @@ public struct PayoutService: Sendable {
     /// Payouts advanced at once within a step of a pass (each is its own transactions; ChangeNOW's 30 calls/s
     /// per key bounds how many exchange steps may run together).
     let parallelism: Int
-    /// The owner currency and network that are the settlement asset itself: paid without an exchange.
-    let directCurrency = "ETH"
+    /// Which balances it pays.
+    let planning: PayoutPlanning
+    /// How often new payouts may be planned (open ones advance on every pass): zero for instant payouts,
+    /// 5 minutes for threshold payouts by default.
+    let planInterval: Duration
+    let cadence = Cadence()
+    /// The owner currency and network that are the paid asset itself on the hot wallet's chain: paid without
+    /// an exchange (ETH or USDT on Ethereum).
+    var directCurrency: String { settlement.asset }
     let directNetwork = "ETH"
+    /// What gas is paid in: the chain's own coin, whatever the transfer moves.
+    let gasAsset = "ETH"
 
     public init(
         database: Database, queue: JobQueue, wallet: any PayoutWallet, settlement: SettlementAsset, exchange: PayoutExchange? = nil,
-        events: (any PayoutEvents)? = nil, parallelism: Int = 4, probe: (any PayoutProbe)? = nil, explorer: String? = nil, logger: Logger
+        events: (any PayoutEvents)? = nil, parallelism: Int = 4, probe: (any PayoutProbe)? = nil, explorer: String? = nil,
+        planning: PayoutPlanning = .instant, planInterval: Duration = .zero, logger: Logger
     ) {
+        self.planning = planning
+        self.planInterval = planInterval
         self.explorer = explorer
         self.probe = probe
         self.parallelism = parallelism
@@ -181,7 +194,7 @@ public struct PayoutService: Sendable {
     @discardableResult
     public func runPass(batch: Int = 100) async throws -> Pass {
         var pass = Pass()
-        try await plan(batch: batch, into: &pass)
+        if cadence.due(every: planInterval) { try await plan(batch: batch, into: &pass) }
         try await advancePlanned(batch: batch, into: &pass)
         try await trackSending(batch: batch, into: &pass)
         try await trackExchanges(batch: batch, into: &pass)
@@ -207,7 +220,7 @@ public struct PayoutService: Sendable {
         let logger = self.logger
         let asset = settlement.asset
         let balances = try await database.withConnection { connection in
-            try await PayoutStore.plannable(asset: asset, strategy: .instant, limit: batch, on: connection, logger: logger)
+            try await PayoutStore.plannable(asset: asset, rule: planning, limit: batch, on: connection, logger: logger)
         }
         pass += try await concurrently(balances) { balance in
             var pass = Pass()
@@ -237,14 +250,18 @@ public struct PayoutService: Sendable {
             let created = try await database.withTransaction { connection -> Payout? in
                 // Under the balance row's lock, what is pending cannot change: the amount still fits.
                 let pending = try await PayoutStore.lockPending(ownerUserID: balance.ownerUserID, channelID: balance.channelID, asset: asset, on: connection, logger: logger)
-                guard pending >= plannedAmount else { return nil }
-                guard let payout = try await PayoutStore.insert(balance, amount: plannedAmount, asset: asset, route: route, on: connection, logger: logger) else {
+                guard pending.units >= plannedAmount else { return nil }
+                let value = PayoutStore.value(of: plannedAmount, pending: pending.units, pendingUSD: pending.valueUSD)
+                guard let payout = try await PayoutStore.insert(
+                    balance, amount: plannedAmount, valueUSD: value, asset: asset, route: route, on: connection, logger: logger
+                ) else {
                     return nil
                 }
+                try await ConversionStore.claimParts(channelID: payout.channelID, asset: asset, payoutID: payout.id, on: connection, logger: logger)
                 try await LedgerStore.book(
                     .payout, key: "payout:\(payout.id):planned", orderID: nil, paymentID: nil,
                     entries: [
-                        LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, plannedAmount),
+                        LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, plannedAmount, valueUSD: value),
                         LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -plannedAmount),
                     ],
                     on: connection, logger: logger
@@ -267,7 +284,8 @@ public struct PayoutService: Sendable {
 
     func advancePlanned(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
-        let planned = try await database.withConnection { try await PayoutStore.inState(.planned, limit: batch, on: $0, logger: logger) }
+        let asset = settlement.asset
+        let planned = try await database.withConnection { try await PayoutStore.inState(.planned, asset: asset, limit: batch, on: $0, logger: logger) }
         pass += try await concurrently(planned) { payout in
             var pass = Pass()
             switch payout.route {
@@ -317,16 +335,14 @@ public struct PayoutService: Sendable {
     func prepareExchange(_ payout: Payout, _ exchange: PayoutExchange, into pass: inout Pass) async throws -> Bool {
         let logger = self.logger
         let pair = pair(exchange, currency: payout.currency, network: payout.network)
-        let fromAmount = payout.amount / settlement.unitsPerCoin
-        var payout = payout
-
         if payout.exchangeIntentID == nil {
-            // 1. The owner's wallet, as ChangeNOW sees it for the payout network.
+            // The owner's wallet, as ChangeNOW sees it for the payout network.
             let validation: AddressValidation
             do {
                 validation = try await exchange.api.validateAddress(network: pair.to.network ?? pair.to.currency, address: payout.walletAddress)
             } catch {
-                return try await deferred(payout, step: "validate the wallet", error)
+                logger.warning("payout step postponed", metadata: ["payout_id": "\(payout.id)", "step": "validate the wallet", "error": "\(error)"])
+                return false
             }
             await probe?.reached(.validated, payoutID: payout.id)
             guard validation.isValid else {
@@ -335,96 +351,33 @@ public struct PayoutService: Sendable {
                 if try await fail(payout, from: .planned, reason: reason, gas: 0, ownerFixable: true) { pass.failed += 1 }
                 return false
             }
-            // 2. The estimate (a price that moved under the minimum sends the amount back to pending, to be
-            //    carried over: not an owner's or an operator's problem).
-            let estimate: Estimate
-            do {
-                estimate = try await exchange.api.estimate(EstimateRequest(pair: pair, flow: .standard, amount: .sending(fromAmount)))
-            } catch {
-                if case .rejected(_, let code, let message) = error, code == .outOfRange || code == .pairIsInactive {
-                    let reason = "ChangeNOW will not exchange \(DecimalText.plain(fromAmount)) \(settlement.asset) now (\(code)): \(message)"
-                    if try await fail(payout, from: .planned, reason: reason, gas: 0, release: true) { pass.failed += 1 }
-                    return false
-                }
-                return try await deferred(payout, step: "estimate", error)
-            }
-            await probe?.reached(.estimated, payoutID: payout.id)
-            // 3. The intent, recorded before any create call.
-            let intent = try await exchange.orders.record(ExchangeIntentRequest(
-                idempotencyKey: "payout:\(payout.id)", pair: pair, fromAmount: fromAmount, payoutAddress: payout.walletAddress,
-                payoutExtraId: payout.walletMemo, refundAddress: exchange.refundAddress
-            ))
-            try await database.withConnection { connection in
-                try await PayoutStore.setIntent(payout.id, intentID: intent.id, estimatedTo: estimate.toAmount, on: connection, logger: logger)
-            }
-            payout.exchangeIntentID = intent.id
-            await probe?.reached(.intentRecorded, payoutID: payout.id)
         }
-        guard let intentID = payout.exchangeIntentID else { return false }
-
-        // 4. The exchange: created once; a lost answer is retried, and only the recorded exchange is ever funded.
-        let intent: ExchangeIntent
-        do {
-            intent = try await exchange.orders.ensureExchange(intentId: intentID)
-        } catch let error as ExchangeOrderError {
-            if case .createRejected(let cause) = error, !Self.isTransient(cause) {
-                var fixable = false
-                var release = false
-                if case .rejected(_, let code, _) = cause {
-                    fixable = code == .notValidParams && "\(cause)".localizedCaseInsensitiveContains("address")
-                    release = code == .outOfRange
+        let database = self.database
+        let probe = self.probe
+        let subject = ExchangeSteps.Subject(
+            key: "payout:\(payout.id)", pair: pair, fromAmount: payout.amount / settlement.unitsPerCoin, payoutAddress: payout.walletAddress,
+            payoutMemo: payout.walletMemo, intentID: payout.exchangeIntentID
+        )
+        let outcome = try await ExchangeSteps(exchange: exchange, logger: logger).run(
+            subject,
+            recorded: { intentID, estimate in
+                try await database.withConnection { connection in
+                    try await PayoutStore.setIntent(payout.id, intentID: intentID, estimatedTo: estimate, on: connection, logger: logger)
                 }
-                if try await fail(payout, from: .planned, reason: "ChangeNOW refused the exchange: \(cause)", gas: 0, ownerFixable: fixable, release: release) {
-                    pass.failed += 1
-                }
-                return false
-            }
-            logger.warning("exchange not created yet; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+            },
+            reached: { step in await probe?.reached(step, payoutID: payout.id) }
+        )
+        switch outcome {
+        case .later:
             return false
-        }
-        guard let exchangeID = intent.exchangeId, let payin = intent.payinAddress else { return false }
-        await probe?.reached(.exchangeCreated, payoutID: payout.id)
-
-        // 5. The exchange waits for our deposit, in our asset, of our amount.
-        if intent.state == .created {
-            let report: ExchangeStatusReport
-            do {
-                report = try await exchange.api.exchangeStatus(id: exchangeID)
-            } catch {
-                return try await deferred(payout, step: "check the exchange", error)
-            }
-            var problems: [String] = []
-            if report.id != exchangeID { problems.append("the status is for exchange \(report.id)") }
-            if report.status != .new && report.status != .waiting { problems.append("its status is \(report.status), not waiting") }
-            if report.pair.from.currency.lowercased() != exchange.from.currency || (report.pair.from.network ?? report.pair.from.currency).lowercased() != exchange.from.network {
-                problems.append("it takes \(report.pair.from.currency) on \(report.pair.from.network ?? "?")")
-            }
-            if report.payinAddress.lowercased() != payin.lowercased() { problems.append("its pay-in address changed") }
-            if let expected = report.expectedAmountFrom, expected != fromAmount { problems.append("it expects \(DecimalText.plain(expected)), not \(DecimalText.plain(fromAmount))") }
-            guard problems.isEmpty else {
-                let reason = "exchange \(exchangeID) is not the one to fund: " + problems.joined(separator: "; ")
-                if try await fail(payout, from: .planned, reason: reason, gas: 0) { pass.failed += 1 }
-                return false
-            }
-            try await exchange.orders.recordStatus(report, intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
-            await probe?.reached(.exchangeVerified, payoutID: payout.id)
-        }
-
-        // 6. Exactly the exchange's amount to its pay-in address, under the intent's one transfer key.
-        let funding = try await exchange.orders.funding(intentId: intentID)
-        guard funding.amount == fromAmount, funding.payinAddress == payin else {
-            if try await fail(payout, from: .planned, reason: "the exchange's funding does not match the payout", gas: 0) { pass.failed += 1 }
+        case .refused(let reason, let ownerFixable, let release):
+            if try await fail(payout, from: .planned, reason: reason, gas: 0, ownerFixable: ownerFixable, release: release) { pass.failed += 1 }
             return false
+        case .ready(let funding):
+            // The payout as stored now: its intent (and estimate) are recorded.
+            let current = try await database.withConnection { try await PayoutStore.find(payout.id, on: $0, logger: logger) } ?? payout
+            return try await fund(current, recipient: funding.payinAddress, into: &pass)
         }
-        return try await fund(payout, recipient: funding.payinAddress, into: &pass)
-    }
-
-    /// A refusal that says "not now" (rate limited, unauthorised while a key rotates) rather than "never".
-    static func isTransient(_ error: ChangeNowError) -> Bool {
-        if case .rejected(let status, let code, _) = error {
-            return status == 429 || status >= 500 || code == .unauthorized
-        }
-        return error.outcomeUnknown
     }
 
     // MARK: - What the owner is told
@@ -473,18 +426,12 @@ public struct PayoutService: Sendable {
         return prefix.map { $0 + hash } ?? hash
     }
 
-    /// Logs a step ChangeNOW could not answer now; the payout stays planned for the next pass.
-    func deferred(_ payout: Payout, step: String, _ error: any Error) async throws -> Bool {
-        logger.warning("payout step postponed", metadata: ["payout_id": "\(payout.id)", "step": "\(step)", "error": "\(error)"])
-        return false
-    }
-
     // MARK: - Sending → paid / exchanging / failed
 
     func trackSending(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let asset = settlement.asset
-        let sending = try await database.withConnection { try await PayoutStore.inState(.sending, limit: batch, on: $0, logger: logger) }
+        let sending = try await database.withConnection { try await PayoutStore.inState(.sending, asset: asset, limit: batch, on: $0, logger: logger) }
         pass += try await concurrently(sending) { payout in
             var pass = Pass()
             switch try await wallet.outcome(key: payout.transferKey) {
@@ -494,7 +441,7 @@ public struct PayoutService: Sendable {
                 let next: PayoutState = payout.route == .direct ? .paid : .exchanging
                 let moved = try await database.withTransaction { connection -> Bool in
                     guard try await PayoutStore.move(payout.id, from: .sending, to: next, gas: gas, on: connection, logger: logger) else { return false }
-                    var entries = [LedgerEntry(.networkFees, asset: asset, gas), LedgerEntry(.hotWallet, asset: asset, -gas)]
+                    var entries = [LedgerEntry(.networkFees, asset: gasAsset, gas), LedgerEntry(.hotWallet, asset: gasAsset, -gas)]
                     switch payout.route {
                     case .direct:
                         entries += [
@@ -534,8 +481,8 @@ public struct PayoutService: Sendable {
         guard let exchange else { return }
         let logger = self.logger
         let asset = settlement.asset
-        var open = try await database.withConnection { try await PayoutStore.inState(.exchanging, limit: batch, on: $0, logger: logger) }
-        open += try await database.withConnection { try await PayoutStore.inState(.held, limit: batch, on: $0, logger: logger) }
+        var open = try await database.withConnection { try await PayoutStore.inState(.exchanging, asset: asset, limit: batch, on: $0, logger: logger) }
+        open += try await database.withConnection { try await PayoutStore.inState(.held, asset: asset, limit: batch, on: $0, logger: logger) }
         pass += try await concurrently(open) { payout in
             var pass = Pass()
             guard let intentID = payout.exchangeIntentID else { return pass }
@@ -618,6 +565,7 @@ public struct PayoutService: Sendable {
             guard try await PayoutStore.move(payout.id, from: payout.state, to: .failed, failure: reason, refund: refundUnits, on: connection, logger: logger) else {
                 return false
             }
+            try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger)
             try await LedgerStore.book(
                 .payout, key: "payout:\(payout.id):refunded", orderID: nil, paymentID: nil,
                 entries: [
@@ -625,7 +573,7 @@ public struct PayoutService: Sendable {
                     LedgerEntry(.hotWallet, asset: asset, refundUnits),
                     LedgerEntry(.networkFees, asset: asset, payout.amount - refundUnits),
                     LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
-                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount),
+                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount, valueUSD: payout.valueUSD.map { -$0 }),
                 ],
                 on: connection, logger: logger
             )
@@ -655,13 +603,14 @@ public struct PayoutService: Sendable {
             ) else {
                 return false
             }
+            try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger)
             try await LedgerStore.book(
                 .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
                 entries: [
                     LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
-                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount),
-                    LedgerEntry(.networkFees, asset: asset, gas),
-                    LedgerEntry(.hotWallet, asset: asset, -gas),
+                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount, valueUSD: payout.valueUSD.map { -$0 }),
+                    LedgerEntry(.networkFees, asset: gasAsset, gas),
+                    LedgerEntry(.hotWallet, asset: gasAsset, -gas),
                 ],
                 on: connection, logger: logger
             )
@@ -730,6 +679,18 @@ public struct PayoutDesk: Sendable {
         return try await database.withConnection { try await PayoutStore.recent(states, limit: limit, on: $0, logger: logger) }
     }
 
+    /// The latest batch conversions with their parts (each channel's part and what it got).
+    public func conversions(limit: Int = 10) async throws -> [(conversion: Conversion, parts: [ConversionPart])] {
+        let logger = self.logger
+        return try await database.withConnection { connection in
+            var result: [(Conversion, [ConversionPart])] = []
+            for conversion in try await ConversionStore.recent(limit: limit, on: connection, logger: logger) {
+                result.append((conversion, try await ConversionStore.parts(of: conversion.id, on: connection, logger: logger)))
+            }
+            return result
+        }
+    }
+
     /// Open payouts per state: how many and the oldest one's age in seconds.
     public func openCounts() async throws -> [(state: PayoutState, count: Int, oldestSeconds: Double)] {
         let logger = self.logger
@@ -767,27 +728,47 @@ public struct PayoutPassJob: JobPayload {
     public var slot: PeriodicSlot
 }
 
-/// Runs the payouts every `interval`, and after each pass records `telepay_payouts_open{state}` and
-/// `telepay_payouts_oldest_seconds{state}` (zero for an empty state) and counts what the pass did in
-/// `telepay_payouts_total{event}` (planned, carried, paid, failed, held).
+/// Runs the payouts every `interval`: the batch conversion (when threshold payouts are on), then each payout
+/// service (instant payouts in the settlement asset, threshold payouts in USDT). After each pass it records
+/// `telepay_payouts_open{state}` and `telepay_payouts_oldest_seconds{state}` (zero for an empty state) and
+/// counts what the pass did in `telepay_payouts_total{event}` (planned, carried, paid, failed, held) and
+/// `telepay_conversions_total{event}` (planned, funded, converted, failed, held).
 public struct PayoutRunner: JobHandler {
-    public let service: PayoutService
+    public let services: [PayoutService]
+    public let conversions: ConversionService?
     let metrics: (any MetricsFactory)?
 
     public init(service: PayoutService, metrics: (any MetricsFactory)? = nil) {
-        self.service = service
+        self.init(services: [service], conversions: nil, metrics: metrics)
+    }
+
+    public init(services: [PayoutService], conversions: ConversionService?, metrics: (any MetricsFactory)? = nil) {
+        self.services = services
+        self.conversions = conversions
         self.metrics = metrics
     }
 
     public var options: JobKindOptions { JobKindOptions(concurrency: 1) }
 
     public func run(_ payload: PayoutPassJob, context: JobContext) async throws {
-        let pass = try await service.runPass()
-        guard let metrics else { return }
+        let converted = try await conversions?.runPass()
+        var pass = PayoutService.Pass()
+        for service in services {
+            pass += try await service.runPass()
+        }
+        guard let metrics, let desk = services.first?.desk else { return }
+        if let converted {
+            for (event, happened) in [
+                ("planned", converted.planned != nil), ("funded", converted.funded), ("converted", converted.converted), ("failed", converted.failed),
+                ("held", converted.held),
+            ] where happened {
+                Counter(label: "telepay_conversions_total", dimensions: [("event", event)], factory: metrics).increment()
+            }
+        }
         for (event, count) in [("planned", pass.planned), ("carried", pass.carried), ("paid", pass.paid), ("failed", pass.failed), ("held", pass.held)] where count > 0 {
             Counter(label: "telepay_payouts_total", dimensions: [("event", event)], factory: metrics).increment(by: count)
         }
-        let open = try await service.desk.openCounts()
+        let open = try await desk.openCounts()
         for state in PayoutState.open {
             let row = open.first { $0.state == state }
             Gauge(label: "telepay_payouts_open", dimensions: [("state", state.rawValue)], factory: metrics).record(row?.count ?? 0)

@@ -45,6 +45,8 @@ public struct Payout: Sendable, Hashable {
     public var ownerFixable: Bool
     public var createdAt: Date
     public var updatedAt: Date
+    /// What the amount was worth in USD at payment time (settlement-asset payouts).
+    public var valueUSD: Decimal?
 
     /// The hot-wallet transfer that pays it, by its idempotency key: to the owner (direct), or funding the
     /// payout's exchange (the exchange intent's own key, so one exchange is funded at most once).
@@ -55,7 +57,7 @@ public struct Payout: Sendable, Hashable {
         }
     }
 
-    public init(id: Int64, ownerUserID: Int64, channelID: Int64, asset: String, amount: Decimal, route: PayoutRoute, currency: String, network: String, walletAddress: String, walletMemo: String?, state: PayoutState, failure: String?, exchangeIntentID: Int64?, estimatedTo: Decimal?, amountTo: Decimal?, payoutHash: String?, ownerFixable: Bool, createdAt: Date, updatedAt: Date) {
+    public init(id: Int64, ownerUserID: Int64, channelID: Int64, asset: String, amount: Decimal, route: PayoutRoute, currency: String, network: String, walletAddress: String, walletMemo: String?, state: PayoutState, failure: String?, exchangeIntentID: Int64?, estimatedTo: Decimal?, amountTo: Decimal?, payoutHash: String?, ownerFixable: Bool, createdAt: Date, updatedAt: Date, valueUSD: Decimal? = nil) {
         self.id = id
         self.ownerUserID = ownerUserID
         self.channelID = channelID
@@ -75,7 +77,17 @@ public struct Payout: Sendable, Hashable {
         self.ownerFixable = ownerFixable
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.valueUSD = valueUSD
     }
+}
+
+/// Which balances a payout service pays.
+public enum PayoutPlanning: Sendable, Hashable {
+    /// Instant channels' pending balance (the settlement asset: threshold channels' shares are converted first).
+    case instant
+    /// Converted balances (USDT): a threshold channel's once it reaches the threshold (in USD, `unitsPerUSD`
+    /// smallest units to the dollar), an instant channel's at once (it switched from threshold).
+    case converted(unitsPerUSD: Decimal)
 }
 
 /// A channel whose owner is owed something in the settlement asset and could be paid now.
@@ -98,6 +110,12 @@ public struct OwnerPayoutBalance: Sendable, Hashable {
     public var pending: Decimal
     public var inFlight: Decimal
     public var paidOut: Decimal
+    /// Taken by a conversion that has not ended.
+    public var converting: Decimal = 0
+    /// Converted into another asset (the settlement asset a finished conversion took).
+    public var converted: Decimal = 0
+    /// Obtained by conversion (USDT).
+    public var received: Decimal = 0
 
     public init(ownerUserID: Int64, channelID: Int64, asset: String, earned: Decimal, pending: Decimal, inFlight: Decimal, paidOut: Decimal) {
         self.ownerUserID = ownerUserID
@@ -114,35 +132,46 @@ public struct OwnerPayoutBalance: Sendable, Hashable {
 enum PayoutStore {
     static let columns = """
         id, owner_user_id, channel_id, asset, amount::text, route, currency_code, network_code, wallet_address, wallet_memo, state, \
-        failure, exchange_intent_id, estimated_to::text, amount_to::text, payout_hash, owner_fixable, created_at, updated_at
+        failure, exchange_intent_id, estimated_to::text, amount_to::text, payout_hash, owner_fixable, created_at, updated_at, value_usd::text
         """
     typealias Row = (
         Int64, Int64, Int64, String, String, String, String, String, String, String?, String,
-        String?, Int64?, String?, String?, String?, Bool, Date, Date
+        String?, Int64?, String?, String?, String?, Bool, Date, Date, String?
     )
 
     static func payout(_ row: Row) throws -> Payout {
-        let (id, owner, channel, asset, amount, route, currency, network, wallet, memo, state, failure, intent, estimated, amountTo, hash, fixable, created, updated) = row
+        let (id, owner, channel, asset, amount, route, currency, network, wallet, memo, state, failure, intent, estimated, amountTo, hash, fixable, created, updated, value) = row
         guard let state = PayoutState(rawValue: state) else { throw PayoutError.unknownState(state) }
         guard let route = PayoutRoute(rawValue: route) else { throw PayoutError.unknownRoute(route) }
         return Payout(
             id: id, ownerUserID: owner, channelID: channel, asset: asset, amount: try DecimalText.require(amount, "payout amount"), route: route,
             currency: currency, network: network, walletAddress: wallet, walletMemo: memo, state: state, failure: failure, exchangeIntentID: intent,
             estimatedTo: try estimated.map { try DecimalText.require($0, "estimate") }, amountTo: try amountTo.map { try DecimalText.require($0, "amount to") },
-            payoutHash: hash, ownerFixable: fixable, createdAt: created, updatedAt: updated
+            payoutHash: hash, ownerFixable: fixable, createdAt: created, updatedAt: updated,
+            valueUSD: try value.map { try DecimalText.require($0, "payout value") }
         )
     }
 
     /// Channels paying `strategy` whose owner has something pending in `asset`, with no payout open, and not
     /// stopped by a failed payout: the channel's latest payout failed, nobody released it, and (when the
     /// failure was the owner's to fix) the owner has not changed the wallet since.
-    static func plannable(asset: String, strategy: PayoutStrategy, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [PlannableBalance] {
-        try await connection.all(
+    static func plannable(asset: String, rule: PayoutPlanning, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [PlannableBalance] {
+        let everyThreshold: Bool
+        let unitsPerUSD: Decimal
+        switch rule {
+        case .instant:
+            (everyThreshold, unitsPerUSD) = (false, 0)
+        case .converted(let units):
+            (everyThreshold, unitsPerUSD) = (true, units)
+        }
+        return try await connection.all(
             """
             SELECT b.owner_user_id, b.channel_id, b.pending::text, s.currency_code, s.network_code, s.wallet_address, s.wallet_memo
             FROM owner_balances b
             JOIN channel_payout_settings s ON s.channel_id = b.channel_id
-            WHERE b.asset = \(asset) AND b.pending > 0 AND s.strategy = \(strategy.rawValue)
+            WHERE b.asset = \(asset) AND b.pending > 0
+              AND (s.strategy = 'instant'
+                   OR (\(everyThreshold) AND s.strategy = 'threshold' AND b.pending >= s.threshold_usd * \(DecimalText.plain(unitsPerUSD))::numeric))
               AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.channel_id = b.channel_id AND p.asset = b.asset
                               AND p.state IN ('planned', 'sending', 'exchanging', 'held'))
               AND NOT EXISTS (
@@ -162,27 +191,37 @@ enum PayoutStore {
         }
     }
 
-    /// Locks the channel's balance row and returns what is pending now (the planner re-reads it under the lock).
-    static func lockPending(ownerUserID: Int64, channelID: Int64, asset: String, on connection: PostgresConnection, logger: Logger) async throws -> Decimal {
-        let text = try await connection.first(
+    /// Locks the channel's balance row and returns what is pending now and its USD value (the planner re-reads
+    /// them under the lock).
+    static func lockPending(
+        ownerUserID: Int64, channelID: Int64, asset: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (units: Decimal, valueUSD: Decimal) {
+        guard let (units, value) = try await connection.first(
             """
-            SELECT pending::text FROM owner_balances
+            SELECT pending::text, pending_usd::text FROM owner_balances
             WHERE owner_user_id = \(ownerUserID) AND channel_id = \(channelID) AND asset = \(asset) FOR UPDATE
             """,
-            as: String.self, logger: logger
-        ) ?? "0"
-        return try DecimalText.require(text, "pending")
+            as: (String, String).self, logger: logger
+        ) else { return (0, 0) }
+        return (try DecimalText.require(units, "pending"), try DecimalText.require(value, "pending value"))
+    }
+
+    /// The USD value of `amount` taken from `pending` worth `pendingUSD`: all of it for all of pending, else its
+    /// share rounded to the cent.
+    static func value(of amount: Decimal, pending: Decimal, pendingUSD: Decimal) -> Decimal {
+        guard pending > 0, amount < pending else { return max(pendingUSD, 0) }
+        return max(DecimalText.rounded(pendingUSD * amount / pending, scale: 2, .plain), 0)
     }
 
     /// Records a planned payout unless the channel already has an open one.
     static func insert(
-        _ balance: PlannableBalance, amount: Decimal, asset: String, route: PayoutRoute, on connection: PostgresConnection, logger: Logger
+        _ balance: PlannableBalance, amount: Decimal, valueUSD: Decimal, asset: String, route: PayoutRoute, on connection: PostgresConnection, logger: Logger
     ) async throws -> Payout? {
         try await connection.first(
             """
-            INSERT INTO payouts (owner_user_id, channel_id, asset, amount, route, currency_code, network_code, wallet_address, wallet_memo, state)
+            INSERT INTO payouts (owner_user_id, channel_id, asset, amount, route, currency_code, network_code, wallet_address, wallet_memo, state, value_usd)
             SELECT \(balance.ownerUserID), \(balance.channelID), \(asset), \(DecimalText.plain(amount))::numeric, \(route.rawValue),
-                   \(balance.currency), \(balance.network), \(balance.wallet), \(balance.memo), 'planned'
+                   \(balance.currency), \(balance.network), \(balance.wallet), \(balance.memo), 'planned', \(DecimalText.plain(valueUSD))::numeric
             WHERE NOT EXISTS (SELECT 1 FROM payouts WHERE channel_id = \(balance.channelID) AND asset = \(asset)
                               AND state IN ('planned', 'sending', 'exchanging', 'held'))
             RETURNING \(unescaped: columns)
@@ -191,9 +230,10 @@ enum PayoutStore {
         ).map(payout)
     }
 
-    static func inState(_ state: PayoutState, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Payout] {
+    static func inState(_ state: PayoutState, asset: String, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Payout] {
         try await connection.all(
-            "SELECT \(unescaped: columns) FROM payouts WHERE state = \(state.rawValue) ORDER BY id LIMIT \(Int32(limit))", as: Row.self, logger: logger
+            "SELECT \(unescaped: columns) FROM payouts WHERE state = \(state.rawValue) AND asset = \(asset) ORDER BY id LIMIT \(Int32(limit))",
+            as: Row.self, logger: logger
         ).map(payout)
     }
 
@@ -270,17 +310,22 @@ enum PayoutStore {
     static func balances(ownerUserID: Int64?, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [OwnerPayoutBalance] {
         try await connection.all(
             """
-            SELECT owner_user_id, channel_id, asset, earned::text, pending::text, in_flight::text, paid_out::text FROM owner_balances
+            SELECT owner_user_id, channel_id, asset, earned::text, pending::text, in_flight::text, paid_out::text,
+                   converting::text, converted::text, received::text FROM owner_balances
             WHERE \(ownerUserID) IS NULL OR owner_user_id = \(ownerUserID)
             ORDER BY owner_user_id, channel_id, asset LIMIT \(Int32(limit))
             """,
-            as: (Int64, Int64, String, String, String, String, String).self, logger: logger
-        ).map { owner, channel, asset, earned, pending, inFlight, paidOut in
-            OwnerPayoutBalance(
+            as: (Int64, Int64, String, String, String, String, String, String, String, String).self, logger: logger
+        ).map { owner, channel, asset, earned, pending, inFlight, paidOut, converting, converted, received in
+            var balance = OwnerPayoutBalance(
                 ownerUserID: owner, channelID: channel, asset: asset, earned: try DecimalText.require(earned, "earned"),
                 pending: try DecimalText.require(pending, "pending"), inFlight: try DecimalText.require(inFlight, "in flight"),
                 paidOut: try DecimalText.require(paidOut, "paid out")
             )
+            balance.converting = try DecimalText.require(converting, "converting")
+            balance.converted = try DecimalText.require(converted, "converted")
+            balance.received = try DecimalText.require(received, "received")
+            return balance
         }
     }
 

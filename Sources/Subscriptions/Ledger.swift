@@ -17,9 +17,13 @@ public enum LedgerAccount: String, Sendable, Hashable, CaseIterable, Codable {
     case networkFees = "network_fees"
     /// The settlement asset sent to a ChangeNOW exchange that has not finished or refunded yet.
     case exchangeClearing = "exchange_clearing"
+    /// An owner's settlement-asset share taken by a batch conversion (threshold payouts) that has not ended.
+    case ownerConverting = "owner_converting"
+    /// Money the operator put into the hot wallet from outside the sales (gas money).
+    case operatorCapital = "operator_capital"
 
     /// Accounts of what an owner is owed; their entries name the owner and the channel.
-    public var isOwners: Bool { self == .ownerPayable || self == .ownerInFlight }
+    public var isOwners: Bool { self == .ownerPayable || self == .ownerInFlight || self == .ownerConverting }
 }
 
 /// What a ledger transaction records.
@@ -35,6 +39,13 @@ public enum LedgerTransactionKind: String, Sendable, Hashable, CaseIterable, Cod
     case reversal
     /// An owner's share on its way to their wallet, or arrived there, with the gas it cost.
     case payout
+    /// A batch conversion of threshold owners' shares: planned (pending → converting), or ended (converting →
+    /// converted, and the asset received allocated to the owners' pending).
+    case conversion
+    /// A conversion that failed or was refunded: its shares pending again.
+    case conversionReturn = "conversion_return"
+    /// Operator capital put into the hot wallet.
+    case deposit
 }
 
 /// One line of a ledger transaction: positive debits, negative credits, exact in its asset.
@@ -46,13 +57,17 @@ public struct LedgerEntry: Sendable, Hashable {
     public var channelID: Int64?
     public var asset: String
     public var amount: Decimal
+    /// On an owner's settlement-asset entry: what the amount was worth in USD at payment time (same sign as
+    /// the amount). It travels with the money so pending shares keep a value for display and thresholds.
+    public var valueUSD: Decimal?
 
-    public init(_ account: LedgerAccount, owner: Int64? = nil, channel: Int64? = nil, asset: String = "USD", _ amount: Decimal) {
+    public init(_ account: LedgerAccount, owner: Int64? = nil, channel: Int64? = nil, asset: String = "USD", _ amount: Decimal, valueUSD: Decimal? = nil) {
         self.account = account
         self.ownerUserID = owner
         self.channelID = channel
         self.asset = asset
         self.amount = amount
+        self.valueUSD = valueUSD
     }
 }
 
@@ -73,13 +88,14 @@ public enum LedgerBookings {
     /// A sold order's settled `units` divided into the platform's fee and the owner's share by the largest
     /// remainder, so the two sum to the units exactly. Negative units (settled money refunded after the
     /// split) take back the same split of that amount.
-    public static func split(_ units: Decimal, asset: String, feePercent: Decimal, ownerUserID: Int64) -> [LedgerEntry] {
+    /// `ownerValueUSD` is what the owner's part was worth in USD at payment time (positive), kept on its entry.
+    public static func split(_ units: Decimal, asset: String, feePercent: Decimal, ownerUserID: Int64, ownerValueUSD: Decimal? = nil) -> [LedgerEntry] {
         let sign: Decimal = units < 0 ? -1 : 1
         let parts = Allocation.largestRemainder(units * sign, weights: [feePercent, 100 - feePercent]).map { $0 * sign }
         return [
             LedgerEntry(.buyerCredit, asset: asset, units),
             LedgerEntry(.platformFee, asset: asset, -parts[0]),
-            LedgerEntry(.ownerPayable, owner: ownerUserID, asset: asset, -parts[1]),
+            LedgerEntry(.ownerPayable, owner: ownerUserID, asset: asset, -parts[1], valueUSD: ownerValueUSD.map { -$0 * sign }),
         ].filter { $0.amount != 0 }
     }
 
@@ -122,15 +138,16 @@ public enum LedgerStore {
         // entry without a channel takes the order's.
         try await connection.run(
             """
-            INSERT INTO ledger_entries (transaction_id, order_id, account, owner_user_id, channel_id, asset, amount)
+            INSERT INTO ledger_entries (transaction_id, order_id, account, owner_user_id, channel_id, asset, amount, value_usd)
             SELECT \(id), \(orderID), e.account, NULLIF(e.owner, 0),
-                   CASE WHEN e.account IN ('owner_payable', 'owner_in_flight')
+                   CASE WHEN e.account IN ('owner_payable', 'owner_in_flight', 'owner_converting')
                         THEN coalesce(NULLIF(e.channel, 0), (SELECT channel_id FROM orders WHERE id = \(orderID))) END,
-                   e.asset, e.amount::numeric
+                   e.asset, e.amount::numeric, NULLIF(e.value, '')::numeric
             FROM unnest(\(lines.map(\.account.rawValue))::text[], \(lines.map { $0.ownerUserID ?? 0 })::bigint[],
                         \(lines.map { $0.channelID ?? 0 })::bigint[],
-                        \(lines.map(\.asset))::text[], \(lines.map { DecimalText.plain($0.amount) })::text[])
-                 AS e(account, owner, channel, asset, amount)
+                        \(lines.map(\.asset))::text[], \(lines.map { DecimalText.plain($0.amount) })::text[],
+                        \(lines.map { $0.valueUSD.map(DecimalText.plain) ?? "" })::text[])
+                 AS e(account, owner, channel, asset, amount, value)
             """,
             logger: logger
         )
@@ -144,11 +161,14 @@ public enum LedgerStore {
             "SELECT order_id, payment_id FROM ledger_transactions WHERE id = \(id)", as: (Int64?, Int64?).self, logger: logger
         ) else { return nil }
         let entries = try await connection.all(
-            "SELECT account, owner_user_id, channel_id, asset, amount::text FROM ledger_entries WHERE transaction_id = \(id) ORDER BY id",
-            as: (String, Int64?, Int64?, String, String).self, logger: logger
-        ).map { account, owner, channel, asset, amount throws in
+            "SELECT account, owner_user_id, channel_id, asset, amount::text, value_usd::text FROM ledger_entries WHERE transaction_id = \(id) ORDER BY id",
+            as: (String, Int64?, Int64?, String, String, String?).self, logger: logger
+        ).map { account, owner, channel, asset, amount, value throws in
             guard let account = LedgerAccount(rawValue: account) else { throw LedgerError.unknownAccount(account) }
-            return LedgerEntry(account, owner: owner, channel: channel, asset: asset, -(try DecimalText.require(amount, "ledger amount")))
+            return LedgerEntry(
+                account, owner: owner, channel: channel, asset: asset, -(try DecimalText.require(amount, "ledger amount")),
+                valueUSD: try value.map { -(try DecimalText.require($0, "ledger value")) }
+            )
         }
         return try await book(.reversal, key: "reversal:\(id)", orderID: orderID, paymentID: paymentID, reverses: id, entries: entries, on: connection, logger: logger)
     }
@@ -176,6 +196,19 @@ public enum LedgerStore {
             as: (Int64, Bool).self, logger: logger
         )
         return (rows.filter { !$0.1 }.map(\.0), rows.count)
+    }
+
+    /// The order's settled units split so far and not reversed (what its earlier splits took from the buyer's credit).
+    public static func splitUnits(orderID: Int64, asset: String, on connection: PostgresConnection, logger: Logger) async throws -> Decimal {
+        let text = try await connection.first(
+            """
+            SELECT coalesce(sum(e.amount), 0)::text FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+            WHERE t.order_id = \(orderID) AND t.kind = 'split' AND e.account = 'buyer_credit' AND e.asset = \(asset)
+              AND NOT EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.reverses = t.id)
+            """,
+            as: String.self, logger: logger
+        ) ?? "0"
+        return try DecimalText.require(text, "split units")
     }
 
     /// The balance (debits minus credits) of `account` in `asset` over the order's entries.

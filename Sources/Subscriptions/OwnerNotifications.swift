@@ -16,6 +16,8 @@ public enum OwnerNotification: Codable, Sendable, Hashable {
     case payoutSent(PayoutNotice)
     case payoutArrived(PayoutNotice)
     case payoutFailed(PayoutNotice, problem: PayoutProblem)
+    /// Shares of a threshold channel were converted (the channel's part of a batch conversion).
+    case converted(ConversionNotice)
     /// The owner's "Send a test notification".
     case test
 
@@ -28,6 +30,7 @@ public enum OwnerNotification: Codable, Sendable, Hashable {
         case .payoutSent(let payout): return "owner-notice:payout-sent:\(payout.payoutID)"
         case .payoutArrived(let payout): return "owner-notice:payout-arrived:\(payout.payoutID)"
         case .payoutFailed(let payout, _): return "owner-notice:payout-failed:\(payout.payoutID)"
+        case .converted(let notice): return "owner-notice:converted:\(notice.conversionID)"
         case .test: return nil
         }
     }
@@ -53,6 +56,23 @@ public struct PayoutNotice: Codable, Sendable, Hashable {
         self.network = network
         self.wallet = wallet
         self.transactionHash = transactionHash
+    }
+}
+
+/// A channel's part of a batch conversion as the owner is told about it.
+public struct ConversionNotice: Codable, Sendable, Hashable {
+    public var conversionID: Int64
+    /// What the converted shares were worth at payment time, in dollars (`12.34`).
+    public var valueUSD: String
+    /// What the channel got, in whole coins of `currency` (`12.1`).
+    public var amount: String
+    public var currency: String
+
+    public init(conversionID: Int64, valueUSD: String, amount: String, currency: String) {
+        self.conversionID = conversionID
+        self.valueUSD = valueUSD
+        self.amount = amount
+        self.currency = currency
     }
 }
 
@@ -119,8 +139,21 @@ public struct OwnerNotificationFacts: Sendable, Hashable {
         public var network: String
         public var wallet: String
         public var thresholdUSD: Decimal?
-        /// The owner's share earned and not yet paid out, in US dollars.
-        public var pendingUSD: Decimal
+        /// The channel's converted balance (USDT, counted as dollars): what a threshold payout pays once it
+        /// reaches the threshold.
+        public var convertedUSD: Decimal
+        /// The channel's shares not converted yet (pending or converting), valued at payment time.
+        public var waitingUSD: Decimal
+
+        public init(strategy: String, currency: String, network: String, wallet: String, thresholdUSD: Decimal?, convertedUSD: Decimal, waitingUSD: Decimal) {
+            self.strategy = strategy
+            self.currency = currency
+            self.network = network
+            self.wallet = wallet
+            self.thresholdUSD = thresholdUSD
+            self.convertedUSD = convertedUSD
+            self.waitingUSD = waitingUSD
+        }
     }
 
     public var recipientID: Int64
@@ -129,6 +162,29 @@ public struct OwnerNotificationFacts: Sendable, Hashable {
     public var channelTitle: String
     public var order: Order?
     public var payout: Payout?
+}
+
+/// A channel's way to its threshold, from `owner_balances`: the converted balance (USDT, whole dollars and
+/// cents) and what still waits for a conversion (pending and converting settlement asset, valued at payment
+/// time).
+public enum ThresholdProgress {
+    public static func read(
+        channelID: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (convertedUSD: Decimal, waitingUSD: Decimal) {
+        let usdt = SettlementAsset.usdt
+        let (converted, waiting) = try await connection.first(
+            """
+            SELECT coalesce(sum(pending) FILTER (WHERE asset = \(usdt.asset)), 0)::text,
+                   coalesce(sum(pending_usd + converting_usd) FILTER (WHERE asset NOT IN ('USD', \(usdt.asset))), 0)::text
+            FROM owner_balances WHERE channel_id = \(channelID) AND owner_user_id = \(ownerUserID)
+            """,
+            as: (String, String).self, logger: logger
+        ) ?? ("0", "0")
+        return (
+            DecimalText.rounded(try DecimalText.require(converted, "converted") / usdt.unitsPerCoin, scale: 2, .down),
+            try DecimalText.require(waiting, "waiting")
+        )
+    }
 }
 
 /// The reads behind owner notifications (channel settings, the order, the recipient, the owner's balance).
@@ -147,12 +203,12 @@ public enum OwnerNotificationStore {
         let language = try await connection.first(
             "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(recipient)", as: (String?, String?).self, logger: logger
         )
-        let pending = try await LedgerStore.ownerBalance(owner, on: connection, logger: logger)
+        let progress = try await ThresholdProgress.read(channelID: job.channelID, ownerUserID: owner, on: connection, logger: logger)
         var facts = OwnerNotificationFacts(
             recipientID: recipient, recipientChosenLanguage: language?.0, recipientTelegramLanguage: language?.1, channelTitle: title, order: nil,
             payout: OwnerNotificationFacts.Payout(
                 strategy: strategy, currency: currency, network: network, wallet: wallet,
-                thresholdUSD: try threshold.map { try DecimalText.require($0, "threshold") }, pendingUSD: pending
+                thresholdUSD: try threshold.map { try DecimalText.require($0, "threshold") }, convertedUSD: progress.convertedUSD, waitingUSD: progress.waitingUSD
             )
         )
         let orderID: Int64? = switch job.notification {

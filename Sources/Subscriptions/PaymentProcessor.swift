@@ -285,9 +285,17 @@ private struct PaymentStep {
         let held = -(try await LedgerStore.balance(.buyerCredit, orderID: order.id, asset: asset, on: connection, logger: logger))
         guard held != 0 else { return }
         let splits = try await LedgerStore.transactions(.split, orderID: order.id, on: connection, logger: logger)
+        // The owner's part is worth the order's USD owner share, in proportion when the order's settled money
+        // is split in several pieces (a later payment, a refund after the split).
+        let splitBefore = try await LedgerStore.splitUnits(orderID: order.id, asset: asset, on: connection, logger: logger)
+        let ownerShareUSD = FeeSplit(gross: order.priceUSD, feePercent: settings.platformFeePercent).ownerShare
+        let whole = splitBefore + held
+        let value = whole > 0 ? DecimalText.rounded(ownerShareUSD * abs(held) / whole, scale: 2, .plain) : ownerShareUSD
         try await LedgerStore.book(
             .split, key: "split:order:\(order.id):\(splits.total + 1)", orderID: order.id, paymentID: nil,
-            entries: LedgerBookings.split(held, asset: asset, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
+            entries: LedgerBookings.split(
+                held, asset: asset, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID, ownerValueUSD: value
+            ),
             on: connection, logger: logger
         )
     }

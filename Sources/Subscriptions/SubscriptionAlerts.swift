@@ -20,6 +20,12 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
     case channelPaused(channelID: Int64, title: String, problem: ChannelProblem, expiredWithoutRemoval: Int, pausedAt: Date)
     /// A payout's transfer ended without moving the value; the owner's share is pending again.
     case payoutFailed(payoutID: Int64, ownerUserID: Int64, reason: String)
+    /// A batch conversion needs an operator: it failed or was refunded (`event` names which; its shares are
+    /// pending again), it is held at the exchange, or what reached the hot wallet differs from what the
+    /// exchange reported.
+    case conversion(conversionID: Int64, event: String, detail: String)
+    /// Reconciliation found the books and the outside world apart.
+    case drift(check: String, detail: String)
 
     /// The same event raised twice has the same key.
     public var key: String {
@@ -30,6 +36,8 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
         case .cancelledWithMoney(let order, _): return "cancelled-with-money:\(order)"
         case .channelPaused(let channel, _, _, _, let pausedAt): return "access-paused:\(channel):\(Int64(pausedAt.timeIntervalSince1970))"
         case .payoutFailed(let payout, _, _): return "payout-failed:\(payout)"
+        case .conversion(let conversion, let event, _): return "conversion:\(conversion):\(event)"
+        case .drift(let check, let detail): return "drift:\(check):\(detail.prefix(120))"
         }
     }
 
@@ -53,6 +61,10 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
                 + "expired subscribers. \(expired) ended subscription(s) were closed without removal; the owner was told."
         case .payoutFailed(let payout, let owner, let reason):
             return "TelePay alert: payout \(payout) to owner \(owner) failed without moving money (\(reason)); the share is pending again."
+        case .conversion(let conversion, let event, let detail):
+            return "TelePay alert: conversion \(conversion) \(event): \(detail)"
+        case .drift(let check, let detail):
+            return "TelePay alert: reconciliation (\(check)) found drift: \(detail). See `telepay ledger --reconcile`."
         }
     }
 }

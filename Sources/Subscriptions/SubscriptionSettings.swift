@@ -12,6 +12,8 @@ public struct SettlementAsset: Sendable, Hashable {
     public var decimals: Int
 
     public static let ether = SettlementAsset(currency: "eth", asset: "ETH", decimals: 18)
+    /// What threshold owners' shares are converted into and paid from: USDT (ERC-20 on Ethereum).
+    public static let usdt = SettlementAsset(currency: "usdt", asset: "USDT", decimals: 6)
 
     public init(currency: String, asset: String, decimals: Int) {
         self.currency = currency

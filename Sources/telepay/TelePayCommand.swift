@@ -4,6 +4,7 @@ import Conversations
 import Foundation
 import Jobs
 import Logging
+import Money
 import Payouts
 import Storage
 import Subscriptions
@@ -280,14 +281,54 @@ struct LedgerCommand: AsyncParsableCommand {
     @Option(help: "How many payments held for review to list.")
     var held = 50
 
+    @Flag(help: "Compare the hot wallet on the chain with the ledger, asset by asset; exit 1 on drift.")
+    var reconcile = false
+
+    @Option(name: .customLong("record-deposit"), help: "Book money the operator put into the hot wallet from outside the sales (e.g. 0.5 of gas money), in whole coins of --asset.")
+    var deposit: String?
+
+    @Option(help: "The asset of --record-deposit: ETH or USDT.")
+    var asset = "ETH"
+
+    @Option(help: "Why the deposit was made (kept in the log).")
+    var note = "operator deposit"
+
     func run() async throws {
         let (configuration, logger) = try options.load()
         let limit = held
         do {
+            if let deposit {
+                let known = [SettlementAsset.ether, SettlementAsset.usdt]
+                guard let kind = known.first(where: { $0.asset == asset.uppercased() }) else {
+                    printError("telepay ledger: --asset \(asset) is not ETH or USDT")
+                    throw ExitCode(2)
+                }
+                guard let amount = DecimalText.parse(deposit), amount > 0, kind.units(amount) == amount * kind.unitsPerCoin else {
+                    printError("telepay ledger: --record-deposit \(deposit) is not a positive amount of \(kind.asset) with at most \(kind.decimals) decimals")
+                    throw ExitCode(2)
+                }
+                let note = self.note
+                _ = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                    try await Reconciliation.recordDeposit(asset: kind.asset, units: kind.units(amount), note: note, database: database, logger: logger)
+                }
+                logger.notice("operator deposit booked", metadata: ["asset": "\(kind.asset)", "amount": "\(deposit)", "note": "\(note)"])
+                print("Booked \(deposit) \(kind.asset) into hot_wallet from operator_capital (\(note)).")
+                return
+            }
+            if reconcile {
+                let report = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                    try await ReconcileReport.run(configuration: configuration, database: database, logger: logger)
+                }
+                print(ReconcileReport.render(report))
+                if !report.isClean { throw ExitCode.failure }
+                return
+            }
             let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
                 try await database.withConnection { try await LedgerStore.summary(heldLimit: limit, on: $0, logger: logger) }
             }
             print(LedgerReport.render(summary))
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             printError("telepay ledger: \(error)")
             throw ExitCode.failure

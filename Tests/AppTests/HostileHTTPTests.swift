@@ -346,4 +346,23 @@ struct HostileHTTPTests {
         #expect(metrics.contains("telepay_http_connections_open"))
         #expect(try await server.status(request("GET", "/healthz")) == 200)
     }
+
+    @Test("a crowd of connections leaving (down to a tenth of a peak of at least 256) is noticed once, so its memory is given back; small crowds are not")
+    func crowdLeaving() {
+        var watch = CrowdWatch(reclaimAfterPeak: 256)
+        for count in 1...100 { watch.opened(count: count) }
+        #expect((0..<100).reversed().compactMap { watch.closed(count: $0) }.isEmpty, "100 connections are not a crowd")
+        for count in 1...2_000 { watch.opened(count: count) }
+        var reported: [Int] = []
+        for count in (0..<2_000).reversed() {
+            if let peak = watch.closed(count: count) { reported.append(peak) }
+        }
+        #expect(reported == [2_000], "reported once, when 200 were left")
+        #expect(MemoryReclaimer.isAvailable, "glibc's malloc_trim is found on Linux")
+        // Memory freed after a burst of small allocations goes back to the system.
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<20_000 { blocks.append(malloc(4096)!) }
+        for block in blocks { free(block) }
+        #expect(MemoryReclaimer.reclaim(), "malloc_trim released pages")
+    }
 }

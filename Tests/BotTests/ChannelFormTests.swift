@@ -236,6 +236,9 @@ struct ChannelFormTests {
             try await bot.tap(anna, "🟢 Public News")
             let token = try #require(try await bot.scalar(String.self, "SELECT offer_token FROM channels"))
             await bot.see(anna, "🔗 Offer link for buyers: https://t.me/telepay_test_bot?start=\(token)")
+            // The owner sees where the threshold stands and what the next payout will be.
+            await bot.see(anna, "💰 Payout at $250.00: $0.00 of $250.00 converted to USDT (0%); $0.00 waits for the next conversion.")
+            await bot.see(anna, "Next payout: everything converted, in USDT on TRX, once it reaches $250.00.")
         }
     }
 

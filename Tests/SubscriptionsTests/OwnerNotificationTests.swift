@@ -59,8 +59,9 @@ struct OwnerNotificationTests {
             try await world.settled()
             let renewal = try #require(await world.bot.sentMessages(to: owner).last?.text)
             #expect(renewal.hasPrefix("🔁 Renewal of <b>Secret Club</b>\nTier 2: $25.50 for 90 days"), "\(renewal)")
-            // Pending: 9.70 + 24.73 (25.50 less its 0.77 fee) = 34.43 of 50 → 68 %.
-            #expect(renewal.hasSuffix("Payout at $50.00: $34.43 of $50.00 (68%)."), "\(renewal)")
+            // Nothing is converted to USDT yet; the two shares wait for a conversion, valued at payment time:
+            // 9.70 + 24.73 (25.50 less its 0.77 fee) = 34.43.
+            #expect(renewal.hasSuffix("Payout at $50.00: $0.00 of $50.00 converted (0%); $34.43 more waits for the next conversion to USDT."), "\(renewal)")
         }
     }
 

@@ -173,4 +173,134 @@ struct PayoutCrashTests {
             }
         }
     }
+    @Test("threshold payouts killed at every step of the conversion and of the USDT payouts, then restarted: every share converted once, one exchange funded per conversion and per payout, the USDT that arrived paid exactly once, ledger equals chain")
+    func thresholdCrashCampaign() async throws {
+        let chain = try await EthereumTestNode.shared.chain()
+        let secret = LocalChain.randomSecret()
+        let key = try PrivateKey(bytes: secret)
+        let gasMoney = LocalChain.ether
+        let treasury = try await chain.fundedWallet(ether: 10)
+        let usdt = try await chain.deployToken(name: "Tether USD", symbol: "USDT", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
+        let usdc = try await chain.deployToken(name: "USD Coin", symbol: "USDC", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
+        let fake = FakeChangeNow()
+        await fake.settle(on: .init(
+            rpc: chain.rpc, chainId: chain.chainId, treasury: treasury,
+            tokens: ["usdt/eth": .init(address: usdt, decimals: 6), "usdc/eth": .init(address: usdc, decimals: 6)]
+        ))
+        let server = try await TestPostgres.shared.server()
+        let wallets = (0..<2).map { _ in LocalChain.randomAddress() }
+        try await withMigratedDatabase { database in
+            // Two threshold owners ($10): channel 1 takes USDT on Ethereum (a token transfer), channel 2 USDC (an exchange from USDT).
+            try await database.withTransaction { connection in
+                try await connection.run("INSERT INTO telegram_users (id, first_name, telegram_language) SELECT 8100 + g, 'Owner', 'en' FROM generate_series(1, 2) AS g", logger: quietLogger)
+                try await connection.run("INSERT INTO owners (user_id) SELECT 8100 + g FROM generate_series(1, 2) AS g", logger: quietLogger)
+                try await connection.run(
+                    """
+                    INSERT INTO channels (id, owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status) OVERRIDING SYSTEM VALUE
+                    SELECT g, 8100 + g, -1004000000000 - 2 * g, 'Closed', -1004000000001 - 2 * g, 'Open', 'active' FROM generate_series(1, 2) AS g
+                    """,
+                    logger: quietLogger
+                )
+                try await connection.run(
+                    """
+                    INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, strategy, threshold_usd)
+                    SELECT g, CASE WHEN g = 1 THEN 'USDT' ELSE 'USDC' END, 'ETH', (\(wallets.map(\.checksummed))::text[])[g], 'threshold', 10
+                    FROM generate_series(1, 2) AS g
+                    """,
+                    logger: quietLogger
+                )
+            }
+            try await chain.fund(key.address, wei: gasMoney)
+            // Each round: another $25 share for each channel (0.01 ETH each), so every run converts and pays.
+            @Sendable func settleRound(_ round: Int) async throws {
+                try await database.withTransaction { connection in
+                    for channel in Int64(1)...2 {
+                        try await LedgerStore.book(
+                            .split, key: "threshold-crash:\(round):\(channel)", orderID: nil, paymentID: nil,
+                            entries: [
+                                LedgerEntry(.hotWallet, asset: "ETH", Self.settled),
+                                LedgerEntry(.platformFee, asset: "ETH", Self.share - Self.settled),
+                                LedgerEntry(.ownerPayable, owner: 8100 + channel, channel: channel, asset: "ETH", -Self.share, valueUSD: -50),
+                            ],
+                            on: connection, logger: quietLogger
+                        )
+                    }
+                }
+                try await chain.fund(key.address, wei: 2 * BigUInt(20_600_000_000_000_000))
+            }
+            let databaseName = try await database.withConnection { connection in
+                try await connection.query("SELECT current_database()", logger: quietLogger).collect().first?.decode(String.self)
+            }
+            try await fake.serve { url in
+                let child = PayoutCrashChildProcess(environment: [
+                    "CRASH_DB_SOCKET": server.cluster.socketPath, "CRASH_DB_USER": EmbeddedPostgres.username,
+                    "CRASH_DB_NAME": try #require(databaseName), "CRASH_RPC_URL": chain.url, "CRASH_KEY": Hex.encodeData(secret),
+                    "CRASH_CHAIN_ID": String(chain.chainId), "CRASH_CHANGENOW_URL": url, "CRASH_MAX_PASSES": "40",
+                    "CRASH_MODE": "threshold", "CRASH_USDT": usdt.checksummed,
+                ], logPath: try RepositoryPaths.makeTemporaryDirectory("threshold-crash") + "/child.log")
+
+                var rounds = 0
+                var history: [String] = []
+                var killedSteps: Set<String> = []
+                let plans = PayoutStep.allCases.filter { $0 != .failed && $0 != .validated }.flatMap { ["\($0.rawValue):1", "\($0.rawValue):2"] }
+                var finished = false
+                for plan in plans + Array(repeating: "", count: 4) where !finished {
+                    if !plan.isEmpty && plan.hasSuffix(":1") {
+                        rounds += 1
+                        try await settleRound(rounds)
+                    }
+                    let (code, output) = try await child.run(crashAt: plan)
+                    #expect([0, 3, 137].contains(code), "plan \(plan): exit \(code)\n\(output)")
+                    if code == 137 { killedSteps.insert(String(plan.split(separator: ":")[0])) }
+                    history.append("\(plan.isEmpty ? "-" : plan)→\(code)")
+                    finished = code == 0 && plan.isEmpty
+                }
+                #expect(finished, "still open: \(history)")
+                #expect(killedSteps.isSuperset(of: ["planned", "estimated", "intentRecorded", "exchangeCreated", "transferRecorded", "sending", "funded", "paid"]), "\(history)")
+
+                func strings(_ sql: PostgresQuery) async throws -> [String] {
+                    try await database.withConnection { try await $0.all(sql, as: String.self, logger: quietLogger) }
+                }
+                #expect(try await strings("SELECT DISTINCT state FROM conversions") == ["converted"], "\(history)")
+                #expect(try await strings("SELECT DISTINCT state FROM payouts") == ["paid"], "\(history)")
+                // Every share converted once: the conversions took all of it (8 decimals: 0.02 ETH shares have no dust).
+                #expect(try await strings("SELECT sum(from_units)::text FROM conversion_parts") == [DecimalText.plain(Decimal(2 * rounds) * Self.share)])
+                // What arrived is allocated exactly and paid exactly once.
+                #expect(try await strings("SELECT (sum(p.allocated_units) = c.received_units)::text FROM conversions c JOIN conversion_parts p ON p.conversion_id = c.id GROUP BY c.id")
+                    .allSatisfy { $0 == "true" })
+                let allocated = try await strings("SELECT sum(allocated_units)::text FROM conversion_parts GROUP BY channel_id ORDER BY channel_id")
+                let paid = try await strings("SELECT paid_out::text FROM owner_balances WHERE asset = 'USDT' ORDER BY channel_id")
+                #expect(allocated == paid, "allocated \(allocated), paid \(paid): \(history)")
+                #expect(try await chain.rpc.tokenBalance(token: usdt, owner: wallets[0]).description == allocated.first, "the USDT owner got exactly their allocations")
+                // Exactly the recorded exchanges were funded: one per conversion and one per USDC payout.
+                let exchanges = await fake.exchanges()
+                let funded = exchanges.filter { $0.amountFrom != nil }.map(\.id).sorted()
+                let recorded = try await strings(
+                    """
+                    SELECT i.exchange_id FROM exchange_intents i
+                    WHERE i.id IN (SELECT exchange_intent_id FROM conversions UNION SELECT exchange_intent_id FROM payouts WHERE route = 'exchange')
+                    ORDER BY 1
+                    """
+                )
+                #expect(funded == recorded, "created \(exchanges.count), funded \(funded.count), recorded \(recorded.count): \(history)")
+                let usdcUnits = try TokenUnits.baseUnits(
+                    fromDecimal: "\(exchanges.filter { $0.payoutAddress == wallets[1].checksummed && $0.amountFrom != nil }.map { $0.amountTo ?? 0 }.reduce(0, +))", decimals: 6
+                )
+                #expect(try await chain.rpc.tokenBalance(token: usdc, owner: wallets[1]) == usdcUnits && usdcUnits > 0, "the USDC owner got each funded exchange's amount once")
+                // Gapless nonces, and the books equal the chain in ETH and USDT.
+                let sender = TransferSender(key: key, chainId: chain.chainId, rpc: chain.rpc, database: database, policy: SenderPolicy(confirmations: 1), alerts: IgnoredWalletAlerts(), logger: quietLogger)
+                let transfers = try await sender.transfers(in: TransferState.allCases)
+                #expect(transfers.allSatisfy { $0.state == .confirmed } && transfers.compactMap(\.nonce).sorted() == Array(0..<UInt64(transfers.count)))
+                let broken = try await strings(
+                    "SELECT channel_id::text || asset FROM owner_balances WHERE earned + received <> pending + converting + in_flight + paid_out + converted"
+                )
+                #expect(broken.isEmpty, "\(broken)")
+                let ledgerEther = Decimal(string: try await strings("SELECT sum(amount)::text FROM ledger_entries WHERE account = 'hot_wallet' AND asset = 'ETH'").first ?? "") ?? -1
+                let onChain = try await chain.rpc.balance(of: key.address, at: .latest)
+                #expect(onChain.description == DecimalText.plain(ledgerEther + (Decimal(string: gasMoney.description) ?? 0)), "ETH: chain \(onChain), ledger \(ledgerEther) + gas money")
+                let ledgerTether = try await strings("SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE account = 'hot_wallet' AND asset = 'USDT'").first
+                #expect(try await chain.rpc.tokenBalance(token: usdt, owner: key.address).description == ledgerTether, "USDT: the ledger equals the chain")
+            }
+        }
+    }
 }

@@ -107,6 +107,9 @@ public actor FakeChangeNow {
         PairRule(from: ("eth", "eth"), to: ("usdt", "trx"), minAmount: Decimal(string: "0.005")!, maxAmount: Decimal(50), rate: Decimal(string: "2500.25")!, withdrawalFee: Decimal(1)),
         PairRule(from: ("eth", "eth"), to: ("btc", "btc"), minAmount: Decimal(string: "0.0002787")!, rate: Decimal(string: "0.0367")!, withdrawalFee: Decimal(string: "0.00002")!),
         PairRule(from: ("eth", "eth"), to: ("usdc", "eth"), minAmount: Decimal(string: "0.01")!, rate: Decimal(string: "2499.5")!, withdrawalFee: Decimal(string: "2.5")!),
+        PairRule(from: ("eth", "eth"), to: ("usdt", "eth"), minAmount: Decimal(string: "0.008")!, rate: Decimal(string: "2498.75")!, withdrawalFee: Decimal(string: "1.5")!),
+        PairRule(from: ("usdt", "eth"), to: ("usdc", "eth"), minAmount: Decimal(10), rate: Decimal(string: "0.9985")!, withdrawalFee: Decimal(string: "0.5")!),
+        PairRule(from: ("usdt", "eth"), to: ("btc", "btc"), minAmount: Decimal(15), rate: Decimal(string: "0.0000149")!, withdrawalFee: Decimal(string: "0.00002")!),
     ]
 
     /// The legacy ticker v1 uses for a currency on a network: the ticker alone on its own chain, else
@@ -201,13 +204,50 @@ public actor FakeChangeNow {
         return Hex.encodeData(try await chain.rpc.sendRawTransaction(signed.rawTransaction))
     }
 
+    /// Waits (a few blocks at most on the local chain) until `address` holds some ETH.
+    private func waitForBalance(of address: Address, on chain: Chain) async throws {
+        for _ in 0..<50 {
+            if try await chain.rpc.balance(of: address, at: .latest) > 0 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// The fee cap of a plain transfer: what a refund keeps back for gas.
     private func transferGasCost(on chain: Chain) async throws -> BigUInt {
         let base = try await chain.rpc.block(.latest)?.baseFeePerGas ?? 1_000_000_000
         return BigUInt(21_000) * (base * 2 + 1_000_000_000)
     }
 
+    /// The token an exchange's deposit is paid in (its `from` side is one of the chain's tokens), if any.
+    private func depositToken(_ exchange: FakeExchange, on chain: Chain) -> Chain.Token? {
+        chain.tokens["\(exchange.fromCurrency)/\(exchange.fromNetwork)"]
+    }
+
+    /// What the pay-in address holds of the exchange's deposit asset, in its base units, and in whole coins.
+    private func deposit(_ exchange: FakeExchange, key: PrivateKey, on chain: Chain) async throws -> (units: BigUInt, amount: Decimal, expected: BigUInt) {
+        if let token = depositToken(exchange, on: chain) {
+            let units = try await chain.rpc.tokenBalance(token: token.address, owner: key.address)
+            let amount = Decimal(string: TokenUnits.decimalString(fromBaseUnits: units, decimals: token.decimals), locale: Locale(identifier: "en_US_POSIX")) ?? 0
+            return (units, amount, try TokenUnits.baseUnits(fromDecimal: "\(exchange.expectedAmountFrom)", decimals: token.decimals))
+        }
+        let wei = try await chain.rpc.balance(of: key.address, at: .latest)
+        return (wei, ether(wei), try self.wei(exchange.expectedAmountFrom))
+    }
+
     private func refund(_ exchange: inout FakeExchange, key: PrivateKey, balance: BigUInt, on chain: Chain) async throws {
+        if let token = depositToken(exchange, on: chain), let refundTo = try? Address(parsing: exchange.refundAddress) {
+            // A token deposit goes back whole; the treasury pays the pay-in key's gas, as an exchange would.
+            _ = try await send(from: chain.treasury, to: key.address, value: BigUInt(10).power(16), gas: 21_000, on: chain)
+            try await waitForBalance(of: key.address, on: chain)
+            let data = try ERC20.transferCallData(to: refundTo, amount: balance)
+            let hash = try await send(from: key, to: token.address, value: 0, data: data, gas: 120_000, on: chain)
+            let amount = Decimal(string: TokenUnits.decimalString(fromBaseUnits: balance, decimals: token.decimals), locale: Locale(identifier: "en_US_POSIX")) ?? 0
+            exchange.amountFrom = amount
+            exchange.refundAmount = amount
+            exchange.refundHash = hash
+            exchange.status = "refunded"
+            return
+        }
         let cost = try await transferGasCost(on: chain)
         guard balance > cost, let refundTo = try? Address(parsing: exchange.refundAddress) else {
             exchange.status = "failed"
@@ -225,11 +265,11 @@ public actor FakeChangeNow {
         guard let chain, let key = payinKeys[id], var exchange = exchangesByID[id] else { return }
         switch exchange.status {
         case "new", "waiting":
-            let balance = try await chain.rpc.balance(of: key.address, at: .latest)
+            let (balance, amount, expected) = try await deposit(exchange, key: key, on: chain)
             if balance == 0 {
                 exchange.status = "waiting"
-            } else if balance >= (try wei(exchange.expectedAmountFrom)) {
-                exchange.amountFrom = ether(balance)
+            } else if balance >= expected {
+                exchange.amountFrom = amount
                 switch scripts[id] ?? .exchange {
                 case .exchange: exchange.status = "confirming"
                 case .fail: exchange.status = "failed"

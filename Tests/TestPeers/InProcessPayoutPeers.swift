@@ -75,10 +75,22 @@ public final class InProcessChangeNow: ChangeNowAPI {
         return ExchangeStatusReport(
             id: id, status: status, pair: request.pair, expectedAmountFrom: amount, expectedAmountTo: amount * 2500,
             amountFrom: ended == nil ? nil : amount, amountTo: finished ? amount * 2500 : nil, payinAddress: "0x" + String(repeating: "a", count: 40),
-            payoutAddress: request.address, payinHash: nil, payoutHash: finished ? "0x" + String(repeating: "b", count: 64) : nil,
+            payoutAddress: request.address, payinHash: nil, payoutHash: finished ? Self.payoutHash(of: id) : nil,
             refundHash: ended == .refunded ? "0x" + String(repeating: "c", count: 64) : nil,
             refundAmount: ended == .refunded ? amount * Decimal(string: "0.99")! : nil, createdAt: nil, updatedAt: nil
         )
+    }
+
+    /// The payout transaction hash a finished exchange reports: its own, so what arrived can be told apart.
+    public static func payoutHash(of id: String) -> String {
+        "0x" + id + String(repeating: "b", count: max(64 - id.count, 0))
+    }
+
+    /// What the exchange whose payout transaction is `hash` reported sending, in coins; `nil` for an unknown hash.
+    public func reportedAmountTo(hash: String) -> Decimal? {
+        exchanges.withLock { exchanges in
+            exchanges.first { Self.payoutHash(of: $0.key) == hash }.map { $0.value.amount * 2500 }
+        }
     }
 
     public func validateAddress(network: String, address: String) async throws(ChangeNowError) -> AddressValidation {

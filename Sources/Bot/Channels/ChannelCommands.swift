@@ -2,6 +2,7 @@ import Conversations
 import Foundation
 import Localization
 import Logging
+import Money
 import PostgresNIO
 import Subscriptions
 import TelegramBotAPI
@@ -168,6 +169,23 @@ public struct ChannelCommands: Sendable {
         try await Self.show(lines.joined(separator: "\n"), buttons: buttons, context: context, editing: editing)
     }
 
+    /// Where the owner's money stands: for threshold payouts the progress (converted USDT of the threshold,
+    /// what waits for a conversion) and the next payout; for instant payouts what is pending.
+    static func payoutProgress(_ channel: ChannelSummary, context: UpdateContext, connection: PostgresConnection) async throws -> String? {
+        guard let settings = try await ChannelRepository.payoutSettings(channelID: channel.id, on: connection, logger: context.logger) else { return nil }
+        let progress = try await ThresholdProgress.read(channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
+        if settings.strategy == "threshold", let threshold = settings.thresholdUSD {
+            let percent = min(OwnerNotificationText.percent(progress.convertedUSD, of: threshold), 100)
+            return context.text("channels.card.threshold", [
+                "converted": DecimalText.usd(progress.convertedUSD), "threshold": DecimalText.usd(threshold), "percent": String(percent),
+                "waiting": DecimalText.usd(progress.waitingUSD), "currency": settings.currency, "network": settings.network,
+            ])
+        }
+        return context.text("channels.card.instant", [
+            "pending": DecimalText.usd(progress.waitingUSD + progress.convertedUSD), "currency": settings.currency, "network": settings.network,
+        ])
+    }
+
     /// The channel's card; `connection` is the caller's, so a change it just made shows.
     func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?, connection: PostgresConnection) async throws {
         let bot = try await context.services.botIdentity.user(context.services.client)
@@ -180,6 +198,7 @@ public struct ChannelCommands: Sendable {
             "tiers": String(channel.enabledTiers), "link": link,
         ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
             + "\n" + Self.donationPostStatus(donationPost, channel: channel, context: context)
+            + (try await Self.payoutProgress(channel, context: context, connection: connection).map { "\n\n" + $0 } ?? "")
         let toggle = channel.status == "paused"
             ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))
             : Self.button(context.text("channels.button.pause"), .channelPause(channel.id))

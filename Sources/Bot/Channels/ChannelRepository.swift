@@ -1,6 +1,7 @@
 import Foundation
 import Jobs
 import Logging
+import Money
 import PostgresNIO
 import Subscriptions
 import Wallets
@@ -143,6 +144,18 @@ public enum ChannelRepository {
         }
         for key in Array(values.keys) where values[key] == "" { values[key] = nil }
         return values
+    }
+
+    /// How the channel's owner is paid: strategy, threshold (threshold strategy), coin and network; `nil`
+    /// before the payout settings are saved.
+    public static func payoutSettings(
+        channelID: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (strategy: String, thresholdUSD: Decimal?, currency: String, network: String)? {
+        guard let (strategy, threshold, currency, network) = try await connection.first(
+            "SELECT strategy, threshold_usd::text, currency_code, network_code FROM channel_payout_settings WHERE channel_id = \(channelID)",
+            as: (String, String?, String, String).self, logger: logger
+        ) else { return nil }
+        return (strategy, threshold.flatMap(DecimalText.parse), currency, network)
     }
 
     /// Writes the whole form (channel, tiers, payout settings) for a new channel (`id == nil`) or one the
