@@ -339,7 +339,7 @@ struct OwnerMoneyStatsTests {
             #expect(stats.donations.allTime == Decimal(string: "14.75")!)
 
             await bot.fake.userSendsCallback(owner, data: CallbackData.channelStats(channel).encoded, onMessage: 1)
-            let balance = bot.text("stats.channel.balance", ["asset": "USD", "earned": "24.75", "pending": "4.75", "in_flight": "10", "paid": "10"])
+            let balance = bot.text("stats.channel.balance", ["asset": "USD", "earned": "24.75", "pending": "4.75", "converting": "0", "in_flight": "10", "paid": "10"])
             let donations = bot.text("stats.channel.donations", ["count": "3", "week": "5", "month": "7.25", "all": "14.75"])
             await bot.eventually("the stats with donations and balances") {
                 let text = await bot.fake.lastMessage(to: owner)?.text ?? ""
@@ -379,7 +379,7 @@ struct AdminStatsBotTests {
             await bot.eventually("the admin menu") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.menu") }
             try await bot.fake.userTapsButton(admin, label: bot.text("admin.button.stats"))
             let fee = bot.text("admin.stats.fee_line", ["asset": "USD", "today": "0.3", "week": "0.3", "month": "0.3"])
-            let payable = bot.text("admin.stats.payable_line", ["asset": "USD", "pending": "9.7", "in_flight": "0", "paid": "0"])
+            let payable = bot.text("admin.stats.payable_line", ["asset": "USD", "pending": "9.7", "converting": "0", "in_flight": "0", "paid": "0"])
             await bot.eventually("the stats") {
                 let text = await bot.fake.lastMessage(to: admin)?.text ?? ""
                 return text.contains(fee) && text.contains(payable) && text.contains(bot.text("admin.stats.hot_wallet"))

@@ -31,12 +31,13 @@ public struct ChannelStats: Sendable, Hashable {
         public var allTime: Decimal
     }
 
-    /// The owner's money from this channel in one asset: earned, pending (owed, not yet on its way), in flight
-    /// (a payout is moving it) and paid out.
+    /// The owner's money from this channel in one asset: earned, pending (owed, not yet on its way), converting
+    /// (taken by a conversion that has not ended), in flight (a payout is moving it) and paid out.
     public struct Balance: Sendable, Hashable {
         public var asset: String
         public var earned: Decimal
         public var pending: Decimal
+        public var converting: Decimal
         public var inFlight: Decimal
         public var paidOut: Decimal
     }

@@ -18,7 +18,9 @@ extension BroadcastCommands {
         var stats = try await database.withConnection { try await statsStore.read(channelID: channel, on: $0) }
         stats.balances = try await PayoutDesk(database: database, logger: context.logger).balances(ownerUserID: user)
             .filter { $0.channelID == channel }
-            .map { ChannelStats.Balance(asset: $0.asset, earned: $0.earned, pending: $0.pending, inFlight: $0.inFlight, paidOut: $0.paidOut) }
+            .map {
+                ChannelStats.Balance(asset: $0.asset, earned: $0.earned, pending: $0.pending, converting: $0.converting, inFlight: $0.inFlight, paidOut: $0.paidOut)
+            }
         try await context.answerCallback()
         let export = { (kind: ChannelExportKind) in
             InlineKeyboardButton(text: context.text("stats.button.export_\(kind == .subscribers ? "subscribers" : "payments")"), action: .callbackData(CallbackData.channelExport(channel, kind).encoded))
@@ -56,8 +58,8 @@ extension BroadcastCommands {
         if stats.balances.isEmpty { lines.append("—") }
         for balance in stats.balances {
             lines.append(context.text("stats.channel.balance", [
-                "asset": balance.asset, "earned": "\(balance.earned)", "pending": "\(balance.pending)", "in_flight": "\(balance.inFlight)",
-                "paid": "\(balance.paidOut)",
+                "asset": balance.asset, "earned": "\(balance.earned)", "pending": "\(balance.pending)", "converting": "\(balance.converting)",
+                "in_flight": "\(balance.inFlight)", "paid": "\(balance.paidOut)",
             ]))
         }
         return lines.joined(separator: "\n")

@@ -39,17 +39,19 @@ public struct PlatformStats: Sendable, Hashable {
         }
     }
 
-    /// What owners are owed in one asset: pending (not yet on its way), in flight (a payout is moving it) and
-    /// paid out, summed over every owner and channel.
+    /// What owners are owed in one asset: pending (not yet on its way), converting (taken by a conversion that
+    /// has not ended), in flight (a payout is moving it) and paid out, summed over every owner and channel.
     public struct Payable: Sendable, Hashable {
         public var asset: String
         public var pending: Decimal
+        public var converting: Decimal
         public var inFlight: Decimal
         public var paidOut: Decimal
 
-        public init(asset: String, pending: Decimal, inFlight: Decimal, paidOut: Decimal) {
+        public init(asset: String, pending: Decimal, converting: Decimal = 0, inFlight: Decimal, paidOut: Decimal) {
             self.asset = asset
             self.pending = pending
+            self.converting = converting
             self.inFlight = inFlight
             self.paidOut = paidOut
         }
@@ -144,11 +146,15 @@ public struct PlatformStatsStore: Sendable {
             // One row per owner, channel and asset, kept by the ledger's trigger: small next to the orders.
             stats.payables = try await connection.all(
                 """
-                SELECT asset, sum(pending)::text, sum(in_flight)::text, sum(paid_out)::text FROM owner_balances GROUP BY asset ORDER BY asset
+                SELECT asset, sum(pending)::text, sum(converting)::text, sum(in_flight)::text, sum(paid_out)::text FROM owner_balances
+                GROUP BY asset ORDER BY asset
                 """,
-                as: (String, String, String, String).self, logger: logger
+                as: (String, String, String, String, String).self, logger: logger
             ).map {
-                PlatformStats.Payable(asset: $0.0, pending: try DecimalText.require($0.1, "pending"), inFlight: try DecimalText.require($0.2, "in flight"), paidOut: try DecimalText.require($0.3, "paid out"))
+                PlatformStats.Payable(
+                    asset: $0.0, pending: try DecimalText.require($0.1, "pending"), converting: try DecimalText.require($0.2, "converting"),
+                    inFlight: try DecimalText.require($0.3, "in flight"), paidOut: try DecimalText.require($0.4, "paid out")
+                )
             }
             let lag = try await connection.first(
                 "SELECT coalesce((SELECT max(id) FROM ledger_entries), 0) - (SELECT through_entry_id FROM ledger_checkpoint)",
@@ -186,7 +192,8 @@ extension BroadcastCommands {
         if stats.payables.isEmpty { lines.append("—") }
         for payable in stats.payables {
             lines.append(context.text("admin.stats.payable_line", [
-                "asset": payable.asset, "pending": "\(payable.pending)", "in_flight": "\(payable.inFlight)", "paid": "\(payable.paidOut)",
+                "asset": payable.asset, "pending": "\(payable.pending)", "converting": "\(payable.converting)", "in_flight": "\(payable.inFlight)",
+                "paid": "\(payable.paidOut)",
             ]))
         }
         lines.append(context.text("admin.stats.open_payouts", [
