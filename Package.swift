@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "Broadcasts",
                 "Money",
+                "Payouts",
                 "TelegramBotAPI",
                 "Storage",
                 "Jobs",
@@ -312,6 +313,7 @@ let package = Package(
             name: "BroadcastsTests",
             dependencies: [
                 "Broadcasts", "Bot", "Jobs", "Storage", "Localization", "Conversations", "TelegramBotAPI", "TelegramFake", "TestSupport",
+                "BroadcastCrashChild",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -432,6 +434,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Tests/SenderCrashChild",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "BroadcastCrashChild",
+            dependencies: [
+                "Bot", "Broadcasts", "Storage", "TelegramBotAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Tests/BroadcastCrashChild",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

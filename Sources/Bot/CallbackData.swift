@@ -62,6 +62,12 @@ public enum CallbackData: Sendable, Hashable {
     case adminAccess(AdminAccessAction, Int64)
     /// An admin re-queues failed job `id` (as `telepay jobs retry` does).
     case adminRetryJob(Int64)
+    /// An owner's CSV export of a channel's subscribers or payments.
+    case channelExport(Int64, ChannelExportKind)
+    /// An admin allows the channel's next payout after a failed one (`PayoutDesk.release`).
+    case adminReleasePayout(Int64)
+    /// An admin pauses or resumes any channel (a reason is asked next).
+    case adminChannel(AdminChannelAction, Int64)
 
     public static let version = "v1"
     public static let maximumBytes = 64
@@ -98,6 +104,9 @@ public enum CallbackData: Sendable, Hashable {
         case .broadcast(let action, let id): return "\(Self.version):bc:\(action.rawValue):\(id)"
         case .adminAccess(let action, let id): return "\(Self.version):acc:\(action.rawValue):\(id)"
         case .adminRetryJob(let id): return "\(Self.version):admjob:\(id)"
+        case .channelExport(let id, let kind): return "\(Self.version):chx:\(kind.rawValue):\(id)"
+        case .adminReleasePayout(let id): return "\(Self.version):admpay:\(id)"
+        case .adminChannel(let action, let id): return "\(Self.version):admch:\(action.rawValue):\(id)"
         }
     }
 
@@ -170,6 +179,15 @@ public enum CallbackData: Sendable, Hashable {
         case ("acc", 4):
             guard let action = AdminAccessAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
             self = .adminAccess(action, id)
+        case ("chx", 4):
+            guard let kind = ChannelExportKind(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .channelExport(id, kind)
+        case ("admpay", 3):
+            guard let id = Self.id(parts[2]) else { return nil }
+            self = .adminReleasePayout(id)
+        case ("admch", 4):
+            guard let action = AdminChannelAction(rawValue: parts[2]), let id = Self.id(parts[3]) else { return nil }
+            self = .adminChannel(action, id)
         default:
             return nil
         }
@@ -199,6 +217,8 @@ public enum CallbackData: Sendable, Hashable {
             + OwnerAudienceChoice.allCases.map { .channelBroadcastTo(channelID: .max, audience: $0) }
             + BroadcastAction.allCases.map { .broadcast($0, .max) }
             + AdminAccessAction.allCases.map { .adminAccess($0, .max) } + [.adminRetryJob(.max)]
+            + ChannelExportKind.allCases.map { .channelExport(.max, $0) } + [.adminReleasePayout(.max)]
+            + AdminChannelAction.allCases.map { .adminChannel($0, .max) }
     }
 
     /// Offer tokens are 16 to 32 characters of `[A-Za-z0-9_-]` (the `channels.offer_token` check).
@@ -232,6 +252,8 @@ public enum OwnerAudienceChoice: String, Sendable, Hashable, CaseIterable {
     case active = "act"
     case expired7 = "exp7"
     case expired30 = "exp30"
+    /// The owner types the number of days.
+    case expiredDays = "expn"
     case paid
 }
 

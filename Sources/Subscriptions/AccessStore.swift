@@ -209,13 +209,18 @@ struct AccessStore: Sendable {
         return expired
     }
 
+    /// The `paused_reason` of sales an admin paused (`ChannelRepository.adminPause` in the bot).
+    static let adminPauseReason = "admin"
+
     /// Pauses sales of a channel for `problem`, as the bot's own membership updates do; returns whether
-    /// anything changed (a channel already paused for the same reason is left alone).
+    /// anything changed (a channel already paused for the same reason, or by an admin, is left alone: only an
+    /// admin resumes what an admin paused).
     func pauseChannel(id: Int64, for problem: ChannelProblem, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
             """
             UPDATE channels SET status = \(ChannelStatus.paused.rawValue), paused_reason = \(problem.rawValue)
             WHERE id = \(id) AND (status <> \(ChannelStatus.paused.rawValue) OR paused_reason IS DISTINCT FROM \(problem.rawValue))
+                AND paused_reason IS DISTINCT FROM \(Self.adminPauseReason)
             RETURNING 1
             """,
             logger: logger

@@ -93,6 +93,35 @@ public enum SubscriptionGrants {
         return row.map { (before: $0.0, after: $0.1, reactivated: $0.2) }
     }
 
+    /// An admin's grant to someone, with or without an order: a new subscription of `days` from `now`, or
+    /// `days` more on their existing one from the later of `now` and its expiry (reactivating an ended one).
+    /// `before` is the old expiry (`nil` when there was no subscription); `activated` says an invite is due.
+    public static func grantByAdmin(
+        userID: Int64, channelID: Int64, days: Int, now: Date, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (subscriptionID: Int64, before: Date?, after: Date, activated: Bool) {
+        let active = SubscriptionStatus.active.rawValue
+        let hours = Int32(days * 24)
+        let existing = try await connection.first(
+            "SELECT id, status, expires_at FROM subscriptions WHERE user_id = \(userID) AND channel_id = \(channelID) FOR UPDATE",
+            as: (Int64, String, Date).self, logger: logger
+        )
+        if let (id, status, _) = existing {
+            guard let change = try await extendByAdmin(subscriptionID: id, days: days, now: now, on: connection, logger: logger) else {
+                preconditionFailure("a locked subscription is there to extend")
+            }
+            return (id, change.before, change.after, status != active)
+        }
+        guard let (id, expires) = try await connection.first(
+            """
+            INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
+            VALUES (\(userID), \(channelID), \(active), \(now), \(now)::timestamptz + make_interval(hours => \(hours)), NULL)
+            RETURNING id, expires_at
+            """,
+            as: (Int64, Date).self, logger: logger
+        ) else { preconditionFailure("an insert returns its row") }
+        return (id, nil, expires, true)
+    }
+
     /// An admin's revocation: an active subscription ends now, so the next expiry sweep removes the
     /// subscriber from the channel and tells them. `nil` when it is not active.
     public static func endByAdmin(

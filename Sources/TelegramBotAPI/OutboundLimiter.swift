@@ -56,7 +56,7 @@ public struct TelegramRateLimits: Sendable, Hashable {
 /// somewhere between the two, so counting finished calls (and in-flight ones as "now") keeps every window
 /// at the server within its limit however much the network or a busy machine delays individual requests.
 /// Calls to one chat go one at a time, in order, each waiting for that chat's window; then every call waits
-/// for the overall window. A busy chat therefore never holds up other chats. When Telegram answers 429
+/// for the overall window, and overall slots are at least `window / count` apart. A busy chat therefore never holds up other chats. When Telegram answers 429
 /// anyway, `pause(for:)` stops all sending until `retry_after` has passed.
 ///
 /// Bulk calls (broadcasts) take every overall slot nobody else wants but never make an interactive call
@@ -80,6 +80,10 @@ public actor OutboundLimiter {
     public let limits: TelegramRateLimits
     private var overallFinished: [ContinuousClock.Instant] = []
     private var overallInFlight = 0
+    /// When the last overall slot was given. Slots are at least `window / count` apart, so they never bunch:
+    /// windows timed from each call's end would otherwise keep a burst of `count` calls together forever (a
+    /// burst, then nothing for a window), and a reply arriving after a burst would wait most of a window.
+    private var lastOverallSlot: ContinuousClock.Instant?
     private var overallTail: Gate?
     private var bulkTail: Gate?
     private var chatLogs: [ChatID: SlidingLog] = [:]
@@ -160,15 +164,21 @@ public actor OutboundLimiter {
         }
         await previous?.wait()
         let window = limits.overall.window + limits.margin
+        let spacing = limits.overall.count < Int.max ? limits.overall.window / limits.overall.count : .zero
         while true {
             let now = ContinuousClock.now
             if let pausedUntil, pausedUntil > now {
                 try await ContinuousClock().sleep(until: pausedUntil)
                 continue
             }
+            if let last = lastOverallSlot, last + spacing > now {
+                try await ContinuousClock().sleep(until: last + spacing)
+                continue
+            }
             overallFinished.removeAll { $0 <= now - window }
             if overallInFlight + overallFinished.count < limits.overall.count {
                 overallInFlight += 1
+                lastOverallSlot = now
                 return now
             }
             // Wait for the oldest finished call to leave the window, or (when all are in flight) briefly

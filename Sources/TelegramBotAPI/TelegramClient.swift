@@ -72,7 +72,28 @@ public struct TelegramClient: Sendable {
     /// Sends `method`, retrying flood control, server and network errors within the policy's bounds.
     @discardableResult
     public func send<Method: TelegramMethod>(_ method: Method) async throws(TelegramError) -> Method.Result {
-        let chat = (method as? any PostsIntoChat)?.targetChat
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(method))
+        } catch {
+            throw .badRequest(description: "cannot encode \(Method.name): \(error)")
+        }
+        let transport = self.transport, timeout = requestTimeout
+        return try await perform(
+            method: Method.name, chat: (method as? any PostsIntoChat)?.targetChat,
+            { () async throws(TelegramError) -> TelegramHTTPResponse in try await transport.post(method: Method.name, body: body, timeout: timeout) },
+            decode: { (response) throws(TelegramError) -> Method.Result in try Self.decodeEnvelope(Method.Result.self, status: response.status, body: response.body) }
+        )
+    }
+
+    /// Runs one request per attempt through the limiter (a slot for `chat` too, when it posts into one),
+    /// retrying flood control, server and network errors within the policy's bounds. The permit goes back as
+    /// soon as the answer has arrived, before it is decoded: the limiter times its windows from a call's
+    /// end, so time spent decoding while holding the permit would only stretch every slot.
+    func perform<Result: Sendable>(
+        method name: String, chat: ChatID?, _ request: () async throws(TelegramError) -> TelegramHTTPResponse,
+        decode: (TelegramHTTPResponse) throws(TelegramError) -> Result
+    ) async throws(TelegramError) -> Result {
         var attempt = 0
         while true {
             attempt += 1
@@ -84,20 +105,31 @@ public struct TelegramClient: Sendable {
                     throw .network(description: "cancelled while waiting for a send slot")
                 }
             }
-            let outcome: Result<Method.Result, TelegramError>
+            let outcome: Swift.Result<TelegramHTTPResponse, TelegramError>
             do {
-                outcome = .success(try await call(method, timeout: requestTimeout))
+                outcome = .success(try await request())
             } catch {
                 outcome = .failure(error)
             }
             if let limiter, let permit { await limiter.release(permit) }
+            let decoded: Swift.Result<Result, TelegramError>
             switch outcome {
+            case .success(let response):
+                do {
+                    decoded = .success(try decode(response))
+                } catch {
+                    decoded = .failure(error)
+                }
+            case .failure(let error):
+                decoded = .failure(error)
+            }
+            switch decoded {
             case .success(let result):
                 return result
             case .failure(let error):
                 guard error.isTransient, attempt < retry.maxAttempts else {
                     if error.isTransient {
-                        logger.warning("Bot API call gave up", metadata: ["method": "\(Method.name)", "attempts": "\(attempt)", "error": "\(error)"])
+                        logger.warning("Bot API call gave up", metadata: ["method": "\(name)", "attempts": "\(attempt)", "error": "\(error)"])
                     }
                     throw error
                 }
@@ -106,10 +138,10 @@ public struct TelegramClient: Sendable {
                     wait = .seconds(seconds)
                     guard wait <= retry.maxRetryAfter else { throw error }
                     await limiter?.pause(for: wait)
-                    logger.warning("Bot API flood control; all sending paused", metadata: ["method": "\(Method.name)", "retry_after": "\(seconds)"])
+                    logger.warning("Bot API flood control; all sending paused", metadata: ["method": "\(name)", "retry_after": "\(seconds)"])
                 } else {
                     wait = retry.delay(afterAttempt: attempt)
-                    logger.info("Bot API call failed; retrying", metadata: ["method": "\(Method.name)", "attempt": "\(attempt)", "error": "\(error)"])
+                    logger.info("Bot API call failed; retrying", metadata: ["method": "\(name)", "attempt": "\(attempt)", "error": "\(error)"])
                 }
                 do {
                     try await Task.sleep(for: wait)

@@ -20,6 +20,17 @@ public struct TelegramHTTPResponse: Sendable {
 public protocol TelegramTransport: Sendable {
     /// Posts `body` as JSON to `<base>/bot<token>/<method>`. Throws only `TelegramError.network`.
     func post(method: String, body: [UInt8], timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse
+    /// Posts a multipart/form-data body (a file upload) to `<base>/bot<token>/<method>`. Throws only
+    /// `TelegramError.network`.
+    func upload(method: String, body: MultipartUpload, timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse
+}
+
+extension TelegramTransport {
+    /// Transports that only carry JSON (counting or scripted ones in tests) refuse uploads rather than
+    /// pretend to send them.
+    public func upload(method: String, body: MultipartUpload, timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse {
+        throw .network(description: "\(type(of: self)) cannot upload files")
+    }
 }
 
 /// The production transport on AsyncHTTPClient. The token lives only inside the request URL; anything
@@ -57,6 +68,22 @@ public struct HTTPTelegramTransport: TelegramTransport {
             // AsyncHTTPClient errors can embed the request URL; describe them without it.
             let reason = Self.describe(error)
             logger.debug("Bot API request failed", metadata: ["url": "\(redactedURL(method: method))", "reason": "\(reason)"])
+            throw .network(description: reason)
+        }
+    }
+
+    public func upload(method: String, body: MultipartUpload, timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse {
+        var request = HTTPClientRequest(url: "\(baseURL)/bot\(token)/\(method)")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: body.contentType)
+        request.body = .stream(body.chunks(), length: .known(body.contentLength))
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let bytes = try await response.body.collect(upTo: 1024 * 1024)
+            return TelegramHTTPResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView))
+        } catch {
+            let reason = Self.describe(error)
+            logger.debug("Bot API upload failed", metadata: ["url": "\(redactedURL(method: method))", "reason": "\(reason)"])
             throw .network(description: reason)
         }
     }

@@ -24,6 +24,11 @@ final class CountingTransport: TelegramTransport {
         return TelegramHTTPResponse(status: 200, body: reply)
     }
 
+    func upload(method: String, body: MultipartUpload, timeout: Duration) async throws(TelegramError) -> TelegramHTTPResponse {
+        calls.increment()
+        return TelegramHTTPResponse(status: 200, body: reply)
+    }
+
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var total = 0

@@ -4,7 +4,8 @@ import Logging
 import Metrics
 import Storage
 
-/// `telepay-bench [jobs|updates|limiter|broadcast|ipn|invites|payouts|hostile|all]`: TelePay's benchmarks. Run them with `scripts/bench` (release build).
+/// `telepay-bench [jobs|updates|limiter|broadcast|ipn|invites|payouts|hostile|adminstats|all]`: TelePay's benchmarks. Run them with `scripts/bench`
+/// (release build).
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
@@ -92,5 +93,12 @@ if which.contains("hostile") || which.contains("all") {
         benchmark.genuineRate = environment["TELEPAY_BENCH_GENUINE"].flatMap { Int($0) } ?? benchmark.genuineRate
         benchmark.seconds = environment["TELEPAY_BENCH_SECONDS"].flatMap { Int($0) } ?? benchmark.seconds
         print(try await benchmark.run(database: database, logger: logger))
+    }
+}
+
+if which.contains("adminstats") || which.contains("all") {
+    try await withBenchDatabase { database in
+        let orders = Int(ProcessInfo.processInfo.environment["TELEPAY_BENCH_ORDERS"] ?? "") ?? 1_000_000
+        print(try await AdminStatsBenchmark(orders: orders).run(database: database, logger: logger))
     }
 }

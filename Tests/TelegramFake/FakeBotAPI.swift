@@ -11,6 +11,8 @@ import TelegramBotAPI
 /// texts (counted in UTF-16 units, as Telegram counts), over-long `callback_data`, empty keyboards, broken
 /// HTML, unchanged edits, posts in a channel without the "post messages" right, deleting a message that is
 /// gone, a second poller (409), a blocked user (403), and calls beyond the rate limits (429 with `retry_after`).
+/// `sendDocument` takes multipart/form-data uploads and refuses files over 50 MB (413), a missing chat, a
+/// missing or empty document and an over-long caption.
 public actor FakeBotAPI {
     public struct SentMessage: Sendable, Hashable {
         public var chatID: Int64
@@ -20,6 +22,16 @@ public actor FakeBotAPI {
         public var keyboard: InlineKeyboardMarkup?
         public var replyMarkup: ReplyMarkup?
         public var deleted: Bool
+    }
+
+    /// A file a bot uploaded with `sendDocument`.
+    public struct SentDocument: Sendable, Hashable {
+        public var chatID: Int64
+        public var messageID: Int64
+        public var fileName: String
+        public var mimeType: String?
+        public var data: Data
+        public var caption: String?
     }
 
     public struct InviteLinkState: Sendable {
@@ -44,6 +56,7 @@ public actor FakeBotAPI {
     private(set) public var calls: [String] = []
     private(set) public var rejectedWithTooManyRequests = 0
     private(set) public var webhookURL = ""
+    private(set) public var documents: [Int64: [SentDocument]] = [:]
 
     private var updates: [Update] = []
     private var nextUpdateID: Int64 = 1000
@@ -359,8 +372,24 @@ public actor FakeBotAPI {
         router.post(":bottoken/:method") { request, context -> Response in
             let token = String((context.parameters.get("bottoken") ?? "").dropFirst(3))
             let method = context.parameters.get("method") ?? ""
-            let body = try await request.body.collect(upTo: 10 * 1024 * 1024)
-            let (status, json) = await self.handle(token: token, method: method, body: Data(body.readableBytesView))
+            let status: Int, json: [UInt8]
+            if let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("multipart/form-data") {
+                // Read to the end even past the limit, as a real server's front end does before answering 413.
+                var collected = ByteBuffer()
+                var total = 0
+                for try await chunk in request.body {
+                    total += chunk.readableBytes
+                    if total <= Self.maximumUploadRequestBytes { collected.writeImmutableBuffer(chunk) }
+                }
+                if total > Self.maximumUploadRequestBytes {
+                    (status, json) = await self.tooLarge(token: token, method: method)
+                } else {
+                    (status, json) = await self.handleMultipart(token: token, method: method, contentType: contentType, body: Data(collected.readableBytesView))
+                }
+            } else {
+                let body = try await request.body.collect(upTo: 10 * 1024 * 1024)
+                (status, json) = await self.handle(token: token, method: method, body: Data(body.readableBytesView))
+            }
             return Response(
                 status: .init(code: status),
                 headers: [.contentType: "application/json"],
@@ -741,7 +770,7 @@ public actor FakeBotAPI {
         guard let limits, method != "getUpdates" else { return nil }
         let now = ContinuousClock.now
         var keys: [(String, RateLimit)] = [("overall", limits.overall)]
-        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup"].contains(method), let chat = int(params["chat_id"]) {
+        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup", "sendDocument"].contains(method), let chat = int(params["chat_id"]) {
             keys.append(("chat:\(chat)", chat > 0 ? limits.privateChat : limits.groupChat))
         }
         for (key, limit) in keys {
@@ -826,6 +855,66 @@ public actor FakeBotAPI {
             var description: String
         }
         return (code, Array((try? JSONEncoder().encode(Failure(error_code: code, description: description))) ?? Data()))
+    }
+
+    // MARK: - Uploads
+
+    /// The file part may hold up to 50 MB; the request around it a little more.
+    public static let maximumUploadFileBytes = 50 * 1024 * 1024
+    static let maximumUploadRequestBytes = maximumUploadFileBytes + 64 * 1024
+
+    func tooLarge(token: String, method: String) -> (Int, [UInt8]) {
+        guard token == self.token else { return error(401, "Unauthorized") }
+        calls.append(method)
+        return error(413, "Request Entity Too Large")
+    }
+
+    /// A multipart/form-data call: only `sendDocument` takes one here; its text fields are checked as JSON
+    /// parameters are, and the file part must be present, non-empty and at most 50 MB.
+    func handleMultipart(token: String, method: String, contentType: String, body: Data) async -> (Int, [UInt8]) {
+        guard token == self.token else { return error(401, "Unauthorized") }
+        calls.append(method)
+        guard let parts = MultipartForm.parse(body, contentType: contentType) else {
+            return error(400, "Bad Request: can't parse multipart/form-data")
+        }
+        var params: [String: Any] = [:]
+        for part in parts where part.fileName == nil { params[part.name] = String(decoding: part.data, as: UTF8.self) }
+        if let limited = checkRateLimit(method: method, params: params) { return limited }
+        if let index = scriptedFailures.firstIndex(where: { $0.method == method && ($0.chatID == nil || $0.chatID == int(params["chat_id"])) }) {
+            let failure = scriptedFailures[index]
+            if let remaining = failure.remaining {
+                if remaining <= 1 { scriptedFailures.remove(at: index) } else { scriptedFailures[index].remaining = remaining - 1 }
+            }
+            return error(failure.code, failure.description)
+        }
+        guard method == "sendDocument" else { return error(400, "Bad Request: method \(method) takes no file here") }
+        do {
+            guard let raw = params["chat_id"] as? String, !raw.isEmpty else { throw FakeFailure(code: 400, description: "Bad Request: chat_id is empty") }
+            let chatID = try chat(params)
+            guard let file = parts.first(where: { $0.name == "document" && $0.fileName != nil }) else {
+                throw FakeFailure(code: 400, description: "Bad Request: there is no document in the request")
+            }
+            guard !file.data.isEmpty else { throw FakeFailure(code: 400, description: "Bad Request: file must be non-empty") }
+            guard file.data.count <= Self.maximumUploadFileBytes else { return error(413, "Request Entity Too Large") }
+            let caption = params["caption"] as? String
+            if let caption {
+                let visible = (params["parse_mode"] as? String)?.lowercased() == "html" ? try HTMLText.visibleText(caption) : caption
+                guard visible.utf16.count <= 1024 else { throw FakeFailure(code: 400, description: "Bad Request: message caption is too long") }
+            }
+            let messageID = allocateMessageID(in: chatID)
+            documents[chatID, default: []].append(SentDocument(
+                chatID: chatID, messageID: messageID, fileName: file.fileName ?? "", mimeType: file.contentType, data: file.data, caption: caption
+            ))
+            return ok(Message(messageId: messageID, from: bot, date: now(), chat: chats[chatID]!, caption: caption))
+        } catch let failure as FakeFailure {
+            return error(failure.code, failure.description)
+        } catch {
+            return self.error(400, "Bad Request: \(error)")
+        }
+    }
+
+    public func sentDocuments(to chatID: Int64) -> [SentDocument] {
+        documents[chatID] ?? []
     }
 }
 
@@ -938,5 +1027,59 @@ enum HTMLText {
         }
         guard stack.isEmpty else { throw fail("unclosed tag \"\(stack.last!)\"") }
         return visible
+    }
+}
+
+/// A minimal multipart/form-data reader (RFC 7578) for the fake: parts with their name, filename, content
+/// type and bytes.
+enum MultipartForm {
+    struct Part {
+        var name: String
+        var fileName: String?
+        var contentType: String?
+        var data: Data
+    }
+
+    static func parse(_ body: Data, contentType: String) -> [Part]? {
+        guard let range = contentType.range(of: "boundary=") else { return nil }
+        var boundary = String(contentType[range.upperBound...])
+        if let end = boundary.firstIndex(of: ";") { boundary = String(boundary[..<end]) }
+        boundary = boundary.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+        guard !boundary.isEmpty else { return nil }
+        let delimiter = Data("--\(boundary)".utf8)
+        let bytes = body
+        var parts: [Part] = []
+        guard var cursor = bytes.range(of: delimiter)?.upperBound else { return nil }
+        while true {
+            // After a delimiter: "--" ends the body, CRLF starts a part.
+            if bytes[cursor...].starts(with: Data("--".utf8)) { return parts }
+            guard bytes[cursor...].starts(with: Data("\r\n".utf8)) else { return nil }
+            let headerStart = cursor + 2
+            guard let headerEnd = bytes.range(of: Data("\r\n\r\n".utf8), in: headerStart..<bytes.endIndex) else { return nil }
+            let headers = String(decoding: bytes[headerStart..<headerEnd.lowerBound], as: UTF8.self)
+            guard let next = bytes.range(of: Data("\r\n".utf8) + delimiter, in: headerEnd.upperBound..<bytes.endIndex) else { return nil }
+            var part = Part(name: "", fileName: nil, contentType: nil, data: bytes[headerEnd.upperBound..<next.lowerBound])
+            for line in headers.components(separatedBy: "\r\n") {
+                let lower = line.lowercased()
+                if lower.hasPrefix("content-disposition:") {
+                    part.name = value(of: "name", in: line) ?? ""
+                    part.fileName = value(of: "filename", in: line)
+                } else if lower.hasPrefix("content-type:") {
+                    part.contentType = line.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces)
+                }
+            }
+            guard !part.name.isEmpty else { return nil }
+            parts.append(part)
+            cursor = next.upperBound
+        }
+    }
+
+    private static func value(of parameter: String, in header: String) -> String? {
+        for piece in header.split(separator: ";") {
+            let trimmed = piece.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix(parameter + "=") else { continue }
+            return String(trimmed.dropFirst(parameter.count + 1)).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+        return nil
     }
 }

@@ -6,10 +6,11 @@ import Subscriptions
 import TelegramBotAPI
 
 /// An admin looks someone up (`/admin user 123` or `/admin user @name`) and extends (30 days) or revokes
-/// their access to a channel. Each change needs a reason, typed next, and is written to
-/// `admin_access_actions` with the expiry before and after in the transaction that makes it; the person is
-/// told, an extension of an ended subscription sends them a new invite, and a revocation ends the
-/// subscription now so the expiry sweep removes them from the channel.
+/// their access to a channel, or grants access to anyone, with or without an order (`/admin grant`). Each
+/// change needs a reason, typed next, and is written to `admin_access_actions` with the expiry before and
+/// after in the transaction that makes it; the person is told, a grant or extension that makes access active
+/// sends them an invite, and a revocation ends the subscription now so the expiry sweep removes them from the
+/// channel. `/admin channel` (AdminChannelCommands.swift) pauses or resumes any channel the same way.
 public struct AdminAccessCommands: Sendable {
     public static let extensionDays = 30
 
@@ -21,12 +22,21 @@ public struct AdminAccessCommands: Sendable {
 
     func register(into router: inout BotRouter) {
         router.callback { data, context in
-            guard case .adminAccess(let action, let subscription) = data else { return false }
-            try await begin(action, subscription: subscription, context: context)
+            switch data {
+            case .adminAccess(let action, let subscription):
+                try await begin(action, subscription: subscription, context: context)
+            case .adminChannel(let action, let channel):
+                try await beginChannel(action, channel: channel, context: context)
+            default:
+                return false
+            }
             return true
         }
         router.onMessage { context in
             try await receiveReason(context)
+        }
+        router.onMessage { context in
+            try await receiveChannelReason(context)
         }
     }
 
@@ -84,8 +94,34 @@ public struct AdminAccessCommands: Sendable {
         ))
     }
 
+    /// `/admin grant <user id or @username> <channel id> <days>`: checks the person, the channel and the days,
+    /// then asks for the reason.
+    func grant(_ arguments: String, context: UpdateContext) async throws {
+        guard let admin = context.user?.id else { return }
+        let words = arguments.split(separator: " ").map(String.init)
+        guard words.count == 3, let channel = Int64(words[1]), channel > 0, let days = Int(words[2]), (1...Self.maximumGrantDays).contains(days) else {
+            try await context.reply("admin.grant.usage", ["maximum": String(Self.maximumGrantDays)])
+            return
+        }
+        let store = AdminAccessStore(logger: context.logger)
+        let channelStore = AdminChannelStore(logger: context.logger)
+        let title = try await context.services.database.withTransaction { connection -> String? in
+            guard let user = try await store.userID(for: words[0], on: connection) else { return nil }
+            try await channelStore.cancelWaiting(admin: admin, on: connection)
+            guard try await store.beginGrant(admin: admin, userID: user, channelID: channel, days: days, on: connection) != nil else { return nil }
+            return try await store.channelTitle(channelID: channel, on: connection)
+        }
+        guard let title else {
+            try await context.reply("admin.grant.not_found", ["user": words[0], "channel": words[1]])
+            return
+        }
+        try await context.reply("admin.access.reason_prompt.grant", ["title": title, "days": String(days), "user": words[0]])
+    }
+
+    public static let maximumGrantDays = 3650
+
     func begin(_ action: AdminAccessAction, subscription: Int64, context: UpdateContext) async throws {
-        guard isAdmin(context), let admin = context.user?.id else {
+        guard isAdmin(context), let admin = context.user?.id, action != .grant else {
             context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
                 "user_id": "\(context.user?.id ?? 0)", "action": "\(action.rawValue)", "subscription_id": "\(subscription)",
             ])
@@ -93,7 +129,9 @@ public struct AdminAccessCommands: Sendable {
             return
         }
         let store = AdminAccessStore(logger: context.logger)
+        let channelStore = AdminChannelStore(logger: context.logger)
         let title = try await context.services.database.withTransaction { connection -> String? in
+            try await channelStore.cancelWaiting(admin: admin, on: connection)
             guard try await store.begin(action, admin: admin, subscriptionID: subscription, days: action == .extend ? Self.extensionDays : nil, on: connection) != nil
             else { return nil }
             return try await store.channelTitle(subscriptionID: subscription, on: connection)
@@ -113,35 +151,55 @@ public struct AdminAccessCommands: Sendable {
         else { return false }
         let store = AdminAccessStore(logger: context.logger)
         let logger = context.logger
-        enum Outcome: Sendable { case none, invalid, notPossible, extended(String, Date), revoked(String) }
+        enum Outcome: Sendable { case none, invalid, notPossible, extended(String, Date), revoked(String), granted(String, Date) }
         let outcome = try await context.services.database.withTransaction { connection -> Outcome in
             guard let waiting = try await store.waiting(admin: admin, on: connection) else { return .none }
             guard (3...500).contains(reason.count) else { return .invalid }
-            let title = try await store.channelTitle(subscriptionID: waiting.subscriptionID, on: connection)
             let now = Date()
+            if waiting.action == .grant, let channel = waiting.channelID, let days = waiting.days {
+                let title = try await store.channelTitle(channelID: channel, on: connection)
+                let change = try await SubscriptionGrants.grantByAdmin(userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
+                try await store.complete(waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
+                try await jobs.enqueue(NotifyUserJob(
+                    userID: waiting.userID, key: "subscription.admin_granted",
+                    arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
+                ), on: connection)
+                if change.activated {
+                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: change.subscriptionID, orderID: nil), on: connection)
+                }
+                return .granted(title, change.after)
+            }
+            guard let subscriptionID = waiting.subscriptionID else {
+                try await store.cancel(waiting.id, on: connection)
+                return .notPossible
+            }
+            let title = try await store.channelTitle(subscriptionID: subscriptionID, on: connection)
             switch waiting.action {
+            case .grant:
+                try await store.cancel(waiting.id, on: connection)
+                return .notPossible
             case .extend:
                 guard let change = try await SubscriptionGrants.extendByAdmin(
-                    subscriptionID: waiting.subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
+                    subscriptionID: subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
                 ) else {
                     try await store.cancel(waiting.id, on: connection)
                     return .notPossible
                 }
-                try await store.complete(waiting.id, reason: reason, before: change.before, after: change.after, on: connection)
+                try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
                 try await jobs.enqueue(NotifyUserJob(
                     userID: waiting.userID, key: "subscription.admin_extended",
                     arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
                 ), on: connection)
                 if change.reactivated {
-                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: waiting.subscriptionID, orderID: nil), on: connection)
+                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: subscriptionID, orderID: nil), on: connection)
                 }
                 return .extended(title, change.after)
             case .revoke:
-                guard let change = try await SubscriptionGrants.endByAdmin(subscriptionID: waiting.subscriptionID, now: now, on: connection, logger: logger) else {
+                guard let change = try await SubscriptionGrants.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger) else {
                     try await store.cancel(waiting.id, on: connection)
                     return .notPossible
                 }
-                try await store.complete(waiting.id, reason: reason, before: change.before, after: change.after, on: connection)
+                try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
                 try await jobs.enqueue(NotifyUserJob(
                     userID: waiting.userID, key: "subscription.admin_revoked", arguments: ["title": title, "reason": reason]
                 ), on: connection)
@@ -158,6 +216,9 @@ public struct AdminAccessCommands: Sendable {
         case .extended(let title, let until):
             context.logger.notice("an admin extended a subscription", metadata: ["admin": "\(admin)", "title": "\(title)"])
             try await context.reply("admin.access.extended", ["title": title, "date": AccessService.format(until)])
+        case .granted(let title, let until):
+            context.logger.notice("an admin granted access", metadata: ["admin": "\(admin)", "title": "\(title)"])
+            try await context.reply("admin.access.granted", ["title": title, "date": AccessService.format(until)])
         case .revoked(let title):
             context.logger.notice("an admin revoked a subscription", metadata: ["admin": "\(admin)", "title": "\(title)"])
             try await context.reply("admin.access.revoked", ["title": title])

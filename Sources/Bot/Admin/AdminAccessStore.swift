@@ -32,6 +32,20 @@ public struct UserRecord: Sendable, Hashable {
 /// An admin's change to a subscription (`admin_access_actions`).
 public enum AdminAccessAction: String, Sendable, Hashable, CaseIterable {
     case extend, revoke
+    /// Access to a channel for someone with or without a subscription (`/admin grant`); never a button.
+    case grant
+}
+
+/// An admin's access change waiting for its reason.
+public struct WaitingAccessAction: Sendable, Hashable {
+    public var id: Int64
+    public var action: AdminAccessAction
+    /// The subscription extended or revoked; `nil` for a grant.
+    public var subscriptionID: Int64?
+    /// The channel of a grant.
+    public var channelID: Int64?
+    public var userID: Int64
+    public var days: Int?
 }
 
 /// The `admin_access_actions.status` column.
@@ -79,14 +93,51 @@ public struct AdminAccessStore: Sendable {
         return record
     }
 
-    /// Starts an action awaiting the admin's reason, replacing any other they left waiting.
-    public func begin(
-        _ action: AdminAccessAction, admin: Int64, subscriptionID: Int64, days: Int?, on connection: PostgresConnection
-    ) async throws -> Int64? {
+    /// Cancels whatever access change the admin left waiting for a reason.
+    public func cancelWaiting(admin: Int64, on connection: PostgresConnection) async throws {
         try await connection.query("""
             UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue)
             WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue)
             """, logger: logger)
+    }
+
+    /// The id of the person with this id or @username, if the bot knows them.
+    public func userID(for query: String, on connection: PostgresConnection) async throws -> Int64? {
+        let trimmed = query.trimmingCharacters(in: .whitespaces)
+        let username = trimmed.hasPrefix("@") ? String(trimmed.dropFirst()) : trimmed
+        let id = Int64(trimmed) ?? 0
+        return try await connection.first(
+            "SELECT id FROM telegram_users WHERE id = \(id) OR (\(id) = 0 AND lower(username) = lower(\(username))) LIMIT 1",
+            as: Int64.self, logger: logger
+        )
+    }
+
+    /// Starts a grant of `days` in channel `channelID` to `userID`, awaiting the admin's reason; `nil` when the
+    /// person or the channel (not deleted) is unknown.
+    public func beginGrant(admin: Int64, userID: Int64, channelID: Int64, days: Int, on connection: PostgresConnection) async throws -> Int64? {
+        try await cancelWaiting(admin: admin, on: connection)
+        return try await connection.first(
+            """
+            INSERT INTO admin_access_actions (admin_user_id, action, channel_id, user_id, days)
+            SELECT \(admin), \(AdminAccessAction.grant.rawValue), c.id, u.id, \(Int32(days))
+            FROM channels c, telegram_users u
+            WHERE c.id = \(channelID) AND c.deleted_at IS NULL AND u.id = \(userID)
+            RETURNING id
+            """,
+            as: Int64.self, logger: logger
+        )
+    }
+
+    /// The title of a channel.
+    public func channelTitle(channelID: Int64, on connection: PostgresConnection) async throws -> String {
+        try await connection.first("SELECT closed_title FROM channels WHERE id = \(channelID)", as: String.self, logger: logger) ?? ""
+    }
+
+    /// Starts an action awaiting the admin's reason, replacing any other they left waiting.
+    public func begin(
+        _ action: AdminAccessAction, admin: Int64, subscriptionID: Int64, days: Int?, on connection: PostgresConnection
+    ) async throws -> Int64? {
+        try await cancelWaiting(admin: admin, on: connection)
         return try await connection.first(
             """
             INSERT INTO admin_access_actions (admin_user_id, action, subscription_id, user_id, days)
@@ -98,21 +149,22 @@ public struct AdminAccessStore: Sendable {
     }
 
     /// The admin's action waiting for a reason, begun within the last hour, locked for the transaction.
-    public func waiting(admin: Int64, on connection: PostgresConnection) async throws -> (id: Int64, action: AdminAccessAction, subscriptionID: Int64, userID: Int64, days: Int?)? {
+    public func waiting(admin: Int64, on connection: PostgresConnection) async throws -> WaitingAccessAction? {
         guard let row = try await connection.first(
             """
-            SELECT id, action, subscription_id, user_id, days FROM admin_access_actions
+            SELECT id, action, subscription_id, channel_id, user_id, days FROM admin_access_actions
             WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
             ORDER BY id DESC LIMIT 1 FOR UPDATE
             """,
-            as: (Int64, String, Int64, Int64, Int32?).self, logger: logger
+            as: (Int64, String, Int64?, Int64?, Int64, Int32?).self, logger: logger
         ), let action = AdminAccessAction(rawValue: row.1) else { return nil }
-        return (row.0, action, row.2, row.3, row.4.map(Int.init))
+        return WaitingAccessAction(id: row.0, action: action, subscriptionID: row.2, channelID: row.3, userID: row.4, days: row.5.map(Int.init))
     }
 
-    public func complete(_ id: Int64, reason: String, before: Date, after: Date, on connection: PostgresConnection) async throws {
+    public func complete(_ id: Int64, reason: String, subscriptionID: Int64, before: Date?, after: Date, on connection: PostgresConnection) async throws {
         try await connection.query("""
-            UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.done.rawValue), reason = \(reason), expires_before = \(before), expires_after = \(after), done_at = now()
+            UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.done.rawValue), reason = \(reason), subscription_id = \(subscriptionID),
+                expires_before = \(before), expires_after = \(after), done_at = now()
             WHERE id = \(id)
             """, logger: logger)
     }

@@ -1,16 +1,21 @@
 import Foundation
 import Jobs
+import Payouts
 import TelegramBotAPI
 
 /// Failed work in the admin menu: the latest failed jobs with their last error, each with a button that
-/// re-queues it as `telepay jobs retry` does (handlers are idempotent, so a retry cannot do the work twice).
+/// re-queues it as `telepay jobs retry` does (handlers are idempotent, so a retry cannot do the work twice);
+/// then the latest failed payouts with their reason, each with a button that releases the channel's next
+/// payout as `telepay payouts retry` does (`PayoutDesk.release` refuses unless that is safe).
 extension BroadcastCommands {
     static let failedJobsShown = 10
+    static let failedPayoutsShown = 10
 
     func showFailedJobs(_ context: UpdateContext) async throws {
         guard let jobs = context.services.jobs, let chat = context.chatID else { return }
         let failures = try await jobs.summary(recentFailures: Self.failedJobsShown).recentFailures
         try await context.answerCallback()
+        try await showFailedPayouts(context)
         guard !failures.isEmpty else {
             try await context.reply("admin.jobs.none")
             return
@@ -40,6 +45,50 @@ extension BroadcastCommands {
         } catch let error as JobQueueError {
             context.logger.info("an admin's job retry was refused", metadata: ["job_id": "\(id)", "error": "\(error)"])
             try await context.answerCallback(text: context.text("admin.jobs.not_retryable", ["id": String(id)]))
+        }
+    }
+}
+
+extension BroadcastCommands {
+    func showFailedPayouts(_ context: UpdateContext) async throws {
+        guard let chat = context.chatID else { return }
+        let payouts = try await PayoutDesk(database: context.services.database, logger: context.logger).payouts(in: [.failed], limit: Self.failedPayoutsShown)
+        guard !payouts.isEmpty else {
+            try await context.reply("admin.payouts.none")
+            return
+        }
+        let lines = payouts.map { payout in
+            context.text("admin.payouts.line", [
+                "id": String(payout.id), "channel": String(payout.channelID), "owner": String(payout.ownerUserID),
+                "amount": "\(payout.amount)", "asset": payout.asset, "currency": payout.currency, "network": payout.network,
+                "reason": String((payout.failure ?? "—").prefix(200)),
+                "fixable": context.text(payout.ownerFixable ? "admin.payouts.owner_fixable" : "admin.payouts.not_owner_fixable"),
+            ])
+        }
+        let buttons = payouts.map { payout in
+            [InlineKeyboardButton(
+                text: context.text("admin.button.release_payout", ["id": String(payout.id)]),
+                action: .callbackData(CallbackData.adminReleasePayout(payout.id).encoded)
+            )]
+        }
+        // Each line is localized with its values escaped; joined without escaping them again.
+        try await context.services.client.send(SendMessage(
+            chatId: .id(chat), text: ([context.text("admin.payouts.title")] + lines).joined(separator: "\n\n"), parseMode: "HTML",
+            linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
+        ))
+    }
+
+    func releasePayout(_ id: Int64, context: UpdateContext) async throws {
+        let outcome = try await PayoutDesk(database: context.services.database, logger: context.logger).release(payoutID: id)
+        switch outcome {
+        case .released:
+            context.logger.notice("an admin released a failed payout", metadata: ["payout_id": "\(id)", "admin": "\(context.user?.id ?? 0)"])
+            try await context.answerCallback(text: context.text("admin.payouts.released", ["id": String(id)]))
+        case .refused(let why):
+            context.logger.info("an admin's payout release was refused", metadata: ["payout_id": "\(id)", "reason": "\(why)"])
+            try await context.answerCallback(text: context.text("admin.payouts.not_released", ["id": String(id)]))
+        case .notFound:
+            try await context.answerCallback(text: context.text("admin.payouts.not_released", ["id": String(id)]))
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Money
 import PostgresNIO
 import Storage
 import Subscriptions
@@ -22,9 +23,30 @@ public struct ChannelStats: Sendable, Hashable {
         public var allTime: Decimal
     }
 
+    /// Paid donations: how many, and USD over 7 days, 30 days and all time.
+    public struct Donations: Sendable, Hashable {
+        public var count: Int
+        public var lastWeek: Decimal
+        public var lastMonth: Decimal
+        public var allTime: Decimal
+    }
+
+    /// The owner's money from this channel in one asset: earned, pending (owed, not yet on its way), converting
+    /// (taken by a conversion that has not ended), in flight (a payout is moving it) and paid out.
+    public struct Balance: Sendable, Hashable {
+        public var asset: String
+        public var earned: Decimal
+        public var pending: Decimal
+        public var converting: Decimal
+        public var inFlight: Decimal
+        public var paidOut: Decimal
+    }
+
     public var activeSubscribers: Int
     public var weeks: [Week]
     public var tiers: [Tier]
+    public var donations = Donations(count: 0, lastWeek: 0, lastMonth: 0, allTime: 0)
+    public var balances: [Balance] = []
 }
 
 /// Reads `ChannelStats`.
@@ -60,7 +82,7 @@ public struct ChannelStatsStore: Sendable {
                 COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '7 days'), 0)::text,
                 COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '30 days'), 0)::text,
                 sum(price_usd)::text
-            FROM orders WHERE channel_id = \(channelID) AND status = \(OrderStatus.paid.rawValue)
+            FROM orders WHERE channel_id = \(channelID) AND status = \(OrderStatus.paid.rawValue) AND kind = \(OrderKind.subscription.rawValue)
             GROUP BY tier_position ORDER BY tier_position
             """, logger: logger)
         for try await (position, count, week, month, all) in tierRows.decode((Int16, Int64, String, String, String).self) {
@@ -69,6 +91,22 @@ public struct ChannelStatsStore: Sendable {
                 allTime: Decimal(string: all) ?? 0
             ))
         }
-        return ChannelStats(activeSubscribers: Int(activeCount), weeks: weeks, tiers: tiers)
+        var stats = ChannelStats(activeSubscribers: Int(activeCount), weeks: weeks, tiers: tiers)
+        if let (count, week, month, all) = try await connection.first(
+            """
+            SELECT count(*),
+                COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '7 days'), 0)::text,
+                COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '30 days'), 0)::text,
+                COALESCE(sum(price_usd), 0)::text
+            FROM orders WHERE channel_id = \(channelID) AND status = \(OrderStatus.paid.rawValue) AND kind = \(OrderKind.donation.rawValue)
+            """,
+            as: (Int64, String, String, String).self, logger: logger
+        ) {
+            stats.donations = .init(
+                count: Int(count), lastWeek: try DecimalText.require(week, "donations"), lastMonth: try DecimalText.require(month, "donations"),
+                allTime: try DecimalText.require(all, "donations")
+            )
+        }
+        return stats
     }
 }

@@ -1,8 +1,9 @@
 import Broadcasts
 import Foundation
+import Payouts
 import TelegramBotAPI
 
-/// The owner's statistics for one channel, from the channel card.
+/// The owner's statistics for one channel, from the channel card, and its CSV exports.
 extension BroadcastCommands {
     func showChannelStats(_ channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let chat = context.chatID else { return }
@@ -14,13 +15,22 @@ extension BroadcastCommands {
             return
         }
         let statsStore = ChannelStatsStore(logger: context.logger)
-        let stats = try await database.withConnection { try await statsStore.read(channelID: channel, on: $0) }
+        var stats = try await database.withConnection { try await statsStore.read(channelID: channel, on: $0) }
+        stats.balances = try await PayoutDesk(database: database, logger: context.logger).balances(ownerUserID: user)
+            .filter { $0.channelID == channel }
+            .map {
+                ChannelStats.Balance(asset: $0.asset, earned: $0.earned, pending: $0.pending, converting: $0.converting, inFlight: $0.inFlight, paidOut: $0.paidOut)
+            }
         try await context.answerCallback()
+        let export = { (kind: ChannelExportKind) in
+            InlineKeyboardButton(text: context.text("stats.button.export_\(kind == .subscribers ? "subscribers" : "payments")"), action: .callbackData(CallbackData.channelExport(channel, kind).encoded))
+        }
         try await context.services.client.send(SendMessage(
             chatId: .id(chat), text: Self.render(stats, context: context), parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-            replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
-                InlineKeyboardButton(text: context.text("broadcast.button.back"), action: .callbackData(CallbackData.channelOpen(channel).encoded)),
-            ]]))
+            replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [
+                [export(.subscribers), export(.payments)],
+                [InlineKeyboardButton(text: context.text("broadcast.button.back"), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
+            ]))
         ))
     }
 
@@ -40,6 +50,54 @@ extension BroadcastCommands {
                 "all": "\(tier.allTime)",
             ]))
         }
+        lines.append(context.text("stats.channel.donations", [
+            "count": String(stats.donations.count), "week": "\(stats.donations.lastWeek)", "month": "\(stats.donations.lastMonth)",
+            "all": "\(stats.donations.allTime)",
+        ]))
+        lines.append(context.text("stats.channel.balances"))
+        if stats.balances.isEmpty { lines.append("—") }
+        for balance in stats.balances {
+            lines.append(context.text("stats.channel.balance", [
+                "asset": balance.asset, "earned": "\(balance.earned)", "pending": "\(balance.pending)", "converting": "\(balance.converting)",
+                "in_flight": "\(balance.inFlight)", "paid": "\(balance.paidOut)",
+            ]))
+        }
         return lines.joined(separator: "\n")
+    }
+
+    /// Writes the CSV into a temporary file (in batches, so memory stays flat), uploads it with `sendDocument`,
+    /// and removes the file. A file over Telegram's 50 MB limit is not sent; the owner is told.
+    func export(_ kind: ChannelExportKind, channel: Int64, context: UpdateContext) async throws {
+        guard let user = context.user?.id, let chat = context.chatID else { return }
+        let database = context.services.database
+        guard let summary = try await database.withConnection({
+            try await ChannelRepository.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
+        }) else {
+            context.logger.warning("refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
+            try await context.answerCallback(text: context.text("channels.not_yours"))
+            return
+        }
+        try await context.answerCallback(text: context.text("export.preparing"))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("telepay-export-\(UUID().uuidString).csv")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let rows = try await ChannelExportStore(database: database, logger: context.logger).write(kind, channelID: channel, to: file)
+        let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
+        guard size <= SendDocument.maximumFileBytes else {
+            context.logger.warning("a channel export is over Telegram's upload limit", metadata: ["channel_id": "\(channel)", "bytes": "\(size)"])
+            try await context.reply("export.too_big", ["megabytes": String(SendDocument.maximumFileBytes / 1_048_576)])
+            return
+        }
+        let document = SendDocument(
+            chatId: .id(chat), file: file, fileName: kind.fileName(title: summary.closedTitle, date: Date()), mimeType: "text/csv",
+            caption: context.text("export.caption.\(kind == .subscribers ? "subscribers" : "payments")", ["title": summary.closedTitle, "rows": String(rows)]),
+            parseMode: "HTML"
+        )
+        do {
+            try await context.services.client.send(document)
+            context.logger.info("a channel export was sent", metadata: ["channel_id": "\(channel)", "kind": "\(kind.rawValue)", "rows": "\(rows)", "bytes": "\(size)"])
+        } catch {
+            context.logger.warning("a channel export could not be sent", metadata: ["channel_id": "\(channel)", "error": "\(error)"])
+            try await context.reply("export.failed")
+        }
     }
 }

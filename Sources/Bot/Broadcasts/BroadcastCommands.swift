@@ -1,6 +1,7 @@
 import Broadcasts
 import Foundation
 import Logging
+import Payouts
 import TelegramBotAPI
 
 /// `/admin` (for the ids in `TELEPAY_ADMIN_TELEGRAM_IDS` only), broadcasts from the admin menu and from a
@@ -31,15 +32,24 @@ public struct BroadcastCommands: Sendable {
             }
             let arguments = BotRouter.parseCommand(context.update.message?.text ?? "")?.arguments ?? ""
             let words = arguments.split(separator: " ", maxSplits: 1).map(String.init)
-            if words.first?.lowercased() == "user" {
-                try await access.lookUp(words.count > 1 ? words[1] : "", context: context)
-            } else {
+            let rest = words.count > 1 ? words[1].trimmingCharacters(in: .whitespaces) : ""
+            switch words.first?.lowercased() {
+            case "user":
+                try await access.lookUp(rest, context: context)
+            case "grant":
+                try await access.grant(rest, context: context)
+            case "channel":
+                try await access.showChannel(rest, context: context)
+            default:
                 try await showAdminMenu(context, editing: nil)
             }
         }
         access.register(into: &router)
         router.callback { data, context in
             try await handle(data, context: context)
+        }
+        router.onMessage { context in
+            try await receiveAudienceDays(context)
         }
         router.onMessage { context in
             try await receiveText(context)
@@ -85,13 +95,23 @@ public struct BroadcastCommands: Sendable {
                 return true
             }
             try await retryJob(id, context: context)
+        case .adminReleasePayout(let id):
+            guard try await requireAdmin(context, what: "release payout \(id)") else {
+                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                return true
+            }
+            try await releasePayout(id, context: context)
+        case .channelExport(let channel, let kind):
+            try await export(kind, channel: channel, context: context)
         case .channelBroadcast(let channel):
             try await chooseAudience(channel, context: context)
+        case .channelBroadcastTo(let channel, .expiredDays):
+            try await askAudienceDays(channel, context: context)
         case .channelBroadcastTo(let channel, let choice):
             let audience: BroadcastAudience = switch choice {
             case .active: .channelActive(channelID: channel)
             case .expired7: .channelExpired(channelID: channel, days: 7)
-            case .expired30: .channelExpired(channelID: channel, days: 30)
+            case .expired30, .expiredDays: .channelExpired(channelID: channel, days: 30)
             case .paid: .channelPaid(channelID: channel)
             }
             try await compose(audience, context: context)
@@ -122,7 +142,13 @@ public struct BroadcastCommands: Sendable {
 
     func showStats(_ context: UpdateContext) async throws {
         let stats = try await PlatformStatsStore(database: context.services.database, logger: context.logger).read()
-        try await context.reply("admin.stats", stats.arguments)
+        let payouts = try await PayoutDesk(database: context.services.database, logger: context.logger).openCounts()
+        try await context.answerCallback()
+        guard let chat = context.chatID else { return }
+        try await context.services.client.send(SendMessage(
+            chatId: .id(chat), text: Self.renderMoney(stats, openPayouts: payouts.map { ($0.state.rawValue, $0.count) }, context: context),
+            parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true)
+        ))
     }
 
     // MARK: - Composing
@@ -141,6 +167,7 @@ public struct BroadcastCommands: Sendable {
             button("broadcast.audience.active", .active),
             button("broadcast.audience.expired7", .expired7),
             button("broadcast.audience.expired30", .expired30),
+            button("broadcast.audience.expired_days", .expiredDays),
             button("broadcast.audience.paid", .paid),
             [InlineKeyboardButton(text: context.text("broadcast.button.back"), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
         ], context: context, editing: context.callbackMessageID)
@@ -152,6 +179,7 @@ public struct BroadcastCommands: Sendable {
             try await context.reply("broadcast.unavailable")
             return
         }
+        try await AudiencePromptStore(database: context.services.database, logger: context.logger).close(user: user)
         let refusal: BroadcastError?
         do throws(BroadcastError) {
             _ = try await service.compose(author: user, language: context.language, audience: audience, chat: chat)
@@ -161,7 +189,11 @@ public struct BroadcastCommands: Sendable {
         }
         if let refusal {
             context.logger.warning("refused to start a broadcast draft", metadata: ["user_id": "\(user)", "error": "\(refusal)"])
-            try await context.answerCallback(text: context.text(Self.key(for: refusal)))
+            if context.update.callbackQuery == nil {
+                try await context.reply(Self.key(for: refusal), ["cap": String(settings.ownerDailyCap)])
+            } else {
+                try await context.answerCallback(text: context.text(Self.key(for: refusal), ["cap": String(settings.ownerDailyCap)]))
+            }
             return
         }
         try await context.answerCallback()

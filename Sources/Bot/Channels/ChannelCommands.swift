@@ -58,6 +58,11 @@ public struct ChannelCommands: Sendable {
             }
         case .channelResume(let id):
             try await withOwned(id, context) { summary, connection in
+                if summary.pausedReason == ChannelRepository.adminPause {
+                    context.logger.info("an owner's resume refused: an admin paused the channel", metadata: ["channel_id": "\(id)"])
+                    try await context.answerCallback(text: context.text("channels.paused_by_admin"))
+                    return
+                }
                 if let problem = try await rightsProblem(summary, context: context) {
                     try await context.answerCallback()
                     try await context.reply(problem.key, problem.arguments)

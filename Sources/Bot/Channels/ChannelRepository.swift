@@ -283,7 +283,8 @@ public enum ChannelRepository {
         let rows = try await connection.query(
             """
             UPDATE channels SET status = \(ChannelStatus.paused.rawValue), paused_reason = \(reason)
-            WHERE id = \(id) AND (status <> \(ChannelStatus.paused.rawValue) OR paused_reason IS DISTINCT FROM \(reason)) RETURNING 1
+            WHERE id = \(id) AND (status <> \(ChannelStatus.paused.rawValue) OR paused_reason IS DISTINCT FROM \(reason))
+                AND (paused_reason IS DISTINCT FROM \(Self.adminPause) OR \(reason) = \(Self.adminPause)) RETURNING 1
             """,
             logger: logger
         )
@@ -302,11 +303,43 @@ public enum ChannelRepository {
         try await SalesClosure.lockChannel(id, on: connection, logger: logger)
     }
 
+    /// The `paused_reason` of sales an admin paused: only an admin resumes them.
+    public static let adminPause = "admin"
+
     public static func resume(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
         _ = try await connection.query(
-            "UPDATE channels SET status = \(ChannelStatus.active.rawValue), paused_reason = NULL WHERE id = \(id) AND owner_user_id = \(ownerUserID)",
+            """
+            UPDATE channels SET status = \(ChannelStatus.active.rawValue), paused_reason = NULL
+            WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND paused_reason IS DISTINCT FROM \(Self.adminPause)
+            """,
             logger: logger
         )
+    }
+
+    /// An admin's resume of any channel that is not deleted, whatever paused it. Returns whether it changed.
+    public static func resumeByAdmin(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await connection.run(
+            """
+            UPDATE channels SET status = \(ChannelStatus.active.rawValue), paused_reason = NULL
+            WHERE id = \(id) AND deleted_at IS NULL AND status = \(ChannelStatus.paused.rawValue) RETURNING 1
+            """,
+            logger: logger
+        ) > 0
+    }
+
+    /// Any channel that is not deleted, for an admin: by id, or by its private or public channel's title.
+    public static func find(_ query: String, on connection: PostgresConnection, logger: Logger) async throws -> ChannelSummary? {
+        let id = Int64(query.trimmingCharacters(in: .whitespaces)) ?? 0
+        let title = query.trimmingCharacters(in: .whitespaces)
+        guard let match = try await connection.first(
+            """
+            SELECT id FROM channels WHERE deleted_at IS NULL
+                AND (id = \(id) OR (\(id) = 0 AND (lower(closed_title) = lower(\(title)) OR lower(open_title) = lower(\(title)))))
+            ORDER BY id LIMIT 1
+            """,
+            as: Int64.self, logger: logger
+        ) else { return nil }
+        return try await select(where: "c.id = $1", [match], on: connection, logger: logger).first
     }
 
     /// Deletes a pair: outright when nobody ever ordered it, otherwise by marking it deleted (its orders,
