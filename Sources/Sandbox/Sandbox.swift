@@ -1,0 +1,169 @@
+import App
+import Foundation
+import Logging
+import NOWPaymentsFake
+import Synchronization
+import TelegramFake
+
+/// How to run the sandbox.
+public struct SandboxSettings: Sendable {
+    /// The sandbox's own data folder (its embedded database lives in `postgres/` under it).
+    public var dataDirectory: String
+    public var port: Int
+    /// Folder holding `Migrations/`, `Localization/` and `Conversations/` (found like `telepay`'s when nil).
+    public var resourcesDirectory: String?
+    public var logLevel: String
+
+    public init(dataDirectory: String = "./.telepay-sandbox", port: Int = 8080, resourcesDirectory: String? = nil, logLevel: String = "notice") {
+        self.dataDirectory = dataDirectory
+        self.port = port
+        self.resourcesDirectory = resourcesDirectory
+        self.logLevel = logLevel
+    }
+}
+
+/// The simulated outside world the sandbox wires TelePay to, and what the web page reads and drives.
+public final class SandboxWorldState: Sendable {
+    public let bot: FakeBotAPI
+    public let payments: FakeNOWPayments
+    public let clock: SandboxClock
+    public let transcript = Transcript()
+    private let boundPort = Mutex<Int?>(nil)
+
+    init(bot: FakeBotAPI, payments: FakeNOWPayments, clock: SandboxClock) {
+        self.bot = bot
+        self.payments = payments
+        self.clock = clock
+    }
+
+    /// The port TelePay's HTTP server listens on, once it does.
+    public var port: Int? { boundPort.withLock { $0 } }
+
+    func serverRunning(on port: Int) {
+        boundPort.withLock { $0 = port }
+    }
+
+    /// The sandbox's page.
+    public var url: String? { port.map { "http://127.0.0.1:\($0)/sandbox" } }
+}
+
+/// What a persona typed or did in their chat with the bot (the fake Bot API keeps only what the bot sent).
+public actor Transcript {
+    public struct Entry: Sendable, Hashable, Codable {
+        public var persona: Int64
+        /// The newest bot message in the chat when the persona wrote: the entry shows after it.
+        public var afterMessageID: Int64
+        public var sequence: Int
+        public var text: String
+    }
+
+    private(set) public var entries: [Entry] = []
+    private(set) public var addedPersonas: [Persona] = []
+
+    public func record(persona: Int64, after messageID: Int64, _ text: String) {
+        entries.append(Entry(persona: persona, afterMessageID: messageID, sequence: entries.count, text: text))
+    }
+
+    public func add(_ persona: Persona) {
+        addedPersonas.append(persona)
+    }
+
+    public func entries(of persona: Int64) -> [Entry] {
+        entries.filter { $0.persona == persona }
+    }
+
+    public var version: Int { entries.count + addedPersonas.count * 1_000_000 }
+}
+
+/// A started sandbox: TelePay itself, built on the simulations, and the simulations' servers.
+public struct RunningSandbox: Sendable {
+    public let application: TelePayApplication
+    public let world: SandboxWorldState
+    let servers: [Task<Void, any Error>]
+
+    /// Runs TelePay until it is shut down (SIGINT/SIGTERM, or `stop()`), then stops the simulations.
+    public func run() async throws {
+        defer { servers.forEach { $0.cancel() } }
+        try await application.run()
+    }
+
+    public func stop() async {
+        await application.triggerGracefulShutdown()
+    }
+}
+
+/// Starts the real TelePay — dispatcher, forms, purchase flow, jobs, ledger — on its own embedded database,
+/// wired to in-process simulations of Telegram and NOWPayments instead of the network.
+public enum Sandbox {
+    /// The environment TelePay is configured from in the sandbox. Nothing of the caller's environment is used,
+    /// so no real token, key or URL can slip in.
+    public static func environment(
+        settings: SandboxSettings, telegramURL: String, telegramToken: String, paymentsURL: String, payments: FakeNOWPayments
+    ) -> [String: String] {
+        var environment = [
+            "TELEPAY_DATA_DIR": settings.dataDirectory,
+            "TELEPAY_HTTP_HOST": "127.0.0.1",
+            "TELEPAY_HTTP_PORT": "\(settings.port)",
+            "TELEPAY_LOG_LEVEL": settings.logLevel,
+            // Payment callbacks and return links point at this process.
+            "TELEPAY_PUBLIC_URL": "http://127.0.0.1:\(settings.port == 0 ? 8080 : settings.port)",
+            "TELEGRAM_BOT_TOKEN": telegramToken,
+            "TELEPAY_TELEGRAM_API_URL": telegramURL,
+            "TELEPAY_NOWPAYMENTS_API_URL": paymentsURL,
+            "TELEPAY_NOWPAYMENTS_API_KEY": payments.apiKey,
+            "TELEPAY_NOWPAYMENTS_IPN_SECRET": payments.ipnSecret,
+            "TELEPAY_NOWPAYMENTS_EMAIL": payments.account.email,
+            "TELEPAY_NOWPAYMENTS_PASSWORD": payments.account.password,
+            // No exchange and no chain are simulated yet: without their keys TelePay never calls them, and these
+            // loopback addresses keep even a mistake on this machine.
+            "TELEPAY_CHANGENOW_API_URL": "http://127.0.0.1:9",
+            "TELEPAY_ETH_RPC_URL": "http://127.0.0.1:9",
+            "TELEPAY_ADMIN_TELEGRAM_IDS": "\(SandboxWorld.admin.id)",
+            "TELEPAY_JOBS_POLL_INTERVAL_MS": "250",
+            "TELEPAY_OFFER_POST_COOLDOWN_SECONDS": "0",
+        ]
+        if let resources = settings.resourcesDirectory { environment["TELEPAY_RESOURCES_DIR"] = resources }
+        return environment
+    }
+
+    /// Starts the simulations, seeds the world, and builds TelePay on them; `run()` the result.
+    public static func start(
+        settings: SandboxSettings, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> RunningSandbox {
+        let page = try SandboxPage.load(resourcesDirectory: settings.resourcesDirectory)
+        let bot = FakeBotAPI()
+        await SandboxWorld.seed(bot)
+        let payments = FakeNOWPayments()
+        let (telegramURL, telegramServer) = try await bot.start()
+        let paymentsServer: (baseURL: String, server: Task<Void, any Error>)
+        do {
+            paymentsServer = try await payments.start()
+        } catch {
+            telegramServer.cancel()
+            throw error
+        }
+        let servers = [telegramServer, paymentsServer.server]
+        do {
+            let configuration = try Configuration.load(environment: environment(
+                settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments
+            ))
+            try SandboxGuard.requireSimulated(configuration)
+            let world = SandboxWorldState(bot: bot, payments: payments, clock: SandboxClock())
+            let application = try await TelePayApplication.build(
+                configuration: configuration, logger: logger,
+                additionalRoutes: { router, database in
+                    SandboxRoutes(world: world, page: page, database: database, logger: logger).add(to: router)
+                },
+                clock: world.clock,
+                onServerRunning: { port in
+                    world.serverRunning(on: port)
+                    await onServerRunning(port)
+                }
+            )
+            return RunningSandbox(application: application, world: world, servers: servers)
+        } catch {
+            servers.forEach { $0.cancel() }
+            throw error
+        }
+    }
+}
