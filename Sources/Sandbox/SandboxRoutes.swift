@@ -71,20 +71,18 @@ struct SandboxRoutes: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
+            // Each stream ends cleanly after 20 s, within the server's request deadline (30 s), which would
+            // otherwise cut it; the browser reconnects after `retry` ms and the page refreshes on the first event.
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "retry: 300\n\n"))
                 var last: Int?
-                var quietFor = 0
-                while !Task.isCancelled {
+                let end = ContinuousClock.now + .seconds(20)
+                while !Task.isCancelled, ContinuousClock.now < end {
                     let version = await Self.version(of: world)
                     if version != last {
                         last = version
-                        quietFor = 0
                         try await writer.write(ByteBuffer(string: "data: \(version)\n\n"))
-                    } else if quietFor >= 50 {
-                        quietFor = 0
-                        try await writer.write(ByteBuffer(string: ": still here\n\n"))
                     }
-                    quietFor += 1
                     try await Task.sleep(for: .milliseconds(200))
                 }
                 try await writer.finish(nil)
@@ -294,7 +292,17 @@ struct SandboxRoutes: Sendable {
         let logger = self.logger
         let ledger = try await database.withConnection { try await LedgerStore.summary(heldLimit: 20, on: $0, logger: logger) }
         let jobs = try await JobQueue(database: database, logger: logger).summary(recentFailures: 5)
-        let payouts = try await PayoutOverview.read(PayoutDesk(database: database, logger: logger), owner: nil, limit: 20)
+        // Balances are read per persona: `PayoutDesk.balances(ownerUserID: nil)` fails on PostgreSQL today
+        // ("could not determine data type of parameter $1").
+        let desk = PayoutDesk(database: database, logger: logger)
+        var balances: [OwnerPayoutBalance] = []
+        for persona in SandboxWorld.personas + (await world.transcript.addedPersonas) {
+            balances += try await desk.balances(ownerUserID: persona.id, limit: 20)
+        }
+        let payouts = PayoutOverview(
+            open: try await desk.payouts(in: PayoutState.open, limit: 20), failed: try await desk.payouts(in: [.failed], limit: 20),
+            paid: try await desk.payouts(in: [.paid], limit: 20), balances: balances
+        )
         return OperatorView(
             ledger: LedgerReport.render(ledger), balanced: Self.balanced(ledger), jobs: JobsReport.render(jobs),
             payouts: PayoutReport.render(payouts),
