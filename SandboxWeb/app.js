@@ -171,6 +171,7 @@ function renderBotChat() {
       const element = document.createElement("button");
       element.type = "button";
       element.textContent = button.text;
+      if (button.requestChat) element.className = "request-chat";
       element.addEventListener("click", () => button.requestChat ? showPicker(button.requestChat)
         : act({ action: "send", text: button.text }).then(refresh));
       line.append(element);

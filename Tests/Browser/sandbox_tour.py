@@ -73,14 +73,27 @@ def button(label, within="//body"):
     return until("a button '%s'" % label, find)
 
 
-def click(label, within="//body"):
-    for _ in range(5):
+def click_found(what, find):
+    """Clicks what `find` returns, finding it again when the page re-rendered it in between (live updates
+    rebuild the chat)."""
+    last = None
+    for _ in range(10):
         try:
-            button(label, within).click()
+            find().click()
             return
-        except (StaleElementReferenceException, WebDriverException):
+        except (StaleElementReferenceException, WebDriverException) as error:
+            last = error
             time.sleep(0.3)
-    raise SystemExit("could not click '%s'" % label)
+    raise SystemExit("could not click %s: %s" % (what, getattr(last, "msg", last)))
+
+
+def click(label, within="//body"):
+    click_found("'%s'" % label, lambda: button(label, within))
+
+
+def click_css(selector):
+    click_found(selector, lambda: until(selector, lambda: next(
+        (e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()), None)))
 
 
 def see(text):
@@ -95,13 +108,11 @@ def say(text):
 
 
 def open_chat(chat):
-    until("chat %s in the list" % chat, lambda: driver.find_elements(By.CSS_SELECTOR, "[data-chat='%s']" % chat))
-    driver.find_element(By.CSS_SELECTOR, "[data-chat='%s']" % chat).click()
+    click_css("[data-chat='%s']" % chat)
 
 
 def pick_chat(title):
-    until("the chat picker button", lambda: driver.find_elements(By.CSS_SELECTOR, "#reply-keyboard button"))
-    driver.find_elements(By.CSS_SELECTOR, "#reply-keyboard button")[-1].click()
+    click_css("#reply-keyboard button.request-chat")
     until("the chat picker", lambda: driver.find_element(By.ID, "picker").is_displayed())
     shot("chat-picker")
     click(title, "//dialog[@id='picker']")
@@ -155,10 +166,9 @@ try:
     # A subscriber opens the offer post's first tier, pays in full on the checkout page and joins.
     persona(1001)
     open_chat(PUBLIC)
-    tier = until("the offer post's tier button",
-                 lambda: next(iter(driver.find_elements(By.CSS_SELECTOR, "#messages button.url[title*='start=t1']")), None))
+    until("the offer post's tier button", lambda: driver.find_elements(By.CSS_SELECTOR, "#messages button.url[title*='start=t1']"))
     shot("offer-post")
-    tier.click()
+    click_css("#messages button.url[title*='start=t1']")
     click("💰 Pay")
     until("the checkout page", lambda: driver.find_element(By.ID, "checkout").is_displayed())
     until("the invoice", lambda: "5 USD" in driver.find_element(By.ID, "checkout-price").text)
@@ -177,7 +187,7 @@ try:
     amount.clear()
     amount.send_keys("8")
     Select(driver.find_element(By.ID, "clock-unit")).select_by_value("24")
-    driver.find_element(By.ID, "advance").click()
+    click_css("#advance")
     open_chat("bot")
     until("the renewal offer", lambda: driver.find_elements(By.XPATH, "//div[@id='messages']//button[contains(., 'Renew')]"), timeout=150)
     shot("expired-renew")
@@ -186,7 +196,7 @@ try:
 
     # The operator panel: the ledger balances.
     persona(2001)
-    driver.find_element(By.ID, "operator-toggle").click()
+    click_css("#operator-toggle")
     until("the ledger", lambda: "balanced" in driver.find_element(By.ID, "balanced").text)
     if "NOT" in driver.find_element(By.ID, "balanced").text:
         raise SystemExit("the operator panel says the ledger is not balanced")
