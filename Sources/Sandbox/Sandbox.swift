@@ -10,13 +10,19 @@ public struct SandboxSettings: Sendable {
     /// The sandbox's own data folder (its embedded database lives in `postgres/` under it).
     public var dataDirectory: String
     public var port: Int
+    /// Whether to start the local chain (when its Python packages are installed) for the hot wallet and payouts.
+    public var startsChain: Bool
     /// Folder holding `Migrations/`, `Localization/` and `Conversations/` (found like `telepay`'s when nil).
     public var resourcesDirectory: String?
     public var logLevel: String
 
-    public init(dataDirectory: String = "./.telepay-sandbox", port: Int = 8080, resourcesDirectory: String? = nil, logLevel: String = "notice") {
+    public init(
+        dataDirectory: String = "./.telepay-sandbox", port: Int = 8080, resourcesDirectory: String? = nil, logLevel: String = "notice",
+        startsChain: Bool = true
+    ) {
         self.dataDirectory = dataDirectory
         self.port = port
+        self.startsChain = startsChain
         self.resourcesDirectory = resourcesDirectory
         self.logLevel = logLevel
     }
@@ -28,12 +34,15 @@ public final class SandboxWorldState: Sendable {
     public let payments: FakeNOWPayments
     public let clock: SandboxClock
     public let transcript = Transcript()
+    /// The local chain with the hot wallet, or why there is none.
+    public let chain: Result<SandboxChain, SandboxChainUnavailable>
     private let boundPort = Mutex<Int?>(nil)
 
-    init(bot: FakeBotAPI, payments: FakeNOWPayments, clock: SandboxClock) {
+    init(bot: FakeBotAPI, payments: FakeNOWPayments, clock: SandboxClock, chain: Result<SandboxChain, SandboxChainUnavailable>) {
         self.bot = bot
         self.payments = payments
         self.clock = clock
+        self.chain = chain
     }
 
     /// The port TelePay's HTTP server listens on, once it does.
@@ -98,7 +107,8 @@ public enum Sandbox {
     /// The environment TelePay is configured from in the sandbox. Nothing of the caller's environment is used,
     /// so no real token, key or URL can slip in.
     public static func environment(
-        settings: SandboxSettings, telegramURL: String, telegramToken: String, paymentsURL: String, payments: FakeNOWPayments
+        settings: SandboxSettings, telegramURL: String, telegramToken: String, paymentsURL: String, payments: FakeNOWPayments,
+        chain: [String: String] = [:]
     ) -> [String: String] {
         var environment = [
             "TELEPAY_DATA_DIR": settings.dataDirectory,
@@ -114,8 +124,8 @@ public enum Sandbox {
             "TELEPAY_NOWPAYMENTS_IPN_SECRET": payments.ipnSecret,
             "TELEPAY_NOWPAYMENTS_EMAIL": payments.account.email,
             "TELEPAY_NOWPAYMENTS_PASSWORD": payments.account.password,
-            // No exchange and no chain are simulated yet: without their keys TelePay never calls them, and these
-            // loopback addresses keep even a mistake on this machine.
+            // No exchange is simulated yet (and no chain when its packages are missing): without their keys TelePay
+            // never calls them, and these loopback addresses keep even a mistake on this machine.
             "TELEPAY_CHANGENOW_API_URL": "http://127.0.0.1:9",
             "TELEPAY_ETH_RPC_URL": "http://127.0.0.1:9",
             "TELEPAY_ADMIN_TELEGRAM_IDS": "\(SandboxWorld.admin.id)",
@@ -123,6 +133,7 @@ public enum Sandbox {
             "TELEPAY_OFFER_POST_COOLDOWN_SECONDS": "0",
         ]
         if let resources = settings.resourcesDirectory { environment["TELEPAY_RESOURCES_DIR"] = resources }
+        environment.merge(chain) { $1 }
         return environment
     }
 
@@ -144,11 +155,19 @@ public enum Sandbox {
         }
         let servers = [telegramServer, paymentsServer.server]
         do {
+            let chain: Result<SandboxChain, SandboxChainUnavailable> = settings.startsChain
+                ? await SandboxChain.start(logger: logger)
+                : .failure(SandboxChainUnavailable(reason: "started without a chain"))
+            switch chain {
+            case .success(let chain): await chain.settle(payments)
+            case .failure(let why): logger.notice("the sandbox runs without a local chain", metadata: ["reason": "\(why.reason)"])
+            }
             let configuration = try Configuration.load(environment: environment(
-                settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments
+                settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments,
+                chain: (try? chain.get())?.environment ?? [:]
             ))
             try SandboxGuard.requireSimulated(configuration)
-            let world = SandboxWorldState(bot: bot, payments: payments, clock: SandboxClock())
+            let world = SandboxWorldState(bot: bot, payments: payments, clock: SandboxClock(), chain: chain)
             let application = try await TelePayApplication.build(
                 configuration: configuration, logger: logger,
                 additionalRoutes: { router, database in

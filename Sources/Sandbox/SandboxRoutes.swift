@@ -306,9 +306,18 @@ struct SandboxRoutes: Sendable {
         return OperatorView(
             ledger: LedgerReport.render(ledger), balanced: Self.balanced(ledger), jobs: JobsReport.render(jobs),
             payouts: PayoutReport.render(payouts),
-            wallet: "Payouts are waiting: the sandbox does not run a local chain or exchange yet, so TelePay starts without a hot-wallet key "
-                + "and books owners' shares as pending balances (above) instead of paying them."
+            wallet: await walletView()
         )
+    }
+
+    func walletView() async -> String {
+        switch world.chain {
+        case .success(let chain):
+            return await chain.describeBalances() + ". Owners paid in ETH on Ethereum are paid from it (payouts run every 15 s); "
+                + "other coins need ChangeNOW, which the sandbox does not simulate yet."
+        case .failure(let why):
+            return why.description
+        }
     }
 
     /// Whether every asset's balances sum to zero, as double entry demands.

@@ -26,6 +26,9 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "notice"
 
+    @Flag(help: "Do not start the local chain: no hot wallet, payouts wait.")
+    var noChain = false
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1 to 65535") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
@@ -35,7 +38,7 @@ struct SandboxCommand: AsyncParsableCommand {
         let level = Logger.Level(rawValue: logLevel) ?? .notice
         LoggingSystem.bootstrap { label in KeyValueLogHandler(label: label, level: level) }
         let logger = Logger(label: "telepay-sandbox")
-        let settings = SandboxSettings(dataDirectory: dataDir, port: port, resourcesDirectory: resourcesDir, logLevel: logLevel)
+        let settings = SandboxSettings(dataDirectory: dataDir, port: port, resourcesDirectory: resourcesDir, logLevel: logLevel, startsChain: !noChain)
         let sandbox: RunningSandbox
         do {
             sandbox = try await Sandbox.start(settings: settings, logger: logger, onServerRunning: { port in

@@ -110,6 +110,7 @@ struct SandboxTourTests {
         do {
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
+            if case .failure(let why) = sandbox.world.chain { Issue.record("the local chain did not start: \(why.reason)") }
             let client = SandboxClient(base: "http://127.0.0.1:\(port)")
             try await walk(client)
         } catch {
@@ -205,5 +206,15 @@ struct SandboxTourTests {
         let report = try #require(try JSONSerialization.jsonObject(with: operatorData) as? [String: Any])
         #expect(report["balanced"] as? Bool == true)
         #expect((report["ledger"] as? String)?.contains("owner") == true)
+
+        // The owner takes ETH on Ethereum, instantly: the hot wallet on the local chain pays the share.
+        try await client.eventually("the owner's payout") {
+            let (_, data) = try await client.get("/sandbox/api/operator")
+            let report = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            return (report?["payouts"] as? String)?.contains("Recently paid (1)") == true
+        }
+        let (_, walletData) = try await client.get("/sandbox/api/operator")
+        let wallet = (try JSONSerialization.jsonObject(with: walletData) as? [String: Any])?["wallet"] as? String ?? ""
+        #expect(wallet.contains("on the local chain"), "\(wallet)")
     }
 }
