@@ -137,11 +137,30 @@ public enum Sandbox {
         return environment
     }
 
+    /// Makes `folder` an empty sandbox data folder: each start is a fresh world, because the simulated Telegram
+    /// and chain start afresh too. A folder the sandbox did not make (no marker file) is refused, not emptied.
+    public static func prepareDataDirectory(_ folder: String) throws {
+        let files = FileManager.default
+        let marker = folder + "/.telepay-sandbox"
+        if files.fileExists(atPath: folder) {
+            let contents = try files.contentsOfDirectory(atPath: folder)
+            if !contents.isEmpty && !files.fileExists(atPath: marker) { throw SandboxStartError.foreignDataDirectory(folder) }
+            if files.fileExists(atPath: folder + "/postgres/cluster/postmaster.pid") { throw SandboxStartError.dataDirectoryInUse(folder) }
+            for item in contents where item != ".telepay-sandbox" {
+                try files.removeItem(atPath: folder + "/" + item)
+            }
+        } else {
+            try files.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        _ = files.createFile(atPath: marker, contents: Data("A TelePay sandbox's data: emptied each time the sandbox starts.\n".utf8))
+    }
+
     /// Starts the simulations, seeds the world, and builds TelePay on them; `run()` the result.
     public static func start(
         settings: SandboxSettings, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> RunningSandbox {
         let page = try SandboxPage.load(resourcesDirectory: settings.resourcesDirectory)
+        try prepareDataDirectory(settings.dataDirectory)
         let bot = FakeBotAPI()
         await SandboxWorld.seed(bot)
         let payments = FakeNOWPayments()

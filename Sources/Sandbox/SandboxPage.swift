@@ -25,11 +25,20 @@ struct SandboxPage: Sendable {
 }
 
 /// Why the sandbox could not start (besides what stops TelePay itself).
-public enum SandboxStartError: Error, CustomStringConvertible {
+public enum SandboxStartError: Error, CustomStringConvertible, Equatable {
     case pageMissing(folder: String)
+    /// The data folder holds files the sandbox did not make; it empties its own folder on each start.
+    case foreignDataDirectory(String)
+    /// A database server still runs on the data folder (another sandbox, or one that did not stop).
+    case dataDirectoryInUse(String)
 
     public var description: String {
         switch self {
+        case .foreignDataDirectory(let folder):
+            return "the sandbox starts afresh each time by emptying its data folder, and \(folder) is not empty and not a sandbox's; "
+                + "choose another --data-dir"
+        case .dataDirectoryInUse(let folder):
+            return "a database server still runs on \(folder) (postgres/cluster/postmaster.pid): another sandbox? Stop it first"
         case .pageMissing(let folder):
             return "the sandbox's page (index.html, app.js, app.css) is missing from \(folder)/SandboxWeb; run it from the checkout or set --resources-dir"
         }

@@ -2,7 +2,8 @@
 """The sandbox tour in a real headless Chromium, by clicking: the owner connects two channels with the chat
 picker and sets two tiers; a subscriber opens the offer post's button, pays in full on the checkout page, gets
 the invite and joins (the join request is approved); time moves past the end of the subscription and the
-subscriber is removed and offered a renewal; the operator panel shows the ledger balanced.
+subscriber is removed and offered a renewal; the operator panel shows the ledger balanced and the owner paid
+from the hot wallet on the local chain.
 
 Usage: sandbox_tour.py URL ARTIFACTS_DIR. Saves a screenshot per step in ARTIFACTS_DIR and fails on any
 JavaScript console error. Uses Debian's chromium and chromedriver (apt) with Selenium (PyPI)."""
@@ -200,6 +201,8 @@ try:
     until("the ledger", lambda: "balanced" in driver.find_element(By.ID, "balanced").text)
     if "NOT" in driver.find_element(By.ID, "balanced").text:
         raise SystemExit("the operator panel says the ledger is not balanced")
+    # With the local chain (its packages are installed with the test's), the hot wallet pays Olga's share.
+    until("the owner's payout", lambda: "Recently paid (1)" in driver.find_element(By.ID, "payouts").text, timeout=90)
     shot("operator")
     collect_console()
 finally:

@@ -207,6 +207,23 @@ struct SandboxTourTests {
         #expect(report["balanced"] as? Bool == true)
         #expect((report["ledger"] as? String)?.contains("owner") == true)
 
+        // Another persona joins the world with a language; the checkout's other buttons drive their callbacks.
+        let added = try await client.act(0, ["action": "addUser", "name": "Lena", "language": "ru"])
+        let lena = try #require(added["persona"] as? Int64 ?? (added["persona"] as? Int).map(Int64.init))
+        #expect(try await client.post("/sandbox/api/act", ["action": "addUser", "name": "Bad", "language": "xx"]).0 == 422)
+        try await client.act(lena, ["action": "openURL", "url": try #require(tierLink).replacingOccurrences(of: "?start=t1", with: "?start=t2")])
+        let lenaCheckout = try await client.tap(lena, "💰 Оплатить")
+        let lenaInvoice = try #require(lenaCheckout["invoice"] as? String)
+        let (refusedRefund, refusal) = try await client.post("/sandbox/api/checkout", ["invoice": lenaInvoice, "action": "refund"])
+        #expect(refusedRefund == 422 && (refusal["error"] as? String)?.contains("nothing was paid") == true)
+        for action in ["fail", "expire", "part"] {
+            let (status, answer) = try await client.post("/sandbox/api/checkout", ["invoice": lenaInvoice, "action": action, "coin": "usdttrc20"])
+            #expect(status == 200 && (answer["deliveries"] as? [[String: Any]] ?? []).allSatisfy { $0["answer"] as? Int == 200 }, "\(action): \(answer)")
+        }
+        let (_, lenaData) = try await client.get("/sandbox/api/invoice?id=\(lenaInvoice)")
+        let lenaPayments = (try JSONSerialization.jsonObject(with: lenaData) as? [String: Any])?["payments"] as? [[String: Any]] ?? []
+        #expect(lenaPayments.compactMap { $0["status"] as? String } == ["failed", "expired", "partially_paid"])
+
         // The owner takes ETH on Ethereum, instantly: the hot wallet on the local chain pays the share.
         try await client.eventually("the owner's payout") {
             let (_, data) = try await client.get("/sandbox/api/operator")
