@@ -236,8 +236,8 @@ public struct TelePayApplication: Sendable {
     /// Builds the application. `onServerRunning` receives the bound port (useful with `TELEPAY_HTTP_PORT=0`);
     /// `alertHook` hears about failed jobs (by default they are logged at error level and, with admins
     /// configured, sent to them in Telegram). `additionalRoutes` adds routes to TelePay's own HTTP server
-    /// (the sandbox's pages) and `clock` replaces the system clock for purchases, payments and access (the
-    /// sandbox's clock that can be moved forward); `telepay serve` passes neither.
+    /// (the sandbox's pages) and `clock` replaces the system clock for purchases, payments, access and the periodic
+    /// scheduler (the sandbox's clock that can be moved forward); `telepay serve` passes neither.
     public static func build(
         configuration: Configuration,
         logger: Logger,
@@ -406,6 +406,7 @@ public struct TelePayApplication: Sendable {
             ),
             offerPosts: (configuration.owners.offerPosts, localizer),
             broadcasts: (BroadcastSenderSettings(), localizer),
+            clock: clock,
             logger: logger
         )
         let schemaReady = SchemaGate()

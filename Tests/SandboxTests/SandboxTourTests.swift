@@ -207,6 +207,16 @@ struct SandboxTourTests {
         #expect(report["balanced"] as? Bool == true)
         #expect((report["ledger"] as? String)?.contains("owner") == true)
 
+        // Time moves past the 7 days: the scheduler runs the missed expiry sweep at once, Sam is removed and
+        // offered a renewal.
+        try await client.act(0, ["action": "advanceClock", "hours": 8 * 24])
+        let ended = try await client.see(sam, "has ended")
+        #expect(SandboxClient.buttons(ended).contains { $0["text"] as? String == "🔁 Renew" })
+        try await client.eventually("Sam out of the private channel") {
+            let channels = (try await client.state(sam))["channels"] as? [[String: Any]] ?? []
+            return !channels.contains { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel && $0["membership"] as? String == "member" }
+        }
+
         // Another persona joins the world with a language; the checkout's other buttons drive their callbacks.
         let added = try await client.act(0, ["action": "addUser", "name": "Lena", "language": "ru"])
         let lena = try #require(added["persona"] as? Int64 ?? (added["persona"] as? Int).map(Int64.init))
