@@ -109,7 +109,8 @@ async function openURL(url) {
   if (!result) return;
   if (result.opened === "bot") { view = { kind: "bot" }; }
   else if (result.opened === "checkout") { await showCheckout(result.invoice); }
-  else if (result.opened === "invite") { toast("Invite link opened"); }
+  else if (result.opened === "invite") { toast("Joined the channel"); }
+  else if (result.opened === "joinRequest") { toast("Join request sent; the channel decides"); }
   else { toast("This link leads outside the sandbox: " + url); }
   await refresh();
 }
@@ -209,11 +210,12 @@ function renderChannel(channel) {
   }
   if (channel.joinRequests.length) {
     const title = document.createElement("div");
-    title.textContent = "Join requests waiting:";
+    title.textContent = "Join requests:";
     const list = document.createElement("ul");
+    list.id = "join-requests";
     for (const request of channel.joinRequests) {
       const item = document.createElement("li");
-      item.textContent = request.name;
+      item.textContent = request.name + " — " + request.status;
       list.append(item);
     }
     info.append(title, list);

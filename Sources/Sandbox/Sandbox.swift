@@ -68,6 +68,13 @@ public actor Transcript {
 
     private(set) public var entries: [Entry] = []
     private(set) public var addedPersonas: [Persona] = []
+    /// Join requests personas filed through invite links, per channel, in order (their outcome is read from the
+    /// fake: still pending, or a member now, or neither).
+    private(set) public var joinRequests: [Int64: [Int64]] = [:]
+
+    public func recordJoinRequest(chat: Int64, persona: Int64) {
+        if joinRequests[chat]?.contains(persona) != true { joinRequests[chat, default: []].append(persona) }
+    }
 
     public func record(persona: Int64, after messageID: Int64, _ text: String) {
         entries.append(Entry(persona: persona, afterMessageID: messageID, sequence: entries.count, text: text))
@@ -81,7 +88,7 @@ public actor Transcript {
         entries.filter { $0.persona == persona }
     }
 
-    public var version: Int { entries.count + addedPersonas.count * 1_000_000 }
+    public var version: Int { entries.count + addedPersonas.count * 1_000_000 + joinRequests.values.map(\.count).reduce(0, +) * 1_000 }
 }
 
 /// A started sandbox: TelePay itself, built on the simulations, and the simulations' servers.

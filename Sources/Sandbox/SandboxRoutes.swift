@@ -141,7 +141,15 @@ struct SandboxRoutes: Sendable {
             let roster = (members[id] ?? [:]).sorted { $0.key < $1.key }.map { userID, member in
                 MemberView(id: userID, name: userID == bot.bot.id ? "\(bot.bot.firstName) (bot)" : users[userID]?.firstName ?? "\(userID)", status: Self.status(member))
             }
-            let requests = (await bot.pendingJoinRequests[id] ?? []).sorted().map { MemberView(id: $0, name: users[$0]?.firstName ?? "\($0)", status: "requested") }
+            // Requests filed through the page, with their outcome; then any other pending ones.
+            let pending = await bot.pendingJoinRequests[id] ?? []
+            let filed = await world.transcript.joinRequests[id] ?? []
+            var requests = filed.map { userID in
+                let outcome = pending.contains(userID) ? "pending"
+                    : ["member", "restricted"].contains(Self.status(members[id]?[userID])) ? "approved" : "declined"
+                return MemberView(id: userID, name: users[userID]?.firstName ?? "\(userID)", status: outcome)
+            }
+            requests += pending.subtracting(filed).sorted().map { MemberView(id: $0, name: users[$0]?.firstName ?? "\($0)", status: "pending") }
             channels.append(ChannelView(
                 id: id, title: chat.title ?? "", username: chat.username, membership: status,
                 posts: await bot.sentMessages(to: id).filter { !$0.deleted }.map(Self.messageView),
@@ -253,8 +261,12 @@ struct SandboxRoutes: Sendable {
     /// anything else would leave the sandbox, so it is only shown.
     func open(_ url: String, as persona: Int64, after newest: Int64) async throws -> ActionResult {
         let bot = world.bot
-        if await bot.inviteLinks[url] != nil {
+        if let invite = await bot.inviteLinks[url] {
             try await bot.userOpensInviteLink(persona, url)
+            if await bot.pendingJoinRequests[invite.chatID]?.contains(persona) == true {
+                await world.transcript.recordJoinRequest(chat: invite.chatID, persona: persona)
+                return ActionResult(opened: "joinRequest")
+            }
             return ActionResult(opened: "invite")
         }
         if let components = URLComponents(string: url), let host = components.host {

@@ -190,7 +190,8 @@ struct SandboxTourTests {
         #expect((deliveries["deliveries"] as? [[String: Any]] ?? []).map { $0["answer"] as? Int } == [200, 200, 200])
 
         // The invite files a join request, which TelePay approves for a subscriber.
-        try await client.tap(sam, "🔗 Join the channel")
+        let joined = try await client.tap(sam, "🔗 Join the channel")
+        #expect(joined["opened"] as? String == "joinRequest")
         try await client.eventually("Sam in the private channel") {
             let channels = (try await client.state(sam))["channels"] as? [[String: Any]] ?? []
             return channels.contains { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel && $0["membership"] as? String == "member" }
@@ -199,6 +200,16 @@ struct SandboxTourTests {
         let ownerChannels = (try await client.state(owner))["channels"] as? [[String: Any]] ?? []
         let members = ownerChannels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel }?["members"] as? [[String: Any]] ?? []
         #expect(members.contains { $0["name"] as? String == "Sam" && $0["status"] as? String == "member" })
+        // Sam's invite works only for Sam: Max, who did not pay, files a request with it and is declined.
+        let invite = try #require(SandboxClient.messages(try await client.state(sam)).flatMap(SandboxClient.buttons)
+            .last { $0["text"] as? String == "🔗 Join the channel" }?["value"] as? String)
+        let max = SandboxWorld.subscribers[2].id
+        #expect(try await client.act(max, ["action": "openURL", "url": invite])["opened"] as? String == "joinRequest")
+        try await client.eventually("Max's request declined and Sam's approved") {
+            let channels = (try await client.state(owner))["channels"] as? [[String: Any]] ?? []
+            let requests = channels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel }?["joinRequests"] as? [[String: Any]] ?? []
+            return requests.map { "\($0["name"] ?? "") \($0["status"] ?? "")" } == ["Sam approved", "Max declined"]
+        }
 
         // The operator panel: the sale is in a balanced ledger.
         let (operatorStatus, operatorData) = try await client.get("/sandbox/api/operator")
