@@ -253,6 +253,7 @@ let package = Package(
             name: "Sandbox",
             dependencies: [
                 "App",
+                "Bot",
                 "Jobs",
                 "Payouts",
                 "Storage",

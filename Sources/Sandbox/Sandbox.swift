@@ -1,4 +1,5 @@
 import App
+import Bot
 import Foundation
 import Logging
 import NOWPaymentsFake
@@ -188,12 +189,14 @@ public enum Sandbox {
             case .success(let chain): await chain.settle(payments)
             case .failure(let why): logger.notice("the sandbox runs without a local chain", metadata: ["reason": "\(why.reason)"])
             }
-            let configuration = try Configuration.load(environment: environment(
+            var configuration = try Configuration.load(environment: environment(
                 settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments,
                 chain: (try? chain.get())?.environment ?? [:]
             ))
             try SandboxGuard.requireSimulated(configuration)
             let world = SandboxWorldState(bot: bot, payments: payments, clock: SandboxClock(), chain: chain)
+            // Offer posts are refreshed on the same clock, so moving time shows the scheduled re-posts too.
+            configuration.owners.offerPosts.clock = world.clock
             let application = try await TelePayApplication.build(
                 configuration: configuration, logger: logger,
                 additionalRoutes: { router, database in

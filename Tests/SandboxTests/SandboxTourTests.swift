@@ -220,7 +220,18 @@ struct SandboxTourTests {
 
         // Time moves past the 7 days: the scheduler runs the missed expiry sweep at once, Sam is removed and
         // offered a renewal.
+        func offerPostIDs() async throws -> [Int] {
+            let channels = (try await client.state(owner))["channels"] as? [[String: Any]] ?? []
+            let open = channels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.publicChannel }
+            return (open?["posts"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+        }
+        let postsBefore = try await offerPostIDs()
         try await client.act(0, ["action": "advanceClock", "hours": 8 * 24])
+        // The daily offer refresh is due too: the post is deleted and posted anew.
+        try await client.eventually("the offer post re-posted") {
+            let after = try await offerPostIDs()
+            return !after.isEmpty && Set(after).isDisjoint(with: postsBefore)
+        }
         let ended = try await client.see(sam, "has ended")
         #expect(SandboxClient.buttons(ended).contains { $0["text"] as? String == "🔁 Renew" })
         try await client.eventually("Sam out of the private channel") {
