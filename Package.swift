@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "telepay", targets: ["telepay"]),
+        // The sandbox is its own program: the fakes it links are not in `telepay`, so `serve` cannot start them.
+        .executable(name: "telepay-sandbox", targets: ["telepay-sandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -245,6 +247,40 @@ let package = Package(
                 "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "App",
+                "Bot",
+                "Jobs",
+                "Payouts",
+                "Storage",
+                "Subscriptions",
+                "TelegramBotAPI",
+                "TelegramFake",
+                "NOWPaymentsFake",
+                "TestPeers",
+                "Ethereum",
+                "Money",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "telepay-sandbox",
+            dependencies: [
+                "App",
+                "Sandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -496,6 +532,18 @@ let package = Package(
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SandboxTests",
+            dependencies: [
+                "App",
+                "Sandbox",
+                "TelegramFake",
+                "NOWPaymentsFake",
+                "TestSupport",
+                "Storage",
             ],
             swiftSettings: swiftSettings
         ),

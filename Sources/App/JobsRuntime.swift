@@ -42,7 +42,8 @@ public struct JobsRuntime: Sendable {
     public let rescuer: JobRescuer
     public let scheduler: PeriodicScheduler
 
-    /// Every job kind TelePay runs and every periodic task it schedules is registered here.
+    /// Every job kind TelePay runs and every periodic task it schedules is registered here. The scheduler reads
+    /// `clock` (the sandbox's can be moved forward, and then the missed slots run at once).
     public static func build(
         settings: JobsSettings,
         database: Database,
@@ -55,6 +56,7 @@ public struct JobsRuntime: Sendable {
         subscriptions: SubscriptionJobs? = nil,
         offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
         broadcasts: (settings: BroadcastSenderSettings, localizer: Localizer)? = nil,
+        clock: any WallClock = SystemWallClock(),
         logger: Logger
     ) throws -> JobsRuntime {
         let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
@@ -134,7 +136,7 @@ public struct JobsRuntime: Sendable {
             database: database, sweepInterval: JobsSettings.rescueSweepInterval, alertHook: alertHook,
             metrics: telemetry.factory, logger: logger
         )
-        let scheduler = try PeriodicScheduler(tasks: tasks, queue: queue, logger: logger)
+        let scheduler = try PeriodicScheduler(tasks: tasks, queue: queue, clock: clock, logger: logger)
         return JobsRuntime(queue: queue, pool: pool, rescuer: rescuer, scheduler: scheduler)
     }
 }

@@ -222,6 +222,9 @@ struct HotWalletService: Service {
     }
 }
 
+/// Adds routes to TelePay's HTTP server, given the database; only the sandbox uses it.
+public typealias AdditionalRoutes = @Sendable (Router<TelePayRequestContext>, Database) -> Void
+
 /// The assembled TelePay process: every long-running part as one service group, torn down in reverse order.
 public struct TelePayApplication: Sendable {
     public let configuration: Configuration
@@ -232,13 +235,17 @@ public struct TelePayApplication: Sendable {
 
     /// Builds the application. `onServerRunning` receives the bound port (useful with `TELEPAY_HTTP_PORT=0`);
     /// `alertHook` hears about failed jobs (by default they are logged at error level and, with admins
-    /// configured, sent to them in Telegram).
+    /// configured, sent to them in Telegram). `additionalRoutes` adds routes to TelePay's own HTTP server
+    /// (the sandbox's pages) and `clock` replaces the system clock for purchases, payments, access and the periodic
+    /// scheduler (the sandbox's clock that can be moved forward); `telepay serve` passes neither.
     public static func build(
         configuration: Configuration,
         logger: Logger,
         gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         alertHook: (any JobAlertHook)? = nil,
         watchdog: ShutdownWatchdog? = nil,
+        additionalRoutes: AdditionalRoutes? = nil,
+        clock: (any WallClock)? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> TelePayApplication {
         logger.info("starting TelePay", metadata: ["version": "\(TelePayVersion.current)", "configuration": "\(configuration)"])
@@ -254,7 +261,7 @@ public struct TelePayApplication: Sendable {
         do {
             return try await assemble(
                 configuration: configuration, logger: logger, gracefulShutdownSignals: gracefulShutdownSignals, alertHook: alertHook,
-                watchdog: watchdog, onServerRunning: onServerRunning, migrations: migrations, localizer: localizer, conversations: conversations,
+                watchdog: watchdog, additionalRoutes: additionalRoutes, clock: clock, onServerRunning: onServerRunning, migrations: migrations, localizer: localizer, conversations: conversations,
                 telemetry: telemetry, handle: handle
             )
         } catch {
@@ -270,6 +277,8 @@ public struct TelePayApplication: Sendable {
         gracefulShutdownSignals: [UnixSignal],
         alertHook: (any JobAlertHook)?,
         watchdog: ShutdownWatchdog?,
+        additionalRoutes: AdditionalRoutes?,
+        clock: (any WallClock)?,
         onServerRunning: @escaping @Sendable (Int) async -> Void,
         migrations: MigrationRunner,
         localizer: Localizer,
@@ -290,7 +299,7 @@ public struct TelePayApplication: Sendable {
             logger.warning("an order whose every callback is lost cannot be found: set TELEPAY_NOWPAYMENTS_EMAIL and TELEPAY_NOWPAYMENTS_PASSWORD to let TelePay list an invoice's payments")
         }
         let queue = JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger)
-        let clock = SystemWallClock()
+        let clock = clock ?? SystemWallClock()
         let purchases = PurchaseService(database: handle.database, provider: provider, settings: settings, clock: clock, logger: logger)
         let telegramClient = configuration.telegramBotToken.map { TelegramBot.makeClient(configuration: configuration, token: $0, logger: logger) }
         let access = telegramClient.map { client in
@@ -330,6 +339,7 @@ public struct TelePayApplication: Sendable {
             paymentReturn: PaymentReturnRoute(purchases: purchases, database: handle.database, localizer: localizer, botUsername: botUsername),
             logger: logger
         )
+        additionalRoutes?(router, handle.database)
         let http = TelePayHTTPServer.application(
             router: router, host: configuration.httpHost, port: configuration.httpPort, limits: configuration.httpLimits,
             telemetry: telemetry, logger: logger, onServerRunning: { channel in
@@ -443,6 +453,7 @@ public struct TelePayApplication: Sendable {
             ),
             offerPosts: (configuration.owners.offerPosts, localizer),
             broadcasts: (BroadcastSenderSettings(), localizer),
+            clock: clock,
             logger: logger
         )
         let schemaReady = SchemaGate()

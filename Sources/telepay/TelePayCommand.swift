@@ -17,7 +17,7 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self],
+        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, SandboxCommand.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -1,0 +1,71 @@
+import BigInt
+import Ethereum
+import Foundation
+import Logging
+import Money
+import NOWPaymentsFake
+import TestPeers
+
+/// The local chain the sandbox's hot wallet lives on: the py-evm node the tests use
+/// (`Tests/EthereumNode/eth_test_node.py`), started when its Python packages are installed.
+public struct SandboxChain: Sendable {
+    public let chain: LocalChain
+    let secret: [UInt8]
+    public let hotWallet: Address
+
+    /// Starts the node (it exits with this process) and funds a fresh hot wallet with 10 ETH for gas; or says
+    /// why there is no chain.
+    static func start(logger: Logger) async -> Result<SandboxChain, SandboxChainUnavailable> {
+        do {
+            let chain = try await EthereumTestNode.shared.chain()
+            let secret = LocalChain.randomSecret()
+            let key = try PrivateKey(bytes: secret)
+            try await chain.fund(key.address, wei: 10 * LocalChain.ether)
+            logger.notice("local chain started", metadata: ["rpc": "\(chain.url)", "chain_id": "\(chain.chainId)", "hot_wallet": "\(key.address.checksummed)"])
+            return .success(SandboxChain(chain: chain, secret: secret, hotWallet: key.address))
+        } catch {
+            let firstLine = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            return .failure(SandboxChainUnavailable(reason: firstLine))
+        }
+    }
+
+    /// What TelePay's configuration gets: the node, the hot-wallet key, the chain id, one confirmation (the node
+    /// mines a block per transaction and no more).
+    var environment: [String: String] {
+        [
+            "TELEPAY_ETH_RPC_URL": chain.url,
+            "TELEPAY_ETH_PRIVATE_KEY": Hex.encodeData(secret),
+            "TELEPAY_ETH_CHAIN_ID": "\(chain.chainId)",
+            "TELEPAY_ETH_CONFIRMATIONS": "1",
+        ]
+    }
+
+    /// NOWPayments pays each finished payment's outcome into the hot wallet on this chain, as it would on mainnet.
+    func settle(_ payments: FakeNOWPayments) async {
+        let chain = self.chain
+        let hotWallet = self.hotWallet
+        await payments.settleOnChain { amount in
+            try await chain.fund(hotWallet, wei: try TokenUnits.baseUnits(fromDecimal: DecimalText.plain(amount), decimals: 18))
+        }
+    }
+
+    func describeBalances() async -> String {
+        do {
+            let wei = try await chain.rpc.balance(of: hotWallet, at: .latest)
+            return "Hot wallet \(hotWallet.checksummed) on the local chain (id \(chain.chainId)): "
+                + "\(TokenUnits.decimalString(fromBaseUnits: wei, decimals: 18)) ETH"
+        } catch {
+            return "Hot wallet \(hotWallet.checksummed): the local chain does not answer (\(error))"
+        }
+    }
+}
+
+/// Why the sandbox runs without a chain.
+public struct SandboxChainUnavailable: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+
+    public var description: String {
+        "Payouts are waiting: the local chain could not start (\(reason)); `scripts/run sandbox` installs its Python packages. "
+            + "TelePay runs without a hot wallet, so owners' shares stay pending balances."
+    }
+}
