@@ -272,6 +272,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            // The page's HTML, CSS and JavaScript are read from the checkout at run time, not built in.
+            exclude: ["Web"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

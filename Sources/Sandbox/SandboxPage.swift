@@ -1,7 +1,7 @@
 import App
 import Foundation
 
-/// The sandbox's web page: plain HTML, CSS and JavaScript from `SandboxWeb/` in the resources folder, read once
+/// The sandbox's web page: plain HTML, CSS and JavaScript from `Sources/Sandbox/Web/` in the resources folder (the checkout), read once
 /// at start-up (no build step).
 struct SandboxPage: Sendable {
     let html: String
@@ -12,7 +12,7 @@ struct SandboxPage: Sendable {
         guard let resources = ResourceLocator.locate(configured: resourcesDirectory) else {
             throw SandboxStartError.pageMissing(folder: resourcesDirectory ?? "the working folder")
         }
-        let folder = resources + "/SandboxWeb"
+        let folder = resources + "/Sources/Sandbox/Web"
         func read(_ name: String) throws -> String {
             do {
                 return try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
@@ -40,7 +40,7 @@ public enum SandboxStartError: Error, CustomStringConvertible, Equatable {
         case .dataDirectoryInUse(let folder):
             return "a database server still runs on \(folder) (postgres/cluster/postmaster.pid): another sandbox? Stop it first"
         case .pageMissing(let folder):
-            return "the sandbox's page (index.html, app.js, app.css) is missing from \(folder)/SandboxWeb; run it from the checkout or set --resources-dir"
+            return "the sandbox's page (index.html, app.js, app.css) is missing from \(folder); run it from the checkout or set --resources-dir"
         }
     }
 }
