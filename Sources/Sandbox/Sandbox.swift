@@ -2,7 +2,11 @@ import App
 import Bot
 import Foundation
 import Logging
+import Money
 import NOWPaymentsFake
+import Payouts
+import Storage
+import Subscriptions
 import Synchronization
 import TelegramFake
 
@@ -132,8 +136,8 @@ public enum Sandbox {
             "TELEPAY_NOWPAYMENTS_IPN_SECRET": payments.ipnSecret,
             "TELEPAY_NOWPAYMENTS_EMAIL": payments.account.email,
             "TELEPAY_NOWPAYMENTS_PASSWORD": payments.account.password,
-            // No exchange is simulated yet (and no chain when its packages are missing): without their keys TelePay
-            // never calls them, and these loopback addresses keep even a mistake on this machine.
+            // Without a chain there is no exchange either (the simulated one settles on the chain): without their
+            // keys TelePay never calls them, and these loopback addresses keep even a mistake on this machine.
             "TELEPAY_CHANGENOW_API_URL": "http://127.0.0.1:9",
             "TELEPAY_ETH_RPC_URL": "http://127.0.0.1:9",
             "TELEPAY_ADMIN_TELEGRAM_IDS": "\(SandboxWorld.admin.id)",
@@ -180,30 +184,51 @@ public enum Sandbox {
             telegramServer.cancel()
             throw error
         }
-        let servers = [telegramServer, paymentsServer.server]
+        var servers = [telegramServer, paymentsServer.server]
         do {
             let chain: Result<SandboxChain, SandboxChainUnavailable> = settings.startsChain
                 ? await SandboxChain.start(logger: logger)
                 : .failure(SandboxChainUnavailable(reason: "started without a chain"))
+            var chainEnvironment: [String: String] = [:]
             switch chain {
-            case .success(let chain): await chain.settle(payments)
+            case .success(let chain):
+                await chain.settle(payments)
+                chainEnvironment = chain.environment
+                // ChangeNOW is simulated on the same chain; without it only ETH owners would be paid.
+                let exchange = try await chain.startExchange(logger: logger)
+                servers.append(exchange.server)
+                chainEnvironment.merge(exchange.environment) { $1 }
             case .failure(let why): logger.notice("the sandbox runs without a local chain", metadata: ["reason": "\(why.reason)"])
             }
             var configuration = try Configuration.load(environment: environment(
                 settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments,
-                chain: (try? chain.get())?.environment ?? [:]
+                chain: chainEnvironment
             ))
             try SandboxGuard.requireSimulated(configuration)
             let world = SandboxWorldState(bot: bot, payments: payments, clock: SandboxClock(), chain: chain)
             // Offer posts are refreshed on the same clock, so moving time shows the scheduled re-posts too.
             configuration.owners.offerPosts.clock = world.clock
+            let databaseBox = Mutex<Database?>(nil)
             let application = try await TelePayApplication.build(
                 configuration: configuration, logger: logger,
                 additionalRoutes: { router, database in
+                    databaseBox.withLock { $0 = database }
                     SandboxRoutes(world: world, page: page, database: database, logger: logger).add(to: router)
                 },
                 clock: world.clock,
                 onServerRunning: { port in
+                    // The gas money the sandbox put in the hot wallet is the operator's capital, booked as an operator
+                    // would (`telepay ledger --record-deposit`), so reconciliation explains every wei.
+                    if case .success = chain, let database = databaseBox.withLock({ $0 }) {
+                        do {
+                            _ = try await Reconciliation.recordDeposit(
+                                asset: "ETH", units: SettlementAsset.ether.unitsPerCoin * Decimal(SandboxChain.gasEther), note: "the sandbox's gas money",
+                                database: database, logger: logger
+                            )
+                        } catch {
+                            logger.warning("could not book the sandbox's gas money", metadata: ["error": "\(error)"])
+                        }
+                    }
                     world.serverRunning(on: port)
                     await onServerRunning(port)
                 }
