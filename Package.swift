@@ -545,7 +545,11 @@ let package = Package(
                 "TelegramFake",
                 "NOWPaymentsFake",
                 "TestSupport",
+                "TestPeers",
                 "Storage",
+                "Ethereum",
+                "Exchange",
+                .product(name: "BigInt", package: "BigInt"),
             ],
             swiftSettings: swiftSettings
         ),

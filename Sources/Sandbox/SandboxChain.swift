@@ -17,7 +17,7 @@ public struct SandboxChain: Sendable {
 
     /// Starts the node (it exits with this process) and funds a fresh hot wallet with 10 ETH for gas; or says
     /// why there is no chain.
-    static func start(logger: Logger) async -> Result<SandboxChain, SandboxChainUnavailable> {
+    public static func start(logger: Logger) async -> Result<SandboxChain, SandboxChainUnavailable> {
         do {
             let chain = try await EthereumTestNode.shared.chain()
             let secret = LocalChain.randomSecret()
@@ -45,7 +45,7 @@ public struct SandboxChain: Sendable {
     /// ChangeNOW simulated on this chain: the fake exchange (the tests' own) watches its pay-in addresses for
     /// deposits and pays out from a treasury holding ETH and two tokens deployed here, USDT and USDC, so
     /// exchange payouts and threshold conversions are paid on the chain. Serves until `server` is cancelled.
-    func startExchange(logger: Logger) async throws -> (environment: [String: String], server: Task<Void, any Error>) {
+    public func startExchange(logger: Logger) async throws -> (environment: [String: String], server: Task<Void, any Error>) {
         let treasury = try await chain.fundedWallet(ether: 50)
         let usdt = try await chain.deployToken(name: "Tether USD", symbol: "USDT", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
         let usdc = try await chain.deployToken(name: "USD Coin", symbol: "USDC", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
