@@ -226,7 +226,10 @@ struct SandboxTourTests {
             return (open?["posts"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
         }
         let postsBefore = try await offerPostIDs()
-        try await client.act(0, ["action": "advanceClock", "hours": 8 * 24])
+        // Five days on, two of the seven are left: the reminder due three days before the end arrives.
+        try await client.act(0, ["action": "advanceClock", "hours": 5 * 24])
+        try await client.see(sam, "⏰ Your subscription to <b>Olga's Kitchen: Members</b> ends in")
+        try await client.act(0, ["action": "advanceClock", "hours": 3 * 24])
         // The daily offer refresh is due too: the post is deleted and posted anew.
         try await client.eventually("the offer post re-posted") {
             let after = try await offerPostIDs()
