@@ -211,7 +211,7 @@ extension ExchangeOrders {
             for try await (intent, key, attempt, outcome, exchange, payout, amount) in attemptRows.decode((Int64, String, Int, String?, String?, String, String).self) {
                 attempts.append(CreateAttemptCandidate(
                     intentId: intent, idempotencyKey: key, attempt: attempt, outcome: outcome, exchangeId: exchange,
-                    payoutAddress: payout, fromAmount: DecimalText.parse(amount) ?? 0
+                    payoutAddress: payout, fromAmount: try DecimalText.require(amount, "intent amount")
                 ))
             }
             return (recorded, attempts)

@@ -84,10 +84,10 @@ public struct Reconciliation: Sendable {
         func ledger(_ asset: String) -> Decimal {
             summary.balances.first { $0.account == LedgerAccount.hotWallet.rawValue && $0.asset == asset }?.amount ?? 0
         }
-        var lines = [Line(asset: "ETH", onChain: Self.decimal(try await rpc.balance(of: wallet, at: .number(block))), ledger: ledger("ETH"), minedNotBooked: 0, arrivedNotBooked: 0, explanations: [])]
+        var lines = [Line(asset: "ETH", onChain: try Self.decimal(try await rpc.balance(of: wallet, at: .number(block))), ledger: ledger("ETH"), minedNotBooked: 0, arrivedNotBooked: 0, explanations: [])]
         for (asset, contract) in tokens.sorted(by: { $0.key < $1.key }) {
             lines.append(Line(
-                asset: asset, onChain: Self.decimal(try await rpc.tokenBalance(token: contract, owner: wallet, at: .number(block))), ledger: ledger(asset),
+                asset: asset, onChain: try Self.decimal(try await rpc.tokenBalance(token: contract, owner: wallet, at: .number(block))), ledger: ledger(asset),
                 minedNotBooked: 0, arrivedNotBooked: 0, explanations: []
             ))
         }
@@ -115,8 +115,8 @@ public struct Reconciliation: Sendable {
         for (key, what, asset) in keyed {
             guard let transfer = try await sender.transfer(key: key), let hash = transfer.minedTransactionHash,
                   let receipt = try await rpc.transactionReceipt(hash), receipt.blockNumber <= block else { continue }
-            let gas = Self.decimal(BigUInt(receipt.gasUsed) * receipt.effectiveGasPrice)
-            let value = receipt.succeeded ? Self.decimal(transfer.amount) : 0
+            let gas = try Self.decimal(BigUInt(receipt.gasUsed) * receipt.effectiveGasPrice)
+            let value = receipt.succeeded ? try Self.decimal(transfer.amount) : 0
             if asset == "ETH" {
                 add("ETH", out: value + gas, "\(what): \(DecimalText.plain(value)) wei and \(DecimalText.plain(gas)) wei of gas mined, not booked yet")
             } else {
@@ -129,7 +129,7 @@ public struct Reconciliation: Sendable {
            let intentID = conversion.exchangeIntentID, let orders {
             if let hash = try await orders.tracking(intentId: intentID).payoutHash, let bytes = try? Hex.decodeData(hash), bytes.count == 32, let receipt = try await rpc.transactionReceipt(bytes),
                receipt.blockNumber <= block, receipt.succeeded {
-                let units = Self.decimal(ERC20.received(by: wallet, token: contract, in: receipt.logs))
+                let units = try Self.decimal(ERC20.received(by: wallet, token: contract, in: receipt.logs))
                 add(conversion.toAsset, in: units, "conversion \(conversion.id): \(DecimalText.plain(units)) \(conversion.toAsset) units arrived, not allocated yet")
             }
         }
@@ -154,8 +154,9 @@ public struct Reconciliation: Sendable {
         }
     }
 
-    static func decimal(_ value: BigUInt) -> Decimal {
-        DecimalText.parse(value.description) ?? 0
+    /// A chain amount as a decimal, exactly (a failure is an error, never a silent zero).
+    static func decimal(_ value: BigUInt) throws -> Decimal {
+        try DecimalText.require(value.description, "chain amount")
     }
 }
 

@@ -87,8 +87,8 @@ public struct ChannelStatsStore: Sendable {
             """, logger: logger)
         for try await (position, count, week, month, all) in tierRows.decode((Int16, Int64, String, String, String).self) {
             tiers.append(.init(
-                position: Int(position), orders: Int(count), lastWeek: Decimal(string: week) ?? 0, lastMonth: Decimal(string: month) ?? 0,
-                allTime: Decimal(string: all) ?? 0
+                position: Int(position), orders: Int(count), lastWeek: try DecimalText.require(week, "tier revenue"),
+                lastMonth: try DecimalText.require(month, "tier revenue"), allTime: try DecimalText.require(all, "tier revenue")
             ))
         }
         var stats = ChannelStats(activeSubscribers: Int(activeCount), weeks: weeks, tiers: tiers)
