@@ -1,6 +1,12 @@
+import Exchange
+import ExchangeOrders
 import Foundation
+import HotWallet
+import Jobs
+import Logging
 import Money
 import Payouts
+import Storage
 import Subscriptions
 
 /// What `telepay payouts` shows.
@@ -119,5 +125,43 @@ public enum PayoutReport {
         if seconds < 120 { return "\(seconds) s" }
         if seconds < 7200 { return "\(seconds / 60) min" }
         return "\(seconds / 3600) h"
+    }
+}
+
+/// Why an operator's action on a conversion cannot be taken at all.
+public enum ConversionCommandError: Error, CustomStringConvertible {
+    case notConfigured(String)
+
+    public var description: String {
+        switch self {
+        case .notConfigured(let what): return "threshold payouts are not configured: \(what)"
+        }
+    }
+}
+
+/// The conversion service as `telepay payouts settle-conversion` and `write-off-conversion` use it, built from
+/// the configuration as `serve` builds it (hot wallet, ChangeNOW, the USDT contract).
+public enum ConversionOperator {
+    public static func service(configuration: Configuration, database: Database, logger: Logger) throws -> ConversionService {
+        guard let key = try HotWalletConfiguration.key(configuration) else { throw ConversionCommandError.notConfigured("TELEPAY_ETH_PRIVATE_KEY is unset") }
+        guard let apiKey = configuration.changeNowAPIKey else { throw ConversionCommandError.notConfigured("TELEPAY_CHANGENOW_API_KEY is unset") }
+        guard let usdt = configuration.thresholdPayouts.usdtContract else {
+            throw ConversionCommandError.notConfigured("no USDT contract on this chain (TELEPAY_USDT_CONTRACT)")
+        }
+        let rpc = HotWalletConfiguration.rpc(configuration)
+        let sender = TransferSender(
+            key: key, chainId: configuration.ethereumChainId, rpc: rpc, database: database, alerts: LoggingWalletAlerts(logger: logger), logger: logger
+        )
+        let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: apiKey.value)
+        let orders = ExchangeOrders(database: database, api: client, alerts: LoggingExchangeAlerts(logger: logger), logger: logger)
+        return ConversionService(
+            database: database, queue: JobQueue(database: database, logger: logger), wallet: HotWalletPayouts(sender: sender, rpc: rpc),
+            arrivals: ChainConversionArrivals(rpc: rpc, token: usdt, wallet: key.address, confirmations: configuration.ethereumConfirmations),
+            settlement: configuration.subscriptions.settlement,
+            exchange: PayoutExchange(orders: orders, api: client, refundAddress: key.address.checksummed, verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter),
+            hotWallet: key.address.checksummed,
+            settings: ConversionSettings(minimumUSD: configuration.thresholdPayouts.conversionMinimumUSD, interval: configuration.thresholdPayouts.conversionInterval),
+            logger: logger
+        )
     }
 }

@@ -416,6 +416,70 @@ public struct ConversionService: Sendable {
         return ended
     }
 
+    // MARK: - Operators
+
+    /// What an operator's action on a conversion did.
+    public enum OperatorOutcome: Sendable, Hashable {
+        case done(String)
+        case refused(String)
+    }
+
+    /// Books a conversion whose exchange finished but whose USDT TelePay could not find by itself (ChangeNOW
+    /// reported no payout transaction, or one that never shows): the operator names the transaction that paid
+    /// the hot wallet; what it moved to the hot wallet, read from the chain at depth, is allocated as usual.
+    /// Refused unless the conversion is exchanging or held, its exchange finished, the transaction brought
+    /// something, and no other conversion was booked from it.
+    public func settle(conversionID: Int64, transaction hash: String) async throws -> OperatorOutcome {
+        let logger = self.logger
+        guard let conversion = try await database.withConnection({ try await ConversionStore.find(conversionID, on: $0, logger: logger) }) else {
+            return .refused("there is no conversion \(conversionID)")
+        }
+        guard conversion.state == .exchanging || conversion.state == .held, let intentID = conversion.exchangeIntentID else {
+            return .refused("conversion \(conversionID) is \(conversion.state.rawValue): only an exchanging or held conversion is settled by hand")
+        }
+        let intent = try await exchange.orders.refreshStatus(intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
+        guard intent.state == .finished else {
+            return .refused("its exchange \(intent.exchangeId ?? "?") is \(intent.state), not finished")
+        }
+        let used = try await database.withConnection { connection in
+            try await connection.first("SELECT id FROM conversions WHERE lower(payout_hash) = lower(\(hash)) AND id <> \(conversionID)", as: Int64.self, logger: logger)
+        }
+        if let used { return .refused("transaction \(hash) was already booked for conversion \(used)") }
+        guard let received = try await arrivals.received(transaction: hash) else {
+            return .refused("transaction \(hash) is not mined to the wallet's confirmation depth yet")
+        }
+        guard received > 0 else { return .refused("transaction \(hash) brought the hot wallet nothing") }
+        let tracking = try await exchange.orders.tracking(intentId: intentID)
+        let reported = settings.target.units(tracking.amountTo ?? 0)
+        guard try await allocate(conversion, reported: reported, received: received, hash: hash) else {
+            return .refused("conversion \(conversionID) moved on meanwhile")
+        }
+        logger.notice("conversion settled by an operator", metadata: ["conversion_id": "\(conversionID)", "transaction": "\(hash)"])
+        return .done("conversion \(conversionID) settled: \(DecimalText.plain(received)) \(settings.target.asset) units from \(hash) allocated to its parts")
+    }
+
+    /// Writes off a held conversion whose money is not coming back (the exchange failed and will not refund,
+    /// or it finished and nothing reached the wallet): the platform bears the loss (`exchange_clearing` →
+    /// `network_fees`) and every share is pending again for the owners, who lose nothing. Refused unless held.
+    public func writeOff(conversionID: Int64, reason: String) async throws -> OperatorOutcome {
+        let logger = self.logger
+        guard let conversion = try await database.withConnection({ try await ConversionStore.find(conversionID, on: $0, logger: logger) }) else {
+            return .refused("there is no conversion \(conversionID)")
+        }
+        guard conversion.state == .held else {
+            return .refused("conversion \(conversionID) is \(conversion.state.rawValue): only a held conversion is written off")
+        }
+        let asset = settlement.asset
+        let ended = try await end(
+            conversion, from: .held, reason: "written off by an operator: \(reason)", alert: true,
+            extra: [LedgerEntry(.exchangeClearing, asset: asset, -conversion.fromUnits), LedgerEntry(.networkFees, asset: asset, conversion.fromUnits)],
+            key: "written-off"
+        )
+        guard ended else { return .refused("conversion \(conversionID) moved on meanwhile") }
+        logger.notice("conversion written off by an operator", metadata: ["conversion_id": "\(conversionID)", "reason": "\(reason)"])
+        return .done("conversion \(conversionID) written off: \(DecimalText.plain(conversion.fromUnits / settlement.unitsPerCoin)) \(asset) booked as a loss; every share is pending again")
+    }
+
     /// Conversions as operators see them.
     public func recent(limit: Int = 20) async throws -> [Conversion] {
         let logger = self.logger

@@ -340,9 +340,72 @@ struct PayoutsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "payouts",
         abstract: "Owners' payouts: open, failed with reasons, recently paid, and balances per owner; release a failed one.",
-        subcommands: [Show.self, Retry.self],
+        subcommands: [Show.self, Retry.self, SettleConversion.self, WriteOffConversion.self],
         defaultSubcommand: Show.self
     )
+
+    /// Runs an operator's action on a conversion and prints what it did; a refusal exits 1.
+    static func conversionAction(
+        _ name: String, options: GlobalOptions, _ action: @escaping @Sendable (ConversionService) async throws -> ConversionService.OperatorOutcome
+    ) async throws {
+        let (configuration, logger) = try options.load()
+        let outcome: ConversionService.OperatorOutcome
+        do {
+            outcome = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+                try await action(try ConversionOperator.service(configuration: configuration, database: database, logger: logger))
+            }
+        } catch {
+            printError("telepay payouts \(name): \(error)")
+            throw ExitCode.failure
+        }
+        switch outcome {
+        case .done(let text):
+            print(text)
+        case .refused(let reason):
+            printError("telepay payouts \(name): refused: \(reason)")
+            throw ExitCode.failure
+        }
+    }
+
+    struct SettleConversion: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "settle-conversion",
+            abstract: "Book a conversion whose exchange finished but whose USDT TelePay cannot find, from the transaction that paid the hot wallet (read from the chain)."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The conversion's id (see `telepay payouts`).")
+        var id: Int64
+
+        @Option(help: "The transaction (0x…) that paid the hot wallet the conversion's USDT.")
+        var tx: String
+
+        func run() async throws {
+            let (id, tx) = (self.id, self.tx)
+            try await PayoutsCommand.conversionAction("settle-conversion", options: options) { try await $0.settle(conversionID: id, transaction: tx) }
+        }
+    }
+
+    struct WriteOffConversion: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "write-off-conversion",
+            abstract: "Write off a held conversion whose money is not coming back: the platform bears the loss and every share is pending again."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The held conversion's id (see `telepay payouts`).")
+        var id: Int64
+
+        @Option(help: "Why (kept on the conversion and told to the admins).")
+        var reason: String
+
+        func run() async throws {
+            let (id, reason) = (self.id, self.reason)
+            try await PayoutsCommand.conversionAction("write-off-conversion", options: options) { try await $0.writeOff(conversionID: id, reason: reason) }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -41,6 +41,8 @@ struct ThresholdWorld {
     let exchange: FakeChangeNow
     let reconciliation: Reconciliation
     let key: PrivateKey
+    /// Holds the tokens the fake exchange pays out.
+    let treasury: PrivateKey
     let hotWallet: Address
     let usdt: Address
     let usdc: Address
@@ -102,7 +104,7 @@ struct ThresholdWorld {
                 )
                 return try await body(ThresholdWorld(
                     database: database, queue: queue, chain: chain, sender: sender, conversions: conversions, payouts: payouts, instant: instant,
-                    exchange: fake, reconciliation: reconciliation, key: key, hotWallet: key.address, usdt: usdt, usdc: usdc, gasMoney: gasMoney, owners: owners
+                    exchange: fake, reconciliation: reconciliation, key: key, treasury: treasury, hotWallet: key.address, usdt: usdt, usdc: usdc, gasMoney: gasMoney, owners: owners
                 ))
             }
         }
@@ -212,6 +214,19 @@ struct ThresholdWorld {
 
     func decimal(_ sql: PostgresQuery) async throws -> Decimal {
         Decimal(string: try await strings(sql).first ?? "0") ?? -1
+    }
+
+    /// Sends `units` of USDT from the treasury to the hot wallet (as an exchange paying by hand would); returns the hash.
+    func payTether(units: BigUInt) async throws -> String {
+        let nonce = try await chain.rpc.transactionCount(of: treasury.address, at: .pending)
+        let base = try await chain.rpc.block(.latest)?.baseFeePerGas ?? 1_000_000_000
+        let transaction = EIP1559Transaction(
+            chainId: chain.chainId, nonce: nonce, maxPriorityFeePerGas: 1_000_000_000, maxFeePerGas: base * 2 + 1_000_000_000, gasLimit: 120_000,
+            to: usdt, value: 0, data: try ERC20.transferCallData(to: hotWallet, amount: units)
+        )
+        let hash = try await chain.rpc.sendRawTransaction(try transaction.sign(with: treasury).rawTransaction)
+        try await chain.mine()
+        return Hex.encodeData(hash)
     }
 
     /// Sends ETH from the hot wallet's key without TelePay, as someone holding the key elsewhere would.
@@ -486,6 +501,67 @@ struct ThresholdPayoutTests {
             try await runner.act(on: try await world.reconciliation.run())
             let alerts = try await world.strings("SELECT payload::text FROM jobs WHERE kind = 'subscriptions.alert' AND payload::text LIKE '%drift%'")
             #expect(alerts.count == 1 && alerts.first?.contains("ETH on chain") == true, "\(alerts)")
+        }
+    }
+
+    @Test("operators: a conversion whose exchange finished with a payout nobody can find is settled from the transaction the operator names (once); one that failed after funding and will not refund is written off, the platform bearing the loss and every share pending again")
+    func operatorActions() async throws {
+        try await ThresholdWorld.with(owners: Self.owners) { world in
+            let (a, b) = (world.owners[0], world.owners[1])
+            try await world.pay(a, usd: 40)
+            try await world.pay(b, usd: 40)
+            // The exchange reports finished with a payout transaction that never shows on the chain.
+            try await world.drive("funded") { try await world.conversionStates() == ["exchanging"] }
+            let id = try #require(await world.exchange.exchanges().first?.id)
+            try await world.exchange.setStatus(id, "finished")
+            for _ in 0..<3 { try await world.conversions.runPass() }
+            #expect(try await world.conversionStates() == ["exchanging"], "nothing is allocated without the USDT on the chain")
+            let conversion = try #require(Int64(try await world.strings("SELECT id::text FROM conversions").first ?? ""))
+            // The operator finds the real payment and names it.
+            let hash = try await world.payTether(units: 75_000_000)
+            let refusedEmpty = try await world.conversions.settle(conversionID: conversion, transaction: "0x" + String(repeating: "1", count: 64))
+            guard case .refused(let why) = refusedEmpty, why.contains("not mined") || why.contains("nothing") else {
+                Issue.record("a transaction that is not on the chain was accepted: \(refusedEmpty)")
+                return
+            }
+            let settled = try await world.conversions.settle(conversionID: conversion, transaction: hash)
+            guard case .done = settled else {
+                Issue.record("not settled: \(settled)")
+                return
+            }
+            #expect(try await world.conversionStates() == ["converted"])
+            #expect(try await world.decimal("SELECT received_units::text FROM conversions") == 75_000_000)
+            #expect(try await world.decimal("SELECT sum(allocated_units)::text FROM conversion_parts") == 75_000_000)
+            let again = try await world.conversions.settle(conversionID: conversion, transaction: hash)
+            guard case .refused = again else {
+                Issue.record("settled twice: \(again)")
+                return
+            }
+            try await world.settle()
+            try await world.expectBooksMatch()
+
+            // A second conversion fails after it was funded and ChangeNOW never refunds: held, then written off.
+            try await world.pay(a, usd: 40)
+            let pendingBefore = try await world.balance(a, "ETH", "pending")
+            await world.exchange.script(next: .fail)
+            try await world.drive("held") { try await world.conversionStates() == ["converted", "held"] }
+            let held = try #require(Int64(try await world.strings("SELECT id::text FROM conversions WHERE state = 'held'").first ?? ""))
+            let lossBefore = try await world.ledger(.networkFees, "ETH")
+            let writtenOff = try await world.conversions.writeOff(conversionID: held, reason: "ChangeNOW will not refund")
+            guard case .done = writtenOff else {
+                Issue.record("not written off: \(writtenOff)")
+                return
+            }
+            #expect(try await world.balance(a, "ETH", "pending") == pendingBefore, "the owner's shares are pending again")
+            #expect(try await world.balance(a, "ETH", "converting") == 0)
+            #expect(try await world.ledger(.exchangeClearing, "ETH") == 0)
+            #expect(try await world.ledger(.networkFees, "ETH") - lossBefore == (try await world.decimal("SELECT from_units::text FROM conversions WHERE id = \(held)")))
+            let twice = try await world.conversions.writeOff(conversionID: held, reason: "again")
+            guard case .refused = twice else {
+                Issue.record("written off twice: \(twice)")
+                return
+            }
+            try await world.expectBooksMatch()
         }
     }
 }
