@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Prints NOWPayments IPN signature vectors for Tests/PaymentsTests/IPNSignatureTests.swift.
 
-The JavaScript forms come from Node itself (the two recipes in NOWPayments' docs, external-apis.md §2.6),
+The JavaScript forms come from Node itself (the two recipes in NOWPayments' docs: a recursive key sort then
+`JSON.stringify(sortObject(params))`, and the older `JSON.stringify(params, Object.keys(params).sort())`, whose
+replacer array also filters nested keys),
 the Python form from Python's json module, so the Swift implementation is checked against the real
 serialisers rather than against itself. Needs `node` and `python3`.
 """
