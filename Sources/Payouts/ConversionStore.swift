@@ -105,7 +105,7 @@ enum ConversionStore {
     /// The open conversion, if any (there is at most one).
     static func open(on connection: PostgresConnection, logger: Logger) async throws -> Conversion? {
         try await connection.first(
-            "SELECT \(unescaped: columns) FROM conversions WHERE state IN ('planned', 'sending', 'exchanging', 'held') ORDER BY id LIMIT 1",
+            "SELECT \(unescaped: columns) FROM conversions WHERE state = ANY(\(ConversionState.open.map(\.rawValue))) ORDER BY id LIMIT 1",
             as: Row.self, logger: logger
         ).map(conversion)
     }
@@ -145,7 +145,7 @@ enum ConversionStore {
         guard let conversion = try await connection.first(
             """
             INSERT INTO conversions (state, from_asset, from_units, to_asset, value_usd)
-            VALUES ('planned', \(fromAsset), \(DecimalText.plain(units))::numeric, \(toAsset), \(DecimalText.plain(value))::numeric)
+            VALUES (\(ConversionState.planned.rawValue), \(fromAsset), \(DecimalText.plain(units))::numeric, \(toAsset), \(DecimalText.plain(value))::numeric)
             ON CONFLICT DO NOTHING
             RETURNING \(unescaped: columns)
             """,
@@ -256,7 +256,7 @@ enum ConversionStore {
             """
             UPDATE conversion_parts p SET payout_id = \(payoutID)
             FROM conversions c
-            WHERE c.id = p.conversion_id AND c.to_asset = \(asset) AND c.state = 'converted'
+            WHERE c.id = p.conversion_id AND c.to_asset = \(asset) AND c.state = \(ConversionState.converted.rawValue)
               AND p.channel_id = \(channelID) AND p.payout_id IS NULL
             """,
             logger: logger

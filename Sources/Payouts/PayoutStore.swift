@@ -173,10 +173,10 @@ enum PayoutStore {
               AND (s.strategy = 'instant'
                    OR (\(everyThreshold) AND s.strategy = 'threshold' AND b.pending >= s.threshold_usd * \(DecimalText.plain(unitsPerUSD))::numeric))
               AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.channel_id = b.channel_id AND p.asset = b.asset
-                              AND p.state IN ('planned', 'sending', 'exchanging', 'held'))
+                              AND p.state = ANY(\(PayoutState.open.map(\.rawValue))))
               AND NOT EXISTS (
                   SELECT 1 FROM (SELECT * FROM payouts q WHERE q.channel_id = b.channel_id AND q.asset = b.asset ORDER BY q.id DESC LIMIT 1) p
-                  WHERE p.state = 'failed' AND p.released_at IS NULL
+                  WHERE p.state = \(PayoutState.failed.rawValue) AND p.released_at IS NULL
                     AND (NOT p.owner_fixable OR (p.wallet_address = s.wallet_address AND p.currency_code = s.currency_code
                                                  AND p.network_code = s.network_code AND p.wallet_memo IS NOT DISTINCT FROM s.wallet_memo)))
             ORDER BY b.updated_at, b.channel_id
@@ -221,9 +221,9 @@ enum PayoutStore {
             """
             INSERT INTO payouts (owner_user_id, channel_id, asset, amount, route, currency_code, network_code, wallet_address, wallet_memo, state, value_usd)
             SELECT \(balance.ownerUserID), \(balance.channelID), \(asset), \(DecimalText.plain(amount))::numeric, \(route.rawValue),
-                   \(balance.currency), \(balance.network), \(balance.wallet), \(balance.memo), 'planned', \(DecimalText.plain(valueUSD))::numeric
+                   \(balance.currency), \(balance.network), \(balance.wallet), \(balance.memo), \(PayoutState.planned.rawValue), \(DecimalText.plain(valueUSD))::numeric
             WHERE NOT EXISTS (SELECT 1 FROM payouts WHERE channel_id = \(balance.channelID) AND asset = \(asset)
-                              AND state IN ('planned', 'sending', 'exchanging', 'held'))
+                              AND state = ANY(\(PayoutState.open.map(\.rawValue))))
             RETURNING \(unescaped: columns)
             """,
             as: Row.self, logger: logger
@@ -299,7 +299,7 @@ enum PayoutStore {
         try await connection.run(
             """
             UPDATE payouts p SET released_at = now()
-            WHERE p.id = \(id) AND p.state = 'failed' AND p.released_at IS NULL
+            WHERE p.id = \(id) AND p.state = \(PayoutState.failed.rawValue) AND p.released_at IS NULL
               AND p.id = (SELECT max(q.id) FROM payouts q WHERE q.channel_id = p.channel_id AND q.asset = p.asset)
             RETURNING 1
             """,
@@ -342,7 +342,7 @@ enum PayoutStore {
         try await connection.all(
             """
             SELECT state, count(*)::int, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM payouts
-            WHERE state IN ('planned', 'sending', 'exchanging', 'held') GROUP BY state
+            WHERE state = ANY(\(PayoutState.open.map(\.rawValue))) GROUP BY state
             """,
             as: (String, Int32, Double).self, logger: logger
         ).compactMap { state, count, age in PayoutState(rawValue: state).map { ($0, Int(count), age) } }
