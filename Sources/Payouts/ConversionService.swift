@@ -441,9 +441,7 @@ public struct ConversionService: Sendable {
         guard intent.state == .finished else {
             return .refused("its exchange \(intent.exchangeId ?? "?") is \(intent.state), not finished")
         }
-        let used = try await database.withConnection { connection in
-            try await connection.first("SELECT id FROM conversions WHERE lower(payout_hash) = lower(\(hash)) AND id <> \(conversionID)", as: Int64.self, logger: logger)
-        }
+        let used = try await database.withConnection { try await ConversionStore.booked(from: hash, other: conversionID, on: $0, logger: logger) }
         if let used { return .refused("transaction \(hash) was already booked for conversion \(used)") }
         guard let received = try await arrivals.received(transaction: hash) else {
             return .refused("transaction \(hash) is not mined to the wallet's confirmation depth yet")
@@ -478,12 +476,6 @@ public struct ConversionService: Sendable {
         guard ended else { return .refused("conversion \(conversionID) moved on meanwhile") }
         logger.notice("conversion written off by an operator", metadata: ["conversion_id": "\(conversionID)", "reason": "\(reason)"])
         return .done("conversion \(conversionID) written off: \(DecimalText.plain(conversion.fromUnits / settlement.unitsPerCoin)) \(asset) booked as a loss; every share is pending again")
-    }
-
-    /// Conversions as operators see them.
-    public func recent(limit: Int = 20) async throws -> [Conversion] {
-        let logger = self.logger
-        return try await database.withConnection { try await ConversionStore.recent(limit: limit, on: $0, logger: logger) }
     }
 }
 

@@ -180,21 +180,11 @@ enum ConversionStore {
         }
     }
 
-    /// The latest parts of a channel, newest first (for the owner's card and the operator's list).
-    static func parts(ofChannel channelID: Int64, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [ConversionPart] {
-        try await connection.all(
-            """
-            SELECT conversion_id, owner_user_id, channel_id, from_units::text, value_usd::text, allocated_units::text, payout_id
-            FROM conversion_parts WHERE channel_id = \(channelID) ORDER BY conversion_id DESC LIMIT \(Int32(limit))
-            """,
-            as: (Int64, Int64, Int64, String, String, String?, Int64?).self, logger: logger
-        ).map { conversion, owner, channel, units, value, allocated, payout in
-            ConversionPart(
-                conversionID: conversion, ownerUserID: owner, channelID: channel, fromUnits: try DecimalText.require(units, "part units"),
-                valueUSD: try DecimalText.require(value, "part value"), allocatedUnits: try allocated.map { try DecimalText.require($0, "allocated") },
-                payoutID: payout
-            )
-        }
+    /// The conversion other than `conversionID` already booked from payout transaction `hash`, if any.
+    static func booked(from hash: String, other conversionID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
+        try await connection.first(
+            "SELECT id FROM conversions WHERE lower(payout_hash) = lower(\(hash)) AND id <> \(conversionID)", as: Int64.self, logger: logger
+        )
     }
 
     /// Moves a conversion from `from` to `to`; returns whether it was in `from`.

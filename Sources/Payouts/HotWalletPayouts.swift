@@ -39,7 +39,7 @@ public struct HotWalletPayouts: PayoutWallet {
 
     func gas(of transfer: Transfer) async throws -> Decimal {
         guard let hash = transfer.minedTransactionHash, let receipt = try await rpc.transactionReceipt(hash) else { return 0 }
-        let wei = BigUInt(receipt.gasUsed) * receipt.effectiveGasPrice
+        let wei = receipt.fee
         guard let gas = DecimalText.parse(wei.description) else { throw HotWalletPayoutError.notWholeUnits(0) }
         return gas
     }

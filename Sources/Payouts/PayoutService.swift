@@ -124,6 +124,11 @@ public struct PayoutService: Sendable {
     /// 5 minutes for threshold payouts by default.
     let planInterval: Duration
     let cadence = Cadence()
+    /// Whether its payouts pay conversions' parts (USDT); instant payouts of the settlement asset never do.
+    var paysConversions: Bool {
+        if case .converted = planning { return true }
+        return false
+    }
     /// The owner currency and network that are the paid asset itself on the hot wallet's chain: paid without
     /// an exchange (ETH or USDT on Ethereum).
     var directCurrency: String { settlement.asset }
@@ -257,7 +262,9 @@ public struct PayoutService: Sendable {
                 ) else {
                     return nil
                 }
-                try await ConversionStore.claimParts(channelID: payout.channelID, asset: asset, payoutID: payout.id, on: connection, logger: logger)
+                if paysConversions {
+                    try await ConversionStore.claimParts(channelID: payout.channelID, asset: asset, payoutID: payout.id, on: connection, logger: logger)
+                }
                 try await LedgerStore.book(
                     .payout, key: "payout:\(payout.id):planned", orderID: nil, paymentID: nil,
                     entries: [
@@ -565,7 +572,7 @@ public struct PayoutService: Sendable {
             guard try await PayoutStore.move(payout.id, from: payout.state, to: .failed, failure: reason, refund: refundUnits, on: connection, logger: logger) else {
                 return false
             }
-            try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger)
+            if paysConversions { try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger) }
             try await LedgerStore.book(
                 .payout, key: "payout:\(payout.id):refunded", orderID: nil, paymentID: nil,
                 entries: [
@@ -603,7 +610,7 @@ public struct PayoutService: Sendable {
             ) else {
                 return false
             }
-            try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger)
+            if paysConversions { try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger) }
             try await LedgerStore.book(
                 .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
                 entries: [

@@ -115,7 +115,7 @@ public struct Reconciliation: Sendable {
         for (key, what, asset) in keyed {
             guard let transfer = try await sender.transfer(key: key), let hash = transfer.minedTransactionHash,
                   let receipt = try await rpc.transactionReceipt(hash), receipt.blockNumber <= block else { continue }
-            let gas = try Self.decimal(BigUInt(receipt.gasUsed) * receipt.effectiveGasPrice)
+            let gas = try Self.decimal(receipt.fee)
             let value = receipt.succeeded ? try Self.decimal(transfer.amount) : 0
             if asset == "ETH" {
                 add("ETH", out: value + gas, "\(what): \(DecimalText.plain(value)) wei and \(DecimalText.plain(gas)) wei of gas mined, not booked yet")

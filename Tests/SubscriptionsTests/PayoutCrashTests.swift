@@ -50,15 +50,7 @@ struct PayoutCrashTests {
         try await withMigratedDatabase { database in
             // Four owners, one channel each: 1 and 2 take ETH on Ethereum (direct), 3 and 4 USDC on Ethereum (exchange).
             try await database.withTransaction { connection in
-                try await connection.run("INSERT INTO telegram_users (id, first_name, telegram_language) SELECT 8000 + g, 'Owner', 'en' FROM generate_series(1, 4) AS g", logger: quietLogger)
-                try await connection.run("INSERT INTO owners (user_id) SELECT 8000 + g FROM generate_series(1, 4) AS g", logger: quietLogger)
-                try await connection.run(
-                    """
-                    INSERT INTO channels (id, owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status) OVERRIDING SYSTEM VALUE
-                    SELECT g, 8000 + g, -1003000000000 - 2 * g, 'Closed', -1003000000001 - 2 * g, 'Open', 'active' FROM generate_series(1, 4) AS g
-                    """,
-                    logger: quietLogger
-                )
+                try await seedOwnerChannels(count: 4, userBase: 8000, chatBase: -1003000000000, on: connection)
                 try await connection.run(
                     """
                     INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address)
@@ -192,15 +184,7 @@ struct PayoutCrashTests {
         try await withMigratedDatabase { database in
             // Two threshold owners ($10): channel 1 takes USDT on Ethereum (a token transfer), channel 2 USDC (an exchange from USDT).
             try await database.withTransaction { connection in
-                try await connection.run("INSERT INTO telegram_users (id, first_name, telegram_language) SELECT 8100 + g, 'Owner', 'en' FROM generate_series(1, 2) AS g", logger: quietLogger)
-                try await connection.run("INSERT INTO owners (user_id) SELECT 8100 + g FROM generate_series(1, 2) AS g", logger: quietLogger)
-                try await connection.run(
-                    """
-                    INSERT INTO channels (id, owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status) OVERRIDING SYSTEM VALUE
-                    SELECT g, 8100 + g, -1004000000000 - 2 * g, 'Closed', -1004000000001 - 2 * g, 'Open', 'active' FROM generate_series(1, 2) AS g
-                    """,
-                    logger: quietLogger
-                )
+                try await seedOwnerChannels(count: 2, userBase: 8100, chatBase: -1004000000000, on: connection)
                 try await connection.run(
                     """
                     INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, strategy, threshold_usd)

@@ -22,18 +22,7 @@ struct PayoutPropertyTests {
         var routes: [String] = []
         for _ in 0..<owners { routes.append(Bool.random(using: &generator) ? "ETH" : "USDC") }
         try await database.withTransaction { connection in
-            try await connection.run(
-                "INSERT INTO telegram_users (id, first_name, telegram_language) SELECT 7000 + g, 'Owner', 'en' FROM generate_series(1, \(Int32(owners))) AS g",
-                logger: quietLogger
-            )
-            try await connection.run("INSERT INTO owners (user_id) SELECT 7000 + g FROM generate_series(1, \(Int32(owners))) AS g", logger: quietLogger)
-            try await connection.run(
-                """
-                INSERT INTO channels (id, owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status) OVERRIDING SYSTEM VALUE
-                SELECT g, 7000 + g, -1002000000000 - 2 * g, 'Closed', -1002000000001 - 2 * g, 'Open', 'active' FROM generate_series(1, \(Int32(owners))) AS g
-                """,
-                logger: quietLogger
-            )
+            try await seedOwnerChannels(count: owners, userBase: 7000, chatBase: -1_002_000_000_000, on: connection)
             try await connection.run(
                 """
                 INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address)

@@ -104,18 +104,7 @@ struct ThresholdPropertyTests {
                 thresholds.append(Int.random(in: 10...120, using: &generator))
             }
             try await database.withTransaction { connection in
-                try await connection.run(
-                    "INSERT INTO telegram_users (id, first_name, telegram_language) SELECT 7500 + g, 'Owner', 'en' FROM generate_series(1, \(Int32(Self.owners))) AS g",
-                    logger: quietLogger
-                )
-                try await connection.run("INSERT INTO owners (user_id) SELECT 7500 + g FROM generate_series(1, \(Int32(Self.owners))) AS g", logger: quietLogger)
-                try await connection.run(
-                    """
-                    INSERT INTO channels (id, owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status) OVERRIDING SYSTEM VALUE
-                    SELECT g, 7500 + g, -1005000000000 - 2 * g, 'Closed', -1005000000001 - 2 * g, 'Open', 'active' FROM generate_series(1, \(Int32(Self.owners))) AS g
-                    """,
-                    logger: quietLogger
-                )
+                try await seedOwnerChannels(count: Self.owners, userBase: 7500, chatBase: -1_005_000_000_000, on: connection)
                 try await connection.run(
                     """
                     INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, strategy, threshold_usd)

@@ -118,6 +118,9 @@ public struct TransactionReceipt: Sendable, Hashable {
         self.logs = logs
     }
 
+    /// What the transaction cost its sender in wei: gas used at the effective price.
+    public var fee: BigUInt { BigUInt(gasUsed) * effectiveGasPrice }
+
     /// How many blocks include this one, counting its own: `latest − blockNumber + 1`.
     public func confirmations(latestBlock: UInt64) -> UInt64 {
         latestBlock >= blockNumber ? latestBlock - blockNumber + 1 : 0

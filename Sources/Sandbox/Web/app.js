@@ -196,30 +196,22 @@ function renderChannel(channel) {
   const info = document.createElement("div");
   info.className = "channel-info";
   info.append("Your status: " + channel.membership);
-  if (channel.members.length) {
+  // A titled list of people and their status (members, join requests), when there is anyone.
+  const people = (heading, id, entries) => {
+    if (!entries.length) return;
     const title = document.createElement("div");
-    title.textContent = "Members:";
+    title.textContent = heading;
     const list = document.createElement("ul");
-    list.id = "members";
-    for (const member of channel.members) {
+    list.id = id;
+    for (const entry of entries) {
       const item = document.createElement("li");
-      item.textContent = member.name + " — " + member.status;
+      item.textContent = entry.name + " — " + entry.status;
       list.append(item);
     }
     info.append(title, list);
-  }
-  if (channel.joinRequests.length) {
-    const title = document.createElement("div");
-    title.textContent = "Join requests:";
-    const list = document.createElement("ul");
-    list.id = "join-requests";
-    for (const request of channel.joinRequests) {
-      const item = document.createElement("li");
-      item.textContent = request.name + " — " + request.status;
-      list.append(item);
-    }
-    info.append(title, list);
-  }
+  };
+  people("Members:", "members", channel.members);
+  people("Join requests:", "join-requests", channel.joinRequests);
   if (["member", "restricted"].includes(channel.membership)) {
     const leave = document.createElement("button");
     leave.type = "button";
