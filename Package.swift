@@ -77,6 +77,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Channels",
+            dependencies: [
+                "Money",
+                "Storage",
+                "Wallets",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Conversations",
             dependencies: [
                 .product(name: "Yams", package: "Yams"),
@@ -98,6 +109,7 @@ let package = Package(
         .target(
             name: "Bot",
             dependencies: [
+                "Channels",
                 "Broadcasts",
                 "Money",
                 "Payouts",
@@ -177,6 +189,7 @@ let package = Package(
         .target(
             name: "Subscriptions",
             dependencies: [
+                "Channels",
                 "Money",
                 "Storage",
                 "Jobs",
@@ -342,7 +355,7 @@ let package = Package(
         .testTarget(
             name: "BotTests",
             dependencies: [
-                "Bot", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization", "Conversations", "Jobs",
+                "Bot", "Channels", "TelegramBotAPI", "TelegramFake", "TestSupport", "Storage", "Localization", "Conversations", "Jobs",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
@@ -431,7 +444,7 @@ let package = Package(
         .testTarget(
             name: "SubscriptionsTests",
             dependencies: [
-                "Subscriptions", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
+                "Subscriptions", "Channels", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
                 "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts", "Exchange", "ExchangeOrders", "PayoutCrashChild",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

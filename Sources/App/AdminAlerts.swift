@@ -136,18 +136,10 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, Sub
             return try await queue.transaction { transaction in
                 var jobs: [JobID] = []
                 for chat in adminChatIDs {
-                    let rows = try await transaction.connection.query("""
-                        INSERT INTO admin_alerts (alert_key, chat_id) VALUES (\(message.key), \(chat))
-                        ON CONFLICT DO NOTHING RETURNING chat_id
-                        """, logger: logger)
-                    var inserted = false
-                    for try await _ in rows.decode(Int64.self) { inserted = true }
-                    guard inserted else { continue }
+                    guard try await AdminAlertStore.claim(key: message.key, chatID: chat, on: transaction.connection, logger: logger) else { continue }
                     let result = try await transaction.enqueue(SendTelegramMessageJob(chatID: chat, text: message.text, parseMode: nil))
                     guard let id = result.enqueuedID else { continue }
-                    try await transaction.connection.query(
-                        "UPDATE admin_alerts SET job_id = \(id.rawValue) WHERE alert_key = \(message.key) AND chat_id = \(chat)", logger: logger
-                    )
+                    try await AdminAlertStore.record(job: id, key: message.key, chatID: chat, on: transaction.connection, logger: logger)
                     jobs.append(id)
                 }
                 return jobs
@@ -160,9 +152,7 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, Sub
 
     private func isAlertDelivery(_ job: JobID) async throws -> Bool {
         try await queue.database.withConnection { connection in
-            let rows = try await connection.query("SELECT 1 FROM admin_alerts WHERE job_id = \(job.rawValue)", logger: logger)
-            for try await _ in rows.decode(Int.self) { return true }
-            return false
+            try await AdminAlertStore.isDelivery(job, on: connection, logger: logger)
         }
     }
 }

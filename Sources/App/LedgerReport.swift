@@ -22,7 +22,7 @@ public enum LedgerReport {
         lines.append("Owners' pending payout balances (per channel and state: `telepay payouts`):")
         if summary.owners.isEmpty { lines.append("  (none)") }
         for owner in summary.owners {
-            if owner.asset == "USD" {
+            if owner.asset == LedgerAsset.usd {
                 // Sales are booked in USD as well as in the settlement asset; payouts move the settlement asset (and
                 // USDT), so the USD side is what the owner's sales were worth, not money waiting to be paid.
                 lines.append("  owner \(owner.ownerUserID)  $\(DecimalText.usd(owner.pending)) of sales (their USD value; payouts move ETH and USDT)")

@@ -1,3 +1,4 @@
+import Bot
 import Foundation
 import Hummingbird
 import Localization
@@ -88,13 +89,7 @@ struct PaymentReturnRoute: Sendable {
     private func languageOf(userID: Int64) async throws -> String {
         let localizer = self.localizer
         return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", logger: database.logger
-            )
-            for try await (chosen, telegram) in rows.decode((String?, String?).self) {
-                return localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
-            }
-            return Localizer.fallbackLanguage
+            try await TelegramUserStore.language(of: userID, localizer: localizer, on: connection, logger: database.logger)
         }
     }
 }

@@ -39,7 +39,7 @@ struct TelegramWebhookRoute: Sendable {
             logger.warning("webhook body is not an update", metadata: ["error": "\(error)"])
             throw HTTPError(.badRequest, message: "body is not a Telegram update")
         }
-        let stored = try await WebhookInbox.store(updateID: update.updateId, payload: String(decoding: data, as: UTF8.self), on: database)
+        let stored = try await WebhookUpdateStore.store(updateID: update.updateId, payload: String(decoding: data, as: UTF8.self), on: database)
         if stored { wakeUps.signal() }
         return HTTPRoutes.jsonResponse(.ok, ["ok": true])
     }

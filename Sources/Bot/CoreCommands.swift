@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Localization
 import PostgresNIO
@@ -55,8 +56,8 @@ public enum CoreCommands {
         router.onMyChatMember { context in
             guard let change = context.update.myChatMember, change.chat.type == "private" else { return }
             switch change.newChatMember {
-            case .banned: try await UserDirectory.setBlocked(true, userID: change.from.id, on: context.services.database)
-            case .member: try await UserDirectory.setBlocked(false, userID: change.from.id, on: context.services.database)
+            case .banned: try await TelegramUserStore.setBlocked(true, userID: change.from.id, on: context.services.database)
+            case .member: try await TelegramUserStore.setBlocked(false, userID: change.from.id, on: context.services.database)
             default: break
             }
         }
@@ -80,12 +81,7 @@ public enum CoreCommands {
             return
         }
         let exists = try await context.services.database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT count(*) FROM channels WHERE offer_token = \(payload) AND status = \(ChannelStatus.active.rawValue)", logger: context.logger
-            )
-            var count = 0
-            for try await (value) in rows.decode(Int.self) { count = value }
-            return count > 0
+            try await ChannelStore.isOnSale(offerToken: payload, on: connection, logger: context.logger)
         }
         try await context.reply(exists ? "start.welcome" : "start.offer_not_found", exists ? ["name": context.user?.firstName ?? ""] : [:])
     }
@@ -114,7 +110,7 @@ public enum CoreCommands {
             try await context.answerCallback(text: context.text("menu.outdated"))
             return
         }
-        try await UserDirectory.setLanguage(code, for: userID, on: context.services.database)
+        try await TelegramUserStore.setLanguage(code, for: userID, on: context.services.database)
         var updated = context
         updated.language = code
         try await updated.answerCallback()

@@ -181,7 +181,7 @@ public actor Dispatcher {
     public func dispatch(_ updates: [Update]) async -> [ContinuousClock.Instant] {
         let known: [Int64: String?]
         do {
-            known = try await UserDirectory.record(updates, on: services.database)
+            known = try await TelegramUserStore.record(updates, on: services.database)
         } catch {
             services.logger.warning("could not record a batch's senders; recording one by one", metadata: ["error": "\(String(reflecting: error))"])
             known = [:]
@@ -298,7 +298,7 @@ public actor Dispatcher {
             if let recorded = chosenLanguage {
                 chosen = recorded
             } else {
-                chosen = try await UserDirectory.record([update], on: services.database)[user?.id ?? 0] ?? nil
+                chosen = try await TelegramUserStore.record([update], on: services.database)[user?.id ?? 0] ?? nil
             }
             context.language = services.localizer.resolveLanguage(chosen: chosen, telegramCode: user?.languageCode)
             try await routeRetryingHandOff(context)

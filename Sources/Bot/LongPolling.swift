@@ -5,31 +5,6 @@ import ServiceLifecycle
 import Storage
 import TelegramBotAPI
 
-/// Where long polling resumes: the next update id per bot, in `telegram_polling_offsets`.
-public enum PollingOffsetStore {
-    public static func load(botID: Int64, on database: Database) async throws -> Int64 {
-        try await database.withConnection { connection in
-            let rows = try await connection.query("SELECT next_update_id FROM telegram_polling_offsets WHERE bot_id = \(botID)", logger: database.logger)
-            var offset: Int64 = 0
-            for try await (value) in rows.decode(Int64.self) { offset = value }
-            return offset
-        }
-    }
-
-    public static func save(botID: Int64, nextUpdateID: Int64, on database: Database) async throws {
-        _ = try await database.withConnection { connection in
-            try await connection.query(
-                """
-                INSERT INTO telegram_polling_offsets (bot_id, next_update_id) VALUES (\(botID), \(nextUpdateID))
-                ON CONFLICT (bot_id) DO UPDATE SET next_update_id = GREATEST(telegram_polling_offsets.next_update_id, EXCLUDED.next_update_id),
-                    updated_at = now()
-                """,
-                logger: database.logger
-            )
-        }
-    }
-}
-
 /// Why polling stopped for good.
 public enum LongPollingError: Error, CustomStringConvertible {
     case unauthorized

@@ -121,13 +121,7 @@ public struct UserNotifier: JobHandler {
     public func run(_ payload: NotifyUserJob, context: JobContext) async throws {
         let logger = context.logger
         let language = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(payload.userID)", logger: logger
-            )
-            for try await (chosen, telegram) in rows.decode((String?, String?).self) {
-                return localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
-            }
-            return Localizer.fallbackLanguage
+            try await TelegramUserStore.language(of: payload.userID, localizer: localizer, on: connection, logger: logger)
         }
         let message = Self.render(payload, language: language, localizer: localizer)
         try await client.send(message)

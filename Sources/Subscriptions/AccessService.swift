@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Jobs
 import Logging
@@ -354,14 +355,14 @@ public struct AccessService: Sendable {
                 action = .keptAdmin
             } else if status == .member {
                 // The ban is recorded before it is made, so a crash right after it still leads to the unban.
-                let store = self.store
-                try await database.withConnection { try await store.recordBanned(subscriptionID: subscription.id, at: now, on: $0) }
+                let logger = self.logger
+                try await database.withConnection { try await SubscriptionStore.recordBanned(subscriptionID: subscription.id, at: now, on: $0, logger: logger) }
                 do {
                     try await access.banMember(chatID: subscription.chatID, userID: subscription.userID)
                 } catch {
                     // A refusal means no ban; after a passing failure (a timeout) it may have happened.
                     if !error.isTransient {
-                        try await database.withConnection { try await store.recordNotBanned(subscriptionID: subscription.id, on: $0) }
+                        try await database.withConnection { try await SubscriptionStore.recordNotBanned(subscriptionID: subscription.id, on: $0, logger: logger) }
                     }
                     throw error
                 }
@@ -392,7 +393,7 @@ public struct AccessService: Sendable {
         let store = self.store
         try await queue.transaction { transaction in
             let connection = transaction.connection
-            let expired = try await store.markExpired(subscriptionID: subscription.id, now: now, on: connection)
+            let expired = try await SubscriptionStore.markExpired(subscriptionID: subscription.id, now: now, on: connection, logger: logger)
             try await store.audit(AccessStore.Event(action), subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             if expired {
                 try await transaction.enqueue(NotifyUserJob(
@@ -413,7 +414,7 @@ public struct AccessService: Sendable {
         try await access.unbanMember(chatID: subscription.chatID, userID: subscription.userID)
         let store = self.store
         try await database.withTransaction { connection in
-            try await store.recordUnbanned(subscriptionID: subscription.id, on: connection)
+            try await SubscriptionStore.recordUnbanned(subscriptionID: subscription.id, on: connection, logger: logger)
             if subscription.unbanPending {
                 try await store.audit(.unbanned, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             }
@@ -425,7 +426,7 @@ public struct AccessService: Sendable {
         let next = now.addingTimeInterval(RemovalBackoff.delay(afterFailures: subscription.removalAttempts + 1))
         let store = self.store
         try await database.withTransaction { connection in
-            try await store.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection)
+            try await SubscriptionStore.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection, logger: logger)
             try await store.auditFailureOnce(
                 .removeFailed, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, detail: error.reason, on: connection
             )
@@ -448,7 +449,7 @@ public struct AccessService: Sendable {
             let connection = transaction.connection
             // The channel first, as every closing of a channel does, so a grant in progress finishes before.
             try await SalesClosure.lockChannel(subscription.channelID, on: connection, logger: logger)
-            let expired = try await store.expireAllDue(channelID: subscription.channelID, now: now, on: connection)
+            let expired = try await SubscriptionStore.expireAllDue(channelID: subscription.channelID, now: now, on: connection, logger: logger)
             for (id, user) in expired {
                 try await store.audit(.channelUnavailable, subscriptionID: id, userID: user, chatID: subscription.chatID, detail: error.reason, on: connection)
                 try await transaction.enqueue(NotifyUserJob(
@@ -457,9 +458,9 @@ public struct AccessService: Sendable {
                 ))
             }
             if subscription.unbanPending {
-                try await store.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection)
+                try await SubscriptionStore.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection, logger: logger)
             }
-            if try await store.pauseChannel(id: subscription.channelID, for: problem, on: connection) {
+            if try await ChannelStore.pause(id: subscription.channelID, reason: problem.pauseReason, on: connection, logger: logger) {
                 try await SalesClosure.cancelOpenOrders(
                     channelID: subscription.channelID, reason: "paused: \(problem.rawValue)", queue: queue, on: connection, logger: logger
                 )

@@ -2,10 +2,10 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The SQL behind `AccessService`: subscriptions as access sees them (due removals, their retries and
-/// pending unbans), invite links, the audit trail in `access_events`, reminders, and the one write access
-/// makes to `channels` (pausing a channel whose bot can no longer act there). Every method runs on the
-/// connection it is given, so the service decides what shares a transaction.
+/// The SQL behind `AccessService`: the home of `invite_links`, `access_events` and `subscription_reminders`,
+/// and its reads of subscriptions (due removals, reminder candidates); writes to `subscriptions` go through
+/// `SubscriptionStore`, and pausing a channel through `ChannelStore`. Every method runs on the connection it
+/// is given, so the service decides what shares a transaction.
 struct AccessStore: Sendable {
     let logger: Logger
 
@@ -140,93 +140,6 @@ struct AccessStore: Sendable {
             ))
         }
         return due
-    }
-
-    /// The sweep is banning the user (recorded just before the call); until the unban succeeds, the row
-    /// says so and the sweep keeps trying.
-    func recordBanned(subscriptionID: Int64, at now: Date, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE subscriptions SET banned_at = \(now) WHERE id = \(subscriptionID)", logger: logger)
-    }
-
-    /// The ban recorded ahead of the call was refused, so there is nothing to lift.
-    func recordNotBanned(subscriptionID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE subscriptions SET banned_at = NULL WHERE id = \(subscriptionID)", logger: logger)
-    }
-
-    func recordUnbanned(subscriptionID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            "UPDATE subscriptions SET banned_at = NULL, removal_attempts = 0, removal_next_attempt_at = NULL WHERE id = \(subscriptionID)",
-            logger: logger
-        )
-    }
-
-    /// A failed attempt: the next one waits until `nextAttempt`.
-    func recordRemovalFailure(subscriptionID: Int64, nextAttempt: Date, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            """
-            UPDATE subscriptions SET removal_attempts = removal_attempts + 1, removal_next_attempt_at = \(nextAttempt)
-            WHERE id = \(subscriptionID)
-            """,
-            logger: logger
-        )
-    }
-
-    /// Marks an ended subscription expired; returns false when it was renewed meanwhile. A pending unban
-    /// keeps its retry schedule; otherwise the removal's retry state is cleared.
-    func markExpired(subscriptionID: Int64, now: Date, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
-            """
-            UPDATE subscriptions SET status = \(SubscriptionStatus.expired.rawValue), expired_at = \(now),
-                removal_attempts = CASE WHEN banned_at IS NULL THEN 0 ELSE removal_attempts END,
-                removal_next_attempt_at = CASE WHEN banned_at IS NULL THEN NULL ELSE removal_next_attempt_at END
-            WHERE id = \(subscriptionID) AND status = \(SubscriptionStatus.active.rawValue) AND expires_at <= \(now)
-            RETURNING id
-            """,
-            logger: logger
-        )
-        for try await _ in rows { return true }
-        try await connection.query(
-            "UPDATE subscriptions SET removal_attempts = 0, removal_next_attempt_at = NULL WHERE id = \(subscriptionID) AND banned_at IS NULL",
-            logger: logger
-        )
-        return false
-    }
-
-    /// Expires every ended subscription of a channel at once (the bot cannot remove anyone there); returns
-    /// each one's id and user.
-    func expireAllDue(channelID: Int64, now: Date, on connection: PostgresConnection) async throws -> [(id: Int64, userID: Int64)] {
-        let rows = try await connection.query(
-            """
-            UPDATE subscriptions SET status = \(SubscriptionStatus.expired.rawValue), expired_at = \(now),
-                removal_attempts = 0, removal_next_attempt_at = NULL
-            WHERE channel_id = \(channelID) AND status = \(SubscriptionStatus.active.rawValue) AND expires_at <= \(now)
-            RETURNING id, user_id
-            """,
-            logger: logger
-        )
-        var expired: [(id: Int64, userID: Int64)] = []
-        for try await (id, user) in rows.decode((Int64, Int64).self) { expired.append((id, user)) }
-        return expired
-    }
-
-    /// The `paused_reason` of sales an admin paused (`ChannelRepository.adminPause` in the bot).
-    static let adminPauseReason = "admin"
-
-    /// Pauses sales of a channel for `problem`, as the bot's own membership updates do; returns whether
-    /// anything changed (a channel already paused for the same reason, or by an admin, is left alone: only an
-    /// admin resumes what an admin paused).
-    func pauseChannel(id: Int64, for problem: ChannelProblem, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
-            """
-            UPDATE channels SET status = \(ChannelStatus.paused.rawValue), paused_reason = \(problem.rawValue)
-            WHERE id = \(id) AND (status <> \(ChannelStatus.paused.rawValue) OR paused_reason IS DISTINCT FROM \(problem.rawValue))
-                AND paused_reason IS DISTINCT FROM \(Self.adminPauseReason)
-            RETURNING 1
-            """,
-            logger: logger
-        )
-        for try await _ in rows { return true }
-        return false
     }
 
     // MARK: - Reminders

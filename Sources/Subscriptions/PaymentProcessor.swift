@@ -362,7 +362,7 @@ private struct PaymentStep {
             try await OwnerNotifications.enqueue(.donation(orderID: order.id), channelID: order.channelID, in: transaction)
             return
         }
-        let grant = try await SubscriptionGrants.grant(
+        let grant = try await SubscriptionStore.grant(
             userID: order.userID, channelID: order.channelID, orderID: order.id, days: order.durationDays, paidAt: paidAt, on: connection, logger: logger
         )
         try await transaction.enqueue(
@@ -387,7 +387,7 @@ private struct PaymentStep {
         }
         if order.kind == .subscription {
             // When nothing else covers the time, the expiry is now and the next sweep (within a minute) removes them.
-            try await SubscriptionGrants.revoke(
+            try await SubscriptionStore.revoke(
                 userID: order.userID, channelID: order.channelID, days: order.durationDays, now: now, on: connection, logger: logger
             )
             try await transaction.enqueue(NotifyUserJob(

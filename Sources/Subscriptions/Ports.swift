@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Jobs
 
@@ -45,6 +46,14 @@ public enum ChannelProblem: String, Sendable, Hashable, Codable {
     case botRemoved = "bot_removed"
     /// The bot is there but lacks an administrator right it needs.
     case botRights = "bot_rights"
+
+    /// The reason the channel's sales are paused for.
+    public var pauseReason: ChannelPauseReason {
+        switch self {
+        case .botRemoved: .botRemoved
+        case .botRights: .botRights
+        }
+    }
 }
 
 /// A failed Telegram action, and what it is about: a passing problem (repeating it later can help), the

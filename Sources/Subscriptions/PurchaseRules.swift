@@ -144,7 +144,7 @@ public struct FeeSplit: Sendable, Hashable {
 }
 
 /// Reminder timing. (Grant and renewal expiry is computed in the upsert itself, so that concurrent grants
-/// for one user and channel serialise on the row; see `SubscriptionGrants`.)
+/// for one user and channel serialise on the row; see `SubscriptionStore`.)
 public enum SubscriptionTerm {
     /// The configured lead times already reached before `expiry` and not yet sent, smallest first. The caller
     /// announces only the smallest and records them all, so a short subscription gets one reminder, not several.

@@ -1,3 +1,4 @@
+import Channels
 import Bot
 import Foundation
 import Localization
@@ -86,7 +87,7 @@ extension BotHarness {
     func storeChannel(_ values: [String: String], owner: Int64) async throws -> Int64 {
         try await database.withTransaction { connection in
             _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'x') ON CONFLICT DO NOTHING", logger: quietLogger)
-            return try await ChannelRepository.save(values, id: nil, ownerUserID: owner, maximumChannels: 1000, on: connection, logger: quietLogger)
+            return try await ChannelStore.save(values, id: nil, ownerUserID: owner, maximumChannels: 1000, on: connection, logger: quietLogger)
         }
     }
 
@@ -592,7 +593,7 @@ struct ChannelFormTests {
             // The save checks again: a form started under the limit cannot exceed it.
             let refused = try await bot.database.withTransaction { connection -> Bool in
                 do {
-                    _ = try await ChannelRepository.save(World.annaValues, id: nil, ownerUserID: World.anna, maximumChannels: 10, on: connection, logger: quietLogger)
+                    _ = try await ChannelStore.save(World.annaValues, id: nil, ownerUserID: World.anna, maximumChannels: 10, on: connection, logger: quietLogger)
                     return false
                 } catch ChannelSaveError.limitReached(10) {
                     return true

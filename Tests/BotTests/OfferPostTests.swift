@@ -1,3 +1,4 @@
+import Channels
 import Bot
 import Conversations
 import Foundation
@@ -37,7 +38,7 @@ struct PostsWorld: Sendable {
         try await queue.transaction { transaction in
             let connection = transaction.connection
             _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'x') ON CONFLICT DO NOTHING", logger: quietLogger)
-            let saved = try await ChannelRepository.save(values, id: id, ownerUserID: owner, maximumChannels: 1000, on: connection, logger: quietLogger)
+            let saved = try await ChannelStore.save(values, id: id, ownerUserID: owner, maximumChannels: 1000, on: connection, logger: quietLogger)
             try await OfferPostRequests.afterSave(channelID: saved, jobs: queue, on: connection, logger: quietLogger)
             return saved
         }

@@ -1,3 +1,4 @@
+import Channels
 import BigInt
 import Bot
 import Ethereum
@@ -310,8 +311,8 @@ struct MoneyInTests {
             let anna = SubscriptionWorld.anna
             let invoice = try await world.order(anna)
             try await world.database.withTransaction { connection in
-                try await ChannelRepository.lockForClosing(id: world.channelID, on: connection, logger: quietLogger)
-                try await ChannelRepository.delete(id: world.channelID, ownerUserID: SubscriptionWorld.owner, jobs: world.queue, on: connection, logger: quietLogger)
+                try await ChannelLifecycle.lockForClosing(id: world.channelID, on: connection, logger: quietLogger)
+                try await ChannelLifecycle.delete(id: world.channelID, ownerUserID: SubscriptionWorld.owner, jobs: world.queue, on: connection, logger: quietLogger)
             }
             #expect(try await world.orderStatus(invoice.orderID!) == "cancelled")
             try await world.eventually("Anna is told her order was cancelled") {
@@ -337,14 +338,14 @@ struct MoneyInTests {
             let payment = try await world.provider.startPayment(invoiceID: invoice.id, payAmount: 1)
             let ipn = try await world.provider.setStatus(payment, "finished")
             try await world.database.withTransaction { connection in
-                try await ChannelRepository.lockForClosing(id: world.channelID, on: connection, logger: quietLogger)
+                try await ChannelLifecycle.lockForClosing(id: world.channelID, on: connection, logger: quietLogger)
                 try await world.deliver(ipn)
                 try await world.eventually("the processing job is running and waits for the channel") {
                     try await world.count("SELECT count(*) FROM jobs WHERE kind = 'payments.process_inbox' AND state = 'running'") == 1
                 }
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await world.orderStatus(invoice.orderID!) == "awaiting_payment")
-                try await ChannelRepository.pause(id: world.channelID, reason: "owner", jobs: world.queue, on: connection, logger: quietLogger)
+                try await ChannelLifecycle.pause(id: world.channelID, reason: .owner, jobs: world.queue, on: connection, logger: quietLogger)
             }
             try await world.settled()
             #expect(try await world.orderStatus(invoice.orderID!) == "cancelled")
@@ -420,11 +421,11 @@ struct MoneyInTests {
                 // New York moves its clocks on 2026-03-08: a 30-day period across it is still 720 hours.
                 try await connection.run("SET LOCAL TIME ZONE 'America/New_York'", logger: quietLogger)
                 let paidAt = Date(timeIntervalSince1970: 1_772_366_400)  // 2026-03-01T12:00:00Z
-                let grant = try await SubscriptionGrants.grant(
+                let grant = try await SubscriptionStore.grant(
                     userID: 1, channelID: channel, orderID: order, days: 30, paidAt: paidAt, on: connection, logger: quietLogger
                 )
                 #expect(grant.expiresAt.timeIntervalSince(paidAt) == 30 * 86_400)
-                let renewed = try await SubscriptionGrants.grant(
+                let renewed = try await SubscriptionStore.grant(
                     userID: 1, channelID: channel, orderID: order, days: 30, paidAt: paidAt, on: connection, logger: quietLogger
                 )
                 #expect(renewed.expiresAt.timeIntervalSince(paidAt) == 60 * 86_400)

@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Jobs
 import Logging
@@ -158,7 +159,7 @@ public struct AdminAccessCommands: Sendable {
             let now = Date()
             if waiting.action == .grant, let channel = waiting.channelID, let days = waiting.days {
                 let title = try await store.channelTitle(channelID: channel, on: connection)
-                let change = try await SubscriptionGrants.grantByAdmin(userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
+                let change = try await SubscriptionStore.grantByAdmin(userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
                 try await store.complete(waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
                 try await jobs.enqueue(NotifyUserJob(
                     userID: waiting.userID, key: "subscription.admin_granted",
@@ -179,7 +180,7 @@ public struct AdminAccessCommands: Sendable {
                 try await store.cancel(waiting.id, on: connection)
                 return .notPossible
             case .extend:
-                guard let change = try await SubscriptionGrants.extendByAdmin(
+                guard let change = try await SubscriptionStore.extendByAdmin(
                     subscriptionID: subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
                 ) else {
                     try await store.cancel(waiting.id, on: connection)
@@ -195,7 +196,7 @@ public struct AdminAccessCommands: Sendable {
                 }
                 return .extended(title, change.after)
             case .revoke:
-                guard let change = try await SubscriptionGrants.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger) else {
+                guard let change = try await SubscriptionStore.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger) else {
                     try await store.cancel(waiting.id, on: connection)
                     return .notPossible
                 }

@@ -1,3 +1,4 @@
+import Channels
 import Foundation
 import Jobs
 import Logging
@@ -11,60 +12,6 @@ public enum AdminChannelAction: String, Sendable, Hashable, CaseIterable {
     case pause, resume
 }
 
-/// Every query of `admin_channel_actions` (Migrations/0052).
-public struct AdminChannelStore: Sendable {
-    let logger: Logger
-
-    public init(logger: Logger) {
-        self.logger = logger
-    }
-
-    public func cancelWaiting(admin: Int64, on connection: PostgresConnection) async throws {
-        try await connection.run("""
-            UPDATE admin_channel_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue)
-            WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue)
-            """, logger: logger)
-    }
-
-    /// Starts an action awaiting the admin's reason; `nil` when the channel is unknown or deleted.
-    public func begin(_ action: AdminChannelAction, admin: Int64, channelID: Int64, on connection: PostgresConnection) async throws -> Int64? {
-        try await cancelWaiting(admin: admin, on: connection)
-        return try await connection.first(
-            """
-            INSERT INTO admin_channel_actions (admin_user_id, action, channel_id)
-            SELECT \(admin), \(action.rawValue), id FROM channels WHERE id = \(channelID) AND deleted_at IS NULL
-            RETURNING id
-            """,
-            as: Int64.self, logger: logger
-        )
-    }
-
-    /// The admin's action waiting for a reason, begun within the last hour, locked for the transaction.
-    public func waiting(admin: Int64, on connection: PostgresConnection) async throws -> (id: Int64, action: AdminChannelAction, channelID: Int64)? {
-        guard let row = try await connection.first(
-            """
-            SELECT id, action, channel_id FROM admin_channel_actions
-            WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
-            ORDER BY id DESC LIMIT 1 FOR UPDATE
-            """,
-            as: (Int64, String, Int64).self, logger: logger
-        ), let action = AdminChannelAction(rawValue: row.1) else { return nil }
-        return (row.0, action, row.2)
-    }
-
-    public func complete(_ id: Int64, reason: String, on connection: PostgresConnection) async throws {
-        try await connection.run("""
-            UPDATE admin_channel_actions SET status = \(AdminAccessActionStatus.done.rawValue), reason = \(reason), done_at = now() WHERE id = \(id)
-            """, logger: logger)
-    }
-
-    public func cancel(_ id: Int64, on connection: PostgresConnection) async throws {
-        try await connection.run(
-            "UPDATE admin_channel_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue) WHERE id = \(id)", logger: logger
-        )
-    }
-}
-
 /// `/admin channel <id or title>` shows any channel with **Pause sales** or **Resume sales**; the admin then
 /// types the reason (3–500 characters). The change and its audit row are written in one transaction and the
 /// owner is told the reason. Sales an admin paused can be resumed only by an admin.
@@ -75,12 +22,12 @@ extension AdminAccessCommands {
             return
         }
         guard let channel = try await context.services.database.withConnection({
-            try await ChannelRepository.find(query, on: $0, logger: context.logger)
+            try await ChannelStore.find(query, on: $0, logger: context.logger)
         }) else {
             try await context.reply("admin.channel.not_found", ["query": query])
             return
         }
-        let action: AdminChannelAction = channel.status == ChannelStatus.paused.rawValue ? .resume : .pause
+        let action: AdminChannelAction = channel.status == .paused ? .resume : .pause
         try await context.reply(
             "admin.channel.card",
             [
@@ -130,16 +77,16 @@ extension AdminAccessCommands {
         let outcome = try await context.services.database.withTransaction { connection -> Outcome in
             guard let waiting = try await store.waiting(admin: admin, on: connection) else { return .none }
             guard (3...500).contains(reason.count) else { return .invalid }
-            guard let channel = try await ChannelRepository.select(where: "c.id = $1", [waiting.channelID], on: connection, logger: logger).first else {
+            guard let channel = try await ChannelStore.summary(id: waiting.channelID, on: connection, logger: logger) else {
                 try await store.cancel(waiting.id, on: connection)
                 return .unchanged("")
             }
             let changed: Bool
             switch waiting.action {
             case .pause:
-                changed = try await ChannelRepository.pause(id: channel.id, reason: ChannelRepository.adminPause, jobs: jobs, on: connection, logger: logger)
+                changed = try await ChannelLifecycle.pause(id: channel.id, reason: .admin, jobs: jobs, on: connection, logger: logger)
             case .resume:
-                changed = try await ChannelRepository.resumeByAdmin(id: channel.id, on: connection, logger: logger)
+                changed = try await ChannelStore.resumeByAdmin(id: channel.id, on: connection, logger: logger)
                 if changed {
                     try await OfferPostRequests.afterResume(channelID: channel.id, at: Date(), jobs: jobs, on: connection, logger: logger)
                 }

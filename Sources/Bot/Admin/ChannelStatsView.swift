@@ -1,3 +1,4 @@
+import Channels
 import Broadcasts
 import Foundation
 import Payouts
@@ -71,7 +72,7 @@ extension BroadcastCommands {
         guard let user = context.user?.id, let chat = context.chatID else { return }
         let database = context.services.database
         guard let summary = try await database.withConnection({
-            try await ChannelRepository.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
+            try await ChannelStore.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
         }) else {
             context.logger.warning("refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text("channels.not_yours"))

@@ -32,7 +32,7 @@ public struct TelegramBroadcastDelivery: BroadcastDelivery {
         switch error {
         case .blocked:
             do {
-                try await UserDirectory.setBlocked(true, userID: userID, on: database)
+                try await TelegramUserStore.setBlocked(true, userID: userID, on: database)
             } catch {
                 logger.warning("could not mark a user who blocked the bot", metadata: ["user_id": "\(userID)", "error": "\(String(reflecting: error))"])
             }

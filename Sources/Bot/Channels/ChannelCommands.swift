@@ -1,3 +1,4 @@
+import Channels
 import Conversations
 import Foundation
 import Localization
@@ -49,16 +50,16 @@ public struct ChannelCommands: Sendable {
             }
         case .channelPause(let id):
             try await withOwned(id, context) { summary, connection in
-                try await ChannelRepository.pause(id: id, reason: "owner", jobs: context.services.jobs, on: connection, logger: context.logger)
+                try await ChannelLifecycle.pause(id: id, reason: .owner, jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("sales paused by the owner", metadata: ["channel_id": "\(id)"])
                 var paused = summary
-                paused.status = "paused"
-                paused.pausedReason = "owner"
+                paused.status = .paused
+                paused.pausedReason = .owner
                 try await showCard(paused, context: context, editing: message, connection: connection)
             }
         case .channelResume(let id):
             try await withOwned(id, context) { summary, connection in
-                if summary.pausedReason == ChannelRepository.adminPause {
+                if summary.pausedReason == .admin {
                     context.logger.info("an owner's resume refused: an admin paused the channel", metadata: ["channel_id": "\(id)"])
                     try await context.answerCallback(text: context.text("channels.paused_by_admin"))
                     return
@@ -68,13 +69,13 @@ public struct ChannelCommands: Sendable {
                     try await context.reply(problem.key, problem.arguments)
                     return
                 }
-                try await ChannelRepository.resume(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
+                try await ChannelStore.resume(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
                 try await OfferPostRequests.afterResume(
                     channelID: id, at: offerPosts.clock.now(), jobs: context.services.jobs, on: connection, logger: context.logger
                 )
                 context.logger.info("sales resumed", metadata: ["channel_id": "\(id)"])
                 var active = summary
-                active.status = "active"
+                active.status = .active
                 active.pausedReason = nil
                 try await showCard(active, context: context, editing: message, connection: connection)
             }
@@ -89,8 +90,8 @@ public struct ChannelCommands: Sendable {
         case .channelDeleteConfirmed(let id):
             try await withOwned(id, context) { summary, connection in
                 // Locked before counting, so a payment granted meanwhile is counted or waits for the delete.
-                try await ChannelRepository.lockForClosing(id: id, on: connection, logger: context.logger)
-                let active = try await ChannelRepository.activeSubscriptions(channelID: id, on: connection, logger: context.logger)
+                try await ChannelLifecycle.lockForClosing(id: id, on: connection, logger: context.logger)
+                let active = try await SubscriptionStore.activeCount(channelID: id, on: connection, logger: context.logger)
                 if active > 0 {
                     let buttons: [[InlineKeyboardButton]] = [
                         [Self.button(context.text("channels.button.pause"), .channelPause(id))],
@@ -99,13 +100,13 @@ public struct ChannelCommands: Sendable {
                     try await Self.show(context.text("channels.delete_refused", ["count": String(active)]), buttons: buttons, context: context, editing: message)
                     return
                 }
-                try await ChannelRepository.delete(id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
+                try await ChannelLifecycle.delete(id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
                 try await Self.show(context.text("channels.deleted", ["open_title": summary.openTitle]), buttons: [[Self.button(context.text("channels.button.list"), .channelList)]], context: context, editing: message)
             }
         case .channelPostNow(let id):
             try await withOwned(id, context) { summary, connection in
-                guard summary.status == "active" else {
+                guard summary.status == .active else {
                     try await context.answerCallback(text: context.text("posts.not_selling"))
                     return
                 }
@@ -153,7 +154,7 @@ public struct ChannelCommands: Sendable {
     func showList(_ context: UpdateContext, editing: Int64?) async throws {
         guard let userID = context.user?.id else { return }
         let channels = try await context.services.database.withConnection { connection in
-            try await ChannelRepository.summaries(ownerUserID: userID, on: connection, logger: context.logger)
+            try await ChannelStore.summaries(ownerUserID: userID, on: connection, logger: context.logger)
         }
         var lines = [context.text(channels.isEmpty ? "channels.list_empty" : "channels.list_title", ["count": String(channels.count), "max": String(maximumChannelsPerOwner)])]
         for (index, channel) in channels.enumerated() {
@@ -172,8 +173,8 @@ public struct ChannelCommands: Sendable {
     /// Where the owner's money stands: for threshold payouts the progress (converted USDT of the threshold,
     /// what waits for a conversion) and the next payout; for instant payouts what is pending.
     static func payoutProgress(_ channel: ChannelSummary, context: UpdateContext, connection: PostgresConnection) async throws -> String? {
-        guard let settings = try await ChannelRepository.payoutSettings(channelID: channel.id, on: connection, logger: context.logger) else { return nil }
-        let progress = try await ThresholdProgress.read(channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
+        guard let settings = try await ChannelStore.payoutSettings(channelID: channel.id, on: connection, logger: context.logger) else { return nil }
+        let progress = try await ThresholdProgressStore.read(channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
         if settings.strategy == "threshold", let threshold = settings.thresholdUSD {
             let percent = min(OwnerNotificationText.percent(progress.convertedUSD, of: threshold), 100)
             return context.text("channels.card.threshold", [
@@ -199,13 +200,13 @@ public struct ChannelCommands: Sendable {
         ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
             + "\n" + Self.donationPostStatus(donationPost, channel: channel, context: context)
             + (try await Self.payoutProgress(channel, context: context, connection: connection).map { "\n\n" + $0 } ?? "")
-        let toggle = channel.status == "paused"
+        let toggle = channel.status == .paused
             ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))
             : Self.button(context.text("channels.button.pause"), .channelPause(channel.id))
         var buttons: [[InlineKeyboardButton]] = [
             [Self.button(context.text("channels.button.edit"), .channelEdit(channel.id))],
         ]
-        if channel.status == "active" {
+        if channel.status == .active {
             let left = OfferPostRules.cooldownLeft(lastManual: post?.manualRequestedAt, cooldown: offerPosts.manualCooldown, now: now)
             let label = left.map { context.text("channels.button.post_wait", ["time": OfferPostRules.minutesAndSeconds($0)]) }
                 ?? context.text("channels.button.post_now")
@@ -227,7 +228,7 @@ public struct ChannelCommands: Sendable {
     /// The card's lines about the offer post: posted when and next when, failing and why, or stopped and
     /// how to fix it.
     static func postStatus(_ post: OfferPostState?, channel: ChannelSummary, context: UpdateContext, now: Date) -> String {
-        guard channel.status == "active" else { return context.text("posts.card.not_selling") }
+        guard channel.status == .active else { return context.text("posts.card.not_selling") }
         guard let post else { return context.text("posts.card.pending", ["channel": channel.openTitle]) }
         let next = post.nextPostAt.map(Self.time) ?? ""
         if let failure = post.lastFailure, post.consecutiveFailures > 0 {
@@ -250,7 +251,7 @@ public struct ChannelCommands: Sendable {
 
     /// The card's line about the donation post in the private channel.
     static func donationPostStatus(_ post: OfferPostState?, channel: ChannelSummary, context: UpdateContext) -> String {
-        guard channel.status == "active" else { return context.text("posts.card.donation_not_selling") }
+        guard channel.status == .active else { return context.text("posts.card.donation_not_selling") }
         guard channel.hasDonationMessage else { return context.text("posts.card.donation_none") }
         if let post, let failure = post.lastFailure, post.consecutiveFailures > 0 {
             let (reason, fix) = failure.explained(
@@ -277,17 +278,16 @@ public struct ChannelCommands: Sendable {
 
     static func statusMark(_ channel: ChannelSummary) -> String {
         switch channel.status {
-        case "active": "🟢"
-        case "paused": "⏸"
-        default: "⚙️"
+        case .active: "🟢"
+        case .paused: "⏸"
         }
     }
 
     static func statusText(_ channel: ChannelSummary, _ context: UpdateContext) -> String {
-        if channel.status == "paused", let reason = channel.pausedReason {
-            return context.text("channels.status.paused_\(reason)")
+        if channel.status == .paused, let reason = channel.pausedReason {
+            return context.text("channels.status.paused_\(reason.rawValue)")
         }
-        return context.text("channels.status.\(channel.status)")
+        return context.text("channels.status.\(channel.status.rawValue)")
     }
 
     // MARK: - Actions
@@ -295,7 +295,7 @@ public struct ChannelCommands: Sendable {
     func add(_ context: UpdateContext) async throws {
         guard let userID = context.user?.id else { return }
         let count = try await context.services.database.withConnection { connection in
-            try await ChannelRepository.count(ownerUserID: userID, on: connection, logger: context.logger)
+            try await ChannelStore.count(ownerUserID: userID, on: connection, logger: context.logger)
         }
         guard count < maximumChannelsPerOwner else {
             context.logger.info("add channel refused: limit reached", metadata: ["owner": "\(userID)", "count": "\(count)"])
@@ -316,10 +316,10 @@ public struct ChannelCommands: Sendable {
         try await context.answerCallback()
         try await engine.start(ChannelFormBinding.conversation, entry: "edit", context: context) { session in
             // Checked again under the conversation lock: ownership may have changed since the press.
-            guard try await ChannelRepository.summary(id: id, ownerUserID: userID, on: session.connection, logger: session.logger) != nil else {
+            guard try await ChannelStore.summary(id: id, ownerUserID: userID, on: session.connection, logger: session.logger) != nil else {
                 return nil
             }
-            let values = try await ChannelRepository.formValues(id: id, on: session.connection, logger: session.logger)
+            let values = try await ChannelStore.formValues(id: id, on: session.connection, logger: session.logger)
             return (values, ["channel_id": String(id)])
         }
     }
@@ -329,7 +329,7 @@ public struct ChannelCommands: Sendable {
     func withOwned(_ id: Int64, _ context: UpdateContext, _ body: @Sendable (ChannelSummary, PostgresConnection) async throws -> Void) async throws -> Bool {
         guard let userID = context.user?.id else { return false }
         let owned = try await context.services.database.withTransaction { connection -> Bool in
-            guard let summary = try await ChannelRepository.summary(id: id, ownerUserID: userID, on: connection, logger: context.logger) else {
+            guard let summary = try await ChannelStore.summary(id: id, ownerUserID: userID, on: connection, logger: context.logger) else {
                 return false
             }
             try await body(summary, connection)
@@ -361,25 +361,24 @@ public struct ChannelCommands: Sendable {
         guard let change = context.update.myChatMember, change.chat.type == "channel" else { return }
         let services = context.services
         try await services.database.withTransaction { connection in
-            guard let (channel, roleName) = try await ChannelRepository.summary(chatID: change.chat.id, on: connection, logger: context.logger),
-                  let role = ChannelRole(rawValue: roleName) else { return }
+            guard let (channel, role) = try await ChannelStore.summary(chatID: change.chat.id, on: connection, logger: context.logger) else { return }
             let missing = role.missingRights(of: change.newChatMember)
             guard !missing.isEmpty else {
-                context.logger.info("bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(roleName)"])
+                context.logger.info("bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(role.rawValue)"])
                 return
             }
             let isAdmin: Bool = if case .administrator = change.newChatMember { true } else { false }
-            let reason = isAdmin ? "bot_rights" : "bot_removed"
-            guard try await ChannelRepository.pause(id: channel.id, reason: reason, jobs: services.jobs, on: connection, logger: context.logger) else { return }
+            let reason: ChannelPauseReason = isAdmin ? .botRights : .botRemoved
+            guard try await ChannelLifecycle.pause(id: channel.id, reason: reason, jobs: services.jobs, on: connection, logger: context.logger) else { return }
             context.logger.warning("channel paused: the bot lost its place or rights", metadata: [
-                "channel_id": "\(channel.id)", "role": "\(roleName)", "reason": "\(reason)", "missing": "\(missing.map(\.rawValue))",
+                "channel_id": "\(channel.id)", "role": "\(role.rawValue)", "reason": "\(reason.rawValue)", "missing": "\(missing.map(\.rawValue))",
             ])
-            let language = try await ownerLanguage(channel.ownerUserID, context: context, connection: connection)
+            let language = try await TelegramUserStore.language(of: channel.ownerUserID, localizer: services.localizer, on: connection, logger: context.logger)
             let localizer = services.localizer
-            let title = roleName == "closed" ? channel.closedTitle : channel.openTitle
+            let title = role == .closed ? channel.closedTitle : channel.openTitle
             let rights = missing.map { "• " + localizer.text($0.key, language: language) }.joined(separator: "\n")
             let text = localizer.text("channels.paused_notice", language: language, [
-                "channel": title, "role": localizer.text("channels.role.\(roleName)", language: language), "rights": rights,
+                "channel": title, "role": localizer.text("channels.role.\(role.rawValue)", language: language), "rights": rights,
             ])
             if let jobs = services.jobs {
                 try await jobs.enqueue(SendTelegramMessageJob(chatID: channel.ownerUserID, text: text), on: connection)
@@ -387,14 +386,6 @@ public struct ChannelCommands: Sendable {
                 try await services.client.send(SendMessage(chatId: .id(channel.ownerUserID), text: text, parseMode: "HTML"))
             }
         }
-    }
-
-    func ownerLanguage(_ userID: Int64, context: UpdateContext, connection: PostgresConnection) async throws -> String {
-        let rows = try await connection.query("SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", logger: context.logger)
-        for try await (chosen, telegram) in rows.decode((String?, String?).self) {
-            return context.services.localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
-        }
-        return "en"
     }
 
     // MARK: - Helpers

@@ -1,3 +1,4 @@
+import Channels
 import Conversations
 import Foundation
 import Money
@@ -37,10 +38,7 @@ public struct ChannelFormBinding: ConversationBinding {
             return InputRejection("channels.error.donation_max_below_min", ["min": DecimalText.usd(minimum)])
         }
         guard validator == "reachable_user", let id = Int64(value) else { return nil }
-        let rows = try await session.connection.query(
-            "SELECT 1 FROM telegram_users WHERE id = \(id) AND blocked_bot_at IS NULL", logger: session.logger
-        )
-        for try await _ in rows { return nil }
+        if try await TelegramUserStore.isReachable(id, on: session.connection, logger: session.logger) { return nil }
         return InputRejection("channels.error.recipient_unreachable", ["id": value])
     }
 
@@ -48,17 +46,17 @@ public struct ChannelFormBinding: ConversationBinding {
     public func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool {
         guard let idText = state.context["channel_id"] else { return true }
         guard let id = Int64(idText) else { return false }
-        return try await ChannelRepository.summary(id: id, ownerUserID: session.userID, on: session.connection, logger: session.logger) != nil
+        return try await ChannelStore.summary(id: id, ownerUserID: session.userID, on: session.connection, logger: session.logger) != nil
     }
 
     public func options(catalogue: String, filter: String?, session: FormSession) async throws -> [ChoiceOption] {
         switch catalogue {
         case "payout_networks":
-            return try await ChannelRepository.networks(on: session.connection, logger: session.logger)
+            return try await ChannelStore.networks(on: session.connection, logger: session.logger)
                 .map { ChoiceOption(value: $0.code, label: "\($0.name) (\($0.code))") }
         case "payout_currencies":
             guard let filter, !filter.isEmpty else { return [] }
-            return try await ChannelRepository.currencies(network: filter, on: session.connection, logger: session.logger)
+            return try await ChannelStore.currencies(network: filter, on: session.connection, logger: session.logger)
                 .map { ChoiceOption(value: $0.code, label: $0.code) }
         default:
             return []
@@ -66,7 +64,7 @@ public struct ChannelFormBinding: ConversationBinding {
     }
 
     public func walletFormat(network: String, session: FormSession) async throws -> WalletAddressFormat? {
-        try await ChannelRepository.addressFormat(network: network, on: session.connection, logger: session.logger)
+        try await ChannelStore.addressFormat(network: network, on: session.connection, logger: session.logger)
     }
 
     public func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat {
@@ -81,7 +79,7 @@ public struct ChannelFormBinding: ConversationBinding {
         guard let role = ChannelRole(rawValue: role) else { return .failure(InputRejection("form.error.chat_expected")) }
         let other = role == .closed ? state.values["open_chat"] : state.values["closed_chat"]
         if other == String(chatID) { return .failure(InputRejection("channels.error.same_chat")) }
-        if try await ChannelRepository.isClaimed(chatID: chatID, on: session.connection, logger: session.logger) {
+        if try await ChannelStore.isClaimed(chatID: chatID, on: session.connection, logger: session.logger) {
             return .failure(InputRejection("channels.error.chat_taken"))
         }
         switch try await ChannelCheck.verify(chatID: chatID, role: role, userID: session.userID, context: session.update) {
@@ -108,7 +106,7 @@ public struct ChannelFormBinding: ConversationBinding {
             }
             let existing = state.context["channel_id"].flatMap(Int64.init)
             do {
-                let id = try await ChannelRepository.save(
+                let id = try await ChannelStore.save(
                     values, id: existing, ownerUserID: session.userID, maximumChannels: maximumChannelsPerOwner,
                     on: session.connection, logger: session.logger
                 )

@@ -1,13 +1,9 @@
+import Channels
 import Conversations
 import TelegramBotAPI
 
-/// The two roles of a channel pair and the administrator rights the bot needs in each.
-public enum ChannelRole: String, Sendable, CaseIterable {
-    /// The private channel buyers are let into: the bot makes invite links and removes expired members.
-    case closed
-    /// The public channel where the offer is posted: the bot posts, edits and deletes its posts.
-    case open
-
+/// The administrator rights the bot needs in each role of a channel pair.
+extension ChannelRole {
     /// The rights the bot needs, by their Bot API names.
     public var requiredBotRights: [Right] {
         switch self {

@@ -297,7 +297,7 @@ public struct OfferPostPublisher: JobHandler {
                 "channel_id": "\(channelID)", "failure": "\(failure.rawValue)", "detail": "\(detail)", "consecutive": "\(failures)",
             ])
             guard failures == OfferPostSettings.failuresBeforeStop else { return }
-            let language = try await Self.ownerLanguage(snapshot.ownerUserID, localizer: localizer, on: connection, logger: logger)
+            let language = try await TelegramUserStore.language(of: snapshot.ownerUserID, localizer: localizer, on: connection, logger: logger)
             let channel = snapshot.kind == .offer ? snapshot.content.openTitle : snapshot.content.closedTitle
             let (reason, fix) = failure.explained(channel: channel, detail: detail, language: language, localizer: localizer)
             let text = localizer.text(snapshot.kind == .offer ? "posts.stopped_notice" : "posts.stopped_notice_donation", language: language, [
@@ -307,14 +307,6 @@ public struct OfferPostPublisher: JobHandler {
             _ = try await transaction.enqueue(SendTelegramMessageJob(chatID: snapshot.ownerUserID, text: text))
             logger.warning("automatic offer posts stopped", metadata: ["channel_id": "\(channelID)", "failures": "\(failures)"])
         }
-    }
-
-    static func ownerLanguage(_ userID: Int64, localizer: Localizer, on connection: PostgresConnection, logger: Logger) async throws -> String {
-        let rows = try await connection.query("SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", logger: logger)
-        for try await (chosen, telegram) in rows.decode((String?, String?).self) {
-            return localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
-        }
-        return Localizer.fallbackLanguage
     }
 
     public func classify(_ error: any Error) -> JobErrorClass {

@@ -1,7 +1,13 @@
+import Channels
 import Foundation
 import Logging
 import PostgresNIO
 import Subscriptions
+
+/// What one attempt at a channel post ended in (`channel_offer_post_attempts.outcome`).
+enum OfferPostAttemptOutcome: String, Sendable, CaseIterable {
+    case posted, failed, paused
+}
 
 /// Every query of `channel_offer_posts` and `channel_offer_post_attempts` (Migrations/0041, 0042: one row per
 /// pair and post kind), and the read of what a post shows. Each function runs on the caller's connection;
@@ -175,7 +181,7 @@ public enum OfferPostStore {
         _ = try await connection.query(
             """
             INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, deleted_message_id, posted_message_id)
-            VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), 'posted', \(deletedMessageID), \(messageID))
+            VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), \(OfferPostAttemptOutcome.posted.rawValue), \(deletedMessageID), \(messageID))
             """,
             logger: logger
         )
@@ -215,7 +221,7 @@ public enum OfferPostStore {
             _ = try await connection.query(
                 """
                 INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, posted_message_id)
-                VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), 'paused', \(messageID))
+                VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), \(OfferPostAttemptOutcome.paused.rawValue), \(messageID))
                 """,
                 logger: logger
             )
@@ -268,7 +274,7 @@ public enum OfferPostStore {
         _ = try await connection.query(
             """
             INSERT INTO channel_offer_post_attempts (channel_id, kind, chat_id, attempted_at, outcome, deleted_message_id, failure, failure_detail)
-            VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), 'failed', \(deletedMessageID), \(failure.rawValue), \(detail))
+            VALUES (\(channelID), \(kind.rawValue), \(chatID), \(now), \(OfferPostAttemptOutcome.failed.rawValue), \(deletedMessageID), \(failure.rawValue), \(detail))
             """,
             logger: logger
         )

@@ -1,10 +1,33 @@
 import Foundation
-import Jobs
 import Logging
 import Money
 import PostgresNIO
-import Subscriptions
+import Storage
 import Wallets
+
+/// Whether a channel pair is on sale (the `channels.status` column).
+public enum ChannelStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    case active, paused
+}
+
+/// Why a channel's sales are paused (the `channels.paused_reason` column). Only an admin resumes what an admin
+/// paused; the bot's own membership problems pause with the problem as the reason.
+public enum ChannelPauseReason: String, Sendable, Hashable, CaseIterable, Codable {
+    case owner
+    case admin
+    /// The bot is not in the chat any more, or the chat is gone.
+    case botRemoved = "bot_removed"
+    /// The bot is there but lacks an administrator right it needs.
+    case botRights = "bot_rights"
+}
+
+/// The two roles of a channel pair (the `channel_chat_claims.role` column); the bot's rights in each are in `Bot`.
+public enum ChannelRole: String, Sendable, Hashable, CaseIterable, Codable {
+    /// The private channel buyers are let into: the bot makes invite links and removes expired members.
+    case closed
+    /// The public channel where the offer is posted: the bot posts, edits and deletes its posts.
+    case open
+}
 
 /// A channel pair as the owner's list shows it.
 public struct ChannelSummary: Sendable, Hashable {
@@ -14,13 +37,30 @@ public struct ChannelSummary: Sendable, Hashable {
     public var closedChatID: Int64
     public var openTitle: String
     public var closedTitle: String
-    public var status: String
-    public var pausedReason: String?
+    public var status: ChannelStatus
+    public var pausedReason: ChannelPauseReason?
     public var enabledTiers: Int
     /// The deep-link payload of the channel's offer (`t.me/<bot>?start=<token>`).
     public var offerToken: String
     /// Whether the owner wrote a donation message (without one there is no donation post).
-    public var hasDonationMessage: Bool = false
+    public var hasDonationMessage: Bool
+
+    public init(
+        id: Int64, ownerUserID: Int64, openChatID: Int64, closedChatID: Int64, openTitle: String, closedTitle: String,
+        status: ChannelStatus, pausedReason: ChannelPauseReason?, enabledTiers: Int, offerToken: String, hasDonationMessage: Bool = false
+    ) {
+        self.id = id
+        self.ownerUserID = ownerUserID
+        self.openChatID = openChatID
+        self.closedChatID = closedChatID
+        self.openTitle = openTitle
+        self.closedTitle = closedTitle
+        self.status = status
+        self.pausedReason = pausedReason
+        self.enabledTiers = enabledTiers
+        self.offerToken = offerToken
+        self.hasDonationMessage = hasDonationMessage
+    }
 }
 
 /// Why a save was refused by the database's rules.
@@ -33,32 +73,52 @@ public enum ChannelSaveError: Error, Sendable, Hashable {
     case valueRefused(field: String?, constraint: String)
 }
 
-/// The SQL behind the owner's channel screens and form. Every function runs on the caller's connection
-/// (usually inside the step's transaction), and every function that names a channel also names its owner.
-public enum ChannelRepository {
+/// A row of `channels` or `channel_chat_claims` held a value no enum here knows: the schema and the code disagree.
+public enum ChannelStoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    case unknownStatus(String)
+    case unknownPauseReason(String)
+    case unknownRole(String)
+
+    public var description: String {
+        switch self {
+        case .unknownStatus(let value): "channels.status holds an unknown value '\(value)'"
+        case .unknownPauseReason(let value): "channels.paused_reason holds an unknown value '\(value)'"
+        case .unknownRole(let value): "channel_chat_claims.role holds an unknown value '\(value)'"
+        }
+    }
+}
+
+/// The home of `owners`, `channels`, `channel_tiers`, `channel_payout_settings` and `channel_chat_claims`, and the
+/// reader of the payout catalogue (`payout_networks`, `payout_currencies`, `payout_options`). Every function runs
+/// on the caller's connection (usually inside a step's transaction), and every function that acts for an owner
+/// also names the owner.
+public enum ChannelStore {
     public static func summaries(ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
-        try await select(where: "c.owner_user_id = $1", [ownerUserID], on: connection, logger: logger)
+        try await summaries(where: "c.owner_user_id = $1", [ownerUserID], on: connection, logger: logger)
     }
 
     /// The channel, only when `ownerUserID` owns it.
     public static func summary(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> ChannelSummary? {
-        try await select(where: "c.id = $1 AND c.owner_user_id = $2", [id, ownerUserID], on: connection, logger: logger).first
+        try await summaries(where: "c.id = $1 AND c.owner_user_id = $2", [id, ownerUserID], on: connection, logger: logger).first
     }
 
-    /// The channel whose open or closed chat is `chatID`.
-    public static func summary(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (ChannelSummary, role: String)? {
-        let rows = try await connection.query(
-            "SELECT channel_id, role FROM channel_chat_claims WHERE chat_id = \(chatID)", logger: logger
-        )
-        var found: (Int64, String)?
-        for try await (id, role) in rows.decode((Int64, String).self) { found = (id, role) }
-        guard let (id, role) = found else { return nil }
-        guard let summary = try await select(where: "c.id = $1", [id], on: connection, logger: logger).first else { return nil }
+    /// Any channel that is not deleted, whoever owns it (for admins and for the bot's own membership updates).
+    public static func summary(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> ChannelSummary? {
+        try await summaries(where: "c.id = $1", [id], on: connection, logger: logger).first
+    }
+
+    /// The channel whose open or closed chat is `chatID`, and which of the two it is.
+    public static func summary(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (ChannelSummary, role: ChannelRole)? {
+        guard let (id, roleName) = try await connection.first(
+            "SELECT channel_id, role FROM channel_chat_claims WHERE chat_id = \(chatID)", as: (Int64, String).self, logger: logger
+        ) else { return nil }
+        guard let role = ChannelRole(rawValue: roleName) else { throw ChannelStoreError.unknownRole(roleName) }
+        guard let summary = try await summary(id: id, on: connection, logger: logger) else { return nil }
         return (summary, role)
     }
 
-    /// `condition` is fixed SQL text; every value in it is a bind parameter from `values`.
-    static func select(where condition: String, _ values: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
+    /// `condition` is fixed SQL text from this file; every value in it is a bind parameter from `values`.
+    private static func summaries(where condition: String, _ values: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
         var bindings = PostgresBindings()
         for value in values { bindings.append(value) }
         let query = PostgresQuery(unsafeSQL: """
@@ -67,29 +127,37 @@ public enum ChannelRepository {
                    c.donation_message IS NOT NULL
             FROM channels c WHERE c.deleted_at IS NULL AND \(condition) ORDER BY c.id
             """, binds: bindings)
-        let rows = try await connection.query(query, logger: logger)
-        var result: [ChannelSummary] = []
-        for try await (id, owner, open, closed, openTitle, closedTitle, status, reason, tiers, token, donation) in rows.decode((Int64, Int64, Int64, Int64, String, String, String, String?, Int, String, Bool).self) {
-            result.append(ChannelSummary(
+        return try await connection.all(
+            query, as: (Int64, Int64, Int64, Int64, String, String, String, String?, Int, String, Bool).self, logger: logger
+        ).map { id, owner, open, closed, openTitle, closedTitle, statusName, reasonName, tiers, token, donation in
+            guard let status = ChannelStatus(rawValue: statusName) else { throw ChannelStoreError.unknownStatus(statusName) }
+            let reason = try reasonName.map { name in
+                guard let reason = ChannelPauseReason(rawValue: name) else { throw ChannelStoreError.unknownPauseReason(name) }
+                return reason
+            }
+            return ChannelSummary(
                 id: id, ownerUserID: owner, openChatID: open, closedChatID: closed, openTitle: openTitle, closedTitle: closedTitle,
                 status: status, pausedReason: reason, enabledTiers: tiers, offerToken: token, hasDonationMessage: donation
-            ))
+            )
         }
-        return result
     }
 
     public static func count(ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query("SELECT count(*)::int FROM channels WHERE owner_user_id = \(ownerUserID) AND deleted_at IS NULL", logger: logger)
-        var count = 0
-        for try await value in rows.decode(Int.self) { count = value }
-        return count
+        try await connection.first(
+            "SELECT count(*)::int FROM channels WHERE owner_user_id = \(ownerUserID) AND deleted_at IS NULL", as: Int.self, logger: logger
+        ) ?? 0
     }
 
     /// Whether a chat already belongs to a channel pair (as open or closed channel).
     public static func isClaimed(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query("SELECT 1 FROM channel_chat_claims WHERE chat_id = \(chatID)", logger: logger)
-        for try await _ in rows { return true }
-        return false
+        try await connection.run("SELECT 1 FROM channel_chat_claims WHERE chat_id = \(chatID)", logger: logger) > 0
+    }
+
+    /// Whether an offer token names a channel on sale (a `/start` deep link).
+    public static func isOnSale(offerToken: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await connection.run(
+            "SELECT 1 FROM channels WHERE offer_token = \(offerToken) AND status = \(ChannelStatus.active.rawValue) LIMIT 1", logger: logger
+        ) > 0
     }
 
     // MARK: - Form values
@@ -97,15 +165,14 @@ public enum ChannelRepository {
     /// The stored channel as the form's field values.
     public static func formValues(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [String: String] {
         var values: [String: String] = [:]
-        let channels = try await connection.query(
+        if let (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language, minimum, maximum) = try await connection.first(
             """
             SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language,
                    donation_min_usd::text, donation_max_usd::text
             FROM channels WHERE id = \(id)
             """,
-            logger: logger
-        )
-        for try await (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language, minimum, maximum) in channels.decode((Int64, Int64, String, String, String, String, String?, String, String, String).self) {
+            as: (Int64, Int64, String, String, String, String, String?, String, String, String).self, logger: logger
+        ) {
             values["donation_min"] = minimum
             values["donation_max"] = maximum
             values["post_language"] = language
@@ -117,22 +184,21 @@ public enum ChannelRepository {
             values["open_description"] = openDescription
             values["donation_message"] = donation
         }
-        let tiers = try await connection.query(
-            "SELECT position::int, price_usd::text, duration_days, enabled FROM channel_tiers WHERE channel_id = \(id)", logger: logger
-        )
-        for try await (position, price, days, enabled) in tiers.decode((Int, String, Int, Bool).self) {
+        for (position, price, days, enabled) in try await connection.all(
+            "SELECT position::int, price_usd::text, duration_days, enabled FROM channel_tiers WHERE channel_id = \(id)",
+            as: (Int, String, Int, Bool).self, logger: logger
+        ) {
             values["tier\(position)_enabled"] = enabled ? "true" : "false"
             values["tier\(position)_price"] = price
             values["tier\(position)_days"] = String(days)
         }
-        let payout = try await connection.query(
+        if let (network, currency, wallet, memo, strategy, threshold, notify, recipient) = try await connection.first(
             """
             SELECT network_code, currency_code, wallet_address, wallet_memo, strategy, threshold_usd::text, notifications_enabled, notification_user_id
             FROM channel_payout_settings WHERE channel_id = \(id)
             """,
-            logger: logger
-        )
-        for try await (network, currency, wallet, memo, strategy, threshold, notify, recipient) in payout.decode((String, String, String, String?, String, String?, Bool, Int64?).self) {
+            as: (String, String, String, String?, String, String?, Bool, Int64?).self, logger: logger
+        ) {
             values["payout_network"] = network
             values["payout_currency"] = currency
             values["wallet_address"] = wallet
@@ -164,13 +230,13 @@ public enum ChannelRepository {
         _ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> Int64 {
-        _ = try await connection.query("SAVEPOINT channel_save", logger: logger)
+        try await connection.run("SAVEPOINT channel_save", logger: logger)
         do {
             let saved = try await write(values, id: id, ownerUserID: ownerUserID, maximumChannels: maximumChannels, on: connection, logger: logger)
-            _ = try await connection.query("RELEASE SAVEPOINT channel_save", logger: logger)
+            try await connection.run("RELEASE SAVEPOINT channel_save", logger: logger)
             return saved
         } catch {
-            _ = try await connection.query("ROLLBACK TO SAVEPOINT channel_save", logger: logger)
+            try await connection.run("ROLLBACK TO SAVEPOINT channel_save", logger: logger)
             if let psql = error as? PSQLError {
                 switch psql.serverInfo?[.sqlState] {
                 case "23505": throw ChannelSaveError.chatTaken
@@ -194,33 +260,30 @@ public enum ChannelRepository {
     static func write(_ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         func text(_ key: String) -> String { values[key] ?? "" }
         // The owner row is the lock that keeps two concurrent adds from both passing the limit.
-        _ = try await connection.query("INSERT INTO owners (user_id) VALUES (\(ownerUserID)) ON CONFLICT (user_id) DO NOTHING", logger: logger)
-        _ = try await connection.query("SELECT 1 FROM owners WHERE user_id = \(ownerUserID) FOR UPDATE", logger: logger)
+        try await connection.run("INSERT INTO owners (user_id) VALUES (\(ownerUserID)) ON CONFLICT (user_id) DO NOTHING", logger: logger)
+        try await connection.run("SELECT 1 FROM owners WHERE user_id = \(ownerUserID) FOR UPDATE", logger: logger)
         let channelID: Int64
         let donation: String? = values["donation_message"].flatMap { $0.isEmpty ? nil : $0 }
         let language = values["post_language"].flatMap { $0.isEmpty ? nil : $0 } ?? "en"
         let donationMin = values["donation_min"].flatMap { $0.isEmpty ? nil : $0 } ?? "4.99"
         let donationMax = values["donation_max"].flatMap { $0.isEmpty ? nil : $0 } ?? "9999.99"
         if let id {
-            let rows = try await connection.query(
+            guard let updated = try await connection.first(
                 """
                 UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
                     open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation),
                     post_language = \(language), donation_min_usd = \(donationMin)::numeric, donation_max_usd = \(donationMax)::numeric
                 WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
                 """,
-                logger: logger
-            )
-            var updated: Int64?
-            for try await value in rows.decode(Int64.self) { updated = value }
-            guard let updated else { throw ChannelSaveError.notOwner }
+                as: Int64.self, logger: logger
+            ) else { throw ChannelSaveError.notOwner }
             channelID = updated
         } else {
             guard try await count(ownerUserID: ownerUserID, on: connection, logger: logger) < maximumChannels else {
                 throw ChannelSaveError.limitReached(maximumChannels)
             }
             guard let closed = Int64(text("closed_chat")), let open = Int64(text("open_chat")) else { throw ChannelSaveError.chatTaken }
-            let rows = try await connection.query(
+            guard let inserted = try await connection.first(
                 """
                 INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status,
                                       donation_min_usd, donation_max_usd)
@@ -228,10 +291,8 @@ public enum ChannelRepository {
                         \(text("open_description")), \(donation), \(language), \(ChannelStatus.active.rawValue), \(donationMin)::numeric, \(donationMax)::numeric)
                 RETURNING id
                 """,
-                logger: logger
-            )
-            var inserted: Int64 = 0
-            for try await value in rows.decode(Int64.self) { inserted = value }
+                as: Int64.self, logger: logger
+            ) else { preconditionFailure("an insert returns its row") }
             channelID = inserted
         }
         for position in 1...3 {
@@ -239,7 +300,7 @@ public enum ChannelRepository {
             let price = values["tier\(position)_price"] ?? ""
             let days = Int(values["tier\(position)_days"] ?? "")
             if let days, !price.isEmpty {
-                _ = try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days, enabled)
                     VALUES (\(channelID), \(Int16(position)), \(price)::numeric, \(days), \(enabled))
@@ -249,7 +310,7 @@ public enum ChannelRepository {
                     logger: logger
                 )
             } else {
-                _ = try await connection.query(
+                try await connection.run(
                     "DELETE FROM channel_tiers WHERE channel_id = \(channelID) AND position = \(Int16(position))", logger: logger
                 )
             }
@@ -258,7 +319,7 @@ public enum ChannelRepository {
         let notify = values["notifications_enabled"] == "true"
         let recipient: Int64? = notify ? (values["notification_recipient"].flatMap(Int64.init) ?? ownerUserID) : nil
         let memo: String? = values["wallet_memo"].flatMap { $0.isEmpty ? nil : $0 }
-        _ = try await connection.query(
+        try await connection.run(
             """
             INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, wallet_memo, strategy, threshold_usd, notifications_enabled, notification_user_id)
             VALUES (\(channelID), \(text("payout_currency")), \(text("payout_network")), \(text("wallet_address")), \(memo),
@@ -275,42 +336,28 @@ public enum ChannelRepository {
 
     // MARK: - Status
 
-    /// Pauses sales; `reason` is `owner`, `bot_removed` or `bot_rights`. Open orders are cancelled in the
-    /// same transaction (their buyers told through `jobs`). Returns whether anything changed.
-    @discardableResult
-    public static func pause(id: Int64, reason: String, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await SalesClosure.lockChannel(id, on: connection, logger: logger)
-        let rows = try await connection.query(
+    /// Pauses sales for `reason`; returns whether anything changed. A channel already paused for the same
+    /// reason is left alone, and only an admin's pause replaces an admin's. The caller holds the channel's sales
+    /// lock and closes what selling left open (`ChannelLifecycle` in the bot, `AccessService`).
+    public static func pause(id: Int64, reason: ChannelPauseReason, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let paused = ChannelStatus.paused.rawValue
+        let admin = ChannelPauseReason.admin.rawValue
+        return try await connection.run(
             """
-            UPDATE channels SET status = \(ChannelStatus.paused.rawValue), paused_reason = \(reason)
-            WHERE id = \(id) AND (status <> \(ChannelStatus.paused.rawValue) OR paused_reason IS DISTINCT FROM \(reason))
-                AND (paused_reason IS DISTINCT FROM \(Self.adminPause) OR \(reason) = \(Self.adminPause)) RETURNING 1
+            UPDATE channels SET status = \(paused), paused_reason = \(reason.rawValue)
+            WHERE id = \(id) AND (status <> \(paused) OR paused_reason IS DISTINCT FROM \(reason.rawValue))
+                AND (paused_reason IS DISTINCT FROM \(admin) OR \(reason.rawValue) = \(admin)) RETURNING 1
             """,
             logger: logger
-        )
-        var changed = false
-        for try await _ in rows { changed = true }
-        if changed {
-            try await SalesClosure.cancelOpenOrders(channelID: id, reason: "paused: \(reason)", queue: jobs, on: connection, logger: logger)
-            try await OfferPostRequests.afterClosing(channelID: id, jobs: jobs, on: connection, logger: logger)
-        }
-        return changed
+        ) > 0
     }
 
-    /// Takes the channel's sales lock and its row until the transaction ends, so no payment is granted for it
-    /// meanwhile (payment processing holds the sales lock shared while it grants).
-    public static func lockForClosing(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await SalesClosure.lockChannel(id, on: connection, logger: logger)
-    }
-
-    /// The `paused_reason` of sales an admin paused: only an admin resumes them.
-    public static let adminPause = "admin"
-
+    /// The owner's resume: anything but an admin's pause.
     public static func resume(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query(
+        try await connection.run(
             """
             UPDATE channels SET status = \(ChannelStatus.active.rawValue), paused_reason = NULL
-            WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND paused_reason IS DISTINCT FROM \(Self.adminPause)
+            WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND paused_reason IS DISTINCT FROM \(ChannelPauseReason.admin.rawValue)
             """,
             logger: logger
         )
@@ -339,75 +386,57 @@ public enum ChannelRepository {
             """,
             as: Int64.self, logger: logger
         ) else { return nil }
-        return try await select(where: "c.id = $1", [match], on: connection, logger: logger).first
+        return try await summary(id: match, on: connection, logger: logger)
     }
 
     /// Deletes a pair: outright when nobody ever ordered it, otherwise by marking it deleted (its orders,
-    /// subscriptions and ledger entries keep pointing at it) with its open orders cancelled. Either way its
-    /// chats are free again. The caller holds the row's lock (`lockForClosing`).
-    public static func delete(id: Int64, ownerUserID: Int64, jobs: JobQueue?, on connection: PostgresConnection, logger: Logger) async throws {
-        try await SalesClosure.cancelOpenOrders(channelID: id, reason: "deleted", queue: jobs, on: connection, logger: logger)
-        try await OfferPostRequests.afterClosing(channelID: id, jobs: jobs, on: connection, logger: logger)
-        _ = try await connection.query(
+    /// subscriptions and ledger entries keep pointing at it). Either way its chats are free again. The caller
+    /// holds the row's lock and has closed its sales (`ChannelLifecycle.delete`).
+    public static func delete(id: Int64, ownerUserID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(
             """
             DELETE FROM channels c WHERE c.id = \(id) AND c.owner_user_id = \(ownerUserID)
                 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.channel_id = c.id)
             """,
             logger: logger
         )
-        _ = try await connection.query(
+        try await connection.run(
             """
-            UPDATE channels SET deleted_at = now(), status = \(ChannelStatus.paused.rawValue), paused_reason = 'owner'
+            UPDATE channels SET deleted_at = now(), status = \(ChannelStatus.paused.rawValue), paused_reason = \(ChannelPauseReason.owner.rawValue)
             WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL
             """,
             logger: logger
         )
     }
 
-    /// Subscriptions of the channel that still give access (not yet expired and swept).
-    public static func activeSubscriptions(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query(
-            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND status = \(SubscriptionStatus.active.rawValue)", logger: logger
-        )
-        var count = 0
-        for try await value in rows.decode(Int.self) { count = value }
-        return count
-    }
-
     // MARK: - Catalogue
 
     /// Networks that carry at least one enabled currency.
     public static func networks(on connection: PostgresConnection, logger: Logger) async throws -> [(code: String, name: String)] {
-        let rows = try await connection.query(
+        try await connection.all(
             """
             SELECT n.code, n.name FROM payout_networks n
             WHERE EXISTS (SELECT 1 FROM payout_options o WHERE o.network_code = n.code AND o.enabled)
             ORDER BY n.code
             """,
-            logger: logger
-        )
-        var result: [(String, String)] = []
-        for try await (code, name) in rows.decode((String, String).self) { result.append((code, name)) }
-        return result
+            as: (String, String).self, logger: logger
+        ).map { (code: $0.0, name: $0.1) }
     }
 
     /// The currencies paid out on `network`.
     public static func currencies(network: String, on connection: PostgresConnection, logger: Logger) async throws -> [(code: String, name: String)] {
-        let rows = try await connection.query(
+        try await connection.all(
             """
             SELECT c.code, c.name FROM payout_options o JOIN payout_currencies c ON c.code = o.currency_code
             WHERE o.network_code = \(network) AND o.enabled ORDER BY c.code
             """,
-            logger: logger
-        )
-        var result: [(String, String)] = []
-        for try await (code, name) in rows.decode((String, String).self) { result.append((code, name)) }
-        return result
+            as: (String, String).self, logger: logger
+        ).map { (code: $0.0, name: $0.1) }
     }
 
     public static func addressFormat(network: String, on connection: PostgresConnection, logger: Logger) async throws -> WalletAddressFormat? {
-        let rows = try await connection.query("SELECT address_format FROM payout_networks WHERE code = \(network)", logger: logger)
-        for try await format in rows.decode(String.self) { return WalletAddressFormat(rawValue: format) }
-        return nil
+        try await connection.first(
+            "SELECT address_format FROM payout_networks WHERE code = \(network)", as: String.self, logger: logger
+        ).flatMap(WalletAddressFormat.init(rawValue:))
     }
 }

@@ -8,14 +8,10 @@ public enum SubscriptionStatus: String, Sendable, Hashable, CaseIterable, Codabl
     case active, expired
 }
 
-/// Whether a channel pair is on sale (the `channels.status` column).
-public enum ChannelStatus: String, Sendable, Hashable, CaseIterable, Codable {
-    case active, paused
-}
-
-/// Grants, renewals and refunds of subscriptions. Periods are whole days of 24 hours counted from the
-/// payment's time, never in the session's time zone (a daylight-saving change must not add or remove an hour).
-public enum SubscriptionGrants {
+/// The home of `subscriptions`: grants, renewals, refunds and admins' changes, and the state of each
+/// expired member's removal. Periods are whole days of 24 hours counted from the payment's time, never in the
+/// session's time zone (a daylight-saving change must not add or remove an hour).
+public enum SubscriptionStore {
     public struct Grant: Sendable {
         public var subscriptionID: Int64
         public var expiresAt: Date
@@ -138,5 +134,79 @@ public enum SubscriptionGrants {
             as: (Date, Date).self, logger: logger
         )
         return row.map { (before: $0.0, after: $0.1) }
+    }
+
+    /// Subscriptions of the channel that still give access (not yet expired and swept).
+    public static func activeCount(channelID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.first(
+            "SELECT count(*)::int FROM subscriptions WHERE channel_id = \(channelID) AND status = \(SubscriptionStatus.active.rawValue)",
+            as: Int.self, logger: logger
+        ) ?? 0
+    }
+
+    // MARK: - Removal of expired members
+
+    /// The sweep is banning the user (recorded just before the call); until the unban succeeds, the row
+    /// says so and the sweep keeps trying.
+    public static func recordBanned(subscriptionID: Int64, at now: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("UPDATE subscriptions SET banned_at = \(now) WHERE id = \(subscriptionID)", logger: logger)
+    }
+
+    /// The ban recorded ahead of the call was refused, so there is nothing to lift.
+    public static func recordNotBanned(subscriptionID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run("UPDATE subscriptions SET banned_at = NULL WHERE id = \(subscriptionID)", logger: logger)
+    }
+
+    public static func recordUnbanned(subscriptionID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(
+            "UPDATE subscriptions SET banned_at = NULL, removal_attempts = 0, removal_next_attempt_at = NULL WHERE id = \(subscriptionID)",
+            logger: logger
+        )
+    }
+
+    /// A failed attempt: the next one waits until `nextAttempt`.
+    public static func recordRemovalFailure(subscriptionID: Int64, nextAttempt: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(
+            """
+            UPDATE subscriptions SET removal_attempts = removal_attempts + 1, removal_next_attempt_at = \(nextAttempt)
+            WHERE id = \(subscriptionID)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Marks an ended subscription expired; returns false when it was renewed meanwhile. A pending unban
+    /// keeps its retry schedule; otherwise the removal's retry state is cleared.
+    public static func markExpired(subscriptionID: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let expired = try await connection.run(
+            """
+            UPDATE subscriptions SET status = \(SubscriptionStatus.expired.rawValue), expired_at = \(now),
+                removal_attempts = CASE WHEN banned_at IS NULL THEN 0 ELSE removal_attempts END,
+                removal_next_attempt_at = CASE WHEN banned_at IS NULL THEN NULL ELSE removal_next_attempt_at END
+            WHERE id = \(subscriptionID) AND status = \(SubscriptionStatus.active.rawValue) AND expires_at <= \(now)
+            RETURNING id
+            """,
+            logger: logger
+        )
+        if expired > 0 { return true }
+        try await connection.run(
+            "UPDATE subscriptions SET removal_attempts = 0, removal_next_attempt_at = NULL WHERE id = \(subscriptionID) AND banned_at IS NULL",
+            logger: logger
+        )
+        return false
+    }
+
+    /// Expires every ended subscription of a channel at once (the bot cannot remove anyone there); returns
+    /// each one's id and user.
+    public static func expireAllDue(channelID: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(id: Int64, userID: Int64)] {
+        try await connection.all(
+            """
+            UPDATE subscriptions SET status = \(SubscriptionStatus.expired.rawValue), expired_at = \(now),
+                removal_attempts = 0, removal_next_attempt_at = NULL
+            WHERE channel_id = \(channelID) AND status = \(SubscriptionStatus.active.rawValue) AND expires_at <= \(now)
+            RETURNING id, user_id
+            """,
+            as: (Int64, Int64).self, logger: logger
+        ).map { (id: $0.0, userID: $0.1) }
     }
 }
