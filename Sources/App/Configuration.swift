@@ -524,7 +524,7 @@ private struct Reader {
         let fee = percent("TELEPAY_PLATFORM_FEE_PERCENT", maximum: 50)
         let tolerance = percent("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", maximum: 10)
         let inviteText = (string("TELEPAY_INVITE_MODE") ?? defaultValue("TELEPAY_INVITE_MODE")!).lowercased()
-        let inviteMode = SubscriptionSettings.InviteMode(rawValue: inviteText)
+        let inviteMode = InviteMode(rawValue: inviteText)
         if inviteMode == nil {
             problem("TELEPAY_INVITE_MODE", "'\(inviteText)' is not join_request or single_use")
         }

@@ -5,7 +5,7 @@ import Subscriptions
 import TelegramBotAPI
 
 /// What a subscriber does in the bot: open an offer from a deep link, pick a tier, pay, list subscriptions,
-/// renew, get an invite again; and the join requests and joins the closed channels see.
+/// renew, get an invite again, donate. The closed channels' join requests and joins go to `JoinGate`.
 public struct SubscriberCommands: Sendable {
     public let purchases: PurchaseService
     public let access: AccessService
@@ -15,7 +15,7 @@ public struct SubscriberCommands: Sendable {
         self.access = access
     }
 
-    /// Registers the core commands with purchases wired in, plus the purchase buttons and channel events.
+    /// Registers the core commands with purchases wired in, the purchase buttons, and the join gate.
     public func register(into router: inout BotRouter) {
         CoreCommands.register(
             into: &router,
@@ -52,27 +52,7 @@ public struct SubscriberCommands: Sendable {
             }
             return true
         }
-        // Join requests and joins are decided by durable jobs: the handler only enqueues (one insert), so a
-        // failure while deciding delays the decision instead of losing the update.
-        router.onJoinRequest { context in
-            guard let request = context.update.chatJoinRequest else { return }
-            try await access.enqueueJoinRequest(chatID: request.chat.id, userID: request.from.id, updateID: context.update.updateId)
-        }
-        router.onChatMember { context in
-            guard let change = context.update.chatMember, let user = Self.joinedUser(change.newChatMember) else { return }
-            try await access.enqueueMemberJoined(
-                chatID: change.chat.id, userID: user.id, inviteLink: change.inviteLink?.inviteLink, updateID: context.update.updateId
-            )
-        }
-    }
-
-    /// Who is in the channel after a membership change: a member, or a restricted user who is a member.
-    static func joinedUser(_ member: ChatMember) -> User? {
-        switch member {
-        case .member(let member): return member.user
-        case .restricted(let restricted) where restricted.isMember: return restricted.user
-        default: return nil
-        }
+        JoinGate(access: access).register(into: &router)
     }
 
     /// A payload is an offer token, `t<position>` followed by the token for one tier, or `d` followed by the

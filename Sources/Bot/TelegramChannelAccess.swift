@@ -15,14 +15,14 @@ public struct TelegramChannelAccess: ChannelAccess {
         self.client = client
     }
 
-    public func createInviteLink(chatID: Int64, name: String, mode: InviteLinkMode) async throws(ChannelAccessError) -> String {
+    public func createInviteLink(chatID: Int64, name: String, mode: InviteMode, expiresAt: Date?) async throws(ChannelAccessError) -> String {
         let method: CreateChatInviteLink
         switch mode {
         case .joinRequest:
             method = CreateChatInviteLink(chatId: .id(chatID), name: String(name.prefix(32)), createsJoinRequest: true)
-        case .singleUse(let expiresAt):
+        case .singleUse:
             method = CreateChatInviteLink(
-                chatId: .id(chatID), name: String(name.prefix(32)), expireDate: Int64(expiresAt.timeIntervalSince1970), memberLimit: 1
+                chatId: .id(chatID), name: String(name.prefix(32)), expireDate: expiresAt.map { Int64($0.timeIntervalSince1970) }, memberLimit: 1
             )
         }
         return try await send(method).inviteLink
@@ -100,58 +100,5 @@ public struct TelegramChannelAccess: ChannelAccess {
 
     private func send<Method: TelegramMethod>(_ method: Method) async throws(ChannelAccessError) -> Method.Result {
         try await call { () async throws(TelegramError) -> Method.Result in try await client.send(method) }
-    }
-}
-
-/// Sends `NotifyUserJob`s: localizes the message in the recipient's language and draws its buttons.
-/// Flood control, server and network errors are retried; a blocked user or a rejected message fail at once.
-public struct UserNotifier: JobHandler {
-    public let client: TelegramClient
-    public let database: Database
-    public let localizer: Localizer
-
-    public init(client: TelegramClient, database: Database, localizer: Localizer) {
-        self.client = client
-        self.database = database
-        self.localizer = localizer
-    }
-
-    public var options: JobKindOptions { JobKindOptions(concurrency: 8) }
-
-    public func run(_ payload: NotifyUserJob, context: JobContext) async throws {
-        let logger = context.logger
-        let language = try await database.withConnection { connection in
-            try await TelegramUserStore.language(of: payload.userID, localizer: localizer, on: connection, logger: logger)
-        }
-        let message = Self.render(payload, language: language, localizer: localizer)
-        try await client.send(message)
-    }
-
-    /// The message as Telegram gets it.
-    public static func render(_ payload: NotifyUserJob, language: String, localizer: Localizer) -> SendMessage {
-        var arguments = payload.arguments
-        for (name, days) in payload.dayArguments {
-            arguments[name] = localizer.text("days.count", language: language, count: days)
-        }
-        let rows: [[InlineKeyboardButton]] = payload.buttons.map { button in
-            switch button {
-            case .url(let labelKey, let url):
-                return [InlineKeyboardButton(text: localizer.text(labelKey, language: language), action: .url(url))]
-            case .renew(let channel):
-                return [InlineKeyboardButton(text: localizer.text("button.renew", language: language), action: .callbackData(CallbackData.renew(channelID: channel).encoded))]
-            case .retryInvoice(let order):
-                return [InlineKeyboardButton(text: localizer.text("purchase.retry_button", language: language), action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded))]
-            }
-        }
-        return SendMessage(
-            chatId: .id(payload.userID), text: localizer.text(payload.key, language: language, arguments), parseMode: "HTML",
-            linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-            replyMarkup: rows.isEmpty ? nil : .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: rows))
-        )
-    }
-
-    public func classify(_ error: any Error) -> JobErrorClass {
-        guard let telegram = error as? TelegramError else { return .retryable }
-        return telegram.isTransient ? .retryable : .permanent
     }
 }

@@ -42,13 +42,12 @@ public struct BroadcastStore: Sendable {
                 DELETE FROM broadcasts WHERE author_user_id = \(author)
                   AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
                 """, logger: logger)
-            let rows = try await connection.query("""
+            guard let id = try await connection.first("""
                 INSERT INTO broadcasts (author_user_id, author_language, audience, channel_id, audience_days, progress_chat_id)
                 VALUES (\(author), \(language), \(audience.kind.rawValue), \(audience.channelID), \(audience.days.map(Int32.init)), \(progressChatID))
                 RETURNING id
-                """, logger: logger)
-            for try await id in rows.decode(Int64.self) { return id }
-            throw BroadcastStoreError.unreadableRow(id: 0)
+                """, as: Int64.self, logger: logger) else { throw BroadcastStoreError.unreadableRow(id: 0) }
+            return id
         }
     }
 
@@ -56,35 +55,31 @@ public struct BroadcastStore: Sendable {
     public func draft(of author: Int64, maximumAge: Duration) async throws -> Broadcast? {
         let seconds = Double(maximumAge.components.seconds)
         return try await database.withConnection { connection in
-            let rows = try await connection.query("""
+            guard let row = try await connection.first("""
                 SELECT \(unescaped: Self.columns) FROM broadcasts
                 WHERE author_user_id = \(author) AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
                   AND created_at > now() - make_interval(secs => \(seconds))
                 ORDER BY id DESC LIMIT 1
-                """, logger: logger)
-            for try await row in rows.decode(Row.self) { return try Self.broadcast(row) }
-            return nil
+                """, as: Row.self, logger: logger) else { return nil }
+            return try Self.broadcast(row)
         }
     }
 
     /// Stores the checked text of a draft and marks it ready; false when it is no longer a draft.
     public func setText(_ text: String, broadcast id: Int64) async throws -> Bool {
         try await database.withConnection { connection in
-            let rows = try await connection.query("""
+            return try await connection.run("""
                 UPDATE broadcasts SET text = \(text), status = \(BroadcastStatus.ready.rawValue)
                 WHERE id = \(id) AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
                 RETURNING id
-                """, logger: logger)
-            for try await _ in rows.decode(Int64.self) { return true }
-            return false
+                """, logger: logger) > 0
         }
     }
 
     public func broadcast(_ id: Int64) async throws -> Broadcast? {
         try await database.withConnection { connection in
-            let rows = try await connection.query("SELECT \(unescaped: Self.columns) FROM broadcasts WHERE id = \(id)", logger: logger)
-            for try await row in rows.decode(Row.self) { return try Self.broadcast(row) }
-            return nil
+            guard let row = try await connection.first("SELECT \(unescaped: Self.columns) FROM broadcasts WHERE id = \(id)", as: Row.self, logger: logger) else { return nil }
+            return try Self.broadcast(row)
         }
     }
 
@@ -93,9 +88,8 @@ public struct BroadcastStore: Sendable {
         try await database.withConnection { connection in
             var query = Self.audienceQuery(audience)
             query.sql = "SELECT count(*) FROM (\(query.sql)) AS audience"
-            let rows = try await connection.query(query, logger: logger)
-            for try await count in rows.decode(Int64.self) { return Int(count) }
-            return 0
+            guard let count = try await connection.first(query, as: Int64.self, logger: logger) else { return 0 }
+            return Int(count)
         }
     }
 
@@ -188,42 +182,34 @@ public struct BroadcastStore: Sendable {
     public func transition(_ id: Int64, from: [BroadcastStatus], to: BroadcastStatus) async throws -> BroadcastStatus? {
         let allowed = from.map(\.rawValue)
         return try await database.withConnection { connection in
-            let rows = try await connection.query("""
+            guard let previous = try await connection.first("""
                 WITH previous AS (SELECT id, status FROM broadcasts WHERE id = \(id) FOR UPDATE)
                 UPDATE broadcasts b SET status = \(to.rawValue),
                     finished_at = CASE WHEN \(to.isOver) THEN now() ELSE NULL END
                 FROM previous WHERE b.id = previous.id AND previous.status = ANY(\(allowed))
                 RETURNING previous.status
-                """, logger: logger)
-            for try await previous in rows.decode(String.self) { return BroadcastStatus(rawValue: previous) }
-            return nil
+                """, as: String.self, logger: logger) else { return nil }
+            return BroadcastStatus(rawValue: previous)
         }
     }
 
     /// Marks a running broadcast finished once no recipient is left; true when it did.
     public func finishIfDone(_ id: Int64) async throws -> Bool {
         try await database.withConnection { connection in
-            let rows = try await connection.query("""
+            return try await connection.run("""
                 UPDATE broadcasts SET status = \(BroadcastStatus.finished.rawValue), finished_at = now()
                 WHERE id = \(id) AND status = \(BroadcastStatus.running.rawValue)
                   AND NOT EXISTS (SELECT 1 FROM broadcast_recipients WHERE broadcast_id = \(id)
                                   AND status IN (\(RecipientStatus.pending.rawValue), \(RecipientStatus.sending.rawValue)))
                 RETURNING id
-                """, logger: logger)
-            for try await _ in rows.decode(Int64.self) { return true }
-            return false
+                """, logger: logger) > 0
         }
     }
 
     /// Running broadcasts, for the scan that makes sure each has a sender job.
     public func running() async throws -> [Int64] {
         try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT id FROM broadcasts WHERE status = \(BroadcastStatus.running.rawValue) ORDER BY id", logger: logger
-            )
-            var ids: [Int64] = []
-            for try await id in rows.decode(Int64.self) { ids.append(id) }
-            return ids
+            return try await connection.all("SELECT id FROM broadcasts WHERE status = \(BroadcastStatus.running.rawValue) ORDER BY id", as: Int64.self, logger: logger)
         }
     }
 
@@ -255,7 +241,7 @@ public struct BroadcastStore: Sendable {
     /// before the send, so a crash leaves a trace); returns the user and how many tries it has had.
     public func claimNext(_ id: Int64) async throws -> (userID: Int64, attempts: Int)? {
         try await database.withConnection { connection in
-            let rows = try await connection.query("""
+            guard let (user, attempts) = try await connection.first("""
                 UPDATE broadcast_recipients r SET status = \(RecipientStatus.sending.rawValue), attempts = r.attempts + 1
                 FROM (
                     SELECT user_id FROM broadcast_recipients
@@ -265,9 +251,8 @@ public struct BroadcastStore: Sendable {
                 ) next
                 WHERE r.broadcast_id = \(id) AND r.user_id = next.user_id
                 RETURNING r.user_id, r.attempts
-                """, logger: logger)
-            for try await (user, attempts) in rows.decode((Int64, Int32).self) { return (user, Int(attempts)) }
-            return nil
+                """, as: (Int64, Int32).self, logger: logger) else { return nil }
+            return (user, Int(attempts))
         }
     }
 
@@ -313,14 +298,9 @@ public struct BroadcastStore: Sendable {
     /// Recipient rows of a broadcast with their status and reason, in user order (reports and tests).
     public func recipients(_ id: Int64) async throws -> [(userID: Int64, status: RecipientStatus, attempts: Int, reason: String?)] {
         try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT user_id, status, attempts, reason FROM broadcast_recipients WHERE broadcast_id = \(id) ORDER BY user_id", logger: logger
-            )
-            var result: [(userID: Int64, status: RecipientStatus, attempts: Int, reason: String?)] = []
-            for try await (user, status, attempts, reason) in rows.decode((Int64, String, Int32, String?).self) {
-                result.append((user, RecipientStatus(rawValue: status) ?? .failed, Int(attempts), reason))
+            return try await connection.all("SELECT user_id, status, attempts, reason FROM broadcast_recipients WHERE broadcast_id = \(id) ORDER BY user_id", as: (Int64, String, Int32, String?).self, logger: logger).map { user, status, attempts, reason in
+                (user, RecipientStatus(rawValue: status) ?? .failed, Int(attempts), reason)
             }
-            return result
         }
     }
 }
@@ -350,11 +330,8 @@ extension BroadcastStore {
     /// Whether `user` owns the live (not deleted) channel pair `channel`.
     public func isOwner(_ user: Int64, of channel: Int64) async throws -> Bool {
         try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT count(*) FROM channels WHERE id = \(channel) AND owner_user_id = \(user) AND deleted_at IS NULL", logger: logger
-            )
-            for try await count in rows.decode(Int64.self) { return count > 0 }
-            return false
+            guard let count = try await connection.first("SELECT count(*) FROM channels WHERE id = \(channel) AND owner_user_id = \(user) AND deleted_at IS NULL", as: Int64.self, logger: logger) else { return false }
+            return count > 0
         }
     }
 }

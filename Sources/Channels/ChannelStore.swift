@@ -7,6 +7,8 @@ import Wallets
 
 /// Whether a channel pair is on sale (the `channels.status` column).
 public enum ChannelStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    /// The schema's default for a row written outside the owner's form; not on sale.
+    case setup
     case active, paused
 }
 

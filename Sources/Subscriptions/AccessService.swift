@@ -164,16 +164,12 @@ public struct AccessService: Sendable {
         default:
             break
         }
-        let mode: InviteLinkMode
-        switch settings.inviteMode {
-        case .joinRequest: mode = .joinRequest
-        case .singleUse: mode = .singleUse(expiresAt: min(
-            clock.now().addingTimeInterval(TimeInterval(settings.singleUseLinkLifetime.components.seconds)), subscription.expiresAt
-        ))
+        let mode = settings.inviteMode
+        let expiresAt: Date? = switch mode {
+        case .joinRequest: nil
+        case .singleUse: min(clock.now().addingTimeInterval(TimeInterval(settings.singleUseLinkLifetime.components.seconds)), subscription.expiresAt)
         }
-        let link = try await access.createInviteLink(chatID: subscription.chatID, name: "TelePay \(subscription.id)", mode: mode)
-        var expiresAt: Date?
-        if case .singleUse(let date) = mode { expiresAt = date }
+        let link = try await access.createInviteLink(chatID: subscription.chatID, name: "TelePay \(subscription.id)", mode: mode, expiresAt: expiresAt)
         let store = self.store
         try await queue.transaction { transaction in
             try await store.insertInviteLink(subscription: subscription, link: link, mode: mode, expiresAt: expiresAt, on: transaction.connection)

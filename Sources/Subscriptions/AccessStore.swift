@@ -27,78 +27,56 @@ struct AccessStore: Sendable {
     // MARK: - Subscriptions
 
     func activeSubscription(id: Int64, now: Date, on connection: PostgresConnection) async throws -> AccessService.ActiveSubscription? {
-        let rows = try await connection.query(
-            """
+        guard let (id, user, chat, channel, title, expires) = try await connection.first("""
             SELECT s.id, s.user_id, c.closed_chat_id, c.id, c.closed_title, s.expires_at
             FROM subscriptions s JOIN channels c ON c.id = s.channel_id
             WHERE s.id = \(id) AND s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now)
-            """,
-            logger: logger
-        )
-        for try await (id, user, chat, channel, title, expires) in rows.decode((Int64, Int64, Int64, Int64, String, Date).self) {
-            return AccessService.ActiveSubscription(id: id, userID: user, chatID: chat, channelID: channel, title: title, expiresAt: expires)
-        }
-        return nil
+            """, as: (Int64, Int64, Int64, Int64, String, Date).self, logger: logger) else { return nil }
+        return AccessService.ActiveSubscription(id: id, userID: user, chatID: chat, channelID: channel, title: title, expiresAt: expires)
     }
 
     /// Whether `chatID` is a TelePay closed channel, and the user's active subscription to it, if any.
     func activeSubscription(chatID: Int64, userID: Int64, now: Date, on connection: PostgresConnection) async throws -> (known: Bool, subscriptionID: Int64?) {
-        let rows = try await connection.query(
-            """
+        guard let id = try await connection.first("""
             SELECT s.id FROM channels c
             LEFT JOIN subscriptions s ON s.channel_id = c.id AND s.user_id = \(userID)
                 AND s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now)
             WHERE c.closed_chat_id = \(chatID) AND c.deleted_at IS NULL
-            """,
-            logger: logger
-        )
-        for try await (id) in rows.decode(Int64?.self) { return (true, id) }
-        return (false, nil)
+            """, as: Int64?.self, logger: logger) else { return (false, nil) }
+        return (true, id)
     }
 
     /// The offer token of a channel the user has a subscription to or an order for (the people a Renew
     /// button is drawn for); `nil` for anyone else.
     func offerToken(channelID: Int64, customer userID: Int64, on connection: PostgresConnection) async throws -> String? {
-        let rows = try await connection.query(
-            """
+        return try await connection.first("""
             SELECT c.offer_token FROM channels c
             WHERE c.id = \(channelID) AND (
                 EXISTS (SELECT 1 FROM subscriptions s WHERE s.channel_id = c.id AND s.user_id = \(userID))
                 OR EXISTS (SELECT 1 FROM orders o WHERE o.channel_id = c.id AND o.user_id = \(userID)))
-            """,
-            logger: logger
-        )
-        for try await (token) in rows.decode(String.self) { return token }
-        return nil
+            """, as: String.self, logger: logger)
     }
 
     // MARK: - Invite links
 
     func insertInviteLink(
-        subscription: AccessService.ActiveSubscription, link: String, mode: InviteLinkMode, expiresAt: Date?, on connection: PostgresConnection
+        subscription: AccessService.ActiveSubscription, link: String, mode: InviteMode, expiresAt: Date?, on connection: PostgresConnection
     ) async throws {
         try await connection.query(
             """
             INSERT INTO invite_links (subscription_id, user_id, chat_id, invite_link, mode, expires_at)
-            VALUES (\(subscription.id), \(subscription.userID), \(subscription.chatID), \(link), \(mode.storedName), \(expiresAt))
+            VALUES (\(subscription.id), \(subscription.userID), \(subscription.chatID), \(link), \(mode.rawValue), \(expiresAt))
             """,
             logger: logger
         )
     }
 
     func isInviteLink(_ link: String, of chatID: Int64, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query("SELECT 1 FROM invite_links WHERE invite_link = \(link) AND chat_id = \(chatID)", logger: logger)
-        for try await _ in rows { return true }
-        return false
+        return try await connection.run("SELECT 1 FROM invite_links WHERE invite_link = \(link) AND chat_id = \(chatID)", logger: logger) > 0
     }
 
     func openInviteLinks(subscriptionID: Int64, on connection: PostgresConnection) async throws -> [String] {
-        let rows = try await connection.query(
-            "SELECT invite_link FROM invite_links WHERE subscription_id = \(subscriptionID) AND revoked_at IS NULL", logger: logger
-        )
-        var links: [String] = []
-        for try await (link) in rows.decode(String.self) { links.append(link) }
-        return links
+        return try await connection.all("SELECT invite_link FROM invite_links WHERE subscription_id = \(subscriptionID) AND revoked_at IS NULL", as: String.self, logger: logger)
     }
 
     func markRevoked(_ link: String, on connection: PostgresConnection) async throws {
@@ -113,8 +91,7 @@ struct AccessStore: Sendable {
     /// one channel's backlog never holds up another's.
     func dueRemovals(now: Date, perChannel: Int, limit: Int, on connection: PostgresConnection) async throws -> [AccessService.DueRemoval] {
         let active = SubscriptionStatus.active.rawValue
-        let rows = try await connection.query(
-            """
+        return try await connection.all("""
             SELECT id, user_id, closed_chat_id, channel_id, owner_user_id, closed_title, is_due, unban_pending, removal_attempts
             FROM (
                 SELECT s.id, s.user_id, c.closed_chat_id, s.channel_id, c.owner_user_id, c.closed_title,
@@ -128,18 +105,12 @@ struct AccessStore: Sendable {
             WHERE turn <= \(perChannel)
             ORDER BY turn, in_line_since, id
             LIMIT \(limit)
-            """,
-            logger: logger
-        )
-        var due: [AccessService.DueRemoval] = []
-        for try await (id, user, chat, channel, owner, title, isDue, unbanPending, attempts)
-            in rows.decode((Int64, Int64, Int64, Int64, Int64, String, Bool, Bool, Int32).self) {
-            due.append(AccessService.DueRemoval(
+            """, as: (Int64, Int64, Int64, Int64, Int64, String, Bool, Bool, Int32).self, logger: logger).map { id, user, chat, channel, owner, title, isDue, unbanPending, attempts in
+            AccessService.DueRemoval(
                 id: id, userID: user, chatID: chat, channelID: channel, ownerUserID: owner, title: title, isDue: isDue,
                 unbanPending: unbanPending, removalAttempts: Int(attempts)
-            ))
+            )
         }
-        return due
     }
 
     // MARK: - Reminders
@@ -154,38 +125,27 @@ struct AccessStore: Sendable {
     }
 
     func reminderCandidates(now: Date, horizon: Date, on connection: PostgresConnection) async throws -> [ReminderCandidate] {
-        let rows = try await connection.query(
-            """
+        return try await connection.all("""
             SELECT s.id, s.user_id, s.channel_id, c.closed_title, s.expires_at,
                    coalesce(string_agg(r.days_before::text, ','), '')
             FROM subscriptions s JOIN channels c ON c.id = s.channel_id
             LEFT JOIN subscription_reminders r ON r.subscription_id = s.id AND r.expires_at = s.expires_at
             WHERE s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now) AND s.expires_at <= \(horizon)
             GROUP BY s.id, c.closed_title
-            """,
-            logger: logger
-        )
-        var result: [ReminderCandidate] = []
-        for try await (id, user, channel, title, expires, sent) in rows.decode((Int64, Int64, Int64, String, Date, String).self) {
-            result.append(ReminderCandidate(
+            """, as: (Int64, Int64, Int64, String, Date, String).self, logger: logger).map { id, user, channel, title, expires, sent in
+            ReminderCandidate(
                 subscriptionID: id, userID: user, channelID: channel, title: title, expiresAt: expires,
                 alreadySent: Set(sent.split(separator: ",").compactMap { Int($0) })
-            ))
+            )
         }
-        return result
     }
 
     /// Records one reminder; returns false when it was already recorded.
     func recordReminder(subscriptionID: Int64, expiresAt: Date, daysBefore: Int, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
-            """
+        return try await connection.run("""
             INSERT INTO subscription_reminders (subscription_id, expires_at, days_before)
             VALUES (\(subscriptionID), \(expiresAt), \(Int32(daysBefore))) ON CONFLICT DO NOTHING RETURNING 1
-            """,
-            logger: logger
-        )
-        for try await _ in rows { return true }
-        return false
+            """, logger: logger) > 0
     }
 
     // MARK: - Audit

@@ -6,7 +6,7 @@ import Jobs
 /// with the Bot API client; tests use the same adapter against the fake Bot API.
 public protocol ChannelAccess: Sendable {
     /// Creates an invite link to `chatID` for one subscriber; returns the link.
-    func createInviteLink(chatID: Int64, name: String, mode: InviteLinkMode) async throws(ChannelAccessError) -> String
+    func createInviteLink(chatID: Int64, name: String, mode: InviteMode, expiresAt: Date?) async throws(ChannelAccessError) -> String
     func revokeInviteLink(chatID: Int64, link: String) async throws(ChannelAccessError)
     func approveJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
     func declineJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
@@ -17,19 +17,12 @@ public protocol ChannelAccess: Sendable {
     func unbanMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError)
 }
 
-/// How invite links admit their subscriber.
-public enum InviteLinkMode: Sendable, Hashable {
+/// How invite links admit their subscriber (TELEPAY_INVITE_MODE, and `invite_links.mode`).
+public enum InviteMode: String, Sendable, Hashable, CaseIterable {
     /// The link files a join request, which the bot approves only for the subscriber: a leaked link admits nobody.
-    case joinRequest
-    /// One use, expiring at the given time; whoever else gets in through it is removed.
-    case singleUse(expiresAt: Date)
-
-    public var storedName: String {
-        switch self {
-        case .joinRequest: return "join_request"
-        case .singleUse: return "single_use"
-        }
-    }
+    case joinRequest = "join_request"
+    /// One use, expiring (`expiresAt`); whoever else gets in through it is removed.
+    case singleUse = "single_use"
 }
 
 /// A user's standing in a channel, as far as removal cares.
@@ -93,26 +86,4 @@ public enum UserButton: Codable, Sendable, Hashable {
     case renew(channelID: Int64)
     /// Asks for a new invoice for an order whose invoice failed.
     case retryInvoice(orderID: Int64)
-}
-
-/// A message the domain wants a user to get, by catalog key; localized in the user's language when sent.
-/// Sent by a durable job, so a crash or a Telegram outage delays it instead of losing it.
-public struct NotifyUserJob: JobPayload {
-    public static let kind = "subscriptions.notify_user"
-    public static let maxAttempts = 12
-
-    public var userID: Int64
-    public var key: String
-    public var arguments: [String: String]
-    /// Arguments that are day counts, rendered through the `days.count` plural.
-    public var dayArguments: [String: Int]
-    public var buttons: [UserButton]
-
-    public init(userID: Int64, key: String, arguments: [String: String] = [:], dayArguments: [String: Int] = [:], buttons: [UserButton] = []) {
-        self.userID = userID
-        self.key = key
-        self.arguments = arguments
-        self.dayArguments = dayArguments
-        self.buttons = buttons
-    }
 }

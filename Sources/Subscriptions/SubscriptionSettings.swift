@@ -37,14 +37,6 @@ public struct SettlementAsset: Sendable, Hashable {
 
 /// How purchases, access and reminders behave; built from TelePay's configuration.
 public struct SubscriptionSettings: Sendable, Hashable {
-    /// How invite links admit their subscriber.
-    public enum InviteMode: String, Sendable, Hashable, CaseIterable {
-        /// Links that file join requests; the bot approves only subscribers.
-        case joinRequest = "join_request"
-        /// One-use links that expire; a non-buyer who gets in is removed.
-        case singleUse = "single_use"
-    }
-
     /// The platform's share of each payment, in percent.
     public var platformFeePercent: Decimal
     /// A `partially_paid` payment missing at most this percentage of the amount is accepted as paid; 0 accepts none.

@@ -52,9 +52,9 @@ struct InviteLatencyBenchmark {
         let inner: TelegramChannelAccess
         let requested: RequestTimes
 
-        func createInviteLink(chatID: Int64, name: String, mode: InviteLinkMode) async throws(ChannelAccessError) -> String {
+        func createInviteLink(chatID: Int64, name: String, mode: InviteMode, expiresAt: Date?) async throws(ChannelAccessError) -> String {
             requested.times.withLock { $0[name] = .now }
-            return try await inner.createInviteLink(chatID: chatID, name: name, mode: mode)
+            return try await inner.createInviteLink(chatID: chatID, name: name, mode: mode, expiresAt: expiresAt)
         }
 
         func revokeInviteLink(chatID: Int64, link: String) async throws(ChannelAccessError) { try await inner.revokeInviteLink(chatID: chatID, link: link) }

@@ -280,6 +280,7 @@ public struct ChannelCommands: Sendable {
         switch channel.status {
         case .active: "🟢"
         case .paused: "⏸"
+        case .setup: "⚙️"
         }
     }
 

@@ -77,22 +77,16 @@ public enum OfferPostStore {
     public static func state(
         channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger
     ) async throws -> OfferPostState? {
-        let rows = try await connection.query(
-            """
+        guard let row = try await connection.first("""
             SELECT message_id, posted_at, posted_content, next_post_at, forced_at, manual_requested_at, consecutive_failures,
                    last_failure, last_failure_detail, last_failure_at, stopped_at, paused_at
             FROM channel_offer_posts WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
-            """,
-            logger: logger
+            """, as: (Int64?, Date?, String?, Date?, Date?, Date?, Int, String?, String?, Date?, Date?, Date?).self, logger: logger) else { return nil }
+        return OfferPostState(
+            messageID: row.0, postedAt: row.1, postedContent: row.2, nextPostAt: row.3, forcedAt: row.4, manualRequestedAt: row.5,
+            consecutiveFailures: row.6, lastFailure: row.7.flatMap(OfferPostFailure.init(rawValue:)), lastFailureDetail: row.8,
+            lastFailureAt: row.9, stoppedAt: row.10, pausedAt: row.11
         )
-        for try await row in rows.decode((Int64?, Date?, String?, Date?, Date?, Date?, Int, String?, String?, Date?, Date?, Date?).self) {
-            return OfferPostState(
-                messageID: row.0, postedAt: row.1, postedContent: row.2, nextPostAt: row.3, forcedAt: row.4, manualRequestedAt: row.5,
-                consecutiveFailures: row.6, lastFailure: row.7.flatMap(OfferPostFailure.init(rawValue:)), lastFailureDetail: row.8,
-                lastFailureAt: row.9, stoppedAt: row.10, pausedAt: row.11
-            )
-        }
-        return nil
     }
 
     public enum Claim: Sendable {
@@ -232,16 +226,12 @@ public enum OfferPostStore {
     public static func currentPost(
         channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger
     ) async throws -> OfferPostJob.RemovedPost? {
-        let rows = try await connection.query(
-            """
+        guard let (chat, message) = try await connection.first("""
             SELECT CASE WHEN p.kind = \(ChannelPostKind.offer.rawValue) THEN c.open_chat_id ELSE c.closed_chat_id END, p.message_id
             FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
             WHERE p.channel_id = \(channelID) AND p.kind = \(kind.rawValue) AND p.message_id IS NOT NULL
-            """,
-            logger: logger
-        )
-        for try await (chat, message) in rows.decode((Int64, Int64).self) { return OfferPostJob.RemovedPost(chatID: chat, messageID: message) }
-        return nil
+            """, as: (Int64, Int64).self, logger: logger) else { return nil }
+        return OfferPostJob.RemovedPost(chatID: chat, messageID: message)
     }
 
     /// An attempt failed for good: counted, explained, and either retried later or — at the limit —
