@@ -236,10 +236,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator's one-off commands (doctor, reports, reconciliation): only `telepay` runs them.
+        .target(
+            name: "OperatorCommands",
+            dependencies: [
+                "App",
+                "Ethereum",
+                "Exchange",
+                "ExchangeOrders",
+                "HotWallet",
+                "Jobs",
+                "Money",
+                "Payments",
+                "Payouts",
+                "Storage",
+                "Subscriptions",
+                "TelegramBotAPI",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "telepay",
             dependencies: [
                 "App",
+                "OperatorCommands",
                 "Subscriptions",
                 "Payouts",
                 "Conversations",
@@ -254,6 +276,7 @@ let package = Package(
             name: "Sandbox",
             dependencies: [
                 "App",
+                "OperatorCommands",
                 "Bot",
                 "Jobs",
                 "Payouts",
@@ -516,6 +539,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
+                "OperatorCommands",
                 "Money",
                 "Payouts",
                 "Exchange",

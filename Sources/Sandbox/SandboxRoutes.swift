@@ -6,6 +6,7 @@ import Jobs
 import Logging
 import NIOCore
 import NOWPaymentsFake
+import OperatorCommands
 import Payouts
 import Storage
 import Subscriptions
