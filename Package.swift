@@ -208,7 +208,6 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Broadcasts",
-                "Money",
                 "Payouts",
                 "Storage",
                 "Jobs",
@@ -222,7 +221,6 @@ let package = Package(
                 "Exchange",
                 "ExchangeOrders",
                 "HotWallet",
-                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -293,7 +291,6 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             // The page's HTML, CSS and JavaScript are read from the checkout at run time, not built in.
             exclude: ["Web"],
@@ -414,9 +411,7 @@ let package = Package(
                 "Storage",
                 "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -540,7 +535,6 @@ let package = Package(
             dependencies: [
                 "App",
                 "OperatorCommands",
-                "Money",
                 "Payouts",
                 "Exchange",
                 "ExchangeOrders",
