@@ -221,7 +221,6 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Broadcasts",
-                "Money",
                 "Payouts",
                 "Storage",
                 "Jobs",
@@ -235,7 +234,6 @@ let package = Package(
                 "Exchange",
                 "ExchangeOrders",
                 "HotWallet",
-                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -249,10 +247,32 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The operator's one-off commands (doctor, reports, reconciliation): only `telepay` runs them.
+        .target(
+            name: "OperatorCommands",
+            dependencies: [
+                "App",
+                "Ethereum",
+                "Exchange",
+                "ExchangeOrders",
+                "HotWallet",
+                "Jobs",
+                "Money",
+                "Payments",
+                "Payouts",
+                "Storage",
+                "Subscriptions",
+                "TelegramBotAPI",
+                .product(name: "BigInt", package: "BigInt"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "telepay",
             dependencies: [
                 "App",
+                "OperatorCommands",
                 "Subscriptions",
                 "Payouts",
                 "Conversations",
@@ -267,6 +287,7 @@ let package = Package(
             name: "Sandbox",
             dependencies: [
                 "App",
+                "OperatorCommands",
                 "Bot",
                 "Jobs",
                 "Payouts",
@@ -283,7 +304,6 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             // The page's HTML, CSS and JavaScript are read from the checkout at run time, not built in.
             exclude: ["Web"],
@@ -404,9 +424,7 @@ let package = Package(
                 "Storage",
                 "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -529,7 +547,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App",
-                "Money",
+                "OperatorCommands",
                 "Payouts",
                 "Exchange",
                 "ExchangeOrders",

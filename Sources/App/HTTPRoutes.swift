@@ -87,7 +87,7 @@ public struct DatabaseReadinessProbe: ReadinessProbe {
 
 /// The result of `operation`, or nil when it takes longer than `limit`. On time-out the operation is
 /// cancelled but not awaited, so a caller never waits on a query stuck behind a dead connection.
-func firstResult<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
+package func firstResult<T: Sendable>(within limit: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
     let answer = OnceContinuation<T?>()
     return await withCheckedContinuation { continuation in
         answer.set(continuation)

@@ -1,123 +1,36 @@
-import Bot
-import Broadcasts
-import ExchangeOrders
 import Jobs
-import Localization
 import Logging
-import Payouts
 import ServiceLifecycle
 import Storage
-import Subscriptions
 import Synchronization
-import TelegramBotAPI
 
-/// The job handlers of subscriber purchases, as far as this process can run them: payment processing needs
-/// the provider, everything that talks to Telegram needs the bot.
-public struct SubscriptionJobs: Sendable {
-    public var processor: PaymentProcessor?
-    public var access: AccessService?
-    public var notifier: UserNotifier?
-    /// Sends channel owners their notifications (sales, donations, refunds, payouts, tests).
-    public var ownerNotifier: OwnerNotifier?
-    /// Where payment and access alerts go (the admins, the log).
-    public var alerts: any SubscriptionAlertSink
-
-    public init(
-        processor: PaymentProcessor?, access: AccessService?, notifier: UserNotifier?, ownerNotifier: OwnerNotifier? = nil,
-        alerts: any SubscriptionAlertSink
-    ) {
-        self.processor = processor
-        self.access = access
-        self.notifier = notifier
-        self.ownerNotifier = ownerNotifier
-        self.alerts = alerts
-    }
-}
-
-/// The job engine as wired into TelePay: the queue that components enqueue through, and the services that run
-/// jobs (worker pool, rescuer, periodic scheduler).
+/// The job engine as wired into TelePay: the process's job queue (handed in, so everything that enqueues
+/// shares it), and the services that run jobs (worker pool, rescuer, periodic scheduler).
 public struct JobsRuntime: Sendable {
     public let queue: JobQueue
     public let pool: JobWorkerPool
     public let rescuer: JobRescuer
     public let scheduler: PeriodicScheduler
 
-    /// Every job kind TelePay runs and every periodic task it schedules is registered here. The scheduler reads
-    /// `clock` (the sandbox's can be moved forward, and then the missed slots run at once).
-    public static func build(
+    /// The engine's own housekeeping plus every feature's job kinds and periodic tasks, in the order given.
+    /// The scheduler reads `clock` (the sandbox's can be moved forward, and then the missed slots run at once).
+    static func build(
         settings: JobsSettings,
         database: Database,
+        queue: JobQueue,
         telemetry: Telemetry,
         alertHook: any JobAlertHook,
-        telegram: TelegramClient? = nil,
-        exchangeTracking: (tracker: ExchangeTracker, interval: Duration)? = nil,
-        payouts: PayoutRunner? = nil,
-        reconciliation: ReconciliationRunner? = nil,
-        subscriptions: SubscriptionJobs? = nil,
-        offerPosts: (settings: OfferPostSettings, localizer: Localizer)? = nil,
-        broadcasts: (settings: BroadcastSenderSettings, localizer: Localizer)? = nil,
-        clock: any WallClock = SystemWallClock(),
+        contributions: [FeatureContribution],
+        clock: any WallClock,
         logger: Logger
     ) throws -> JobsRuntime {
-        let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
         var registry = JobRegistry()
         registry.register(Housekeeper(database: database, retention: settings.completedRetention))
         var tasks = [try Housekeeper.periodicTask()]
-        if let telegram {
-            registry.register(TelegramMessageSender(client: telegram))
-            if let offerPosts {
-                registry.register(OfferPostPublisher(
-                    client: telegram, database: database, localizer: offerPosts.localizer, queue: queue, settings: offerPosts.settings
-                ))
-                registry.register(OfferPostScanner(database: database, queue: queue, clock: offerPosts.settings.clock))
-                tasks.append(try OfferPostScanner.periodicTask())
-            }
-            if let broadcasts {
-                let store = BroadcastStore(database: database, logger: logger)
-                registry.register(BroadcastSender(
-                    store: store, delivery: TelegramBroadcastDelivery(client: telegram, database: database, logger: logger),
-                    display: TelegramBroadcastProgress(client: telegram, localizer: broadcasts.localizer, logger: logger),
-                    settings: broadcasts.settings
-                ))
-                registry.register(BroadcastResumeScan(store: store, queue: queue))
-                tasks.append(try BroadcastResumeScan.periodicTask())
-            }
+        for contribution in contributions {
+            contribution.registerJobs(&registry)
+            tasks += contribution.periodicTasks
         }
-        if let exchangeTracking {
-            registry.register(ExchangeStatusPoller(tracker: exchangeTracking.tracker))
-            tasks.append(try ExchangeStatusPoller.periodicTask(every: exchangeTracking.interval))
-        }
-        if let payouts {
-            registry.register(payouts)
-            tasks.append(try PayoutRunner.periodicTask(every: .seconds(15)))
-        }
-        if let reconciliation {
-            registry.register(reconciliation)
-            tasks.append(try ReconciliationRunner.periodicTask(every: .seconds(3600)))
-        }
-        if let subscriptions, let processor = subscriptions.processor {
-            registry.register(processor)
-            registry.register(PaymentRechecker(processor: processor))
-            tasks.append(try PaymentRechecker.periodicTask(every: processor.settings.paymentRecheckInterval))
-        }
-        if let subscriptions, subscriptions.processor != nil || subscriptions.access != nil {
-            registry.register(SubscriptionAlertDeliverer(sink: subscriptions.alerts))
-        }
-        if let notifier = subscriptions?.notifier {
-            registry.register(notifier)
-        }
-        if let ownerNotifier = subscriptions?.ownerNotifier {
-            registry.register(ownerNotifier)
-        }
-        if let access = subscriptions?.access {
-            registry.register(InviteDeliverer(service: access))
-            registry.register(JoinRequestDecider(service: access))
-            registry.register(MemberJoinChecker(service: access))
-            registry.register(ExpirySweeper(service: access))
-            registry.register(ReminderSender(service: access))
-            tasks += [try ExpirySweeper.periodicTask(), try ReminderSender.periodicTask()]
-        }
-
         let pool = JobWorkerPool(
             registry: registry,
             database: database,

@@ -6,22 +6,6 @@ import Logging
 import PostgresNIO
 import Storage
 import Subscriptions
-import Synchronization
-
-/// The bot's @username once the bot has said who it is; the return page links back to it.
-public final class BotUsername: Sendable {
-    private let value = Mutex<String?>(nil)
-
-    public init(_ initial: String? = nil) {
-        value.withLock { $0 = initial }
-    }
-
-    public var current: String? { value.withLock { $0 } }
-
-    public func set(_ username: String?) {
-        value.withLock { $0 = username }
-    }
-}
 
 /// `GET /payments/return?order=…`: where the invoice page sends the buyer back. A small page in the buyer's
 /// language that shows the order's status, reloads itself until the status is final, and links to the bot.
@@ -33,7 +17,8 @@ struct PaymentReturnRoute: Sendable {
     let purchases: PurchaseService
     let database: Database
     let localizer: Localizer
-    let botUsername: BotUsername
+    /// The bot, once it has said who it is; the page links back to it.
+    let bot: BotIdentity
 
     func register(on router: Router<TelePayRequestContext>) {
         router.get(RouterPath(Self.path)) { request, _ -> Response in
@@ -75,7 +60,7 @@ struct PaymentReturnRoute: Sendable {
         html += "<title>\(text("return_page.title"))</title>"
         html += "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style>"
         html += "</head><body><h1>\(text("return_page.title"))</h1><p id=\"status\">\(message)</p>"
-        if let username = botUsername.current {
+        if let username = bot.known?.username {
             html += "<p><a href=\"https://t.me/\(Localizer.escapeHTML(username))\">\(text("return_page.back_to_bot"))</a></p>"
         }
         html += "</body></html>"

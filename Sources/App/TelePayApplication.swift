@@ -1,21 +1,16 @@
+import Bot
 import Conversations
 import Foundation
-import Bot
-import Broadcasts
-import Exchange
-import ExchangeOrders
 import Hummingbird
+import HotWallet
 import Jobs
 import Localization
 import Logging
 import NIOCore
-import Payments
-import Payouts
 import ServiceLifecycle
-import UnixSignals
-import HotWallet
 import Storage
 import Subscriptions
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -198,8 +193,6 @@ struct CoreService: Service {
             }
             if let bot {
                 group.addTask { try await bot.run() }
-            } else {
-                logger.notice("Telegram is not configured (TELEGRAM_BOT_TOKEN is unset): serving health and metrics only")
             }
             try await group.waitForAll()
         }
@@ -222,8 +215,8 @@ struct HotWalletService: Service {
     }
 }
 
-/// Adds routes to TelePay's HTTP server, given the database; only the sandbox uses it.
-public typealias AdditionalRoutes = @Sendable (Router<TelePayRequestContext>, Database) -> Void
+/// Adds routes to TelePay's HTTP server, given the database and the process's job queue; only the sandbox uses it.
+public typealias AdditionalRoutes = @Sendable (Router<TelePayRequestContext>, Database, JobQueue) -> Void
 
 /// The assembled TelePay process: every long-running part as one service group, torn down in reverse order.
 public struct TelePayApplication: Sendable {
@@ -249,9 +242,7 @@ public struct TelePayApplication: Sendable {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> TelePayApplication {
         logger.info("starting TelePay", metadata: ["version": "\(TelePayVersion.current)", "configuration": "\(configuration)"])
-        if configuration.nowPaymentsIPNSecret != nil && configuration.nowPaymentsAPIKey == nil {
-            throw StartupError.ipnSecretWithoutAPIKey
-        }
+        let features = try Features(configuration)
         // Everything read from files is checked before the database starts, so a bad folder costs nothing to undo.
         let migrations = try loadMigrations(configuration: configuration, logger: logger)
         let localizer = try loadLocalizer(configuration: configuration)
@@ -260,9 +251,9 @@ public struct TelePayApplication: Sendable {
         let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: telemetry, logger: logger)
         do {
             return try await assemble(
-                configuration: configuration, logger: logger, gracefulShutdownSignals: gracefulShutdownSignals, alertHook: alertHook,
-                watchdog: watchdog, additionalRoutes: additionalRoutes, clock: clock, onServerRunning: onServerRunning, migrations: migrations, localizer: localizer, conversations: conversations,
-                telemetry: telemetry, handle: handle
+                configuration: configuration, features: features, logger: logger, gracefulShutdownSignals: gracefulShutdownSignals,
+                alertHook: alertHook, watchdog: watchdog, additionalRoutes: additionalRoutes, clock: clock, onServerRunning: onServerRunning,
+                migrations: migrations, localizer: localizer, conversations: conversations, telemetry: telemetry, handle: handle
             )
         } catch {
             // Nothing started so far may outlive a failed start-up: the embedded server above all.
@@ -271,8 +262,12 @@ public struct TelePayApplication: Sendable {
         }
     }
 
+    /// The composition root: the shared pieces are made once (one job queue, one record of the bot's
+    /// identity), each feature the configuration turns on is built from them and contributes its job kinds,
+    /// periodic tasks and services, and everything is folded into one service group.
     private static func assemble(
         configuration: Configuration,
+        features: Features,
         logger: Logger,
         gracefulShutdownSignals: [UnixSignal],
         alertHook: (any JobAlertHook)?,
@@ -286,60 +281,49 @@ public struct TelePayApplication: Sendable {
         telemetry: Telemetry,
         handle: DatabaseHandle
     ) async throws -> TelePayApplication {
-        let settings = configuration.subscriptions
-        let provider: (any PaymentProvider)? = configuration.nowPaymentsAPIKey.map { key in
-            NOWPaymentsClient(
-                configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: key.value, account: configuration.nowPaymentsAccount),
-                logger: logger
-            )
+        features.log(configuration, to: logger)
+        let database = handle.database
+        let queue = JobQueue(database: database, metrics: telemetry.factory, logger: logger)
+        // Alerts reach admins in Telegram through durable jobs when both a bot and admins are configured.
+        let adminAlerts = AdminAlerts(queue: queue, adminChatIDs: features.adminChatIDs, logger: logger)
+        let context = AssemblyContext(
+            configuration: configuration, database: database, queue: queue, localizer: localizer, telemetry: telemetry,
+            clock: clock ?? SystemWallClock(), alerts: adminAlerts, schemaReady: SchemaGate(), logger: logger
+        )
+        let identity = BotIdentity()
+
+        let payments = features.payments.map { PaymentsFeature(key: $0, callbackSecret: features.paymentCallbacks, context: context) }
+        let purchases = PurchaseService(
+            database: database, provider: payments?.provider, settings: configuration.subscriptions, clock: context.clock, logger: logger
+        )
+        let telegram = try features.telegram.map {
+            try TelegramFeature(token: $0, context: context, purchases: purchases, conversations: conversations, identity: identity)
         }
-        if provider == nil {
-            logger.notice("subscriber purchases are off: TELEPAY_NOWPAYMENTS_API_KEY is unset")
-        } else if configuration.nowPaymentsAccount == nil {
-            logger.warning("an order whose every callback is lost cannot be found: set TELEPAY_NOWPAYMENTS_EMAIL and TELEPAY_NOWPAYMENTS_PASSWORD to let TelePay list an invoice's payments")
+        let exchange = features.exchange.map { ExchangeFeature(key: $0, context: context) }
+        let hotWallet = features.hotWallet.map {
+            HotWalletFeature(key: $0, thresholdUSDT: features.thresholdPayouts, exchange: exchange, context: context)
         }
-        let queue = JobQueue(database: handle.database, metrics: telemetry.factory, logger: logger)
-        let clock = clock ?? SystemWallClock()
-        let purchases = PurchaseService(database: handle.database, provider: provider, settings: settings, clock: clock, logger: logger)
-        let telegramClient = configuration.telegramBotToken.map { TelegramBot.makeClient(configuration: configuration, token: $0, logger: logger) }
-        let access = telegramClient.map { client in
-            AccessService(
-                database: handle.database, queue: queue, access: TelegramChannelAccess(client: client), clock: clock, settings: settings, logger: logger
-            )
+        var contributions = [
+            try telegram?.contribution(context), try exchange?.contribution(context), try hotWallet?.contribution(context), try payments?.contribution(),
+        ].compactMap { $0 }
+        if payments != nil || telegram != nil {
+            // Payment and access alerts reach the admins through one job kind, whichever feature raises them.
+            contributions.append(FeatureContribution(registerJobs: { $0.register(SubscriptionAlertDeliverer(sink: adminAlerts)) }))
         }
-        let botUsername = BotUsername()
-        let bot = try telegramClient.map { client in
-            try TelegramBot(
-                configuration: configuration, client: client, database: handle.database, localizer: localizer,
-                conversations: conversations, subscriber: access.map { SubscriberCommands(purchases: purchases, access: $0) },
-                botUsername: botUsername, jobs: queue, logger: logger
-            )
-        }
-        let nowPaymentsIPN = configuration.nowPaymentsIPNSecret.map { secret in
-            NOWPaymentsIPNReceiver.processing(secret: secret.value, database: handle.database, queue: queue, logger: logger)
-        }
-        if nowPaymentsIPN == nil {
-            logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")
-            if provider != nil {
-                logger.warning("invoices will be created but no payment can complete: set TELEPAY_NOWPAYMENTS_IPN_SECRET")
-            }
-        }
-        if provider != nil && settings.publicURL == nil {
-            logger.warning("invoices carry no callback or return URL: set TELEPAY_PUBLIC_URL (NOWPayments then uses the dashboard's IPN URL)")
-        }
+
         let liveness = Liveness()
         let router = HTTPRoutes.buildRouter(
-            readiness: DatabaseReadinessProbe(database: handle.database, migrations: migrations, embedded: handle.embedded),
+            readiness: DatabaseReadinessProbe(database: database, migrations: migrations, embedded: handle.embedded),
             telemetry: telemetry,
             maxBodyBytes: configuration.httpMaxBodyBytes,
-            telegramWebhook: bot?.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
-            nowPaymentsIPN: nowPaymentsIPN,
+            telegramWebhook: telegram?.bot.webhookRoute(maxBodyBytes: configuration.httpMaxBodyBytes),
+            nowPaymentsIPN: payments?.callbacks,
             ipnMaxBodyBytes: configuration.httpLimits.paymentCallbackMaxBodyBytes,
             liveness: liveness,
-            paymentReturn: PaymentReturnRoute(purchases: purchases, database: handle.database, localizer: localizer, botUsername: botUsername),
+            paymentReturn: PaymentReturnRoute(purchases: purchases, database: database, localizer: localizer, bot: identity),
             logger: logger
         )
-        additionalRoutes?(router, handle.database)
+        additionalRoutes?(router, database, queue)
         let http = TelePayHTTPServer.application(
             router: router, host: configuration.httpHost, port: configuration.httpPort, limits: configuration.httpLimits,
             telemetry: telemetry, logger: logger, onServerRunning: { channel in
@@ -348,117 +332,13 @@ public struct TelePayApplication: Sendable {
                 await onServerRunning(port)
             }
         )
-        // Alerts reach admins in Telegram through durable jobs when both a bot and admins are configured.
-        let adminAlerts = AdminAlerts(
-            queue: queue,
-            adminChatIDs: bot == nil ? [] : configuration.adminTelegramIDs, logger: logger
-        )
-        if !adminAlerts.adminChatIDs.isEmpty {
-            logger.info("alerts go to admins in Telegram", metadata: ["admins": "\(adminAlerts.adminChatIDs.count)"])
-        }
-        let changeNow = configuration.changeNowAPIKey.map { key in
-            let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
-            return (client: client, orders: ExchangeOrders(database: handle.database, api: client, alerts: adminAlerts, logger: logger))
-        }
-        let exchangeTracking = changeNow.map {
-            (tracker: ExchangeTracker(orders: $0.orders, logger: logger), interval: configuration.exchangePollInterval)
-        }
-        let hotWallet = try HotWalletConfiguration.key(configuration).map { key in
-            let rpc = HotWalletConfiguration.rpc(configuration, timeout: .seconds(30))
-            let sender = TransferSender(
-                key: key, chainId: configuration.ethereumChainId, rpc: rpc,
-                database: handle.database, policy: SenderPolicy(confirmations: configuration.ethereumConfirmations),
-                alerts: adminAlerts, logger: logger
-            )
-            return (sender: sender, rpc: rpc)
-        }
-        // Owners who take the settlement asset itself are paid straight from the hot wallet; owners of other
-        // coins through ChangeNOW (when its key is set), funded by the hot wallet, refunds to the hot wallet.
-        let payouts = hotWallet.map { wallet in
-            PayoutService(
-                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: wallet.sender, rpc: wallet.rpc),
-                settlement: settings.settlement,
-                exchange: changeNow.map {
-                    PayoutExchange(
-                        orders: $0.orders, api: $0.client, refundAddress: wallet.sender.wallet.checksummed,
-                        verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
-                    )
-                },
-                // Owners get a link to their transaction on mainnet and Sepolia; on another chain, the bare hash.
-                explorer: [1: "https://etherscan.io/tx/", 11_155_111: "https://sepolia.etherscan.io/tx/"][configuration.ethereumChainId] ?? "",
-                logger: logger
-            )
-        }
-        if payouts != nil && changeNow == nil {
-            logger.warning("owners paid in coins other than ETH on Ethereum are not paid: set TELEPAY_CHANGENOW_API_KEY")
-        }
-        // Threshold owners: their shares are converted to USDT in batches (paid to the hot wallet itself) and
-        // paid in USDT (directly, or through ChangeNOW) once the converted balance reaches the threshold.
-        let threshold = configuration.thresholdPayouts
-        let thresholdPayouts: (conversions: ConversionService, payouts: PayoutService)? = {
-            guard let wallet = hotWallet, let changeNow, let usdt = threshold.usdtContract else { return nil }
-            let explorer = [1: "https://etherscan.io/tx/", 11_155_111: "https://sepolia.etherscan.io/tx/"][configuration.ethereumChainId] ?? ""
-            let conversions = ConversionService(
-                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: wallet.sender, rpc: wallet.rpc),
-                arrivals: ChainConversionArrivals(rpc: wallet.rpc, token: usdt, wallet: wallet.sender.wallet, confirmations: configuration.ethereumConfirmations),
-                settlement: settings.settlement,
-                exchange: PayoutExchange(
-                    orders: changeNow.orders, api: changeNow.client, refundAddress: wallet.sender.wallet.checksummed,
-                    verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
-                ),
-                hotWallet: wallet.sender.wallet.checksummed,
-                settings: ConversionSettings(minimumUSD: threshold.conversionMinimumUSD, interval: threshold.conversionInterval),
-                logger: logger
-            )
-            let payouts = PayoutService(
-                database: handle.database, queue: queue, wallet: HotWalletPayouts(sender: wallet.sender, rpc: wallet.rpc, asset: .token(usdt)),
-                settlement: .usdt,
-                exchange: PayoutExchange(
-                    orders: changeNow.orders, api: changeNow.client, refundAddress: wallet.sender.wallet.checksummed,
-                    from: ExchangeLeg(currency: "usdt", network: "eth"), verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
-                ),
-                explorer: explorer, planning: .converted(unitsPerUSD: SettlementAsset.usdt.unitsPerCoin), planInterval: threshold.payoutInterval,
-                logger: logger
-            )
-            return (conversions, payouts)
-        }()
-        if payouts != nil && thresholdPayouts == nil {
-            logger.warning(
-                "owners on the threshold strategy are not paid: threshold payouts need TELEPAY_CHANGENOW_API_KEY and a USDT contract (TELEPAY_USDT_CONTRACT off mainnet)"
-            )
-        }
         let jobs = try JobsRuntime.build(
-            settings: configuration.jobs, database: handle.database, telemetry: telemetry,
-            alertHook: alertHook ?? adminAlerts, telegram: bot?.client, exchangeTracking: exchangeTracking,
-            payouts: payouts.map { PayoutRunner(services: [$0] + (thresholdPayouts.map { [$0.payouts] } ?? []), conversions: thresholdPayouts?.conversions, metrics: telemetry.factory) },
-            reconciliation: hotWallet.map { wallet in
-                ReconciliationRunner(
-                    reconciliation: Reconciliation(
-                        database: handle.database, sender: wallet.sender, rpc: wallet.rpc,
-                        tokens: threshold.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:], orders: changeNow?.orders,
-                        lister: configuration.changeNowPrivateAPIKey.map { ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value) },
-                        logger: logger
-                    ),
-                    queue: queue, metrics: telemetry.factory
-                )
-            },
-            subscriptions: SubscriptionJobs(
-                processor: provider.map { PaymentProcessor(database: handle.database, queue: queue, provider: $0, clock: clock, settings: settings, logger: logger) },
-                access: access,
-                notifier: telegramClient.map { UserNotifier(client: $0, database: handle.database, localizer: localizer) },
-                ownerNotifier: telegramClient.map {
-                    OwnerNotifier(client: $0, database: handle.database, localizer: localizer, feePercent: settings.platformFeePercent)
-                },
-                alerts: adminAlerts
-            ),
-            offerPosts: (configuration.owners.offerPosts, localizer),
-            broadcasts: (BroadcastSenderSettings(), localizer),
-            clock: clock,
-            logger: logger
+            settings: configuration.jobs, database: database, queue: queue, telemetry: telemetry, alertHook: alertHook ?? adminAlerts,
+            contributions: contributions, clock: context.clock, logger: logger
         )
-        let schemaReady = SchemaGate()
-        // The group stops services in reverse order: HTTP first (no new work arrives), then the scheduler, the
-        // rescuer and the workers (which finish or give back their jobs), and the database pool after all of them.
+        // The group stops services in reverse order: HTTP and the bot first (no new work arrives), then the
+        // scheduler, the rescuer and the workers (which finish or give back their jobs), then the features'
+        // own services (the hot wallet's sender), and the database pool after all of them.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let embedded = handle.embedded {
             services.append(.init(
@@ -470,37 +350,30 @@ public struct TelePayApplication: Sendable {
                 serviceName: "embedded-postgres"
             ))
         }
-        services.append(.init(service: DatabaseService(database: handle.database), serviceName: "database-pool"))
-        if let sender = hotWallet?.sender {
-            logger.info("hot wallet configured", metadata: ["wallet": "\(sender.wallet)", "chain_id": "\(configuration.ethereumChainId)"])
-            services.append(.init(
-                service: AfterMigrations(gate: schemaReady, inner: HotWalletService(sender: sender)),
-                failureTerminationBehavior: .gracefullyShutdownGroup,
-                serviceName: "hot-wallet"
-            ))
-        }
+        services.append(.init(service: DatabaseService(database: database), serviceName: "database-pool"))
+        services += contributions.flatMap(\.services)
         services.append(.init(
-            service: AfterMigrations(gate: schemaReady, inner: jobs.pool),
+            service: AfterMigrations(gate: context.schemaReady, inner: jobs.pool),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,
             serviceName: "jobs-workers"
         ))
         services.append(.init(
-            service: AfterMigrations(gate: schemaReady, inner: jobs.rescuer),
+            service: AfterMigrations(gate: context.schemaReady, inner: jobs.rescuer),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,
             serviceName: "jobs-rescuer"
         ))
         services.append(.init(
-            service: AfterMigrations(gate: schemaReady, inner: jobs.scheduler),
+            service: AfterMigrations(gate: context.schemaReady, inner: jobs.scheduler),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,
             serviceName: "jobs-scheduler"
         ))
         services.append(.init(
             service: CoreService(
-                migrations: migrations, database: handle.database, schemaReady: schemaReady, http: http,
-                httpHost: configuration.httpHost, httpPort: configuration.httpPort, bot: bot, logger: logger
+                migrations: migrations, database: database, schemaReady: context.schemaReady, http: http,
+                httpHost: configuration.httpHost, httpPort: configuration.httpPort, bot: telegram?.bot, logger: logger
             ),
             successTerminationBehavior: .gracefullyShutdownGroup,
             failureTerminationBehavior: .gracefullyShutdownGroup,

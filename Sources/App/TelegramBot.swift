@@ -17,8 +17,8 @@ struct TelegramBot: Sendable {
     let logger: Logger
     let mode: TelegramMode
     let webhook: (url: String, secret: Secret, wakeUps: WakeUpSignal)?
-
-    let botUsername: BotUsername
+    /// Who the bot is, learnt at start; the process's one record of it.
+    let identity: BotIdentity
 
     /// The Bot API client for the configured server and token.
     static func makeClient(configuration: Configuration, token: Secret, logger: Logger) -> TelegramClient {
@@ -27,23 +27,24 @@ struct TelegramBot: Sendable {
     }
 
     /// `subscriber`, when given, adds offers, purchases and closed-channel gating to the core commands;
-    /// `conversations` are the checked `Conversations/*.yaml` forms the owner screens run.
+    /// `conversations` are the checked `Conversations/*.yaml` forms the owner screens run; the handlers read
+    /// `identity`, which the bot fills in when it starts.
     init(
         configuration: Configuration, client: TelegramClient, database: Database, localizer: Localizer,
-        conversations: [ConversationDefinition], subscriber: SubscriberCommands?, botUsername: BotUsername,
-        jobs: JobQueue?, logger: Logger
+        conversations: [ConversationDefinition], subscriber: SubscriberCommands?, identity: BotIdentity,
+        jobs: JobQueue, logger: Logger
     ) throws {
         let router = try BotAssembly.router(
             conversations: conversations, settings: configuration.owners, subscriber: subscriber,
             broadcasts: BroadcastCommands(admins: Set(configuration.adminTelegramIDs), settings: configuration.broadcasts)
         )
-        let services = BotServices(client: client, database: database, localizer: localizer, logger: logger, jobs: jobs)
+        let services = BotServices(client: client, database: database, localizer: localizer, logger: logger, jobs: jobs, botIdentity: identity)
         self.client = client
         self.dispatcher = Dispatcher(router: router, services: services, maxConcurrency: configuration.telegramConcurrency)
         self.database = database
         self.localizer = localizer
         self.logger = logger
-        self.botUsername = botUsername
+        self.identity = identity
         self.mode = configuration.telegramMode
         if configuration.telegramMode == .webhook, let publicURL = configuration.publicURL, let secret = configuration.telegramWebhookSecret {
             webhook = (publicURL.absoluteString + "/" + TelegramWebhookRoute.path, secret, WakeUpSignal())
@@ -65,7 +66,7 @@ struct TelegramBot: Sendable {
             throw LongPollingError.unauthorized
         }
         logger.notice("Telegram bot connected", metadata: ["bot": "@\(me.username ?? String(me.id))"])
-        botUsername.set(me.username)
+        identity.remember(me)
         try await CoreCommands.publishCommandMenu(client: client, localizer: localizer)
         if let webhook {
             try await client.send(SetWebhook(url: webhook.url, allowedUpdates: LongPollingSource.allowedUpdates, secretToken: webhook.secret.value))

@@ -13,15 +13,18 @@ public struct BotServices: Sendable {
     public var logger: Logger
     /// Durable sends (owner notices that must not be lost); direct sends when absent.
     public var jobs: JobQueue?
-    /// The bot's own id and username, fetched once.
-    public let botIdentity = BotIdentity()
+    /// The bot's own id and username, fetched once (the process shares one).
+    public let botIdentity: BotIdentity
 
-    public init(client: TelegramClient, database: Database, localizer: Localizer, logger: Logger, jobs: JobQueue? = nil) {
+    public init(
+        client: TelegramClient, database: Database, localizer: Localizer, logger: Logger, jobs: JobQueue? = nil, botIdentity: BotIdentity = BotIdentity()
+    ) {
         self.client = client
         self.database = database
         self.localizer = localizer
         self.logger = logger
         self.jobs = jobs
+        self.botIdentity = botIdentity
     }
 }
 

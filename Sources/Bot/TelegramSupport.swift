@@ -7,6 +7,14 @@ public final class BotIdentity: Sendable {
 
     public init() {}
 
+    /// The bot's user if known already; never asks Telegram.
+    public var known: User? { cached.withLock { $0 } }
+
+    /// Records what `getMe` answered elsewhere (the bot's start), so nobody asks again.
+    public func remember(_ user: User) {
+        cached.withLock { $0 = user }
+    }
+
     public func user(_ client: TelegramClient) async throws -> User {
         if let known = cached.withLock({ $0 }) { return known }
         let me = try await client.send(GetMe())

@@ -211,9 +211,9 @@ public enum Sandbox {
             let databaseBox = Mutex<Database?>(nil)
             let application = try await TelePayApplication.build(
                 configuration: configuration, logger: logger,
-                additionalRoutes: { router, database in
+                additionalRoutes: { router, database, queue in
                     databaseBox.withLock { $0 = database }
-                    SandboxRoutes(world: world, page: page, database: database, logger: logger).add(to: router)
+                    SandboxRoutes(world: world, page: page, database: database, queue: queue, logger: logger).add(to: router)
                 },
                 clock: world.clock,
                 onServerRunning: { port in

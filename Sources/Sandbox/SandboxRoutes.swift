@@ -6,6 +6,7 @@ import Jobs
 import Logging
 import NIOCore
 import NOWPaymentsFake
+import OperatorCommands
 import Payouts
 import Storage
 import Subscriptions
@@ -17,6 +18,7 @@ struct SandboxRoutes: Sendable {
     let world: SandboxWorldState
     let page: SandboxPage
     let database: Database
+    let queue: JobQueue
     let logger: Logger
 
     func add(to router: Router<TelePayRequestContext>) {
@@ -303,7 +305,7 @@ struct SandboxRoutes: Sendable {
     func operatorView() async throws -> OperatorView {
         let logger = self.logger
         let ledger = try await database.withConnection { try await LedgerStore.summary(heldLimit: 20, on: $0, logger: logger) }
-        let jobs = try await JobQueue(database: database, logger: logger).summary(recentFailures: 5)
+        let jobs = try await queue.summary(recentFailures: 5)
         // Balances are read per persona: `PayoutDesk.balances(ownerUserID: nil)` fails on PostgreSQL today
         // ("could not determine data type of parameter $1").
         let desk = PayoutDesk(database: database, logger: logger)

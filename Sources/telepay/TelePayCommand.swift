@@ -5,6 +5,7 @@ import Foundation
 import Jobs
 import Logging
 import Money
+import OperatorCommands
 import Payouts
 import Storage
 import Subscriptions
@@ -205,7 +206,7 @@ struct Doctor: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "telepay") { label in KeyValueLogHandler(label: label, level: .error) }
         logger.logLevel = .error
-        let checks = await App.Doctor.run(environment: ProcessInfo.processInfo.environment, envFile: options.envFile, logger: logger)
+        let checks = await OperatorCommands.Doctor.run(environment: ProcessInfo.processInfo.environment, envFile: options.envFile, logger: logger)
         for check in checks { print(check) }
         if checks.contains(where: { $0.outcome == .failed }) {
             throw ExitCode.failure
@@ -235,8 +236,8 @@ struct JobsCommand: AsyncParsableCommand {
             let (configuration, logger) = try options.load()
             let limit = failures
             do {
-                let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                    try await JobQueue(database: database, logger: logger).summary(recentFailures: limit)
+                let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                    try await context.queue.summary(recentFailures: limit)
                 }
                 print(JobsReport.render(summary))
             } catch {
@@ -258,8 +259,8 @@ struct JobsCommand: AsyncParsableCommand {
             let (configuration, logger) = try options.load()
             let jobID = JobID(id)
             do {
-                let job = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                    try await JobQueue(database: database, logger: logger).retry(jobID)
+                let job = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                    try await context.queue.retry(jobID)
                 }
                 print("job #\(job.id) (\(job.kind)) re-queued: it runs as soon as a worker is free, as attempt \(job.attempt + 1) of \(job.maxAttempts)")
             } catch {
@@ -308,23 +309,23 @@ struct LedgerCommand: AsyncParsableCommand {
                     throw ExitCode(2)
                 }
                 let note = self.note
-                _ = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                    try await Reconciliation.recordDeposit(asset: kind.asset, units: kind.units(amount), note: note, database: database, logger: logger)
+                _ = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                    try await Reconciliation.recordDeposit(asset: kind.asset, units: kind.units(amount), note: note, database: context.database, logger: logger)
                 }
                 logger.notice("operator deposit booked", metadata: ["asset": "\(kind.asset)", "amount": "\(deposit)", "note": "\(note)"])
                 print("Booked \(deposit) \(kind.asset) into hot_wallet from operator_capital (\(note)).")
                 return
             }
             if reconcile {
-                let report = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                    try await ReconcileReport.run(configuration: configuration, database: database, logger: logger)
+                let report = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                    try await ReconcileReport.run(configuration: configuration, database: context.database, logger: logger)
                 }
                 print(ReconcileReport.render(report))
                 if !report.isClean { throw ExitCode.failure }
                 return
             }
-            let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                try await database.withConnection { try await LedgerStore.summary(heldLimit: limit, on: $0, logger: logger) }
+            let summary = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                try await context.database.withConnection { try await LedgerStore.summary(heldLimit: limit, on: $0, logger: logger) }
             }
             print(LedgerReport.render(summary))
         } catch let exit as ExitCode {
@@ -351,8 +352,8 @@ struct PayoutsCommand: AsyncParsableCommand {
         let (configuration, logger) = try options.load()
         let outcome: ConversionService.OperatorOutcome
         do {
-            outcome = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                try await action(try ConversionOperator.service(configuration: configuration, database: database, logger: logger))
+            outcome = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                try await action(try ConversionOperator.service(configuration: configuration, context: context, logger: logger))
             }
         } catch {
             printError("telepay payouts \(name): \(error)")
@@ -425,8 +426,8 @@ struct PayoutsCommand: AsyncParsableCommand {
             let (configuration, logger) = try options.load()
             let (owner, limit) = (self.owner, self.limit)
             do {
-                let overview = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                    try await PayoutOverview.read(PayoutDesk(database: database, logger: logger), owner: owner, limit: limit)
+                let overview = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                    try await PayoutOverview.read(PayoutDesk(database: context.database, logger: logger), owner: owner, limit: limit)
                 }
                 print(PayoutReport.render(overview))
             } catch {
@@ -451,8 +452,8 @@ struct PayoutsCommand: AsyncParsableCommand {
             let payoutID = id
             let outcome: PayoutRelease
             do {
-                outcome = try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
-                    try await PayoutDesk(database: database, logger: logger).release(payoutID: payoutID)
+                outcome = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
+                    try await PayoutDesk(database: context.database, logger: logger).release(payoutID: payoutID)
                 }
             } catch {
                 printError("telepay payouts retry: \(error)")

@@ -1,6 +1,7 @@
 import App
 import Foundation
 import NOWPaymentsFake
+import OperatorCommands
 import TestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import App
 import Exchange
 import ExchangeOrders
 import Foundation
+import OperatorCommands
 import PostgresNIO
 import Storage
 import TelegramFake

@@ -3,6 +3,7 @@ import BigInt
 import Ethereum
 import Foundation
 import HotWallet
+import OperatorCommands
 import PostgresNIO
 import Storage
 import TestPeers

@@ -1,6 +1,7 @@
 import App
 import Foundation
 import Jobs
+import OperatorCommands
 import PostgresNIO
 import Storage
 import Synchronization

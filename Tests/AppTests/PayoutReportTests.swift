@@ -1,5 +1,6 @@
 import App
 import Foundation
+import OperatorCommands
 import Payouts
 import Testing
 

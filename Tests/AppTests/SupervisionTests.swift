@@ -1,6 +1,7 @@
 import App
 import Foundation
 import Logging
+import OperatorCommands
 import PostgresNIO
 import Storage
 import TestSupport

@@ -2,6 +2,7 @@ import App
 import Bot
 import Foundation
 import Jobs
+import OperatorCommands
 import PostgresNIO
 import Logging
 import Storage

@@ -1,3 +1,4 @@
+import App
 import Exchange
 import ExchangeOrders
 import Foundation

@@ -1,43 +1,6 @@
+import App
 import Foundation
 import Jobs
-import Logging
-import Storage
-
-/// Why a one-off database command (`telepay jobs`) cannot run.
-public enum DatabaseCommandError: Error, CustomStringConvertible {
-    case schemaNotCurrent(pending: [String])
-
-    public var description: String {
-        switch self {
-        case .schemaNotCurrent(let pending):
-            return "the database schema is not up to date (\(pending.count) pending: \(pending.joined(separator: ", "))); run `telepay migrate` first"
-        }
-    }
-}
-
-/// Opens the configured database for one command, runs `body` while the pool runs, then closes everything
-/// (stopping the embedded server if this process started it). Refuses to run on an out-of-date schema.
-public func withCurrentDatabase<Value: Sendable>(
-    configuration: Configuration,
-    logger: Logger,
-    _ body: @Sendable (Database) async throws -> Value
-) async throws -> Value {
-    let migrations = try loadMigrations(configuration: configuration, logger: logger)
-    let handle = try await DatabaseHandle.open(configuration: configuration, telemetry: Telemetry(), logger: logger)
-    let outcome: Result<Value, any Error> = await withTaskGroup(of: Void.self) { group in
-        group.addTask { await handle.database.run() }
-        defer { group.cancelAll() }
-        do {
-            let status = try await migrations.status(on: handle.database)
-            guard status.isUpToDate else { throw DatabaseCommandError.schemaNotCurrent(pending: status.pending.map(\.fileName)) }
-            return .success(try await body(handle.database))
-        } catch {
-            return .failure(error)
-        }
-    }
-    try await handle.embedded?.stop()
-    return try outcome.get()
-}
 
 /// Renders `telepay jobs` output.
 public enum JobsReport {

@@ -1,3 +1,4 @@
+import App
 import Exchange
 import ExchangeOrders
 import Foundation
@@ -20,9 +21,9 @@ public enum ExchangeReconcileReport {
     public static func run(configuration: Configuration, since: Date, logger: Logger) async throws -> ExchangeReconciliation {
         guard let key = configuration.changeNowPrivateAPIKey ?? configuration.changeNowAPIKey else { throw ExchangeCommandError.notConfigured }
         let lister = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
-        return try await withCurrentDatabase(configuration: configuration, logger: logger) { database in
+        return try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
             // Reconciliation only reads, so the orders' own client is never called.
-            try await ExchangeOrders(database: database, api: lister, logger: logger).reconcile(lister: lister, since: since)
+            try await ExchangeOrders(database: context.database, api: lister, logger: logger).reconcile(lister: lister, since: since)
         }
     }
 }

@@ -1,8 +1,8 @@
+import App
 import Exchange
 import ExchangeOrders
 import Foundation
 import HotWallet
-import Jobs
 import Logging
 import Money
 import Payouts
@@ -142,7 +142,8 @@ public enum ConversionCommandError: Error, CustomStringConvertible {
 /// The conversion service as `telepay payouts settle-conversion` and `write-off-conversion` use it, built from
 /// the configuration as `serve` builds it (hot wallet, ChangeNOW, the USDT contract).
 public enum ConversionOperator {
-    public static func service(configuration: Configuration, database: Database, logger: Logger) throws -> ConversionService {
+    public static func service(configuration: Configuration, context: CommandContext, logger: Logger) throws -> ConversionService {
+        let database = context.database
         guard let key = try HotWalletConfiguration.key(configuration) else { throw ConversionCommandError.notConfigured("TELEPAY_ETH_PRIVATE_KEY is unset") }
         guard let apiKey = configuration.changeNowAPIKey else { throw ConversionCommandError.notConfigured("TELEPAY_CHANGENOW_API_KEY is unset") }
         guard let usdt = configuration.thresholdPayouts.usdtContract else {
@@ -155,7 +156,7 @@ public enum ConversionOperator {
         let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: apiKey.value)
         let orders = ExchangeOrders(database: database, api: client, alerts: LoggingExchangeAlerts(logger: logger), logger: logger)
         return ConversionService(
-            database: database, queue: JobQueue(database: database, logger: logger), wallet: HotWalletPayouts(sender: sender, rpc: rpc),
+            database: database, queue: context.queue, wallet: HotWalletPayouts(sender: sender, rpc: rpc),
             arrivals: ChainConversionArrivals(rpc: rpc, token: usdt, wallet: key.address, confirmations: configuration.ethereumConfirmations),
             settlement: configuration.subscriptions.settlement,
             exchange: PayoutExchange(orders: orders, api: client, refundAddress: key.address.checksummed, verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter),
