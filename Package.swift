@@ -54,6 +54,7 @@ let package = Package(
         .target(
             name: "TelegramBotAPI",
             dependencies: [
+                "Resilience",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -70,6 +71,10 @@ let package = Package(
         ),
         .target(
             name: "Localization",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Resilience",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -90,6 +95,7 @@ let package = Package(
         .target(
             name: "Conversations",
             dependencies: [
+                "Money",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -109,6 +115,7 @@ let package = Package(
         .target(
             name: "Bot",
             dependencies: [
+                "Resilience",
                 "Channels",
                 "Broadcasts",
                 "Money",
@@ -189,6 +196,7 @@ let package = Package(
         .target(
             name: "Subscriptions",
             dependencies: [
+                "Resilience",
                 "Channels",
                 "Money",
                 "Storage",
@@ -220,6 +228,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
+                "Money",
                 "Broadcasts",
                 "Payouts",
                 "Storage",
@@ -388,6 +397,11 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ResilienceTests",
+            dependencies: ["Resilience"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Storage
 import Subscriptions
+import Money
 
 /// A secret value from the configuration. It prints as `<redacted>` everywhere (interpolation, `dump`,
 /// `debugPrint`, mirrors), so a secret cannot reach a log line or an error message by accident.
@@ -610,7 +611,7 @@ private struct Reader {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
               parts.count == 1 || parts[1].count <= 2,
-              let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
+              let value = DecimalText.parse(text) else {
             problem(name, "'\(text)' is not a percentage like 3 or 2.5")
             return nil
         }

@@ -4,6 +4,7 @@ import PostgresNIO
 import ServiceLifecycle
 import Storage
 import TelegramBotAPI
+import Resilience
 
 /// Why polling stopped for good.
 public enum LongPollingError: Error, CustomStringConvertible {
@@ -66,7 +67,7 @@ public struct LongPollingSource: Service {
                     try await sleepUnlessShuttingDown(.seconds(seconds))
                 default:
                     failures += 1
-                    let delay = min(Duration.seconds(30), .milliseconds(250) * (1 << min(failures, 7)))
+                    let delay = Self.failureBackoff.delay(afterAttempt: failures)
                     logger.warning("getUpdates failed; backing off", metadata: ["error": "\(error)", "delay": "\(delay)"])
                     try await sleepUnlessShuttingDown(delay)
                 }
@@ -85,6 +86,9 @@ public struct LongPollingSource: Service {
         }
         logger.info("long polling stopped", metadata: ["offset": "\(offset)"])
     }
+
+    /// After a failed getUpdates: half a second, doubling, at most 30 seconds.
+    static let failureBackoff = Backoff(initial: .milliseconds(500), maximum: .seconds(30), jitter: .none)
 
     private func sleepUnlessShuttingDown(_ duration: Duration) async throws {
         do {

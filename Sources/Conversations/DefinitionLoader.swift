@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Yams
+import Money
 
 /// Why a conversation file was refused: the file, the line and what is wrong.
 public struct ConversationDefinitionError: Error, Sendable, CustomStringConvertible, Hashable {
@@ -411,7 +412,7 @@ struct Reader {
 
     func decimal(_ node: Node, what: String) throws -> Decimal {
         let text = try string(node, what: what)
-        guard text.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?/) != nil, let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
+        guard let value = DecimalText.parse(text) else {
             throw error(node, "\(what) must be a decimal number like 9999.99")
         }
         return value

@@ -1,4 +1,5 @@
 import Foundation
+import Money
 
 /// A refused input: the localization key of the sentence the person sees, and its placeholder values.
 public struct InputRejection: Error, Sendable, Hashable {
@@ -63,7 +64,7 @@ public enum FieldInput {
         guard fraction.count <= decimals else {
             return .failure(InputRejection("form.error.too_many_decimals", ["decimals": String(decimals)]))
         }
-        guard let value = Decimal(string: body, locale: posix) else { return .failure(InputRejection("form.error.not_amount")) }
+        guard let value = DecimalText.parse(body) else { return .failure(InputRejection("form.error.not_amount")) }
         guard value >= minimum, value <= maximum else {
             return .failure(InputRejection("form.error.out_of_range", ["min": format(minimum, decimals: decimals), "max": format(maximum, decimals: decimals)]))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import NOWPaymentsFake
+import Money
 
 struct CheckoutRequest: Decodable, Sendable {
     var invoice: String
@@ -32,7 +33,7 @@ struct Checkout {
 
     /// The price of `price` USD in `coin`, rounded up to 8 decimals (NOWPayments asks for at least the price).
     static func amount(_ price: String, in coin: String) -> Decimal? {
-        guard let usd = Decimal(string: price, locale: Locale(identifier: "en_US_POSIX")), let rate = usdPerCoin(coin), rate > 0 else { return nil }
+        guard let usd = DecimalText.parse(price), let rate = usdPerCoin(coin), rate > 0 else { return nil }
         var exact = usd / rate
         var rounded = Decimal()
         NSDecimalRound(&rounded, &exact, 8, .up)

@@ -4,6 +4,7 @@ import Jobs
 import Logging
 import PostgresNIO
 import Storage
+import Resilience
 
 /// Sends a subscriber an invite link to their closed channel.
 public struct DeliverInviteJob: JobPayload {
@@ -83,12 +84,10 @@ public enum ExpiryAction: String, Sendable, Hashable {
 /// How long the sweep waits before trying a failed removal again: a minute, doubling with each failure,
 /// at most six hours.
 public enum RemovalBackoff {
-    public static let first: TimeInterval = 60
-    public static let longest: TimeInterval = 6 * 3600
+    static let backoff = Backoff(initial: .seconds(60), maximum: .seconds(6 * 3600), jitter: .none)
 
     public static func delay(afterFailures failures: Int) -> TimeInterval {
-        guard failures > 0 else { return 0 }
-        return min(longest, first * pow(2, Double(min(failures - 1, 30))))
+        TimeInterval(backoff.delay(afterAttempt: failures).components.seconds)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Resilience
 
 /// A method that posts into one chat, so the per-chat limit applies to it.
 public protocol PostsIntoChat {
@@ -30,11 +31,9 @@ public struct RetryPolicy: Sendable {
         self.maxRetryAfter = maxRetryAfter
     }
 
-    /// Exponential backoff with full jitter: a random delay up to base × 2^(attempt−1), capped.
+    /// A random delay between half and all of base × 2^(attempt−1), capped at `maxDelay`.
     func delay(afterAttempt attempt: Int) -> Duration {
-        let ceiling = min(maxDelay, baseDelay * (1 << min(attempt - 1, 20)))
-        let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
-        return .nanoseconds(nanoseconds > 0 ? Int64.random(in: nanoseconds / 2...nanoseconds) : 0)
+        Backoff(initial: baseDelay, maximum: max(baseDelay, maxDelay), jitter: .upperHalf).delay(afterAttempt: attempt)
     }
 }
 

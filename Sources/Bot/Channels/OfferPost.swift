@@ -4,6 +4,7 @@ import Jobs
 import Localization
 import Money
 import TelegramBotAPI
+import Resilience
 
 /// How offer posts are scheduled: the refresh interval, the owner's cooldown between manual posts, and the
 /// clock both are measured on (injected, so tests move time).
@@ -273,8 +274,8 @@ public enum OfferPostRules {
     /// How long after the n-th consecutive failure the next automatic attempt waits: 1, 4, 16, 64 minutes…,
     /// never longer than the refresh interval.
     public static func retryDelay(afterFailures failures: Int, refreshInterval: TimeInterval) -> TimeInterval {
-        let exponent = Double(max(0, min(failures - 1, 10)))
-        return min(refreshInterval, 60 * pow(4, exponent))
+        let backoff = Backoff(initial: .seconds(60), maximum: .seconds(max(60, refreshInterval)), factor: 4, jitter: .none)
+        return min(refreshInterval, TimeInterval(backoff.delay(afterAttempt: max(1, failures)).components.seconds))
     }
 
     /// How much of the manual cooldown is left at `now`; nil when the owner may post.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Subscriptions
+import Money
 
 /// What one attempt at a channel post ended in (`channel_offer_post_attempts.outcome`).
 enum OfferPostAttemptOutcome: String, Sendable, CaseIterable {
@@ -138,13 +139,11 @@ public enum OfferPostStore {
             )
         }
         guard var snapshot else { return .gone }
-        let tiers = try await connection.query(
+        for (position, price, days) in try await connection.all(
             "SELECT position::int, price_usd::text, duration_days FROM channel_tiers WHERE channel_id = \(channelID) AND enabled ORDER BY position",
-            logger: logger
-        )
-        for try await (position, price, days) in tiers.decode((Int, String, Int).self) {
-            guard let amount = Decimal(string: price, locale: Locale(identifier: "en_US_POSIX")) else { continue }
-            snapshot.content.tiers.append(OfferPostContent.Tier(position: position, priceUSD: amount, durationDays: days))
+            as: (Int, String, Int).self, logger: logger
+        ) {
+            snapshot.content.tiers.append(OfferPostContent.Tier(position: position, priceUSD: try DecimalText.require(price, "tier price"), durationDays: days))
         }
         return .claimed(snapshot)
     }
