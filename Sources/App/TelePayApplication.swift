@@ -358,7 +358,7 @@ public struct TelePayApplication: Sendable {
         }
         let changeNow = configuration.changeNowAPIKey.map { key in
             let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
-            return (client: client, orders: ExchangeOrders(database: handle.database, api: client, alerts: adminAlerts, logger: logger))
+            return (client: client, orders: ExchangeOrderService(database: handle.database, api: client, alerts: adminAlerts, logger: logger))
         }
         let exchangeTracking = changeNow.map {
             (tracker: ExchangeTracker(orders: $0.orders, logger: logger), interval: configuration.exchangePollInterval)
