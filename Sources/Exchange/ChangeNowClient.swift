@@ -10,7 +10,7 @@ public protocol ChangeNowAPI: Sendable {
     func minimumAmount(pair: ExchangePair, flow: ExchangeFlow) async throws(ChangeNowError) -> MinimumAmount
     func estimate(_ request: EstimateRequest) async throws(ChangeNowError) -> Estimate
     /// Not idempotent: ChangeNOW has no idempotency key, so a retry after a lost answer creates a
-    /// second exchange. Callers record an intent first (see `ExchangeOrders`).
+    /// second exchange. Callers record an intent first (see `ExchangeOrderService`).
     func createExchange(_ request: CreateExchangeRequest) async throws(ChangeNowError) -> CreatedExchange
     func exchangeStatus(id: String) async throws(ChangeNowError) -> ExchangeStatusReport
     /// `network` is ChangeNOW's network code (`eth`, `trx`, `btc`, …).

@@ -28,13 +28,13 @@ public struct CreateAttemptCandidate: Sendable, Hashable {
     public var idempotencyKey: String
     public var attempt: Int
     /// `superseded`, `unknown`, or `nil` (in flight when the process died).
-    public var outcome: String?
+    public var outcome: ExchangeCreateOutcome?
     /// Known for superseded attempts.
     public var exchangeId: String?
     public var payoutAddress: String
     public var fromAmount: Decimal
 
-    public init(intentId: Int64, idempotencyKey: String, attempt: Int, outcome: String?, exchangeId: String?, payoutAddress: String, fromAmount: Decimal) {
+    public init(intentId: Int64, idempotencyKey: String, attempt: Int, outcome: ExchangeCreateOutcome?, exchangeId: String?, payoutAddress: String, fromAmount: Decimal) {
         self.intentId = intentId
         self.idempotencyKey = idempotencyKey
         self.attempt = attempt
@@ -164,7 +164,7 @@ public enum ReconciliationError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-extension ExchangeOrders {
+extension ExchangeOrderService {
     /// Lists every exchange ChangeNOW made for this key since `since` (through `lister`, which must hold
     /// the private key) and compares it with the intents. Reads only; changes nothing anywhere.
     public func reconcile(lister: any ChangeNowAPI, since: Date, maximumExchanges: Int = 100_000) async throws -> ExchangeReconciliation {
@@ -192,29 +192,10 @@ extension ExchangeOrders {
     /// have left an orphan.
     func reconciliationRecords(since: Date, listedIDs: [String]) async throws -> ([RecordedExchange], [CreateAttemptCandidate]) {
         try await withDatabase { connection, logger in
-            let rows = try await connection.query("""
-                SELECT id, idempotency_key, exchange_id, state, created_at FROM exchange_intents
-                WHERE exchange_id IS NOT NULL AND (exchange_id = ANY(\(listedIDs)) OR created_at >= \(since))
-                ORDER BY id
-                """, logger: logger)
-            var recorded: [RecordedExchange] = []
-            for try await (id, key, exchange, state, created) in rows.decode((Int64, String, String, String, Date).self) {
-                recorded.append(RecordedExchange(intentId: id, idempotencyKey: key, exchangeId: exchange, state: ExchangeIntent.State(rawValue: state) ?? .created, createdAt: created))
-            }
-            let attemptRows = try await connection.query("""
-                SELECT a.intent_id, i.idempotency_key, a.attempt, a.outcome, a.exchange_id, i.payout_address, i.from_amount::text
-                FROM exchange_create_attempts a JOIN exchange_intents i ON i.id = a.intent_id
-                WHERE a.outcome IS NULL OR a.outcome IN ('superseded', 'unknown')
-                ORDER BY a.started_at, a.intent_id, a.attempt
-                """, logger: logger)
-            var attempts: [CreateAttemptCandidate] = []
-            for try await (intent, key, attempt, outcome, exchange, payout, amount) in attemptRows.decode((Int64, String, Int, String?, String?, String, String).self) {
-                attempts.append(CreateAttemptCandidate(
-                    intentId: intent, idempotencyKey: key, attempt: attempt, outcome: outcome, exchangeId: exchange,
-                    payoutAddress: payout, fromAmount: try DecimalText.require(amount, "intent amount")
-                ))
-            }
-            return (recorded, attempts)
+            (
+                try await ExchangeOrderStore.recordedExchanges(since: since, listedIDs: listedIDs, on: connection, logger: logger),
+                try await ExchangeOrderStore.createAttemptCandidates(on: connection, logger: logger)
+            )
         }
     }
 }

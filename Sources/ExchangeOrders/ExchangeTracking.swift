@@ -159,11 +159,11 @@ public struct TrackingPass: Sendable, Hashable {
 /// do not overlap and never add up past ChangeNOW's limit. Exchanges least recently read go first, so
 /// what a busy slot leaves undone is the first work of the next.
 public struct ExchangeTracker: Sendable {
-    public let orders: ExchangeOrders
+    public let orders: ExchangeOrderService
     public let settings: ExchangeTrackingSettings
     let logger: Logger
 
-    public init(orders: ExchangeOrders, settings: ExchangeTrackingSettings = ExchangeTrackingSettings(), logger: Logger) {
+    public init(orders: ExchangeOrderService, settings: ExchangeTrackingSettings = ExchangeTrackingSettings(), logger: Logger) {
         self.orders = orders
         self.settings = settings
         self.logger = logger

@@ -5,11 +5,14 @@ import Logging
 import PostgresNIO
 import Storage
 
-/// The SQL behind the sender. Every method runs on the connection it is given, so the sender decides
-/// what shares a transaction and which connection holds the wallet's advisory lock.
+/// The SQL behind the sender, and the only writer of `wallet_accounts`, `wallet_transfers` and
+/// `wallet_transfer_attempts`. Every method runs on the connection it is given, so the sender decides what shares
+/// a transaction and which connection holds the wallet's advisory lock. States are bound from `TransferState`.
 struct TransferStore: Sendable {
     let wallet: Address
     let logger: Logger
+
+    private typealias TransferRow = (Int64, String, String, String?, String, String, String, Int64?, Data?, Int64?, String?, String?, String?)
 
     private static let transferColumns = """
         id, idempotency_key, asset, token_address, recipient, amount::text, state, nonce, mined_tx_hash, \
@@ -20,7 +23,7 @@ struct TransferStore: Sendable {
 
     /// Creates the wallet row on first use; returns the chain id the row is bound to.
     func bindWallet(chainId: UInt64, on connection: PostgresConnection) async throws -> UInt64 {
-        try await connection.query("""
+        try await connection.run("""
             INSERT INTO wallet_accounts (address, chain_id) VALUES (\(wallet.checksummed), \(Int64(chainId)))
             ON CONFLICT (address) DO NOTHING
             """, logger: logger)
@@ -39,7 +42,7 @@ struct TransferStore: Sendable {
     }
 
     func setNextNonce(_ next: UInt64, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE wallet_accounts SET next_nonce = \(Int64(next)) WHERE address = \(wallet.checksummed)", logger: logger)
+        try await connection.run("UPDATE wallet_accounts SET next_nonce = \(Int64(next)) WHERE address = \(wallet.checksummed)", logger: logger)
     }
 
     func nextNonce(on connection: PostgresConnection) async throws -> UInt64 {
@@ -58,7 +61,7 @@ struct TransferStore: Sendable {
     }
 
     func unlockWallet(on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\("telepay.wallet:" + wallet.checksummed), 0))", logger: logger)
+        try await connection.run("SELECT pg_advisory_unlock(hashtextextended(\("telepay.wallet:" + wallet.checksummed), 0))", logger: logger)
     }
 
     // MARK: - Transfers
@@ -69,13 +72,14 @@ struct TransferStore: Sendable {
         case .ether: ("eth", nil)
         case .token(let contract): ("erc20", contract.checksummed)
         }
-        let rows = try await connection.query("""
+        if let inserted = try await connection.first("""
             INSERT INTO wallet_transfers (idempotency_key, wallet_address, asset, token_address, recipient, amount)
             VALUES (\(request.idempotencyKey), \(wallet.checksummed), \(asset), \(token), \(request.recipient.checksummed), \(String(request.amount))::numeric)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING \(unescaped: Self.transferColumns)
-            """, logger: logger)
-        if let inserted = try await decodeTransfers(rows).first { return (inserted, true) }
+            """, as: TransferRow.self, logger: logger) {
+            return (try Self.transfer(inserted), true)
+        }
         guard let existing = try await transfer(key: request.idempotencyKey, on: connection) else {
             throw TransferStoreError.walletMissing
         }
@@ -83,24 +87,25 @@ struct TransferStore: Sendable {
     }
 
     func transfer(key: String, on connection: PostgresConnection) async throws -> Transfer? {
-        let rows = try await connection.query("SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers WHERE idempotency_key = \(key)", logger: logger)
-        return try await decodeTransfers(rows).first
+        try await connection.first(
+            "SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers WHERE idempotency_key = \(key)", as: TransferRow.self, logger: logger
+        ).map(Self.transfer)
     }
 
     func transfer(id: Int64, on connection: PostgresConnection) async throws -> Transfer? {
-        let rows = try await connection.query("SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers WHERE id = \(id)", logger: logger)
-        return try await decodeTransfers(rows).first
+        try await connection.first(
+            "SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers WHERE id = \(id)", as: TransferRow.self, logger: logger
+        ).map(Self.transfer)
     }
 
     /// This wallet's transfers in `states`, nonce order first (what the chain orders by), then age.
     func transfers(in states: [TransferState], limit: Int, on connection: PostgresConnection) async throws -> [Transfer] {
-        let rows = try await connection.query("""
+        try await connection.all("""
             SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers
             WHERE wallet_address = \(wallet.checksummed) AND state = ANY(\(states.map(\.rawValue)))
             ORDER BY nonce NULLS LAST, id
             LIMIT \(limit)
-            """, logger: logger)
-        return try await decodeTransfers(rows)
+            """, as: TransferRow.self, logger: logger).map(Self.transfer)
     }
 
     /// What in-flight transfers (signed or broadcast, with a nonce from `unminedFrom` — the wallet's mined
@@ -117,16 +122,16 @@ struct TransferStore: Sendable {
                 SELECT gas_limit, max_fee_per_gas FROM wallet_transfer_attempts
                 WHERE transfer_id = t.id ORDER BY id DESC LIMIT 1
             ) a ON true
-            WHERE t.wallet_address = \(wallet.checksummed) AND t.state IN ('signed', 'broadcast') AND t.nonce >= \(Int64(unminedFrom))
+            WHERE t.wallet_address = \(wallet.checksummed) AND t.state = ANY(\([TransferState.signed, .broadcast].map(\.rawValue))) AND t.nonce >= \(Int64(unminedFrom))
             """, as: (String, String).self, logger: logger)
         guard let (value, fees) = row else { return (0, 0) }
-        return (BigUInt(value) ?? 0, BigUInt(fees) ?? 0)
+        return (try Self.units(value, "reserved transfer value"), try Self.units(fees, "reserved fees"))
     }
 
     func markSigned(_ transferID: Int64, nonce: UInt64, on connection: PostgresConnection) async throws {
-        try await connection.query("""
-            UPDATE wallet_transfers SET state = 'signed', nonce = \(Int64(nonce)), last_error = NULL
-            WHERE id = \(transferID) AND state = 'queued'
+        try await connection.run("""
+            UPDATE wallet_transfers SET state = \(TransferState.signed.rawValue), nonce = \(Int64(nonce)), last_error = NULL
+            WHERE id = \(transferID) AND state = \(TransferState.queued.rawValue)
             """, logger: logger)
     }
 
@@ -134,7 +139,7 @@ struct TransferStore: Sendable {
         transferID: Int64, nonce: UInt64, fees: FeeFields, gasLimit: UInt64, signed: SignedTransaction,
         on connection: PostgresConnection
     ) async throws {
-        try await connection.query("""
+        try await connection.run("""
             INSERT INTO wallet_transfer_attempts
                 (transfer_id, nonce, max_fee_per_gas, max_priority_fee_per_gas, gas_limit, tx_hash, raw_transaction)
             VALUES (\(transferID), \(Int64(nonce)), \(String(fees.maxFeePerGas))::numeric,
@@ -144,20 +149,18 @@ struct TransferStore: Sendable {
 
     /// Newest first.
     func attempts(of transferID: Int64, on connection: PostgresConnection) async throws -> [TransferAttempt] {
-        let rows = try await connection.query("""
+        try await connection.all("""
             SELECT id, nonce, max_fee_per_gas::text, max_priority_fee_per_gas::text, gas_limit, tx_hash, raw_transaction,
                    broadcast_at IS NOT NULL, unanswered_broadcast_at IS NOT NULL
             FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC
-            """, logger: logger)
-        var attempts: [TransferAttempt] = []
-        for try await (id, nonce, maxFee, tip, gas, hash, raw, acknowledged, unanswered)
-            in rows.decode((Int64, Int64, String, String, Int64, Data, Data, Bool, Bool).self) {
-            attempts.append(TransferAttempt(
-                id: id, nonce: UInt64(nonce), maxFeePerGas: BigUInt(maxFee) ?? 0, maxPriorityFeePerGas: BigUInt(tip) ?? 0,
+            """, as: (Int64, Int64, String, String, Int64, Data, Data, Bool, Bool).self, logger: logger
+        ).map { id, nonce, maxFee, tip, gas, hash, raw, acknowledged, unanswered in
+            TransferAttempt(
+                id: id, nonce: UInt64(nonce), maxFeePerGas: try Self.units(maxFee, "max_fee_per_gas of attempt \(id)"),
+                maxPriorityFeePerGas: try Self.units(tip, "max_priority_fee_per_gas of attempt \(id)"),
                 gasLimit: UInt64(gas), hash: Array(hash), rawTransaction: Array(raw), acknowledged: acknowledged, unanswered: unanswered
-            ))
+            )
         }
-        return attempts
     }
 
     /// True when the newest attempt was signed at least `age` ago (by the database clock).
@@ -171,48 +174,48 @@ struct TransferStore: Sendable {
 
     /// A node has the bytes: the attempt is acknowledged and a `signed` transfer becomes `broadcast`.
     func markAcknowledged(attemptID: Int64, transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE wallet_transfer_attempts SET broadcast_at = now() WHERE id = \(attemptID)", logger: logger)
-        try await connection.query("""
-            UPDATE wallet_transfers SET state = 'broadcast', last_error = NULL
-            WHERE id = \(transferID) AND state = 'signed'
+        try await connection.run("UPDATE wallet_transfer_attempts SET broadcast_at = now() WHERE id = \(attemptID)", logger: logger)
+        try await connection.run("""
+            UPDATE wallet_transfers SET state = \(TransferState.broadcast.rawValue), last_error = NULL
+            WHERE id = \(transferID) AND state = \(TransferState.signed.rawValue)
             """, logger: logger)
     }
 
     /// A broadcast of the attempt ended without an answer; the first such time is kept.
     func markUnanswered(attemptID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.run(
             "UPDATE wallet_transfer_attempts SET unanswered_broadcast_at = coalesce(unanswered_broadcast_at, now()) WHERE id = \(attemptID)",
             logger: logger
         )
     }
 
     func recordLastError(_ message: String, transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE wallet_transfers SET last_error = \(String(message.prefix(1000))) WHERE id = \(transferID)", logger: logger)
+        try await connection.run("UPDATE wallet_transfers SET last_error = \(String(message.prefix(1000))) WHERE id = \(transferID)", logger: logger)
     }
 
     func recordMined(_ receipt: TransactionReceipt, transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("""
-            UPDATE wallet_transfers SET state = 'mined', mined_tx_hash = \(Data(receipt.transactionHash)),
+        try await connection.run("""
+            UPDATE wallet_transfers SET state = \(TransferState.mined.rawValue), mined_tx_hash = \(Data(receipt.transactionHash)),
                 block_number = \(Int64(receipt.blockNumber)), block_hash = \(Data(receipt.blockHash)),
                 gas_used = \(Int64(receipt.gasUsed)), effective_gas_price = \(String(receipt.effectiveGasPrice))::numeric,
                 nonce_passed_at_block = NULL, last_error = NULL
-            WHERE id = \(transferID) AND state IN ('signed', 'broadcast', 'mined')
+            WHERE id = \(transferID) AND state = ANY(\([TransferState.signed, .broadcast, .mined].map(\.rawValue)))
             """, logger: logger)
     }
 
     /// The receipt vanished (a re-org): back to waiting for one.
     func recordUnmined(transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("""
-            UPDATE wallet_transfers SET state = 'broadcast', mined_tx_hash = NULL, block_number = NULL, block_hash = NULL,
+        try await connection.run("""
+            UPDATE wallet_transfers SET state = \(TransferState.broadcast.rawValue), mined_tx_hash = NULL, block_number = NULL, block_hash = NULL,
                 gas_used = NULL, effective_gas_price = NULL
-            WHERE id = \(transferID) AND state = 'mined'
+            WHERE id = \(transferID) AND state = \(TransferState.mined.rawValue)
             """, logger: logger)
     }
 
     func recordConfirmed(transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("""
-            UPDATE wallet_transfers SET state = 'confirmed', settled_at = now(), last_error = NULL
-            WHERE id = \(transferID) AND state = 'mined'
+        try await connection.run("""
+            UPDATE wallet_transfers SET state = \(TransferState.confirmed.rawValue), settled_at = now(), last_error = NULL
+            WHERE id = \(transferID) AND state = \(TransferState.mined.rawValue)
             """, logger: logger)
     }
 
@@ -220,9 +223,9 @@ struct TransferStore: Sendable {
     func recordFailure(
         _ failure: TransferFailure, reason: String, transferID: Int64, releasingNonce: Bool, on connection: PostgresConnection
     ) async throws {
-        let state = failure == .reverted ? "reverted" : "failed"
-        try await connection.query("""
-            UPDATE wallet_transfers SET state = \(state), failure_code = \(failure.rawValue), failure_reason = \(String(reason.prefix(1000))),
+        let state: TransferState = failure == .reverted ? .reverted : .failed
+        try await connection.run("""
+            UPDATE wallet_transfers SET state = \(state.rawValue), failure_code = \(failure.rawValue), failure_reason = \(String(reason.prefix(1000))),
                 nonce = CASE WHEN \(releasingNonce) THEN NULL ELSE nonce END, settled_at = now()
             WHERE id = \(transferID)
             """, logger: logger)
@@ -237,28 +240,30 @@ struct TransferStore: Sendable {
             """, as: Int64.self, logger: logger).map(UInt64.init) ?? block
     }
 
-    private func decodeTransfers(_ rows: PostgresRowSequence) async throws -> [Transfer] {
-        var transfers: [Transfer] = []
-        typealias Row = (Int64, String, String, String?, String, String, String, Int64?, Data?, Int64?, String?, String?, String?)
-        for try await row in rows.decode(Row.self) {
-            let (id, key, asset, token, recipient, amount, state, nonce, minedHash, block, failureCode, failureReason, lastError) = row
-            let transferAsset: TransferAsset
-            if asset == "erc20", let token {
-                transferAsset = .token(try Address(parsing: token))
-            } else {
-                transferAsset = .ether
-            }
-            guard let transferState = TransferState(rawValue: state), let value = BigUInt(amount) else {
-                throw TransferStoreError.corruptRow(id)
-            }
-            transfers.append(Transfer(
-                id: id, idempotencyKey: key, asset: transferAsset, recipient: try Address(parsing: recipient), amount: value,
-                state: transferState, nonce: nonce.map(UInt64.init), minedTransactionHash: minedHash.map(Array.init),
-                blockNumber: block.map(UInt64.init), failure: failureCode.flatMap(TransferFailure.init(rawValue:)),
-                failureReason: failureReason, lastError: lastError
-            ))
+    private static func transfer(_ row: TransferRow) throws -> Transfer {
+        let (id, key, asset, token, recipient, amount, state, nonce, minedHash, block, failureCode, failureReason, lastError) = row
+        let transferAsset: TransferAsset
+        if asset == "erc20", let token {
+            transferAsset = .token(try Address(parsing: token))
+        } else {
+            transferAsset = .ether
         }
-        return transfers
+        guard let transferState = TransferState(rawValue: state), let value = BigUInt(amount) else {
+            throw TransferStoreError.corruptRow(id)
+        }
+        return Transfer(
+            id: id, idempotencyKey: key, asset: transferAsset, recipient: try Address(parsing: recipient), amount: value,
+            state: transferState, nonce: nonce.map(UInt64.init), minedTransactionHash: minedHash.map(Array.init),
+            blockNumber: block.map(UInt64.init), failure: failureCode.flatMap(TransferFailure.init(rawValue:)),
+            failureReason: failureReason, lastError: lastError
+        )
+    }
+
+    /// Base units read back from a numeric column: money is never silently zero, so text that is not a whole
+    /// non-negative number is an error.
+    private static func units(_ text: String, _ what: String) throws(TransferStoreError) -> BigUInt {
+        guard let value = BigUInt(text) else { throw .malformedAmount(what, text) }
+        return value
     }
 }
 
@@ -266,4 +271,6 @@ struct TransferStore: Sendable {
 enum TransferStoreError: Error {
     case walletMissing
     case corruptRow(Int64)
+    /// A stored amount (named by the first value) whose text is not a whole number of base units.
+    case malformedAmount(String, String)
 }

@@ -51,48 +51,16 @@ public struct Housekeeper: JobHandler {
     /// Deletes what is older than the retention period; returns how many jobs and slot records went.
     @discardableResult
     public func deleteExpired() async throws -> (jobs: Int, slots: Int) {
-        let retentionMilliseconds = retention.milliseconds
         var jobs = 0
         while true {
             let deleted = try await database.withConnection { connection in
-                let rows = try await connection.query(
-                    """
-                    WITH deleted AS (
-                        DELETE FROM jobs WHERE id = ANY(ARRAY(
-                            SELECT id FROM jobs
-                            WHERE state = 'completed' AND finalized_at < now() - \(retentionMilliseconds) * interval '1 millisecond'
-                            ORDER BY finalized_at
-                            LIMIT \(chunkSize)
-                        ))
-                        RETURNING 1
-                    )
-                    SELECT count(*) FROM deleted
-                    """,
-                    logger: database.logger
-                )
-                var count = 0
-                for try await value in rows.decode(Int.self) { count = value }
-                return count
+                try await JobStore.deleteCompleted(olderThan: retention, limit: chunkSize, on: connection, logger: database.logger)
             }
             jobs += deleted
             if deleted < chunkSize { break }
         }
         let slots = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                WITH deleted AS (
-                    DELETE FROM periodic_slots old
-                    WHERE old.slot_start < now() - \(retentionMilliseconds) * interval '1 millisecond'
-                      AND EXISTS (SELECT 1 FROM periodic_slots newer WHERE newer.task = old.task AND newer.slot_start > old.slot_start)
-                    RETURNING 1
-                )
-                SELECT count(*) FROM deleted
-                """,
-                logger: database.logger
-            )
-            var count = 0
-            for try await value in rows.decode(Int.self) { count = value }
-            return count
+            try await PeriodicSlotStore.deleteExpired(olderThan: retention, on: connection, logger: database.logger)
         }
         return (jobs, slots)
     }

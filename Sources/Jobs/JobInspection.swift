@@ -95,36 +95,19 @@ public struct JobQueueSummary: Sendable, Hashable {
 extension JobQueue {
     public func job(_ id: JobID) async throws -> JobRecord? {
         try await database.withConnection { connection in
-            try await Self.records(.id(id, lock: false), on: connection, logger: logger).first
+            try await JobStore.records(.id(id, lock: false), on: connection, logger: logger).first
         }
     }
 
     public func summary(recentFailures limit: Int = 10) async throws -> JobQueueSummary {
         try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT kind, CASE WHEN state = 'available' AND run_at > now() THEN 'scheduled' ELSE state END, count(*)
-                FROM jobs GROUP BY 1, 2 ORDER BY 1, 2
-                """,
-                logger: logger
-            )
-            var counts: [JobQueueSummary.Count] = []
-            for try await (kind, state, count) in rows.decode((String, String, Int).self) {
-                counts.append(JobQueueSummary.Count(kind: kind, state: state, count: count))
+            let counts = try await JobStore.counts(on: connection, logger: logger).map {
+                JobQueueSummary.Count(kind: $0.kind, state: $0.state, count: $0.count)
             }
-            let oldestRows = try await connection.query(
-                """
-                SELECT id, kind, extract(epoch FROM now() - run_at)::bigint FROM jobs
-                WHERE state = 'available' AND run_at <= now()
-                ORDER BY run_at, id LIMIT 1
-                """,
-                logger: logger
-            )
-            var oldest: JobQueueSummary.OldestWaiting?
-            for try await (id, kind, seconds) in oldestRows.decode((Int64, String, Int64).self) {
-                oldest = JobQueueSummary.OldestWaiting(id: JobID(id), kind: kind, waitingSeconds: seconds)
+            let oldest = try await JobStore.oldestWaiting(on: connection, logger: logger).map {
+                JobQueueSummary.OldestWaiting(id: $0.id, kind: $0.kind, waitingSeconds: $0.seconds)
             }
-            let failures = try await Self.records(.recentFailures(limit: limit), on: connection, logger: logger)
+            let failures = try await JobStore.records(.recentFailures(limit: limit), on: connection, logger: logger)
             return JobQueueSummary(counts: counts, oldestWaiting: oldest, recentFailures: failures)
         }
     }
@@ -133,71 +116,19 @@ extension JobQueue {
     @discardableResult
     public func retry(_ id: JobID) async throws -> JobRecord {
         try await database.withTransaction { connection in
-            guard let current = try await Self.records(.id(id, lock: true), on: connection, logger: logger).first else {
+            guard let current = try await JobStore.records(.id(id, lock: true), on: connection, logger: logger).first else {
                 throw JobQueueError.jobNotFound(id)
             }
             guard current.state == .failed else { throw JobQueueError.notRetryable(id, state: current.state) }
-            if let key = current.uniqueKey {
-                let holders = try await connection.query(
-                    "SELECT id FROM jobs WHERE unique_key = \(key) AND state IN ('available', 'running') AND id <> \(id.rawValue)",
-                    logger: logger
-                )
-                for try await holder in holders.decode(Int64.self) {
-                    throw JobQueueError.uniqueKeyTaken(JobID(holder), key: key)
-                }
+            if let key = current.uniqueKey, let holder = try await JobStore.holder(ofUniqueKey: key, excluding: id, on: connection, logger: logger) {
+                throw JobQueueError.uniqueKeyTaken(holder, key: key)
             }
-            try await connection.query(
-                """
-                UPDATE jobs SET state = 'available', run_at = now(), finalized_at = NULL,
-                    max_attempts = greatest(max_attempts, attempt + 1)
-                WHERE id = \(id.rawValue)
-                """,
-                logger: logger
-            )
-            guard let updated = try await Self.records(.id(id, lock: false), on: connection, logger: logger).first else {
+            try await JobStore.requeueFailed(id, on: connection, logger: logger)
+            guard let updated = try await JobStore.records(.id(id, lock: false), on: connection, logger: logger).first else {
                 throw JobQueueError.jobNotFound(id)
             }
             logger.notice("failed job re-queued by hand", metadata: ["job_id": "\(id)", "job_kind": "\(updated.kind)"])
             return updated
         }
-    }
-
-    enum RecordSelection {
-        case id(JobID, lock: Bool)
-        case recentFailures(limit: Int)
-    }
-
-    static func records(_ selection: RecordSelection, on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
-        // Error timestamps come out as Unix seconds, which JSONDecoder reads without guessing at PostgreSQL's text format.
-        let columns = """
-            id, kind, payload::text, state, attempt, max_attempts, run_at, unique_key, attempted_by, last_error,
-            (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'attempt', e->'attempt', 'at', extract(epoch FROM (e->>'at')::timestamptz), 'error', e->'error',
-                'retry_at', extract(epoch FROM (e->>'retry_at')::timestamptz))), '[]')
-             FROM jsonb_array_elements(errors) AS e)::text,
-            created_at, finalized_at
-            """
-        let query: PostgresQuery
-        switch selection {
-        case .id(let id, lock: false):
-            query = "SELECT \(unescaped: columns) FROM jobs WHERE id = \(id.rawValue)"
-        case .id(let id, lock: true):
-            query = "SELECT \(unescaped: columns) FROM jobs WHERE id = \(id.rawValue) FOR UPDATE"
-        case .recentFailures(let limit):
-            query = "SELECT \(unescaped: columns) FROM jobs WHERE state = 'failed' ORDER BY finalized_at DESC LIMIT \(limit)"
-        }
-        let rows = try await connection.query(query, logger: logger)
-        var records: [JobRecord] = []
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        for try await (id, kind, payload, state, attempt, maxAttempts, runAt, uniqueKey, attemptedBy, lastError, errors, createdAt, finalizedAt)
-            in rows.decode((Int64, String, String, String, Int, Int, Date, String?, String?, String?, String, Date, Date?).self) {
-            records.append(JobRecord(
-                id: JobID(id), kind: kind, payload: payload, state: JobState(rawValue: state) ?? .failed, attempt: attempt,
-                maxAttempts: maxAttempts, runAt: runAt, uniqueKey: uniqueKey, attemptedBy: attemptedBy, lastError: lastError,
-                errors: try decoder.decode([JobAttemptError].self, from: Data(errors.utf8)), createdAt: createdAt, finalizedAt: finalizedAt
-            ))
-        }
-        return records
     }
 }

@@ -136,19 +136,9 @@ public struct JobQueue: Sendable {
         for payload in payloads {
             texts.append(try Self.encode(payload, encoder: encoder))
         }
-        let rows = try await connection.query(
-            """
-            INSERT INTO jobs (kind, payload, max_attempts, run_at)
-            SELECT \(Payload.kind), p::jsonb, \(Payload.maxAttempts), coalesce(\(runAt), now())
-            FROM unnest(\(texts)::text[]) WITH ORDINALITY AS t(p, n)
-            ORDER BY n
-            RETURNING id
-            """,
-            logger: logger
+        let ids = try await JobStore.insertBatch(
+            kind: Payload.kind, maxAttempts: Payload.maxAttempts, payloads: texts, runAt: runAt, on: connection, logger: logger
         )
-        var ids: [JobID] = []
-        ids.reserveCapacity(payloads.count)
-        for try await id in rows.decode(Int64.self) { ids.append(JobID(id)) }
         metrics.kind(Payload.kind).enqueued.increment(by: Int64(ids.count))
         return ids
     }
@@ -188,37 +178,20 @@ public struct JobQueue: Sendable {
     }
 
     func insert(_ row: Row, on connection: PostgresConnection) async throws -> EnqueueResult {
-        let inserted = try await connection.query(
-            """
-            INSERT INTO jobs (kind, payload, max_attempts, run_at, unique_key)
-            VALUES (\(row.kind), \(row.payload)::jsonb, \(row.maxAttempts), coalesce(\(row.runAt), now()), \(row.uniqueKey))
-            ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
-            RETURNING id
-            """,
-            logger: logger
-        )
-        for try await id in inserted.decode(Int64.self) {
+        if let id = try await JobStore.insert(row, on: connection, logger: logger) {
             metrics.kind(row.kind).enqueued.increment()
-            return .enqueued(JobID(id))
+            return .enqueued(id)
         }
         guard let key = row.uniqueKey else {
             preconditionFailure("an insert without a unique key cannot conflict")
         }
-        let existing = try await connection.query(
-            "SELECT id FROM jobs WHERE unique_key = \(key) AND state IN ('available', 'running')",
-            logger: logger
-        )
-        for try await id in existing.decode(Int64.self) { return .duplicate(existing: JobID(id)) }
-        return .duplicate(existing: nil)
+        return .duplicate(existing: try await JobStore.holder(ofUniqueKey: key, on: connection, logger: logger))
     }
 
     /// Queues the notification inside the caller's transaction; PostgreSQL delivers it at commit, and drops it on
     /// rollback.
     func notifyAtCommit(_ kinds: Set<String>, on transaction: PostgresConnection) async throws {
-        try await transaction.query(
-            "SELECT pg_notify(\(JobStore.notificationChannel), kind) FROM unnest(\(Array(kinds))::text[]) AS kind",
-            logger: logger
-        )
+        try await JobStore.notify(kinds, synchronousCommitOff: false, on: transaction, logger: logger)
     }
 
     /// Notifies in a transaction of its own, after the jobs' commit. Best effort: a lost notification only delays
@@ -228,13 +201,7 @@ public struct JobQueue: Sendable {
         guard !kinds.isEmpty else { return }
         let logger = self.logger
         let notify = { @Sendable (connection: PostgresConnection) async throws in
-            _ = try await connection.query(
-                """
-                SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(JobStore.notificationChannel), kind)
-                FROM unnest(\(Array(kinds))::text[]) AS kind
-                """,
-                logger: logger
-            )
+            try await JobStore.notify(kinds, synchronousCommitOff: true, on: connection, logger: logger)
         }
         do {
             if let connection {

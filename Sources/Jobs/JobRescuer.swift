@@ -89,25 +89,10 @@ public struct JobRescuer: Service {
 
     func refreshDepth() async throws {
         let (counts, oldest) = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT kind, CASE WHEN state = 'available' AND run_at > now() THEN 'scheduled' ELSE state END, count(*)
-                FROM jobs WHERE state IN ('available', 'running', 'failed')
-                GROUP BY 1, 2
-                """,
-                logger: logger
-            )
+            let rows = try await JobStore.counts(in: [.available, .running, .failed], on: connection, logger: logger)
             var counts: [JobMetrics.DepthKey: Int] = [:]
-            for try await (kind, state, count) in rows.decode((String, String, Int).self) {
-                counts[JobMetrics.DepthKey(kind: kind, state: state)] = count
-            }
-            let ages = try await connection.query(
-                "SELECT coalesce(extract(epoch FROM now() - min(run_at)), 0)::bigint FROM jobs WHERE state = 'available' AND run_at <= now()",
-                logger: logger
-            )
-            var oldest: Int64 = 0
-            for try await age in ages.decode(Int64.self) { oldest = age }
-            return (counts, oldest)
+            for row in rows { counts[JobMetrics.DepthKey(kind: row.kind, state: row.state)] = row.count }
+            return (counts, try await JobStore.oldestWaitingAge(on: connection, logger: logger))
         }
         metrics.recordDepth(counts)
         metrics.oldestWaitingAge.record(oldest)

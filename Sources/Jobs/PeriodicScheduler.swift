@@ -189,16 +189,8 @@ public final class PeriodicScheduler: Service, Sendable {
         let logger = self.logger
         return try await queue.transaction { transaction in
             let connection = transaction.connection
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(hashtextextended(\("telepay.periodic." + task.name), 0))",
-                logger: logger
-            )
-            let rows = try await connection.query(
-                "SELECT extract(epoch FROM max(slot_start))::bigint FROM periodic_slots WHERE task = \(task.name)",
-                logger: logger
-            )
-            var lastStart: Int64?
-            for try await value in rows.decode(Int64?.self) { lastStart = value }
+            try await PeriodicSlotStore.lockTask(task.name, on: connection, logger: logger)
+            let lastStart = try await PeriodicSlotStore.lastStart(of: task.name, on: connection, logger: logger)
             guard let plan = SlotPlanner.plan(intervalSeconds: task.intervalSeconds, catchUp: task.catchUp, lastStart: lastStart, now: now) else {
                 return nil
             }
@@ -209,13 +201,7 @@ public final class PeriodicScheduler: Service, Sendable {
                 intervalSeconds: task.intervalSeconds
             )
             let result = try await task.enqueue(slot, transaction)
-            try await connection.query(
-                """
-                INSERT INTO periodic_slots (task, slot_start, covers_from, job_id)
-                VALUES (\(task.name), \(slot.start), \(slot.coversFrom), \(result.enqueuedID?.rawValue))
-                """,
-                logger: logger
-            )
+            try await PeriodicSlotStore.insert(slot, jobID: result.enqueuedID, on: connection, logger: logger)
             if plan.coversFrom < plan.start {
                 logger.notice("periodic task catching up: one run covers the missed slots", metadata: [
                     "task": "\(task.name)", "covers_from": "\(slot.coversFrom.formatted(.iso8601))", "slot": "\(slot.start.formatted(.iso8601))",

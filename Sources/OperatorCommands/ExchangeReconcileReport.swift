@@ -23,7 +23,7 @@ public enum ExchangeReconcileReport {
         let lister = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
         return try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
             // Reconciliation only reads, so the orders' own client is never called.
-            try await ExchangeOrders(database: context.database, api: lister, logger: logger).reconcile(lister: lister, since: since)
+            try await ExchangeOrderService(database: context.database, api: lister, logger: logger).reconcile(lister: lister, since: since)
         }
     }
 }

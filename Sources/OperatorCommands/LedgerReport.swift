@@ -50,7 +50,7 @@ public enum ReconcileReport {
             key: key, chainId: configuration.ethereumChainId, rpc: rpc, database: database, alerts: LoggingWalletAlerts(logger: logger), logger: logger
         )
         let orders = configuration.changeNowAPIKey.map {
-            ExchangeOrders(
+            ExchangeOrderService(
                 database: database, api: ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value),
                 alerts: LoggingExchangeAlerts(logger: logger), logger: logger
             )

@@ -154,7 +154,7 @@ public enum ConversionOperator {
             key: key, chainId: configuration.ethereumChainId, rpc: rpc, database: database, alerts: LoggingWalletAlerts(logger: logger), logger: logger
         )
         let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: apiKey.value)
-        let orders = ExchangeOrders(database: database, api: client, alerts: LoggingExchangeAlerts(logger: logger), logger: logger)
+        let orders = ExchangeOrderService(database: database, api: client, alerts: LoggingExchangeAlerts(logger: logger), logger: logger)
         return ConversionService(
             database: database, queue: context.queue, wallet: HotWalletPayouts(sender: sender, rpc: rpc),
             arrivals: ChainConversionArrivals(rpc: rpc, token: usdt, wallet: key.address, confirmations: configuration.ethereumConfirmations),

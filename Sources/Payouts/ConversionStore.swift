@@ -126,7 +126,7 @@ enum ConversionStore {
             """
             SELECT b.owner_user_id, b.channel_id, b.pending::text, b.pending_usd::text
             FROM owner_balances b JOIN channel_payout_settings s ON s.channel_id = b.channel_id
-            WHERE b.asset = \(asset) AND b.pending > 0 AND s.strategy = 'threshold'
+            WHERE b.asset = \(asset) AND b.pending > 0 AND s.strategy = \(PayoutStrategy.threshold.rawValue)
             ORDER BY b.channel_id, b.owner_user_id
             \(unescaped: lock ? "FOR UPDATE OF b" : "")
             """,

@@ -42,7 +42,7 @@ public protocol PayoutWallet: Sendable {
 
 /// Payouts in another coin than the settlement asset: through ChangeNOW, funded by the hot wallet.
 public struct PayoutExchange: Sendable {
-    public var orders: ExchangeOrders
+    public var orders: ExchangeOrderService
     public var api: any ChangeNowAPI
     /// The hot wallet's address: where ChangeNOW returns a deposit it cannot exchange.
     public var refundAddress: String
@@ -56,7 +56,7 @@ public struct PayoutExchange: Sendable {
     public var minimumLifetime: Duration
 
     public init(
-        orders: ExchangeOrders, api: any ChangeNowAPI, refundAddress: String, from: ExchangeLeg = ExchangeLeg(currency: "eth", network: "eth"),
+        orders: ExchangeOrderService, api: any ChangeNowAPI, refundAddress: String, from: ExchangeLeg = ExchangeLeg(currency: "eth", network: "eth"),
         verifyingAlertAfter: Duration = .seconds(3600), amountDecimals: Int = 8, minimumLifetime: Duration = .seconds(600)
     ) {
         self.orders = orders

@@ -170,8 +170,8 @@ enum PayoutStore {
             FROM owner_balances b
             JOIN channel_payout_settings s ON s.channel_id = b.channel_id
             WHERE b.asset = \(asset) AND b.pending > 0
-              AND (s.strategy = 'instant'
-                   OR (\(everyThreshold) AND s.strategy = 'threshold' AND b.pending >= s.threshold_usd * \(DecimalText.plain(unitsPerUSD))::numeric))
+              AND (s.strategy = \(PayoutStrategy.instant.rawValue)
+                   OR (\(everyThreshold) AND s.strategy = \(PayoutStrategy.threshold.rawValue) AND b.pending >= s.threshold_usd * \(DecimalText.plain(unitsPerUSD))::numeric))
               AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.channel_id = b.channel_id AND p.asset = b.asset
                               AND p.state = ANY(\(PayoutState.open.map(\.rawValue))))
               AND NOT EXISTS (

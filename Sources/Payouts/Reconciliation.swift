@@ -31,13 +31,13 @@ public struct Reconciliation: Sendable {
     let rpc: any EthereumRPC
     /// Ledger asset → the token contract it is on the chain (USDT); ETH is the chain's own coin.
     let tokens: [String: Address]
-    let orders: ExchangeOrders?
+    let orders: ExchangeOrderService?
     /// ChangeNOW with the key that may list exchanges (the private key), for the orphan check.
     let lister: (any ChangeNowAPI)?
     let logger: Logger
 
     public init(
-        database: Database, sender: TransferSender, rpc: any EthereumRPC, tokens: [String: Address], orders: ExchangeOrders?,
+        database: Database, sender: TransferSender, rpc: any EthereumRPC, tokens: [String: Address], orders: ExchangeOrderService?,
         lister: (any ChangeNowAPI)? = nil, logger: Logger
     ) {
         self.database = database

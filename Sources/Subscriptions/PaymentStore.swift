@@ -131,16 +131,13 @@ enum PaymentStore {
 
     // MARK: - Inbox
 
-    /// The stored callback `inboxID`: which payment it is about, and whether it was processed.
+    /// The stored callback `inboxID` (its table's home is `PaymentInboxStore`).
     static func inbox(_ inboxID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (paymentID: String, orderRef: String?, processed: Bool)? {
-        try await connection.first(
-            "SELECT payment_id, order_id, processed_at IS NOT NULL FROM payment_inbox WHERE id = \(inboxID)",
-            as: (String, String?, Bool).self, logger: logger
-        ).map { (paymentID: $0.0, orderRef: $0.1, processed: $0.2) }
+        try await PaymentInboxStore.entry(inboxID, on: connection, logger: logger)
     }
 
     static func markProcessed(_ inboxID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run("UPDATE payment_inbox SET processed_at = now() WHERE id = \(inboxID) AND processed_at IS NULL", logger: logger)
+        try await PaymentInboxStore.markProcessed(inboxID, on: connection, logger: logger)
     }
 }
 

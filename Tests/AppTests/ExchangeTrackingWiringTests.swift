@@ -37,7 +37,7 @@ struct ExchangeTrackingWiringTests {
             let application = try await TelePayApplication.build(configuration: configuration, logger: quietLogger, gracefulShutdownSignals: [])
             let running = Task { try await application.run() }
             do {
-                let orders = ExchangeOrders(
+                let orders = ExchangeOrderService(
                     database: application.database.database, api: ChangeNowClient(baseURL: changeNowURL, apiKey: "test-api-key"), logger: quietLogger
                 )
                 try await waitFor("the schema") { (try? await orders.unsettledExchanges(limit: 1)) != nil }

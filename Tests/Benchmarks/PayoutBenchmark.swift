@@ -57,7 +57,7 @@ struct PayoutBenchmark {
 
         // 2. Payout passes until every channel is paid.
         let exchange = InProcessChangeNow()
-        let orders = ExchangeOrders(database: database, api: exchange, logger: logger)
+        let orders = ExchangeOrderService(database: database, api: exchange, logger: logger)
         let service = PayoutService(
             database: database, queue: JobQueue(database: database, logger: logger), wallet: InstantWallet(), settlement: .ether,
             exchange: PayoutExchange(orders: orders, api: exchange, refundAddress: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),

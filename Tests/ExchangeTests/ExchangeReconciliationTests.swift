@@ -60,7 +60,7 @@ struct ExchangeReconciliationTests {
         try await fake.serve { url in
             try await withMigratedDatabase { database in
                 let standard = ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30))
-                let orders = ExchangeOrders(database: database, api: standard, logger: quietLogger)
+                let orders = ExchangeOrderService(database: database, api: standard, logger: quietLogger)
                 let start = Date().addingTimeInterval(-60)
 
                 let clean = try await orders.record(request("payout:clean"))
@@ -77,7 +77,7 @@ struct ExchangeReconciliationTests {
                 try await fake.setStatus(stranger.id, "confirming")
 
                 // Recorded under a key the private key does not belong to, as after a key change.
-                let oldOrders = ExchangeOrders(database: database, api: ChangeNowClient(baseURL: url, apiKey: "old-api-key"), logger: quietLogger)
+                let oldOrders = ExchangeOrderService(database: database, api: ChangeNowClient(baseURL: url, apiKey: "old-api-key"), logger: quietLogger)
                 let old = try await oldOrders.record(request("payout:old-key", amount: "0.3"))
                 let oldExchange = try #require(try await oldOrders.ensureExchange(intentId: old.id).exchangeId)
 
@@ -104,7 +104,7 @@ struct ExchangeReconciliationTests {
         try await fake.serve { url in
             try await withMigratedDatabase { database in
                 let standard = ChangeNowClient(baseURL: url, apiKey: "test-api-key")
-                let orders = ExchangeOrders(database: database, api: standard, logger: quietLogger)
+                let orders = ExchangeOrderService(database: database, api: standard, logger: quietLogger)
                 await #expect {
                     _ = try await orders.reconcile(lister: standard, since: Date().addingTimeInterval(-60))
                 } throws: { error in
@@ -122,8 +122,8 @@ struct ExchangeReconciliationTests {
             ListedExchange(id: id, status: .waiting, payinExpectedAmount: Decimal(string: amount), payoutAddress: payout)
         }
         let attempts = [
-            CreateAttemptCandidate(intentId: 1, idempotencyKey: "a", attempt: 1, outcome: "superseded", exchangeId: "s1", payoutAddress: ownerWallet, fromAmount: 1),
-            CreateAttemptCandidate(intentId: 2, idempotencyKey: "b", attempt: 1, outcome: "unknown", exchangeId: nil, payoutAddress: ownerWallet, fromAmount: 2),
+            CreateAttemptCandidate(intentId: 1, idempotencyKey: "a", attempt: 1, outcome: .superseded, exchangeId: "s1", payoutAddress: ownerWallet, fromAmount: 1),
+            CreateAttemptCandidate(intentId: 2, idempotencyKey: "b", attempt: 1, outcome: .unknown, exchangeId: nil, payoutAddress: ownerWallet, fromAmount: 2),
         ]
         let recorded = [
             RecordedExchange(intentId: 1, idempotencyKey: "a", exchangeId: "r1", state: .funding, createdAt: since),

@@ -41,7 +41,7 @@ final class FixedClock: WallClock {
 }
 
 private struct Fixture: Sendable {
-    let orders: ExchangeOrders
+    let orders: ExchangeOrderService
     let fake: FakeChangeNow
     let database: Database
     let alerts: CollectingExchangeAlerts
@@ -67,7 +67,7 @@ private func withFixture<Result: Sendable>(_ body: @Sendable (Fixture) async thr
     return try await fake.serve { url in
         try await withMigratedDatabase { database in
             let alerts = CollectingExchangeAlerts()
-            let orders = ExchangeOrders(
+            let orders = ExchangeOrderService(
                 database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), alerts: alerts, logger: quietLogger
             )
             return try await body(Fixture(orders: orders, fake: fake, database: database, alerts: alerts))

@@ -16,7 +16,7 @@ struct ExchangeFundingTests {
         try await withSenderFixture { fixture in
             let fake = FakeChangeNow()
             try await fake.serve { url in
-                let orders = ExchangeOrders(database: fixture.database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key"), logger: quietLogger)
+                let orders = ExchangeOrderService(database: fixture.database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key"), logger: quietLogger)
                 let sender = fixture.sender()
                 try await sender.start()
                 let intent = try await orders.record(ExchangeIntentRequest(

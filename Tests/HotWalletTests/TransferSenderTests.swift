@@ -152,6 +152,30 @@ struct TransferSenderTests {
         }
     }
 
+    @Test("a fee read back from the database that is not a whole number of wei is an error, never zero")
+    func malformedStoredFeeIsRefused() async throws {
+        try await withSenderFixture { fixture in
+            let sender = fixture.sender()
+            try await sender.start()
+            let request = TransferRequest(idempotencyKey: "fee:1", asset: .ether, recipient: LocalChain.randomAddress(), amount: try fixture.ether("0.01"))
+            let sent = try await sender.send(request)
+            #expect(try await sender.attempts(of: sent).count == 1)
+            // The schema keeps fees whole; loosening it is the only way to store one the code must refuse.
+            try await fixture.database.withConnection { connection in
+                try await connection.query("ALTER TABLE wallet_transfer_attempts ALTER COLUMN max_fee_per_gas TYPE numeric", logger: quietLogger)
+                try await connection.query(
+                    "UPDATE wallet_transfer_attempts SET max_fee_per_gas = max_fee_per_gas + 0.5 WHERE transfer_id = \(sent.id)", logger: quietLogger
+                )
+            }
+            await #expect {
+                _ = try await sender.attempts(of: sent)
+            } throws: { error in
+                guard case TransferError.database(let cause) = error else { return false }
+                return "\(cause)".contains("malformedAmount")
+            }
+        }
+    }
+
     @Test("an ERC-20 transfer moves exactly the base units")
     func tokenTransfer() async throws {
         try await withSenderFixture { fixture in

@@ -80,7 +80,7 @@ let api = ChangeNowClient(baseURL: value("CRASH_CHANGENOW_URL"), apiKey: "test-a
 let threshold = environment["CRASH_MODE"] == "threshold"
 let killSwitch = KillSwitch(environment["CRASH_AT"] ?? "")
 let queue = JobQueue(database: database, logger: logger)
-let orders = ExchangeOrders(database: database, api: api, logger: logger)
+let orders = ExchangeOrderService(database: database, api: api, logger: logger)
 let payouts: PayoutService
 var conversions: ConversionService?
 if threshold {

@@ -85,7 +85,7 @@ struct ExchangePayoutWorld {
             let api = ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: timeout)
             let alerts = RecordedExchangeAlerts()
             let events = RecordedPayoutEvents()
-            let orders = ExchangeOrders(database: world.database, api: api, alerts: alerts, logger: quietLogger)
+            let orders = ExchangeOrderService(database: world.database, api: api, alerts: alerts, logger: quietLogger)
             let payouts = PayoutService(
                 database: world.database, queue: world.queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc), settlement: .ether,
                 exchange: PayoutExchange(orders: orders, api: api, refundAddress: key.address.checksummed, verifyingAlertAfter: verifyingAlertAfter, minimumLifetime: .zero),

@@ -16,10 +16,10 @@ struct InboxEnqueueTests {
                 invoiceID: nil, signatureVariant: "recursive", payload: "{}"
             )
             let inboxID = try #require(try await database.withConnection { connection in
-                try await PaymentInbox.record(notification, on: connection, logger: quietLogger)
+                try await PaymentInboxStore.record(notification, on: connection, logger: quietLogger)
             })
             let duplicate = try await database.withConnection { connection in
-                try await PaymentInbox.record(notification, on: connection, logger: quietLogger)
+                try await PaymentInboxStore.record(notification, on: connection, logger: quietLogger)
             }
             #expect(duplicate == nil)
             let expected = ProcessPaymentJob(inboxID: inboxID)

@@ -90,7 +90,7 @@ struct PayoutPropertyTests {
             let exchange = InProcessChangeNow { id in counter.next(for: id) }
             let service = PayoutService(
                 database: database, queue: JobQueue(database: database, logger: quietLogger), wallet: wallet, settlement: .ether,
-                exchange: PayoutExchange(orders: ExchangeOrders(database: database, api: exchange, logger: quietLogger), api: exchange,
+                exchange: PayoutExchange(orders: ExchangeOrderService(database: database, api: exchange, logger: quietLogger), api: exchange,
                                          refundAddress: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
                 logger: quietLogger
             )

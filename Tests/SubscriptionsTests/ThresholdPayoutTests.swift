@@ -81,7 +81,7 @@ struct ThresholdWorld {
             try await sender.start()
             return try await fake.serve { url in
                 let api = ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(10))
-                let orders = ExchangeOrders(database: database, api: api, alerts: RecordedExchangeAlerts(), logger: quietLogger)
+                let orders = ExchangeOrderService(database: database, api: api, alerts: RecordedExchangeAlerts(), logger: quietLogger)
                 let hot = key.address.checksummed
                 let conversions = ConversionService(
                     database: database, queue: queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc),

@@ -128,7 +128,7 @@ struct ThresholdPropertyTests {
             }
             let counter = EndingCounter(endings: endings)
             let exchange = InProcessChangeNow { id in counter.next(for: id) }
-            let orders = ExchangeOrders(database: database, api: exchange, logger: quietLogger)
+            let orders = ExchangeOrderService(database: database, api: exchange, logger: quietLogger)
             let queue = JobQueue(database: database, logger: quietLogger)
             let hot = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
             let conversions = ConversionService(

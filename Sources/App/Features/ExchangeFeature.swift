@@ -4,11 +4,11 @@ import ExchangeOrders
 /// ChangeNOW: the exchange orders payouts and conversions place, and the tracking that polls their status.
 struct ExchangeFeature {
     let client: ChangeNowClient
-    let orders: ExchangeOrders
+    let orders: ExchangeOrderService
 
     init(key: Secret, context: AssemblyContext) {
         client = ChangeNowClient(baseURL: context.configuration.changeNowAPIURL.absoluteString, apiKey: key.value)
-        orders = ExchangeOrders(database: context.database, api: client, alerts: context.alerts, logger: context.logger)
+        orders = ExchangeOrderService(database: context.database, api: client, alerts: context.alerts, logger: context.logger)
     }
 
     func contribution(_ context: AssemblyContext) throws -> FeatureContribution {

@@ -104,7 +104,7 @@ public struct NOWPaymentsIPNReceiver: Sendable {
         let logger = self.logger
         // One statement, atomic on its own: the inbox row and (by trigger) its processing job.
         let inserted = try await database.withConnection { connection in
-            try await PaymentInbox.record(notification, on: connection, logger: logger)
+            try await PaymentInboxStore.record(notification, on: connection, logger: logger)
         }
         if let inserted {
             await onCommitted?(inserted)

@@ -19,18 +19,18 @@ private func request(_ key: String, amount: String = "0.1") -> ExchangeIntentReq
 }
 
 /// A fresh database and a fresh fake, with the order book wired to both.
-private func withOrders<Result: Sendable>(_ body: @Sendable (ExchangeOrders, FakeChangeNow, Database) async throws -> Result) async throws -> Result {
+private func withOrders<Result: Sendable>(_ body: @Sendable (ExchangeOrderService, FakeChangeNow, Database) async throws -> Result) async throws -> Result {
     let fake = FakeChangeNow()
     return try await fake.serve { url in
         try await withMigratedDatabase { database in
-            let orders = ExchangeOrders(database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), logger: quietLogger)
+            let orders = ExchangeOrderService(database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), logger: quietLogger)
             return try await body(orders, fake, database)
         }
     }
 }
 
 @Suite("Exchange intents in PostgreSQL: an intent funds at most one exchange")
-struct ExchangeOrdersTests {
+struct ExchangeOrderServiceTests {
     @Test("recording is idempotent by key; the same key with other terms is refused")
     func idempotentRecord() async throws {
         try await withOrders { orders, fake, _ in
@@ -92,7 +92,7 @@ struct ExchangeOrdersTests {
 
             let orphans = try await orders.unreconciledCreateAttempts()
             #expect(orphans.count == 1)
-            #expect(orphans.first?.intentId == intent.id && orphans.first?.attempt == 1 && orphans.first?.outcome == "unknown")
+            #expect(orphans.first?.intentId == intent.id && orphans.first?.attempt == 1 && orphans.first?.outcome == .unknown)
         }
     }
 
@@ -132,7 +132,7 @@ struct ExchangeOrdersTests {
             let orphans = try await orders.unreconciledCreateAttempts()
             // Either the second worker saw the recorded exchange, or it made one that is never used.
             #expect(orphans.count == made - 1)
-            #expect(orphans.allSatisfy { $0.outcome == "superseded" && $0.exchangeId != a.exchangeId })
+            #expect(orphans.allSatisfy { $0.outcome == .superseded && $0.exchangeId != a.exchangeId })
         }
     }
 

@@ -67,10 +67,22 @@ public struct UnreconciledCreateAttempt: Sendable, Hashable {
     public var intentId: Int64
     public var attempt: Int
     /// `nil` when the call was in flight as the process died, else `superseded` or `unknown`.
-    public var outcome: String?
+    public var outcome: ExchangeCreateOutcome?
     /// Known for `superseded` attempts only.
     public var exchangeId: String?
     public var startedAt: Date
+}
+
+/// How a recorded create call ended.
+public enum ExchangeCreateOutcome: String, Sendable, Hashable {
+    /// Its exchange is the intent's.
+    case created
+    /// It made an exchange, but another create for the intent answered first; that exchange is never funded.
+    case superseded
+    /// ChangeNOW refused it; nothing was made.
+    case rejected
+    /// No usable answer: an exchange may or may not exist.
+    case unknown
 }
 
 /// Why an exchange order step failed.
@@ -110,7 +122,7 @@ public enum ExchangeOrderError: Error, Sendable, CustomStringConvertible {
 /// call, each create call is recorded before it is made, the first exchange whose answer arrives is
 /// written to the intent once (a trigger refuses any change), and funding names only that exchange.
 /// A create whose answer was lost may be retried; the exchange it may have made is never funded.
-public struct ExchangeOrders: Sendable {
+public struct ExchangeOrderService: Sendable {
     private let database: Database
     private let api: any ChangeNowAPI
     private let alertSink: (any ExchangeAlertSink)?
@@ -124,28 +136,14 @@ public struct ExchangeOrders: Sendable {
         self.logger = logger
     }
 
-    private static let columns = """
-        id, idempotency_key, from_currency, from_network, to_currency, to_network, from_amount::text, payout_address, \
-        payout_extra_id, refund_address, state, exchange_id, payin_address, payin_extra_id, expected_to_amount::text, \
-        exchange_status, funding_transfer_key, last_error
-        """
-
     /// Records the intent, or returns the one already recorded under its key. Calls nothing outside.
     public func record(_ request: ExchangeIntentRequest) async throws -> ExchangeIntent {
         guard request.fromAmount > 0 else { throw ExchangeOrderError.createRejected(.invalidRequest("fromAmount must be positive")) }
         let intent = try await stored { connection in
-            let rows = try await connection.query("""
-                INSERT INTO exchange_intents (idempotency_key, from_currency, from_network, to_currency, to_network, from_amount,
-                                              payout_address, payout_extra_id, refund_address)
-                VALUES (\(request.idempotencyKey), \(request.pair.from.currency), \(request.pair.from.network), \(request.pair.to.currency),
-                        \(request.pair.to.network), \(DecimalText.plain(request.fromAmount))::numeric, \(request.payoutAddress),
-                        \(request.payoutExtraId), \(request.refundAddress))
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING \(unescaped: Self.columns)
-                """, logger: logger)
-            if let inserted = try await Self.decode(rows).first { return inserted }
-            let existing = try await connection.query("SELECT \(unescaped: Self.columns) FROM exchange_intents WHERE idempotency_key = \(request.idempotencyKey)", logger: logger)
-            guard let intent = try await Self.decode(existing).first else { throw ExchangeOrderError.idempotencyKeyReused(request.idempotencyKey) }
+            if let inserted = try await ExchangeOrderStore.insertIntent(request, on: connection, logger: logger) { return inserted }
+            guard let intent = try await ExchangeOrderStore.intent(idempotencyKey: request.idempotencyKey, on: connection, logger: logger) else {
+                throw ExchangeOrderError.idempotencyKeyReused(request.idempotencyKey)
+            }
             return intent
         }
         guard intent.pair == request.pair, intent.fromAmount == request.fromAmount, intent.payoutAddress == request.payoutAddress,
@@ -156,8 +154,7 @@ public struct ExchangeOrders: Sendable {
 
     public func intent(id: Int64) async throws -> ExchangeIntent {
         try await stored { connection in
-            let rows = try await connection.query("SELECT \(unescaped: Self.columns) FROM exchange_intents WHERE id = \(id)", logger: logger)
-            guard let intent = try await Self.decode(rows).first else { throw ExchangeOrderError.intentNotFound(id) }
+            guard let intent = try await ExchangeOrderStore.intent(id: id, on: connection, logger: logger) else { throw ExchangeOrderError.intentNotFound(id) }
             return intent
         }
     }
@@ -168,17 +165,11 @@ public struct ExchangeOrders: Sendable {
     public func ensureExchange(intentId: Int64) async throws -> ExchangeIntent {
         let (intent, attempt): (ExchangeIntent, Int?) = try await stored { connection in
             try await connection.withTransaction(logger: logger) { transaction in
-                let rows = try await transaction.query("SELECT \(unescaped: Self.columns) FROM exchange_intents WHERE id = \(intentId) FOR UPDATE", logger: logger)
-                guard let intent = try await Self.decode(rows).first else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard let intent = try await ExchangeOrderStore.intent(id: intentId, lock: true, on: transaction, logger: logger) else {
+                    throw ExchangeOrderError.intentNotFound(intentId)
+                }
                 guard intent.exchangeId == nil, intent.state == .pending else { return (intent, nil) }
-                let numbers = try await transaction.query("""
-                    INSERT INTO exchange_create_attempts (intent_id, attempt)
-                    SELECT \(intentId), COALESCE(MAX(attempt), 0) + 1 FROM exchange_create_attempts WHERE intent_id = \(intentId)
-                    RETURNING attempt
-                    """, logger: logger)
-                var attempt = 1
-                for try await number in numbers.decode(Int.self) { attempt = number }
-                return (intent, attempt)
+                return (intent, try await ExchangeOrderStore.insertCreateAttempt(intentId: intentId, on: transaction, logger: logger))
             }
         }
         guard let attempt else { return intent }
@@ -191,14 +182,13 @@ public struct ExchangeOrders: Sendable {
         do {
             created = try await api.createExchange(request)
         } catch {
-            let outcome = error.outcomeUnknown ? "unknown" : "rejected"
+            let outcome: ExchangeCreateOutcome = error.outcomeUnknown ? .unknown : .rejected
             try await stored { connection in
                 try await connection.withTransaction(logger: logger) { transaction in
-                    try await transaction.query("""
-                        UPDATE exchange_create_attempts SET outcome = \(outcome), error = \(String(describing: error)), finished_at = now()
-                        WHERE intent_id = \(intentId) AND attempt = \(attempt)
-                        """, logger: logger)
-                    try await transaction.query("UPDATE exchange_intents SET last_error = \(String(describing: error)) WHERE id = \(intentId)", logger: logger)
+                    try await ExchangeOrderStore.finishCreateAttempt(
+                        attempt, intentId: intentId, outcome: outcome, error: String(describing: error), on: transaction, logger: logger
+                    )
+                    try await ExchangeOrderStore.recordLastError(String(describing: error), intentId: intentId, on: transaction, logger: logger)
                 }
             }
             logger.warning("exchange create failed", metadata: ["intent": "\(intent.idempotencyKey)", "attempt": "\(attempt)", "outcome": "\(outcome)", "error": "\(error)"])
@@ -207,23 +197,18 @@ public struct ExchangeOrders: Sendable {
 
         return try await stored { connection in
             try await connection.withTransaction(logger: logger) { transaction in
-                let rows = try await transaction.query("SELECT \(unescaped: Self.columns) FROM exchange_intents WHERE id = \(intentId) FOR UPDATE", logger: logger)
-                guard let current = try await Self.decode(rows).first else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard let current = try await ExchangeOrderStore.intent(id: intentId, lock: true, on: transaction, logger: logger) else {
+                    throw ExchangeOrderError.intentNotFound(intentId)
+                }
                 // Another worker's create answered first: this exchange stays unfunded.
-                let outcome = current.exchangeId == nil ? "created" : "superseded"
-                try await transaction.query("""
-                    UPDATE exchange_create_attempts SET outcome = \(outcome), exchange_id = \(created.id), finished_at = now()
-                    WHERE intent_id = \(intentId) AND attempt = \(attempt)
-                    """, logger: logger)
+                let outcome: ExchangeCreateOutcome = current.exchangeId == nil ? .created : .superseded
+                try await ExchangeOrderStore.finishCreateAttempt(
+                    attempt, intentId: intentId, outcome: outcome, exchangeId: created.id, on: transaction, logger: logger
+                )
                 guard current.exchangeId == nil else { return current }
-                let updated = try await transaction.query("""
-                    UPDATE exchange_intents SET state = 'created', exchange_id = \(created.id), payin_address = \(created.payinAddress),
-                        payin_extra_id = \(created.payinExtraId), expected_to_amount = \(DecimalText.plain(created.toAmount))::numeric,
-                        exchange_status = 'new', last_error = NULL
-                    WHERE id = \(intentId)
-                    RETURNING \(unescaped: Self.columns)
-                    """, logger: logger)
-                guard let recorded = try await Self.decode(updated).first else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard let recorded = try await ExchangeOrderStore.recordCreated(created, intentId: intentId, on: transaction, logger: logger) else {
+                    throw ExchangeOrderError.intentNotFound(intentId)
+                }
                 logger.info("exchange created", metadata: ["intent": "\(recorded.idempotencyKey)", "exchange": "\(created.id)", "attempt": "\(attempt)"])
                 return recorded
             }
@@ -234,16 +219,10 @@ public struct ExchangeOrders: Sendable {
     /// `funding`; every call returns the same key, address and amount.
     public func funding(intentId: Int64) async throws -> ExchangeFunding {
         let intent = try await stored { connection in
-            let rows = try await connection.query("""
-                UPDATE exchange_intents
-                SET funding_transfer_key = COALESCE(funding_transfer_key, 'exchange-intent:' || id::text),
-                    state = CASE WHEN state = 'created' THEN 'funding' ELSE state END
-                WHERE id = \(intentId) AND exchange_id IS NOT NULL AND state IN ('created', 'funding', 'finished')
-                RETURNING \(unescaped: Self.columns)
-                """, logger: logger)
-            if let intent = try await Self.decode(rows).first { return intent }
-            let current = try await connection.query("SELECT \(unescaped: Self.columns) FROM exchange_intents WHERE id = \(intentId)", logger: logger)
-            guard let intent = try await Self.decode(current).first else { throw ExchangeOrderError.intentNotFound(intentId) }
+            if let intent = try await ExchangeOrderStore.claimFunding(intentId: intentId, on: connection, logger: logger) { return intent }
+            guard let intent = try await ExchangeOrderStore.intent(id: intentId, on: connection, logger: logger) else {
+                throw ExchangeOrderError.intentNotFound(intentId)
+            }
             throw ExchangeOrderError.notFundable(intent.state)
         }
         guard let key = intent.fundingTransferKey, let exchangeId = intent.exchangeId, let payin = intent.payinAddress else {
@@ -280,22 +259,16 @@ public struct ExchangeOrders: Sendable {
     /// than `verifyingAlertAfter`. Only the transaction that made the change raises its alert.
     @discardableResult
     public func recordStatus(_ report: ExchangeStatusReport, intentId: Int64, verifyingAlertAfter: Duration = .seconds(3600)) async throws -> StatusRecord {
-        let thresholdSeconds = Double(verifyingAlertAfter.components.seconds) + Double(verifyingAlertAfter.components.attoseconds) / 1e18
         let (record, alerts): (StatusRecord, [ExchangeAlert]) = try await stored { connection in
             try await connection.withTransaction(logger: logger) { transaction in
-                let rows = try await transaction.query("""
-                    SELECT exchange_id, exchange_status, verifying_alerted_at IS NOT NULL,
-                           COALESCE(status_changed_at <= now() - \(thresholdSeconds) * interval '1 second', false), status_changed_at
-                    FROM exchange_intents WHERE id = \(intentId) FOR UPDATE
-                    """, logger: logger)
-                var current: (exchangeId: String?, status: String?, alerted: Bool, overdue: Bool, since: Date?)?
-                for try await row in rows.decode((String?, String?, Bool, Bool, Date?).self) { current = row }
-                guard let current else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard let current = try await ExchangeOrderStore.lockStatus(
+                    intentId: intentId, verifyingAlertAfter: verifyingAlertAfter, on: transaction, logger: logger
+                ) else { throw ExchangeOrderError.intentNotFound(intentId) }
                 guard current.exchangeId == report.id else {
                     throw ExchangeOrderError.statusForAnotherExchange(intentId: intentId, recorded: current.exchangeId, reported: report.id)
                 }
                 let change = ExchangeStatusProgress.decide(stored: current.status.map(ExchangeStatus.init(rawValue:)), reported: report.status)
-                let updated: PostgresRowSequence
+                let updated: ExchangeIntent?
                 var alertVerifying = false
                 switch change {
                 case .advance, .unchanged:
@@ -303,36 +276,13 @@ public struct ExchangeOrders: Sendable {
                     if case .advance(let next) = change { status = next } else { status = report.status }
                     let changed = status != current.status.map(ExchangeStatus.init(rawValue:))
                     alertVerifying = !changed && status == .verifying && current.overdue && !current.alerted
-                    let state: String? = switch status {
-                    case .finished: "finished"
-                    case .failed: "failed"
-                    case .refunded: "refunded"
-                    default: nil
-                    }
-                    let amountFrom = report.amountFrom.map(DecimalText.plain)
-                    let amountTo = report.amountTo.map(DecimalText.plain)
-                    let refundAmount = report.refundAmount.map(DecimalText.plain)
-                    let createdAt = report.createdAt.flatMap(ChangeNowTimestamp.parse)
-                    let updatedAt = report.updatedAt.flatMap(ChangeNowTimestamp.parse)
-                    // Amounts and hashes are filled in, never erased by an answer that leaves them out.
-                    updated = try await transaction.query("""
-                        UPDATE exchange_intents SET
-                            exchange_status = \(status.rawValue), state = COALESCE(\(state), state),
-                            status_changed_at = CASE WHEN \(changed) THEN now() ELSE status_changed_at END,
-                            verifying_alerted_at = CASE WHEN \(changed) THEN NULL WHEN \(alertVerifying) THEN now() ELSE verifying_alerted_at END,
-                            status_checked_at = now(), last_error = NULL,
-                            amount_from = COALESCE(\(amountFrom)::numeric, amount_from), amount_to = COALESCE(\(amountTo)::numeric, amount_to),
-                            payin_hash = COALESCE(\(report.payinHash), payin_hash), payout_hash = COALESCE(\(report.payoutHash), payout_hash),
-                            refund_hash = COALESCE(\(report.refundHash), refund_hash), refund_amount = COALESCE(\(refundAmount)::numeric, refund_amount),
-                            exchange_created_at = COALESCE(\(createdAt), exchange_created_at), exchange_updated_at = COALESCE(\(updatedAt), exchange_updated_at)
-                        WHERE id = \(intentId) RETURNING \(unescaped: Self.columns)
-                        """, logger: logger)
+                    updated = try await ExchangeOrderStore.recordStatus(
+                        status, report: report, changed: changed, alertVerifying: alertVerifying, intentId: intentId, on: transaction, logger: logger
+                    )
                 case .ignoredBackward, .ignoredUnknown:
-                    updated = try await transaction.query("""
-                        UPDATE exchange_intents SET status_checked_at = now() WHERE id = \(intentId) RETURNING \(unescaped: Self.columns)
-                        """, logger: logger)
+                    updated = try await ExchangeOrderStore.markStatusChecked(intentId: intentId, on: transaction, logger: logger)
                 }
-                guard let intent = try await Self.decode(updated).first else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard let intent = updated else { throw ExchangeOrderError.intentNotFound(intentId) }
                 let subject = ExchangeAlertSubject(intentId: intent.id, idempotencyKey: intent.idempotencyKey, exchangeId: report.id)
                 var alerts: [ExchangeAlert] = []
                 if case .advance(.failed) = change { alerts.append(.exchangeFailed(subject)) }
@@ -360,80 +310,32 @@ public struct ExchangeOrders: Sendable {
     /// Notes a failed status read, so the poller moves on to other exchanges before trying this one again.
     private func markStatusChecked(intentId: Int64, error: ChangeNowError) async throws {
         _ = try await stored { connection in
-            try await connection.query("""
-                UPDATE exchange_intents SET status_checked_at = now(), last_error = \(String(describing: error)) WHERE id = \(intentId)
-                """, logger: logger)
+            try await ExchangeOrderStore.markStatusChecked(intentId: intentId, error: String(describing: error), on: connection, logger: logger)
         }
     }
 
     /// The tracking details of an intent's exchange, as last recorded.
     public func tracking(intentId: Int64) async throws -> ExchangeTracking {
         try await stored { connection in
-            let rows = try await connection.query("""
-                SELECT exchange_status, amount_from::text, amount_to::text, payin_hash, payout_hash, refund_hash, refund_amount::text,
-                       exchange_created_at, exchange_updated_at, status_checked_at, status_changed_at, verifying_alerted_at
-                FROM exchange_intents WHERE id = \(intentId)
-                """, logger: logger)
-            typealias Row = (String?, String?, String?, String?, String?, String?, String?, Date?, Date?, Date?, Date?, Date?)
-            for try await row in rows.decode(Row.self) {
-                return ExchangeTracking(
-                    status: row.0.map(ExchangeStatus.init(rawValue:)), amountFrom: row.1.flatMap(DecimalText.parse), amountTo: row.2.flatMap(DecimalText.parse),
-                    payinHash: row.3, payoutHash: row.4, refundHash: row.5, refundAmount: row.6.flatMap(DecimalText.parse),
-                    exchangeCreatedAt: row.7, exchangeUpdatedAt: row.8, statusCheckedAt: row.9, statusChangedAt: row.10, verifyingAlertedAt: row.11
-                )
+            guard let tracking = try await ExchangeOrderStore.tracking(intentId: intentId, on: connection, logger: logger) else {
+                throw ExchangeOrderError.intentNotFound(intentId)
             }
-            throw ExchangeOrderError.intentNotFound(intentId)
+            return tracking
         }
     }
 
     /// Intents whose exchange is not in a final status, least recently read first: the poller's work list.
     public func unsettledExchanges(limit: Int) async throws -> [Int64] {
         try await stored { connection in
-            let rows = try await connection.query("""
-                SELECT id FROM exchange_intents
-                WHERE exchange_id IS NOT NULL AND (exchange_status IS NULL OR exchange_status NOT IN ('finished', 'failed', 'refunded'))
-                ORDER BY status_checked_at NULLS FIRST, id
-                LIMIT \(limit)
-                """, logger: logger)
-            var ids: [Int64] = []
-            for try await id in rows.decode(Int64.self) { ids.append(id) }
-            return ids
+            try await ExchangeOrderStore.unsettled(limit: limit, on: connection, logger: logger)
         }
     }
 
     /// Create calls that may have left an unused exchange at ChangeNOW, oldest first.
     public func unreconciledCreateAttempts() async throws -> [UnreconciledCreateAttempt] {
         try await stored { connection in
-            let rows = try await connection.query("""
-                SELECT intent_id, attempt, outcome, exchange_id, started_at FROM exchange_create_attempts
-                WHERE outcome IS NULL OR outcome IN ('superseded', 'unknown')
-                ORDER BY started_at, intent_id, attempt
-                """, logger: logger)
-            var attempts: [UnreconciledCreateAttempt] = []
-            for try await (intent, attempt, outcome, exchange, started) in rows.decode((Int64, Int, String?, String?, Date).self) {
-                attempts.append(UnreconciledCreateAttempt(intentId: intent, attempt: attempt, outcome: outcome, exchangeId: exchange, startedAt: started))
-            }
-            return attempts
+            try await ExchangeOrderStore.unreconciledCreateAttempts(on: connection, logger: logger)
         }
-    }
-
-    private static func decode(_ rows: PostgresRowSequence) async throws -> [ExchangeIntent] {
-        typealias Row = (Int64, String, String, String?, String, String?, String, String, String?, String?, String, String?, String?, String?, String?, String?, String?, String?)
-        var intents: [ExchangeIntent] = []
-        for try await row in rows.decode(Row.self) {
-            let (id, key, fromCurrency, fromNetwork, toCurrency, toNetwork, amount, payout, payoutExtra, refund, state, exchange, payin, payinExtra, expected, status, fundingKey, lastError) = row
-            guard let fromAmount = DecimalText.parse(amount), let intentState = ExchangeIntent.State(rawValue: state) else {
-                throw ExchangeOrderError.database(ExchangeOrdersCorruptRow(id: id))
-            }
-            intents.append(ExchangeIntent(
-                id: id, idempotencyKey: key,
-                pair: ExchangePair(from: ExchangeLeg(currency: fromCurrency, network: fromNetwork), to: ExchangeLeg(currency: toCurrency, network: toNetwork)),
-                fromAmount: fromAmount, payoutAddress: payout, payoutExtraId: payoutExtra, refundAddress: refund, state: intentState,
-                exchangeId: exchange, payinAddress: payin, payinExtraId: payinExtra, expectedToAmount: expected.flatMap(DecimalText.parse),
-                exchangeStatus: status, fundingTransferKey: fundingKey, lastError: lastError
-            ))
-        }
-        return intents
     }
 
     /// `stored` for code in other files of this module, with the logger.
@@ -454,9 +356,4 @@ public struct ExchangeOrders: Sendable {
             throw ExchangeOrderError.database(error)
         }
     }
-}
-
-/// A stored row that breaks the schema's promises.
-struct ExchangeOrdersCorruptRow: Error {
-    let id: Int64
 }
