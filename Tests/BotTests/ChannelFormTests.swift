@@ -90,8 +90,9 @@ extension BotHarness {
         }
     }
 
-    /// Waits until `query` returns `expected`. Screens are sent inside the step's transaction, so what a
-    /// person sees may precede the commit by a moment; the database is checked once it has caught up.
+    /// Waits until `query` returns `expected`: a message the person sees is not always ordered after the
+    /// write it reports (a notice may go out before that change is visible here), so the database is
+    /// checked once it has caught up.
     func expectRow<T: PostgresDecodable & Sendable & Equatable>(_ query: PostgresQuery, _ expected: T?, _ what: String) async {
         await eventually(what) { (try? await scalar(T.self, query)) == expected }
     }
