@@ -364,7 +364,7 @@ let package = Package(
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
-                "Bot", "Broadcasts", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
+                "Bot", "Broadcasts", "Conversations", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
                 "Payouts", "Exchange", "ExchangeOrders", "Money", "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -1,9 +1,9 @@
 import Bot
+import Conversations
 import Foundation
 import Localization
 import Logging
 import Metrics
-import PostgresNIO
 import Storage
 import TelegramBotAPI
 
@@ -38,36 +38,48 @@ final class CountingTransport: TelegramTransport {
 }
 
 /// Updates through the whole pipeline: JSON decode → dispatcher (per-user order, user upsert, language) →
-/// a handler that reads and writes the user's conversation state in PostgreSQL → a reply through the client
-/// into a counting transport. Fed in batches of 100, as getUpdates delivers them.
+/// the conversation engine running a one-question form → replies through the client into a counting
+/// transport. A person's first message starts the form (a locked step that saves the state and sends the
+/// question); every later one is a typed step on it: the unlocked look-up, the locked load and save,
+/// the commit, then the menu sent and its message id written. Fed in batches of 100, as getUpdates
+/// delivers them.
 struct UpdatesBenchmark {
     var updates: Int
     var users: Int
     var concurrency: Int
 
+    /// One text field, then a screen: a person's second message answers it, later ones are typed on the
+    /// screen and get it redrawn with "use the buttons" — each a full step of the engine.
+    static let form = """
+        id: bench_note
+        code: bn
+        entries:
+          start:
+            ask: [note]
+            screen: main
+        fields:
+          note:
+            kind: text
+            max_length: 30
+            label: form.channel.field.open_title
+            prompt: form.channel.prompt.title
+        screens:
+          main:
+            text: form.channel.screen.closed_channel
+            rows:
+              - [{edit: note, label: form.channel.button.edit_title}]
+              - [{action: save, label: form.button.save}]
+        """
+
     func run(database: Database, localizer: Localizer, logger: Logger) async throws -> String {
         let transport = CountingTransport()
         let client = TelegramClient(transport: transport, limiter: nil, retry: .none, logger: logger)
+        let definition = try ConversationLoader.parse(Self.form, file: "bench_note.yaml", knownKeys: Set(localizer.catalogs[Localizer.fallbackLanguage]?.keys ?? [:].keys))
+        let engine = try FormEngine(definitions: [definition], bindings: [NoteFormBinding()])
         var router = BotRouter()
+        engine.register(into: &router)
         router.onText { context in
-            guard let chat = context.chatID, let user = context.user?.id else { return }
-            let step = try await context.services.database.withConnection { connection in
-                let rows = try await connection.query(
-                    """
-                    INSERT INTO conversation_states (chat_id, user_id, conversation, step, draft, definition_version, expires_at)
-                    VALUES (\(chat), \(user), 'bench', '1', '{"n":1}', '1', now() + interval '1 day')
-                    ON CONFLICT (chat_id, user_id, conversation) DO UPDATE
-                        SET step = (conversation_states.step::int + 1)::text,
-                            draft = jsonb_set(conversation_states.draft, '{n}', to_jsonb(conversation_states.step::int + 1))
-                    RETURNING step
-                    """,
-                    logger: context.logger
-                )
-                var step = ""
-                for try await (value) in rows.decode(String.self) { step = value }
-                return step
-            }
-            try await context.reply("text.unexpected", ["step": step])
+            try await engine.start(NoteFormBinding.conversation, entry: "start", context: context)
         }
         let services = BotServices(client: client, database: database, localizer: localizer, logger: logger)
         let dispatcher = Dispatcher(router: router, services: services, maxConcurrency: concurrency)
@@ -97,4 +109,28 @@ struct UpdatesBenchmark {
             updates, users, seconds, Double(updates) / seconds, percentile(0.5), percentile(0.99), transport.count
         )
     }
+}
+
+/// The code behind the benchmark's form: anyone may use it; it has no catalogues, chats or checks.
+struct NoteFormBinding: ConversationBinding {
+    static let conversation = "bench_note"
+    var conversationID: String { Self.conversation }
+    var actions: Set<String> { ["save"] }
+    var validators: Set<String> { [] }
+
+    func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool { true }
+    func options(catalogue: String, filter: String?, session: FormSession) async throws -> [ChoiceOption] { [] }
+    func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<String, InputRejection> {
+        .success(value)
+    }
+    func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat {
+        KeyboardButtonRequestChat(requestId: requestID, chatIsChannel: true)
+    }
+    func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection> {
+        .failure(InputRejection("form.error.chat_expected"))
+    }
+    func perform(_ action: String, state: ConversationState, session: FormSession) async throws -> FormActionResult {
+        .finish(text: "")
+    }
+    func validate(_ validator: String, value: String, state: ConversationState, session: FormSession) async throws -> InputRejection? { nil }
 }

@@ -91,8 +91,9 @@ extension BotHarness {
         }
     }
 
-    /// Waits until `query` returns `expected`. Screens are sent inside the step's transaction, so what a
-    /// person sees may precede the commit by a moment; the database is checked once it has caught up.
+    /// Waits until `query` returns `expected`: a message the person sees is not always ordered after the
+    /// write it reports (a notice may go out before that change is visible here), so the database is
+    /// checked once it has caught up.
     func expectRow<T: PostgresDecodable & Sendable & Equatable>(_ query: PostgresQuery, _ expected: T?, _ what: String) async {
         await eventually(what) { (try? await scalar(T.self, query)) == expected }
     }
@@ -486,6 +487,34 @@ struct ChannelFormTests {
             await bot.see(anna, "⚠️ " + bot.en("form.menu_outdated"))
             #expect(await bot.fake.sentMessages(to: anna).count == before + 1)
             #expect(await bot.fake.lastMessage(to: anna)?.text.contains("🥈 Tier 2 ❌") == true, "tier 2 was not toggled")
+        }
+    }
+
+    @Test("a menu that cannot be sent after its step committed leaves the answer saved and no menu recorded; the old menu then redraws the current one")
+    func sendFailsAfterCommit() async throws {
+        try await withOwnerBot { bot in
+            let anna = World.anna
+            _ = try await bot.storeChannel(World.annaValues, owner: anna)
+            try await bot.openEditForm(anna, channelTitle: "Public News")
+            try await bot.tap(anna, "💰 Tiers")
+            try await bot.tap(anna, "✏️ Tier 1 price and days")
+            await bot.see(anna, "Tier 1: send the price")
+            await bot.settled(anna, at: "ask:tier1_price")
+            let prompt = await bot.fake.lastMessage(to: anna)
+            // The next question, and the generic error after it, fail to send.
+            await bot.fake.failCalls("sendMessage", chat: anna, times: 2)
+            await bot.say(anna, "12")
+            await bot.settled(anna, at: "ask:tier1_days")
+            #expect(try await bot.draft(anna, "tier1_price")?.value == "12.00")
+            #expect(try await bot.scalar(Bool.self, "SELECT menu_message_id IS NULL FROM conversation_states WHERE user_id = \(anna)") == true)
+
+            try await bot.fake.userTapsButton(anna, label: "⬅️ Back", onMessage: prompt?.messageID)
+            await bot.see(anna, "⚠️ " + bot.en("form.menu_outdated"))
+            let redrawn = await bot.fake.lastMessage(to: anna)
+            #expect(redrawn?.text.contains("Tier 1: for how many days") == true)
+            #expect(await bot.fake.sentMessages(to: anna).filter { $0.text.contains("Tier 1: for how many days") }.count == 1)
+            await bot.expectRow("SELECT menu_message_id FROM conversation_states WHERE user_id = \(anna)", redrawn?.messageID, "the redrawn menu is recorded")
+            #expect(try await bot.draft(anna, "tier1_price")?.value == "12.00")
         }
     }
 

@@ -63,8 +63,22 @@ public struct ChannelFormBinding: ConversationBinding {
         }
     }
 
-    public func walletFormat(network: String, session: FormSession) async throws -> WalletAddressFormat? {
-        try await ChannelStore.addressFormat(network: network, on: session.connection, logger: session.logger)
+    /// `wallet`: an address of the network chosen in the field's `network_field`, in its canonical form.
+    public func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<String, InputRejection> {
+        guard case .wallet(let networkField) = field.kind else { return .success(value) }
+        let network = values[networkField] ?? ""
+        guard !network.isEmpty, let format = try await ChannelStore.addressFormat(network: network, on: session.connection, logger: session.logger) else {
+            return .failure(InputRejection("form.error.network_first"))
+        }
+        return WalletAddressValidator.validate(value, format: format).mapError { Self.rejection(for: $0, network: network) }
+    }
+
+    static func rejection(for error: WalletAddressError, network: String) -> InputRejection {
+        switch error {
+        case .empty: InputRejection("form.error.empty")
+        case .notThisNetwork: InputRejection("form.error.wallet_not_network", ["network": network])
+        case .checksumMismatch: InputRejection("form.error.wallet_checksum")
+        }
     }
 
     public func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat {
@@ -75,20 +89,57 @@ public struct ChannelFormBinding: ConversationBinding {
         )
     }
 
-    public func acceptChat(role: String, chatID: Int64, state: ConversationState, session: FormSession) async throws -> Result<ChosenChat, InputRejection> {
-        guard let role = ChannelRole(rawValue: role) else { return .failure(InputRejection("form.error.chat_expected")) }
+    /// A chat shared with the picker, a post forwarded from the channel, or `@username` / a t.me link; then
+    /// the same checks whichever way it came: not the pair's other channel, not claimed, the rights it needs.
+    public func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection> {
+        guard let role = ChannelRole(rawValue: role), let userID = context.user?.id else { return .failure(InputRejection("form.error.chat_expected")) }
+        let chatID: Int64
+        if let shared = message.chatShared {
+            chatID = shared.chatId
+        } else if case .channel(let origin) = message.forwardOrigin {
+            chatID = origin.chat.id
+        } else if case .chat = message.forwardOrigin {
+            return .failure(InputRejection("form.error.chat_not_channel"))
+        } else if let username = Self.channelUsername(message.text ?? "") {
+            let client = context.services.client
+            switch await Result.telegram({ () async throws(TelegramError) -> ChatFullInfo in try await client.send(GetChat(chatId: .username("@" + username))) }) {
+            case .success(let chat):
+                chatID = chat.id
+            case .failure(.chatNotFound), .failure(.badRequest):
+                return .failure(InputRejection("form.error.chat_not_found", ["username": "@" + username]))
+            case .failure(let error):
+                throw error
+            }
+        } else {
+            return .failure(InputRejection("form.error.chat_expected"))
+        }
         let other = role == .closed ? state.values["open_chat"] : state.values["closed_chat"]
         if other == String(chatID) { return .failure(InputRejection("channels.error.same_chat")) }
-        if try await ChannelStore.isClaimed(chatID: chatID, on: session.connection, logger: session.logger) {
-            return .failure(InputRejection("channels.error.chat_taken"))
+        let claimed = try await context.services.database.withConnection { connection in
+            try await ChannelStore.isClaimed(chatID: chatID, on: connection, logger: context.logger)
         }
-        switch try await ChannelCheck.verify(chatID: chatID, role: role, userID: session.userID, context: session.update) {
+        if claimed { return .failure(InputRejection("channels.error.chat_taken")) }
+        switch try await ChannelCheck.verify(chatID: chatID, role: role, userID: userID, context: context) {
         case .failure(let rejection): return .failure(rejection)
         case .success(let title): return .success(ChosenChat(chatID: chatID, title: title))
         }
     }
 
-    public func perform(_ action: String, state: inout ConversationState, session: FormSession) async throws -> FormActionResult {
+    /// `@name`, `t.me/name` or `https://t.me/name` → `name` (5–32 of letters, digits, underscore). A bare
+    /// word is not taken for a channel name: it is more likely a reply to the wrong question.
+    static func channelUsername(_ text: String) -> String? {
+        var rest = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        for prefix in ["https://", "http://"] where rest.lowercased().hasPrefix(prefix) { rest.removeFirst(prefix.count) }
+        var marked = false
+        for prefix in ["t.me/", "telegram.me/", "@"] where rest.lowercased().hasPrefix(prefix) {
+            rest.removeFirst(prefix.count)
+            marked = true
+        }
+        guard marked, rest.wholeMatch(of: /[A-Za-z][A-Za-z0-9_]{4,31}/) != nil else { return nil }
+        return rest
+    }
+
+    public func perform(_ action: String, state: ConversationState, session: FormSession) async throws -> FormActionResult {
         let update = session.update
         switch action {
         case "cancel":

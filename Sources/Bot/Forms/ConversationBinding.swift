@@ -2,7 +2,6 @@ import Conversations
 import Logging
 import PostgresNIO
 import TelegramBotAPI
-import Wallets
 
 /// One choice of a catalogue field.
 public struct ChoiceOption: Sendable, Hashable {
@@ -57,12 +56,16 @@ public protocol ConversationBinding: Sendable {
     /// Whether the person may go on with this conversation (checked on every step: ownership).
     func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool
     func options(catalogue: String, filter: String?, session: FormSession) async throws -> [ChoiceOption]
-    func walletFormat(network: String, session: FormSession) async throws -> WalletAddressFormat?
+    /// A value for a field whose rules live in this code (a wallet address, checked for the network chosen in
+    /// another field of `values`): the value to store, or why it is refused.
+    func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<String, InputRejection>
     /// The native chat picker's request for a chat field of this role.
     func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat
-    /// Checks a picked chat (type, the person's and the bot's rights, not used elsewhere).
-    func acceptChat(role: String, chatID: Int64, state: ConversationState, session: FormSession) async throws -> Result<ChosenChat, InputRejection>
-    func perform(_ action: String, state: inout ConversationState, session: FormSession) async throws -> FormActionResult
+    /// The channel `message` points at (a shared chat, a forwarded post, a name), checked for a chat field of
+    /// this role. Runs before the step's transaction, because it asks Telegram.
+    func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection>
+    /// Runs `action` in the step's transaction; its writes commit with the conversation's state.
+    func perform(_ action: String, state: ConversationState, session: FormSession) async throws -> FormActionResult
     /// Applies named validator `validator` to a value that passed its kind's rules; `nil` accepts it.
     func validate(_ validator: String, value: String, state: ConversationState, session: FormSession) async throws -> InputRejection?
 }

@@ -55,8 +55,9 @@ public struct ConversationState: Sendable, Hashable {
     }
 }
 
-/// Reads and writes `conversation_states`. Every call takes the connection of the caller's transaction,
-/// which already holds the person's conversation lock.
+/// Reads and writes `conversation_states`. Every call but `recordMenu` (and the unlocked read that skips
+/// people in no conversation) takes the connection of the caller's transaction, which already holds the
+/// person's conversation lock.
 enum ConversationStore {
     /// Serialises everything one person does in one chat across instances; taken before the state is read
     /// and held until the transaction ends.
@@ -66,7 +67,7 @@ enum ConversationStore {
     }
 
     /// The person's conversation in this chat (there is at most one) and whether it has expired.
-    static func load(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (ConversationState, expired: Bool)? {
+    static func load(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (state: ConversationState, expired: Bool)? {
         let rows = try await connection.query(
             """
             SELECT conversation, step, draft::text, definition_version, menu_message_id, revision, expires_at, expires_at <= now()
@@ -111,14 +112,17 @@ enum ConversationStore {
         )
     }
 
-    /// Whether the person has any conversation in this chat: a read without the lock, to skip the locked
-    /// step for messages of people who are in no form (the locked step loads the state again).
-    static func exists(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query(
-            "SELECT 1 FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID) LIMIT 1", logger: logger
+    /// Records the message a menu was sent as, once it is sent (after the step committed). Fenced by the
+    /// revision the menu was drawn at: when a later step has moved the conversation on, its menu stands.
+    static func recordMenu(_ messageID: Int64, of state: ConversationState, on connection: PostgresConnection, logger: Logger) async throws {
+        _ = try await connection.query(
+            """
+            UPDATE conversation_states SET menu_message_id = \(messageID)
+            WHERE chat_id = \(state.chatID) AND user_id = \(state.userID) AND conversation = \(state.conversation)
+              AND revision = \(Int64(state.revision))
+            """,
+            logger: logger
         )
-        for try await _ in rows { return true }
-        return false
     }
 
     /// Ends the person's conversations in this chat; returns how many there were.
