@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Jobs
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 import Payments
@@ -11,43 +12,87 @@ import Storage
 
 /// Genuine traffic while the server is attacked, through TelePay's real HTTP server (connection cap,
 /// deadlines, the callback route's body limit and failed-signature throttle) and its real callback route
-/// (signature check, inbox insert and processing job):
+/// (signature check, inbox insert and processing job), run in a child process (`telepay-bench
+/// hostile-server`) with `telepay serve`'s limits and pool size, so that its memory is measured alone and its
+/// threads are not shared with the clients':
 ///
 /// - 2,000 idle keep-alive connections opened first (from 127.0.0.3), held for the whole run;
 /// - forged callbacks at `forgedRate`/s from 127.0.0.2, alternately `{"a":[0,0,…]}` and a flat object of
 ///   900 keys (under the 1,000-value bound, so its signature variants are computed), each just under the route's 64 kB limit, with a bogus signature;
 /// - genuine signed callbacks at `genuineRate`/s and `/healthz` at 100/s from 127.0.0.1, each timed from its
 ///   scheduled send time, so queueing behind the attack is not hidden.
+///
+/// The server's resident memory is read from `/proc` when it is idle, at the end of the attack, and 2 s and
+/// 10 s after every client has gone.
 struct HostileTrafficBenchmark {
     var genuineRate = 500
     var forgedRate = 200
     var idleConnections = 2_000
     var seconds = 20
 
+    static let secret = "bench-hostile-secret"
+    static let serverArgument = "hostile-server"
+    static let socketVariable = "TELEPAY_BENCH_SERVER_SOCKET"
+
     struct AlwaysReady: ReadinessProbe {
         func check() async -> Readiness { .ready }
     }
 
-    func run(database: Database, logger: Logger) async throws -> String {
-        let secret = "bench-hostile-secret"
-        let queue = JobQueue(database: database, logger: logger)
+    /// The child process: TelePay's server and callback route on the benchmark's database (its socket in
+    /// `TELEPAY_BENCH_SERVER_SOCKET`), with `telepay serve`'s default pool size and limits. Prints
+    /// its port on a line of its own and serves until SIGTERM.
+    static func serve(logger: Logger) async throws {
+        guard let socket = ProcessInfo.processInfo.environment[socketVariable] else {
+            throw BenchmarkServerFailure.noDatabaseSocket
+        }
+        let configuration = try Configuration.load(environment: [:])
+        let database = Database(
+            configuration: .init(unixSocketPath: socket, username: EmbeddedPostgres.username, password: nil, database: EmbeddedPostgres.database),
+            poolSize: configuration.databasePoolSize, logger: logger, metrics: NOOPMetricsHandler.instance
+        )
+        let pool = Task { await database.run() }
+        defer { pool.cancel() }
         let telemetry = Telemetry()
-        let limits = try Configuration.load(environment: [:]).httpLimits
         let router = HTTPRoutes.buildRouter(
-            readiness: AlwaysReady(), telemetry: telemetry, maxBodyBytes: 1 << 20,
-            nowPaymentsIPN: NOWPaymentsIPNReceiver.processing(secret: secret, database: database, queue: queue, logger: logger),
-            ipnMaxBodyBytes: limits.paymentCallbackMaxBodyBytes, logger: logger
+            readiness: AlwaysReady(), telemetry: telemetry, maxBodyBytes: configuration.httpMaxBodyBytes,
+            nowPaymentsIPN: NOWPaymentsIPNReceiver.processing(secret: secret, database: database, queue: JobQueue(database: database, logger: logger), logger: logger),
+            ipnMaxBodyBytes: configuration.httpLimits.paymentCallbackMaxBodyBytes, logger: logger
         )
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = TelePayHTTPServer.application(
-            router: router, host: "127.0.0.1", port: 0, limits: limits, telemetry: telemetry, logger: logger,
-            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }
+            router: router, host: "127.0.0.1", port: 0, limits: configuration.httpLimits, telemetry: telemetry, logger: logger,
+            onServerRunning: { channel in
+                FileHandle.standardOutput.write(Data("port \(channel.localAddress?.port ?? 0)\n".utf8))
+            }
         )
-        let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { return "hostile: server did not start" }
-        let rssIdle = Self.residentMegabytes()
+        try await app.runService()
+    }
+
+    enum BenchmarkServerFailure: Error {
+        case noDatabaseSocket
+        case didNotStart(String)
+    }
+
+    func run(database: PostgresClient.Configuration, logger: Logger) async throws -> String {
+        guard let socket = database.unixSocketPath else { throw BenchmarkServerFailure.noDatabaseSocket }
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        server.arguments = [Self.serverArgument]
+        server.environment = ProcessInfo.processInfo.environment.merging([Self.socketVariable: socket]) { $1 }
+        let output = Pipe()
+        server.standardOutput = output
+        try server.run()
+        defer {
+            if server.isRunning {
+                server.terminate()
+                server.waitUntilExit()
+            }
+        }
+        let announcement = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        guard announcement.hasPrefix("port "), let port = Int(announcement.dropFirst(5).prefix { $0.isNumber }) else {
+            throw BenchmarkServerFailure.didNotStart(announcement)
+        }
+        let pid = server.processIdentifier
+        let rssIdle = Self.residentMegabytes(of: pid)
 
         var idle: [any Channel] = []
         for _ in 0..<idleConnections {
@@ -61,7 +106,7 @@ struct HostileTrafficBenchmark {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let signer = IPNSignatureVerifier(secret: secret)
+        let signer = IPNSignatureVerifier(secret: Self.secret)
         let genuine: [(body: [UInt8], signature: String)] = (0..<(genuineRate * seconds)).map { index in
             let body = IPNBenchmark.body(paymentID: 8_000_000_000 + Int64(index))
             return (body.javaScriptText(), signer.sign(body))
@@ -75,7 +120,7 @@ struct HostileTrafficBenchmark {
 
         do {
             return try await measure(
-                client: client, url: url, port: port, genuine: genuine, forged: forged, idle: idle, rssIdle: rssIdle
+                client: client, url: url, port: port, genuine: genuine, forged: forged, idle: idle, server: pid, rssIdle: rssIdle
             )
         } catch {
             for channel in idle { try? await channel.close() }
@@ -86,7 +131,7 @@ struct HostileTrafficBenchmark {
 
     func measure(
         client: HTTPClient, url: String, port: Int, genuine: [(body: [UInt8], signature: String)], forged: [[UInt8]],
-        idle: [any Channel], rssIdle: Int
+        idle: [any Channel], server: Int32, rssIdle: Int
     ) async throws -> String {
         let started = ContinuousClock.now + .milliseconds(200)
         async let genuineLatencies = Self.openLoop(rate: genuineRate, count: genuine.count, start: started) { index in
@@ -102,18 +147,20 @@ struct HostileTrafficBenchmark {
             await statuses.add(try await Self.sendRaw(forged[index % 2], port: port, from: "127.0.0.2"))
         }
         let (genuineResult, healthResult, forgedResult) = try await (genuineLatencies, healthLatencies, forgedLatencies)
-        let rssLoaded = Self.residentMegabytes()
+        let rssLoaded = Self.residentMegabytes(of: server)
         for channel in idle { try? await channel.close() }
         try await client.shutdown()
         try await Task.sleep(for: .seconds(2))
-        let rssAfter = Self.residentMegabytes()
+        let rssAfter = Self.residentMegabytes(of: server)
+        try await Task.sleep(for: .seconds(8))
+        let rssLater = Self.residentMegabytes(of: server)
         return String(
             format: "hostile: %d idle connections, forged %d/s (answers %@; -1 = reset before an answer), genuine %d/s for %d s: genuine p50 %@, p99 %@, max %@; "
-                + "/healthz p50 %@, p99 %@, max %@; forged p99 %@; RSS idle %d MB, loaded %d MB, 2 s after %d MB",
+                + "/healthz p50 %@, p99 %@, max %@; forged p99 %@; server RSS idle %d MB, loaded %d MB, 2 s after %d MB, 10 s after %d MB",
             idleConnections, forgedRate, await statuses.summary, genuineRate, seconds,
             IPNBenchmark.percentile(genuineResult, 0.5), IPNBenchmark.percentile(genuineResult, 0.99), IPNBenchmark.percentile(genuineResult, 1.0),
             IPNBenchmark.percentile(healthResult, 0.5), IPNBenchmark.percentile(healthResult, 0.99), IPNBenchmark.percentile(healthResult, 1.0),
-            IPNBenchmark.percentile(forgedResult, 0.99), rssIdle, rssLoaded, rssAfter
+            IPNBenchmark.percentile(forgedResult, 0.99), rssIdle, rssLoaded, rssAfter, rssLater
         )
     }
 
@@ -163,8 +210,8 @@ struct HostileTrafficBenchmark {
     /// production the attack comes from other machines).
     static let attackers = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
-    static func residentMegabytes() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    static func residentMegabytes(of process: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
     }

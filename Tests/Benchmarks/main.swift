@@ -2,6 +2,7 @@ import Foundation
 import Localization
 import Logging
 import Metrics
+import PostgresNIO
 import Storage
 
 /// `telepay-bench [jobs|updates|limiter|broadcast|ipn|invites|payouts|hostile|adminstats|all]`: TelePay's benchmarks. Run them with `scripts/bench`
@@ -9,11 +10,22 @@ import Storage
 let arguments = Set(CommandLine.arguments.dropFirst())
 let which = arguments.isEmpty ? ["all"] : arguments
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
+if CommandLine.arguments.dropFirst().first == HostileTrafficBenchmark.serverArgument {
+    // The hostile benchmark's server, in a process of its own.
+    try await HostileTrafficBenchmark.serve(logger: logger)
+    exit(0)
+}
+
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB")
 
 /// Runs `body` on a fresh embedded PostgreSQL with the current schema, removed afterwards.
 func withBenchDatabase(_ body: (Database) async throws -> Void) async throws {
+    try await withBenchCluster { database, _ in try await body(database) }
+}
+
+/// `withBenchDatabase`, also handing over how to connect to the server (for a child process).
+func withBenchCluster(_ body: (Database, PostgresClient.Configuration) async throws -> Void) async throws {
     let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("telepay-bench-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
     let server = try await EmbeddedPostgres(dataDirectory: dataDirectory, binaries: try PostgresServerBinaries.locate(), logger: logger).start()
@@ -21,7 +33,7 @@ func withBenchDatabase(_ body: (Database) async throws -> Void) async throws {
     let pool = Task { await database.run() }
     do {
         try await MigrationRunner(migrations: try Migration.load(directory: root + "/Migrations"), logger: logger).apply(on: database)
-        try await body(database)
+        try await body(database, server.clientConfiguration())
     } catch {
         // A failed run must not leave its private server behind.
         pool.cancel()
@@ -84,7 +96,7 @@ if which.contains("payouts") || which.contains("all") {
 }
 
 if which.contains("hostile") || which.contains("all") {
-    try await withBenchDatabase { database in
+    try await withBenchCluster { _, connection in
         // TELEPAY_BENCH_IDLE / _FORGED / _GENUINE / _SECONDS change the mix, e.g. 0 idle and 0 forged for a baseline.
         let environment = ProcessInfo.processInfo.environment
         var benchmark = HostileTrafficBenchmark()
@@ -92,7 +104,7 @@ if which.contains("hostile") || which.contains("all") {
         benchmark.forgedRate = environment["TELEPAY_BENCH_FORGED"].flatMap { Int($0) } ?? benchmark.forgedRate
         benchmark.genuineRate = environment["TELEPAY_BENCH_GENUINE"].flatMap { Int($0) } ?? benchmark.genuineRate
         benchmark.seconds = environment["TELEPAY_BENCH_SECONDS"].flatMap { Int($0) } ?? benchmark.seconds
-        print(try await benchmark.run(database: database, logger: logger))
+        print(try await benchmark.run(database: connection, logger: logger))
     }
 }
 
