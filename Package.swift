@@ -43,6 +43,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
+                "Resilience",
                 "Storage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,7 +63,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "Wallets",
+            name: "PayoutAddresses",
             dependencies: [
                 "Ethereum",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -86,7 +87,7 @@ let package = Package(
             dependencies: [
                 "Money",
                 "Storage",
-                "Wallets",
+                "PayoutAddresses",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -95,6 +96,7 @@ let package = Package(
         .target(
             name: "Conversations",
             dependencies: [
+                "Localization",
                 "Money",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -126,7 +128,7 @@ let package = Package(
                 "Subscriptions",
                 "Localization",
                 "Conversations",
-                "Wallets",
+                "PayoutAddresses",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,6 +187,7 @@ let package = Package(
         .target(
             name: "Payments",
             dependencies: [
+                "Resilience",
                 "Storage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -196,6 +199,7 @@ let package = Package(
         .target(
             name: "Subscriptions",
             dependencies: [
+                "Localization",
                 "Resilience",
                 "Channels",
                 "Money",
@@ -459,8 +463,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "WalletsTests",
-            dependencies: ["Wallets"],
+            name: "PayoutAddressesTests",
+            dependencies: ["PayoutAddresses"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -39,29 +39,29 @@ struct PaymentReturnRoute: Sendable {
         var final = true
         switch order?.status {
         case nil:
-            message = text("return_page.not_found")
+            message = text(L10n.returnPageNotFound)
         case .paid?:
-            message = text(order!.kind == .donation ? "return_page.donation_paid" : "return_page.paid", ["title": order!.title])
+            message = text(order!.kind == .donation ? L10n.returnPageDonationPaid : L10n.returnPagePaid, ["title": order!.title])
         case .partiallyPaid?:
-            message = text("return_page.partially_paid", ["title": order!.title])
+            message = text(L10n.returnPagePartiallyPaid, ["title": order!.title])
         case .expired?, .failed?, .invoiceFailed?:
-            message = text("return_page.closed", ["title": order!.title])
+            message = text(L10n.returnPageClosed, ["title": order!.title])
         case .refunded?:
-            message = text("return_page.refunded", ["title": order!.title])
+            message = text(L10n.returnPageRefunded, ["title": order!.title])
         case .cancelled?:
-            message = text("return_page.cancelled", ["title": order!.title])
+            message = text(L10n.returnPageCancelled, ["title": order!.title])
         case .created?, .awaitingPayment?, .waiting?, .confirming?, .confirmed?, .sending?:
-            message = text("return_page.pending", ["title": order!.title])
+            message = text(L10n.returnPagePending, ["title": order!.title])
             final = false
         }
         var html = "<!doctype html><html lang=\"\(language)\"><head><meta charset=\"utf-8\">"
         html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         if !final { html += "<meta http-equiv=\"refresh\" content=\"\(Self.refreshSeconds)\">" }
-        html += "<title>\(text("return_page.title"))</title>"
+        html += "<title>\(text(L10n.returnPageTitle))</title>"
         html += "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style>"
-        html += "</head><body><h1>\(text("return_page.title"))</h1><p id=\"status\">\(message)</p>"
+        html += "</head><body><h1>\(text(L10n.returnPageTitle))</h1><p id=\"status\">\(message)</p>"
         if let username = bot.known?.username {
-            html += "<p><a href=\"https://t.me/\(Localizer.escapeHTML(username))\">\(text("return_page.back_to_bot"))</a></p>"
+            html += "<p><a href=\"https://t.me/\(Localizer.escapeHTML(username))\">\(text(L10n.returnPageBackToBot))</a></p>"
         }
         html += "</body></html>"
         return Response(

@@ -31,11 +31,11 @@ public enum CoreCommands {
             if let subscriptions {
                 try await subscriptions(context)
             } else {
-                try await context.reply("purchase.payments_unavailable")
+                try await context.reply(L10n.purchasePaymentsUnavailable)
             }
         }
         router.command(BotCommandName.help.rawValue) { context in
-            try await context.reply("help.text")
+            try await context.reply(L10n.helpText)
         }
         router.command(BotCommandName.cancel.rawValue, cancel)
         router.command(BotCommandName.language.rawValue, chooseLanguage)
@@ -46,12 +46,12 @@ public enum CoreCommands {
         }
         router.onUnknownCommand { context in
             let command = context.update.message?.text.flatMap(BotRouter.parseCommand)?.name ?? ""
-            try await context.reply("command.unknown", ["command": "/" + command])
-            try await context.reply("help.text")
+            try await context.reply(L10n.commandUnknown, ["command": "/" + command])
+            try await context.reply(L10n.helpText)
         }
         router.onText { context in
             guard context.chatID.map({ $0 > 0 }) == true else { return }
-            try await context.reply("text.unexpected")
+            try await context.reply(L10n.textUnexpected)
         }
         router.onMyChatMember { context in
             guard let change = context.update.myChatMember, change.chat.type == "private" else { return }
@@ -67,23 +67,23 @@ public enum CoreCommands {
         let text = context.update.message?.text ?? ""
         let payload = BotRouter.parseCommand(text)?.arguments.trimmingCharacters(in: .whitespaces) ?? ""
         guard !payload.isEmpty else {
-            try await context.reply("start.welcome", ["name": context.user?.firstName ?? ""])
+            try await context.reply(L10n.startWelcome, ["name": context.user?.firstName ?? ""])
             return
         }
         guard isValidPayload(payload) else {
             context.logger.info("rejected /start payload", metadata: ["length": "\(payload.count)"])
-            try await context.reply("start.link_invalid")
+            try await context.reply(L10n.startLinkInvalid)
             return
         }
         if let payloadHandler {
             if try await payloadHandler(payload, context) { return }
-            try await context.reply("start.offer_not_found")
+            try await context.reply(L10n.startOfferNotFound)
             return
         }
         let exists = try await context.services.database.withConnection { connection in
             try await ChannelStore.isOnSale(offerToken: payload, on: connection, logger: context.logger)
         }
-        try await context.reply(exists ? "start.welcome" : "start.offer_not_found", exists ? ["name": context.user?.firstName ?? ""] : [:])
+        try await context.reply(exists ? L10n.startWelcome : L10n.startOfferNotFound, exists ? ["name": context.user?.firstName ?? ""] : [:])
     }
 
     /// Leaves any conversation in this chat and discards its draft (under the conversation lock, so a step
@@ -94,27 +94,27 @@ public enum CoreCommands {
             try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
             return try await ConversationStore.delete(chatID: chatID, userID: userID, on: connection, logger: context.logger)
         }
-        try await context.reply(removed > 0 ? "cancel.done" : "cancel.nothing", markup: removed > 0 ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil)
+        try await context.reply(removed > 0 ? L10n.cancelDone : L10n.cancelNothing, markup: removed > 0 ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil)
     }
 
     static func chooseLanguage(_ context: UpdateContext) async throws {
         let localizer = context.services.localizer
         let buttons = localizer.languages.map { code in
-            [InlineKeyboardButton(text: localizer.text("language.self_name", language: code), action: .callbackData(CallbackData.chooseLanguage(code).encoded))]
+            [InlineKeyboardButton(text: localizer.text(L10n.languageSelfName, language: code), action: .callbackData(CallbackData.chooseLanguage(code).encoded))]
         }
-        try await context.reply("language.choose", markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons)))
+        try await context.reply(L10n.languageChoose, markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons)))
     }
 
     static func setLanguage(_ code: String, context: UpdateContext) async throws {
         guard let userID = context.user?.id, context.services.localizer.languages.contains(code) else {
-            try await context.answerCallback(text: context.text("menu.outdated"))
+            try await context.answerCallback(text: context.text(L10n.menuOutdated))
             return
         }
         try await TelegramUserStore.setLanguage(code, for: userID, on: context.services.database)
         var updated = context
         updated.language = code
         try await updated.answerCallback()
-        try await updated.reply("language.changed", ["language": updated.text("language.self_name")])
+        try await updated.reply(L10n.languageChanged, ["language": updated.text(L10n.languageSelfName)])
     }
 
     /// Registers the command menu in every catalog language (and English as the default).

@@ -147,7 +147,7 @@ public struct BotRouter: Sendable {
                 for handler in callbacks where try await handler(data, context) { return }
             }
             // Data we cannot read comes from a menu drawn by an older version or for a finished flow.
-            try await context.answerCallback(text: context.text("menu.outdated"))
+            try await context.answerCallback(text: context.text(L10n.menuOutdated))
         } else if update.myChatMember != nil {
             for handler in myChatMember { try await handler(context) }
         } else if update.chatMember != nil {
@@ -310,9 +310,9 @@ public actor Dispatcher {
             logger.error("update handler failed", metadata: ["error": "\(String(reflecting: error))"])
             // The person gets a plain apology; the log line above has the detail.
             if update.callbackQuery != nil {
-                try? await context.answerCallback(text: context.text("error.generic"))
+                try? await context.answerCallback(text: context.text(L10n.errorGeneric))
             } else if context.chatID.map({ $0 > 0 }) == true {
-                _ = try? await context.reply("error.generic")
+                _ = try? await context.reply(L10n.errorGeneric)
             }
         }
     }

@@ -27,12 +27,12 @@ public enum OwnerNotificationText {
     /// The payout section: instant (currency, network, shortened wallet) or threshold (progress).
     public static func payoutSection(_ payout: OwnerNotificationFacts.Payout, language: String, localizer: Localizer) -> String {
         if payout.strategy == "threshold", let threshold = payout.thresholdUSD {
-            return localizer.text("owner.notice.payout_threshold", language: language, [
+            return localizer.text(L10n.ownerNoticePayoutThreshold, language: language, [
                 "converted": DecimalText.usd(payout.convertedUSD), "threshold": DecimalText.usd(threshold),
                 "percent": String(min(percent(payout.convertedUSD, of: threshold), 100)), "waiting": DecimalText.usd(payout.waitingUSD),
             ])
         }
-        return localizer.text("owner.notice.payout_instant", language: language, [
+        return localizer.text(L10n.ownerNoticePayoutInstant, language: language, [
             "currency": payout.currency, "network": payout.network, "wallet": shortWallet(payout.wallet),
         ])
     }
@@ -48,7 +48,7 @@ public enum OwnerNotificationText {
             return localizer.text(key, language: language, [
                 "channel": channel, "tier": order.tier.map(String.init) ?? "", "price": DecimalText.usd(order.priceUSD),
                 "share": DecimalText.usd(split.ownerShare),
-                "duration": order.durationDays.map { localizer.text("days.count", language: language, count: $0) } ?? "",
+                "duration": order.durationDays.map { localizer.text(L10n.daysCount, language: language, count: $0) } ?? "",
             ], html: ["buyer": mention(id: order.buyerID, name: order.buyerName), "payout": payout])
         }
         func payoutText(_ key: String, _ notice: PayoutNotice, _ extra: [String: String] = [:]) -> String {
@@ -58,20 +58,20 @@ public enum OwnerNotificationText {
             ].merging(extra) { $1 })
         }
         switch notification {
-        case .sale(_, let renewal): return orderText(renewal ? "owner.notice.renewal" : "owner.notice.sale")
-        case .donation: return orderText("owner.notice.donation")
-        case .refund: return orderText(facts.order?.kind == .donation ? "owner.notice.refund_donation" : "owner.notice.refund")
-        case .payoutSent(let notice): return payoutText("owner.notice.payout_sent", notice)
-        case .payoutArrived(let notice): return payoutText("owner.notice.payout_arrived", notice)
+        case .sale(_, let renewal): return orderText(renewal ? L10n.ownerNoticeRenewal : L10n.ownerNoticeSale)
+        case .donation: return orderText(L10n.ownerNoticeDonation)
+        case .refund: return orderText(facts.order?.kind == .donation ? L10n.ownerNoticeRefundDonation : L10n.ownerNoticeRefund)
+        case .payoutSent(let notice): return payoutText(L10n.ownerNoticePayoutSent, notice)
+        case .payoutArrived(let notice): return payoutText(L10n.ownerNoticePayoutArrived, notice)
         case .payoutFailed(let notice, let problem):
-            return payoutText("owner.notice.payout_failed", notice, [
+            return payoutText(L10n.ownerNoticePayoutFailed, notice, [
                 "fix": SubscriberCommands.plain(localizer.text("owner.notice.payout_fix.\(problem.rawValue)", language: language)),
             ])
         case .converted(let notice):
-            return localizer.text("owner.notice.converted", language: language, [
+            return localizer.text(L10n.ownerNoticeConverted, language: language, [
                 "channel": channel, "value": notice.valueUSD, "amount": notice.amount, "currency": notice.currency,
             ], html: ["payout": payout])
-        case .test: return localizer.text("owner.notice.test", language: language, ["channel": channel], html: ["payout": payout])
+        case .test: return localizer.text(L10n.ownerNoticeTest, language: language, ["channel": channel], html: ["payout": payout])
         }
     }
 }

@@ -38,13 +38,13 @@ public struct SubscriberCommands: Sendable {
                    let offer = try await purchases.offer(token: token) {
                     try await showOffer(offer, token: token, context: context)
                 } else {
-                    try await context.reply("purchase.unavailable")
+                    try await context.reply(L10n.purchaseUnavailable)
                 }
             case .inviteAgain(let subscription):
                 try await context.answerCallback()
                 guard let userID = context.user?.id else { return true }
                 let queued = try await access.requestInviteAgain(subscriptionID: subscription, userID: userID)
-                try await context.reply(queued ? "invite.again_queued" : "invite.again_unavailable")
+                try await context.reply(queued ? L10n.inviteAgainQueued : L10n.inviteAgainUnavailable)
             case .donationKey(let key):
                 try await pressDonationKey(key, context: context)
             default:
@@ -77,19 +77,19 @@ public struct SubscriberCommands: Sendable {
     /// Shows the offer; its buttons carry `token`, the offer token it was opened with.
     func showOffer(_ offer: Offer, token: String, context: UpdateContext) async throws {
         guard !offer.tiers.isEmpty else {
-            try await context.reply("offer.no_tiers", ["title": offer.closedTitle])
+            try await context.reply(L10n.offerNoTiers, ["title": offer.closedTitle])
             return
         }
         let buttons = offer.tiers.map { tier in
             [InlineKeyboardButton(
-                text: context.text("offer.tier_button", [
-                    "price": Self.usd(tier.priceUSD), "duration": context.text("days.count", count: tier.durationDays),
+                text: context.text(L10n.offerTierButton, [
+                    "price": Self.usd(tier.priceUSD), "duration": context.text(L10n.daysCount, count: tier.durationDays),
                 ]),
                 action: .callbackData(CallbackData.buyTier(offerToken: token, position: tier.position).encoded)
             )]
         }
         try await context.reply(
-            "offer.text", ["title": offer.closedTitle, "description": offer.closedDescription],
+            L10n.offerText, ["title": offer.closedTitle, "description": offer.closedDescription],
             markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
         )
     }
@@ -97,7 +97,7 @@ public struct SubscriberCommands: Sendable {
     /// Buys a tier of the channel the offer token names; a token no active channel has is unavailable.
     func buy(offerToken: String, position: Int, context: UpdateContext) async throws {
         guard let offer = try await purchases.offer(token: offerToken) else {
-            try await context.reply("purchase.unavailable")
+            try await context.reply(L10n.purchaseUnavailable)
             return
         }
         try await buy(channelID: offer.channelID, position: position, context: context)
@@ -112,26 +112,26 @@ public struct SubscriberCommands: Sendable {
         switch outcome {
         case .invoice(_, let url, let price, let days, let title):
             try await context.reply(
-                "purchase.invoice",
-                ["title": title, "price": Self.usd(price), "duration": context.text("days.count", count: days)],
+                L10n.purchaseInvoice,
+                ["title": title, "price": Self.usd(price), "duration": context.text(L10n.daysCount, count: days)],
                 markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
-                    InlineKeyboardButton(text: context.text("purchase.pay_button"), action: .url(url)),
+                    InlineKeyboardButton(text: context.text(L10n.purchasePayButton), action: .url(url)),
                 ]]))
             )
         case .invoiceFailed(let order):
             try await context.reply(
-                "purchase.invoice_failed",
+                L10n.purchaseInvoiceFailed,
                 markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
                     InlineKeyboardButton(
-                        text: context.text("purchase.retry_button"),
+                        text: context.text(L10n.purchaseRetryButton),
                         action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded)
                     ),
                 ]]))
             )
         case .unavailable:
-            try await context.reply("purchase.unavailable")
+            try await context.reply(L10n.purchaseUnavailable)
         case .paymentsUnavailable:
-            try await context.reply("purchase.payments_unavailable")
+            try await context.reply(L10n.purchasePaymentsUnavailable)
         }
     }
 
@@ -155,13 +155,13 @@ public struct SubscriberCommands: Sendable {
         let outcome = try await purchases.donations.press(key, userID: userID, messageID: messageID)
         switch outcome {
         case .outdated:
-            try await context.answerCallback(text: context.text("donation.outdated"))
+            try await context.answerCallback(text: context.text(L10n.donationOutdated))
         case .unavailable:
             try await context.answerCallback()
-            try await context.reply("purchase.unavailable")
+            try await context.reply(L10n.purchaseUnavailable)
         case .cancelled(let title):
             try await context.answerCallback()
-            _ = try await MenuEditing.edit(context, messageID: messageID, text: context.text("donation.cancelled", ["title": title]), keyboard: nil)
+            _ = try await MenuEditing.edit(context, messageID: messageID, text: context.text(L10n.donationCancelled, ["title": title]), keyboard: nil)
         case .updated(let view, let rejection):
             try await context.answerCallback(text: rejection.map { Self.plain(Self.rejectionText($0, view: view, context: context)) })
             _ = try await MenuEditing.edit(
@@ -171,13 +171,13 @@ public struct SubscriberCommands: Sendable {
             try await context.answerCallback()
             switch purchase {
             case .invoice(_, let url, _, _, let title):
-                let text = context.text("donation.invoice", ["title": title, "amount": Self.usd(amount)])
-                let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[InlineKeyboardButton(text: context.text("purchase.pay_button"), action: .url(url))]])
+                let text = context.text(L10n.donationInvoice, ["title": title, "amount": Self.usd(amount)])
+                let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[InlineKeyboardButton(text: context.text(L10n.purchasePayButton), action: .url(url))]])
                 if !(try await MenuEditing.edit(context, messageID: messageID, text: text, keyboard: keyboard)) {
-                    try await context.reply("donation.invoice", ["title": title, "amount": Self.usd(amount)], markup: .inlineKeyboard(keyboard))
+                    try await context.reply(L10n.donationInvoice, ["title": title, "amount": Self.usd(amount)], markup: .inlineKeyboard(keyboard))
                 }
             default:
-                _ = try await MenuEditing.edit(context, messageID: messageID, text: context.text("donation.keypad_closed"), keyboard: nil)
+                _ = try await MenuEditing.edit(context, messageID: messageID, text: context.text(L10n.donationKeypadClosed), keyboard: nil)
                 try await show(purchase, context: context)
             }
         }
@@ -191,7 +191,7 @@ public struct SubscriberCommands: Sendable {
     }
 
     static func keypadText(_ view: DonationKeypadView, rejection: DonationRejection?, context: UpdateContext) -> String {
-        let text = context.text("donation.keypad", [
+        let text = context.text(L10n.donationKeypad, [
             "title": view.title, "amount": DonationKeypad.display(view.amount), "min": usd(view.range.minimum), "max": usd(view.range.maximum),
         ])
         return rejection.map { text + "\n\n⚠️ " + rejectionText($0, view: view, context: context) } ?? text
@@ -205,8 +205,8 @@ public struct SubscriberCommands: Sendable {
         let digits: [[DonationKey]] = [[.d1, .d2, .d3], [.d4, .d5, .d6], [.d7, .d8, .d9]]
         var rows = digits.map { $0.map { key($0.rawValue, $0) } }
         rows.append([key(".", .dot), key("0", .d0), key("⌫", .backspace)])
-        rows.append([key(context.text("donation.button.clear"), .clear)])
-        rows.append([key(context.text("donation.button.confirm"), .confirm), key(context.text("donation.button.cancel"), .cancel)])
+        rows.append([key(context.text(L10n.donationButtonClear), .clear)])
+        rows.append([key(context.text(L10n.donationButtonConfirm), .confirm), key(context.text(L10n.donationButtonCancel), .cancel)])
         return InlineKeyboardMarkup(inlineKeyboard: rows)
     }
 
@@ -214,24 +214,24 @@ public struct SubscriberCommands: Sendable {
         guard let userID = context.user?.id else { return }
         let subscriptions = try await purchases.subscriptions(of: userID)
         guard !subscriptions.isEmpty else {
-            try await context.reply("subscriptions.none")
+            try await context.reply(L10n.subscriptionsNone)
             return
         }
-        var lines = [context.text("subscriptions.header")]
+        var lines = [context.text(L10n.subscriptionsHeader)]
         var buttons: [[InlineKeyboardButton]] = []
         for subscription in subscriptions {
             let expires = AccessService.format(subscription.expiresAt)
             lines.append(context.text(
-                subscription.isActive ? "subscriptions.line_active" : "subscriptions.line_expired",
+                subscription.isActive ? L10n.subscriptionsLineActive : L10n.subscriptionsLineExpired,
                 ["title": subscription.title, "expires": expires]
             ))
             var row = [InlineKeyboardButton(
-                text: Self.plain(context.text("subscriptions.renew_button", ["title": subscription.title])),
+                text: Self.plain(context.text(L10n.subscriptionsRenewButton, ["title": subscription.title])),
                 action: .callbackData(CallbackData.renew(channelID: subscription.channelID).encoded)
             )]
             if subscription.isActive {
                 row.append(InlineKeyboardButton(
-                    text: context.text("subscriptions.invite_button"),
+                    text: context.text(L10n.subscriptionsInviteButton),
                     action: .callbackData(CallbackData.inviteAgain(subscriptionID: subscription.id).encoded)
                 ))
             }

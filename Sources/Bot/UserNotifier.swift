@@ -35,16 +35,16 @@ public struct UserNotifier: JobHandler {
     public static func render(_ payload: NotifyUserJob, language: String, localizer: Localizer) -> SendMessage {
         var arguments = payload.arguments
         for (name, days) in payload.dayArguments {
-            arguments[name] = localizer.text("days.count", language: language, count: days)
+            arguments[name] = localizer.text(L10n.daysCount, language: language, count: days)
         }
         let rows: [[InlineKeyboardButton]] = payload.buttons.map { button in
             switch button {
             case .url(let labelKey, let url):
                 return [InlineKeyboardButton(text: localizer.text(labelKey, language: language), action: .url(url))]
             case .renew(let channel):
-                return [InlineKeyboardButton(text: localizer.text("button.renew", language: language), action: .callbackData(CallbackData.renew(channelID: channel).encoded))]
+                return [InlineKeyboardButton(text: localizer.text(L10n.buttonRenew, language: language), action: .callbackData(CallbackData.renew(channelID: channel).encoded))]
             case .retryInvoice(let order):
-                return [InlineKeyboardButton(text: localizer.text("purchase.retry_button", language: language), action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded))]
+                return [InlineKeyboardButton(text: localizer.text(L10n.purchaseRetryButton, language: language), action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded))]
             }
         }
         return SendMessage(

@@ -3,7 +3,7 @@ import Logging
 import Money
 import PostgresNIO
 import Storage
-import Wallets
+import PayoutAddresses
 
 /// Whether a channel pair is on sale (the `channels.status` column).
 public enum ChannelStatus: String, Sendable, Hashable, CaseIterable, Codable {

@@ -1,4 +1,5 @@
 import Foundation
+import Localization
 import Money
 
 /// A refused input: the localization key of the sentence the person sees, and its placeholder values.
@@ -21,12 +22,12 @@ public enum FieldInput {
         let text = input.trimmingCharacters(in: .whitespacesAndNewlines)
         switch kind {
         case .text(let minimum, let maximum):
-            if text.isEmpty { return .failure(InputRejection("form.error.empty")) }
+            if text.isEmpty { return .failure(InputRejection(L10n.formErrorEmpty)) }
             // Measured as Telegram and the database measure it (`TextLength`), never as Swift counts characters.
             let length = TextLength.of(text)
-            if length < minimum { return .failure(InputRejection("form.error.too_short", ["min": String(minimum)])) }
+            if length < minimum { return .failure(InputRejection(L10n.formErrorTooShort, ["min": String(minimum)])) }
             if length > maximum {
-                return .failure(InputRejection("form.error.too_long", ["max": String(maximum), "length": String(length)]))
+                return .failure(InputRejection(L10n.formErrorTooLong, ["max": String(maximum), "length": String(length)]))
             }
             return .success(text)
         case .money(let minimum, let maximum, let decimals):
@@ -34,19 +35,19 @@ public enum FieldInput {
         case .integer(let minimum, let maximum):
             let digits = text.replacingOccurrences(of: " ", with: "")
             guard digits.wholeMatch(of: /-?[0-9]{1,18}/) != nil, let value = Int64(digits) else {
-                return .failure(InputRejection("form.error.not_whole_number"))
+                return .failure(InputRejection(L10n.formErrorNotWholeNumber))
             }
             guard (minimum...maximum).contains(value) else {
-                return .failure(InputRejection("form.error.out_of_range", ["min": String(minimum), "max": String(maximum)]))
+                return .failure(InputRejection(L10n.formErrorOutOfRange, ["min": String(minimum), "max": String(maximum)]))
             }
             return .success(String(value))
         case .telegramUser:
             guard text.wholeMatch(of: /[0-9]{5,15}/) != nil, let value = Int64(text), value > 0 else {
-                return .failure(InputRejection("form.error.not_user_id"))
+                return .failure(InputRejection(L10n.formErrorNotUserId))
             }
             return .success(String(value))
         case .choice, .catalogue, .toggle, .chat, .wallet:
-            return .failure(InputRejection("form.error.use_buttons"))
+            return .failure(InputRejection(L10n.formErrorUseButtons))
         }
     }
 
@@ -58,15 +59,15 @@ public enum FieldInput {
         if body.lowercased().hasSuffix("usd") { body.removeLast(3) }
         body = body.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: ",", with: ".")
         guard let match = body.wholeMatch(of: /([0-9]{1,12})(?:\.([0-9]+))?/) else {
-            return .failure(InputRejection("form.error.not_amount"))
+            return .failure(InputRejection(L10n.formErrorNotAmount))
         }
         let fraction = match.output.2.map(String.init) ?? ""
         guard fraction.count <= decimals else {
-            return .failure(InputRejection("form.error.too_many_decimals", ["decimals": String(decimals)]))
+            return .failure(InputRejection(L10n.formErrorTooManyDecimals, ["decimals": String(decimals)]))
         }
-        guard let value = DecimalText.parse(body) else { return .failure(InputRejection("form.error.not_amount")) }
+        guard let value = DecimalText.parse(body) else { return .failure(InputRejection(L10n.formErrorNotAmount)) }
         guard value >= minimum, value <= maximum else {
-            return .failure(InputRejection("form.error.out_of_range", ["min": format(minimum, decimals: decimals), "max": format(maximum, decimals: decimals)]))
+            return .failure(InputRejection(L10n.formErrorOutOfRange, ["min": format(minimum, decimals: decimals), "max": format(maximum, decimals: decimals)]))
         }
         return .success(format(value, decimals: decimals))
     }

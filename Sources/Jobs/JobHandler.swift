@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import Resilience
 
 /// Runs jobs of one kind. Handlers carry their own dependencies as stored properties.
 ///
@@ -87,19 +88,7 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// The wait before the retry that follows failed attempt `attempt` (1-based).
     public func delay(afterAttempt attempt: Int, using generator: inout some RandomNumberGenerator) -> Duration {
-        let initial = initialDelay.milliseconds
-        let cap = maximumDelay.milliseconds
-        // Doubling stops once it passes the cap, so large attempt numbers cannot overflow.
-        var base = max(initial, 1)
-        var step = 1
-        while step < attempt && base < cap {
-            base *= 2
-            step += 1
-        }
-        base = min(base, cap)
-        let spread = base * Int64(jitterPercent) / 100
-        let jittered = spread == 0 ? base : base + Int64.random(in: -spread...spread, using: &generator)
-        return .milliseconds(min(max(jittered, 1), cap))
+        Backoff(initial: initialDelay, maximum: maximumDelay, jitter: .percent(jitterPercent)).delay(afterAttempt: attempt, using: &generator)
     }
 }
 

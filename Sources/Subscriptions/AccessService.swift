@@ -1,10 +1,11 @@
 import Channels
 import Foundation
 import Jobs
+import Localization
 import Logging
 import PostgresNIO
-import Storage
 import Resilience
+import Storage
 
 /// Sends a subscriber an invite link to their closed channel.
 public struct DeliverInviteJob: JobPayload {
@@ -157,7 +158,7 @@ public struct AccessService: Sendable {
         case .member?, .administrator?, .owner?:
             logger.info("invite not needed: already in the channel", metadata: ["subscription_id": "\(subscription.id)"])
             if requested {
-                try await queue.enqueue(NotifyUserJob(userID: subscription.userID, key: "invite.already_member", arguments: ["title": subscription.title]))
+                try await queue.enqueue(NotifyUserJob(userID: subscription.userID, key: L10n.inviteAlreadyMember, arguments: ["title": subscription.title]))
             }
             return
         default:
@@ -173,9 +174,9 @@ public struct AccessService: Sendable {
         try await queue.transaction { transaction in
             try await store.insertInviteLink(subscription: subscription, link: link, mode: mode, expiresAt: expiresAt, on: transaction.connection)
             try await transaction.enqueue(NotifyUserJob(
-                userID: subscription.userID, key: "invite.ready",
+                userID: subscription.userID, key: L10n.inviteReady,
                 arguments: ["title": subscription.title, "expires": Self.format(subscription.expiresAt)],
-                buttons: [.url(labelKey: "invite.button", url: link)]
+                buttons: [.url(labelKey: L10n.inviteButton, url: link)]
             ))
         }
         logger.info("invite link sent", metadata: ["subscription_id": "\(subscription.id)", "user_id": "\(subscription.userID)"])
@@ -392,7 +393,7 @@ public struct AccessService: Sendable {
             try await store.audit(AccessStore.Event(action), subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             if expired {
                 try await transaction.enqueue(NotifyUserJob(
-                    userID: subscription.userID, key: "subscription.expired", arguments: ["title": subscription.title],
+                    userID: subscription.userID, key: L10n.subscriptionExpired, arguments: ["title": subscription.title],
                     buttons: [.renew(channelID: subscription.channelID)]
                 ))
             } else {
@@ -448,7 +449,7 @@ public struct AccessService: Sendable {
             for (id, user) in expired {
                 try await store.audit(.channelUnavailable, subscriptionID: id, userID: user, chatID: subscription.chatID, detail: error.reason, on: connection)
                 try await transaction.enqueue(NotifyUserJob(
-                    userID: user, key: "subscription.expired", arguments: ["title": subscription.title],
+                    userID: user, key: L10n.subscriptionExpired, arguments: ["title": subscription.title],
                     buttons: [.renew(channelID: subscription.channelID)]
                 ))
             }
@@ -479,8 +480,8 @@ public struct AccessService: Sendable {
 
     static func pausedNoticeKey(_ problem: ChannelProblem) -> String {
         switch problem {
-        case .botRights: "access.channel_paused.bot_rights"
-        case .botRemoved: "access.channel_paused.bot_removed"
+        case .botRights: L10n.accessChannelPausedBotRights
+        case .botRemoved: L10n.accessChannelPausedBotRemoved
         }
     }
 
@@ -528,7 +529,7 @@ public struct AccessService: Sendable {
                 }
                 if inserted {
                     try await transaction.enqueue(NotifyUserJob(
-                        userID: candidate.userID, key: "subscription.reminder",
+                        userID: candidate.userID, key: L10n.subscriptionReminder,
                         arguments: ["title": candidate.title, "expires": Self.format(candidate.expiresAt)],
                         dayArguments: ["days": nearest], buttons: [.renew(channelID: candidate.channelID)]
                     ))

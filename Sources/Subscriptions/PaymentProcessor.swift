@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Localization
 import Logging
 import Money
 import Payments
@@ -246,13 +247,13 @@ private struct PaymentStep {
                 try await transaction.raise(.heldForReview(paymentID: payment.id, orderID: order?.publicID ?? payment.orderID, reason: review))
             }
             if let order, order.status == .cancelled, status.moneyArrived, stored.creditedUSD == 0 {
-                try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: "payment.held_for_refund", arguments: ["title": order.title]))
+                try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: L10n.paymentHeldForRefund, arguments: ["title": order.title]))
             }
             return .held(paymentID: payment.id, reason: review)
         }
         guard var order else { return .ignored(reason: "no order") }
         if (isNewPayment || stored.status == .waiting), status != .waiting, status.isLive, !order.sold {
-            let key = order.kind == .donation ? "donation.confirming" : "payment.confirming"
+            let key = order.kind == .donation ? L10n.donationConfirming : L10n.paymentConfirming
             try await transaction.enqueue(NotifyUserJob(userID: order.userID, key: key, arguments: ["title": order.title]))
         }
         return try await settle(&order, status: status)
@@ -324,7 +325,7 @@ private struct PaymentStep {
         }
         if !order.sold, order.receivedUSD > before.receivedUSD, status.moneyArrived {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: order.kind == .donation ? "donation.partially_paid" : "payment.partially_paid",
+                userID: order.userID, key: order.kind == .donation ? L10n.donationPartiallyPaid : L10n.paymentPartiallyPaid,
                 arguments: [
                     "title": order.title,
                     "paid": payment.actuallyPaid.map(DecimalText.plain) ?? "0",
@@ -357,7 +358,7 @@ private struct PaymentStep {
         // A donation buys nothing: no subscription, no invite; the donor is thanked.
         guard order.kind == .subscription else {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "donation.thanks", arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
+                userID: order.userID, key: L10n.donationThanks, arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
             ))
             try await OwnerNotifications.enqueue(.donation(orderID: order.id), channelID: order.channelID, in: transaction)
             return
@@ -370,7 +371,7 @@ private struct PaymentStep {
             options: JobOptions(uniqueKey: "invite:order:\(order.id):\(sales.total + 1)")
         )
         try await transaction.enqueue(NotifyUserJob(
-            userID: order.userID, key: grant.renewed ? "payment.renewed" : "payment.paid",
+            userID: order.userID, key: grant.renewed ? L10n.paymentRenewed : L10n.paymentPaid,
             arguments: ["title": order.title, "expires": AccessService.format(grant.expiresAt)],
             dayArguments: ["days": order.durationDays]
         ))
@@ -391,12 +392,12 @@ private struct PaymentStep {
                 userID: order.userID, channelID: order.channelID, days: order.durationDays, now: now, on: connection, logger: logger
             )
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "payment.refunded_after_access", arguments: ["title": order.title],
+                userID: order.userID, key: L10n.paymentRefundedAfterAccess, arguments: ["title": order.title],
                 buttons: [.renew(channelID: order.channelID)]
             ))
         } else {
             try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: "donation.refunded_after_sale", arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
+                userID: order.userID, key: L10n.donationRefundedAfterSale, arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
             ))
         }
         try await OwnerNotifications.enqueue(.refund(orderID: order.id), channelID: order.channelID, in: transaction)

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Localization
 import Logging
 import Money
 import PostgresNIO
@@ -34,7 +35,7 @@ public enum SalesClosure {
         for order in cancelled {
             logger.info("open order cancelled: the channel stopped selling", metadata: ["order_id": "\(order.id)", "channel_id": "\(channelID)"])
             guard let queue else { continue }
-            try await queue.enqueue(NotifyUserJob(userID: order.userID, key: "order.cancelled", arguments: ["title": order.title]), on: connection)
+            try await queue.enqueue(NotifyUserJob(userID: order.userID, key: L10n.orderCancelled, arguments: ["title": order.title]), on: connection)
             if order.receivedUSD > 0 {
                 try await queue.enqueue(
                     SubscriptionAlertJob(alert: .cancelledWithMoney(orderID: order.publicID, receivedUSD: DecimalText.usd(order.receivedUSD))),

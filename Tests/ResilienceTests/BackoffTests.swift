@@ -3,10 +3,17 @@ import Testing
 
 @Suite("Backoff")
 struct BackoffTests {
-    /// A generator that always returns the same number, so jittered delays are reproducible.
-    struct Fixed: RandomNumberGenerator {
-        var value: UInt64
-        mutating func next() -> UInt64 { value }
+    /// SplitMix64: reproducible draws for the jittered cases. (A generator that returns one constant can make
+    /// `random(in:)` reject its draw forever.)
+    struct Seeded: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
     }
 
     @Test("without jitter: initial, then ×factor per attempt, never past the cap; no attempt waits nothing")
@@ -26,11 +33,11 @@ struct BackoffTests {
         #expect(Backoff(initial: .seconds(1), maximum: .seconds(3600), jitter: .none).delay(afterAttempt: Int.max) == .seconds(3600))
     }
 
-    @Test("percent jitter stays within the percentage and the cap, for the lowest and the highest draw")
+    @Test("percent jitter stays within the percentage and the cap")
     func percentJitter() {
         let backoff = Backoff(initial: .seconds(10), maximum: .seconds(60), jitter: .percent(20))
-        for value: UInt64 in [0, .max] {
-            var generator = Fixed(value: value)
+        for seed: UInt64 in 0..<200 {
+            var generator = Seeded(state: seed)
             let delays = (1...5).map { backoff.delay(afterAttempt: $0, using: &generator) }
             for (attempt, delay) in delays.enumerated() {
                 let base = min(Duration.seconds(10 * (1 << attempt)), .seconds(60))
@@ -43,11 +50,10 @@ struct BackoffTests {
     func fullAndUpperHalf() {
         let full = Backoff(initial: .seconds(4), maximum: .seconds(60), jitter: .full)
         let half = Backoff(initial: .seconds(4), maximum: .seconds(60), jitter: .upperHalf)
-        var low = Fixed(value: 0)
-        var high = Fixed(value: .max)
-        #expect(full.delay(afterAttempt: 2, using: &low) == .zero)
-        #expect(full.delay(afterAttempt: 2, using: &high) <= .seconds(8))
-        #expect(half.delay(afterAttempt: 2, using: &low) == .seconds(4))
-        #expect(half.delay(afterAttempt: 2, using: &high) <= .seconds(8))
+        var generator = Seeded(state: 7)
+        let fulls = (0..<500).map { _ in full.delay(afterAttempt: 2, using: &generator) }
+        let halves = (0..<500).map { _ in half.delay(afterAttempt: 2, using: &generator) }
+        #expect(fulls.allSatisfy { $0 >= .zero && $0 <= .seconds(8) } && fulls.contains { $0 < .seconds(4) })
+        #expect(halves.allSatisfy { $0 >= .seconds(4) && $0 <= .seconds(8) } && Set(halves).count > 1)
     }
 }

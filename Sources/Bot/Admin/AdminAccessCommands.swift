@@ -1,6 +1,7 @@
 import Channels
 import Foundation
 import Jobs
+import Localization
 import Logging
 import Storage
 import Subscriptions
@@ -48,41 +49,41 @@ public struct AdminAccessCommands: Sendable {
 
     func lookUp(_ query: String, context: UpdateContext) async throws {
         guard !query.isEmpty else {
-            try await context.reply("admin.lookup.usage")
+            try await context.reply(L10n.adminLookupUsage)
             return
         }
         let store = AdminAccessStore(logger: context.logger)
         guard let record = try await context.services.database.withConnection({ try await store.lookUp(query, on: $0) }) else {
-            try await context.reply("admin.lookup.not_found", ["query": query])
+            try await context.reply(L10n.adminLookupNotFound, ["query": query])
             return
         }
         let subscriptions = record.subscriptions.map { subscription in
-            context.text(subscription.status == .active ? "admin.user.subscription_active" : "admin.user.subscription_expired", [
+            context.text(subscription.status == .active ? L10n.adminUserSubscriptionActive : L10n.adminUserSubscriptionExpired, [
                 "title": subscription.channelTitle, "date": AccessService.format(subscription.expiresAt),
             ])
         }
         let orders = record.orders.map { order in
-            context.text("admin.user.order", [
+            context.text(L10n.adminUserOrder, [
                 "date": AccessService.format(order.createdAt), "title": order.channelTitle, "price": order.priceUSD,
                 "status": order.status, "id": order.publicID,
             ])
         }
         // Each line is localized with its values escaped; the card joins them without escaping them again.
         let text = [
-            context.text("admin.user.card", ["name": record.firstName, "username": record.username.map { "@" + $0 } ?? "", "id": String(record.id)])
-                + (record.blockedBot ? " " + context.text("admin.user.blocked") : ""),
-            context.text("admin.user.subscriptions") + "\n" + (subscriptions.isEmpty ? "—" : subscriptions.joined(separator: "\n")),
-            context.text("admin.user.orders") + "\n" + (orders.isEmpty ? "—" : orders.joined(separator: "\n")),
+            context.text(L10n.adminUserCard, ["name": record.firstName, "username": record.username.map { "@" + $0 } ?? "", "id": String(record.id)])
+                + (record.blockedBot ? " " + context.text(L10n.adminUserBlocked) : ""),
+            context.text(L10n.adminUserSubscriptions) + "\n" + (subscriptions.isEmpty ? "—" : subscriptions.joined(separator: "\n")),
+            context.text(L10n.adminUserOrders) + "\n" + (orders.isEmpty ? "—" : orders.joined(separator: "\n")),
         ].joined(separator: "\n\n")
         var rows: [[InlineKeyboardButton]] = []
         for subscription in record.subscriptions {
             var row = [InlineKeyboardButton(
-                text: context.text("admin.button.extend", ["days": String(Self.extensionDays), "title": subscription.channelTitle]),
+                text: context.text(L10n.adminButtonExtend, ["days": String(Self.extensionDays), "title": subscription.channelTitle]),
                 action: .callbackData(CallbackData.adminAccess(.extend, subscription.id).encoded)
             )]
             if subscription.status == .active {
                 row.append(InlineKeyboardButton(
-                    text: context.text("admin.button.revoke", ["title": subscription.channelTitle]),
+                    text: context.text(L10n.adminButtonRevoke, ["title": subscription.channelTitle]),
                     action: .callbackData(CallbackData.adminAccess(.revoke, subscription.id).encoded)
                 ))
             }
@@ -101,7 +102,7 @@ public struct AdminAccessCommands: Sendable {
         guard let admin = context.user?.id else { return }
         let words = arguments.split(separator: " ").map(String.init)
         guard words.count == 3, let channel = Int64(words[1]), channel > 0, let days = Int(words[2]), (1...Self.maximumGrantDays).contains(days) else {
-            try await context.reply("admin.grant.usage", ["maximum": String(Self.maximumGrantDays)])
+            try await context.reply(L10n.adminGrantUsage, ["maximum": String(Self.maximumGrantDays)])
             return
         }
         let store = AdminAccessStore(logger: context.logger)
@@ -113,10 +114,10 @@ public struct AdminAccessCommands: Sendable {
             return try await store.channelTitle(channelID: channel, on: connection)
         }
         guard let title else {
-            try await context.reply("admin.grant.not_found", ["user": words[0], "channel": words[1]])
+            try await context.reply(L10n.adminGrantNotFound, ["user": words[0], "channel": words[1]])
             return
         }
-        try await context.reply("admin.access.reason_prompt.grant", ["title": title, "days": String(days), "user": words[0]])
+        try await context.reply(L10n.adminAccessReasonPromptGrant, ["title": title, "days": String(days), "user": words[0]])
     }
 
     public static let maximumGrantDays = 3650
@@ -126,7 +127,7 @@ public struct AdminAccessCommands: Sendable {
             context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
                 "user_id": "\(context.user?.id ?? 0)", "action": "\(action.rawValue)", "subscription_id": "\(subscription)",
             ])
-            try await context.answerCallback(text: context.text("admin.not_allowed"))
+            try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
             return
         }
         let store = AdminAccessStore(logger: context.logger)
@@ -139,7 +140,7 @@ public struct AdminAccessCommands: Sendable {
         }
         try await context.answerCallback()
         guard let title else {
-            try await context.reply("admin.access.not_possible")
+            try await context.reply(L10n.adminAccessNotPossible)
             return
         }
         try await context.reply("admin.access.reason_prompt.\(action.rawValue)", ["title": title, "days": String(Self.extensionDays)])
@@ -162,7 +163,7 @@ public struct AdminAccessCommands: Sendable {
                 let change = try await SubscriptionStore.grantByAdmin(userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
                 try await store.complete(waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
                 try await jobs.enqueue(NotifyUserJob(
-                    userID: waiting.userID, key: "subscription.admin_granted",
+                    userID: waiting.userID, key: L10n.subscriptionAdminGranted,
                     arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
                 ), on: connection)
                 if change.activated {
@@ -188,7 +189,7 @@ public struct AdminAccessCommands: Sendable {
                 }
                 try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
                 try await jobs.enqueue(NotifyUserJob(
-                    userID: waiting.userID, key: "subscription.admin_extended",
+                    userID: waiting.userID, key: L10n.subscriptionAdminExtended,
                     arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
                 ), on: connection)
                 if change.reactivated {
@@ -202,7 +203,7 @@ public struct AdminAccessCommands: Sendable {
                 }
                 try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
                 try await jobs.enqueue(NotifyUserJob(
-                    userID: waiting.userID, key: "subscription.admin_revoked", arguments: ["title": title, "reason": reason]
+                    userID: waiting.userID, key: L10n.subscriptionAdminRevoked, arguments: ["title": title, "reason": reason]
                 ), on: connection)
                 return .revoked(title)
             }
@@ -211,18 +212,18 @@ public struct AdminAccessCommands: Sendable {
         case .none:
             return false
         case .invalid:
-            try await context.reply("admin.access.reason_invalid")
+            try await context.reply(L10n.adminAccessReasonInvalid)
         case .notPossible:
-            try await context.reply("admin.access.not_possible")
+            try await context.reply(L10n.adminAccessNotPossible)
         case .extended(let title, let until):
             context.logger.notice("an admin extended a subscription", metadata: ["admin": "\(admin)", "title": "\(title)"])
-            try await context.reply("admin.access.extended", ["title": title, "date": AccessService.format(until)])
+            try await context.reply(L10n.adminAccessExtended, ["title": title, "date": AccessService.format(until)])
         case .granted(let title, let until):
             context.logger.notice("an admin granted access", metadata: ["admin": "\(admin)", "title": "\(title)"])
-            try await context.reply("admin.access.granted", ["title": title, "date": AccessService.format(until)])
+            try await context.reply(L10n.adminAccessGranted, ["title": title, "date": AccessService.format(until)])
         case .revoked(let title):
             context.logger.notice("an admin revoked a subscription", metadata: ["admin": "\(admin)", "title": "\(title)"])
-            try await context.reply("admin.access.revoked", ["title": title])
+            try await context.reply(L10n.adminAccessRevoked, ["title": title])
         }
         return true
     }

@@ -1,6 +1,7 @@
 import Channels
 import Foundation
 import Jobs
+import Localization
 import Logging
 import PostgresNIO
 import Storage
@@ -18,18 +19,18 @@ public enum AdminChannelAction: String, Sendable, Hashable, CaseIterable {
 extension AdminAccessCommands {
     func showChannel(_ query: String, context: UpdateContext) async throws {
         guard !query.isEmpty else {
-            try await context.reply("admin.channel.usage")
+            try await context.reply(L10n.adminChannelUsage)
             return
         }
         guard let channel = try await context.services.database.withConnection({
             try await ChannelStore.find(query, on: $0, logger: context.logger)
         }) else {
-            try await context.reply("admin.channel.not_found", ["query": query])
+            try await context.reply(L10n.adminChannelNotFound, ["query": query])
             return
         }
         let action: AdminChannelAction = channel.status == .paused ? .resume : .pause
         try await context.reply(
-            "admin.channel.card",
+            L10n.adminChannelCard,
             [
                 "id": String(channel.id), "closed_title": channel.closedTitle, "open_title": channel.openTitle,
                 "owner": String(channel.ownerUserID), "status": ChannelCommands.statusText(channel, context),
@@ -48,7 +49,7 @@ extension AdminAccessCommands {
             context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
                 "user_id": "\(context.user?.id ?? 0)", "action": "channel \(action.rawValue)", "channel_id": "\(channel)",
             ])
-            try await context.answerCallback(text: context.text("admin.not_allowed"))
+            try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
             return
         }
         let store = AdminChannelStore(logger: context.logger)
@@ -60,7 +61,7 @@ extension AdminAccessCommands {
         }
         try await context.answerCallback()
         guard let title else {
-            try await context.reply("admin.channel.not_found", ["query": String(channel)])
+            try await context.reply(L10n.adminChannelNotFound, ["query": String(channel)])
             return
         }
         try await context.reply("admin.channel.reason_prompt.\(action.rawValue)", ["title": title])
@@ -106,9 +107,9 @@ extension AdminAccessCommands {
         case .none:
             return false
         case .invalid:
-            try await context.reply("admin.access.reason_invalid")
+            try await context.reply(L10n.adminAccessReasonInvalid)
         case .unchanged(let title):
-            try await context.reply("admin.channel.unchanged", ["title": title])
+            try await context.reply(L10n.adminChannelUnchanged, ["title": title])
         case .done(let action, let title):
             context.logger.notice("an admin changed a channel's sales", metadata: ["admin": "\(admin)", "action": "\(action.rawValue)", "title": "\(title)"])
             try await context.reply("admin.channel.\(action.rawValue)d", ["title": title])

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Localization
 import Payouts
 import TelegramBotAPI
 
@@ -17,21 +18,21 @@ extension BroadcastCommands {
         try await context.answerCallback()
         try await showFailedPayouts(context)
         guard !failures.isEmpty else {
-            try await context.reply("admin.jobs.none")
+            try await context.reply(L10n.adminJobsNone)
             return
         }
         let lines = failures.map { job in
-            context.text("admin.jobs.line", [
+            context.text(L10n.adminJobsLine, [
                 "id": job.id.description, "kind": job.kind, "attempt": String(job.attempt), "max": String(job.maxAttempts),
                 "error": String((job.lastError ?? "—").prefix(200)),
             ])
         }
         let buttons = failures.map { job in
-            [InlineKeyboardButton(text: context.text("admin.button.retry_job", ["id": job.id.description]), action: .callbackData(CallbackData.adminRetryJob(job.id.rawValue).encoded))]
+            [InlineKeyboardButton(text: context.text(L10n.adminButtonRetryJob, ["id": job.id.description]), action: .callbackData(CallbackData.adminRetryJob(job.id.rawValue).encoded))]
         }
         // Each line is localized with its values escaped; joined without escaping them again.
         try await context.services.client.send(SendMessage(
-            chatId: .id(chat), text: ([context.text("admin.jobs.title")] + lines).joined(separator: "\n\n"), parseMode: "HTML",
+            chatId: .id(chat), text: ([context.text(L10n.adminJobsTitle)] + lines).joined(separator: "\n\n"), parseMode: "HTML",
             linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
         ))
     }
@@ -41,10 +42,10 @@ extension BroadcastCommands {
         do {
             let job = try await jobs.retry(JobID(id))
             context.logger.notice("an admin re-queued a failed job", metadata: ["job_id": "\(id)", "kind": "\(job.kind)", "admin": "\(context.user?.id ?? 0)"])
-            try await context.answerCallback(text: context.text("admin.jobs.retried", ["id": String(id)]))
+            try await context.answerCallback(text: context.text(L10n.adminJobsRetried, ["id": String(id)]))
         } catch let error as JobQueueError {
             context.logger.info("an admin's job retry was refused", metadata: ["job_id": "\(id)", "error": "\(error)"])
-            try await context.answerCallback(text: context.text("admin.jobs.not_retryable", ["id": String(id)]))
+            try await context.answerCallback(text: context.text(L10n.adminJobsNotRetryable, ["id": String(id)]))
         }
     }
 }
@@ -54,26 +55,26 @@ extension BroadcastCommands {
         guard let chat = context.chatID else { return }
         let payouts = try await PayoutDesk(database: context.services.database, logger: context.logger).payouts(in: [.failed], limit: Self.failedPayoutsShown)
         guard !payouts.isEmpty else {
-            try await context.reply("admin.payouts.none")
+            try await context.reply(L10n.adminPayoutsNone)
             return
         }
         let lines = payouts.map { payout in
-            context.text("admin.payouts.line", [
+            context.text(L10n.adminPayoutsLine, [
                 "id": String(payout.id), "channel": String(payout.channelID), "owner": String(payout.ownerUserID),
                 "amount": "\(payout.amount)", "asset": payout.asset, "currency": payout.currency, "network": payout.network,
                 "reason": String((payout.failure ?? "—").prefix(200)),
-                "fixable": context.text(payout.ownerFixable ? "admin.payouts.owner_fixable" : "admin.payouts.not_owner_fixable"),
+                "fixable": context.text(payout.ownerFixable ? L10n.adminPayoutsOwnerFixable : L10n.adminPayoutsNotOwnerFixable),
             ])
         }
         let buttons = payouts.map { payout in
             [InlineKeyboardButton(
-                text: context.text("admin.button.release_payout", ["id": String(payout.id)]),
+                text: context.text(L10n.adminButtonReleasePayout, ["id": String(payout.id)]),
                 action: .callbackData(CallbackData.adminReleasePayout(payout.id).encoded)
             )]
         }
         // Each line is localized with its values escaped; joined without escaping them again.
         try await context.services.client.send(SendMessage(
-            chatId: .id(chat), text: ([context.text("admin.payouts.title")] + lines).joined(separator: "\n\n"), parseMode: "HTML",
+            chatId: .id(chat), text: ([context.text(L10n.adminPayoutsTitle)] + lines).joined(separator: "\n\n"), parseMode: "HTML",
             linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
         ))
     }
@@ -83,12 +84,12 @@ extension BroadcastCommands {
         switch outcome {
         case .released:
             context.logger.notice("an admin released a failed payout", metadata: ["payout_id": "\(id)", "admin": "\(context.user?.id ?? 0)"])
-            try await context.answerCallback(text: context.text("admin.payouts.released", ["id": String(id)]))
+            try await context.answerCallback(text: context.text(L10n.adminPayoutsReleased, ["id": String(id)]))
         case .refused(let why):
             context.logger.info("an admin's payout release was refused", metadata: ["payout_id": "\(id)", "reason": "\(why)"])
-            try await context.answerCallback(text: context.text("admin.payouts.not_released", ["id": String(id)]))
+            try await context.answerCallback(text: context.text(L10n.adminPayoutsNotReleased, ["id": String(id)]))
         case .notFound:
-            try await context.answerCallback(text: context.text("admin.payouts.not_released", ["id": String(id)]))
+            try await context.answerCallback(text: context.text(L10n.adminPayoutsNotReleased, ["id": String(id)]))
         }
     }
 }

@@ -1,6 +1,7 @@
-import Channels
 import Broadcasts
+import Channels
 import Foundation
+import Localization
 import Payouts
 import TelegramBotAPI
 
@@ -12,7 +13,7 @@ extension BroadcastCommands {
         let store = BroadcastStore(database: database, logger: context.logger)
         guard try await store.isOwner(user, of: channel) else {
             context.logger.warning("refused channel statistics to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
-            try await context.answerCallback(text: context.text("channels.not_yours"))
+            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
         let statsStore = ChannelStatsStore(logger: context.logger)
@@ -30,35 +31,35 @@ extension BroadcastCommands {
             chatId: .id(chat), text: Self.render(stats, context: context), parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
             replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [
                 [export(.subscribers), export(.payments)],
-                [InlineKeyboardButton(text: context.text("broadcast.button.back"), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
+                [InlineKeyboardButton(text: context.text(L10n.broadcastButtonBack), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
             ]))
         ))
     }
 
     /// Each line is localized with its values escaped; the lines are joined without escaping them again.
     static func render(_ stats: ChannelStats, context: UpdateContext) -> String {
-        var lines = [context.text("stats.channel.active", ["count": String(stats.activeSubscribers)]), context.text("stats.channel.weeks")]
+        var lines = [context.text(L10n.statsChannelActive, ["count": String(stats.activeSubscribers)]), context.text(L10n.statsChannelWeeks)]
         for week in stats.weeks {
-            lines.append(context.text(week.weeksAgo == 0 ? "stats.channel.this_week" : "stats.channel.week", [
+            lines.append(context.text(week.weeksAgo == 0 ? L10n.statsChannelThisWeek : L10n.statsChannelWeek, [
                 "ago": String(week.weeksAgo), "started": String(week.started), "ended": String(week.ended),
             ]))
         }
-        lines.append(context.text("stats.channel.revenue"))
+        lines.append(context.text(L10n.statsChannelRevenue))
         if stats.tiers.isEmpty { lines.append("—") }
         for tier in stats.tiers {
-            lines.append(context.text("stats.channel.tier", [
+            lines.append(context.text(L10n.statsChannelTier, [
                 "tier": String(tier.position), "orders": String(tier.orders), "week": "\(tier.lastWeek)", "month": "\(tier.lastMonth)",
                 "all": "\(tier.allTime)",
             ]))
         }
-        lines.append(context.text("stats.channel.donations", [
+        lines.append(context.text(L10n.statsChannelDonations, [
             "count": String(stats.donations.count), "week": "\(stats.donations.lastWeek)", "month": "\(stats.donations.lastMonth)",
             "all": "\(stats.donations.allTime)",
         ]))
-        lines.append(context.text("stats.channel.balances"))
+        lines.append(context.text(L10n.statsChannelBalances))
         if stats.balances.isEmpty { lines.append("—") }
         for balance in stats.balances {
-            lines.append(context.text("stats.channel.balance", [
+            lines.append(context.text(L10n.statsChannelBalance, [
                 "asset": balance.asset, "earned": "\(balance.earned)", "pending": "\(balance.pending)", "converting": "\(balance.converting)",
                 "in_flight": "\(balance.inFlight)", "paid": "\(balance.paidOut)",
             ]))
@@ -75,17 +76,17 @@ extension BroadcastCommands {
             try await ChannelStore.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
         }) else {
             context.logger.warning("refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
-            try await context.answerCallback(text: context.text("channels.not_yours"))
+            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
-        try await context.answerCallback(text: context.text("export.preparing"))
+        try await context.answerCallback(text: context.text(L10n.exportPreparing))
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("telepay-export-\(UUID().uuidString).csv")
         defer { try? FileManager.default.removeItem(at: file) }
         let rows = try await ChannelExportStore(database: database, logger: context.logger).write(kind, channelID: channel, to: file)
         let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
         guard size <= SendDocument.maximumFileBytes else {
             context.logger.warning("a channel export is over Telegram's upload limit", metadata: ["channel_id": "\(channel)", "bytes": "\(size)"])
-            try await context.reply("export.too_big", ["megabytes": String(SendDocument.maximumFileBytes / 1_048_576)])
+            try await context.reply(L10n.exportTooBig, ["megabytes": String(SendDocument.maximumFileBytes / 1_048_576)])
             return
         }
         let document = SendDocument(
@@ -98,7 +99,7 @@ extension BroadcastCommands {
             context.logger.info("a channel export was sent", metadata: ["channel_id": "\(channel)", "kind": "\(kind.rawValue)", "rows": "\(rows)", "bytes": "\(size)"])
         } catch {
             context.logger.warning("a channel export could not be sent", metadata: ["channel_id": "\(channel)", "error": "\(error)"])
-            try await context.reply("export.failed")
+            try await context.reply(L10n.exportFailed)
         }
     }
 }

@@ -1,6 +1,7 @@
 import Channels
 import Foundation
 import Jobs
+import Localization
 import Logging
 import Money
 import PostgresNIO
@@ -184,26 +185,26 @@ extension BroadcastCommands {
     /// The admin's stats: the counts, then fees, owner payables and hot-wallet balances per asset, and open
     /// payouts. Each line is localized with its values escaped; joined without escaping them again.
     static func renderMoney(_ stats: PlatformStats, openPayouts: [(state: String, count: Int)], context: UpdateContext) -> String {
-        var lines = [context.text("admin.stats", stats.arguments), "", context.text("admin.stats.fees")]
+        var lines = [context.text(L10n.adminStats, stats.arguments), "", context.text(L10n.adminStatsFees)]
         if stats.fees.isEmpty { lines.append("—") }
         for fee in stats.fees {
-            lines.append(context.text("admin.stats.fee_line", ["asset": fee.asset, "today": "\(fee.today)", "week": "\(fee.week)", "month": "\(fee.month)"]))
+            lines.append(context.text(L10n.adminStatsFeeLine, ["asset": fee.asset, "today": "\(fee.today)", "week": "\(fee.week)", "month": "\(fee.month)"]))
         }
-        lines.append(context.text("admin.stats.payables"))
+        lines.append(context.text(L10n.adminStatsPayables))
         if stats.payables.isEmpty { lines.append("—") }
         for payable in stats.payables {
-            lines.append(context.text("admin.stats.payable_line", [
+            lines.append(context.text(L10n.adminStatsPayableLine, [
                 "asset": payable.asset, "pending": "\(payable.pending)", "converting": "\(payable.converting)", "in_flight": "\(payable.inFlight)",
                 "paid": "\(payable.paidOut)",
             ]))
         }
-        lines.append(context.text("admin.stats.open_payouts", [
+        lines.append(context.text(L10n.adminStatsOpenPayouts, [
             "payouts": openPayouts.isEmpty ? "—" : openPayouts.map { "\($0.state) \($0.count)" }.joined(separator: ", "),
         ]))
-        lines.append(context.text("admin.stats.hot_wallet"))
+        lines.append(context.text(L10n.adminStatsHotWallet))
         if stats.hotWallet.isEmpty { lines.append("—") }
         for balance in stats.hotWallet {
-            lines.append(context.text("admin.stats.hot_wallet_line", ["asset": balance.asset, "amount": "\(balance.amount)"]))
+            lines.append(context.text(L10n.adminStatsHotWalletLine, ["asset": balance.asset, "amount": "\(balance.amount)"]))
         }
         return lines.joined(separator: "\n")
     }

@@ -1,5 +1,6 @@
 import Broadcasts
 import Foundation
+import Localization
 import TelegramBotAPI
 
 /// "Expired in the last N days" for any N from 1 to 365: the owner presses the button, is asked for N, and
@@ -9,12 +10,12 @@ extension BroadcastCommands {
         guard let user = context.user?.id, let service = service(context) else { return }
         guard try await service.store.isOwner(user, of: channel) else {
             context.logger.warning("refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
-            try await context.answerCallback(text: context.text("channels.not_yours"))
+            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
         try await AudiencePromptStore(database: context.services.database, logger: context.logger).ask(user: user, channel: channel)
         try await context.answerCallback()
-        try await context.reply("broadcast.audience.ask_days", [
+        try await context.reply(L10n.broadcastAudienceAskDays, [
             "min": String(AudiencePromptStore.days.lowerBound), "max": String(AudiencePromptStore.days.upperBound),
         ])
     }
@@ -26,7 +27,7 @@ extension BroadcastCommands {
         guard let channel = try await prompts.open(user: user) else { return false }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.count <= 3, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }), let days = Int(trimmed), AudiencePromptStore.days.contains(days) else {
-            try await context.reply("broadcast.audience.days_invalid", [
+            try await context.reply(L10n.broadcastAudienceDaysInvalid, [
                 "min": String(AudiencePromptStore.days.lowerBound), "max": String(AudiencePromptStore.days.upperBound),
             ])
             return true

@@ -1,5 +1,6 @@
 import Broadcasts
 import Foundation
+import Localization
 import Logging
 import Payouts
 import TelegramBotAPI
@@ -27,7 +28,7 @@ public struct BroadcastCommands: Sendable {
         router.command(Self.adminCommand) { context in
             guard try await requireAdmin(context, what: "/admin") else {
                 let command = "/" + Self.adminCommand
-                try await context.reply("command.unknown", ["command": command])
+                try await context.reply(L10n.commandUnknown, ["command": command])
                 return
             }
             let arguments = BotRouter.parseCommand(context.update.message?.text ?? "")?.arguments ?? ""
@@ -76,7 +77,7 @@ public struct BroadcastCommands: Sendable {
         switch data {
         case .admin(let action):
             guard try await requireAdmin(context, what: "admin button \(action.rawValue)") else {
-                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
                 return true
             }
             switch action {
@@ -86,18 +87,18 @@ public struct BroadcastCommands: Sendable {
             case .stats: try await showStats(context)
             case .lookUp:
                 try await context.answerCallback()
-                try await context.reply("admin.lookup.usage")
+                try await context.reply(L10n.adminLookupUsage)
             case .failedJobs: try await showFailedJobs(context)
             }
         case .adminRetryJob(let id):
             guard try await requireAdmin(context, what: "retry job \(id)") else {
-                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
                 return true
             }
             try await retryJob(id, context: context)
         case .adminReleasePayout(let id):
             guard try await requireAdmin(context, what: "release payout \(id)") else {
-                try await context.answerCallback(text: context.text("admin.not_allowed"))
+                try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
                 return true
             }
             try await releasePayout(id, context: context)
@@ -131,12 +132,12 @@ public struct BroadcastCommands: Sendable {
         let button = { (key: String, action: AdminAction) in
             InlineKeyboardButton(text: context.text(key), action: .callbackData(CallbackData.admin(action).encoded))
         }
-        try await ChannelCommands.show(context.text("admin.menu"), buttons: [
-            [button("admin.button.broadcast_users", .broadcastToUsers)],
-            [button("admin.button.broadcast_owners", .broadcastToOwners)],
-            [button("admin.button.stats", .stats)],
-            [button("admin.button.lookup", .lookUp)],
-            [button("admin.button.failed_jobs", .failedJobs)],
+        try await ChannelCommands.show(context.text(L10n.adminMenu), buttons: [
+            [button(L10n.adminButtonBroadcastUsers, .broadcastToUsers)],
+            [button(L10n.adminButtonBroadcastOwners, .broadcastToOwners)],
+            [button(L10n.adminButtonStats, .stats)],
+            [button(L10n.adminButtonLookup, .lookUp)],
+            [button(L10n.adminButtonFailedJobs, .failedJobs)],
         ], context: context, editing: editing)
     }
 
@@ -157,26 +158,26 @@ public struct BroadcastCommands: Sendable {
         guard let user = context.user?.id, let service = service(context) else { return }
         guard try await service.store.isOwner(user, of: channel) else {
             context.logger.warning("refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
-            try await context.answerCallback(text: context.text("channels.not_yours"))
+            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
         let button = { (key: String, choice: OwnerAudienceChoice) in
             [InlineKeyboardButton(text: context.text(key), action: .callbackData(CallbackData.channelBroadcastTo(channelID: channel, audience: choice).encoded))]
         }
-        try await ChannelCommands.show(context.text("broadcast.choose_audience", ["cap": String(settings.ownerDailyCap)]), buttons: [
-            button("broadcast.audience.active", .active),
-            button("broadcast.audience.expired7", .expired7),
-            button("broadcast.audience.expired30", .expired30),
-            button("broadcast.audience.expired_days", .expiredDays),
-            button("broadcast.audience.paid", .paid),
-            [InlineKeyboardButton(text: context.text("broadcast.button.back"), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
+        try await ChannelCommands.show(context.text(L10n.broadcastChooseAudience, ["cap": String(settings.ownerDailyCap)]), buttons: [
+            button(L10n.broadcastAudienceActive, .active),
+            button(L10n.broadcastAudienceExpired7, .expired7),
+            button(L10n.broadcastAudienceExpired30, .expired30),
+            button(L10n.broadcastAudienceExpiredDays, .expiredDays),
+            button(L10n.broadcastAudiencePaid, .paid),
+            [InlineKeyboardButton(text: context.text(L10n.broadcastButtonBack), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
         ], context: context, editing: context.callbackMessageID)
     }
 
     func compose(_ audience: BroadcastAudience, context: UpdateContext) async throws {
         guard let user = context.user?.id, let chat = context.chatID else { return }
         guard let service = service(context) else {
-            try await context.reply("broadcast.unavailable")
+            try await context.reply(L10n.broadcastUnavailable)
             return
         }
         try await AudiencePromptStore(database: context.services.database, logger: context.logger).close(user: user)
@@ -197,7 +198,7 @@ public struct BroadcastCommands: Sendable {
             return
         }
         try await context.answerCallback()
-        try await context.reply("broadcast.compose", ["audience": Self.audienceText(audience, context: context)])
+        try await context.reply(L10n.broadcastCompose, ["audience": Self.audienceText(audience, context: context)])
     }
 
     /// The author's next text, while a draft waits for it: checked, previewed, then confirmed.
@@ -214,7 +215,7 @@ public struct BroadcastCommands: Sendable {
         let client = context.services.client
         if case .failure(let error) = await Result.telegram({ () async throws(TelegramError) -> Message in try await client.send(preview) }) {
             guard case .badRequest(let reason) = error else { throw error }
-            try await context.reply("broadcast.preview_rejected", ["reason": reason])
+            try await context.reply(L10n.broadcastPreviewRejected, ["reason": reason])
             return true
         }
         switch try await service.setText(text, draft: draft) {
@@ -222,10 +223,10 @@ public struct BroadcastCommands: Sendable {
             try await context.reply(Self.problemKey(problem), Self.problemArguments(problem))
         case .success(let count):
             let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[
-                InlineKeyboardButton(text: context.text("broadcast.button.send", ["count": String(count)]), action: .callbackData(CallbackData.broadcast(.send, draft.id).encoded)),
-                InlineKeyboardButton(text: context.text("broadcast.button.discard"), action: .callbackData(CallbackData.broadcast(.discard, draft.id).encoded)),
+                InlineKeyboardButton(text: context.text(L10n.broadcastButtonSend, ["count": String(count)]), action: .callbackData(CallbackData.broadcast(.send, draft.id).encoded)),
+                InlineKeyboardButton(text: context.text(L10n.broadcastButtonDiscard), action: .callbackData(CallbackData.broadcast(.discard, draft.id).encoded)),
             ]])
-            try await context.reply("broadcast.confirm", ["count": String(count), "audience": Self.audienceText(draft.audience, context: context)], markup: .inlineKeyboard(keyboard))
+            try await context.reply(L10n.broadcastConfirm, ["count": String(count), "audience": Self.audienceText(draft.audience, context: context)], markup: .inlineKeyboard(keyboard))
         }
         return true
     }
@@ -254,7 +255,7 @@ public struct BroadcastCommands: Sendable {
             try await context.answerCallback()
             if action == .discard {
                 if let message = context.callbackMessageID {
-                    _ = try await MenuEditing.edit(context, messageID: message, text: context.text("broadcast.discarded"), keyboard: nil)
+                    _ = try await MenuEditing.edit(context, messageID: message, text: context.text(L10n.broadcastDiscarded), keyboard: nil)
                 }
             } else {
                 try await redraw(id, service: service, view: view, context: context)
@@ -283,35 +284,35 @@ public struct BroadcastCommands: Sendable {
 
     static func audienceText(_ audience: BroadcastAudience, context: UpdateContext) -> String {
         switch audience {
-        case .allUsers: context.text("broadcast.audience.all_users")
-        case .allOwners: context.text("broadcast.audience.all_owners")
-        case .channelActive: context.text("broadcast.audience.active")
-        case .channelExpired(_, let days): context.text("broadcast.audience.expired", ["days": String(days)])
-        case .channelPaid: context.text("broadcast.audience.paid")
+        case .allUsers: context.text(L10n.broadcastAudienceAllUsers)
+        case .allOwners: context.text(L10n.broadcastAudienceAllOwners)
+        case .channelActive: context.text(L10n.broadcastAudienceActive)
+        case .channelExpired(_, let days): context.text(L10n.broadcastAudienceExpired, ["days": String(days)])
+        case .channelPaid: context.text(L10n.broadcastAudiencePaid)
         }
     }
 
     static func key(for error: BroadcastError) -> String {
         switch error {
-        case .notFound, .notReady: "broadcast.error.outdated"
-        case .channelBusy: "broadcast.error.channel_busy"
-        case .dailyCapReached: "broadcast.error.daily_cap"
-        case .emptyAudience: "broadcast.error.empty_audience"
-        case .notAllowed: "admin.not_allowed"
-        case .database: "error.generic"
+        case .notFound, .notReady: L10n.broadcastErrorOutdated
+        case .channelBusy: L10n.broadcastErrorChannelBusy
+        case .dailyCapReached: L10n.broadcastErrorDailyCap
+        case .emptyAudience: L10n.broadcastErrorEmptyAudience
+        case .notAllowed: L10n.adminNotAllowed
+        case .database: L10n.errorGeneric
         }
     }
 
     static func problemKey(_ problem: BroadcastTextProblem) -> String {
         switch problem {
-        case .empty: "broadcast.problem.empty"
-        case .tooLong: "broadcast.problem.too_long"
-        case .unsupportedTag: "broadcast.problem.unsupported_tag"
-        case .unclosedTag: "broadcast.problem.unclosed_tag"
-        case .unexpectedEndTag: "broadcast.problem.unexpected_end_tag"
-        case .missingAttribute: "broadcast.problem.missing_attribute"
-        case .unescaped: "broadcast.problem.unescaped"
-        case .unknownEntity: "broadcast.problem.unknown_entity"
+        case .empty: L10n.broadcastProblemEmpty
+        case .tooLong: L10n.broadcastProblemTooLong
+        case .unsupportedTag: L10n.broadcastProblemUnsupportedTag
+        case .unclosedTag: L10n.broadcastProblemUnclosedTag
+        case .unexpectedEndTag: L10n.broadcastProblemUnexpectedEndTag
+        case .missingAttribute: L10n.broadcastProblemMissingAttribute
+        case .unescaped: L10n.broadcastProblemUnescaped
+        case .unknownEntity: L10n.broadcastProblemUnknownEntity
         }
     }
 

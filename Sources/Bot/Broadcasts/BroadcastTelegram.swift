@@ -64,23 +64,23 @@ public struct BroadcastProgressView: Sendable {
         let counts = progress.counts
         var lines = [
             text("broadcast.progress.\(broadcast.status.rawValue)", ["id": String(broadcast.id)]),
-            text("broadcast.progress.counts", [
+            text(L10n.broadcastProgressCounts, [
                 "sent": String(counts.sent), "blocked": String(counts.blocked), "failed": String(counts.failed),
                 "left": String(counts.left), "total": String(counts.total),
             ]),
         ]
         if broadcast.status == .running {
-            lines.append(progress.remaining.map { text("broadcast.progress.eta", ["time": Self.duration($0)]) } ?? text("broadcast.progress.eta_unknown"))
+            lines.append(progress.remaining.map { text(L10n.broadcastProgressEta, ["time": Self.duration($0)]) } ?? text(L10n.broadcastProgressEtaUnknown))
         }
         if broadcast.resentAfterRestart > 0 {
-            lines.append(text("broadcast.progress.resent", ["count": String(broadcast.resentAfterRestart)]))
+            lines.append(text(L10n.broadcastProgressResent, ["count": String(broadcast.resentAfterRestart)]))
         }
         let button = { (key: String, action: BroadcastAction) in
             InlineKeyboardButton(text: text(key), action: .callbackData(CallbackData.broadcast(action, broadcast.id).encoded))
         }
         let keyboard: InlineKeyboardMarkup? = switch broadcast.status {
-        case .running: InlineKeyboardMarkup(inlineKeyboard: [[button("broadcast.button.pause", .pause), button("broadcast.button.cancel", .cancel)]])
-        case .paused: InlineKeyboardMarkup(inlineKeyboard: [[button("broadcast.button.resume", .resume), button("broadcast.button.cancel", .cancel)]])
+        case .running: InlineKeyboardMarkup(inlineKeyboard: [[button(L10n.broadcastButtonPause, .pause), button(L10n.broadcastButtonCancel, .cancel)]])
+        case .paused: InlineKeyboardMarkup(inlineKeyboard: [[button(L10n.broadcastButtonResume, .resume), button(L10n.broadcastButtonCancel, .cancel)]])
         default: nil
         }
         return (lines.joined(separator: "\n"), keyboard)

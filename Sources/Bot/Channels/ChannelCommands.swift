@@ -61,7 +61,7 @@ public struct ChannelCommands: Sendable {
             try await withOwned(id, context) { summary, connection in
                 if summary.pausedReason == .admin {
                     context.logger.info("an owner's resume refused: an admin paused the channel", metadata: ["channel_id": "\(id)"])
-                    try await context.answerCallback(text: context.text("channels.paused_by_admin"))
+                    try await context.answerCallback(text: context.text(L10n.channelsPausedByAdmin))
                     return
                 }
                 if let problem = try await rightsProblem(summary, context: context) {
@@ -82,10 +82,10 @@ public struct ChannelCommands: Sendable {
         case .channelDelete(let id):
             try await withOwned(id, context) { summary, _ in
                 let buttons: [[InlineKeyboardButton]] = [
-                    [Self.button(context.text("channels.button.delete_confirm"), .channelDeleteConfirmed(id))],
-                    [Self.button(context.text("form.button.back"), .channelOpen(id))],
+                    [Self.button(context.text(L10n.channelsButtonDeleteConfirm), .channelDeleteConfirmed(id))],
+                    [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
                 ]
-                try await Self.show(context.text("channels.delete_question", ["open_title": summary.openTitle]), buttons: buttons, context: context, editing: message)
+                try await Self.show(context.text(L10n.channelsDeleteQuestion, ["open_title": summary.openTitle]), buttons: buttons, context: context, editing: message)
             }
         case .channelDeleteConfirmed(let id):
             try await withOwned(id, context) { summary, connection in
@@ -94,28 +94,28 @@ public struct ChannelCommands: Sendable {
                 let active = try await SubscriptionStore.activeCount(channelID: id, on: connection, logger: context.logger)
                 if active > 0 {
                     let buttons: [[InlineKeyboardButton]] = [
-                        [Self.button(context.text("channels.button.pause"), .channelPause(id))],
-                        [Self.button(context.text("form.button.back"), .channelOpen(id))],
+                        [Self.button(context.text(L10n.channelsButtonPause), .channelPause(id))],
+                        [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
                     ]
-                    try await Self.show(context.text("channels.delete_refused", ["count": String(active)]), buttons: buttons, context: context, editing: message)
+                    try await Self.show(context.text(L10n.channelsDeleteRefused, ["count": String(active)]), buttons: buttons, context: context, editing: message)
                     return
                 }
                 try await ChannelLifecycle.delete(id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
-                try await Self.show(context.text("channels.deleted", ["open_title": summary.openTitle]), buttons: [[Self.button(context.text("channels.button.list"), .channelList)]], context: context, editing: message)
+                try await Self.show(context.text(L10n.channelsDeleted, ["open_title": summary.openTitle]), buttons: [[Self.button(context.text(L10n.channelsButtonList), .channelList)]], context: context, editing: message)
             }
         case .channelPostNow(let id):
             try await withOwned(id, context) { summary, connection in
                 guard summary.status == .active else {
-                    try await context.answerCallback(text: context.text("posts.not_selling"))
+                    try await context.answerCallback(text: context.text(L10n.postsNotSelling))
                     return
                 }
                 if let left = try await OfferPostRequests.manual(channelID: id, settings: offerPosts, jobs: context.services.jobs, on: connection, logger: context.logger) {
                     context.logger.info("offer post refused: cooldown", metadata: ["channel_id": "\(id)", "seconds_left": "\(Int(left))"])
-                    try await context.answerCallback(text: context.text("posts.cooldown", ["time": OfferPostRules.minutesAndSeconds(left)]))
+                    try await context.answerCallback(text: context.text(L10n.postsCooldown, ["time": OfferPostRules.minutesAndSeconds(left)]))
                 } else {
                     context.logger.info("offer post requested by the owner", metadata: ["channel_id": "\(id)"])
-                    try await context.answerCallback(text: context.text("posts.requested"))
+                    try await context.answerCallback(text: context.text(L10n.postsRequested))
                 }
                 try await showCard(summary, context: context, editing: message, connection: connection)
             }
@@ -134,7 +134,7 @@ public struct ChannelCommands: Sendable {
     func sendTestNotification(channelID: Int64, context: UpdateContext, connection: PostgresConnection) async throws {
         let job = OwnerNotificationJob(channelID: channelID, notification: .test)
         guard let facts = try await OwnerNotificationStore.facts(for: job, on: connection, logger: context.logger) else {
-            try await context.answerCallback(text: context.text("channels.test_notification_off"))
+            try await context.answerCallback(text: context.text(L10n.channelsTestNotificationOff))
             return
         }
         if let jobs = context.services.jobs {
@@ -146,7 +146,7 @@ public struct ChannelCommands: Sendable {
             try await context.services.client.send(SendMessage(chatId: .id(facts.recipientID), text: text, parseMode: "HTML"))
         }
         context.logger.info("test notification requested", metadata: ["channel_id": "\(channelID)", "recipient": "\(facts.recipientID)"])
-        try await context.answerCallback(text: context.text("channels.test_notification_sent"))
+        try await context.answerCallback(text: context.text(L10n.channelsTestNotificationSent))
     }
 
     // MARK: - Screens
@@ -156,9 +156,9 @@ public struct ChannelCommands: Sendable {
         let channels = try await context.services.database.withConnection { connection in
             try await ChannelStore.summaries(ownerUserID: userID, on: connection, logger: context.logger)
         }
-        var lines = [context.text(channels.isEmpty ? "channels.list_empty" : "channels.list_title", ["count": String(channels.count), "max": String(maximumChannelsPerOwner)])]
+        var lines = [context.text(channels.isEmpty ? L10n.channelsListEmpty : L10n.channelsListTitle, ["count": String(channels.count), "max": String(maximumChannelsPerOwner)])]
         for (index, channel) in channels.enumerated() {
-            lines.append(context.text("channels.list_line", [
+            lines.append(context.text(L10n.channelsListLine, [
                 "number": String(index + 1), "open_title": channel.openTitle, "closed_title": channel.closedTitle,
                 "status": Self.statusText(channel, context),
             ]))
@@ -166,7 +166,7 @@ public struct ChannelCommands: Sendable {
         var buttons = channels.map { channel in
             [Self.button(Self.statusMark(channel) + " " + channel.openTitle, .channelOpen(channel.id))]
         }
-        buttons.append([Self.button(context.text("channels.button.add"), .channelAdd)])
+        buttons.append([Self.button(context.text(L10n.channelsButtonAdd), .channelAdd)])
         try await Self.show(lines.joined(separator: "\n"), buttons: buttons, context: context, editing: editing)
     }
 
@@ -177,12 +177,12 @@ public struct ChannelCommands: Sendable {
         let progress = try await ThresholdProgressStore.read(channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
         if settings.strategy == "threshold", let threshold = settings.thresholdUSD {
             let percent = min(OwnerNotificationText.percent(progress.convertedUSD, of: threshold), 100)
-            return context.text("channels.card.threshold", [
+            return context.text(L10n.channelsCardThreshold, [
                 "converted": DecimalText.usd(progress.convertedUSD), "threshold": DecimalText.usd(threshold), "percent": String(percent),
                 "waiting": DecimalText.usd(progress.waitingUSD), "currency": settings.currency, "network": settings.network,
             ])
         }
-        return context.text("channels.card.instant", [
+        return context.text(L10n.channelsCardInstant, [
             "pending": DecimalText.usd(progress.waitingUSD + progress.convertedUSD), "currency": settings.currency, "network": settings.network,
         ])
     }
@@ -194,33 +194,33 @@ public struct ChannelCommands: Sendable {
         let post = try await OfferPostStore.state(channelID: channel.id, on: connection, logger: context.logger)
         let donationPost = try await OfferPostStore.state(channelID: channel.id, kind: .donation, on: connection, logger: context.logger)
         let now = offerPosts.clock.now()
-        let text = context.text("channels.card", [
+        let text = context.text(L10n.channelsCard, [
             "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
             "tiers": String(channel.enabledTiers), "link": link,
         ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
             + "\n" + Self.donationPostStatus(donationPost, channel: channel, context: context)
             + (try await Self.payoutProgress(channel, context: context, connection: connection).map { "\n\n" + $0 } ?? "")
         let toggle = channel.status == .paused
-            ? Self.button(context.text("channels.button.resume"), .channelResume(channel.id))
-            : Self.button(context.text("channels.button.pause"), .channelPause(channel.id))
+            ? Self.button(context.text(L10n.channelsButtonResume), .channelResume(channel.id))
+            : Self.button(context.text(L10n.channelsButtonPause), .channelPause(channel.id))
         var buttons: [[InlineKeyboardButton]] = [
-            [Self.button(context.text("channels.button.edit"), .channelEdit(channel.id))],
+            [Self.button(context.text(L10n.channelsButtonEdit), .channelEdit(channel.id))],
         ]
         if channel.status == .active {
             let left = OfferPostRules.cooldownLeft(lastManual: post?.manualRequestedAt, cooldown: offerPosts.manualCooldown, now: now)
-            let label = left.map { context.text("channels.button.post_wait", ["time": OfferPostRules.minutesAndSeconds($0)]) }
-                ?? context.text("channels.button.post_now")
+            let label = left.map { context.text(L10n.channelsButtonPostWait, ["time": OfferPostRules.minutesAndSeconds($0)]) }
+                ?? context.text(L10n.channelsButtonPostNow)
             buttons.append([Self.button(label, .channelPostNow(channel.id))])
         }
         buttons.append([
-            Self.button(context.text("channels.button.broadcast"), .channelBroadcast(channel.id)),
-            Self.button(context.text("channels.button.stats"), .channelStats(channel.id)),
+            Self.button(context.text(L10n.channelsButtonBroadcast), .channelBroadcast(channel.id)),
+            Self.button(context.text(L10n.channelsButtonStats), .channelStats(channel.id)),
         ])
         buttons += [
-            [Self.button(context.text("channels.button.test_notification"), .channelTestNotification(channel.id))],
+            [Self.button(context.text(L10n.channelsButtonTestNotification), .channelTestNotification(channel.id))],
             [toggle],
-            [Self.button(context.text("channels.button.delete"), .channelDelete(channel.id))],
-            [Self.button(context.text("channels.button.list"), .channelList)],
+            [Self.button(context.text(L10n.channelsButtonDelete), .channelDelete(channel.id))],
+            [Self.button(context.text(L10n.channelsButtonList), .channelList)],
         ]
         try await Self.show(text, buttons: buttons, context: context, editing: editing)
     }
@@ -228,43 +228,43 @@ public struct ChannelCommands: Sendable {
     /// The card's lines about the offer post: posted when and next when, failing and why, or stopped and
     /// how to fix it.
     static func postStatus(_ post: OfferPostState?, channel: ChannelSummary, context: UpdateContext, now: Date) -> String {
-        guard channel.status == .active else { return context.text("posts.card.not_selling") }
-        guard let post else { return context.text("posts.card.pending", ["channel": channel.openTitle]) }
+        guard channel.status == .active else { return context.text(L10n.postsCardNotSelling) }
+        guard let post else { return context.text(L10n.postsCardPending, ["channel": channel.openTitle]) }
         let next = post.nextPostAt.map(Self.time) ?? ""
         if let failure = post.lastFailure, post.consecutiveFailures > 0 {
             let (reason, fix) = failure.explained(
                 channel: channel.openTitle, detail: post.lastFailureDetail ?? "", language: context.language, localizer: context.services.localizer
             )
             if post.stoppedAt != nil {
-                return context.text("posts.card.stopped", [
+                return context.text(L10n.postsCardStopped, [
                     "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
-                    "button": context.text("channels.button.post_now"),
+                    "button": context.text(L10n.channelsButtonPostNow),
                 ])
             }
-            return context.text("posts.card.failing", ["count": String(post.consecutiveFailures), "reason": reason, "next": next])
+            return context.text(L10n.postsCardFailing, ["count": String(post.consecutiveFailures), "reason": reason, "next": next])
         }
         if let postedAt = post.postedAt, post.messageID != nil {
-            return context.text("posts.card.posted", ["channel": channel.openTitle, "posted": Self.time(postedAt), "next": next])
+            return context.text(L10n.postsCardPosted, ["channel": channel.openTitle, "posted": Self.time(postedAt), "next": next])
         }
-        return context.text("posts.card.pending", ["channel": channel.openTitle])
+        return context.text(L10n.postsCardPending, ["channel": channel.openTitle])
     }
 
     /// The card's line about the donation post in the private channel.
     static func donationPostStatus(_ post: OfferPostState?, channel: ChannelSummary, context: UpdateContext) -> String {
-        guard channel.status == .active else { return context.text("posts.card.donation_not_selling") }
-        guard channel.hasDonationMessage else { return context.text("posts.card.donation_none") }
+        guard channel.status == .active else { return context.text(L10n.postsCardDonationNotSelling) }
+        guard channel.hasDonationMessage else { return context.text(L10n.postsCardDonationNone) }
         if let post, let failure = post.lastFailure, post.consecutiveFailures > 0 {
             let (reason, fix) = failure.explained(
                 channel: channel.closedTitle, detail: post.lastFailureDetail ?? "", language: context.language, localizer: context.services.localizer
             )
-            return context.text(post.stoppedAt != nil ? "posts.card.donation_stopped" : "posts.card.donation_failing", [
+            return context.text(post.stoppedAt != nil ? L10n.postsCardDonationStopped : L10n.postsCardDonationFailing, [
                 "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
             ])
         }
         if let post, let postedAt = post.postedAt, post.messageID != nil {
-            return context.text("posts.card.donation_posted", ["channel": channel.closedTitle, "posted": Self.time(postedAt)])
+            return context.text(L10n.postsCardDonationPosted, ["channel": channel.closedTitle, "posted": Self.time(postedAt)])
         }
-        return context.text("posts.card.donation_pending", ["channel": channel.closedTitle])
+        return context.text(L10n.postsCardDonationPending, ["channel": channel.closedTitle])
     }
 
     /// `2026-12-04 19:50 UTC`.
@@ -301,7 +301,7 @@ public struct ChannelCommands: Sendable {
         guard count < maximumChannelsPerOwner else {
             context.logger.info("add channel refused: limit reached", metadata: ["owner": "\(userID)", "count": "\(count)"])
             try await context.answerCallback()
-            try await context.reply("channels.limit_reached", ["max": String(maximumChannelsPerOwner)])
+            try await context.reply(L10n.channelsLimitReached, ["max": String(maximumChannelsPerOwner)])
             return
         }
         try await context.answerCallback()
@@ -338,8 +338,8 @@ public struct ChannelCommands: Sendable {
         }
         if !owned {
             context.logger.warning("channel action refused: not the owner", metadata: ["channel_id": "\(id)", "user_id": "\(userID)"])
-            try await context.answerCallback(text: context.text("channels.not_yours"))
-            try await context.reply("channels.not_yours")
+            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
+            try await context.reply(L10n.channelsNotYours)
         }
         return owned
     }
@@ -378,7 +378,7 @@ public struct ChannelCommands: Sendable {
             let localizer = services.localizer
             let title = role == .closed ? channel.closedTitle : channel.openTitle
             let rights = missing.map { "• " + localizer.text($0.key, language: language) }.joined(separator: "\n")
-            let text = localizer.text("channels.paused_notice", language: language, [
+            let text = localizer.text(L10n.channelsPausedNotice, language: language, [
                 "channel": title, "role": localizer.text("channels.role.\(role.rawValue)", language: language), "rights": rights,
             ])
             if let jobs = services.jobs {

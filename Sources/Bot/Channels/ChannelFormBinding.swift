@@ -1,9 +1,10 @@
 import Channels
 import Conversations
 import Foundation
+import Localization
 import Money
 import TelegramBotAPI
-import Wallets
+import PayoutAddresses
 
 /// The code behind `Conversations/channel_form.yaml`: catalogues, channel checks, ownership, save and cancel.
 public struct ChannelFormBinding: ConversationBinding {
@@ -35,11 +36,11 @@ public struct ChannelFormBinding: ConversationBinding {
             guard let maximum = DecimalText.parse(value), let minimum = state.values["donation_min"].flatMap(DecimalText.parse), maximum < minimum else {
                 return nil
             }
-            return InputRejection("channels.error.donation_max_below_min", ["min": DecimalText.usd(minimum)])
+            return InputRejection(L10n.channelsErrorDonationMaxBelowMin, ["min": DecimalText.usd(minimum)])
         }
         guard validator == "reachable_user", let id = Int64(value) else { return nil }
         if try await TelegramUserStore.isReachable(id, on: session.connection, logger: session.logger) { return nil }
-        return InputRejection("channels.error.recipient_unreachable", ["id": value])
+        return InputRejection(L10n.channelsErrorRecipientUnreachable, ["id": value])
     }
 
     /// A new channel may be configured by anyone (the save checks the limit); an existing one only by its owner.
@@ -68,16 +69,16 @@ public struct ChannelFormBinding: ConversationBinding {
         guard case .wallet(let networkField) = field.kind else { return .success(value) }
         let network = values[networkField] ?? ""
         guard !network.isEmpty, let format = try await ChannelStore.addressFormat(network: network, on: session.connection, logger: session.logger) else {
-            return .failure(InputRejection("form.error.network_first"))
+            return .failure(InputRejection(L10n.formErrorNetworkFirst))
         }
         return WalletAddressValidator.validate(value, format: format).mapError { Self.rejection(for: $0, network: network) }
     }
 
     static func rejection(for error: WalletAddressError, network: String) -> InputRejection {
         switch error {
-        case .empty: InputRejection("form.error.empty")
-        case .notThisNetwork: InputRejection("form.error.wallet_not_network", ["network": network])
-        case .checksumMismatch: InputRejection("form.error.wallet_checksum")
+        case .empty: InputRejection(L10n.formErrorEmpty)
+        case .notThisNetwork: InputRejection(L10n.formErrorWalletNotNetwork, ["network": network])
+        case .checksumMismatch: InputRejection(L10n.formErrorWalletChecksum)
         }
     }
 
@@ -92,33 +93,33 @@ public struct ChannelFormBinding: ConversationBinding {
     /// A chat shared with the picker, a post forwarded from the channel, or `@username` / a t.me link; then
     /// the same checks whichever way it came: not the pair's other channel, not claimed, the rights it needs.
     public func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection> {
-        guard let role = ChannelRole(rawValue: role), let userID = context.user?.id else { return .failure(InputRejection("form.error.chat_expected")) }
+        guard let role = ChannelRole(rawValue: role), let userID = context.user?.id else { return .failure(InputRejection(L10n.formErrorChatExpected)) }
         let chatID: Int64
         if let shared = message.chatShared {
             chatID = shared.chatId
         } else if case .channel(let origin) = message.forwardOrigin {
             chatID = origin.chat.id
         } else if case .chat = message.forwardOrigin {
-            return .failure(InputRejection("form.error.chat_not_channel"))
+            return .failure(InputRejection(L10n.formErrorChatNotChannel))
         } else if let username = Self.channelUsername(message.text ?? "") {
             let client = context.services.client
             switch await Result.telegram({ () async throws(TelegramError) -> ChatFullInfo in try await client.send(GetChat(chatId: .username("@" + username))) }) {
             case .success(let chat):
                 chatID = chat.id
             case .failure(.chatNotFound), .failure(.badRequest):
-                return .failure(InputRejection("form.error.chat_not_found", ["username": "@" + username]))
+                return .failure(InputRejection(L10n.formErrorChatNotFound, ["username": "@" + username]))
             case .failure(let error):
                 throw error
             }
         } else {
-            return .failure(InputRejection("form.error.chat_expected"))
+            return .failure(InputRejection(L10n.formErrorChatExpected))
         }
         let other = role == .closed ? state.values["open_chat"] : state.values["closed_chat"]
-        if other == String(chatID) { return .failure(InputRejection("channels.error.same_chat")) }
+        if other == String(chatID) { return .failure(InputRejection(L10n.channelsErrorSameChat)) }
         let claimed = try await context.services.database.withConnection { connection in
             try await ChannelStore.isClaimed(chatID: chatID, on: connection, logger: context.logger)
         }
-        if claimed { return .failure(InputRejection("channels.error.chat_taken")) }
+        if claimed { return .failure(InputRejection(L10n.channelsErrorChatTaken)) }
         switch try await ChannelCheck.verify(chatID: chatID, role: role, userID: userID, context: context) {
         case .failure(let rejection): return .failure(rejection)
         case .success(let title): return .success(ChosenChat(chatID: chatID, title: title))
@@ -143,17 +144,17 @@ public struct ChannelFormBinding: ConversationBinding {
         let update = session.update
         switch action {
         case "cancel":
-            return .finish(text: update.text("form.cancelled"))
+            return .finish(text: update.text(L10n.formCancelled))
         default:
             let definition = session.definition
             let values = definition.activeValues(state.values)
             let missing = definition.missingFields(state.values)
             if !missing.isEmpty {
                 let names = missing.map { update.text($0.label) }.joined(separator: ", ")
-                return .stay(notice: InputRejection("form.error.missing", ["fields": names]))
+                return .stay(notice: InputRejection(L10n.formErrorMissing, ["fields": names]))
             }
             guard (1...3).contains(where: { values["tier\($0)_enabled"] == "true" }) else {
-                return .stay(notice: InputRejection("channels.error.no_tier"))
+                return .stay(notice: InputRejection(L10n.channelsErrorNoTier))
             }
             let existing = state.context["channel_id"].flatMap(Int64.init)
             do {
@@ -164,24 +165,24 @@ public struct ChannelFormBinding: ConversationBinding {
                 session.logger.info("channel saved", metadata: ["channel_id": "\(id)", "owner": "\(session.userID)", "new": "\(existing == nil)"])
                 // Posted after the commit by a job, which re-posts only when what the post shows has changed.
                 try await OfferPostRequests.afterSave(channelID: id, jobs: update.services.jobs, on: session.connection, logger: session.logger)
-                return .finish(text: update.text("channels.saved", ["open_title": values["open_title"] ?? "", "closed_title": values["closed_title"] ?? ""]))
+                return .finish(text: update.text(L10n.channelsSaved, ["open_title": values["open_title"] ?? "", "closed_title": values["closed_title"] ?? ""]))
             } catch ChannelSaveError.limitReached(let maximum) {
-                return .stay(notice: InputRejection("channels.limit_reached", ["max": String(maximum)]))
+                return .stay(notice: InputRejection(L10n.channelsLimitReached, ["max": String(maximum)]))
             } catch ChannelSaveError.chatTaken {
-                return .stay(notice: InputRejection("channels.error.chat_taken"))
+                return .stay(notice: InputRejection(L10n.channelsErrorChatTaken))
             } catch ChannelSaveError.valueRefused(let field, let constraint) {
                 // Never "something went wrong": the owner learns which value to change, and the form stays.
                 session.logger.warning("save refused by a database rule", metadata: ["constraint": "\(constraint)", "field": "\(field ?? "-")"])
                 if let field, let definition = definition.fields[field], case .text(let minimum, let maximum) = definition.kind {
                     let length = TextLength.of(values[field] ?? "")
-                    return .stay(notice: InputRejection("form.error.saved_length", [
+                    return .stay(notice: InputRejection(L10n.formErrorSavedLength, [
                         "field": update.text(definition.label), "length": String(length), "min": String(minimum), "max": String(maximum),
                     ]))
                 }
-                return .stay(notice: InputRejection("form.error.save_refused", ["rule": constraint]))
+                return .stay(notice: InputRejection(L10n.formErrorSaveRefused, ["rule": constraint]))
             } catch ChannelSaveError.notOwner {
                 session.logger.warning("save refused: channel not owned", metadata: ["channel_id": "\(existing ?? 0)", "user_id": "\(session.userID)"])
-                return .finish(text: update.text("channels.not_yours"))
+                return .finish(text: update.text(L10n.channelsNotYours))
             }
         }
     }

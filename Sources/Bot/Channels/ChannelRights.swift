@@ -1,5 +1,6 @@
 import Channels
 import Conversations
+import Localization
 import TelegramBotAPI
 
 /// The administrator rights the bot needs in each role of a channel pair.
@@ -63,16 +64,16 @@ public enum ChannelCheck {
         case .success(let info):
             chat = info
         case .failure(.chatNotFound), .failure(.forbidden):
-            return .failure(InputRejection("channels.rights.bot_not_member", ["rights": rightsList(role.requiredBotRights, context)]))
+            return .failure(InputRejection(L10n.channelsRightsBotNotMember, ["rights": rightsList(role.requiredBotRights, context)]))
         case .failure(let error):
             throw error
         }
-        guard chat.type == "channel" else { return .failure(InputRejection("form.error.chat_not_channel")) }
+        guard chat.type == "channel" else { return .failure(InputRejection(L10n.formErrorChatNotChannel)) }
         let title = chat.title ?? String(chatID)
         let person = try await client.send(GetChatMember(chatId: .id(chatID), userId: userID))
         switch person {
         case .owner, .administrator: break
-        default: return .failure(InputRejection("channels.rights.user_not_admin", ["channel": title]))
+        default: return .failure(InputRejection(L10n.channelsRightsUserNotAdmin, ["channel": title]))
         }
         if let problem = try await botRightsProblem(chatID: chatID, role: role, title: title, context: context) {
             return .failure(problem)
@@ -90,13 +91,13 @@ public enum ChannelCheck {
         case .success(let member):
             bot = member
         case .failure(.forbidden), .failure(.chatNotFound):
-            return InputRejection("channels.rights.bot_not_admin", ["channel": title, "rights": rightsList(role.requiredBotRights, context)])
+            return InputRejection(L10n.channelsRightsBotNotAdmin, ["channel": title, "rights": rightsList(role.requiredBotRights, context)])
         case .failure(let error):
             throw error
         }
         let missing = role.missingRights(of: bot)
         guard !missing.isEmpty else { return nil }
-        let key = if case .administrator = bot { "channels.rights.bot_missing" } else { "channels.rights.bot_not_admin" }
+        let key = if case .administrator = bot { L10n.channelsRightsBotMissing } else { L10n.channelsRightsBotNotAdmin }
         return InputRejection(key, ["channel": title, "rights": rightsList(missing, context)])
     }
 

@@ -90,13 +90,13 @@ public enum OfferPostBuilder {
     public static func message(_ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
         let language = content.language
         func line(_ description: String) -> String { description.isEmpty ? "" : "\n" + description }
-        let text = localizer.text("posts.offer.text", language: language, [
+        let text = localizer.text(L10n.postsOfferText, language: language, [
             "open_title": content.openTitle, "open_description": line(content.openDescription),
             "closed_title": content.closedTitle, "closed_description": line(content.closedDescription),
         ])
         let buttons = content.tiers.sorted { $0.position < $1.position }.map { tier in
-            let label = (medals[tier.position].map { $0 + " " } ?? "") + localizer.text("offer.tier_button", language: language, [
-                "price": DecimalText.usd(tier.priceUSD), "duration": localizer.text("days.count", language: language, count: tier.durationDays),
+            let label = (medals[tier.position].map { $0 + " " } ?? "") + localizer.text(L10n.offerTierButton, language: language, [
+                "price": DecimalText.usd(tier.priceUSD), "duration": localizer.text(L10n.daysCount, language: language, count: tier.durationDays),
             ])
             return [InlineKeyboardButton(text: label, action: .url(tierLink(botUsername: botUsername, position: tier.position, offerToken: content.offerToken)))]
         }
@@ -111,11 +111,11 @@ public enum OfferPostBuilder {
     /// The donation post: the owner's message and one URL button that opens the bot in a private chat — never
     /// a keypad in the channel, where every member would share it.
     public static func donationMessage(_ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
-        let text = localizer.text("posts.donation.text", language: content.language, [
+        let text = localizer.text(L10n.postsDonationText, language: content.language, [
             "message": content.donationMessage ?? "", "closed_title": content.closedTitle,
         ])
         let buttons = [[InlineKeyboardButton(
-            text: localizer.text("posts.donation.button", language: content.language),
+            text: localizer.text(L10n.postsDonationButton, language: content.language),
             action: .url(donationLink(botUsername: botUsername, offerToken: content.offerToken))
         )]]
         return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint(text, buttons))
@@ -139,7 +139,7 @@ public enum OfferPostBuilder {
 
     /// A post as it stands while sales are paused: its text and a line saying so, without buttons.
     public static func pausedText(_ message: OfferPostMessage, language: String, localizer: Localizer) -> String {
-        message.text + "\n\n" + localizer.text("posts.paused_line", language: language)
+        message.text + "\n\n" + localizer.text(L10n.postsPausedLine, language: language)
     }
 
     static func fingerprint(_ text: String, _ buttons: [[InlineKeyboardButton]]) -> String {

@@ -300,9 +300,9 @@ public struct OfferPostPublisher: JobHandler {
             let language = try await TelegramUserStore.language(of: snapshot.ownerUserID, localizer: localizer, on: connection, logger: logger)
             let channel = snapshot.kind == .offer ? snapshot.content.openTitle : snapshot.content.closedTitle
             let (reason, fix) = failure.explained(channel: channel, detail: detail, language: language, localizer: localizer)
-            let text = localizer.text(snapshot.kind == .offer ? "posts.stopped_notice" : "posts.stopped_notice_donation", language: language, [
+            let text = localizer.text(snapshot.kind == .offer ? L10n.postsStoppedNotice : L10n.postsStoppedNoticeDonation, language: language, [
                 "channel": channel, "count": String(failures), "reason": reason, "fix": fix,
-                "button": localizer.text("channels.button.post_now", language: language),
+                "button": localizer.text(L10n.channelsButtonPostNow, language: language),
             ])
             _ = try await transaction.enqueue(SendTelegramMessageJob(chatID: snapshot.ownerUserID, text: text))
             logger.warning("automatic offer posts stopped", metadata: ["channel_id": "\(channelID)", "failures": "\(failures)"])

@@ -95,7 +95,7 @@ public struct FormEngine: Sendable {
     func press(code: String, revision: UInt32, row: Int, column: Int, context: UpdateContext) async throws {
         guard let definition = byCode[code], let binding = bindings[definition.id], let chatID = context.chatID,
               let userID = context.user?.id, context.update.callbackQuery != nil else {
-            try await context.answerCallback(text: context.text("menu.outdated"))
+            try await context.answerCallback(text: context.text(L10n.menuOutdated))
             return
         }
         let machine = machine(definition, binding: binding, context: context)

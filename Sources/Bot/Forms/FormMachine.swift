@@ -166,22 +166,22 @@ struct FormMachine: Sendable {
 
     private func press(_ stored: Stored?, revision: UInt32, row: Int, column: Int, message: Int64?, _ facts: FormFacts) throws(FormQuestion) -> FormTransition {
         guard let (state, expired) = stored, state.conversation == definition.id else {
-            return FormTransition(output: [.answerCallback(text: text("menu.outdated"))])
+            return FormTransition(output: [.answerCallback(text: text(L10n.menuOutdated))])
         }
         if expired { return expire() }
         guard try facts.allowed() else { return refuse(state) }
         if state.definitionVersion != definition.version || state.revision != revision || state.menuMessageID != message {
-            var redraw = try present(state, editing: nil, notice: InputRejection("form.menu_outdated"), facts)
+            var redraw = try present(state, editing: nil, notice: InputRejection(L10n.formMenuOutdated), facts)
             redraw.logs.append(FormTransition.Log(level: .info, message: "outdated menu pressed; redrawing the current one", metadata: [
                 "conversation": definition.id, "pressed_revision": "\(revision)", "current_revision": "\(state.revision)",
             ]))
-            redraw.output.insert(.answerCallback(text: text("menu.outdated")), at: 0)
+            redraw.output.insert(.answerCallback(text: text(L10n.menuOutdated)), at: 0)
             return redraw
         }
         let view = try self.view(of: state, facts)
         guard view.rows.indices.contains(row), view.rows[row].indices.contains(column) else {
-            var redraw = try present(state, editing: nil, notice: InputRejection("form.menu_outdated"), facts)
-            redraw.output.insert(.answerCallback(text: text("menu.outdated")), at: 0)
+            var redraw = try present(state, editing: nil, notice: InputRejection(L10n.formMenuOutdated), facts)
+            redraw.output.insert(.answerCallback(text: text(L10n.menuOutdated)), at: 0)
             return redraw
         }
         var next = state
@@ -241,7 +241,7 @@ struct FormMachine: Sendable {
         if expired { return expire() }
         guard try facts.allowed() else { return refuse(state) }
         guard state.definitionVersion == definition.version, case .ask(let name) = state.step, let field = definition.fields[name] else {
-            return try present(state, editing: nil, notice: InputRejection("form.use_buttons"), facts)
+            return try present(state, editing: nil, notice: InputRejection(L10n.formUseButtons), facts)
         }
         var next = state
         var output: [FormOutput] = []
@@ -249,21 +249,21 @@ struct FormMachine: Sendable {
         case .chat(_, let titleField):
             // No verdict for this field: the message came while the conversation was elsewhere.
             guard let chat, chat.field == name else {
-                return try present(state, editing: nil, notice: InputRejection("form.error.chat_expected"), facts)
+                return try present(state, editing: nil, notice: InputRejection(L10n.formErrorChatExpected), facts)
             }
             switch chat.result {
             case .failure(let rejection):
                 return try present(state, editing: nil, notice: rejection, facts)
             case .success(let chosen):
                 next.values[name] = String(chosen.chatID)
-                var accepted = text("form.chat_accepted", ["title": chosen.title])
+                var accepted = text(L10n.formChatAccepted, ["title": chosen.title])
                 if let titleField, case .text(_, let maximum) = definition.fields[titleField]?.kind {
                     // Cut to what the field, the database and the offer post accept, and say so.
                     let title = chosen.title.trimmingCharacters(in: .whitespacesAndNewlines)
                     let fitting = TextLength.prefix(title, fitting: maximum)
                     next.values[titleField] = fitting
                     if fitting != title {
-                        accepted += "\n" + text("form.chat_title_shortened", ["title": fitting, "max": String(maximum)])
+                        accepted += "\n" + text(L10n.formChatTitleShortened, ["title": fitting, "max": String(maximum)])
                     }
                 }
                 output.append(.send(text: accepted, removeKeyboard: true))
@@ -275,7 +275,7 @@ struct FormMachine: Sendable {
             }
         default:
             guard field.kind.isTyped, let typed else {
-                return try present(state, editing: nil, notice: InputRejection("form.use_buttons"), facts)
+                return try present(state, editing: nil, notice: InputRejection(L10n.formUseButtons), facts)
             }
             switch FieldInput.parse(typed, as: field.kind) {
             case .success(let value):
@@ -339,14 +339,14 @@ struct FormMachine: Sendable {
 
     private func expire() -> FormTransition {
         FormTransition(storage: .delete, output: [
-            .answerCallback(text: text("form.expired_short")), .send(text: text("form.expired"), removeKeyboard: true),
+            .answerCallback(text: text(L10n.formExpiredShort)), .send(text: text(L10n.formExpired), removeKeyboard: true),
         ])
     }
 
     private func refuse(_ state: ConversationState) -> FormTransition {
         FormTransition(
             storage: .delete,
-            output: [.answerCallback(text: text("channels.not_yours")), .send(text: text("channels.not_yours"), removeKeyboard: false)],
+            output: [.answerCallback(text: text(L10n.channelsNotYours)), .send(text: text(L10n.channelsNotYours), removeKeyboard: false)],
             logs: [FormTransition.Log(level: .warning, message: "conversation step refused: not allowed for this user", metadata: [
                 "conversation": state.conversation, "user_id": "\(state.userID)", "context": "\(state.context)",
             ])]

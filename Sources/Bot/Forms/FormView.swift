@@ -51,15 +51,15 @@ struct FormView: Sendable, Hashable {
             return FormView(text: text(screen.text, arguments), rows: rows, replyKeyboard: nil)
         case .ask(let name):
             guard let field = definition.fields[name] else {
-                return FormView(text: text("menu.outdated"), rows: [], replyKeyboard: nil)
+                return FormView(text: text(L10n.menuOutdated), rows: [], replyKeyboard: nil)
             }
             let prompt = text(field.prompt, ["current": arguments[name] ?? ""])
-            let back = Button(label: text("form.button.back"), target: .back)
+            let back = Button(label: text(L10n.formButtonBack), target: .back)
             switch field.kind {
             case .chat(let role, _):
                 let requestID = Int64((definition.fieldOrder.firstIndex(of: name) ?? 0) + 1)
                 let keyboard = ReplyKeyboardMarkup(
-                    keyboard: [[KeyboardButton(text: text("form.button.pick_channel"), requestChat: chatRequest(role, requestID))]],
+                    keyboard: [[KeyboardButton(text: text(L10n.formButtonPickChannel), requestChat: chatRequest(role, requestID))]],
                     resizeKeyboard: true, oneTimeKeyboard: true
                 )
                 return FormView(text: prompt, rows: [], replyKeyboard: keyboard)
@@ -72,7 +72,7 @@ struct FormView: Sendable, Hashable {
             default:
                 var row = [back]
                 if field.optional, !(state.values[name] ?? "").isEmpty {
-                    row.append(Button(label: text("form.button.clear"), target: .clear))
+                    row.append(Button(label: text(L10n.formButtonClear), target: .clear))
                 }
                 return FormView(text: prompt, rows: [row], replyKeyboard: nil)
             }
@@ -108,9 +108,9 @@ struct FormView: Sendable, Hashable {
             case .toggle:
                 arguments[name] = value == "true" ? "✅" : "❌"
             case _ where value.isEmpty:
-                arguments[name] = localizer.text("form.value.unset", language: language)
+                arguments[name] = localizer.text(L10n.formValueUnset, language: language)
             case .money:
-                arguments[name] = localizer.text("form.value.usd", language: language, ["amount": value])
+                arguments[name] = localizer.text(L10n.formValueUsd, language: language, ["amount": value])
             case .integer:
                 if let unit = field.unit, let count = Int(value) {
                     arguments[name] = localizer.text(unit, language: language, count: count)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Resilience
 
 /// The NOWPayments REST API on AsyncHTTPClient. The base URL decides production or
 /// sandbox; every call carries `x-api-key`, has a deadline, and reads amounts exactly from the JSON text.
@@ -50,9 +51,7 @@ public struct NOWPaymentsClient: PaymentProvider {
 
         /// A random delay between half and all of base × 2^(attempt−1), capped at `maxDelay`.
         func delay(afterAttempt attempt: Int) -> Duration {
-            let ceiling = min(maxDelay, baseDelay * (1 << min(attempt - 1, 20)))
-            let nanoseconds = ceiling.components.seconds * 1_000_000_000 + ceiling.components.attoseconds / 1_000_000_000
-            return .nanoseconds(nanoseconds > 1 ? Int64.random(in: nanoseconds / 2...nanoseconds) : nanoseconds)
+            Backoff(initial: baseDelay, maximum: max(baseDelay, maxDelay), jitter: .upperHalf).delay(afterAttempt: attempt)
         }
     }
 

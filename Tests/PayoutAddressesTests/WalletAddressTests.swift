@@ -1,5 +1,5 @@
 import Testing
-import Wallets
+import PayoutAddresses
 
 @Suite("Wallet address validation")
 struct WalletAddressTests {
