@@ -2,7 +2,7 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -368,7 +368,8 @@ let package = Package(
         .executableTarget(
             name: "telepay-bench",
             dependencies: [
-                "Bot", "Broadcasts", "Conversations", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions", "Jobs",
+                "Bot", "Broadcasts", "Conversations", "Storage", "Localization", "TelegramBotAPI", "TelegramFake", "App", "Payments", "Subscriptions",
+                "Jobs",
                 "Payouts", "Exchange", "ExchangeOrders", "Money", "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -481,7 +482,8 @@ let package = Package(
             name: "SubscriptionsTests",
             dependencies: [
                 "Subscriptions", "Channels", "Bot", "Jobs", "Money", "Payments", "Storage", "Localization", "TelegramBotAPI",
-                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts", "Exchange", "ExchangeOrders", "PayoutCrashChild",
+                "NOWPaymentsFake", "TelegramFake", "TestSupport", "TestPeers", "Ethereum", "HotWallet", "Payouts", "Exchange", "ExchangeOrders",
+                "PayoutCrashChild",
                 .product(name: "BigInt", package: "BigInt"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

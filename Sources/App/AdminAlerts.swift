@@ -21,11 +21,12 @@ public struct AdminAlertMessage: Sendable, Hashable {
     }
 
     public static func failedJob(_ job: FailedJob) -> AdminAlertMessage {
-        let why = switch job.reason {
-        case .permanentError: "a permanent error"
-        case .attemptsExhausted: "every attempt failed"
-        case .leaseExpiredOnFinalAttempt: "its worker stopped on the final attempt"
-        }
+        let why =
+            switch job.reason {
+            case .permanentError: "a permanent error"
+            case .attemptsExhausted: "every attempt failed"
+            case .leaseExpiredOnFinalAttempt: "its worker stopped on the final attempt"
+            }
         return AdminAlertMessage(
             key: "job-failed:\(job.id):\(job.attempt)",
             text: "TelePay alert: job #\(job.id) (\(job.kind)) failed after attempt \(job.attempt) of \(job.maxAttempts): \(why). "
@@ -38,12 +39,14 @@ public struct AdminAlertMessage: Sendable, Hashable {
         case .transferReverted(let transfer, _):
             return AdminAlertMessage(
                 key: "wallet-reverted:\(transfer.idempotencyKey)",
-                text: "TelePay alert: hot-wallet transfer \(transfer.idempotencyKey) to \(transfer.recipient) reverted on chain; the value did not move. See `telepay wallet` and the log."
+                text:
+                    "TelePay alert: hot-wallet transfer \(transfer.idempotencyKey) to \(transfer.recipient) reverted on chain; the value did not move. See `telepay wallet` and the log."
             )
         case .transferFailed(let transfer, _):
             return AdminAlertMessage(
                 key: "wallet-failed:\(transfer.idempotencyKey)",
-                text: "TelePay alert: hot-wallet transfer \(transfer.idempotencyKey) to \(transfer.recipient) failed and was not sent. See `telepay wallet` and the log."
+                text:
+                    "TelePay alert: hot-wallet transfer \(transfer.idempotencyKey) to \(transfer.recipient) failed and was not sent. See `telepay wallet` and the log."
             )
         case .externalNonceUse(let wallet, let stored, let chain):
             return AdminAlertMessage(
@@ -53,7 +56,8 @@ public struct AdminAlertMessage: Sendable, Hashable {
         case .feeCeilingReached(let transfer, _):
             return AdminAlertMessage(
                 key: "wallet-fee-ceiling:\(transfer.idempotencyKey)",
-                text: "TelePay alert: hot-wallet transfer \(transfer.idempotencyKey) is stuck and needs fees above the configured ceiling; it is left as it is."
+                text:
+                    "TelePay alert: hot-wallet transfer \(transfer.idempotencyKey) is stuck and needs fees above the configured ceiling; it is left as it is."
             )
         }
     }
@@ -106,7 +110,9 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, Sub
                     return
                 }
             } catch {
-                logger.error("cannot tell whether a failed Telegram job was an admin alert; not alerting about it", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+                logger.error(
+                    "cannot tell whether a failed Telegram job was an admin alert; not alerting about it",
+                    metadata: ["job_id": "\(job.id)", "error": "\(error)"])
                 return
             }
         }
@@ -136,7 +142,9 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, Sub
             return try await queue.transaction { transaction in
                 var jobs: [JobID] = []
                 for chat in adminChatIDs {
-                    guard try await AdminAlertStore.claim(key: message.key, chatID: chat, on: transaction.connection, logger: logger) else { continue }
+                    guard try await AdminAlertStore.claim(key: message.key, chatID: chat, on: transaction.connection, logger: logger) else {
+                        continue
+                    }
                     let result = try await transaction.enqueue(SendTelegramMessageJob(chatID: chat, text: message.text, parseMode: nil))
                     guard let id = result.enqueuedID else { continue }
                     try await AdminAlertStore.record(job: id, key: message.key, chatID: chat, on: transaction.connection, logger: logger)
@@ -145,7 +153,8 @@ public struct AdminAlerts: JobAlertHook, WalletAlertSink, ExchangeAlertSink, Sub
                 return jobs
             }
         } catch {
-            logger.error("cannot enqueue an admin alert for Telegram", metadata: ["alert": "\(message.key)", "error": "\(String(reflecting: error))"])
+            logger.error(
+                "cannot enqueue an admin alert for Telegram", metadata: ["alert": "\(message.key)", "error": "\(String(reflecting: error))"])
             return []
         }
     }

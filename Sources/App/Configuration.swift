@@ -3,9 +3,9 @@ import Broadcasts
 import Ethereum
 import Foundation
 import Logging
+import Money
 import Storage
 import Subscriptions
-import Money
 
 /// A secret value from the configuration. It prints as `<redacted>` everywhere (interpolation, `dump`,
 /// `debugPrint`, mirrors), so a secret cannot reach a log line or an error message by accident.
@@ -132,61 +132,136 @@ public struct Configuration: Sendable, CustomStringConvertible {
         Variable("TELEPAY_HTTP_HOST", default: "127.0.0.1", "Address the HTTP server binds to."),
         Variable("TELEPAY_HTTP_PORT", default: "8080", "Port the HTTP server listens on (0 picks a free port)."),
         Variable("TELEPAY_HTTP_MAX_BODY_BYTES", default: "1048576", "Largest request body accepted; larger ones get 413."),
-        Variable("TELEPAY_HTTP_MAX_CONNECTIONS", default: "4096", "Most HTTP connections open at once (16–100000); further ones wait in the listen backlog."),
-        Variable("TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS", default: "10", "How long a client may take to send a request's headers (1–300) before the connection is closed."),
-        Variable("TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS", default: "30", "How long a client may take to send a whole request, headers and body (1–600)."),
+        Variable(
+            "TELEPAY_HTTP_MAX_CONNECTIONS", default: "4096",
+            "Most HTTP connections open at once (16–100000); further ones wait in the listen backlog."),
+        Variable(
+            "TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS", default: "10",
+            "How long a client may take to send a request's headers (1–300) before the connection is closed."),
+        Variable(
+            "TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS", default: "30", "How long a client may take to send a whole request, headers and body (1–600)."),
         Variable("TELEPAY_HTTP_IDLE_TIMEOUT_SECONDS", default: "60", "How long a keep-alive connection may stay idle between requests (1–3600)."),
         Variable(
             "TELEPAY_NOWPAYMENTS_IPN_MAX_BODY_BYTES", default: "65536",
             "Largest payment callback body accepted (1024 up to TELEPAY_HTTP_MAX_BODY_BYTES); NOWPayments' callbacks are a few kB."
         ),
         Variable("TELEPAY_LOG_LEVEL", default: "info", "trace, debug, info, notice, warning, error or critical."),
-        Variable("TELEPAY_PUBLIC_URL", default: nil, "How the outside world reaches the HTTP server (https://…); payment callbacks are built from it."),
-        Variable("TELEPAY_RESOURCES_DIR", default: nil, "Folder holding Migrations/ (found next to the working folder or the executable when unset)."),
+        Variable(
+            "TELEPAY_PUBLIC_URL", default: nil, "How the outside world reaches the HTTP server (https://…); payment callbacks are built from it."),
+        Variable(
+            "TELEPAY_RESOURCES_DIR", default: nil, "Folder holding Migrations/ (found next to the working folder or the executable when unset)."),
         Variable("TELEPAY_SHUTDOWN_TIMEOUT_SECONDS", default: "30", "How long a graceful shutdown may take before it is forced."),
         Variable("TELEGRAM_BOT_TOKEN", default: nil, "Bot token from @BotFather.", secret: true),
         Variable("TELEPAY_TELEGRAM_API_URL", default: "https://api.telegram.org", "Bot API server base URL (http only to a loopback address)."),
-        Variable("TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
+        Variable(
+            "TELEPAY_TELEGRAM_CONCURRENCY", default: "32", "Most updates handled at once (different users; one user's updates always run in order)."),
         Variable("TELEPAY_MAX_CHANNELS_PER_OWNER", default: "10", "Most channel pairs one owner may configure (1–1000)."),
-        Variable("TELEPAY_OWNER_BROADCASTS_PER_DAY", default: "3", "Broadcasts one owner may start to their channels' subscribers in any 24 hours (1–100)."),
+        Variable(
+            "TELEPAY_OWNER_BROADCASTS_PER_DAY", default: "3", "Broadcasts one owner may start to their channels' subscribers in any 24 hours (1–100)."
+        ),
         Variable("TELEPAY_DRAFT_LIFETIME_HOURS", default: "24", "How long an unsaved form draft lives after its last step (1–720 hours)."),
-        Variable("TELEPAY_OFFER_POST_REFRESH_HOURS", default: "24", "How often each channel's offer post is deleted and posted anew in its public channel (1–720 hours)."),
-        Variable("TELEPAY_OFFER_POST_COOLDOWN_SECONDS", default: "300", "How long an owner waits between two \"post now\" presses on a channel card (0–86400 seconds)."),
-        Variable("TELEPAY_TELEGRAM_MODE", default: "polling", "polling (getUpdates) or webhook (needs TELEPAY_PUBLIC_URL and TELEPAY_TELEGRAM_WEBHOOK_SECRET)."),
-        Variable("TELEPAY_TELEGRAM_WEBHOOK_SECRET", default: nil, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -).", secret: true),
-        Variable("TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1", "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1; http only to a loopback address)."),
+        Variable(
+            "TELEPAY_OFFER_POST_REFRESH_HOURS", default: "24",
+            "How often each channel's offer post is deleted and posted anew in its public channel (1–720 hours)."),
+        Variable(
+            "TELEPAY_OFFER_POST_COOLDOWN_SECONDS", default: "300",
+            "How long an owner waits between two \"post now\" presses on a channel card (0–86400 seconds)."),
+        Variable(
+            "TELEPAY_TELEGRAM_MODE", default: "polling",
+            "polling (getUpdates) or webhook (needs TELEPAY_PUBLIC_URL and TELEPAY_TELEGRAM_WEBHOOK_SECRET)."),
+        Variable(
+            "TELEPAY_TELEGRAM_WEBHOOK_SECRET", default: nil, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1–256 of A-Z a-z 0-9 _ -).",
+            secret: true),
+        Variable(
+            "TELEPAY_NOWPAYMENTS_API_URL", default: "https://api.nowpayments.io/v1",
+            "NOWPayments API base URL (sandbox: https://api-sandbox.nowpayments.io/v1; http only to a loopback address)."),
         Variable("TELEPAY_NOWPAYMENTS_API_KEY", default: nil, "NOWPayments API key.", secret: true),
         Variable("TELEPAY_NOWPAYMENTS_IPN_SECRET", default: nil, "NOWPayments IPN secret used to verify callbacks.", secret: true),
-        Variable("TELEPAY_NOWPAYMENTS_EMAIL", default: nil, "NOWPayments account e-mail; with the password, lets TelePay list an invoice's payments to find those whose callbacks were lost."),
-        Variable("TELEPAY_NOWPAYMENTS_PASSWORD", default: nil, "NOWPayments account password (for the 5-minute JWT that listing payments needs).", secret: true),
-        Variable("TELEPAY_INVOICE_LIFETIME_HOURS", default: "24", "How long an invoice can be paid (1–168); an order with no payment by then expires."),
-        Variable("TELEPAY_PAYMENT_RECHECK_SECONDS", default: "60", "How often payments not yet final and unpaid orders are looked up at NOWPayments in case callbacks were lost (15–3600); each is asked again after a quarter of its age."),
-        Variable("TELEPAY_SETTLEMENT_CURRENCY", default: "eth", "What NOWPayments pays the platform in (its payout currency in the NOWPayments dashboard); each finished payment's outcome is booked in it. Only eth (ETH on the hot wallet's Ethereum chain) is supported."),
+        Variable(
+            "TELEPAY_NOWPAYMENTS_EMAIL", default: nil,
+            "NOWPayments account e-mail; with the password, lets TelePay list an invoice's payments to find those whose callbacks were lost."),
+        Variable(
+            "TELEPAY_NOWPAYMENTS_PASSWORD", default: nil, "NOWPayments account password (for the 5-minute JWT that listing payments needs).",
+            secret: true),
+        Variable(
+            "TELEPAY_INVOICE_LIFETIME_HOURS", default: "24", "How long an invoice can be paid (1–168); an order with no payment by then expires."),
+        Variable(
+            "TELEPAY_PAYMENT_RECHECK_SECONDS", default: "60",
+            "How often payments not yet final and unpaid orders are looked up at NOWPayments in case callbacks were lost (15–3600); each is asked again after a quarter of its age."
+        ),
+        Variable(
+            "TELEPAY_SETTLEMENT_CURRENCY", default: "eth",
+            "What NOWPayments pays the platform in (its payout currency in the NOWPayments dashboard); each finished payment's outcome is booked in it. Only eth (ETH on the hot wallet's Ethereum chain) is supported."
+        ),
         Variable("TELEPAY_CHANGENOW_API_URL", default: "https://api.changenow.io", "ChangeNOW API base URL (http only to a loopback address)."),
         Variable("TELEPAY_CHANGENOW_API_KEY", default: nil, "ChangeNOW API key.", secret: true),
-        Variable("TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil, "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
-        Variable("TELEPAY_EXCHANGE_POLL_SECONDS", default: "30", "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
-        Variable("TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", default: "60", "An exchange held in ChangeNOW's `verifying` (AML/KYC) longer than this alerts the admins (5–10080)."),
-        Variable("TELEPAY_CONVERSION_MINUTES", default: "15", "How often threshold owners' pending shares may start a batch conversion to USDT (1–1440 minutes)."),
-        Variable("TELEPAY_CONVERSION_MINIMUM_USD", default: "20", "A batch conversion starts once the pooled shares were worth this many dollars at payment time (1–100000), and at least ChangeNOW's minimum."),
-        Variable("TELEPAY_THRESHOLD_PAYOUT_MINUTES", default: "5", "How often owners whose converted USDT balance reached their threshold are paid (1–1440 minutes)."),
-        Variable("TELEPAY_USDT_CONTRACT", default: nil, "The USDT (ERC-20) contract on the hot wallet's chain, for threshold payouts. Mainnet (chain 1) defaults to 0xdAC17F958D2ee523a2206206994597C13D831ec7; on another chain threshold payouts stay off without it."),
-        Variable("TELEPAY_ADMIN_TELEGRAM_IDS", default: nil, "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN); only they can use /admin."),
-        Variable("TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL (http only to a loopback address).", secret: true),
+        Variable(
+            "TELEPAY_CHANGENOW_PRIVATE_API_KEY", default: nil,
+            "ChangeNOW private API key; only it may list exchanges (`telepay exchange reconcile`). Issued on request by ChangeNOW.", secret: true),
+        Variable(
+            "TELEPAY_EXCHANGE_POLL_SECONDS", default: "30",
+            "How often ChangeNOW is asked for the status of every exchange not yet finished, failed or refunded (5–3600)."),
+        Variable(
+            "TELEPAY_EXCHANGE_VERIFYING_ALERT_MINUTES", default: "60",
+            "An exchange held in ChangeNOW's `verifying` (AML/KYC) longer than this alerts the admins (5–10080)."),
+        Variable(
+            "TELEPAY_CONVERSION_MINUTES", default: "15",
+            "How often threshold owners' pending shares may start a batch conversion to USDT (1–1440 minutes)."),
+        Variable(
+            "TELEPAY_CONVERSION_MINIMUM_USD", default: "20",
+            "A batch conversion starts once the pooled shares were worth this many dollars at payment time (1–100000), and at least ChangeNOW's minimum."
+        ),
+        Variable(
+            "TELEPAY_THRESHOLD_PAYOUT_MINUTES", default: "5",
+            "How often owners whose converted USDT balance reached their threshold are paid (1–1440 minutes)."),
+        Variable(
+            "TELEPAY_USDT_CONTRACT", default: nil,
+            "The USDT (ERC-20) contract on the hot wallet's chain, for threshold payouts. Mainnet (chain 1) defaults to 0xdAC17F958D2ee523a2206206994597C13D831ec7; on another chain threshold payouts stay off without it."
+        ),
+        Variable(
+            "TELEPAY_ADMIN_TELEGRAM_IDS", default: nil,
+            "Comma-separated Telegram user ids told in Telegram about failed jobs, hot-wallet and exchange alerts (needs TELEGRAM_BOT_TOKEN); only they can use /admin."
+        ),
+        Variable(
+            "TELEPAY_ETH_RPC_URL", default: "https://ethereum-rpc.publicnode.com", "Ethereum JSON-RPC URL (http only to a loopback address).",
+            secret: true),
         Variable("TELEPAY_ETH_PRIVATE_KEY", default: nil, "Hot-wallet private key, 64 hex digits (a valid secp256k1 key).", secret: true),
-        Variable("TELEPAY_JOBS_POLL_INTERVAL_MS", default: "1000", "How often job workers look for due jobs without a notification (50–60000); also bounds the delay of scheduled jobs and retries."),
-        Variable("TELEPAY_JOBS_LISTEN", default: "true", "Wake job workers through LISTEN/NOTIFY as soon as a job is committed (true/false); polling runs either way."),
-        Variable("TELEPAY_JOBS_LEASE_SECONDS", default: "15", "How long a claimed job stays reserved without a heartbeat (2–25); a killed worker's jobs run again within this plus 5 s."),
-        Variable("TELEPAY_JOBS_RETENTION_HOURS", default: "24", "How long completed jobs are kept before housekeeping deletes them (1–8760); failed jobs are kept."),
-        Variable("TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS", default: "10", "On shutdown, how long running jobs may finish before they are cancelled and given back; must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS."),
-        Variable("TELEPAY_ETH_CHAIN_ID", default: "1", "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
+        Variable(
+            "TELEPAY_JOBS_POLL_INTERVAL_MS", default: "1000",
+            "How often job workers look for due jobs without a notification (50–60000); also bounds the delay of scheduled jobs and retries."),
+        Variable(
+            "TELEPAY_JOBS_LISTEN", default: "true",
+            "Wake job workers through LISTEN/NOTIFY as soon as a job is committed (true/false); polling runs either way."),
+        Variable(
+            "TELEPAY_JOBS_LEASE_SECONDS", default: "15",
+            "How long a claimed job stays reserved without a heartbeat (2–25); a killed worker's jobs run again within this plus 5 s."),
+        Variable(
+            "TELEPAY_JOBS_RETENTION_HOURS", default: "24",
+            "How long completed jobs are kept before housekeeping deletes them (1–8760); failed jobs are kept."),
+        Variable(
+            "TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS", default: "10",
+            "On shutdown, how long running jobs may finish before they are cancelled and given back; must be below TELEPAY_SHUTDOWN_TIMEOUT_SECONDS."),
+        Variable(
+            "TELEPAY_ETH_CHAIN_ID", default: "1",
+            "Chain id the hot wallet signs for (1 mainnet, 11155111 Sepolia); an RPC node on another chain is refused."),
         Variable("TELEPAY_ETH_CONFIRMATIONS", default: "12", "Blocks, counting its own, before a hot-wallet transfer counts as final (1–1000)."),
-        Variable("TELEPAY_PLATFORM_FEE_PERCENT", default: "3", "Platform's share of each subscription payment, in percent (0–50, at most two decimals); the owner's pending balance gets the rest."),
-        Variable("TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", default: "0", "Money that arrived short of the order's price by at most this percentage still completes it, the shortfall booked as payment variance (0–10; 0 asks for the full price)."),
-        Variable("TELEPAY_INVITE_MODE", default: "join_request", "join_request (links file join requests; only subscribers are approved) or single_use (one-use links that expire; anyone else who joins is removed)."),
+        Variable(
+            "TELEPAY_PLATFORM_FEE_PERCENT", default: "3",
+            "Platform's share of each subscription payment, in percent (0–50, at most two decimals); the owner's pending balance gets the rest."),
+        Variable(
+            "TELEPAY_PARTIAL_PAYMENT_TOLERANCE_PERCENT", default: "0",
+            "Money that arrived short of the order's price by at most this percentage still completes it, the shortfall booked as payment variance (0–10; 0 asks for the full price)."
+        ),
+        Variable(
+            "TELEPAY_INVITE_MODE", default: "join_request",
+            "join_request (links file join requests; only subscribers are approved) or single_use (one-use links that expire; anyone else who joins is removed)."
+        ),
         Variable("TELEPAY_INVITE_LINK_TTL_HOURS", default: "24", "How long a single_use invite link stays valid (1–720)."),
-        Variable("TELEPAY_EXPIRY_DRY_RUN", default: "false", "When true, the expiry sweep only logs whom it would remove; nobody is removed or expired."),
-        Variable("TELEPAY_REMINDER_DAYS", default: "3,1", "Days before a subscription ends at which its subscriber is reminded, comma-separated (each 1–365; empty list: none)."),
+        Variable(
+            "TELEPAY_EXPIRY_DRY_RUN", default: "false", "When true, the expiry sweep only logs whom it would remove; nobody is removed or expired."),
+        Variable(
+            "TELEPAY_REMINDER_DAYS", default: "3,1",
+            "Days before a subscription ends at which its subscriber is reminded, comma-separated (each 1–365; empty list: none)."),
     ]
 
     /// A configuration variable as documented.
@@ -367,7 +442,10 @@ private struct Reader {
             return nil
         }
         if carriesCredentials, scheme == "http", !DatabaseURL.isLocal(url.host ?? "") {
-            problem(name, "uses plain http to a host that is not this machine, so its key or token would cross the network unencrypted; use https (http is allowed only for localhost and loopback addresses)")
+            problem(
+                name,
+                "uses plain http to a host that is not this machine, so its key or token would cross the network unencrypted; use https (http is allowed only for localhost and loopback addresses)"
+            )
             return nil
         }
         var trimmed = url.absoluteString
@@ -427,7 +505,9 @@ private struct Reader {
             problem("TELEPAY_NOWPAYMENTS_IPN_MAX_BODY_BYTES", "\(ipnMaxBody) is above TELEPAY_HTTP_MAX_BODY_BYTES (\(maxBody))")
         }
         if let headerTimeout, let requestTimeout, headerTimeout > requestTimeout {
-            problem("TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS", "\(headerTimeout) is above TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS (\(requestTimeout)), which includes the headers")
+            problem(
+                "TELEPAY_HTTP_HEADER_TIMEOUT_SECONDS",
+                "\(headerTimeout) is above TELEPAY_HTTP_REQUEST_TIMEOUT_SECONDS (\(requestTimeout)), which includes the headers")
         }
         let levelText = (string("TELEPAY_LOG_LEVEL") ?? defaultValue("TELEPAY_LOG_LEVEL")!).lowercased()
         let level = Logger.Level(rawValue: levelText)
@@ -462,13 +542,16 @@ private struct Reader {
         let nowEmail = string("TELEPAY_NOWPAYMENTS_EMAIL")
         let nowPassword = secret("TELEPAY_NOWPAYMENTS_PASSWORD")
         if (nowEmail == nil) != (nowPassword == nil) {
-            problem(nowEmail == nil ? "TELEPAY_NOWPAYMENTS_EMAIL" : "TELEPAY_NOWPAYMENTS_PASSWORD", "is needed together with \(nowEmail == nil ? "TELEPAY_NOWPAYMENTS_PASSWORD" : "TELEPAY_NOWPAYMENTS_EMAIL")")
+            problem(
+                nowEmail == nil ? "TELEPAY_NOWPAYMENTS_EMAIL" : "TELEPAY_NOWPAYMENTS_PASSWORD",
+                "is needed together with \(nowEmail == nil ? "TELEPAY_NOWPAYMENTS_PASSWORD" : "TELEPAY_NOWPAYMENTS_EMAIL")")
         }
         let invoiceHours = integer("TELEPAY_INVOICE_LIFETIME_HOURS", in: 1...168)
         let recheckSeconds = integer("TELEPAY_PAYMENT_RECHECK_SECONDS", in: 15...3600)
         let settlementText = (string("TELEPAY_SETTLEMENT_CURRENCY") ?? defaultValue("TELEPAY_SETTLEMENT_CURRENCY")!).lowercased()
         if settlementText != SettlementAsset.ether.currency {
-            problem("TELEPAY_SETTLEMENT_CURRENCY", "'\(settlementText)' is not supported: the hot wallet receives eth (ETH on its Ethereum chain) only")
+            problem(
+                "TELEPAY_SETTLEMENT_CURRENCY", "'\(settlementText)' is not supported: the hot wallet receives eth (ETH on its Ethereum chain) only")
         }
         let changeNowURL = url("TELEPAY_CHANGENOW_API_URL", carriesCredentials: true)
         let changeNowKey = secret("TELEPAY_CHANGENOW_API_KEY")
@@ -533,13 +616,13 @@ private struct Reader {
         let dryRun = boolean("TELEPAY_EXPIRY_DRY_RUN")
         let reminderDays = dayList("TELEPAY_REMINDER_DAYS")
         guard let poolSize, let connectTimeout, let port, let maxBody, let level,
-              let maxConnections, let headerTimeout, let requestTimeout, let idleTimeout, let ipnMaxBody, ipnMaxBody <= maxBody,
-              headerTimeout <= requestTimeout, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
-              let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let verifyingMinutes, let admins,
-              let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
-              let chainId, let confirmations, let maximumChannels, let draftHours, let postRefreshHours, let postCooldown,
-              let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds,
-              let ownerBroadcasts, let conversionMinutes, let conversionMinimum, let thresholdMinutes
+            let maxConnections, let headerTimeout, let requestTimeout, let idleTimeout, let ipnMaxBody, ipnMaxBody <= maxBody,
+            headerTimeout <= requestTimeout, let shutdown, let telegramURL, let telegramConcurrency, let telegramMode,
+            let nowURL, let changeNowURL, let rpcURL, let exchangePoll, let verifyingMinutes, let admins,
+            let pollInterval, let listen, let lease, let retention, let grace, grace < shutdown,
+            let chainId, let confirmations, let maximumChannels, let draftHours, let postRefreshHours, let postCooldown,
+            let fee, let tolerance, let inviteMode, let linkHours, let dryRun, let reminderDays, let invoiceHours, let recheckSeconds,
+            let ownerBroadcasts, let conversionMinutes, let conversionMinimum, let thresholdMinutes
         else {
             return nil
         }
@@ -610,8 +693,9 @@ private struct Reader {
         guard let text = string(name) ?? defaultValue(name) else { return nil }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              parts.count == 1 || parts[1].count <= 2,
-              let value = DecimalText.parse(text) else {
+            parts.count == 1 || parts[1].count <= 2,
+            let value = DecimalText.parse(text)
+        else {
             problem(name, "'\(text)' is not a percentage like 3 or 2.5")
             return nil
         }
@@ -705,7 +789,10 @@ public struct ThresholdPayoutSettings: Sendable, Hashable {
     /// Tether USD on Ethereum mainnet.
     public static let mainnetUSDT = try! Address(parsing: "0xdAC17F958D2ee523a2206206994597C13D831ec7")
 
-    public init(conversionInterval: Duration = .seconds(900), conversionMinimumUSD: Decimal = 20, payoutInterval: Duration = .seconds(300), usdtContract: Address? = nil) {
+    public init(
+        conversionInterval: Duration = .seconds(900), conversionMinimumUSD: Decimal = 20, payoutInterval: Duration = .seconds(300),
+        usdtContract: Address? = nil
+    ) {
         self.conversionInterval = conversionInterval
         self.conversionMinimumUSD = conversionMinimumUSD
         self.payoutInterval = payoutInterval

@@ -235,7 +235,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // A body without a declared length (chunked) that outgrew its limit while being read.
             return HTTPRoutes.jsonResponse(.contentTooLarge, ErrorBody(error: Self.code(.contentTooLarge), message: "request body is too large"))
         } catch {
-            logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+            logger.error(
+                "request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
             return HTTPRoutes.jsonResponse(.internalServerError, ErrorBody(error: "internal_error", message: "internal server error"))
         }
     }
@@ -291,8 +292,10 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let route = response.status == .notFound ? "unmatched" : context.endpointPath ?? "unmatched"
         let dimensions = [("method", request.method.rawValue), ("route", route), ("status", String(response.status.code))]
         Counter(label: "telepay_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Metrics.Timer(label: "telepay_http_request_duration_seconds", dimensions: [("method", request.method.rawValue), ("route", route)], factory: factory)
-            .record(duration: ContinuousClock.now - started)
+        Metrics.Timer(
+            label: "telepay_http_request_duration_seconds", dimensions: [("method", request.method.rawValue), ("route", route)], factory: factory
+        )
+        .record(duration: ContinuousClock.now - started)
         return response
     }
 }

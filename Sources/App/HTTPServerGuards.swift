@@ -204,9 +204,11 @@ final class ConnectionDeadlineHandler: ChannelDuplexHandler, RemovableChannelHan
             guard self.phase == expired else { return }
             self.timer = nil
             self.timeouts[expired]?.increment()
-            self.logger.debug("closing a slow HTTP connection", metadata: [
-                "phase": "\(expired.rawValue)", "peer": "\(context.channel.remoteAddress?.ipAddress ?? "-")",
-            ])
+            self.logger.debug(
+                "closing a slow HTTP connection",
+                metadata: [
+                    "phase": "\(expired.rawValue)", "peer": "\(context.channel.remoteAddress?.ipAddress ?? "-")",
+                ])
             context.close(promise: nil)
         }
     }
@@ -252,9 +254,11 @@ struct ConnectionCap: AvailableConnectionsDelegate {
             let now = ContinuousClock.now
             if lastWarning.map({ now - $0 >= .seconds(10) }) ?? true {
                 lastWarning = now
-                logger.warning("HTTP connection cap reached: new connections wait until one closes", metadata: [
-                    "open_connections": "\(count)", "cap": "\(maximum)", "variable": "TELEPAY_HTTP_MAX_CONNECTIONS",
-                ])
+                logger.warning(
+                    "HTTP connection cap reached: new connections wait until one closes",
+                    metadata: [
+                        "open_connections": "\(count)", "cap": "\(maximum)", "variable": "TELEPAY_HTTP_MAX_CONNECTIONS",
+                    ])
             }
         }
     }

@@ -48,9 +48,13 @@ public struct LoggingWalletAlerts: WalletAlertSink {
         case .transferFailed(let transfer, let reason):
             logger.error("hot-wallet transfer failed", metadata: ["transfer": "\(transfer.idempotencyKey)", "reason": "\(reason)"])
         case .externalNonceUse(let wallet, let stored, let chain):
-            logger.error("hot-wallet key used outside TelePay", metadata: ["wallet": "\(wallet)", "stored_next_nonce": "\(stored)", "chain_pending_nonce": "\(chain)"])
+            logger.error(
+                "hot-wallet key used outside TelePay",
+                metadata: ["wallet": "\(wallet)", "stored_next_nonce": "\(stored)", "chain_pending_nonce": "\(chain)"])
         case .feeCeilingReached(let transfer, let needed):
-            logger.error("stuck hot-wallet transfer needs fees above the ceiling", metadata: ["transfer": "\(transfer.idempotencyKey)", "needed_max_fee_per_gas": "\(needed)"])
+            logger.error(
+                "stuck hot-wallet transfer needs fees above the ceiling",
+                metadata: ["transfer": "\(transfer.idempotencyKey)", "needed_max_fee_per_gas": "\(needed)"])
         }
     }
 }

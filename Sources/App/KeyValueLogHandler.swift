@@ -20,7 +20,10 @@ public struct KeyValueLogHandler: LogHandler {
     private let label: String
     private let sink: @Sendable (String) -> Void
 
-    public init(label: String, level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil, sink: @escaping @Sendable (String) -> Void = KeyValueLogHandler.standardError) {
+    public init(
+        label: String, level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil,
+        sink: @escaping @Sendable (String) -> Void = KeyValueLogHandler.standardError
+    ) {
         self.label = label
         self.logLevel = level
         self.metadataProvider = metadataProvider
@@ -65,9 +68,11 @@ public struct KeyValueLogHandler: LogHandler {
     /// U+2029), the C0 and C1 controls and DEL never reach the output raw: an unsigned field (a callback's
     /// data, a user's name) cannot forge a second event.
     static func quote(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { scalar in
-            scalar == " " || scalar == "\"" || scalar == "=" || scalar == "\\" || isUnsafe(scalar)
-        }
+        let needsQuotes =
+            value.isEmpty
+            || value.unicodeScalars.contains { scalar in
+                scalar == " " || scalar == "\"" || scalar == "=" || scalar == "\\" || isUnsafe(scalar)
+            }
         guard needsQuotes else { return value }
         var escaped = ""
         for scalar in value.unicodeScalars {

@@ -36,7 +36,8 @@ public final class ShutdownWatchdog: Sendable {
         guard first else { return }
         let milliseconds = Int(limit.components.seconds * 1000 + limit.components.attoseconds / 1_000_000_000_000_000)
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in
-            logger.critical("shutdown did not finish in time; exiting now", metadata: ["reason": "\(reason)", "limit_s": "\(limit.components.seconds)"])
+            logger.critical(
+                "shutdown did not finish in time; exiting now", metadata: ["reason": "\(reason)", "limit_s": "\(limit.components.seconds)"])
             if let server = embedded.withLock({ $0 }), server.ownsServer {
                 let stopped = DispatchSemaphore(value: 0)
                 Task.detached {

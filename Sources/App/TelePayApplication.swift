@@ -1,8 +1,8 @@
 import Bot
 import Conversations
 import Foundation
-import Hummingbird
 import HotWallet
+import Hummingbird
 import Jobs
 import Localization
 import Logging
@@ -83,7 +83,8 @@ public struct DatabaseHandle: Sendable {
         case .external(let url, _):
             logger.info("using external database", metadata: ["database": "\(url.redacted)"])
             try await DatabaseReachability.waitUntilReachable(
-                try url.connectionConfiguration(), location: url.redacted, timeout: connectTimeout ?? configuration.databaseConnectTimeout, logger: logger
+                try url.connectionConfiguration(), location: url.redacted, timeout: connectTimeout ?? configuration.databaseConnectTimeout,
+                logger: logger
             )
             let database = Database(
                 configuration: url.clientConfiguration, poolSize: configuration.databasePoolSize,
@@ -155,9 +156,11 @@ struct EmbeddedPostgresService: Service {
         let failure = await cancelWhenGracefulShutdown { await server.waitForFailure() }
         if let failure {
             liveness.fail("embedded database: \(failure)")
-            logger.critical("embedded database server stopped unexpectedly; TelePay is shutting down so its supervisor can restart it", metadata: [
-                "reason": "\(failure)", "data_dir": "\(server.cluster.dataDirectory)",
-            ])
+            logger.critical(
+                "embedded database server stopped unexpectedly; TelePay is shutting down so its supervisor can restart it",
+                metadata: [
+                    "reason": "\(failure)", "data_dir": "\(server.cluster.dataDirectory)",
+                ])
             watchdog?.arm(after: shutdownLimit, reason: "embedded database stopped")
             try? await server.stop()
             throw EmbeddedPostgresError.serverStopped(reason: failure)
@@ -304,7 +307,8 @@ public struct TelePayApplication: Sendable {
             HotWalletFeature(key: $0, thresholdUSDT: features.thresholdPayouts, exchange: exchange, context: context)
         }
         var contributions = [
-            try telegram?.contribution(context), try exchange?.contribution(context), try hotWallet?.contribution(context), try payments?.contribution(),
+            try telegram?.contribution(context), try exchange?.contribution(context), try hotWallet?.contribution(context),
+            try payments?.contribution(),
         ].compactMap { $0 }
         if payments != nil || telegram != nil {
             // Payment and access alerts reach the admins through one job kind, whichever feature raises them.
@@ -326,7 +330,8 @@ public struct TelePayApplication: Sendable {
         additionalRoutes?(router, database, queue)
         let http = TelePayHTTPServer.application(
             router: router, host: configuration.httpHost, port: configuration.httpPort, limits: configuration.httpLimits,
-            telemetry: telemetry, logger: logger, onServerRunning: { channel in
+            telemetry: telemetry, logger: logger,
+            onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.httpPort
                 logger.info("HTTP server listening", metadata: ["host": "\(configuration.httpHost)", "port": "\(port)"])
                 await onServerRunning(port)
@@ -341,44 +346,49 @@ public struct TelePayApplication: Sendable {
         // own services (the hot wallet's sender), and the database pool after all of them.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let embedded = handle.embedded {
-            services.append(.init(
-                service: EmbeddedPostgresService(
-                    server: embedded, liveness: liveness, watchdog: watchdog,
-                    shutdownLimit: .seconds(min(configuration.shutdownTimeoutSeconds, 15) + 5), logger: logger
-                ),
-                failureTerminationBehavior: .gracefullyShutdownGroup,
-                serviceName: "embedded-postgres"
-            ))
+            services.append(
+                .init(
+                    service: EmbeddedPostgresService(
+                        server: embedded, liveness: liveness, watchdog: watchdog,
+                        shutdownLimit: .seconds(min(configuration.shutdownTimeoutSeconds, 15) + 5), logger: logger
+                    ),
+                    failureTerminationBehavior: .gracefullyShutdownGroup,
+                    serviceName: "embedded-postgres"
+                ))
         }
         services.append(.init(service: DatabaseService(database: database), serviceName: "database-pool"))
         services += contributions.flatMap(\.services)
-        services.append(.init(
-            service: AfterMigrations(gate: context.schemaReady, inner: jobs.pool),
-            successTerminationBehavior: .gracefullyShutdownGroup,
-            failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "jobs-workers"
-        ))
-        services.append(.init(
-            service: AfterMigrations(gate: context.schemaReady, inner: jobs.rescuer),
-            successTerminationBehavior: .gracefullyShutdownGroup,
-            failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "jobs-rescuer"
-        ))
-        services.append(.init(
-            service: AfterMigrations(gate: context.schemaReady, inner: jobs.scheduler),
-            successTerminationBehavior: .gracefullyShutdownGroup,
-            failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "jobs-scheduler"
-        ))
-        services.append(.init(
-            service: CoreService(
-                migrations: migrations, database: database, schemaReady: context.schemaReady, http: http,
-                httpHost: configuration.httpHost, httpPort: configuration.httpPort, bot: telegram?.bot, logger: logger
-            ),
-            successTerminationBehavior: .gracefullyShutdownGroup,
-            failureTerminationBehavior: .gracefullyShutdownGroup,
-            serviceName: "core"
-        ))
+        services.append(
+            .init(
+                service: AfterMigrations(gate: context.schemaReady, inner: jobs.pool),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "jobs-workers"
+            ))
+        services.append(
+            .init(
+                service: AfterMigrations(gate: context.schemaReady, inner: jobs.rescuer),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "jobs-rescuer"
+            ))
+        services.append(
+            .init(
+                service: AfterMigrations(gate: context.schemaReady, inner: jobs.scheduler),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "jobs-scheduler"
+            ))
+        services.append(
+            .init(
+                service: CoreService(
+                    migrations: migrations, database: database, schemaReady: context.schemaReady, http: http,
+                    httpHost: configuration.httpHost, httpPort: configuration.httpPort, bot: telegram?.bot, logger: logger
+                ),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "core"
+            ))
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeoutSeconds)
         return TelePayApplication(

@@ -8,7 +8,8 @@ public struct OwnerSettings: Sendable {
     public var draftLifetime: Duration
     public var offerPosts: OfferPostSettings
 
-    public init(maximumChannelsPerOwner: Int = 10, draftLifetime: Duration = .seconds(24 * 3600), offerPosts: OfferPostSettings = OfferPostSettings()) {
+    public init(maximumChannelsPerOwner: Int = 10, draftLifetime: Duration = .seconds(24 * 3600), offerPosts: OfferPostSettings = OfferPostSettings())
+    {
         self.maximumChannelsPerOwner = maximumChannelsPerOwner
         self.draftLifetime = draftLifetime
         self.offerPosts = offerPosts
@@ -41,7 +42,8 @@ public enum BotAssembly {
             CoreCommands.register(into: &router)
         }
         engine.register(into: &router)
-        ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner, offerPosts: settings.offerPosts).register(into: &router)
+        ChannelCommands(engine: engine, maximumChannelsPerOwner: settings.maximumChannelsPerOwner, offerPosts: settings.offerPosts).register(
+            into: &router)
         broadcasts?.register(into: &router)
         return router
     }

@@ -121,10 +121,10 @@ public enum CallbackData: Sendable, Hashable {
         case ("f", 6):
             let code = parts[2]
             guard (1...Self.maximumFormCodeLength).contains(code.count),
-                  code.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }),
-                  parts[3].allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }),
-                  let revision = UInt32(parts[3], radix: 36),
-                  let row = Self.position(parts[4]), let column = Self.position(parts[5])
+                code.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }),
+                parts[3].allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber) }),
+                let revision = UInt32(parts[3], radix: 36),
+                let row = Self.position(parts[4]), let column = Self.position(parts[5])
             else { return nil }
             self = .form(code: code, revision: revision, row: row, column: column)
         case ("ch", 3):
@@ -195,7 +195,8 @@ public enum CallbackData: Sendable, Hashable {
 
     private static func position(_ text: String) -> Int? {
         guard (1...2).contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text),
-              value <= maximumFormPosition else { return nil }
+            value <= maximumFormPosition
+        else { return nil }
         return value
     }
 

@@ -94,13 +94,18 @@ public enum CoreCommands {
             try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
             return try await ConversationStore.delete(chatID: chatID, userID: userID, on: connection, logger: context.logger)
         }
-        try await context.reply(removed > 0 ? L10n.cancelDone : L10n.cancelNothing, markup: removed > 0 ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil)
+        try await context.reply(
+            removed > 0 ? L10n.cancelDone : L10n.cancelNothing, markup: removed > 0 ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil
+        )
     }
 
     static func chooseLanguage(_ context: UpdateContext) async throws {
         let localizer = context.services.localizer
         let buttons = localizer.languages.map { code in
-            [InlineKeyboardButton(text: localizer.text(L10n.languageSelfName, language: code), action: .callbackData(CallbackData.chooseLanguage(code).encoded))]
+            [
+                InlineKeyboardButton(
+                    text: localizer.text(L10n.languageSelfName, language: code), action: .callbackData(CallbackData.chooseLanguage(code).encoded))
+            ]
         }
         try await context.reply(L10n.languageChoose, markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons)))
     }

@@ -17,7 +17,8 @@ public struct BotServices: Sendable {
     public let botIdentity: BotIdentity
 
     public init(
-        client: TelegramClient, database: Database, localizer: Localizer, logger: Logger, jobs: JobQueue? = nil, botIdentity: BotIdentity = BotIdentity()
+        client: TelegramClient, database: Database, localizer: Localizer, logger: Logger, jobs: JobQueue? = nil,
+        botIdentity: BotIdentity = BotIdentity()
     ) {
         self.client = client
         self.database = database
@@ -58,10 +59,11 @@ public struct UpdateContext: Sendable {
     @discardableResult
     public func reply(_ key: String, _ arguments: [String: String] = [:], markup: ReplyMarkup? = nil) async throws -> Message? {
         guard let chatID else { return nil }
-        return try await services.client.send(SendMessage(
-            chatId: .id(chatID), text: text(key, arguments), parseMode: "HTML",
-            linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: markup
-        ))
+        return try await services.client.send(
+            SendMessage(
+                chatId: .id(chatID), text: text(key, arguments), parseMode: "HTML",
+                linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: markup
+            ))
     }
 
     /// Answers the update's callback query (at most once; the dispatcher answers any left unanswered).
@@ -193,7 +195,10 @@ public actor Dispatcher {
         for update in updates {
             let chosen = Self.sender(of: update).flatMap { known[$0.id] }
             let handled = submit(update, chosenLanguage: chosen)
-            tasks.append(Task { await handled.value; return .now })
+            tasks.append(
+                Task {
+                    await handled.value; return .now
+                })
         }
         var finished: [ContinuousClock.Instant] = []
         for task in tasks { finished.append(await task.value) }
@@ -213,7 +218,9 @@ public actor Dispatcher {
         }
         if let key {
             tails[key] = task
-            Task { await task.value; self.forget(key, task) }
+            Task {
+                await task.value; self.forget(key, task)
+            }
         }
         return task
     }
@@ -277,10 +284,12 @@ public actor Dispatcher {
         for attempt in 1...Self.handOffAttempts {
             do {
                 return try await router.route(context)
-            } catch where attempt < Self.handOffAttempts && !Task.isCancelled {
-                context.logger.warning("handing a membership update to its job failed; trying again", metadata: [
-                    "attempt": "\(attempt)", "error": "\(String(reflecting: error))",
-                ])
+            } catch  where attempt < Self.handOffAttempts && !Task.isCancelled {
+                context.logger.warning(
+                    "handing a membership update to its job failed; trying again",
+                    metadata: [
+                        "attempt": "\(attempt)", "error": "\(String(reflecting: error))",
+                    ])
                 try await Task.sleep(for: delay)
                 delay *= 2
             }

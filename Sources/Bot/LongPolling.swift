@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Resilience
 import ServiceLifecycle
 import Storage
 import TelegramBotAPI
-import Resilience
 
 /// Why polling stopped for good.
 public enum LongPollingError: Error, CustomStringConvertible {
@@ -16,7 +16,8 @@ public enum LongPollingError: Error, CustomStringConvertible {
         case .unauthorized:
             return "Telegram rejected the bot token (401): check TELEGRAM_BOT_TOKEN"
         case .conflict(let text):
-            return "Telegram reported a conflict (409: \(text)): another TelePay instance is polling with this token, or a webhook is set; stop the other instance or use webhook mode"
+            return
+                "Telegram reported a conflict (409: \(text)): another TelePay instance is polling with this token, or a webhook is set; stop the other instance or use webhook mode"
         }
     }
 }

@@ -27,14 +27,18 @@ public enum OwnerNotificationText {
     /// The payout section: instant (currency, network, shortened wallet) or threshold (progress).
     public static func payoutSection(_ payout: OwnerNotificationFacts.Payout, language: String, localizer: Localizer) -> String {
         if payout.strategy == "threshold", let threshold = payout.thresholdUSD {
-            return localizer.text(L10n.ownerNoticePayoutThreshold, language: language, [
-                "converted": DecimalText.usd(payout.convertedUSD), "threshold": DecimalText.usd(threshold),
-                "percent": String(min(percent(payout.convertedUSD, of: threshold), 100)), "waiting": DecimalText.usd(payout.waitingUSD),
-            ])
+            return localizer.text(
+                L10n.ownerNoticePayoutThreshold, language: language,
+                [
+                    "converted": DecimalText.usd(payout.convertedUSD), "threshold": DecimalText.usd(threshold),
+                    "percent": String(min(percent(payout.convertedUSD, of: threshold), 100)), "waiting": DecimalText.usd(payout.waitingUSD),
+                ])
         }
-        return localizer.text(L10n.ownerNoticePayoutInstant, language: language, [
-            "currency": payout.currency, "network": payout.network, "wallet": shortWallet(payout.wallet),
-        ])
+        return localizer.text(
+            L10n.ownerNoticePayoutInstant, language: language,
+            [
+                "currency": payout.currency, "network": payout.network, "wallet": shortWallet(payout.wallet),
+            ])
     }
 
     public static func render(
@@ -45,17 +49,21 @@ public enum OwnerNotificationText {
         func orderText(_ key: String) -> String {
             guard let order = facts.order else { return localizer.text(key, language: language, ["channel": channel]) }
             let split = FeeSplit(gross: order.priceUSD, feePercent: feePercent)
-            return localizer.text(key, language: language, [
-                "channel": channel, "tier": order.tier.map(String.init) ?? "", "price": DecimalText.usd(order.priceUSD),
-                "share": DecimalText.usd(split.ownerShare),
-                "duration": order.durationDays.map { localizer.text(L10n.daysCount, language: language, count: $0) } ?? "",
-            ], html: ["buyer": mention(id: order.buyerID, name: order.buyerName), "payout": payout])
+            return localizer.text(
+                key, language: language,
+                [
+                    "channel": channel, "tier": order.tier.map(String.init) ?? "", "price": DecimalText.usd(order.priceUSD),
+                    "share": DecimalText.usd(split.ownerShare),
+                    "duration": order.durationDays.map { localizer.text(L10n.daysCount, language: language, count: $0) } ?? "",
+                ], html: ["buyer": mention(id: order.buyerID, name: order.buyerName), "payout": payout])
         }
         func payoutText(_ key: String, _ notice: PayoutNotice, _ extra: [String: String] = [:]) -> String {
-            localizer.text(key, language: language, [
-                "channel": channel, "amount": notice.amount, "currency": notice.currency, "network": notice.network,
-                "wallet": shortWallet(notice.wallet), "transaction": notice.transactionHash ?? "—",
-            ].merging(extra) { $1 })
+            localizer.text(
+                key, language: language,
+                [
+                    "channel": channel, "amount": notice.amount, "currency": notice.currency, "network": notice.network,
+                    "wallet": shortWallet(notice.wallet), "transaction": notice.transactionHash ?? "—",
+                ].merging(extra) { $1 })
         }
         switch notification {
         case .sale(_, let renewal): return orderText(renewal ? L10n.ownerNoticeRenewal : L10n.ownerNoticeSale)
@@ -64,13 +72,17 @@ public enum OwnerNotificationText {
         case .payoutSent(let notice): return payoutText(L10n.ownerNoticePayoutSent, notice)
         case .payoutArrived(let notice): return payoutText(L10n.ownerNoticePayoutArrived, notice)
         case .payoutFailed(let notice, let problem):
-            return payoutText(L10n.ownerNoticePayoutFailed, notice, [
-                "fix": SubscriberCommands.plain(localizer.text("owner.notice.payout_fix.\(problem.rawValue)", language: language)),
-            ])
+            return payoutText(
+                L10n.ownerNoticePayoutFailed, notice,
+                [
+                    "fix": SubscriberCommands.plain(localizer.text("owner.notice.payout_fix.\(problem.rawValue)", language: language))
+                ])
         case .converted(let notice):
-            return localizer.text(L10n.ownerNoticeConverted, language: language, [
-                "channel": channel, "value": notice.valueUSD, "amount": notice.amount, "currency": notice.currency,
-            ], html: ["payout": payout])
+            return localizer.text(
+                L10n.ownerNoticeConverted, language: language,
+                [
+                    "channel": channel, "value": notice.valueUSD, "amount": notice.amount, "currency": notice.currency,
+                ], html: ["payout": payout])
         case .test: return localizer.text(L10n.ownerNoticeTest, language: language, ["channel": channel], html: ["payout": payout])
         }
     }
@@ -103,9 +115,10 @@ public struct OwnerNotifier: JobHandler {
         }
         let language = localizer.resolveLanguage(chosen: facts.recipientChosenLanguage, telegramCode: facts.recipientTelegramLanguage)
         let text = OwnerNotificationText.render(payload.notification, facts: facts, feePercent: feePercent, language: language, localizer: localizer)
-        try await client.send(SendMessage(
-            chatId: .id(facts.recipientID), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true)
-        ))
+        try await client.send(
+            SendMessage(
+                chatId: .id(facts.recipientID), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true)
+            ))
     }
 
     public func classify(_ error: any Error) -> JobErrorClass {

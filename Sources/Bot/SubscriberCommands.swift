@@ -1,6 +1,6 @@
-import Money
 import Foundation
 import Localization
+import Money
 import Subscriptions
 import TelegramBotAPI
 
@@ -35,7 +35,8 @@ public struct SubscriberCommands: Sendable {
                 try await context.answerCallback()
                 guard let userID = context.user?.id else { return true }
                 if let token = try await access.renewalOfferToken(channelID: channel, userID: userID),
-                   let offer = try await purchases.offer(token: token) {
+                    let offer = try await purchases.offer(token: token)
+                {
                     try await showOffer(offer, token: token, context: context)
                 } else {
                     try await context.reply(L10n.purchaseUnavailable)
@@ -67,8 +68,8 @@ public struct SubscriberCommands: Sendable {
         }
         let characters = Array(payload)
         guard characters.count > 2, characters[0] == "t", let position = Int(String(characters[1])),
-              let offer = try await purchases.offer(token: String(characters[2...])),
-              offer.tiers.contains(where: { $0.position == position })
+            let offer = try await purchases.offer(token: String(characters[2...])),
+            offer.tiers.contains(where: { $0.position == position })
         else { return false }
         try await buy(channelID: offer.channelID, position: position, context: context)
         return true
@@ -81,12 +82,16 @@ public struct SubscriberCommands: Sendable {
             return
         }
         let buttons = offer.tiers.map { tier in
-            [InlineKeyboardButton(
-                text: context.text(L10n.offerTierButton, [
-                    "price": Self.usd(tier.priceUSD), "duration": context.text(L10n.daysCount, count: tier.durationDays),
-                ]),
-                action: .callbackData(CallbackData.buyTier(offerToken: token, position: tier.position).encoded)
-            )]
+            [
+                InlineKeyboardButton(
+                    text: context.text(
+                        L10n.offerTierButton,
+                        [
+                            "price": Self.usd(tier.priceUSD), "duration": context.text(L10n.daysCount, count: tier.durationDays),
+                        ]),
+                    action: .callbackData(CallbackData.buyTier(offerToken: token, position: tier.position).encoded)
+                )
+            ]
         }
         try await context.reply(
             L10n.offerText, ["title": offer.closedTitle, "description": offer.closedDescription],
@@ -114,19 +119,25 @@ public struct SubscriberCommands: Sendable {
             try await context.reply(
                 L10n.purchaseInvoice,
                 ["title": title, "price": Self.usd(price), "duration": context.text(L10n.daysCount, count: days)],
-                markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
-                    InlineKeyboardButton(text: context.text(L10n.purchasePayButton), action: .url(url)),
-                ]]))
+                markup: .inlineKeyboard(
+                    InlineKeyboardMarkup(inlineKeyboard: [
+                        [
+                            InlineKeyboardButton(text: context.text(L10n.purchasePayButton), action: .url(url))
+                        ]
+                    ]))
             )
         case .invoiceFailed(let order):
             try await context.reply(
                 L10n.purchaseInvoiceFailed,
-                markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
-                    InlineKeyboardButton(
-                        text: context.text(L10n.purchaseRetryButton),
-                        action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded)
-                    ),
-                ]]))
+                markup: .inlineKeyboard(
+                    InlineKeyboardMarkup(inlineKeyboard: [
+                        [
+                            InlineKeyboardButton(
+                                text: context.text(L10n.purchaseRetryButton),
+                                action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded)
+                            )
+                        ]
+                    ]))
             )
         case .unavailable:
             try await context.reply(L10n.purchaseUnavailable)
@@ -140,12 +151,13 @@ public struct SubscriberCommands: Sendable {
     /// Draws a fresh keypad for the donor in their private chat; false when no active channel has `token`.
     func openDonation(token: String, context: UpdateContext) async throws -> Bool {
         guard let userID = context.user?.id, let chatID = context.chatID, chatID > 0,
-              let view = try await purchases.donations.open(token: token, userID: userID, chatID: chatID)
+            let view = try await purchases.donations.open(token: token, userID: userID, chatID: chatID)
         else { return false }
-        let sent = try await context.services.client.send(SendMessage(
-            chatId: .id(chatID), text: Self.keypadText(view, rejection: nil, context: context), parseMode: "HTML",
-            replyMarkup: .inlineKeyboard(Self.keypad(context))
-        ))
+        let sent = try await context.services.client.send(
+            SendMessage(
+                chatId: .id(chatID), text: Self.keypadText(view, rejection: nil, context: context), parseMode: "HTML",
+                replyMarkup: .inlineKeyboard(Self.keypad(context))
+            ))
         try await purchases.donations.attach(userID: userID, messageID: sent.messageId)
         return true
     }
@@ -172,7 +184,9 @@ public struct SubscriberCommands: Sendable {
             switch purchase {
             case .invoice(_, let url, _, _, let title):
                 let text = context.text(L10n.donationInvoice, ["title": title, "amount": Self.usd(amount)])
-                let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[InlineKeyboardButton(text: context.text(L10n.purchasePayButton), action: .url(url))]])
+                let keyboard = InlineKeyboardMarkup(inlineKeyboard: [
+                    [InlineKeyboardButton(text: context.text(L10n.purchasePayButton), action: .url(url))]
+                ])
                 if !(try await MenuEditing.edit(context, messageID: messageID, text: text, keyboard: keyboard)) {
                     try await context.reply(L10n.donationInvoice, ["title": title, "amount": Self.usd(amount)], markup: .inlineKeyboard(keyboard))
                 }
@@ -184,16 +198,20 @@ public struct SubscriberCommands: Sendable {
     }
 
     static func rejectionText(_ rejection: DonationRejection, view: DonationKeypadView, context: UpdateContext) -> String {
-        context.text("donation.rejected.\(rejection.rawValue)", [
-            "min": usd(view.range.minimum), "max": usd(view.range.maximum),
-            "digits": String(DonationKeypad.maximumIntegerDigits), "decimals": String(DonationKeypad.maximumDecimals),
-        ])
+        context.text(
+            "donation.rejected.\(rejection.rawValue)",
+            [
+                "min": usd(view.range.minimum), "max": usd(view.range.maximum),
+                "digits": String(DonationKeypad.maximumIntegerDigits), "decimals": String(DonationKeypad.maximumDecimals),
+            ])
     }
 
     static func keypadText(_ view: DonationKeypadView, rejection: DonationRejection?, context: UpdateContext) -> String {
-        let text = context.text(L10n.donationKeypad, [
-            "title": view.title, "amount": DonationKeypad.display(view.amount), "min": usd(view.range.minimum), "max": usd(view.range.maximum),
-        ])
+        let text = context.text(
+            L10n.donationKeypad,
+            [
+                "title": view.title, "amount": DonationKeypad.display(view.amount), "min": usd(view.range.minimum), "max": usd(view.range.maximum),
+            ])
         return rejection.map { text + "\n\n⚠️ " + rejectionText($0, view: view, context: context) } ?? text
     }
 
@@ -221,27 +239,32 @@ public struct SubscriberCommands: Sendable {
         var buttons: [[InlineKeyboardButton]] = []
         for subscription in subscriptions {
             let expires = AccessService.format(subscription.expiresAt)
-            lines.append(context.text(
-                subscription.isActive ? L10n.subscriptionsLineActive : L10n.subscriptionsLineExpired,
-                ["title": subscription.title, "expires": expires]
-            ))
-            var row = [InlineKeyboardButton(
-                text: Self.plain(context.text(L10n.subscriptionsRenewButton, ["title": subscription.title])),
-                action: .callbackData(CallbackData.renew(channelID: subscription.channelID).encoded)
-            )]
-            if subscription.isActive {
-                row.append(InlineKeyboardButton(
-                    text: context.text(L10n.subscriptionsInviteButton),
-                    action: .callbackData(CallbackData.inviteAgain(subscriptionID: subscription.id).encoded)
+            lines.append(
+                context.text(
+                    subscription.isActive ? L10n.subscriptionsLineActive : L10n.subscriptionsLineExpired,
+                    ["title": subscription.title, "expires": expires]
                 ))
+            var row = [
+                InlineKeyboardButton(
+                    text: Self.plain(context.text(L10n.subscriptionsRenewButton, ["title": subscription.title])),
+                    action: .callbackData(CallbackData.renew(channelID: subscription.channelID).encoded)
+                )
+            ]
+            if subscription.isActive {
+                row.append(
+                    InlineKeyboardButton(
+                        text: context.text(L10n.subscriptionsInviteButton),
+                        action: .callbackData(CallbackData.inviteAgain(subscriptionID: subscription.id).encoded)
+                    ))
             }
             buttons.append(row)
         }
         guard let chatID = context.chatID else { return }
-        try await context.services.client.send(SendMessage(
-            chatId: .id(chatID), text: lines.joined(separator: "\n"), parseMode: "HTML",
-            linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
-        ))
+        try await context.services.client.send(
+            SendMessage(
+                chatId: .id(chatID), text: lines.joined(separator: "\n"), parseMode: "HTML",
+                linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: buttons))
+            ))
     }
 
     /// Button labels are not parsed as HTML, so the escaping the localizer applies to arguments is undone

@@ -37,10 +37,11 @@ public struct TelegramMessageSender: JobHandler {
     public var options: JobKindOptions { JobKindOptions(concurrency: 8) }
 
     public func run(_ payload: SendTelegramMessageJob, context: JobContext) async throws {
-        try await client.send(SendMessage(
-            chatId: .id(payload.chatID), text: payload.text, parseMode: payload.parseMode,
-            linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: payload.replyMarkup
-        ))
+        try await client.send(
+            SendMessage(
+                chatId: .id(payload.chatID), text: payload.text, parseMode: payload.parseMode,
+                linkPreviewOptions: LinkPreviewOptions(isDisabled: true), replyMarkup: payload.replyMarkup
+            ))
     }
 
     public func classify(_ error: any Error) -> JobErrorClass {

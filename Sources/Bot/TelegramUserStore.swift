@@ -63,9 +63,11 @@ public enum TelegramUserStore {
     /// The language to write to a user in: the one they chose with `/language`, else Telegram's, else the
     /// catalog's fallback (also for someone the bot has never seen).
     public static func language(of userID: Int64, localizer: Localizer, on connection: PostgresConnection, logger: Logger) async throws -> String {
-        guard let (chosen, telegram) = try await connection.first(
-            "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", as: (String?, String?).self, logger: logger
-        ) else { return Localizer.fallbackLanguage }
+        guard
+            let (chosen, telegram) = try await connection.first(
+                "SELECT chosen_language, telegram_language FROM telegram_users WHERE id = \(userID)", as: (String?, String?).self, logger: logger
+            )
+        else { return Localizer.fallbackLanguage }
         return localizer.resolveLanguage(chosen: chosen, telegramCode: telegram)
     }
 

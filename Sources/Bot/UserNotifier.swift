@@ -42,9 +42,17 @@ public struct UserNotifier: JobHandler {
             case .url(let labelKey, let url):
                 return [InlineKeyboardButton(text: localizer.text(labelKey, language: language), action: .url(url))]
             case .renew(let channel):
-                return [InlineKeyboardButton(text: localizer.text(L10n.buttonRenew, language: language), action: .callbackData(CallbackData.renew(channelID: channel).encoded))]
+                return [
+                    InlineKeyboardButton(
+                        text: localizer.text(L10n.buttonRenew, language: language),
+                        action: .callbackData(CallbackData.renew(channelID: channel).encoded))
+                ]
             case .retryInvoice(let order):
-                return [InlineKeyboardButton(text: localizer.text(L10n.purchaseRetryButton, language: language), action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded))]
+                return [
+                    InlineKeyboardButton(
+                        text: localizer.text(L10n.purchaseRetryButton, language: language),
+                        action: .callbackData(CallbackData.retryInvoice(orderID: order).encoded))
+                ]
             }
         }
         return SendMessage(

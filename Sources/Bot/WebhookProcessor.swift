@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 import Logging
 import PostgresNIO
 import ServiceLifecycle
 import Storage
+import Synchronization
 import TelegramBotAPI
 
 /// Handles webhook updates from the inbox. One instance at a time holds the processing lock (a session

@@ -21,7 +21,8 @@ public struct AudiencePromptStore: Sendable {
     /// Opens (or reopens) the question for `user` about `channel`.
     public func ask(user: Int64, channel: Int64) async throws {
         try await database.withConnection { connection in
-            try await connection.run("""
+            try await connection.run(
+                """
                 INSERT INTO broadcast_audience_prompts (user_id, channel_id) VALUES (\(user), \(channel))
                 ON CONFLICT (user_id) DO UPDATE SET channel_id = EXCLUDED.channel_id, created_at = now()
                 """, logger: logger)
@@ -32,7 +33,8 @@ public struct AudiencePromptStore: Sendable {
     public func open(user: Int64) async throws -> Int64? {
         let seconds = Int32(Self.lifetime.components.seconds)
         return try await database.withConnection { connection in
-            try await connection.first("""
+            try await connection.first(
+                """
                 SELECT channel_id FROM broadcast_audience_prompts
                 WHERE user_id = \(user) AND created_at > now() - make_interval(secs => \(seconds))
                 """, as: Int64.self, logger: logger)

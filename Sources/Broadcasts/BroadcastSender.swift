@@ -61,7 +61,10 @@ public struct BroadcastSender: JobHandler {
     public let display: any BroadcastProgressDisplay
     public let settings: BroadcastSenderSettings
 
-    public init(store: BroadcastStore, delivery: any BroadcastDelivery, display: any BroadcastProgressDisplay, settings: BroadcastSenderSettings = BroadcastSenderSettings()) {
+    public init(
+        store: BroadcastStore, delivery: any BroadcastDelivery, display: any BroadcastProgressDisplay,
+        settings: BroadcastSenderSettings = BroadcastSenderSettings()
+    ) {
         self.store = store
         self.delivery = delivery
         self.display = display
@@ -83,9 +86,11 @@ public struct BroadcastSender: JobHandler {
     public func send(_ id: Int64, logger: Logger, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> BroadcastStatus? {
         let reclaimed = try await store.reclaimInFlight(id)
         if reclaimed > 0 {
-            logger.warning("broadcast resumed after a run stopped mid-send; these recipients may get it twice", metadata: [
-                "broadcast_id": "\(id)", "resent": "\(reclaimed)",
-            ])
+            logger.warning(
+                "broadcast resumed after a run stopped mid-send; these recipients may get it twice",
+                metadata: [
+                    "broadcast_id": "\(id)", "resent": "\(reclaimed)",
+                ])
         }
         let started = ContinuousClock.now
         let doneAtStart = try await store.counts(id).done
@@ -158,7 +163,8 @@ public struct BroadcastSender: JobHandler {
 
     private func show(_ broadcast: Broadcast, started: ContinuousClock.Instant, doneAtStart: Int) async {
         guard let counts = try? await store.counts(broadcast.id) else { return }
-        let remaining = broadcast.status == .running
+        let remaining =
+            broadcast.status == .running
             ? BroadcastProgress.estimate(left: counts.left, done: counts.done - doneAtStart, elapsed: ContinuousClock.now - started)
             : nil
         await display.show(BroadcastProgress(broadcast: broadcast, counts: counts, remaining: remaining))

@@ -23,8 +23,8 @@ public struct BroadcastStore: Sendable {
 
     private static func broadcast(_ row: Row) throws -> Broadcast {
         guard let kind = BroadcastAudienceKind(rawValue: row.3),
-              let audience = BroadcastAudience(kind: kind, channelID: row.4, days: row.5.map(Int.init)),
-              let status = BroadcastStatus(rawValue: row.7)
+            let audience = BroadcastAudience(kind: kind, channelID: row.4, days: row.5.map(Int.init)),
+            let status = BroadcastStatus(rawValue: row.7)
         else { throw BroadcastStoreError.unreadableRow(id: row.0) }
         return Broadcast(
             id: row.0, authorUserID: row.1, authorLanguage: row.2, audience: audience, text: row.6, status: status,
@@ -38,15 +38,19 @@ public struct BroadcastStore: Sendable {
     /// Starts a new draft for `author`, discarding any draft of theirs not yet started.
     public func createDraft(author: Int64, language: String, audience: BroadcastAudience, progressChatID: Int64) async throws -> Int64 {
         try await database.withTransaction { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 DELETE FROM broadcasts WHERE author_user_id = \(author)
                   AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
                 """, logger: logger)
-            guard let id = try await connection.first("""
-                INSERT INTO broadcasts (author_user_id, author_language, audience, channel_id, audience_days, progress_chat_id)
-                VALUES (\(author), \(language), \(audience.kind.rawValue), \(audience.channelID), \(audience.days.map(Int32.init)), \(progressChatID))
-                RETURNING id
-                """, as: Int64.self, logger: logger) else { throw BroadcastStoreError.unreadableRow(id: 0) }
+            guard
+                let id = try await connection.first(
+                    """
+                    INSERT INTO broadcasts (author_user_id, author_language, audience, channel_id, audience_days, progress_chat_id)
+                    VALUES (\(author), \(language), \(audience.kind.rawValue), \(audience.channelID), \(audience.days.map(Int32.init)), \(progressChatID))
+                    RETURNING id
+                    """, as: Int64.self, logger: logger)
+            else { throw BroadcastStoreError.unreadableRow(id: 0) }
             return id
         }
     }
@@ -55,12 +59,15 @@ public struct BroadcastStore: Sendable {
     public func draft(of author: Int64, maximumAge: Duration) async throws -> Broadcast? {
         let seconds = Double(maximumAge.components.seconds)
         return try await database.withConnection { connection in
-            guard let row = try await connection.first("""
-                SELECT \(unescaped: Self.columns) FROM broadcasts
-                WHERE author_user_id = \(author) AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
-                  AND created_at > now() - make_interval(secs => \(seconds))
-                ORDER BY id DESC LIMIT 1
-                """, as: Row.self, logger: logger) else { return nil }
+            guard
+                let row = try await connection.first(
+                    """
+                    SELECT \(unescaped: Self.columns) FROM broadcasts
+                    WHERE author_user_id = \(author) AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
+                      AND created_at > now() - make_interval(secs => \(seconds))
+                    ORDER BY id DESC LIMIT 1
+                    """, as: Row.self, logger: logger)
+            else { return nil }
             return try Self.broadcast(row)
         }
     }
@@ -68,7 +75,8 @@ public struct BroadcastStore: Sendable {
     /// Stores the checked text of a draft and marks it ready; false when it is no longer a draft.
     public func setText(_ text: String, broadcast id: Int64) async throws -> Bool {
         try await database.withConnection { connection in
-            return try await connection.run("""
+            return try await connection.run(
+                """
                 UPDATE broadcasts SET text = \(text), status = \(BroadcastStatus.ready.rawValue)
                 WHERE id = \(id) AND status IN (\(BroadcastStatus.composing.rawValue), \(BroadcastStatus.ready.rawValue))
                 RETURNING id
@@ -78,7 +86,10 @@ public struct BroadcastStore: Sendable {
 
     public func broadcast(_ id: Int64) async throws -> Broadcast? {
         try await database.withConnection { connection in
-            guard let row = try await connection.first("SELECT \(unescaped: Self.columns) FROM broadcasts WHERE id = \(id)", as: Row.self, logger: logger) else { return nil }
+            guard
+                let row = try await connection.first(
+                    "SELECT \(unescaped: Self.columns) FROM broadcasts WHERE id = \(id)", as: Row.self, logger: logger)
+            else { return nil }
             return try Self.broadcast(row)
         }
     }
@@ -137,12 +148,14 @@ public struct BroadcastStore: Sendable {
                 if let channel = broadcast.audience.channelID {
                     // The channel row's lock serialises two starts for one channel.
                     try await connection.query("SELECT id FROM channels WHERE id = \(channel) FOR UPDATE", logger: logger)
-                    let live = try await connection.query("""
+                    let live = try await connection.query(
+                        """
                         SELECT count(*) FROM broadcasts WHERE channel_id = \(channel)
                           AND status IN (\(BroadcastStatus.running.rawValue), \(BroadcastStatus.paused.rawValue))
                         """, logger: logger)
                     for try await count in live.decode(Int64.self) where count > 0 { throw BroadcastError.channelBusy }
-                    let today = try await connection.query("""
+                    let today = try await connection.query(
+                        """
                         SELECT count(*) FROM broadcasts WHERE author_user_id = \(broadcast.authorUserID)
                           AND channel_id IS NOT NULL AND started_at > now() - interval '24 hours'
                         """, logger: logger)
@@ -163,7 +176,8 @@ public struct BroadcastStore: Sendable {
                 var total = 0
                 for try await count in inserted.decode(Int64.self) { total = Int(count) }
                 guard total > 0 else { throw BroadcastError.emptyAudience }
-                try await connection.query("""
+                try await connection.query(
+                    """
                     UPDATE broadcasts SET status = \(BroadcastStatus.running.rawValue), started_at = now(),
                         recipients_total = \(Int32(total)), progress_message_id = \(progressMessageID)
                     WHERE id = \(id)
@@ -182,13 +196,16 @@ public struct BroadcastStore: Sendable {
     public func transition(_ id: Int64, from: [BroadcastStatus], to: BroadcastStatus) async throws -> BroadcastStatus? {
         let allowed = from.map(\.rawValue)
         return try await database.withConnection { connection in
-            guard let previous = try await connection.first("""
-                WITH previous AS (SELECT id, status FROM broadcasts WHERE id = \(id) FOR UPDATE)
-                UPDATE broadcasts b SET status = \(to.rawValue),
-                    finished_at = CASE WHEN \(to.isOver) THEN now() ELSE NULL END
-                FROM previous WHERE b.id = previous.id AND previous.status = ANY(\(allowed))
-                RETURNING previous.status
-                """, as: String.self, logger: logger) else { return nil }
+            guard
+                let previous = try await connection.first(
+                    """
+                    WITH previous AS (SELECT id, status FROM broadcasts WHERE id = \(id) FOR UPDATE)
+                    UPDATE broadcasts b SET status = \(to.rawValue),
+                        finished_at = CASE WHEN \(to.isOver) THEN now() ELSE NULL END
+                    FROM previous WHERE b.id = previous.id AND previous.status = ANY(\(allowed))
+                    RETURNING previous.status
+                    """, as: String.self, logger: logger)
+            else { return nil }
             return BroadcastStatus(rawValue: previous)
         }
     }
@@ -196,7 +213,8 @@ public struct BroadcastStore: Sendable {
     /// Marks a running broadcast finished once no recipient is left; true when it did.
     public func finishIfDone(_ id: Int64) async throws -> Bool {
         try await database.withConnection { connection in
-            return try await connection.run("""
+            return try await connection.run(
+                """
                 UPDATE broadcasts SET status = \(BroadcastStatus.finished.rawValue), finished_at = now()
                 WHERE id = \(id) AND status = \(BroadcastStatus.running.rawValue)
                   AND NOT EXISTS (SELECT 1 FROM broadcast_recipients WHERE broadcast_id = \(id)
@@ -209,7 +227,8 @@ public struct BroadcastStore: Sendable {
     /// Running broadcasts, for the scan that makes sure each has a sender job.
     public func running() async throws -> [Int64] {
         try await database.withConnection { connection in
-            return try await connection.all("SELECT id FROM broadcasts WHERE status = \(BroadcastStatus.running.rawValue) ORDER BY id", as: Int64.self, logger: logger)
+            return try await connection.all(
+                "SELECT id FROM broadcasts WHERE status = \(BroadcastStatus.running.rawValue) ORDER BY id", as: Int64.self, logger: logger)
         }
     }
 
@@ -219,7 +238,8 @@ public struct BroadcastStore: Sendable {
     /// crash): they go back to pending and are counted, since Telegram may already have delivered them.
     public func reclaimInFlight(_ id: Int64) async throws -> Int {
         try await database.withTransaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 WITH reclaimed AS (
                     UPDATE broadcast_recipients SET status = \(RecipientStatus.pending.rawValue)
                     WHERE broadcast_id = \(id) AND status = \(RecipientStatus.sending.rawValue) RETURNING 1
@@ -241,17 +261,20 @@ public struct BroadcastStore: Sendable {
     /// before the send, so a crash leaves a trace); returns the user and how many tries it has had.
     public func claimNext(_ id: Int64) async throws -> (userID: Int64, attempts: Int)? {
         try await database.withConnection { connection in
-            guard let (user, attempts) = try await connection.first("""
-                UPDATE broadcast_recipients r SET status = \(RecipientStatus.sending.rawValue), attempts = r.attempts + 1
-                FROM (
-                    SELECT user_id FROM broadcast_recipients
-                    WHERE broadcast_id = \(id) AND status = \(RecipientStatus.pending.rawValue)
-                      AND EXISTS (SELECT 1 FROM broadcasts WHERE id = \(id) AND status = \(BroadcastStatus.running.rawValue))
-                    ORDER BY user_id LIMIT 1 FOR UPDATE SKIP LOCKED
-                ) next
-                WHERE r.broadcast_id = \(id) AND r.user_id = next.user_id
-                RETURNING r.user_id, r.attempts
-                """, as: (Int64, Int32).self, logger: logger) else { return nil }
+            guard
+                let (user, attempts) = try await connection.first(
+                    """
+                    UPDATE broadcast_recipients r SET status = \(RecipientStatus.sending.rawValue), attempts = r.attempts + 1
+                    FROM (
+                        SELECT user_id FROM broadcast_recipients
+                        WHERE broadcast_id = \(id) AND status = \(RecipientStatus.pending.rawValue)
+                          AND EXISTS (SELECT 1 FROM broadcasts WHERE id = \(id) AND status = \(BroadcastStatus.running.rawValue))
+                        ORDER BY user_id LIMIT 1 FOR UPDATE SKIP LOCKED
+                    ) next
+                    WHERE r.broadcast_id = \(id) AND r.user_id = next.user_id
+                    RETURNING r.user_id, r.attempts
+                    """, as: (Int64, Int32).self, logger: logger)
+            else { return nil }
             return (user, Int(attempts))
         }
     }
@@ -260,7 +283,8 @@ public struct BroadcastStore: Sendable {
     public func record(_ id: Int64, user: Int64, status: RecipientStatus, reason: String?) async throws {
         precondition(status == .sent || status == .blocked || status == .failed, "only an outcome is recorded")
         _ = try await database.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE broadcast_recipients SET status = \(status.rawValue), reason = \(reason.map { String($0.prefix(500)) }), finished_at = now()
                 WHERE broadcast_id = \(id) AND user_id = \(user) AND status = \(RecipientStatus.sending.rawValue)
                 """, logger: logger)
@@ -270,7 +294,8 @@ public struct BroadcastStore: Sendable {
     /// Puts a send in flight back in the line, to be tried again.
     public func release(_ id: Int64, user: Int64, reason: String) async throws {
         _ = try await database.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE broadcast_recipients SET status = \(RecipientStatus.pending.rawValue), reason = \(String(reason.prefix(500)))
                 WHERE broadcast_id = \(id) AND user_id = \(user) AND status = \(RecipientStatus.sending.rawValue)
                 """, logger: logger)
@@ -298,7 +323,10 @@ public struct BroadcastStore: Sendable {
     /// Recipient rows of a broadcast with their status and reason, in user order (reports and tests).
     public func recipients(_ id: Int64) async throws -> [(userID: Int64, status: RecipientStatus, attempts: Int, reason: String?)] {
         try await database.withConnection { connection in
-            return try await connection.all("SELECT user_id, status, attempts, reason FROM broadcast_recipients WHERE broadcast_id = \(id) ORDER BY user_id", as: (Int64, String, Int32, String?).self, logger: logger).map { user, status, attempts, reason in
+            return try await connection.all(
+                "SELECT user_id, status, attempts, reason FROM broadcast_recipients WHERE broadcast_id = \(id) ORDER BY user_id",
+                as: (Int64, String, Int32, String?).self, logger: logger
+            ).map { user, status, attempts, reason in
                 (user, RecipientStatus(rawValue: status) ?? .failed, Int(attempts), reason)
             }
         }
@@ -330,7 +358,11 @@ extension BroadcastStore {
     /// Whether `user` owns the live (not deleted) channel pair `channel`.
     public func isOwner(_ user: Int64, of channel: Int64) async throws -> Bool {
         try await database.withConnection { connection in
-            guard let count = try await connection.first("SELECT count(*) FROM channels WHERE id = \(channel) AND owner_user_id = \(user) AND deleted_at IS NULL", as: Int64.self, logger: logger) else { return false }
+            guard
+                let count = try await connection.first(
+                    "SELECT count(*) FROM channels WHERE id = \(channel) AND owner_user_id = \(user) AND deleted_at IS NULL", as: Int64.self,
+                    logger: logger)
+            else { return false }
             return count > 0
         }
     }

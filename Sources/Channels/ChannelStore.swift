@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import Money
+import PayoutAddresses
 import PostgresNIO
 import Storage
-import PayoutAddresses
 
 /// Whether a channel pair is on sale (the `channels.status` column).
 public enum ChannelStatus: String, Sendable, Hashable, CaseIterable, Codable {
@@ -110,25 +110,31 @@ public enum ChannelStore {
     }
 
     /// The channel whose open or closed chat is `chatID`, and which of the two it is.
-    public static func summary(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (ChannelSummary, role: ChannelRole)? {
-        guard let (id, roleName) = try await connection.first(
-            "SELECT channel_id, role FROM channel_chat_claims WHERE chat_id = \(chatID)", as: (Int64, String).self, logger: logger
-        ) else { return nil }
+    public static func summary(chatID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (ChannelSummary, role: ChannelRole)?
+    {
+        guard
+            let (id, roleName) = try await connection.first(
+                "SELECT channel_id, role FROM channel_chat_claims WHERE chat_id = \(chatID)", as: (Int64, String).self, logger: logger
+            )
+        else { return nil }
         guard let role = ChannelRole(rawValue: roleName) else { throw ChannelStoreError.unknownRole(roleName) }
         guard let summary = try await summary(id: id, on: connection, logger: logger) else { return nil }
         return (summary, role)
     }
 
     /// `condition` is fixed SQL text from this file; every value in it is a bind parameter from `values`.
-    private static func summaries(where condition: String, _ values: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [ChannelSummary] {
+    private static func summaries(where condition: String, _ values: [Int64], on connection: PostgresConnection, logger: Logger) async throws
+        -> [ChannelSummary]
+    {
         var bindings = PostgresBindings()
         for value in values { bindings.append(value) }
-        let query = PostgresQuery(unsafeSQL: """
-            SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
-                   (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int, c.offer_token,
-                   c.donation_message IS NOT NULL
-            FROM channels c WHERE c.deleted_at IS NULL AND \(condition) ORDER BY c.id
-            """, binds: bindings)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT c.id, c.owner_user_id, c.open_chat_id, c.closed_chat_id, c.open_title, c.closed_title, c.status, c.paused_reason,
+                       (SELECT count(*) FROM channel_tiers t WHERE t.channel_id = c.id AND t.enabled)::int, c.offer_token,
+                       c.donation_message IS NOT NULL
+                FROM channels c WHERE c.deleted_at IS NULL AND \(condition) ORDER BY c.id
+                """, binds: bindings)
         return try await connection.all(
             query, as: (Int64, Int64, Int64, Int64, String, String, String, String?, Int, String, Bool).self, logger: logger
         ).map { id, owner, open, closed, openTitle, closedTitle, statusName, reasonName, tiers, token, donation in
@@ -167,14 +173,16 @@ public enum ChannelStore {
     /// The stored channel as the form's field values.
     public static func formValues(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> [String: String] {
         var values: [String: String] = [:]
-        if let (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language, minimum, maximum) = try await connection.first(
-            """
-            SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language,
-                   donation_min_usd::text, donation_max_usd::text
-            FROM channels WHERE id = \(id)
-            """,
-            as: (Int64, Int64, String, String, String, String, String?, String, String, String).self, logger: logger
-        ) {
+        if let (closed, open, closedTitle, closedDescription, openTitle, openDescription, donation, language, minimum, maximum) =
+            try await connection.first(
+                """
+                SELECT closed_chat_id, open_chat_id, closed_title, closed_description, open_title, open_description, donation_message, post_language,
+                       donation_min_usd::text, donation_max_usd::text
+                FROM channels WHERE id = \(id)
+                """,
+                as: (Int64, Int64, String, String, String, String, String?, String, String, String).self, logger: logger
+            )
+        {
             values["donation_min"] = minimum
             values["donation_max"] = maximum
             values["post_language"] = language
@@ -219,10 +227,12 @@ public enum ChannelStore {
     public static func payoutSettings(
         channelID: Int64, on connection: PostgresConnection, logger: Logger
     ) async throws -> (strategy: String, thresholdUSD: Decimal?, currency: String, network: String)? {
-        guard let (strategy, threshold, currency, network) = try await connection.first(
-            "SELECT strategy, threshold_usd::text, currency_code, network_code FROM channel_payout_settings WHERE channel_id = \(channelID)",
-            as: (String, String?, String, String).self, logger: logger
-        ) else { return nil }
+        guard
+            let (strategy, threshold, currency, network) = try await connection.first(
+                "SELECT strategy, threshold_usd::text, currency_code, network_code FROM channel_payout_settings WHERE channel_id = \(channelID)",
+                as: (String, String?, String, String).self, logger: logger
+            )
+        else { return nil }
         return (strategy, threshold.flatMap(DecimalText.parse), currency, network)
     }
 
@@ -259,7 +269,9 @@ public enum ChannelStore {
         "channels_donation_message_length": "donation_message", "channels_donation_range": "donation_max",
     ]
 
-    static func write(_ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+    static func write(
+        _ values: [String: String], id: Int64?, ownerUserID: Int64, maximumChannels: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64 {
         func text(_ key: String) -> String { values[key] ?? "" }
         // The owner row is the lock that keeps two concurrent adds from both passing the limit.
         try await connection.run("INSERT INTO owners (user_id) VALUES (\(ownerUserID)) ON CONFLICT (user_id) DO NOTHING", logger: logger)
@@ -270,31 +282,35 @@ public enum ChannelStore {
         let donationMin = values["donation_min"].flatMap { $0.isEmpty ? nil : $0 } ?? "4.99"
         let donationMax = values["donation_max"].flatMap { $0.isEmpty ? nil : $0 } ?? "9999.99"
         if let id {
-            guard let updated = try await connection.first(
-                """
-                UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
-                    open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation),
-                    post_language = \(language), donation_min_usd = \(donationMin)::numeric, donation_max_usd = \(donationMax)::numeric
-                WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
-                """,
-                as: Int64.self, logger: logger
-            ) else { throw ChannelSaveError.notOwner }
+            guard
+                let updated = try await connection.first(
+                    """
+                    UPDATE channels SET closed_title = \(text("closed_title")), closed_description = \(text("closed_description")),
+                        open_title = \(text("open_title")), open_description = \(text("open_description")), donation_message = \(donation),
+                        post_language = \(language), donation_min_usd = \(donationMin)::numeric, donation_max_usd = \(donationMax)::numeric
+                    WHERE id = \(id) AND owner_user_id = \(ownerUserID) AND deleted_at IS NULL RETURNING id
+                    """,
+                    as: Int64.self, logger: logger
+                )
+            else { throw ChannelSaveError.notOwner }
             channelID = updated
         } else {
             guard try await count(ownerUserID: ownerUserID, on: connection, logger: logger) < maximumChannels else {
                 throw ChannelSaveError.limitReached(maximumChannels)
             }
             guard let closed = Int64(text("closed_chat")), let open = Int64(text("open_chat")) else { throw ChannelSaveError.chatTaken }
-            guard let inserted = try await connection.first(
-                """
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status,
-                                      donation_min_usd, donation_max_usd)
-                VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
-                        \(text("open_description")), \(donation), \(language), \(ChannelStatus.active.rawValue), \(donationMin)::numeric, \(donationMax)::numeric)
-                RETURNING id
-                """,
-                as: Int64.self, logger: logger
-            ) else { preconditionFailure("an insert returns its row") }
+            guard
+                let inserted = try await connection.first(
+                    """
+                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, closed_description, open_chat_id, open_title, open_description, donation_message, post_language, status,
+                                          donation_min_usd, donation_max_usd)
+                    VALUES (\(ownerUserID), \(closed), \(text("closed_title")), \(text("closed_description")), \(open), \(text("open_title")),
+                            \(text("open_description")), \(donation), \(language), \(ChannelStatus.active.rawValue), \(donationMin)::numeric, \(donationMax)::numeric)
+                    RETURNING id
+                    """,
+                    as: Int64.self, logger: logger
+                )
+            else { preconditionFailure("an insert returns its row") }
             channelID = inserted
         }
         for position in 1...3 {
@@ -380,14 +396,16 @@ public enum ChannelStore {
     public static func find(_ query: String, on connection: PostgresConnection, logger: Logger) async throws -> ChannelSummary? {
         let id = Int64(query.trimmingCharacters(in: .whitespaces)) ?? 0
         let title = query.trimmingCharacters(in: .whitespaces)
-        guard let match = try await connection.first(
-            """
-            SELECT id FROM channels WHERE deleted_at IS NULL
-                AND (id = \(id) OR (\(id) = 0 AND (lower(closed_title) = lower(\(title)) OR lower(open_title) = lower(\(title)))))
-            ORDER BY id LIMIT 1
-            """,
-            as: Int64.self, logger: logger
-        ) else { return nil }
+        guard
+            let match = try await connection.first(
+                """
+                SELECT id FROM channels WHERE deleted_at IS NULL
+                    AND (id = \(id) OR (\(id) = 0 AND (lower(closed_title) = lower(\(title)) OR lower(open_title) = lower(\(title)))))
+                ORDER BY id LIMIT 1
+                """,
+                as: Int64.self, logger: logger
+            )
+        else { return nil }
         return try await summary(id: match, on: connection, logger: logger)
     }
 

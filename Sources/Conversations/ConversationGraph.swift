@@ -42,7 +42,9 @@ public enum ConversationGraph {
                     edges.append(Edge(from: "ask:\(fields[0])", to: here, label: "back"))
                 case .toggle(let field, let then):
                     edges.append(Edge(from: here, to: here, label: "toggle \(field)" + guardText))
-                    if !then.isEmpty { chain(from: here, asking: then, returningTo: name, label: "toggle \(field) on, unset " + then.joined(separator: ", ")) }
+                    if !then.isEmpty {
+                        chain(from: here, asking: then, returningTo: name, label: "toggle \(field) on, unset " + then.joined(separator: ", "))
+                    }
                 case .action(let action):
                     edges.append(Edge(from: here, to: "action:\(action)", label: (button.label ?? action) + guardText))
                 }

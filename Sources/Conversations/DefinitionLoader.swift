@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import Yams
 import Money
+import Yams
 
 /// Why a conversation file was refused: the file, the line and what is wrong.
 public struct ConversationDefinitionError: Error, Sendable, CustomStringConvertible, Hashable {
@@ -74,7 +74,8 @@ public enum ConversationLoader {
         }
         let top = try reader.mapping(root, allowed: ["id", "code", "entries", "fields", "screens"], context: "the file")
         let id = try reader.name(try reader.required(top, "id", in: root), pattern: namePattern, what: "id")
-        let code = try reader.name(try reader.required(top, "code", in: root), pattern: codePattern, what: "code (1–6 of a-z0-9, starting with a letter)")
+        let code = try reader.name(
+            try reader.required(top, "code", in: root), pattern: codePattern, what: "code (1–6 of a-z0-9, starting with a letter)")
 
         var fields: [String: FieldDefinition] = [:]
         var fieldOrder: [String] = []
@@ -138,7 +139,9 @@ public enum ConversationLoader {
         case "chat": extra = ["role", "title_field"]
         case "wallet": extra = ["network_field"]
         default:
-            throw reader.error(kindNode, "field '\(name)' has unknown kind '\(kindName)' (text, money, integer, choice, catalogue, toggle, chat, wallet, telegram_user)")
+            throw reader.error(
+                kindNode,
+                "field '\(name)' has unknown kind '\(kindName)' (text, money, integer, choice, catalogue, toggle, chat, wallet, telegram_user)")
         }
         let map = try reader.mapping(node, allowed: common.union(extra), context: "field '\(name)'")
         let kind: FieldKind
@@ -146,13 +149,17 @@ public enum ConversationLoader {
         case "text":
             let minimum = try map["min_length"].map { try reader.integer($0, what: "min_length") } ?? 1
             let maximum = try reader.integer(try reader.required(map, "max_length", in: node), what: "max_length")
-            guard minimum >= 0, minimum <= maximum, maximum <= 4096 else { throw reader.error(node, "field '\(name)': need 0 ≤ min_length ≤ max_length ≤ 4096") }
+            guard minimum >= 0, minimum <= maximum, maximum <= 4096 else {
+                throw reader.error(node, "field '\(name)': need 0 ≤ min_length ≤ max_length ≤ 4096")
+            }
             kind = .text(minLength: Int(minimum), maxLength: Int(maximum))
         case "money":
             let minimum = try reader.decimal(try reader.required(map, "min", in: node), what: "min")
             let maximum = try reader.decimal(try reader.required(map, "max", in: node), what: "max")
             let decimals = try map["decimals"].map { try reader.integer($0, what: "decimals") } ?? 2
-            guard minimum <= maximum, (0...8).contains(decimals) else { throw reader.error(node, "field '\(name)': need min ≤ max and 0 ≤ decimals ≤ 8") }
+            guard minimum <= maximum, (0...8).contains(decimals) else {
+                throw reader.error(node, "field '\(name)': need min ≤ max and 0 ≤ decimals ≤ 8")
+            }
             kind = .money(min: minimum, max: maximum, decimals: Int(decimals))
         case "integer":
             let minimum = try reader.integer(try reader.required(map, "min", in: node), what: "min")
@@ -162,7 +169,9 @@ public enum ConversationLoader {
         case "choice":
             let optionsNode = try reader.required(map, "options", in: node)
             let options = try reader.names(optionsNode, what: "option")
-            guard !options.isEmpty, Set(options).count == options.count else { throw reader.error(optionsNode, "field '\(name)': options must be distinct and not empty") }
+            guard !options.isEmpty, Set(options).count == options.count else {
+                throw reader.error(optionsNode, "field '\(name)': options must be distinct and not empty")
+            }
             let prefix = try reader.key(try reader.required(map, "option_labels", in: node))
             kind = .choice(options: options, labelPrefix: prefix)
         case "catalogue":
@@ -231,7 +240,8 @@ public enum ConversationLoader {
         case "go": effect = .go(try reader.name(map["go"]!, pattern: namePattern, what: "screen"))
         case "edit":
             let target = map["edit"]!
-            let fields = target.sequence != nil ? try reader.names(target, what: "field") : [try reader.name(target, pattern: namePattern, what: "field")]
+            let fields =
+                target.sequence != nil ? try reader.names(target, what: "field") : [try reader.name(target, pattern: namePattern, what: "field")]
             guard !fields.isEmpty else { throw reader.error(target, "edit names no field") }
             effect = .edit(fields)
         case "toggle":
@@ -239,7 +249,8 @@ public enum ConversationLoader {
             effect = .toggle(try reader.name(map["toggle"]!, pattern: namePattern, what: "field"), thenAsk: then)
         default: effect = .action(try reader.name(map["action"]!, pattern: namePattern, what: "action"))
         }
-        if map["then_ask"] != nil, case .toggle = effect {} else if map["then_ask"] != nil {
+        if map["then_ask"] != nil, case .toggle = effect {
+        } else if map["then_ask"] != nil {
             throw reader.error(node, "then_ask only goes with toggle")
         }
         var arguments: [String: String] = [:]
@@ -307,7 +318,9 @@ public enum ConversationLoader {
         }
         for name in definition.entryOrder {
             let entry = definition.entries[name]!
-            guard definition.screens[entry.screen] != nil else { throw reader.error(entry.line, "entry '\(name)' shows unknown screen '\(entry.screen)'") }
+            guard definition.screens[entry.screen] != nil else {
+                throw reader.error(entry.line, "entry '\(name)' shows unknown screen '\(entry.screen)'")
+            }
             for field in entry.ask {
                 let declared = try requireField(field, line: entry.line, "entry '\(name)': ask")
                 if case .toggle = declared.kind { throw reader.error(entry.line, "entry '\(name)' cannot ask toggle '\(field)'") }
@@ -401,7 +414,9 @@ struct Reader {
 
     func key(_ node: Node) throws -> String {
         let value = try string(node, what: "localization key")
-        guard value.wholeMatch(of: ConversationLoader.keyPattern) != nil else { throw error(node, "'\(value)' is not a localization key (like form.title)") }
+        guard value.wholeMatch(of: ConversationLoader.keyPattern) != nil else {
+            throw error(node, "'\(value)' is not a localization key (like form.title)")
+        }
         return value
     }
 

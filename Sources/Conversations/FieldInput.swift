@@ -67,7 +67,8 @@ public enum FieldInput {
         }
         guard let value = DecimalText.parse(body) else { return .failure(InputRejection(L10n.formErrorNotAmount)) }
         guard value >= minimum, value <= maximum else {
-            return .failure(InputRejection(L10n.formErrorOutOfRange, ["min": format(minimum, decimals: decimals), "max": format(maximum, decimals: decimals)]))
+            return .failure(
+                InputRejection(L10n.formErrorOutOfRange, ["min": format(minimum, decimals: decimals), "max": format(maximum, decimals: decimals)]))
         }
         return .success(format(value, decimals: decimals))
     }

@@ -20,7 +20,7 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
 
     public init(bytes: [UInt8]) throws(Secp256k1Error) {
         guard bytes.count == 32,
-              secp256k1_ec_seckey_verify(Secp256k1Context.shared.pointer, bytes) == 1
+            secp256k1_ec_seckey_verify(Secp256k1Context.shared.pointer, bytes) == 1
         else { throw .invalidPrivateKey }
         var point = secp256k1_pubkey()
         guard secp256k1_ec_pubkey_create(Secp256k1Context.shared.pointer, &point, bytes) == 1 else {
@@ -39,9 +39,11 @@ public struct PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringCo
     public func sign(hash: [UInt8]) throws(Secp256k1Error) -> RecoverableSignature {
         guard hash.count == 32 else { throw .invalidHashLength(hash.count) }
         var signature = secp256k1_ecdsa_recoverable_signature()
-        guard secp256k1_ecdsa_sign_recoverable(
-            Secp256k1Context.shared.pointer, &signature, hash, secret, nil, nil
-        ) == 1 else { throw .signingFailed }
+        guard
+            secp256k1_ecdsa_sign_recoverable(
+                Secp256k1Context.shared.pointer, &signature, hash, secret, nil, nil
+            ) == 1
+        else { throw .signingFailed }
         var compact = [UInt8](repeating: 0, count: 64)
         var recoveryId: Int32 = 0
         secp256k1_ecdsa_recoverable_signature_serialize_compact(
@@ -80,9 +82,11 @@ public struct PublicKey: Hashable, Sendable {
         guard hash.count == 32 else { throw .invalidHashLength(hash.count) }
         let context = Secp256k1Context.shared.pointer
         var parsed = secp256k1_ecdsa_recoverable_signature()
-        guard secp256k1_ecdsa_recoverable_signature_parse_compact(
-            context, &parsed, signature.r + signature.s, Int32(signature.recoveryId)
-        ) == 1 else { throw .signatureOutOfRange }
+        guard
+            secp256k1_ecdsa_recoverable_signature_parse_compact(
+                context, &parsed, signature.r + signature.s, Int32(signature.recoveryId)
+            ) == 1
+        else { throw .signatureOutOfRange }
         var point = secp256k1_pubkey()
         guard secp256k1_ecdsa_recover(context, &point, &parsed, hash) == 1 else { throw .recoveryFailed }
         return PublicKey(point)

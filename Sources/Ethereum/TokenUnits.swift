@@ -20,7 +20,7 @@ public enum TokenUnits {
         let whole = parts[0]
         let fraction = parts.count == 2 ? parts[1] : ""
         guard !whole.isEmpty, parts.count == 1 || !fraction.isEmpty,
-              whole.allSatisfy(isASCIIDigit), fraction.allSatisfy(isASCIIDigit)
+            whole.allSatisfy(isASCIIDigit), fraction.allSatisfy(isASCIIDigit)
         else { throw .invalidFormat }
         guard fraction.count <= Int(decimals) else { throw .tooManyFractionalDigits(allowed: decimals) }
 

@@ -1,6 +1,6 @@
-import Money
 import AsyncHTTPClient
 import Foundation
+import Money
 import NIOCore
 import NIOHTTP1
 
@@ -44,7 +44,8 @@ public final class ChangeNowClient: ChangeNowAPI {
 
     public func minimumAmount(pair: ExchangePair, flow: ExchangeFlow) async throws(ChangeNowError) -> MinimumAmount {
         let operation = "min-amount"
-        let raw: RawMinimumAmount = try await get("/v2/exchange/min-amount", query: Self.pairQuery(pair) + [("flow", flow.rawValue)], operation: operation)
+        let raw: RawMinimumAmount = try await get(
+            "/v2/exchange/min-amount", query: Self.pairQuery(pair) + [("flow", flow.rawValue)], operation: operation)
         return MinimumAmount(pair: pair, flow: flow, minAmount: try raw.minAmount.required("minAmount", operation))
     }
 
@@ -133,7 +134,8 @@ public final class ChangeNowClient: ChangeNowAPI {
     }
 
     public func validateAddress(network: String, address: String) async throws(ChangeNowError) -> AddressValidation {
-        let raw: RawValidation = try await get("/v2/validate/address", query: [("currency", network), ("address", address)], operation: "validate address")
+        let raw: RawValidation = try await get(
+            "/v2/validate/address", query: [("currency", network), ("address", address)], operation: "validate address")
         return AddressValidation(isValid: raw.result, message: raw.message, isActivated: raw.isActivated)
     }
 
@@ -154,14 +156,15 @@ public final class ChangeNowClient: ChangeNowAPI {
             guard let id = item.requestId.nonEmpty ?? item.exchangeId.nonEmpty else {
                 throw .invalidResponse(operation: operation, reason: "an exchange without requestId")
             }
-            exchanges.append(ListedExchange(
-                id: id, status: ExchangeStatus(rawValue: try Self.required(item.status, "status", operation)), flow: item.flow,
-                createdAt: item.createdAt, updatedAt: item.updatedAt,
-                payinCurrency: item.payin?.currency, payinAddress: item.payin?.address, payinAmount: item.payin?.amount?.value,
-                payinExpectedAmount: item.payin?.expectedAmount?.value, payinHash: item.payin?.hash.nonEmpty,
-                payoutCurrency: item.payout?.currency, payoutAddress: item.payout?.address, payoutExtraId: item.payout?.extraId.nonEmpty,
-                payoutHash: item.payout?.hash.nonEmpty
-            ))
+            exchanges.append(
+                ListedExchange(
+                    id: id, status: ExchangeStatus(rawValue: try Self.required(item.status, "status", operation)), flow: item.flow,
+                    createdAt: item.createdAt, updatedAt: item.updatedAt,
+                    payinCurrency: item.payin?.currency, payinAddress: item.payin?.address, payinAmount: item.payin?.amount?.value,
+                    payinExpectedAmount: item.payin?.expectedAmount?.value, payinHash: item.payin?.hash.nonEmpty,
+                    payoutCurrency: item.payout?.currency, payoutAddress: item.payout?.address, payoutExtraId: item.payout?.extraId.nonEmpty,
+                    payoutHash: item.payout?.hash.nonEmpty
+                ))
         }
         return ExchangeListPage(count: raw.count, exchanges: exchanges)
     }

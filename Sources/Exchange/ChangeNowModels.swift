@@ -84,7 +84,10 @@ public struct Estimate: Sendable, Hashable {
     public var depositFee: Decimal?
     public var withdrawalFee: Decimal?
 
-    public init(pair: ExchangePair, flow: ExchangeFlow, fromAmount: Decimal, toAmount: Decimal, rateId: String? = nil, validUntil: String? = nil, transactionSpeedForecast: String? = nil, warningMessage: String? = nil, depositFee: Decimal? = nil, withdrawalFee: Decimal? = nil) {
+    public init(
+        pair: ExchangePair, flow: ExchangeFlow, fromAmount: Decimal, toAmount: Decimal, rateId: String? = nil, validUntil: String? = nil,
+        transactionSpeedForecast: String? = nil, warningMessage: String? = nil, depositFee: Decimal? = nil, withdrawalFee: Decimal? = nil
+    ) {
         self.pair = pair
         self.flow = flow
         self.fromAmount = fromAmount
@@ -142,7 +145,10 @@ public struct CreatedExchange: Sendable, Hashable {
     public var refundAddress: String?
     public var rateId: String?
 
-    public init(id: String, fromAmount: Decimal, toAmount: Decimal, flow: ExchangeFlow, payinAddress: String, payinExtraId: String? = nil, payoutAddress: String, payoutExtraId: String? = nil, pair: ExchangePair, refundAddress: String? = nil, rateId: String? = nil) {
+    public init(
+        id: String, fromAmount: Decimal, toAmount: Decimal, flow: ExchangeFlow, payinAddress: String, payinExtraId: String? = nil,
+        payoutAddress: String, payoutExtraId: String? = nil, pair: ExchangePair, refundAddress: String? = nil, rateId: String? = nil
+    ) {
         self.id = id
         self.fromAmount = fromAmount
         self.toAmount = toAmount
@@ -222,7 +228,11 @@ public struct ExchangeStatusReport: Sendable, Hashable {
     public var createdAt: String?
     public var updatedAt: String?
 
-    public init(id: String, status: ExchangeStatus, pair: ExchangePair, expectedAmountFrom: Decimal? = nil, expectedAmountTo: Decimal? = nil, amountFrom: Decimal? = nil, amountTo: Decimal? = nil, payinAddress: String, payoutAddress: String, payinHash: String? = nil, payoutHash: String? = nil, refundHash: String? = nil, refundAmount: Decimal? = nil, createdAt: String? = nil, updatedAt: String? = nil) {
+    public init(
+        id: String, status: ExchangeStatus, pair: ExchangePair, expectedAmountFrom: Decimal? = nil, expectedAmountTo: Decimal? = nil,
+        amountFrom: Decimal? = nil, amountTo: Decimal? = nil, payinAddress: String, payoutAddress: String, payinHash: String? = nil,
+        payoutHash: String? = nil, refundHash: String? = nil, refundAmount: Decimal? = nil, createdAt: String? = nil, updatedAt: String? = nil
+    ) {
         self.id = id
         self.status = status
         self.pair = pair

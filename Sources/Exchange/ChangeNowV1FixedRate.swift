@@ -80,7 +80,8 @@ extension ChangeNowClient: ChangeNowV1FixedRateAPI {
     public func v1FixedRateRange(from: String, to: String) async throws(ChangeNowError) -> FixedRateRange {
         let operation = "v1 fixed-rate range"
         let pair = try Self.v1Pair(from, to)
-        let raw: RawV1Range = try await get("/v1/exchange-range/fixed-rate/\(pair)", query: [("api_key", apiKey)], operation: operation, keyInHeader: false)
+        let raw: RawV1Range = try await get(
+            "/v1/exchange-range/fixed-rate/\(pair)", query: [("api_key", apiKey)], operation: operation, keyInHeader: false)
         return FixedRateRange(minAmount: try raw.minAmount.required("minAmount", operation), maxAmount: raw.maxAmount?.value)
     }
 
@@ -91,7 +92,8 @@ extension ChangeNowClient: ChangeNowV1FixedRateAPI {
         switch amount {
         case .sending(let value):
             let text = try Self.wireAmount(value, "send_amount")
-            let raw: RawV1Estimate = try await get("/v1/exchange-amount/fixed-rate/\(text)/\(pair)", query: query, operation: operation, keyInHeader: false)
+            let raw: RawV1Estimate = try await get(
+                "/v1/exchange-amount/fixed-rate/\(text)/\(pair)", query: query, operation: operation, keyInHeader: false)
             return V1FixedRateEstimate(
                 amount: try raw.estimatedAmount.required("estimatedAmount", operation), networkFee: raw.networkFee?.value,
                 rateId: raw.rateId.nonEmpty, validUntil: raw.validUntil, transactionSpeedForecast: raw.transactionSpeedForecast,
@@ -99,7 +101,8 @@ extension ChangeNowClient: ChangeNowV1FixedRateAPI {
             )
         case .receiving(let value):
             let text = try Self.wireAmount(value, "result amount")
-            let raw: RawV1Estimate = try await get("/v1/exchange-deposit/fixed-rate/\(text)/\(pair)", query: query, operation: operation, keyInHeader: false)
+            let raw: RawV1Estimate = try await get(
+                "/v1/exchange-deposit/fixed-rate/\(text)/\(pair)", query: query, operation: operation, keyInHeader: false)
             return V1FixedRateEstimate(
                 amount: try raw.estimatedDeposit.required("estimatedDeposit", operation), networkFee: raw.networkFee?.value,
                 rateId: raw.rateId.nonEmpty, validUntil: raw.validUntil, transactionSpeedForecast: raw.transactionSpeedForecast,

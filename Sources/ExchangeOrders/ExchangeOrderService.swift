@@ -1,7 +1,7 @@
-import Money
 import Exchange
 import Foundation
 import Logging
+import Money
 import PostgresNIO
 import Storage
 
@@ -16,7 +16,10 @@ public struct ExchangeIntentRequest: Sendable, Hashable {
     /// Where ChangeNOW returns the deposit if the swap fails: the hot wallet.
     public var refundAddress: String?
 
-    public init(idempotencyKey: String, pair: ExchangePair, fromAmount: Decimal, payoutAddress: String, payoutExtraId: String? = nil, refundAddress: String? = nil) {
+    public init(
+        idempotencyKey: String, pair: ExchangePair, fromAmount: Decimal, payoutAddress: String, payoutExtraId: String? = nil,
+        refundAddress: String? = nil
+    ) {
         self.idempotencyKey = idempotencyKey
         self.pair = pair
         self.fromAmount = fromAmount
@@ -147,14 +150,16 @@ public struct ExchangeOrderService: Sendable {
             return intent
         }
         guard intent.pair == request.pair, intent.fromAmount == request.fromAmount, intent.payoutAddress == request.payoutAddress,
-              intent.payoutExtraId == request.payoutExtraId, intent.refundAddress == request.refundAddress
+            intent.payoutExtraId == request.payoutExtraId, intent.refundAddress == request.refundAddress
         else { throw ExchangeOrderError.idempotencyKeyReused(request.idempotencyKey) }
         return intent
     }
 
     public func intent(id: Int64) async throws -> ExchangeIntent {
         try await stored { connection in
-            guard let intent = try await ExchangeOrderStore.intent(id: id, on: connection, logger: logger) else { throw ExchangeOrderError.intentNotFound(id) }
+            guard let intent = try await ExchangeOrderStore.intent(id: id, on: connection, logger: logger) else {
+                throw ExchangeOrderError.intentNotFound(id)
+            }
             return intent
         }
     }
@@ -191,7 +196,9 @@ public struct ExchangeOrderService: Sendable {
                     try await ExchangeOrderStore.recordLastError(String(describing: error), intentId: intentId, on: transaction, logger: logger)
                 }
             }
-            logger.warning("exchange create failed", metadata: ["intent": "\(intent.idempotencyKey)", "attempt": "\(attempt)", "outcome": "\(outcome)", "error": "\(error)"])
+            logger.warning(
+                "exchange create failed",
+                metadata: ["intent": "\(intent.idempotencyKey)", "attempt": "\(attempt)", "outcome": "\(outcome)", "error": "\(error)"])
             throw error.outcomeUnknown ? ExchangeOrderError.createOutcomeUnknown(error) : ExchangeOrderError.createRejected(error)
         }
 
@@ -209,7 +216,8 @@ public struct ExchangeOrderService: Sendable {
                 guard let recorded = try await ExchangeOrderStore.recordCreated(created, intentId: intentId, on: transaction, logger: logger) else {
                     throw ExchangeOrderError.intentNotFound(intentId)
                 }
-                logger.info("exchange created", metadata: ["intent": "\(recorded.idempotencyKey)", "exchange": "\(created.id)", "attempt": "\(attempt)"])
+                logger.info(
+                    "exchange created", metadata: ["intent": "\(recorded.idempotencyKey)", "exchange": "\(created.id)", "attempt": "\(attempt)"])
                 return recorded
             }
         }
@@ -228,7 +236,9 @@ public struct ExchangeOrderService: Sendable {
         guard let key = intent.fundingTransferKey, let exchangeId = intent.exchangeId, let payin = intent.payinAddress else {
             throw ExchangeOrderError.notFundable(intent.state)
         }
-        return ExchangeFunding(intentId: intent.id, transferKey: key, exchangeId: exchangeId, payinAddress: payin, payinExtraId: intent.payinExtraId, amount: intent.fromAmount)
+        return ExchangeFunding(
+            intentId: intent.id, transferKey: key, exchangeId: exchangeId, payinAddress: payin, payinExtraId: intent.payinExtraId,
+            amount: intent.fromAmount)
     }
 
     /// Reads the exchange's status from ChangeNOW and records it (see `recordStatus`); a final status
@@ -258,12 +268,16 @@ public struct ExchangeOrderService: Sendable {
     /// on the transition into those statuses, and `verifyingTooLong` once per stay in `verifying` longer
     /// than `verifyingAlertAfter`. Only the transaction that made the change raises its alert.
     @discardableResult
-    public func recordStatus(_ report: ExchangeStatusReport, intentId: Int64, verifyingAlertAfter: Duration = .seconds(3600)) async throws -> StatusRecord {
+    public func recordStatus(_ report: ExchangeStatusReport, intentId: Int64, verifyingAlertAfter: Duration = .seconds(3600)) async throws
+        -> StatusRecord
+    {
         let (record, alerts): (StatusRecord, [ExchangeAlert]) = try await stored { connection in
             try await connection.withTransaction(logger: logger) { transaction in
-                guard let current = try await ExchangeOrderStore.lockStatus(
-                    intentId: intentId, verifyingAlertAfter: verifyingAlertAfter, on: transaction, logger: logger
-                ) else { throw ExchangeOrderError.intentNotFound(intentId) }
+                guard
+                    let current = try await ExchangeOrderStore.lockStatus(
+                        intentId: intentId, verifyingAlertAfter: verifyingAlertAfter, on: transaction, logger: logger
+                    )
+                else { throw ExchangeOrderError.intentNotFound(intentId) }
                 guard current.exchangeId == report.id else {
                     throw ExchangeOrderError.statusForAnotherExchange(intentId: intentId, recorded: current.exchangeId, reported: report.id)
                 }
@@ -293,7 +307,9 @@ public struct ExchangeOrderService: Sendable {
         }
         switch record.change {
         case .advance(let status):
-            logger.info("exchange status advanced", metadata: ["intent": "\(record.intent.idempotencyKey)", "exchange": "\(report.id)", "status": "\(status)"])
+            logger.info(
+                "exchange status advanced",
+                metadata: ["intent": "\(record.intent.idempotencyKey)", "exchange": "\(report.id)", "status": "\(status)"])
         case .ignoredBackward(let stored, let reported):
             logger.notice("stale exchange status ignored", metadata: ["exchange": "\(report.id)", "stored": "\(stored)", "reported": "\(reported)"])
         case .ignoredUnknown(let reported):

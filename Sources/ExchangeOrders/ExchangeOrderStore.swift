@@ -51,14 +51,17 @@ enum ExchangeOrderStore {
 
     /// The intent; with `lock`, its row stays locked until the transaction ends.
     static func intent(id: Int64, lock: Bool = false, on connection: PostgresConnection, logger: Logger) async throws -> ExchangeIntent? {
-        let query: PostgresQuery = lock
+        let query: PostgresQuery =
+            lock
             ? "SELECT \(unescaped: columns) FROM exchange_intents WHERE id = \(id) FOR UPDATE"
             : "SELECT \(unescaped: columns) FROM exchange_intents WHERE id = \(id)"
         return try await connection.first(query, as: IntentRow.self, logger: logger).map(intent)
     }
 
     /// Writes the first exchange whose create answered onto the intent (a trigger refuses any later change).
-    static func recordCreated(_ created: CreatedExchange, intentId: Int64, on connection: PostgresConnection, logger: Logger) async throws -> ExchangeIntent? {
+    static func recordCreated(_ created: CreatedExchange, intentId: Int64, on connection: PostgresConnection, logger: Logger) async throws
+        -> ExchangeIntent?
+    {
         try await connection.first(
             """
             UPDATE exchange_intents SET state = \(ExchangeIntent.State.created.rawValue), exchange_id = \(created.id),
@@ -131,7 +134,8 @@ enum ExchangeOrderStore {
             as: (Int64, Int, String?, String?, Date).self, logger: logger
         ).map { intent, attempt, outcome, exchange, started in
             UnreconciledCreateAttempt(
-                intentId: intent, attempt: attempt, outcome: try outcome.map { try createOutcome($0, intentId: intent) }, exchangeId: exchange, startedAt: started
+                intentId: intent, attempt: attempt, outcome: try outcome.map { try createOutcome($0, intentId: intent) }, exchangeId: exchange,
+                startedAt: started
             )
         }
     }
@@ -159,12 +163,13 @@ enum ExchangeOrderStore {
         _ status: ExchangeStatus, report: ExchangeStatusReport, changed: Bool, alertVerifying: Bool, intentId: Int64,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> ExchangeIntent? {
-        let state: ExchangeIntent.State? = switch status {
-        case .finished: .finished
-        case .failed: .failed
-        case .refunded: .refunded
-        default: nil
-        }
+        let state: ExchangeIntent.State? =
+            switch status {
+            case .finished: .finished
+            case .failed: .failed
+            case .refunded: .refunded
+            default: nil
+            }
         let amountFrom = report.amountFrom.map(DecimalText.plain)
         let amountTo = report.amountTo.map(DecimalText.plain)
         let refundAmount = report.refundAmount.map(DecimalText.plain)
@@ -190,12 +195,15 @@ enum ExchangeOrderStore {
     /// Notes a status read; `error` is why it failed, if it did, so the poller moves on to other exchanges
     /// before trying this one again.
     @discardableResult
-    static func markStatusChecked(intentId: Int64, error: String? = nil, on connection: PostgresConnection, logger: Logger) async throws -> ExchangeIntent? {
-        let query: PostgresQuery = if let error {
-            "UPDATE exchange_intents SET status_checked_at = now(), last_error = \(error) WHERE id = \(intentId) RETURNING \(unescaped: columns)"
-        } else {
-            "UPDATE exchange_intents SET status_checked_at = now() WHERE id = \(intentId) RETURNING \(unescaped: columns)"
-        }
+    static func markStatusChecked(intentId: Int64, error: String? = nil, on connection: PostgresConnection, logger: Logger) async throws
+        -> ExchangeIntent?
+    {
+        let query: PostgresQuery =
+            if let error {
+                "UPDATE exchange_intents SET status_checked_at = now(), last_error = \(error) WHERE id = \(intentId) RETURNING \(unescaped: columns)"
+            } else {
+                "UPDATE exchange_intents SET status_checked_at = now() WHERE id = \(intentId) RETURNING \(unescaped: columns)"
+            }
         return try await connection.first(query, as: IntentRow.self, logger: logger).map(intent)
     }
 
@@ -211,7 +219,8 @@ enum ExchangeOrderStore {
             as: Row.self, logger: logger
         ).map { row in
             ExchangeTracking(
-                status: row.0.map(ExchangeStatus.init(rawValue:)), amountFrom: row.1.flatMap(DecimalText.parse), amountTo: row.2.flatMap(DecimalText.parse),
+                status: row.0.map(ExchangeStatus.init(rawValue:)), amountFrom: row.1.flatMap(DecimalText.parse),
+                amountTo: row.2.flatMap(DecimalText.parse),
                 payinHash: row.3, payoutHash: row.4, refundHash: row.5, refundAmount: row.6.flatMap(DecimalText.parse),
                 exchangeCreatedAt: row.7, exchangeUpdatedAt: row.8, statusCheckedAt: row.9, statusChangedAt: row.10, verifyingAlertedAt: row.11
             )
@@ -234,7 +243,9 @@ enum ExchangeOrderStore {
     // MARK: - Reconciliation
 
     /// Intents whose exchange is listed or was created since `since`.
-    static func recordedExchanges(since: Date, listedIDs: [String], on connection: PostgresConnection, logger: Logger) async throws -> [RecordedExchange] {
+    static func recordedExchanges(since: Date, listedIDs: [String], on connection: PostgresConnection, logger: Logger) async throws
+        -> [RecordedExchange]
+    {
         try await connection.all(
             """
             SELECT id, idempotency_key, exchange_id, state, created_at FROM exchange_intents
@@ -243,7 +254,8 @@ enum ExchangeOrderStore {
             """,
             as: (Int64, String, String, String, Date).self, logger: logger
         ).map { id, key, exchange, state, created in
-            RecordedExchange(intentId: id, idempotencyKey: key, exchangeId: exchange, state: ExchangeIntent.State(rawValue: state) ?? .created, createdAt: created)
+            RecordedExchange(
+                intentId: id, idempotencyKey: key, exchangeId: exchange, state: ExchangeIntent.State(rawValue: state) ?? .created, createdAt: created)
         }
     }
 
@@ -259,7 +271,8 @@ enum ExchangeOrderStore {
             as: (Int64, String, Int, String?, String?, String, String).self, logger: logger
         ).map { intent, key, attempt, outcome, exchange, payout, amount in
             CreateAttemptCandidate(
-                intentId: intent, idempotencyKey: key, attempt: attempt, outcome: try outcome.map { try createOutcome($0, intentId: intent) }, exchangeId: exchange,
+                intentId: intent, idempotencyKey: key, attempt: attempt, outcome: try outcome.map { try createOutcome($0, intentId: intent) },
+                exchangeId: exchange,
                 payoutAddress: payout, fromAmount: try DecimalText.require(amount, "intent amount")
             )
         }
@@ -268,13 +281,17 @@ enum ExchangeOrderStore {
     // MARK: - Decoding
 
     private static func intent(_ row: IntentRow) throws -> ExchangeIntent {
-        let (id, key, fromCurrency, fromNetwork, toCurrency, toNetwork, amount, payout, payoutExtra, refund, state, exchange, payin, payinExtra, expected, status, fundingKey, lastError) = row
+        let (
+            id, key, fromCurrency, fromNetwork, toCurrency, toNetwork, amount, payout, payoutExtra, refund, state, exchange, payin, payinExtra,
+            expected, status, fundingKey, lastError
+        ) = row
         guard let fromAmount = DecimalText.parse(amount), let intentState = ExchangeIntent.State(rawValue: state) else {
             throw ExchangeOrderError.database(ExchangeIntentCorruptRow(id: id))
         }
         return ExchangeIntent(
             id: id, idempotencyKey: key,
-            pair: ExchangePair(from: ExchangeLeg(currency: fromCurrency, network: fromNetwork), to: ExchangeLeg(currency: toCurrency, network: toNetwork)),
+            pair: ExchangePair(
+                from: ExchangeLeg(currency: fromCurrency, network: fromNetwork), to: ExchangeLeg(currency: toCurrency, network: toNetwork)),
             fromAmount: fromAmount, payoutAddress: payout, payoutExtraId: payoutExtra, refundAddress: refund, state: intentState,
             exchangeId: exchange, payinAddress: payin, payinExtraId: payinExtra, expectedToAmount: expected.flatMap(DecimalText.parse),
             exchangeStatus: status, fundingTransferKey: fundingKey, lastError: lastError

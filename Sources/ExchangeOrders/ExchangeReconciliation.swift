@@ -1,7 +1,7 @@
-import Money
 import Exchange
 import Foundation
 import Logging
+import Money
 import PostgresNIO
 import Storage
 
@@ -34,7 +34,10 @@ public struct CreateAttemptCandidate: Sendable, Hashable {
     public var payoutAddress: String
     public var fromAmount: Decimal
 
-    public init(intentId: Int64, idempotencyKey: String, attempt: Int, outcome: ExchangeCreateOutcome?, exchangeId: String?, payoutAddress: String, fromAmount: Decimal) {
+    public init(
+        intentId: Int64, idempotencyKey: String, attempt: Int, outcome: ExchangeCreateOutcome?, exchangeId: String?, payoutAddress: String,
+        fromAmount: Decimal
+    ) {
         self.intentId = intentId
         self.idempotencyKey = idempotencyKey
         self.attempt = attempt
@@ -76,7 +79,7 @@ public struct ExchangeReconciliation: Sendable, Hashable {
     /// What `telepay exchange reconcile` prints.
     public var reportLines: [String] {
         var lines = [
-            "ChangeNOW lists \(listed) exchange(s) created since \(since.formatted(.iso8601)); \(matched) of them belong to an exchange intent.",
+            "ChangeNOW lists \(listed) exchange(s) created since \(since.formatted(.iso8601)); \(matched) of them belong to an exchange intent."
         ]
         if isClean {
             lines.append("nothing to reconcile: no orphans, nothing missing")
@@ -88,7 +91,8 @@ public struct ExchangeReconciliation: Sendable, Hashable {
             for orphan in orphans {
                 let exchange = orphan.exchange
                 let amount = exchange.payinExpectedAmount.map(DecimalText.plain) ?? "?"
-                var line = "  \(exchange.id)  \(exchange.status.rawValue)  created \(exchange.createdAt ?? "?")  "
+                var line =
+                    "  \(exchange.id)  \(exchange.status.rawValue)  created \(exchange.createdAt ?? "?")  "
                     + "\(amount) \(exchange.payinCurrency ?? "?") → \(exchange.payoutCurrency ?? "?") \(exchange.payoutAddress ?? "?")  "
                 switch orphan.origin {
                 case .supersededAttempt(let id, let key, let attempt):
@@ -106,9 +110,12 @@ public struct ExchangeReconciliation: Sendable, Hashable {
         }
         if !missing.isEmpty {
             lines.append("")
-            lines.append("missing (\(missing.count)): exchanges recorded for an intent that ChangeNOW does not list for this key (was the key changed?)")
+            lines.append(
+                "missing (\(missing.count)): exchanges recorded for an intent that ChangeNOW does not list for this key (was the key changed?)")
             for recorded in missing {
-                lines.append("  \(recorded.exchangeId)  intent \(recorded.idempotencyKey) (#\(recorded.intentId))  \(recorded.state.rawValue)  recorded \(recorded.createdAt.formatted(.iso8601))")
+                lines.append(
+                    "  \(recorded.exchangeId)  intent \(recorded.idempotencyKey) (#\(recorded.intentId))  \(recorded.state.rawValue)  recorded \(recorded.createdAt.formatted(.iso8601))"
+                )
             }
         }
         return lines

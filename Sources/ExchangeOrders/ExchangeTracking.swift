@@ -88,9 +88,13 @@ public struct LoggingExchangeAlerts: ExchangeAlertSink {
         case .exchangeFailed(let subject):
             logger.error("exchange failed", metadata: ["intent": "\(subject.idempotencyKey)", "exchange": "\(subject.exchangeId)"])
         case .exchangeRefunded(let subject, let hash):
-            logger.error("exchange refunded", metadata: ["intent": "\(subject.idempotencyKey)", "exchange": "\(subject.exchangeId)", "refund_hash": "\(hash ?? "unknown")"])
+            logger.error(
+                "exchange refunded",
+                metadata: ["intent": "\(subject.idempotencyKey)", "exchange": "\(subject.exchangeId)", "refund_hash": "\(hash ?? "unknown")"])
         case .verifyingTooLong(let subject, let since):
-            logger.error("exchange held in verifying", metadata: ["intent": "\(subject.idempotencyKey)", "exchange": "\(subject.exchangeId)", "since": "\(since.formatted(.iso8601))"])
+            logger.error(
+                "exchange held in verifying",
+                metadata: ["intent": "\(subject.idempotencyKey)", "exchange": "\(subject.exchangeId)", "since": "\(since.formatted(.iso8601))"])
         }
     }
 }
@@ -232,9 +236,12 @@ public struct ExchangeStatusPoller: JobHandler {
     public func run(_ payload: ExchangeStatusPollJob, context: JobContext) async throws {
         let pass = try await tracker.poll(until: payload.slot.end)
         if pass.polled > 0 {
-            context.logger.info("exchange statuses polled", metadata: [
-                "polled": "\(pass.polled)", "advanced": "\(pass.advanced)", "failed_reads": "\(pass.failedReads)", "left_for_later": "\(pass.leftForLater)",
-            ])
+            context.logger.info(
+                "exchange statuses polled",
+                metadata: [
+                    "polled": "\(pass.polled)", "advanced": "\(pass.advanced)", "failed_reads": "\(pass.failedReads)",
+                    "left_for_later": "\(pass.leftForLater)",
+                ])
         }
     }
 }

@@ -208,7 +208,8 @@ public final class TransferSender: Sendable {
                 let tokenFree = tokenBalance.subtractingSaturated(reserved.value)
                 if tokenFree < transfer.amount {
                     let error = TransferError.insufficientFunds(asset: transfer.asset, required: transfer.amount, available: tokenFree)
-                    try await fail(transfer, .insufficientFunds, reason: error.description, releasingNonce: false, report: &report, error: error, on: connection)
+                    try await fail(
+                        transfer, .insufficientFunds, reason: error.description, releasingNonce: false, report: &report, error: error, on: connection)
                     return .continued
                 }
             } catch let error as EthereumRPCError {
@@ -221,7 +222,9 @@ public final class TransferSender: Sendable {
         do {
             let market = try await marketFees()
             guard market.fees.maxPriorityFeePerGas + market.nextBaseFee <= policy.maxFeePerGasCeiling else {
-                try await store.recordLastError("fees (next base fee \(market.nextBaseFee) + tip) exceed the ceiling \(policy.maxFeePerGasCeiling); waiting", transferID: transfer.id, on: connection)
+                try await store.recordLastError(
+                    "fees (next base fee \(market.nextBaseFee) + tip) exceed the ceiling \(policy.maxFeePerGasCeiling); waiting",
+                    transferID: transfer.id, on: connection)
                 return .blocked
             }
             fees = FeeFields(
@@ -253,7 +256,8 @@ public final class TransferSender: Sendable {
             let etherFree = etherBalance.subtractingSaturated(reservedEther.value + reservedEther.fees)
             if etherFree < etherNeeded {
                 let error = TransferError.insufficientFunds(asset: .ether, required: etherNeeded, available: etherFree)
-                try await fail(transfer, .insufficientFunds, reason: error.description, releasingNonce: false, report: &report, error: error, on: connection)
+                try await fail(
+                    transfer, .insufficientFunds, reason: error.description, releasingNonce: false, report: &report, error: error, on: connection)
                 return .continued
             }
         } catch let error as EthereumRPCError {
@@ -316,10 +320,12 @@ public final class TransferSender: Sendable {
         } catch .replacementUnderpriced, .transactionUnderpriced, .feeCapBelowBaseFee {
             // The node wants more fee; the tracker replaces the attempt once it counts as stuck.
             try await store.markAcknowledged(attemptID: newest.id, transferID: transfer.id, on: connection)
-            try await store.recordLastError("node refused attempt \(Hex.encodeData(newest.hash)): fee too low", transferID: transfer.id, on: connection)
+            try await store.recordLastError(
+                "node refused attempt \(Hex.encodeData(newest.hash)): fee too low", transferID: transfer.id, on: connection)
             return .continued
         } catch .insufficientFunds(let message), .intrinsicGasTooLow(let message), .tipAboveFeeCap(let message),
-                .exceedsBlockGasLimit(let message), .invalidSender(let message), .nonceTooHigh(let message) {
+            .exceedsBlockGasLimit(let message), .invalidSender(let message), .nonceTooHigh(let message)
+        {
             return try await refused(transfer, nonce: nonce, attempts: attempts, message: message, report: &report, on: connection)
         } catch {
             // No answer (a timeout, a dropped connection, a gateway error): the bytes may be in a node's pool
@@ -347,9 +353,11 @@ public final class TransferSender: Sendable {
         try await store.recordLastError("node refused the transaction: \(message)", transferID: transfer.id, on: connection)
         guard transfer.state == .signed, !attempts.contains(where: \.acknowledged) else { return .continued }
         guard !attempts.contains(where: \.unanswered) else {
-            logger.warning("node refused a transaction whose earlier broadcast got no answer; keeping its nonce", metadata: [
-                "transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)",
-            ])
+            logger.warning(
+                "node refused a transaction whose earlier broadcast got no answer; keeping its nonce",
+                metadata: [
+                    "transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)",
+                ])
             return .blocked
         }
         let chainPending: UInt64
@@ -360,7 +368,9 @@ public final class TransferSender: Sendable {
         }
         let storedNext = try await store.nextNonce(on: connection)
         guard chainPending <= nonce, storedNext == nonce + 1 else {
-            logger.error("refused transaction holds a nonce that later ones depend on", metadata: ["transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)"])
+            logger.error(
+                "refused transaction holds a nonce that later ones depend on",
+                metadata: ["transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)"])
             await alerts.raise(.transferFailed(transfer, reason: "node refused nonce \(nonce) (\(message)); later nonces wait behind it"))
             return .blocked
         }
@@ -446,7 +456,8 @@ public final class TransferSender: Sendable {
         guard receipt.confirmations(latestBlock: latest) >= policy.confirmations else { return }
         if receipt.succeeded {
             try await store.recordConfirmed(transferID: transfer.id, on: connection)
-            logger.info("transfer confirmed", metadata: ["transfer": "\(transfer.idempotencyKey)", "tx": "\(Hex.encodeData(receipt.transactionHash))"])
+            logger.info(
+                "transfer confirmed", metadata: ["transfer": "\(transfer.idempotencyKey)", "tx": "\(Hex.encodeData(receipt.transactionHash))"])
         } else {
             let gasLimit = attempts.first { $0.hash == receipt.transactionHash }?.gasLimit
             let reason = await revertReason(of: transfer, receipt: receipt, gasLimit: gasLimit)
@@ -476,7 +487,8 @@ public final class TransferSender: Sendable {
             market: market.fees
         )
         guard fees.maxFeePerGas <= policy.maxFeePerGasCeiling else {
-            let message = "stuck at nonce \(nonce); a replacement needs maxFeePerGas \(fees.maxFeePerGas), above the ceiling \(policy.maxFeePerGasCeiling)"
+            let message =
+                "stuck at nonce \(nonce); a replacement needs maxFeePerGas \(fees.maxFeePerGas), above the ceiling \(policy.maxFeePerGasCeiling)"
             if transfer.lastError != message {
                 try await store.recordLastError(message, transferID: transfer.id, on: connection)
                 await alerts.raise(.feeCeilingReached(transfer, neededMaxFeePerGas: fees.maxFeePerGas))
@@ -489,7 +501,8 @@ public final class TransferSender: Sendable {
             gasLimit: newest.gasLimit, to: call.to, value: call.value, data: call.data
         ).sign(with: key)
         try await store.insertAttempt(transferID: transfer.id, nonce: nonce, fees: fees, gasLimit: newest.gasLimit, signed: signed, on: connection)
-        logger.notice("stuck transfer replaced at the same nonce", metadata: ["transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)", "fees": "\(fees)"])
+        logger.notice(
+            "stuck transfer replaced at the same nonce", metadata: ["transfer": "\(transfer.idempotencyKey)", "nonce": "\(nonce)", "fees": "\(fees)"])
         await probe?.reached(.replacementStored, transferID: transfer.id)
         var report = PassReport(ran: true)
         _ = try await broadcastNewest(transfer, report: &report, on: connection)

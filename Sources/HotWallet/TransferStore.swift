@@ -23,11 +23,15 @@ struct TransferStore: Sendable {
 
     /// Creates the wallet row on first use; returns the chain id the row is bound to.
     func bindWallet(chainId: UInt64, on connection: PostgresConnection) async throws -> UInt64 {
-        try await connection.run("""
+        try await connection.run(
+            """
             INSERT INTO wallet_accounts (address, chain_id) VALUES (\(wallet.checksummed), \(Int64(chainId)))
             ON CONFLICT (address) DO NOTHING
             """, logger: logger)
-        guard let stored = try await connection.first("SELECT chain_id FROM wallet_accounts WHERE address = \(wallet.checksummed)", as: Int64.self, logger: logger) else {
+        guard
+            let stored = try await connection.first(
+                "SELECT chain_id FROM wallet_accounts WHERE address = \(wallet.checksummed)", as: Int64.self, logger: logger)
+        else {
             throw TransferStoreError.walletMissing
         }
         return UInt64(stored)
@@ -35,9 +39,11 @@ struct TransferStore: Sendable {
 
     /// Locks the wallet row for the rest of the transaction and returns its next nonce.
     func lockNextNonce(on connection: PostgresConnection) async throws -> UInt64 {
-        guard let next = try await connection.first(
-            "SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed) FOR UPDATE", as: Int64.self, logger: logger
-        ) else { throw TransferStoreError.walletMissing }
+        guard
+            let next = try await connection.first(
+                "SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed) FOR UPDATE", as: Int64.self, logger: logger
+            )
+        else { throw TransferStoreError.walletMissing }
         return UInt64(next)
     }
 
@@ -46,7 +52,10 @@ struct TransferStore: Sendable {
     }
 
     func nextNonce(on connection: PostgresConnection) async throws -> UInt64 {
-        guard let next = try await connection.first("SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed)", as: Int64.self, logger: logger) else {
+        guard
+            let next = try await connection.first(
+                "SELECT next_nonce FROM wallet_accounts WHERE address = \(wallet.checksummed)", as: Int64.self, logger: logger)
+        else {
             throw TransferStoreError.walletMissing
         }
         return UInt64(next)
@@ -68,16 +77,19 @@ struct TransferStore: Sendable {
 
     /// Inserts the intent, or returns the existing row for its key.
     func insert(_ request: TransferRequest, on connection: PostgresConnection) async throws -> (Transfer, inserted: Bool) {
-        let (asset, token): (String, String?) = switch request.asset {
-        case .ether: ("eth", nil)
-        case .token(let contract): ("erc20", contract.checksummed)
-        }
-        if let inserted = try await connection.first("""
+        let (asset, token): (String, String?) =
+            switch request.asset {
+            case .ether: ("eth", nil)
+            case .token(let contract): ("erc20", contract.checksummed)
+            }
+        if let inserted = try await connection.first(
+            """
             INSERT INTO wallet_transfers (idempotency_key, wallet_address, asset, token_address, recipient, amount)
             VALUES (\(request.idempotencyKey), \(wallet.checksummed), \(asset), \(token), \(request.recipient.checksummed), \(String(request.amount))::numeric)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING \(unescaped: Self.transferColumns)
-            """, as: TransferRow.self, logger: logger) {
+            """, as: TransferRow.self, logger: logger)
+        {
             return (try Self.transfer(inserted), true)
         }
         guard let existing = try await transfer(key: request.idempotencyKey, on: connection) else {
@@ -100,20 +112,24 @@ struct TransferStore: Sendable {
 
     /// This wallet's transfers in `states`, nonce order first (what the chain orders by), then age.
     func transfers(in states: [TransferState], limit: Int, on connection: PostgresConnection) async throws -> [Transfer] {
-        try await connection.all("""
+        try await connection.all(
+            """
             SELECT \(unescaped: Self.transferColumns) FROM wallet_transfers
             WHERE wallet_address = \(wallet.checksummed) AND state = ANY(\(states.map(\.rawValue)))
             ORDER BY nonce NULLS LAST, id
             LIMIT \(limit)
-            """, as: TransferRow.self, logger: logger).map(Self.transfer)
+            """, as: TransferRow.self, logger: logger
+        ).map(Self.transfer)
     }
 
     /// What in-flight transfers (signed or broadcast, with a nonce from `unminedFrom` — the wallet's mined
     /// transaction count at the block the balance was read — so not yet in that block) may still take from
     /// the balance: their value in `asset`, and the worst-case fee of each newest attempt in ether.
-    func reservedOutflow(asset: TransferAsset, unminedFrom: UInt64, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt) {
+    func reservedOutflow(asset: TransferAsset, unminedFrom: UInt64, on connection: PostgresConnection) async throws -> (value: BigUInt, fees: BigUInt)
+    {
         let token: String? = if case .token(let contract) = asset { contract.checksummed } else { nil }
-        let row = try await connection.first("""
+        let row = try await connection.first(
+            """
             SELECT
                 COALESCE(SUM(t.amount) FILTER (WHERE t.token_address IS NOT DISTINCT FROM \(token)), 0)::text,
                 COALESCE(SUM(a.gas_limit * a.max_fee_per_gas), 0)::text
@@ -129,7 +145,8 @@ struct TransferStore: Sendable {
     }
 
     func markSigned(_ transferID: Int64, nonce: UInt64, on connection: PostgresConnection) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE wallet_transfers SET state = \(TransferState.signed.rawValue), nonce = \(Int64(nonce)), last_error = NULL
             WHERE id = \(transferID) AND state = \(TransferState.queued.rawValue)
             """, logger: logger)
@@ -139,7 +156,8 @@ struct TransferStore: Sendable {
         transferID: Int64, nonce: UInt64, fees: FeeFields, gasLimit: UInt64, signed: SignedTransaction,
         on connection: PostgresConnection
     ) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             INSERT INTO wallet_transfer_attempts
                 (transfer_id, nonce, max_fee_per_gas, max_priority_fee_per_gas, gas_limit, tx_hash, raw_transaction)
             VALUES (\(transferID), \(Int64(nonce)), \(String(fees.maxFeePerGas))::numeric,
@@ -149,7 +167,8 @@ struct TransferStore: Sendable {
 
     /// Newest first.
     func attempts(of transferID: Int64, on connection: PostgresConnection) async throws -> [TransferAttempt] {
-        try await connection.all("""
+        try await connection.all(
+            """
             SELECT id, nonce, max_fee_per_gas::text, max_priority_fee_per_gas::text, gas_limit, tx_hash, raw_transaction,
                    broadcast_at IS NOT NULL, unanswered_broadcast_at IS NOT NULL
             FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC
@@ -166,7 +185,8 @@ struct TransferStore: Sendable {
     /// True when the newest attempt was signed at least `age` ago (by the database clock).
     func newestAttemptIsOlder(than age: Duration, transferID: Int64, on connection: PostgresConnection) async throws -> Bool {
         let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
-        return try await connection.first("""
+        return try await connection.first(
+            """
             SELECT created_at <= now() - make_interval(secs => \(seconds))
             FROM wallet_transfer_attempts WHERE transfer_id = \(transferID) ORDER BY id DESC LIMIT 1
             """, as: Bool.self, logger: logger) ?? false
@@ -175,7 +195,8 @@ struct TransferStore: Sendable {
     /// A node has the bytes: the attempt is acknowledged and a `signed` transfer becomes `broadcast`.
     func markAcknowledged(attemptID: Int64, transferID: Int64, on connection: PostgresConnection) async throws {
         try await connection.run("UPDATE wallet_transfer_attempts SET broadcast_at = now() WHERE id = \(attemptID)", logger: logger)
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE wallet_transfers SET state = \(TransferState.broadcast.rawValue), last_error = NULL
             WHERE id = \(transferID) AND state = \(TransferState.signed.rawValue)
             """, logger: logger)
@@ -194,7 +215,8 @@ struct TransferStore: Sendable {
     }
 
     func recordMined(_ receipt: TransactionReceipt, transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE wallet_transfers SET state = \(TransferState.mined.rawValue), mined_tx_hash = \(Data(receipt.transactionHash)),
                 block_number = \(Int64(receipt.blockNumber)), block_hash = \(Data(receipt.blockHash)),
                 gas_used = \(Int64(receipt.gasUsed)), effective_gas_price = \(String(receipt.effectiveGasPrice))::numeric,
@@ -205,7 +227,8 @@ struct TransferStore: Sendable {
 
     /// The receipt vanished (a re-org): back to waiting for one.
     func recordUnmined(transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE wallet_transfers SET state = \(TransferState.broadcast.rawValue), mined_tx_hash = NULL, block_number = NULL, block_hash = NULL,
                 gas_used = NULL, effective_gas_price = NULL
             WHERE id = \(transferID) AND state = \(TransferState.mined.rawValue)
@@ -213,7 +236,8 @@ struct TransferStore: Sendable {
     }
 
     func recordConfirmed(transferID: Int64, on connection: PostgresConnection) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE wallet_transfers SET state = \(TransferState.confirmed.rawValue), settled_at = now(), last_error = NULL
             WHERE id = \(transferID) AND state = \(TransferState.mined.rawValue)
             """, logger: logger)
@@ -224,7 +248,8 @@ struct TransferStore: Sendable {
         _ failure: TransferFailure, reason: String, transferID: Int64, releasingNonce: Bool, on connection: PostgresConnection
     ) async throws {
         let state: TransferState = failure == .reverted ? .reverted : .failed
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE wallet_transfers SET state = \(state.rawValue), failure_code = \(failure.rawValue), failure_reason = \(String(reason.prefix(1000))),
                 nonce = CASE WHEN \(releasingNonce) THEN NULL ELSE nonce END, settled_at = now()
             WHERE id = \(transferID)
@@ -234,10 +259,12 @@ struct TransferStore: Sendable {
     /// Remembers the first block at which the chain had passed the transfer's nonce without a receipt
     /// of ours; returns that block.
     func notePassedNonce(atBlock block: UInt64, transferID: Int64, on connection: PostgresConnection) async throws -> UInt64 {
-        return try await connection.first("""
+        return try await connection.first(
+            """
             UPDATE wallet_transfers SET nonce_passed_at_block = COALESCE(nonce_passed_at_block, \(Int64(block)))
             WHERE id = \(transferID) RETURNING nonce_passed_at_block
-            """, as: Int64.self, logger: logger).map(UInt64.init) ?? block
+            """, as: Int64.self, logger: logger
+        ).map(UInt64.init) ?? block
     }
 
     private static func transfer(_ row: TransferRow) throws -> Transfer {

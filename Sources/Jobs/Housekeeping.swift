@@ -44,7 +44,8 @@ public struct Housekeeper: JobHandler {
     public func run(_ payload: HousekeepingJob, context: JobContext) async throws {
         let removed = try await deleteExpired()
         if removed.jobs > 0 || removed.slots > 0 {
-            context.logger.info("housekeeping removed expired rows", metadata: ["completed_jobs": "\(removed.jobs)", "periodic_slots": "\(removed.slots)"])
+            context.logger.info(
+                "housekeeping removed expired rows", metadata: ["completed_jobs": "\(removed.jobs)", "periodic_slots": "\(removed.slots)"])
         }
     }
 

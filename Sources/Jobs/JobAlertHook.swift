@@ -45,12 +45,14 @@ public struct LoggingJobAlertHook: JobAlertHook {
     }
 
     public func jobFailed(_ job: FailedJob) async {
-        logger.error("job failed", metadata: [
-            "job_id": "\(job.id)",
-            "job_kind": "\(job.kind)",
-            "attempt": "\(job.attempt)/\(job.maxAttempts)",
-            "reason": "\(job.reason.rawValue)",
-            "error": "\(job.error)",
-        ])
+        logger.error(
+            "job failed",
+            metadata: [
+                "job_id": "\(job.id)",
+                "job_kind": "\(job.kind)",
+                "attempt": "\(job.attempt)/\(job.maxAttempts)",
+                "reason": "\(job.reason.rawValue)",
+                "error": "\(job.error)",
+            ])
     }
 }

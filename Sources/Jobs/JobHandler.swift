@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import Synchronization
 import Resilience
+import Synchronization
 
 /// Runs jobs of one kind. Handlers carry their own dependencies as stored properties.
 ///

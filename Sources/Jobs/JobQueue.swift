@@ -210,9 +210,11 @@ public struct JobQueue: Sendable {
                 try await database.withConnection { try await notify($0) }
             }
         } catch {
-            logger.warning("notifying workers of new jobs failed; they find them at their next poll", metadata: [
-                "kinds": "\(kinds.sorted().joined(separator: ","))", "error": "\(String(reflecting: error))",
-            ])
+            logger.warning(
+                "notifying workers of new jobs failed; they find them at their next poll",
+                metadata: [
+                    "kinds": "\(kinds.sorted().joined(separator: ","))", "error": "\(String(reflecting: error))",
+                ])
         }
     }
 }

@@ -78,10 +78,11 @@ public struct JobRescuer: Service {
             }
             for row in failed {
                 metrics.kind(row.kind).failed.increment()
-                await alertHook.jobFailed(FailedJob(
-                    id: row.id, kind: row.kind, attempt: row.attempt, maxAttempts: row.maxAttempts, error: row.error,
-                    reason: .leaseExpiredOnFinalAttempt
-                ))
+                await alertHook.jobFailed(
+                    FailedJob(
+                        id: row.id, kind: row.kind, attempt: row.attempt, maxAttempts: row.maxAttempts, error: row.error,
+                        reason: .leaseExpiredOnFinalAttempt
+                    ))
             }
             if rescued + failed.count < Self.sweepLimit { return total }
         }

@@ -213,7 +213,9 @@ enum JobStore {
     /// Makes running jobs whose lease expired claimable again, keeping their attempt number (the next claim
     /// increments it). A job whose lease expired on its final attempt fails instead, so a job that kills its
     /// worker every time cannot loop forever.
-    static func rescueExpired(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (rescuedKinds: [String], failed: [FailedRow]) {
+    static func rescueExpired(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> (
+        rescuedKinds: [String], failed: [FailedRow]
+    ) {
         let rows = try await connection.all(
             """
             UPDATE jobs SET
@@ -264,7 +266,9 @@ enum JobStore {
     }
 
     /// The waiting or running job that holds `key`, other than `excluded`.
-    static func holder(ofUniqueKey key: String, excluding excluded: JobID? = nil, on connection: PostgresConnection, logger: Logger) async throws -> JobID? {
+    static func holder(ofUniqueKey key: String, excluding excluded: JobID? = nil, on connection: PostgresConnection, logger: Logger) async throws
+        -> JobID?
+    {
         try await connection.first(
             """
             SELECT id FROM jobs WHERE unique_key = \(key) AND state = ANY(\(uniqueKeyStates))
@@ -340,7 +344,8 @@ enum JobStore {
         )
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
-        return try rows.map { id, kind, payload, state, attempt, maxAttempts, runAt, uniqueKey, attemptedBy, lastError, errors, createdAt, finalizedAt in
+        return try rows.map {
+            id, kind, payload, state, attempt, maxAttempts, runAt, uniqueKey, attemptedBy, lastError, errors, createdAt, finalizedAt in
             JobRecord(
                 id: JobID(id), kind: kind, payload: payload, state: JobState(rawValue: state) ?? .failed, attempt: attempt,
                 maxAttempts: maxAttempts, runAt: runAt, uniqueKey: uniqueKey, attemptedBy: attemptedBy, lastError: lastError,
@@ -350,7 +355,9 @@ enum JobStore {
     }
 
     /// Jobs per kind and state, `available` jobs not yet due counted as `scheduledLabel`; only `states` when given.
-    static func counts(in states: [JobState]? = nil, on connection: PostgresConnection, logger: Logger) async throws -> [(kind: String, state: String, count: Int)] {
+    static func counts(in states: [JobState]? = nil, on connection: PostgresConnection, logger: Logger) async throws -> [(
+        kind: String, state: String, count: Int
+    )] {
         let wanted = (states ?? JobState.allCases).map(\.rawValue)
         return try await connection.all(
             """

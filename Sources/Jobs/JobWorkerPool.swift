@@ -149,9 +149,11 @@ public final class JobWorkerPool: Service, Sendable {
             try? await gracefulShutdown()
             return
         }
-        logger.info("job worker pool started", metadata: [
-            "kinds": "\(registry.kinds.joined(separator: ","))", "listen": "\(configuration.listensForNotifications)",
-        ])
+        logger.info(
+            "job worker pool started",
+            metadata: [
+                "kinds": "\(registry.kinds.joined(separator: ","))", "listen": "\(configuration.listensForNotifications)",
+            ])
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { helpers in
                 helpers.addTask { await self.heartbeatLoop() }
@@ -175,9 +177,11 @@ public final class JobWorkerPool: Service, Sendable {
             self.beginShutdown()
         }
         let statistics = self.statistics
-        logger.info("job worker pool stopped", metadata: [
-            "succeeded": "\(statistics.succeeded)", "released": "\(statistics.released)", "unwritten": "\(statistics.held)",
-        ])
+        logger.info(
+            "job worker pool stopped",
+            metadata: [
+                "succeeded": "\(statistics.succeeded)", "released": "\(statistics.released)", "unwritten": "\(statistics.held)",
+            ])
     }
 
     // MARK: Claiming
@@ -343,8 +347,9 @@ public final class JobWorkerPool: Service, Sendable {
                 let givingUp = state.withLock { $0.handlersDrained } && failures >= 3
                 if givingUp {
                     // Leaving them unwritten loses nothing: their leases expire and the rescuer hands them out again.
-                    logger.error("giving up on job outcomes at shutdown; the jobs will be rescued when their leases expire",
-                                 metadata: ["count": "\(batch.count)"])
+                    logger.error(
+                        "giving up on job outcomes at shutdown; the jobs will be rescued when their leases expire",
+                        metadata: ["count": "\(batch.count)"])
                     state.withLock { state in
                         for outcome in batch { state.held[outcome.id] = nil }
                     }
@@ -399,17 +404,20 @@ public final class JobWorkerPool: Service, Sendable {
         }
         for outcome in stale {
             metrics.staleWrites.increment()
-            logger.warning("outcome ignored: the job was rescued after this worker's lease expired, and belongs to a later attempt now", metadata: [
-                "job_id": "\(outcome.id)", "job_kind": "\(outcome.kind)", "attempt": "\(outcome.attempt)",
-                "outcome": "\(outcome.outcome.category)",
-            ])
+            logger.warning(
+                "outcome ignored: the job was rescued after this worker's lease expired, and belongs to a later attempt now",
+                metadata: [
+                    "job_id": "\(outcome.id)", "job_kind": "\(outcome.kind)", "attempt": "\(outcome.attempt)",
+                    "outcome": "\(outcome.outcome.category)",
+                ])
         }
         let permanent = Dictionary(batch.map { ($0.id, $0.outcome.isPermanentFailure) }, uniquingKeysWith: { first, _ in first })
         for row in failed {
-            await alertHook.jobFailed(FailedJob(
-                id: row.id, kind: row.kind, attempt: row.attempt, maxAttempts: row.maxAttempts, error: row.error,
-                reason: permanent[row.id] == true ? .permanentError : .attemptsExhausted
-            ))
+            await alertHook.jobFailed(
+                FailedJob(
+                    id: row.id, kind: row.kind, attempt: row.attempt, maxAttempts: row.maxAttempts, error: row.error,
+                    reason: permanent[row.id] == true ? .permanentError : .attemptsExhausted
+                ))
         }
         if state.withLock({ $0.handlersDrained }) { drainWake.signal() }
     }
@@ -431,16 +439,18 @@ public final class JobWorkerPool: Service, Sendable {
                 let lost: [(JobID, Int)] = state.withLock { state in
                     held.compactMap { job in
                         guard !alive.contains(job.id), let current = state.held[job.id], current.attempt == job.attempt,
-                              !current.lease.isLost, !current.handlerFinished
+                            !current.lease.isLost, !current.handlerFinished
                         else { return nil }
                         current.lease.markLost()
                         return (job.id, job.attempt)
                     }
                 }
                 for (id, attempt) in lost {
-                    logger.warning("lease lost: the job was rescued while this worker still ran it", metadata: [
-                        "job_id": "\(id)", "attempt": "\(attempt)",
-                    ])
+                    logger.warning(
+                        "lease lost: the job was rescued while this worker still ran it",
+                        metadata: [
+                            "job_id": "\(id)", "attempt": "\(attempt)",
+                        ])
                 }
             } catch {
                 logger.warning("renewing job leases failed", metadata: ["error": "\(String(reflecting: error))", "held": "\(held.count)"])
@@ -479,9 +489,11 @@ public final class JobWorkerPool: Service, Sendable {
             } catch {
                 if Task.isCancelled { return }
                 failures += 1
-                logger.warning("job notification listener failed; polling continues meanwhile", metadata: [
-                    "error": "\(String(reflecting: error))", "failures": "\(failures)",
-                ])
+                logger.warning(
+                    "job notification listener failed; polling continues meanwhile",
+                    metadata: [
+                        "error": "\(String(reflecting: error))", "failures": "\(failures)",
+                    ])
                 try? await Task.sleep(for: .milliseconds(200 * min(failures, 25)))
             }
         }

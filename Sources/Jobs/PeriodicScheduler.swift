@@ -177,9 +177,11 @@ public final class PeriodicScheduler: Service, Sendable {
                 if let slot = try await enqueueDueSlot(of: task, now: now) { enqueued.append(slot) }
                 nextCheck.withLock { $0[task.name] = SlotPlanner.nextBoundary(after: now, intervalSeconds: task.intervalSeconds) }
             } catch {
-                logger.warning("enqueueing a periodic slot failed; retrying at the next tick", metadata: [
-                    "task": "\(task.name)", "error": "\(String(reflecting: error))",
-                ])
+                logger.warning(
+                    "enqueueing a periodic slot failed; retrying at the next tick",
+                    metadata: [
+                        "task": "\(task.name)", "error": "\(String(reflecting: error))",
+                    ])
             }
         }
         return enqueued
@@ -203,9 +205,11 @@ public final class PeriodicScheduler: Service, Sendable {
             let result = try await task.enqueue(slot, transaction)
             try await PeriodicSlotStore.insert(slot, jobID: result.enqueuedID, on: connection, logger: logger)
             if plan.coversFrom < plan.start {
-                logger.notice("periodic task catching up: one run covers the missed slots", metadata: [
-                    "task": "\(task.name)", "covers_from": "\(slot.coversFrom.formatted(.iso8601))", "slot": "\(slot.start.formatted(.iso8601))",
-                ])
+                logger.notice(
+                    "periodic task catching up: one run covers the missed slots",
+                    metadata: [
+                        "task": "\(task.name)", "covers_from": "\(slot.coversFrom.formatted(.iso8601))", "slot": "\(slot.start.formatted(.iso8601))",
+                    ])
             }
             return slot
         }

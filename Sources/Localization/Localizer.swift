@@ -70,7 +70,9 @@ public struct Localizer: Sendable {
         }
         let localizer = Localizer(catalogs: catalogs)
         let problems = localizer.consistencyProblems()
-        if let first = problems.first { throw LocalizationError(file: directory, reason: first + (problems.count > 1 ? " (and \(problems.count - 1) more)" : "")) }
+        if let first = problems.first {
+            throw LocalizationError(file: directory, reason: first + (problems.count > 1 ? " (and \(problems.count - 1) more)" : ""))
+        }
         return localizer
     }
 
@@ -108,7 +110,8 @@ public struct Localizer: Sendable {
         }
         let missing = PluralRules.requiredCategories(for: language).subtracting(variants.keys)
         guard missing.isEmpty else {
-            throw LocalizationError(file: file, reason: "key '\(key)' lacks \(language) plural forms \(missing.map(\.rawValue).sorted().joined(separator: ", "))")
+            throw LocalizationError(
+                file: file, reason: "key '\(key)' lacks \(language) plural forms \(missing.map(\.rawValue).sorted().joined(separator: ", "))")
         }
         return .plural(variants)
     }
@@ -124,7 +127,9 @@ public struct Localizer: Sendable {
                     continue
                 }
                 if translated.placeholders != entry.placeholders {
-                    problems.append("\(language) key '\(key)' uses {\(translated.placeholders.sorted().joined(separator: ", "))} but en uses {\(entry.placeholders.sorted().joined(separator: ", "))}")
+                    problems.append(
+                        "\(language) key '\(key)' uses {\(translated.placeholders.sorted().joined(separator: ", "))} but en uses {\(entry.placeholders.sorted().joined(separator: ", "))}"
+                    )
                 }
             }
             for key in entries.keys where reference[key] == nil {
@@ -145,7 +150,8 @@ public struct Localizer: Sendable {
     /// Renders `key` in `language`. Argument values are HTML-escaped, because messages are sent with
     /// `parse_mode: HTML` and a channel title or user name must never become markup. `html` values are
     /// markup the caller built from escaped parts (a user mention, a nested localized text) and go in as they are.
-    public func text(_ key: String, language: String, _ arguments: [String: String] = [:], html: [String: String] = [:], count: Int? = nil) -> String {
+    public func text(_ key: String, language: String, _ arguments: [String: String] = [:], html: [String: String] = [:], count: Int? = nil) -> String
+    {
         guard let entry = catalogs[language]?[key] ?? catalogs[Self.fallbackLanguage]?[key] else { return key }
         var template: String
         switch entry {

@@ -72,24 +72,32 @@ public enum Doctor {
             )
             do {
                 let message = try await client.status()
-                checks.append(message == "OK"
-                    ? DoctorCheck(name: "nowpayments", outcome: .ok, detail: "\(base) answers GET /status with OK")
-                    : DoctorCheck(name: "nowpayments", outcome: .warning, detail: "\(base) answers GET /status with '\(message.prefix(100))', not OK"))
+                checks.append(
+                    message == "OK"
+                        ? DoctorCheck(name: "nowpayments", outcome: .ok, detail: "\(base) answers GET /status with OK")
+                        : DoctorCheck(
+                            name: "nowpayments", outcome: .warning, detail: "\(base) answers GET /status with '\(message.prefix(100))', not OK"))
             } catch {
-                checks.append(DoctorCheck(
-                    name: "nowpayments", outcome: .failed,
-                    detail: "GET \(base)/status failed: \(error); check TELEPAY_NOWPAYMENTS_API_URL and the network"
-                ))
+                checks.append(
+                    DoctorCheck(
+                        name: "nowpayments", outcome: .failed,
+                        detail: "GET \(base)/status failed: \(error); check TELEPAY_NOWPAYMENTS_API_URL and the network"
+                    ))
             }
         } else {
-            checks.append(DoctorCheck(name: "nowpayments", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_API_KEY is unset: invoices cannot be created"))
+            checks.append(
+                DoctorCheck(name: "nowpayments", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_API_KEY is unset: invoices cannot be created"))
         }
         if configuration.nowPaymentsIPNSecret == nil {
-            checks.append(DoctorCheck(name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted"))
+            checks.append(
+                DoctorCheck(
+                    name: "ipn-callbacks", outcome: .warning, detail: "TELEPAY_NOWPAYMENTS_IPN_SECRET is unset: payment callbacks are not accepted"))
         } else if configuration.nowPaymentsAPIKey == nil {
             checks.append(DoctorCheck(name: "ipn-callbacks", outcome: .failed, detail: "\(StartupError.ipnSecretWithoutAPIKey)"))
         } else {
-            checks.append(DoctorCheck(name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /\(SubscriptionSettings.ipnPath) (signature checked)"))
+            checks.append(
+                DoctorCheck(
+                    name: "ipn-callbacks", outcome: .ok, detail: "callbacks accepted at POST /\(SubscriptionSettings.ipnPath) (signature checked)"))
         }
         return checks
     }
@@ -97,7 +105,9 @@ public enum Doctor {
     /// Calls `getMe` (and `getWebhookInfo`, to spot a mode mismatch) with the configured token.
     static func checkTelegram(_ configuration: Configuration, logger: Logger) async -> DoctorCheck {
         guard let token = configuration.telegramBotToken else {
-            return DoctorCheck(name: "telegram", outcome: .warning, detail: "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)")
+            return DoctorCheck(
+                name: "telegram", outcome: .warning,
+                detail: "TELEGRAM_BOT_TOKEN is unset: the bot cannot run until it is set (get a token from @BotFather)")
         }
         let client = TelegramClient(
             transport: HTTPTelegramTransport(baseURL: configuration.telegramAPIURL.absoluteString, token: token.value, logger: logger),
@@ -109,16 +119,27 @@ public enum Doctor {
             let name = "@\(me.username ?? String(me.id))"
             switch (configuration.telegramMode, webhook.url.isEmpty) {
             case (.polling, false):
-                return DoctorCheck(name: "telegram", outcome: .failed, detail: "\(name): a webhook is set (\(webhook.url)), so polling would get 409; set TELEPAY_TELEGRAM_MODE=webhook or delete the webhook")
+                return DoctorCheck(
+                    name: "telegram", outcome: .failed,
+                    detail:
+                        "\(name): a webhook is set (\(webhook.url)), so polling would get 409; set TELEPAY_TELEGRAM_MODE=webhook or delete the webhook"
+                )
             case (.webhook, _):
-                return DoctorCheck(name: "telegram", outcome: .ok, detail: "\(name) reachable; webhook \(webhook.url.isEmpty ? "not yet registered (serve registers it)" : webhook.url), \(webhook.pendingUpdateCount) pending")
+                return DoctorCheck(
+                    name: "telegram", outcome: .ok,
+                    detail:
+                        "\(name) reachable; webhook \(webhook.url.isEmpty ? "not yet registered (serve registers it)" : webhook.url), \(webhook.pendingUpdateCount) pending"
+                )
             case (.polling, true):
-                return DoctorCheck(name: "telegram", outcome: .ok, detail: "\(name) reachable; long polling, \(webhook.pendingUpdateCount) update(s) waiting")
+                return DoctorCheck(
+                    name: "telegram", outcome: .ok, detail: "\(name) reachable; long polling, \(webhook.pendingUpdateCount) update(s) waiting")
             }
         } catch .unauthorized {
             return DoctorCheck(name: "telegram", outcome: .failed, detail: "Telegram rejected the token (401): check TELEGRAM_BOT_TOKEN")
         } catch {
-            return DoctorCheck(name: "telegram", outcome: .failed, detail: "cannot reach \(configuration.telegramAPIURL.absoluteString): \(error); check TELEPAY_TELEGRAM_API_URL and the network")
+            return DoctorCheck(
+                name: "telegram", outcome: .failed,
+                detail: "cannot reach \(configuration.telegramAPIURL.absoluteString): \(error); check TELEPAY_TELEGRAM_API_URL and the network")
         }
     }
 
@@ -145,9 +166,13 @@ public enum Doctor {
             group.addTask { await handle.database.run() }
             do {
                 let database = handle.database
-                guard let pinged = await firstResult(within: .seconds(10), { () -> Result<String, any Error> in
-                    do { return .success(try await database.ping()) } catch { return .failure(error) }
-                }) else {
+                guard
+                    let pinged = await firstResult(
+                        within: .seconds(10),
+                        { () -> Result<String, any Error> in
+                            do { return .success(try await database.ping()) } catch { return .failure(error) }
+                        })
+                else {
                     checks.append(DoctorCheck(name: "database", outcome: .failed, detail: "\(location) did not answer a query within 10 s"))
                     group.cancelAll()
                     return
@@ -158,10 +183,12 @@ public enum Doctor {
                 if status.isUpToDate {
                     checks.append(DoctorCheck(name: "schema", outcome: .ok, detail: "\(status.applied.count) migration(s) applied, none pending"))
                 } else {
-                    checks.append(DoctorCheck(
-                        name: "schema", outcome: .warning,
-                        detail: "\(status.pending.count) pending (\(status.pending.map(\.fileName).joined(separator: ", "))); `telepay migrate` or `telepay serve` applies them"
-                    ))
+                    checks.append(
+                        DoctorCheck(
+                            name: "schema", outcome: .warning,
+                            detail:
+                                "\(status.pending.count) pending (\(status.pending.map(\.fileName).joined(separator: ", "))); `telepay migrate` or `telepay serve` applies them"
+                        ))
                 }
             } catch let error as MigrationError {
                 checks.append(DoctorCheck(name: "schema", outcome: .failed, detail: "\(error)"))
@@ -182,7 +209,8 @@ public enum Doctor {
 
     static func checkPublicURL(_ configuration: Configuration) -> DoctorCheck {
         guard let url = configuration.publicURL else {
-            return DoctorCheck(name: "public-url", outcome: .warning, detail: "TELEPAY_PUBLIC_URL is unset: payment callbacks will have no address to reach us")
+            return DoctorCheck(
+                name: "public-url", outcome: .warning, detail: "TELEPAY_PUBLIC_URL is unset: payment callbacks will have no address to reach us")
         }
         if url.scheme == "http" {
             return DoctorCheck(name: "public-url", outcome: .warning, detail: "\(url.absoluteString) is plain http; payment providers expect https")

@@ -21,7 +21,8 @@ extension Doctor {
         let key: PrivateKey
         do {
             guard let configured = try HotWalletConfiguration.key(configuration) else {
-                return DoctorCheck(name: "ethereum", outcome: .skipped, detail: "TELEPAY_ETH_PRIVATE_KEY is unset: no hot wallet, payouts cannot be funded")
+                return DoctorCheck(
+                    name: "ethereum", outcome: .skipped, detail: "TELEPAY_ETH_PRIVATE_KEY is unset: no hot wallet, payouts cannot be funded")
             }
             key = configured
         } catch {
@@ -33,12 +34,14 @@ extension Doctor {
             guard chain == configuration.ethereumChainId else {
                 return DoctorCheck(
                     name: "ethereum", outcome: .failed,
-                    detail: "the RPC node serves chain \(chain) but TELEPAY_ETH_CHAIN_ID is \(configuration.ethereumChainId); the sender refuses to start"
+                    detail:
+                        "the RPC node serves chain \(chain) but TELEPAY_ETH_CHAIN_ID is \(configuration.ethereumChainId); the sender refuses to start"
                 )
             }
             let balance = try await rpc.balance(of: key.address, at: .latest)
             let detail = "chain \(chain), wallet \(key.address) holds \(HotWalletConfiguration.ether(balance))"
-            return DoctorCheck(name: "ethereum", outcome: balance == 0 ? .warning : .ok, detail: balance == 0 ? detail + ": fund it before paying out" : detail)
+            return DoctorCheck(
+                name: "ethereum", outcome: balance == 0 ? .warning : .ok, detail: balance == 0 ? detail + ": fund it before paying out" : detail)
         } catch {
             // The URL may carry an API key, so only the variable is named, never the value.
             return DoctorCheck(name: "ethereum", outcome: .failed, detail: "cannot use the node at TELEPAY_ETH_RPC_URL: \(error)")
@@ -54,7 +57,10 @@ extension Doctor {
         let pair = ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "btc", network: "btc"))
         do {
             let minimum = try await client.minimumAmount(pair: pair, flow: .standard)
-            return DoctorCheck(name: "changenow", outcome: .ok, detail: "key accepted at \(configuration.changeNowAPIURL.absoluteString) (ETH→BTC minimum \(DecimalText.plain(minimum.minAmount)) ETH)")
+            return DoctorCheck(
+                name: "changenow", outcome: .ok,
+                detail:
+                    "key accepted at \(configuration.changeNowAPIURL.absoluteString) (ETH→BTC minimum \(DecimalText.plain(minimum.minAmount)) ETH)")
         } catch .rejected(let status, let code, let message) where status == 401 || status == 403 || code == .unauthorized || code == .forbidden {
             return DoctorCheck(name: "changenow", outcome: .failed, detail: "ChangeNOW refused TELEPAY_CHANGENOW_API_KEY (\(code): \(message))")
         } catch {
@@ -77,8 +83,9 @@ extension Doctor {
         do {
             _ = try await client.listExchanges(ExchangeListQuery(limit: 1))
             return DoctorCheck(name: "changenow-list", outcome: .ok, detail: "the private key may list exchanges")
-        } catch where error.cannotList {
-            return DoctorCheck(name: "changenow-list", outcome: .failed, detail: "ChangeNOW refused TELEPAY_CHANGENOW_PRIVATE_API_KEY for listing (\(error))")
+        } catch  where error.cannotList {
+            return DoctorCheck(
+                name: "changenow-list", outcome: .failed, detail: "ChangeNOW refused TELEPAY_CHANGENOW_PRIVATE_API_KEY for listing (\(error))")
         } catch {
             return DoctorCheck(name: "changenow-list", outcome: .failed, detail: "\(error)")
         }
@@ -97,12 +104,17 @@ public enum WalletReport {
         let rpc = HotWalletConfiguration.rpc(configuration)
         var lines = ["address       \(key.address)"]
         let chain = try await rpc.chainId()
-        lines.append("chain         \(chain)" + (chain == configuration.ethereumChainId ? "" : "  (TELEPAY_ETH_CHAIN_ID is \(configuration.ethereumChainId): the sender refuses this node)"))
+        lines.append(
+            "chain         \(chain)"
+                + (chain == configuration.ethereumChainId
+                    ? "" : "  (TELEPAY_ETH_CHAIN_ID is \(configuration.ethereumChainId): the sender refuses this node)"))
         lines.append("balance       \(HotWalletConfiguration.ether(try await rpc.balance(of: key.address, at: .latest)))")
         for token in tokenAddresses {
             let decimals = try await rpc.tokenDecimals(token: token)
             let balance = try await rpc.tokenBalance(token: token, owner: key.address)
-            lines.append("token         \(token): \(TokenUnits.decimalString(fromBaseUnits: balance, decimals: decimals)) (\(balance) base units, \(decimals) decimals)")
+            lines.append(
+                "token         \(token): \(TokenUnits.decimalString(fromBaseUnits: balance, decimals: decimals)) (\(balance) base units, \(decimals) decimals)"
+            )
         }
         let latest = try await rpc.transactionCount(of: key.address, at: .latest)
         let pending = try await rpc.transactionCount(of: key.address, at: .pending)
@@ -132,13 +144,16 @@ public enum WalletReport {
                 let open = try await sender.transfers(in: [.queued, .signed, .broadcast, .mined])
                 lines.append("pending       \(open.count) transfer(s)")
                 for transfer in open {
-                    let amount: String = switch transfer.asset {
-                    case .ether: HotWalletConfiguration.ether(transfer.amount)
-                    case .token(let contract): "\(transfer.amount) base units of \(contract)"
-                    }
+                    let amount: String =
+                        switch transfer.asset {
+                        case .ether: HotWalletConfiguration.ether(transfer.amount)
+                        case .token(let contract): "\(transfer.amount) base units of \(contract)"
+                        }
                     let nonce = transfer.nonce.map { "nonce \($0)" } ?? "no nonce"
                     let problem = transfer.lastError.map { "  last error: \($0)" } ?? ""
-                    lines.append("  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(transfer.idempotencyKey)  \(amount) → \(transfer.recipient)  \(nonce)\(problem)")
+                    lines.append(
+                        "  \(transfer.state.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(transfer.idempotencyKey)  \(amount) → \(transfer.recipient)  \(nonce)\(problem)"
+                    )
                 }
                 return .success(lines)
             } catch {

@@ -17,7 +17,10 @@ public struct PayoutOverview: Sendable {
     public var balances: [OwnerPayoutBalance]
     public var conversions: [(conversion: Conversion, parts: [ConversionPart])]
 
-    public init(open: [Payout], failed: [Payout], paid: [Payout], balances: [OwnerPayoutBalance], conversions: [(conversion: Conversion, parts: [ConversionPart])] = []) {
+    public init(
+        open: [Payout], failed: [Payout], paid: [Payout], balances: [OwnerPayoutBalance],
+        conversions: [(conversion: Conversion, parts: [ConversionPart])] = []
+    ) {
         self.open = open
         self.failed = failed
         self.paid = paid
@@ -67,10 +70,12 @@ public enum PayoutReport {
         lines.append("Per owner and channel (earned + received = pending + converting + in flight + paid out + converted):")
         if overview.balances.isEmpty { lines.append("  (none)") }
         for balance in overview.balances {
-            var line = "  owner \(balance.ownerUserID) channel \(balance.channelID) \(balance.asset): earned \(coins(balance.earned, balance.asset)) "
+            var line =
+                "  owner \(balance.ownerUserID) channel \(balance.channelID) \(balance.asset): earned \(coins(balance.earned, balance.asset)) "
                 + "pending \(coins(balance.pending, balance.asset)) in flight \(coins(balance.inFlight, balance.asset)) paid out \(coins(balance.paidOut, balance.asset))"
             if balance.converting != 0 || balance.converted != 0 || balance.received != 0 {
-                line += " converting \(coins(balance.converting, balance.asset)) converted \(coins(balance.converted, balance.asset)) received \(coins(balance.received, balance.asset))"
+                line +=
+                    " converting \(coins(balance.converting, balance.asset)) converted \(coins(balance.converted, balance.asset)) received \(coins(balance.received, balance.asset))"
             }
             lines.append(line)
         }
@@ -83,23 +88,28 @@ public enum PayoutReport {
         var lines = ["Conversions to USDT (latest \(conversions.count)):"]
         if conversions.isEmpty { lines.append("  (none)") }
         for (conversion, parts) in conversions {
-            var line = "  #\(conversion.id) \(conversion.state.rawValue) — \(coins(conversion.fromUnits, conversion.fromAsset)) \(conversion.fromAsset) "
+            var line =
+                "  #\(conversion.id) \(conversion.state.rawValue) — \(coins(conversion.fromUnits, conversion.fromAsset)) \(conversion.fromAsset) "
                 + "worth $\(DecimalText.usd(conversion.valueUSD)) at payment time"
             if let received = conversion.receivedUnits {
                 line += " → \(coins(received, conversion.toAsset)) \(conversion.toAsset) received"
-                if let reported = conversion.reportedUnits, reported != received { line += " (ChangeNOW reported \(coins(reported, conversion.toAsset)))" }
+                if let reported = conversion.reportedUnits, reported != received {
+                    line += " (ChangeNOW reported \(coins(reported, conversion.toAsset)))"
+                }
             } else if let estimate = conversion.estimatedUnits {
                 line += ", estimated \(coins(estimate, conversion.toAsset)) \(conversion.toAsset)"
             }
             if let failure = conversion.failure { line += ": \(failure)" }
             lines.append(line)
             for part in parts {
-                var text = "    owner \(part.ownerUserID) channel \(part.channelID): \(coins(part.fromUnits, conversion.fromAsset)) \(conversion.fromAsset) "
+                var text =
+                    "    owner \(part.ownerUserID) channel \(part.channelID): \(coins(part.fromUnits, conversion.fromAsset)) \(conversion.fromAsset) "
                     + "worth $\(DecimalText.usd(part.valueUSD))"
                 if let allocated = part.allocatedUnits {
                     let got = allocated / SettlementAsset.usdt.unitsPerCoin
                     let spread = got - part.valueUSD
-                    text += " → \(coins(allocated, conversion.toAsset)) \(conversion.toAsset) (spread \(spread >= 0 ? "+" : "")\(DecimalText.plain(DecimalText.rounded(spread, scale: 2, .plain))))"
+                    text +=
+                        " → \(coins(allocated, conversion.toAsset)) \(conversion.toAsset) (spread \(spread >= 0 ? "+" : "")\(DecimalText.plain(DecimalText.rounded(spread, scale: 2, .plain))))"
                     text += part.payoutID.map { ", paid by payout #\($0)" } ?? ", not paid yet"
                 }
                 lines.append(text)
@@ -110,7 +120,8 @@ public enum PayoutReport {
 
     static func describe(_ payout: Payout) -> String {
         let memo = payout.walletMemo.map { " memo \($0)" } ?? ""
-        return "owner \(payout.ownerUserID) channel \(payout.channelID): \(coins(payout.amount, payout.asset)) \(payout.asset) \(payout.route.rawValue) "
+        return
+            "owner \(payout.ownerUserID) channel \(payout.channelID): \(coins(payout.amount, payout.asset)) \(payout.asset) \(payout.route.rawValue) "
             + "to \(payout.currency) on \(payout.network) \(payout.walletAddress)\(memo)"
     }
 
@@ -144,14 +155,17 @@ public enum ConversionCommandError: Error, CustomStringConvertible {
 public enum ConversionOperator {
     public static func service(configuration: Configuration, context: CommandContext, logger: Logger) throws -> ConversionService {
         let database = context.database
-        guard let key = try HotWalletConfiguration.key(configuration) else { throw ConversionCommandError.notConfigured("TELEPAY_ETH_PRIVATE_KEY is unset") }
+        guard let key = try HotWalletConfiguration.key(configuration) else {
+            throw ConversionCommandError.notConfigured("TELEPAY_ETH_PRIVATE_KEY is unset")
+        }
         guard let apiKey = configuration.changeNowAPIKey else { throw ConversionCommandError.notConfigured("TELEPAY_CHANGENOW_API_KEY is unset") }
         guard let usdt = configuration.thresholdPayouts.usdtContract else {
             throw ConversionCommandError.notConfigured("no USDT contract on this chain (TELEPAY_USDT_CONTRACT)")
         }
         let rpc = HotWalletConfiguration.rpc(configuration)
         let sender = TransferSender(
-            key: key, chainId: configuration.ethereumChainId, rpc: rpc, database: database, alerts: LoggingWalletAlerts(logger: logger), logger: logger
+            key: key, chainId: configuration.ethereumChainId, rpc: rpc, database: database, alerts: LoggingWalletAlerts(logger: logger),
+            logger: logger
         )
         let client = ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: apiKey.value)
         let orders = ExchangeOrderService(database: database, api: client, alerts: LoggingExchangeAlerts(logger: logger), logger: logger)
@@ -159,9 +173,11 @@ public enum ConversionOperator {
             database: database, queue: context.queue, wallet: HotWalletPayouts(sender: sender, rpc: rpc),
             arrivals: ChainConversionArrivals(rpc: rpc, token: usdt, wallet: key.address, confirmations: configuration.ethereumConfirmations),
             settlement: configuration.subscriptions.settlement,
-            exchange: PayoutExchange(orders: orders, api: client, refundAddress: key.address.checksummed, verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter),
+            exchange: PayoutExchange(
+                orders: orders, api: client, refundAddress: key.address.checksummed, verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter),
             hotWallet: key.address.checksummed,
-            settings: ConversionSettings(minimumUSD: configuration.thresholdPayouts.conversionMinimumUSD, interval: configuration.thresholdPayouts.conversionInterval),
+            settings: ConversionSettings(
+                minimumUSD: configuration.thresholdPayouts.conversionMinimumUSD, interval: configuration.thresholdPayouts.conversionInterval),
             logger: logger
         )
     }

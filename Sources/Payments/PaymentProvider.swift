@@ -62,7 +62,8 @@ public struct Invoice: Sendable, Hashable {
     public var invoiceURL: URL
     public var createdAt: String?
 
-    public init(id: String, orderID: String?, priceAmount: Decimal, priceCurrency: String, payCurrency: String?, invoiceURL: URL, createdAt: String?) {
+    public init(id: String, orderID: String?, priceAmount: Decimal, priceCurrency: String, payCurrency: String?, invoiceURL: URL, createdAt: String?)
+    {
         self.id = id
         self.orderID = orderID
         self.priceAmount = priceAmount

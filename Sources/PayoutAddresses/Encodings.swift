@@ -109,7 +109,8 @@ enum Bech32 {
     /// bech32m with 2–40 bytes (BIP-350).
     static func isSegwitAddress(_ text: String, hrp expected: String) -> Bool {
         guard let (hrp, data, variant) = decode(text), hrp == expected, let version = data.first, version <= 16,
-              let program = fiveToEight(Array(data.dropFirst())), (2...40).contains(program.count) else { return false }
+            let program = fiveToEight(Array(data.dropFirst())), (2...40).contains(program.count)
+        else { return false }
         if version == 0 { return variant == .bech32 && (program.count == 20 || program.count == 32) }
         return variant == .bech32m
     }

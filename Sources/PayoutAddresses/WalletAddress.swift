@@ -1,6 +1,6 @@
-import Foundation
 import Crypto
 import Ethereum
+import Foundation
 
 /// The address syntaxes of the payout networks (the `address_format` column of `payout_networks`).
 public enum WalletAddressFormat: String, Sendable, CaseIterable {
@@ -132,7 +132,8 @@ public enum WalletAddressValidator {
         if text.hasPrefix("addr1") {
             guard let (hrp, data, variant) = Bech32.decode(text, maxLength: 130) else { return .failure(.checksumMismatch) }
             guard hrp == "addr", variant == .bech32, let bytes = Bech32.fiveToEight(data), let header = bytes.first,
-                  header & 0x0f == 1, bytes.count >= 29 else { return .failure(.notThisNetwork) }
+                header & 0x0f == 1, bytes.count >= 29
+            else { return .failure(.notThisNetwork) }
             return .success(text)
         }
         // Byron-era addresses are base58 CBOR; exchanges still accept them.

@@ -59,7 +59,8 @@ public struct ConversionService: Sendable {
 
     public init(
         database: Database, queue: JobQueue, wallet: any PayoutWallet, arrivals: any ConversionArrivals, settlement: SettlementAsset,
-        exchange: PayoutExchange, hotWallet: String, settings: ConversionSettings = ConversionSettings(), probe: (any PayoutProbe)? = nil, logger: Logger
+        exchange: PayoutExchange, hotWallet: String, settings: ConversionSettings = ConversionSettings(), probe: (any PayoutProbe)? = nil,
+        logger: Logger
     ) {
         self.database = database
         self.queue = queue
@@ -138,7 +139,8 @@ public struct ConversionService: Sendable {
         do {
             let minimum = try await minimums.minimum(for: pair, exchange: exchange)
             guard units / settlement.unitsPerCoin >= minimum else {
-                pass.waiting = "pending shares are \(DecimalText.plain(units / settlement.unitsPerCoin)) \(asset), below ChangeNOW's minimum of \(DecimalText.plain(minimum))"
+                pass.waiting =
+                    "pending shares are \(DecimalText.plain(units / settlement.unitsPerCoin)) \(asset), below ChangeNOW's minimum of \(DecimalText.plain(minimum))"
                 return nil
             }
         } catch {
@@ -149,16 +151,25 @@ public struct ConversionService: Sendable {
         let target = settings.target.asset
         let conversion = try await database.withTransaction { connection -> Conversion? in
             // Under the balance rows' locks, what is pending cannot change; the parts are taken again from it.
-            let locked = try await ConversionStore.pendingShares(asset: asset, lock: true, on: connection, logger: logger).map(part).filter { $0.units > 0 }
-            guard !locked.isEmpty, let conversion = try await ConversionStore.insert(parts: locked, fromAsset: asset, toAsset: target, on: connection, logger: logger) else {
+            let locked = try await ConversionStore.pendingShares(asset: asset, lock: true, on: connection, logger: logger).map(part).filter {
+                $0.units > 0
+            }
+            guard !locked.isEmpty,
+                let conversion = try await ConversionStore.insert(parts: locked, fromAsset: asset, toAsset: target, on: connection, logger: logger)
+            else {
                 return nil
             }
             var entries: [LedgerEntry] = []
             for part in locked {
-                entries.append(LedgerEntry(.ownerPayable, owner: part.ownerUserID, channel: part.channelID, asset: asset, part.units, valueUSD: part.valueUSD))
-                entries.append(LedgerEntry(.ownerConverting, owner: part.ownerUserID, channel: part.channelID, asset: asset, -part.units, valueUSD: -part.valueUSD))
+                entries.append(
+                    LedgerEntry(.ownerPayable, owner: part.ownerUserID, channel: part.channelID, asset: asset, part.units, valueUSD: part.valueUSD))
+                entries.append(
+                    LedgerEntry(
+                        .ownerConverting, owner: part.ownerUserID, channel: part.channelID, asset: asset, -part.units, valueUSD: -part.valueUSD))
             }
-            try await LedgerStore.book(.conversion, key: "conversion:\(conversion.id):planned", orderID: nil, paymentID: nil, entries: entries, on: connection, logger: logger)
+            try await LedgerStore.book(
+                .conversion, key: "conversion:\(conversion.id):planned", orderID: nil, paymentID: nil, entries: entries, on: connection,
+                logger: logger)
             return conversion
         }
         if let conversion {
@@ -166,7 +177,10 @@ public struct ConversionService: Sendable {
             await probe?.reached(.planned, payoutID: conversion.id)
             logger.info(
                 "conversion planned",
-                metadata: ["conversion_id": "\(conversion.id)", "units": "\(DecimalText.plain(conversion.fromUnits))", "value_usd": "\(DecimalText.plain(conversion.valueUSD))"]
+                metadata: [
+                    "conversion_id": "\(conversion.id)", "units": "\(DecimalText.plain(conversion.fromUnits))",
+                    "value_usd": "\(DecimalText.plain(conversion.valueUSD))",
+                ]
             )
         }
         return conversion
@@ -205,13 +219,19 @@ public struct ConversionService: Sendable {
                 await probe?.reached(.transferRecorded, payoutID: conversion.id)
             } catch {
                 if try await wallet.outcome(key: funding.transferKey) == nil {
-                    if try await fail(conversion, from: .planned, reason: "the hot wallet refused the transfer: \(error)", gas: 0, alert: true) { pass.failed = true }
+                    if try await fail(conversion, from: .planned, reason: "the hot wallet refused the transfer: \(error)", gas: 0, alert: true) {
+                        pass.failed = true
+                    }
                 } else {
-                    logger.warning("recording a conversion's transfer failed; trying again next pass", metadata: ["conversion_id": "\(conversion.id)", "error": "\(error)"])
+                    logger.warning(
+                        "recording a conversion's transfer failed; trying again next pass",
+                        metadata: ["conversion_id": "\(conversion.id)", "error": "\(error)"])
                 }
                 return
             }
-            let moved = try await database.withConnection { try await ConversionStore.move(conversion.id, from: .planned, to: .sending, on: $0, logger: logger) }
+            let moved = try await database.withConnection {
+                try await ConversionStore.move(conversion.id, from: .planned, to: .sending, on: $0, logger: logger)
+            }
             if moved {
                 await probe?.reached(.sending, payoutID: conversion.id)
                 logger.info("conversion sending", metadata: ["conversion_id": "\(conversion.id)", "transfer": "\(funding.transferKey)"])
@@ -230,11 +250,14 @@ public struct ConversionService: Sendable {
             return
         case .confirmed(let gas, _)?:
             let moved = try await database.withTransaction { connection -> Bool in
-                guard try await ConversionStore.move(conversion.id, from: .sending, to: .exchanging, gas: gas, on: connection, logger: logger) else { return false }
+                guard try await ConversionStore.move(conversion.id, from: .sending, to: .exchanging, gas: gas, on: connection, logger: logger) else {
+                    return false
+                }
                 try await LedgerStore.book(
                     .conversion, key: "conversion:\(conversion.id):funded", orderID: nil, paymentID: nil,
                     entries: [
-                        LedgerEntry(.exchangeClearing, asset: asset, conversion.fromUnits), LedgerEntry(.hotWallet, asset: asset, -conversion.fromUnits),
+                        LedgerEntry(.exchangeClearing, asset: asset, conversion.fromUnits),
+                        LedgerEntry(.hotWallet, asset: asset, -conversion.fromUnits),
                         LedgerEntry(.networkFees, asset: asset, gas), LedgerEntry(.hotWallet, asset: asset, -gas),
                     ],
                     on: connection, logger: logger
@@ -260,7 +283,8 @@ public struct ConversionService: Sendable {
         do {
             intent = try await exchange.orders.refreshStatus(intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
         } catch {
-            logger.warning("cannot read a conversion's exchange; trying again next pass", metadata: ["conversion_id": "\(conversion.id)", "error": "\(error)"])
+            logger.warning(
+                "cannot read a conversion's exchange; trying again next pass", metadata: ["conversion_id": "\(conversion.id)", "error": "\(error)"])
             return
         }
         switch intent.state {
@@ -268,13 +292,19 @@ public struct ConversionService: Sendable {
             let tracking = try await exchange.orders.tracking(intentId: intentID)
             let reported = settings.target.units(tracking.amountTo ?? 0)
             guard let hash = tracking.payoutHash else {
-                try await hold(conversion, detail: "ChangeNOW reports exchange \(intent.exchangeId ?? "?") finished without a payout transaction; nothing can be allocated until the USDT is found")
+                try await hold(
+                    conversion,
+                    detail:
+                        "ChangeNOW reports exchange \(intent.exchangeId ?? "?") finished without a payout transaction; nothing can be allocated until the USDT is found"
+                )
                 pass.held = conversion.state != .held
                 return
             }
             guard let received = try await arrivals.received(transaction: hash) else { return }
             guard received > 0 else {
-                try await hold(conversion, detail: "ChangeNOW reports \(DecimalText.plain(tracking.amountTo ?? 0)) sent in \(hash), but none of it reached the hot wallet")
+                try await hold(
+                    conversion,
+                    detail: "ChangeNOW reports \(DecimalText.plain(tracking.amountTo ?? 0)) sent in \(hash), but none of it reached the hot wallet")
                 pass.held = conversion.state != .held
                 return
             }
@@ -304,42 +334,55 @@ public struct ConversionService: Sendable {
         let target = settings.target.asset
         let queue = self.queue
         let done = try await database.withTransaction { connection -> Bool in
-            guard try await ConversionStore.move(conversion.id, from: conversion.state, to: .converted, received: received, on: connection, logger: logger) else {
+            guard
+                try await ConversionStore.move(
+                    conversion.id, from: conversion.state, to: .converted, received: received, on: connection, logger: logger)
+            else {
                 return false
             }
             let parts = try await ConversionStore.parts(of: conversion.id, on: connection, logger: logger)
             let shares = Allocation.largestRemainder(received, weights: parts.map(\.fromUnits))
             var entries = [LedgerEntry(.exchangeClearing, asset: asset, -conversion.fromUnits), LedgerEntry(.hotWallet, asset: target, received)]
             for (part, share) in zip(parts, shares) {
-                entries.append(LedgerEntry(.ownerConverting, owner: part.ownerUserID, channel: part.channelID, asset: asset, part.fromUnits, valueUSD: part.valueUSD))
+                entries.append(
+                    LedgerEntry(
+                        .ownerConverting, owner: part.ownerUserID, channel: part.channelID, asset: asset, part.fromUnits, valueUSD: part.valueUSD))
                 entries.append(LedgerEntry(.ownerPayable, owner: part.ownerUserID, channel: part.channelID, asset: target, -share))
             }
             try await ConversionStore.recordArrival(
                 conversion.id, reported: reported, received: received, payoutHash: hash,
                 allocations: zip(parts, shares).map { ($0.channelID, $1) }, on: connection, logger: logger
             )
-            try await LedgerStore.book(.conversion, key: "conversion:\(conversion.id):converted", orderID: nil, paymentID: nil, entries: entries, on: connection, logger: logger)
+            try await LedgerStore.book(
+                .conversion, key: "conversion:\(conversion.id):converted", orderID: nil, paymentID: nil, entries: entries, on: connection,
+                logger: logger)
             for (part, share) in zip(parts, shares) {
                 try await OwnerNotifications.enqueue(
-                    .converted(ConversionNotice(
-                        conversionID: conversion.id, valueUSD: DecimalText.plain(part.valueUSD),
-                        amount: DecimalText.plain(share / settings.target.unitsPerCoin), currency: target
-                    )),
+                    .converted(
+                        ConversionNotice(
+                            conversionID: conversion.id, valueUSD: DecimalText.plain(part.valueUSD),
+                            amount: DecimalText.plain(share / settings.target.unitsPerCoin), currency: target
+                        )),
                     channelID: part.channelID, queue: queue, on: connection
                 )
             }
             if received != reported {
-                try await queue.enqueue(SubscriptionAlertJob(alert: .conversion(
-                    conversionID: conversion.id, event: "arrived-differently",
-                    detail: "ChangeNOW reported \(DecimalText.plain(reported)) \(target) units sent in \(hash); \(DecimalText.plain(received)) reached the hot wallet, and that is what was allocated"
-                )), on: connection)
+                try await queue.enqueue(
+                    SubscriptionAlertJob(
+                        alert: .conversion(
+                            conversionID: conversion.id, event: "arrived-differently",
+                            detail:
+                                "ChangeNOW reported \(DecimalText.plain(reported)) \(target) units sent in \(hash); \(DecimalText.plain(received)) reached the hot wallet, and that is what was allocated"
+                        )), on: connection)
             }
             return true
         }
         if done {
             logger.info(
                 "conversion allocated",
-                metadata: ["conversion_id": "\(conversion.id)", "received": "\(DecimalText.plain(received))", "reported": "\(DecimalText.plain(reported))"]
+                metadata: [
+                    "conversion_id": "\(conversion.id)", "received": "\(DecimalText.plain(received))", "reported": "\(DecimalText.plain(reported))",
+                ]
             )
         }
         return done
@@ -351,8 +394,10 @@ public struct ConversionService: Sendable {
         let logger = self.logger
         let queue = self.queue
         let moved = try await database.withConnection { connection -> Bool in
-            guard try await ConversionStore.move(conversion.id, from: conversion.state, to: .held, failure: detail, on: connection, logger: logger) else { return false }
-            try await queue.enqueue(SubscriptionAlertJob(alert: .conversion(conversionID: conversion.id, event: "held", detail: detail)), on: connection)
+            guard try await ConversionStore.move(conversion.id, from: conversion.state, to: .held, failure: detail, on: connection, logger: logger)
+            else { return false }
+            try await queue.enqueue(
+                SubscriptionAlertJob(alert: .conversion(conversionID: conversion.id, event: "held", detail: detail)), on: connection)
             return true
         }
         if moved { logger.error("conversion held", metadata: ["conversion_id": "\(conversion.id)", "detail": "\(detail)"]) }
@@ -393,24 +438,37 @@ public struct ConversionService: Sendable {
         let asset = settlement.asset
         let queue = self.queue
         let ended = try await database.withTransaction { connection -> Bool in
-            guard try await ConversionStore.move(conversion.id, from: state, to: .failed, failure: reason, gas: gas, refund: refund, on: connection, logger: logger) else {
+            guard
+                try await ConversionStore.move(
+                    conversion.id, from: state, to: .failed, failure: reason, gas: gas, refund: refund, on: connection, logger: logger)
+            else {
                 return false
             }
             var entries = extra
             for part in try await ConversionStore.parts(of: conversion.id, on: connection, logger: logger) {
-                entries.append(LedgerEntry(.ownerConverting, owner: part.ownerUserID, channel: part.channelID, asset: asset, part.fromUnits, valueUSD: part.valueUSD))
-                entries.append(LedgerEntry(.ownerPayable, owner: part.ownerUserID, channel: part.channelID, asset: asset, -part.fromUnits, valueUSD: -part.valueUSD))
+                entries.append(
+                    LedgerEntry(
+                        .ownerConverting, owner: part.ownerUserID, channel: part.channelID, asset: asset, part.fromUnits, valueUSD: part.valueUSD))
+                entries.append(
+                    LedgerEntry(
+                        .ownerPayable, owner: part.ownerUserID, channel: part.channelID, asset: asset, -part.fromUnits, valueUSD: -part.valueUSD))
             }
-            try await LedgerStore.book(.conversionReturn, key: "conversion:\(conversion.id):\(key)", orderID: nil, paymentID: nil, entries: entries, on: connection, logger: logger)
+            try await LedgerStore.book(
+                .conversionReturn, key: "conversion:\(conversion.id):\(key)", orderID: nil, paymentID: nil, entries: entries, on: connection,
+                logger: logger)
             if alert {
-                try await queue.enqueue(SubscriptionAlertJob(alert: .conversion(
-                    conversionID: conversion.id, event: key, detail: "\(reason); every share is pending again for the next conversion"
-                )), on: connection)
+                try await queue.enqueue(
+                    SubscriptionAlertJob(
+                        alert: .conversion(
+                            conversionID: conversion.id, event: key, detail: "\(reason); every share is pending again for the next conversion"
+                        )), on: connection)
             }
             return true
         }
         if ended {
-            logger.error("conversion ended without converting; its shares are pending again", metadata: ["conversion_id": "\(conversion.id)", "reason": "\(reason)"])
+            logger.error(
+                "conversion ended without converting; its shares are pending again",
+                metadata: ["conversion_id": "\(conversion.id)", "reason": "\(reason)"])
             await probe?.reached(.failed, payoutID: conversion.id)
         }
         return ended
@@ -453,7 +511,8 @@ public struct ConversionService: Sendable {
             return .refused("conversion \(conversionID) moved on meanwhile")
         }
         logger.notice("conversion settled by an operator", metadata: ["conversion_id": "\(conversionID)", "transaction": "\(hash)"])
-        return .done("conversion \(conversionID) settled: \(DecimalText.plain(received)) \(settings.target.asset) units from \(hash) allocated to its parts")
+        return .done(
+            "conversion \(conversionID) settled: \(DecimalText.plain(received)) \(settings.target.asset) units from \(hash) allocated to its parts")
     }
 
     /// Writes off a held conversion whose money is not coming back (the exchange failed and will not refund,
@@ -470,12 +529,16 @@ public struct ConversionService: Sendable {
         let asset = settlement.asset
         let ended = try await end(
             conversion, from: .held, reason: "written off by an operator: \(reason)", alert: true,
-            extra: [LedgerEntry(.exchangeClearing, asset: asset, -conversion.fromUnits), LedgerEntry(.networkFees, asset: asset, conversion.fromUnits)],
+            extra: [
+                LedgerEntry(.exchangeClearing, asset: asset, -conversion.fromUnits), LedgerEntry(.networkFees, asset: asset, conversion.fromUnits),
+            ],
             key: "written-off"
         )
         guard ended else { return .refused("conversion \(conversionID) moved on meanwhile") }
         logger.notice("conversion written off by an operator", metadata: ["conversion_id": "\(conversionID)", "reason": "\(reason)"])
-        return .done("conversion \(conversionID) written off: \(DecimalText.plain(conversion.fromUnits / settlement.unitsPerCoin)) \(asset) booked as a loss; every share is pending again")
+        return .done(
+            "conversion \(conversionID) written off: \(DecimalText.plain(conversion.fromUnits / settlement.unitsPerCoin)) \(asset) booked as a loss; every share is pending again"
+        )
     }
 }
 

@@ -63,7 +63,9 @@ public struct ConversionPart: Sendable, Hashable {
     public var allocatedUnits: Decimal?
     public var payoutID: Int64?
 
-    public init(conversionID: Int64, ownerUserID: Int64, channelID: Int64, fromUnits: Decimal, valueUSD: Decimal, allocatedUnits: Decimal?, payoutID: Int64?) {
+    public init(
+        conversionID: Int64, ownerUserID: Int64, channelID: Int64, fromUnits: Decimal, valueUSD: Decimal, allocatedUnits: Decimal?, payoutID: Int64?
+    ) {
         self.conversionID = conversionID
         self.ownerUserID = ownerUserID
         self.channelID = channelID
@@ -132,7 +134,9 @@ enum ConversionStore {
             """,
             as: (Int64, Int64, String, String).self, logger: logger
         ).map { owner, channel, units, value in
-            PendingShare(ownerUserID: owner, channelID: channel, units: try DecimalText.require(units, "pending"), valueUSD: try DecimalText.require(value, "pending value"))
+            PendingShare(
+                ownerUserID: owner, channelID: channel, units: try DecimalText.require(units, "pending"),
+                valueUSD: try DecimalText.require(value, "pending value"))
         }
     }
 
@@ -142,15 +146,17 @@ enum ConversionStore {
     ) async throws -> Conversion? {
         let units = parts.reduce(Decimal(0)) { $0 + $1.units }
         let value = parts.reduce(Decimal(0)) { $0 + $1.valueUSD }
-        guard let conversion = try await connection.first(
-            """
-            INSERT INTO conversions (state, from_asset, from_units, to_asset, value_usd)
-            VALUES (\(ConversionState.planned.rawValue), \(fromAsset), \(DecimalText.plain(units))::numeric, \(toAsset), \(DecimalText.plain(value))::numeric)
-            ON CONFLICT DO NOTHING
-            RETURNING \(unescaped: columns)
-            """,
-            as: Row.self, logger: logger
-        ).map(conversion) else { return nil }
+        guard
+            let conversion = try await connection.first(
+                """
+                INSERT INTO conversions (state, from_asset, from_units, to_asset, value_usd)
+                VALUES (\(ConversionState.planned.rawValue), \(fromAsset), \(DecimalText.plain(units))::numeric, \(toAsset), \(DecimalText.plain(value))::numeric)
+                ON CONFLICT DO NOTHING
+                RETURNING \(unescaped: columns)
+                """,
+                as: Row.self, logger: logger
+            ).map(conversion)
+        else { return nil }
         try await connection.run(
             """
             INSERT INTO conversion_parts (conversion_id, owner_user_id, channel_id, from_units, value_usd)
@@ -174,7 +180,8 @@ enum ConversionStore {
         ).map { conversion, owner, channel, units, value, allocated, payout in
             ConversionPart(
                 conversionID: conversion, ownerUserID: owner, channelID: channel, fromUnits: try DecimalText.require(units, "part units"),
-                valueUSD: try DecimalText.require(value, "part value"), allocatedUnits: try allocated.map { try DecimalText.require($0, "allocated") },
+                valueUSD: try DecimalText.require(value, "part value"),
+                allocatedUnits: try allocated.map { try DecimalText.require($0, "allocated") },
                 payoutID: payout
             )
         }

@@ -55,16 +55,18 @@ struct ExchangeSteps: Sendable {
                 estimate = try await exchange.api.estimate(EstimateRequest(pair: subject.pair, flow: .standard, amount: .sending(subject.fromAmount)))
             } catch {
                 if case .rejected(_, let code, let message) = error, code == .outOfRange || code == .pairIsInactive {
-                    let reason = "ChangeNOW will not exchange \(DecimalText.plain(subject.fromAmount)) \(subject.pair.from.currency) now (\(code)): \(message)"
+                    let reason =
+                        "ChangeNOW will not exchange \(DecimalText.plain(subject.fromAmount)) \(subject.pair.from.currency) now (\(code)): \(message)"
                     return .refused(reason: reason, ownerFixable: false, release: true)
                 }
                 return later(subject, step: "estimate", error)
             }
             await reached(.estimated)
-            let intent = try await exchange.orders.record(ExchangeIntentRequest(
-                idempotencyKey: subject.key, pair: subject.pair, fromAmount: subject.fromAmount, payoutAddress: subject.payoutAddress,
-                payoutExtraId: subject.payoutMemo, refundAddress: exchange.refundAddress
-            ))
+            let intent = try await exchange.orders.record(
+                ExchangeIntentRequest(
+                    idempotencyKey: subject.key, pair: subject.pair, fromAmount: subject.fromAmount, payoutAddress: subject.payoutAddress,
+                    payoutExtraId: subject.payoutMemo, refundAddress: exchange.refundAddress
+                ))
             try await recorded(intent.id, estimate.toAmount)
             intentID = intent.id
             await reached(.intentRecorded)
@@ -99,7 +101,8 @@ struct ExchangeSteps: Sendable {
             }
             let problems = Self.problems(report, exchangeID: exchangeID, from: exchange.from, payin: payin, amount: subject.fromAmount)
             guard problems.isEmpty else {
-                return .refused(reason: "exchange \(exchangeID) is not the one to fund: " + problems.joined(separator: "; "), ownerFixable: false, release: false)
+                return .refused(
+                    reason: "exchange \(exchangeID) is not the one to fund: " + problems.joined(separator: "; "), ownerFixable: false, release: false)
             }
             try await exchange.orders.recordStatus(report, intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
             await reached(.exchangeVerified)
@@ -118,11 +121,15 @@ struct ExchangeSteps: Sendable {
         var problems: [String] = []
         if report.id != exchangeID { problems.append("the status is for exchange \(report.id)") }
         if report.status != .new && report.status != .waiting { problems.append("its status is \(report.status), not waiting") }
-        if report.pair.from.currency.lowercased() != from.currency || (report.pair.from.network ?? report.pair.from.currency).lowercased() != from.network {
+        if report.pair.from.currency.lowercased() != from.currency
+            || (report.pair.from.network ?? report.pair.from.currency).lowercased() != from.network
+        {
             problems.append("it takes \(report.pair.from.currency) on \(report.pair.from.network ?? "?")")
         }
         if report.payinAddress.lowercased() != payin.lowercased() { problems.append("its pay-in address changed") }
-        if let expected = report.expectedAmountFrom, expected != amount { problems.append("it expects \(DecimalText.plain(expected)), not \(DecimalText.plain(amount))") }
+        if let expected = report.expectedAmountFrom, expected != amount {
+            problems.append("it expects \(DecimalText.plain(expected)), not \(DecimalText.plain(amount))")
+        }
         return problems
     }
 

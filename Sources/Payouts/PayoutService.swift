@@ -237,7 +237,8 @@ public struct PayoutService: Sendable {
                 amount = DecimalText.rounded(balance.pending / step, scale: 0, .down) * step
                 let minimum: Decimal
                 do {
-                    minimum = try await minimums.minimum(for: pair(exchange, currency: balance.currency, network: balance.network), exchange: exchange)
+                    minimum = try await minimums.minimum(
+                        for: pair(exchange, currency: balance.currency, network: balance.network), exchange: exchange)
                 } catch {
                     logger.warning(
                         "cannot read ChangeNOW's minimum; the payout waits for the next pass",
@@ -254,21 +255,26 @@ public struct PayoutService: Sendable {
             let plannedAmount = amount
             let created = try await database.withTransaction { connection -> Payout? in
                 // Under the balance row's lock, what is pending cannot change: the amount still fits.
-                let pending = try await PayoutStore.lockPending(ownerUserID: balance.ownerUserID, channelID: balance.channelID, asset: asset, on: connection, logger: logger)
+                let pending = try await PayoutStore.lockPending(
+                    ownerUserID: balance.ownerUserID, channelID: balance.channelID, asset: asset, on: connection, logger: logger)
                 guard pending.units >= plannedAmount else { return nil }
                 let value = PayoutStore.value(of: plannedAmount, pending: pending.units, pendingUSD: pending.valueUSD)
-                guard let payout = try await PayoutStore.insert(
-                    balance, amount: plannedAmount, valueUSD: value, asset: asset, route: route, on: connection, logger: logger
-                ) else {
+                guard
+                    let payout = try await PayoutStore.insert(
+                        balance, amount: plannedAmount, valueUSD: value, asset: asset, route: route, on: connection, logger: logger
+                    )
+                else {
                     return nil
                 }
                 if paysConversions {
-                    try await ConversionStore.claimParts(channelID: payout.channelID, asset: asset, payoutID: payout.id, on: connection, logger: logger)
+                    try await ConversionStore.claimParts(
+                        channelID: payout.channelID, asset: asset, payoutID: payout.id, on: connection, logger: logger)
                 }
                 try await LedgerStore.book(
                     .payout, key: "payout:\(payout.id):planned", orderID: nil, paymentID: nil,
                     entries: [
-                        LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, plannedAmount, valueUSD: value),
+                        LedgerEntry(
+                            .ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, plannedAmount, valueUSD: value),
                         LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -plannedAmount),
                     ],
                     on: connection, logger: logger
@@ -280,7 +286,10 @@ public struct PayoutService: Sendable {
                 pass.planned += 1
                 logger.info(
                     "payout planned",
-                    metadata: ["payout_id": "\(created.id)", "owner": "\(created.ownerUserID)", "route": "\(route.rawValue)", "units": "\(DecimalText.plain(created.amount))"]
+                    metadata: [
+                        "payout_id": "\(created.id)", "owner": "\(created.ownerUserID)", "route": "\(route.rawValue)",
+                        "units": "\(DecimalText.plain(created.amount))",
+                    ]
                 )
             }
             return pass
@@ -292,7 +301,9 @@ public struct PayoutService: Sendable {
     func advancePlanned(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let asset = settlement.asset
-        let planned = try await database.withConnection { try await PayoutStore.inState(.planned, asset: asset, limit: batch, on: $0, logger: logger) }
+        let planned = try await database.withConnection {
+            try await PayoutStore.inState(.planned, asset: asset, limit: batch, on: $0, logger: logger)
+        }
         pass += try await concurrently(planned) { payout in
             var pass = Pass()
             switch payout.route {
@@ -318,7 +329,8 @@ public struct PayoutService: Sendable {
             if try await wallet.outcome(key: payout.transferKey) == nil {
                 if try await fail(payout, from: .planned, reason: "the hot wallet refused the transfer: \(error)", gas: 0) { pass.failed += 1 }
             } else {
-                logger.warning("recording a payout's transfer failed; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+                logger.warning(
+                    "recording a payout's transfer failed; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
             }
             return false
         }
@@ -353,7 +365,8 @@ public struct PayoutService: Sendable {
             }
             await probe?.reached(.validated, payoutID: payout.id)
             guard validation.isValid else {
-                let reason = "ChangeNOW rejects the wallet \(payout.walletAddress) for \(payout.currency) on \(payout.network)"
+                let reason =
+                    "ChangeNOW rejects the wallet \(payout.walletAddress) for \(payout.currency) on \(payout.network)"
                     + (validation.message.map { ": \($0)" } ?? "")
                 if try await fail(payout, from: .planned, reason: reason, gas: 0, ownerFixable: true) { pass.failed += 1 }
                 return false
@@ -398,9 +411,12 @@ public struct PayoutService: Sendable {
     /// on arrival).
     func sentNotice(_ payout: Payout) -> PayoutNotice {
         if payout.route == .exchange, let estimate = payout.estimatedTo {
-            return PayoutNotice(payoutID: payout.id, amount: "≈" + DecimalText.plain(estimate), currency: payout.currency, network: payout.network, wallet: payout.walletAddress)
+            return PayoutNotice(
+                payoutID: payout.id, amount: "≈" + DecimalText.plain(estimate), currency: payout.currency, network: payout.network,
+                wallet: payout.walletAddress)
         }
-        return PayoutNotice(payoutID: payout.id, amount: coins(payout), currency: payout.currency, network: payout.network, wallet: payout.walletAddress)
+        return PayoutNotice(
+            payoutID: payout.id, amount: coins(payout), currency: payout.currency, network: payout.network, wallet: payout.walletAddress)
     }
 
     func directNotice(_ payout: Payout, hash: String?) -> PayoutNotice {
@@ -413,7 +429,8 @@ public struct PayoutService: Sendable {
     func exchangeNotice(_ payout: Payout) -> PayoutNotice {
         PayoutNotice(
             payoutID: payout.id, amount: payout.amountTo.map(DecimalText.plain) ?? "?", currency: payout.currency, network: payout.network,
-            wallet: payout.walletAddress, transactionHash: payout.payoutHash.map { Self.transactionLink(network: payout.network, hash: $0, explorer: nil) }
+            wallet: payout.walletAddress,
+            transactionHash: payout.payoutHash.map { Self.transactionLink(network: payout.network, hash: $0, explorer: nil) }
         )
     }
 
@@ -438,7 +455,9 @@ public struct PayoutService: Sendable {
     func trackSending(batch: Int, into pass: inout Pass) async throws {
         let logger = self.logger
         let asset = settlement.asset
-        let sending = try await database.withConnection { try await PayoutStore.inState(.sending, asset: asset, limit: batch, on: $0, logger: logger) }
+        let sending = try await database.withConnection {
+            try await PayoutStore.inState(.sending, asset: asset, limit: batch, on: $0, logger: logger)
+        }
         pass += try await concurrently(sending) { payout in
             var pass = Pass()
             switch try await wallet.outcome(key: payout.transferKey) {
@@ -447,7 +466,9 @@ public struct PayoutService: Sendable {
             case .confirmed(let gas, let hash)?:
                 let next: PayoutState = payout.route == .direct ? .paid : .exchanging
                 let moved = try await database.withTransaction { connection -> Bool in
-                    guard try await PayoutStore.move(payout.id, from: .sending, to: next, gas: gas, on: connection, logger: logger) else { return false }
+                    guard try await PayoutStore.move(payout.id, from: .sending, to: next, gas: gas, on: connection, logger: logger) else {
+                        return false
+                    }
                     var entries = [LedgerEntry(.networkFees, asset: gasAsset, gas), LedgerEntry(.hotWallet, asset: gasAsset, -gas)]
                     switch payout.route {
                     case .direct:
@@ -460,9 +481,13 @@ public struct PayoutService: Sendable {
                             .payoutArrived(directNotice(payout, hash: hash)), channelID: payout.channelID, queue: queue, on: connection
                         )
                     case .exchange:
-                        entries += [LedgerEntry(.exchangeClearing, asset: asset, payout.amount), LedgerEntry(.hotWallet, asset: asset, -payout.amount)]
+                        entries += [
+                            LedgerEntry(.exchangeClearing, asset: asset, payout.amount), LedgerEntry(.hotWallet, asset: asset, -payout.amount),
+                        ]
                     }
-                    try await LedgerStore.book(.payout, key: "payout:\(payout.id):\(next == .paid ? "paid" : "funded")", orderID: nil, paymentID: nil, entries: entries, on: connection, logger: logger)
+                    try await LedgerStore.book(
+                        .payout, key: "payout:\(payout.id):\(next == .paid ? "paid" : "funded")", orderID: nil, paymentID: nil, entries: entries,
+                        on: connection, logger: logger)
                     return true
                 }
                 guard moved else { return pass }
@@ -488,7 +513,9 @@ public struct PayoutService: Sendable {
         guard let exchange else { return }
         let logger = self.logger
         let asset = settlement.asset
-        var open = try await database.withConnection { try await PayoutStore.inState(.exchanging, asset: asset, limit: batch, on: $0, logger: logger) }
+        var open = try await database.withConnection {
+            try await PayoutStore.inState(.exchanging, asset: asset, limit: batch, on: $0, logger: logger)
+        }
         open += try await database.withConnection { try await PayoutStore.inState(.held, asset: asset, limit: batch, on: $0, logger: logger) }
         pass += try await concurrently(open) { payout in
             var pass = Pass()
@@ -497,7 +524,8 @@ public struct PayoutService: Sendable {
             do {
                 intent = try await exchange.orders.refreshStatus(intentId: intentID, verifyingAlertAfter: exchange.verifyingAlertAfter)
             } catch {
-                logger.warning("cannot read a payout's exchange; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
+                logger.warning(
+                    "cannot read a payout's exchange; trying again next pass", metadata: ["payout_id": "\(payout.id)", "error": "\(error)"])
                 return pass
             }
             switch intent.state {
@@ -505,12 +533,14 @@ public struct PayoutService: Sendable {
                 let tracking = try await exchange.orders.tracking(intentId: intentID)
                 let moved = try await database.withTransaction { connection -> Bool in
                     guard try await PayoutStore.move(payout.id, from: payout.state, to: .paid, on: connection, logger: logger) else { return false }
-                    try await PayoutStore.recordArrival(payout.id, amountTo: tracking.amountTo, payoutHash: tracking.payoutHash, on: connection, logger: logger)
+                    try await PayoutStore.recordArrival(
+                        payout.id, amountTo: tracking.amountTo, payoutHash: tracking.payoutHash, on: connection, logger: logger)
                     try await PayoutStore.addPaidOut(payout, on: connection, logger: logger)
                     var arrived = payout
                     arrived.amountTo = tracking.amountTo
                     arrived.payoutHash = tracking.payoutHash
-                    try await OwnerNotifications.enqueue(.payoutArrived(exchangeNotice(arrived)), channelID: payout.channelID, queue: queue, on: connection)
+                    try await OwnerNotifications.enqueue(
+                        .payoutArrived(exchangeNotice(arrived)), channelID: payout.channelID, queue: queue, on: connection)
                     try await LedgerStore.book(
                         .payout, key: "payout:\(payout.id):paid", orderID: nil, paymentID: nil,
                         entries: [
@@ -528,7 +558,9 @@ public struct PayoutService: Sendable {
                     arrived.amountTo = tracking.amountTo
                     arrived.payoutHash = tracking.payoutHash
                     arrived.state = .paid
-                    logger.info("payout paid through the exchange", metadata: ["payout_id": "\(payout.id)", "amount_to": "\(tracking.amountTo.map(DecimalText.plain) ?? "?")"])
+                    logger.info(
+                        "payout paid through the exchange",
+                        metadata: ["payout_id": "\(payout.id)", "amount_to": "\(tracking.amountTo.map(DecimalText.plain) ?? "?")"])
                     await events?.payoutArrived(arrived)
                 }
             case .refunded:
@@ -539,16 +571,19 @@ public struct PayoutService: Sendable {
             case .failed:
                 if payout.state == .exchanging {
                     let moved = try await database.withConnection {
-                        try await PayoutStore.move(payout.id, from: .exchanging, to: .held, failure: "the exchange failed after it was funded; the money is at ChangeNOW", on: $0, logger: logger)
+                        try await PayoutStore.move(
+                            payout.id, from: .exchanging, to: .held, failure: "the exchange failed after it was funded; the money is at ChangeNOW",
+                            on: $0, logger: logger)
                     }
                     if moved {
                         pass.held += 1
                         try await database.withConnection { connection in
                             try await queue.enqueue(
-                                SubscriptionAlertJob(alert: .payoutFailed(
-                                    payoutID: payout.id, ownerUserID: payout.ownerUserID,
-                                    reason: "exchange \(intent.exchangeId ?? "?") failed after it was funded; ask ChangeNOW for the refund"
-                                )),
+                                SubscriptionAlertJob(
+                                    alert: .payoutFailed(
+                                        payoutID: payout.id, ownerUserID: payout.ownerUserID,
+                                        reason: "exchange \(intent.exchangeId ?? "?") failed after it was funded; ask ChangeNOW for the refund"
+                                    )),
                                 on: connection
                             )
                         }
@@ -569,7 +604,10 @@ public struct PayoutService: Sendable {
         let asset = settlement.asset
         let queue = self.queue
         let ended = try await database.withTransaction { connection -> Bool in
-            guard try await PayoutStore.move(payout.id, from: payout.state, to: .failed, failure: reason, refund: refundUnits, on: connection, logger: logger) else {
+            guard
+                try await PayoutStore.move(
+                    payout.id, from: payout.state, to: .failed, failure: reason, refund: refundUnits, on: connection, logger: logger)
+            else {
                 return false
             }
             if paysConversions { try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger) }
@@ -580,12 +618,16 @@ public struct PayoutService: Sendable {
                     LedgerEntry(.hotWallet, asset: asset, refundUnits),
                     LedgerEntry(.networkFees, asset: asset, payout.amount - refundUnits),
                     LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
-                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount, valueUSD: payout.valueUSD.map { -$0 }),
+                    LedgerEntry(
+                        .ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount,
+                        valueUSD: payout.valueUSD.map { -$0 }),
                 ],
                 on: connection, logger: logger
             )
-            try await queue.enqueue(SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection)
-            try await OwnerNotifications.enqueue(.payoutFailed(failedNotice(payout), problem: .other), channelID: payout.channelID, queue: queue, on: connection)
+            try await queue.enqueue(
+                SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection)
+            try await OwnerNotifications.enqueue(
+                .payoutFailed(failedNotice(payout), problem: .other), channelID: payout.channelID, queue: queue, on: connection)
             return true
         }
         if ended {
@@ -600,14 +642,19 @@ public struct PayoutService: Sendable {
     /// channel may be planned again at once (the amount was below what the exchange takes). Returns whether
     /// this call ended it.
     @discardableResult
-    func fail(_ payout: Payout, from state: PayoutState, reason: String, gas: Decimal, ownerFixable: Bool = false, release: Bool = false) async throws -> Bool {
+    func fail(_ payout: Payout, from state: PayoutState, reason: String, gas: Decimal, ownerFixable: Bool = false, release: Bool = false) async throws
+        -> Bool
+    {
         let logger = self.logger
         let asset = settlement.asset
         let queue = self.queue
         let ended = try await database.withTransaction { connection -> Bool in
-            guard try await PayoutStore.move(
-                payout.id, from: state, to: .failed, failure: reason, gas: gas, ownerFixable: ownerFixable, released: release, on: connection, logger: logger
-            ) else {
+            guard
+                try await PayoutStore.move(
+                    payout.id, from: state, to: .failed, failure: reason, gas: gas, ownerFixable: ownerFixable, released: release, on: connection,
+                    logger: logger
+                )
+            else {
                 return false
             }
             if paysConversions { try await ConversionStore.releaseParts(payoutID: payout.id, on: connection, logger: logger) }
@@ -615,7 +662,9 @@ public struct PayoutService: Sendable {
                 .payout, key: "payout:\(payout.id):failed", orderID: nil, paymentID: nil,
                 entries: [
                     LedgerEntry(.ownerInFlight, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, payout.amount),
-                    LedgerEntry(.ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount, valueUSD: payout.valueUSD.map { -$0 }),
+                    LedgerEntry(
+                        .ownerPayable, owner: payout.ownerUserID, channel: payout.channelID, asset: asset, -payout.amount,
+                        valueUSD: payout.valueUSD.map { -$0 }),
                     LedgerEntry(.networkFees, asset: gasAsset, gas),
                     LedgerEntry(.hotWallet, asset: gasAsset, -gas),
                 ],
@@ -626,14 +675,17 @@ public struct PayoutService: Sendable {
                     SubscriptionAlertJob(alert: .payoutFailed(payoutID: payout.id, ownerUserID: payout.ownerUserID, reason: reason)), on: connection
                 )
                 try await OwnerNotifications.enqueue(
-                    .payoutFailed(failedNotice(payout), problem: ownerFixable ? .invalidWallet : .other), channelID: payout.channelID, queue: queue, on: connection
+                    .payoutFailed(failedNotice(payout), problem: ownerFixable ? .invalidWallet : .other), channelID: payout.channelID, queue: queue,
+                    on: connection
                 )
             }
             return true
         }
         if ended {
             if release {
-                logger.notice("payout returned to pending; it is planned again when the exchange takes it", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
+                logger.notice(
+                    "payout returned to pending; it is planned again when the exchange takes it",
+                    metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
             } else {
                 logger.error("payout failed; its amount is pending again", metadata: ["payout_id": "\(payout.id)", "reason": "\(reason)"])
                 var failed = payout
@@ -772,7 +824,9 @@ public struct PayoutRunner: JobHandler {
                 Counter(label: "telepay_conversions_total", dimensions: [("event", event)], factory: metrics).increment()
             }
         }
-        for (event, count) in [("planned", pass.planned), ("carried", pass.carried), ("paid", pass.paid), ("failed", pass.failed), ("held", pass.held)] where count > 0 {
+        for (event, count) in [
+            ("planned", pass.planned), ("carried", pass.carried), ("paid", pass.paid), ("failed", pass.failed), ("held", pass.held),
+        ] where count > 0 {
             Counter(label: "telepay_payouts_total", dimensions: [("event", event)], factory: metrics).increment(by: count)
         }
         let open = try await desk.openCounts()

@@ -57,7 +57,11 @@ public struct Payout: Sendable, Hashable {
         }
     }
 
-    public init(id: Int64, ownerUserID: Int64, channelID: Int64, asset: String, amount: Decimal, route: PayoutRoute, currency: String, network: String, walletAddress: String, walletMemo: String?, state: PayoutState, failure: String?, exchangeIntentID: Int64?, estimatedTo: Decimal?, amountTo: Decimal?, payoutHash: String?, ownerFixable: Bool, createdAt: Date, updatedAt: Date, valueUSD: Decimal? = nil) {
+    public init(
+        id: Int64, ownerUserID: Int64, channelID: Int64, asset: String, amount: Decimal, route: PayoutRoute, currency: String, network: String,
+        walletAddress: String, walletMemo: String?, state: PayoutState, failure: String?, exchangeIntentID: Int64?, estimatedTo: Decimal?,
+        amountTo: Decimal?, payoutHash: String?, ownerFixable: Bool, createdAt: Date, updatedAt: Date, valueUSD: Decimal? = nil
+    ) {
         self.id = id
         self.ownerUserID = ownerUserID
         self.channelID = channelID
@@ -140,13 +144,17 @@ enum PayoutStore {
     )
 
     static func payout(_ row: Row) throws -> Payout {
-        let (id, owner, channel, asset, amount, route, currency, network, wallet, memo, state, failure, intent, estimated, amountTo, hash, fixable, created, updated, value) = row
+        let (
+            id, owner, channel, asset, amount, route, currency, network, wallet, memo, state, failure, intent, estimated, amountTo, hash, fixable,
+            created, updated, value
+        ) = row
         guard let state = PayoutState(rawValue: state) else { throw PayoutError.unknownState(state) }
         guard let route = PayoutRoute(rawValue: route) else { throw PayoutError.unknownRoute(route) }
         return Payout(
             id: id, ownerUserID: owner, channelID: channel, asset: asset, amount: try DecimalText.require(amount, "payout amount"), route: route,
             currency: currency, network: network, walletAddress: wallet, walletMemo: memo, state: state, failure: failure, exchangeIntentID: intent,
-            estimatedTo: try estimated.map { try DecimalText.require($0, "estimate") }, amountTo: try amountTo.map { try DecimalText.require($0, "amount to") },
+            estimatedTo: try estimated.map { try DecimalText.require($0, "estimate") },
+            amountTo: try amountTo.map { try DecimalText.require($0, "amount to") },
             payoutHash: hash, ownerFixable: fixable, createdAt: created, updatedAt: updated,
             valueUSD: try value.map { try DecimalText.require($0, "payout value") }
         )
@@ -155,7 +163,9 @@ enum PayoutStore {
     /// Channels paying `strategy` whose owner has something pending in `asset`, with no payout open, and not
     /// stopped by a failed payout: the channel's latest payout failed, nobody released it, and (when the
     /// failure was the owner's to fix) the owner has not changed the wallet since.
-    static func plannable(asset: String, rule: PayoutPlanning, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [PlannableBalance] {
+    static func plannable(asset: String, rule: PayoutPlanning, limit: Int, on connection: PostgresConnection, logger: Logger) async throws
+        -> [PlannableBalance]
+    {
         let everyThreshold: Bool
         let unitsPerUSD: Decimal
         switch rule {
@@ -196,13 +206,15 @@ enum PayoutStore {
     static func lockPending(
         ownerUserID: Int64, channelID: Int64, asset: String, on connection: PostgresConnection, logger: Logger
     ) async throws -> (units: Decimal, valueUSD: Decimal) {
-        guard let (units, value) = try await connection.first(
-            """
-            SELECT pending::text, pending_usd::text FROM owner_balances
-            WHERE owner_user_id = \(ownerUserID) AND channel_id = \(channelID) AND asset = \(asset) FOR UPDATE
-            """,
-            as: (String, String).self, logger: logger
-        ) else { return (0, 0) }
+        guard
+            let (units, value) = try await connection.first(
+                """
+                SELECT pending::text, pending_usd::text FROM owner_balances
+                WHERE owner_user_id = \(ownerUserID) AND channel_id = \(channelID) AND asset = \(asset) FOR UPDATE
+                """,
+                as: (String, String).self, logger: logger
+            )
+        else { return (0, 0) }
         return (try DecimalText.require(units, "pending"), try DecimalText.require(value, "pending value"))
     }
 
@@ -215,7 +227,8 @@ enum PayoutStore {
 
     /// Records a planned payout unless the channel already has an open one.
     static func insert(
-        _ balance: PlannableBalance, amount: Decimal, valueUSD: Decimal, asset: String, route: PayoutRoute, on connection: PostgresConnection, logger: Logger
+        _ balance: PlannableBalance, amount: Decimal, valueUSD: Decimal, asset: String, route: PayoutRoute, on connection: PostgresConnection,
+        logger: Logger
     ) async throws -> Payout? {
         try await connection.first(
             """

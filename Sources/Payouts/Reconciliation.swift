@@ -84,12 +84,18 @@ public struct Reconciliation: Sendable {
         func ledger(_ asset: String) -> Decimal {
             summary.balances.first { $0.account == LedgerAccount.hotWallet.rawValue && $0.asset == asset }?.amount ?? 0
         }
-        var lines = [Line(asset: "ETH", onChain: try Self.decimal(try await rpc.balance(of: wallet, at: .number(block))), ledger: ledger("ETH"), minedNotBooked: 0, arrivedNotBooked: 0, explanations: [])]
+        var lines = [
+            Line(
+                asset: "ETH", onChain: try Self.decimal(try await rpc.balance(of: wallet, at: .number(block))), ledger: ledger("ETH"),
+                minedNotBooked: 0, arrivedNotBooked: 0, explanations: [])
+        ]
         for (asset, contract) in tokens.sorted(by: { $0.key < $1.key }) {
-            lines.append(Line(
-                asset: asset, onChain: try Self.decimal(try await rpc.tokenBalance(token: contract, owner: wallet, at: .number(block))), ledger: ledger(asset),
-                minedNotBooked: 0, arrivedNotBooked: 0, explanations: []
-            ))
+            lines.append(
+                Line(
+                    asset: asset, onChain: try Self.decimal(try await rpc.tokenBalance(token: contract, owner: wallet, at: .number(block))),
+                    ledger: ledger(asset),
+                    minedNotBooked: 0, arrivedNotBooked: 0, explanations: []
+                ))
         }
         func add(_ asset: String, out: Decimal = 0, in arrived: Decimal = 0, _ why: String) {
             guard let index = lines.firstIndex(where: { $0.asset == asset }) else { return }
@@ -114,11 +120,14 @@ public struct Reconciliation: Sendable {
         }
         for (key, what, asset) in keyed {
             guard let transfer = try await sender.transfer(key: key), let hash = transfer.minedTransactionHash,
-                  let receipt = try await rpc.transactionReceipt(hash), receipt.blockNumber <= block else { continue }
+                let receipt = try await rpc.transactionReceipt(hash), receipt.blockNumber <= block
+            else { continue }
             let gas = try Self.decimal(receipt.fee)
             let value = receipt.succeeded ? try Self.decimal(transfer.amount) : 0
             if asset == "ETH" {
-                add("ETH", out: value + gas, "\(what): \(DecimalText.plain(value)) wei and \(DecimalText.plain(gas)) wei of gas mined, not booked yet")
+                add(
+                    "ETH", out: value + gas, "\(what): \(DecimalText.plain(value)) wei and \(DecimalText.plain(gas)) wei of gas mined, not booked yet"
+                )
             } else {
                 add(asset, out: value, "\(what): \(DecimalText.plain(value)) \(asset) units mined, not booked yet")
                 add("ETH", out: gas, "\(what): \(DecimalText.plain(gas)) wei of gas mined, not booked yet")
@@ -126,11 +135,16 @@ public struct Reconciliation: Sendable {
         }
         // A conversion's USDT that arrived and is not allocated yet.
         if let conversion, conversion.state == .exchanging || conversion.state == .held, let contract = tokens[conversion.toAsset],
-           let intentID = conversion.exchangeIntentID, let orders {
-            if let hash = try await orders.tracking(intentId: intentID).payoutHash, let bytes = try? Hex.decodeData(hash), bytes.count == 32, let receipt = try await rpc.transactionReceipt(bytes),
-               receipt.blockNumber <= block, receipt.succeeded {
+            let intentID = conversion.exchangeIntentID, let orders
+        {
+            if let hash = try await orders.tracking(intentId: intentID).payoutHash, let bytes = try? Hex.decodeData(hash), bytes.count == 32,
+                let receipt = try await rpc.transactionReceipt(bytes),
+                receipt.blockNumber <= block, receipt.succeeded
+            {
                 let units = try Self.decimal(ERC20.received(by: wallet, token: contract, in: receipt.logs))
-                add(conversion.toAsset, in: units, "conversion \(conversion.id): \(DecimalText.plain(units)) \(conversion.toAsset) units arrived, not allocated yet")
+                add(
+                    conversion.toAsset, in: units,
+                    "conversion \(conversion.id): \(DecimalText.plain(units)) \(conversion.toAsset) units arrived, not allocated yet")
             }
         }
         var exchanges: ExchangeReconciliation?
@@ -201,12 +215,19 @@ public struct ReconciliationRunner: JobHandler {
         let drifted = !report.isClean
         let before = previous.swap(drifted)
         guard drifted, before else {
-            if drifted { reconciliation.logger.warning("reconciliation found drift; alerting if the next pass finds it too", metadata: ["block": "\(report.block)"]) }
+            if drifted {
+                reconciliation.logger.warning(
+                    "reconciliation found drift; alerting if the next pass finds it too", metadata: ["block": "\(report.block)"])
+            }
             return
         }
-        var parts = report.drifts.map { "\($0.asset) on chain \(DecimalText.plain($0.onChain)), books explain \(DecimalText.plain($0.expected)) (hot_wallet \(DecimalText.plain($0.ledger))), drift \(DecimalText.plain($0.drift))" }
+        var parts = report.drifts.map {
+            "\($0.asset) on chain \(DecimalText.plain($0.onChain)), books explain \(DecimalText.plain($0.expected)) (hot_wallet \(DecimalText.plain($0.ledger))), drift \(DecimalText.plain($0.drift))"
+        }
         if let exchanges = report.exchanges, !exchanges.isClean {
-            parts.append("ChangeNOW: \(exchanges.orphans.count) exchange(s) without an intent, \(exchanges.missing.count) recorded exchange(s) ChangeNOW does not list")
+            parts.append(
+                "ChangeNOW: \(exchanges.orphans.count) exchange(s) without an intent, \(exchanges.missing.count) recorded exchange(s) ChangeNOW does not list"
+            )
         }
         let detail = parts.joined(separator: "; ")
         try await reconciliation.database.withConnection { connection in

@@ -1,6 +1,6 @@
 import Foundation
-import NOWPaymentsFake
 import Money
+import NOWPaymentsFake
 
 struct CheckoutRequest: Decodable, Sendable {
     var invoice: String
@@ -49,8 +49,9 @@ struct Checkout {
         var paymentID: Int64
         switch request.action {
         case "refund":
-            guard let paid = await payments.payments.values.filter({ $0.invoiceID == invoice.id && ["finished", "partially_paid"].contains($0.status) })
-                .max(by: { $0.id < $1.id })
+            guard
+                let paid = await payments.payments.values.filter({ $0.invoiceID == invoice.id && ["finished", "partially_paid"].contains($0.status) })
+                    .max(by: { $0.id < $1.id })
             else { throw SandboxActionError.invalid("nothing was paid on this invoice, so nothing can be refunded") }
             paymentID = paid.id
             statuses = ["refunded"]
@@ -63,12 +64,13 @@ struct Checkout {
             } catch {
                 throw SandboxActionError.invalid("NOWPayments refuses the payment: \(error)")
             }
-            statuses = switch request.action {
-            case "full": ["waiting", "confirming", "finished"]
-            case "part": ["waiting", "partially_paid"]
-            case "expire": ["waiting", "expired"]
-            default: ["waiting", "failed"]
-            }
+            statuses =
+                switch request.action {
+                case "full": ["waiting", "confirming", "finished"]
+                case "part": ["waiting", "partially_paid"]
+                case "expire": ["waiting", "expired"]
+                default: ["waiting", "failed"]
+                }
         default:
             throw SandboxActionError.invalid("unknown checkout action \(request.action): full, part, expire, fail or refund")
         }

@@ -186,7 +186,8 @@ public enum Sandbox {
         }
         var servers = [telegramServer, paymentsServer.server]
         do {
-            let chain: Result<SandboxChain, SandboxChainUnavailable> = settings.startsChain
+            let chain: Result<SandboxChain, SandboxChainUnavailable> =
+                settings.startsChain
                 ? await SandboxChain.start(logger: logger)
                 : .failure(SandboxChainUnavailable(reason: "started without a chain"))
             var chainEnvironment: [String: String] = [:]
@@ -200,10 +201,11 @@ public enum Sandbox {
                 chainEnvironment.merge(exchange.environment) { $1 }
             case .failure(let why): logger.notice("the sandbox runs without a local chain", metadata: ["reason": "\(why.reason)"])
             }
-            var configuration = try Configuration.load(environment: environment(
-                settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments,
-                chain: chainEnvironment
-            ))
+            var configuration = try Configuration.load(
+                environment: environment(
+                    settings: settings, telegramURL: telegramURL, telegramToken: bot.token, paymentsURL: paymentsServer.baseURL, payments: payments,
+                    chain: chainEnvironment
+                ))
             try SandboxGuard.requireSimulated(configuration)
             let world = SandboxWorldState(bot: bot, payments: payments, clock: SandboxClock(), chain: chain)
             // Offer posts are refreshed on the same clock, so moving time shows the scheduled re-posts too.
@@ -222,7 +224,8 @@ public enum Sandbox {
                     if case .success = chain, let database = databaseBox.withLock({ $0 }) {
                         do {
                             _ = try await Reconciliation.recordDeposit(
-                                asset: "ETH", units: SettlementAsset.ether.unitsPerCoin * Decimal(SandboxChain.gasEther), note: "the sandbox's gas money",
+                                asset: "ETH", units: SettlementAsset.ether.unitsPerCoin * Decimal(SandboxChain.gasEther),
+                                note: "the sandbox's gas money",
                                 database: database, logger: logger
                             )
                         } catch {

@@ -23,7 +23,8 @@ public struct SandboxChain: Sendable {
             let secret = LocalChain.randomSecret()
             let key = try PrivateKey(bytes: secret)
             try await chain.fund(key.address, wei: BigUInt(gasEther) * LocalChain.ether)
-            logger.notice("local chain started", metadata: ["rpc": "\(chain.url)", "chain_id": "\(chain.chainId)", "hot_wallet": "\(key.address.checksummed)"])
+            logger.notice(
+                "local chain started", metadata: ["rpc": "\(chain.url)", "chain_id": "\(chain.chainId)", "hot_wallet": "\(key.address.checksummed)"])
             return .success(SandboxChain(chain: chain, secret: secret, hotWallet: key.address))
         } catch {
             let firstLine = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
@@ -47,13 +48,15 @@ public struct SandboxChain: Sendable {
     /// exchange payouts and threshold conversions are paid on the chain. Serves until `server` is cancelled.
     public func startExchange(logger: Logger) async throws -> (environment: [String: String], server: Task<Void, any Error>) {
         let treasury = try await chain.fundedWallet(ether: 50)
-        let usdt = try await chain.deployToken(name: "Tether USD", symbol: "USDT", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
+        let usdt = try await chain.deployToken(
+            name: "Tether USD", symbol: "USDT", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
         let usdc = try await chain.deployToken(name: "USD Coin", symbol: "USDC", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
         let exchange = FakeChangeNow()
-        await exchange.settle(on: .init(
-            rpc: chain.rpc, chainId: chain.chainId, treasury: treasury,
-            tokens: ["usdt/eth": .init(address: usdt, decimals: 6), "usdc/eth": .init(address: usdc, decimals: 6)]
-        ))
+        await exchange.settle(
+            on: .init(
+                rpc: chain.rpc, chainId: chain.chainId, treasury: treasury,
+                tokens: ["usdt/eth": .init(address: usdt, decimals: 6), "usdc/eth": .init(address: usdc, decimals: 6)]
+            ))
         let (urls, continuation) = AsyncStream.makeStream(of: String.self)
         let server = Task {
             try await exchange.serve { url in
@@ -70,15 +73,17 @@ public struct SandboxChain: Sendable {
         logger.notice("simulated exchange started", metadata: ["url": "\(url)", "usdt": "\(usdt.checksummed)", "usdc": "\(usdc.checksummed)"])
         let apiKey = await exchange.apiKeys.sorted().first ?? ""
         let privateKey = await exchange.privateKeys.keys.sorted().first ?? ""
-        return ([
-            "TELEPAY_CHANGENOW_API_URL": url,
-            "TELEPAY_CHANGENOW_API_KEY": apiKey,
-            "TELEPAY_CHANGENOW_PRIVATE_API_KEY": privateKey,
-            "TELEPAY_USDT_CONTRACT": usdt.checksummed,
-            // Conversions and threshold payouts run every minute rather than every 15 and 5.
-            "TELEPAY_CONVERSION_MINUTES": "1",
-            "TELEPAY_THRESHOLD_PAYOUT_MINUTES": "1",
-        ], server)
+        return (
+            [
+                "TELEPAY_CHANGENOW_API_URL": url,
+                "TELEPAY_CHANGENOW_API_KEY": apiKey,
+                "TELEPAY_CHANGENOW_PRIVATE_API_KEY": privateKey,
+                "TELEPAY_USDT_CONTRACT": usdt.checksummed,
+                // Conversions and threshold payouts run every minute rather than every 15 and 5.
+                "TELEPAY_CONVERSION_MINUTES": "1",
+                "TELEPAY_THRESHOLD_PAYOUT_MINUTES": "1",
+            ], server
+        )
     }
 
     /// NOWPayments pays each finished payment's outcome into the hot wallet on this chain, as it would on mainnet.

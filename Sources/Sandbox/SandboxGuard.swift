@@ -39,9 +39,10 @@ public enum SandboxGuard {
     /// Whether `url` is an http(s) URL whose host is this machine.
     public static func isLoopback(_ url: String) -> Bool {
         guard let components = URLComponents(string: url), let host = components.host?.lowercased(),
-              ["http", "https"].contains(components.scheme?.lowercased() ?? "")
+            ["http", "https"].contains(components.scheme?.lowercased() ?? "")
         else { return false }
-        return host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
-            && host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+        return host == "localhost" || host == "::1" || host == "[::1]"
+            || host.hasPrefix("127.")
+                && host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
     }
 }

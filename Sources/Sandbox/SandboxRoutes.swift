@@ -57,7 +57,8 @@ struct SandboxRoutes: Sendable {
         router.post("/sandbox/api/checkout") { request, _ in
             let checkout: CheckoutRequest
             do {
-                checkout = try JSONDecoder().decode(CheckoutRequest.self, from: Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
+                checkout = try JSONDecoder().decode(
+                    CheckoutRequest.self, from: Data(try await request.body.collect(upTo: 64 * 1024).readableBytesView))
             } catch {
                 return Self.failure(.badRequest, "the checkout request is not valid JSON of the expected shape: \(error)")
             }
@@ -75,20 +76,22 @@ struct SandboxRoutes: Sendable {
             headers[.cacheControl] = "no-cache"
             // Each stream ends cleanly after 20 s, within the server's request deadline (30 s), which would
             // otherwise cut it; the browser reconnects after `retry` ms and the page refreshes on the first event.
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                try await writer.write(ByteBuffer(string: "retry: 300\n\n"))
-                var last: Int?
-                let end = ContinuousClock.now + .seconds(20)
-                while !Task.isCancelled, ContinuousClock.now < end {
-                    let version = await Self.version(of: world)
-                    if version != last {
-                        last = version
-                        try await writer.write(ByteBuffer(string: "data: \(version)\n\n"))
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "retry: 300\n\n"))
+                    var last: Int?
+                    let end = ContinuousClock.now + .seconds(20)
+                    while !Task.isCancelled, ContinuousClock.now < end {
+                        let version = await Self.version(of: world)
+                        if version != last {
+                            last = version
+                            try await writer.write(ByteBuffer(string: "data: \(version)\n\n"))
+                        }
+                        try await Task.sleep(for: .milliseconds(200))
                     }
-                    try await Task.sleep(for: .milliseconds(200))
-                }
-                try await writer.finish(nil)
-            })
+                    try await writer.finish(nil)
+                })
         }
     }
 
@@ -121,16 +124,22 @@ struct SandboxRoutes: Sendable {
             ((($0.messageID, 0, 0)), Self.messageView($0))
         }
         for entry in await world.transcript.entries(of: persona) {
-            items.append(((entry.afterMessageID, 1, entry.sequence), MessageView(id: -Int64(entry.sequence) - 1, fromBot: false, text: entry.text, html: false, buttons: [])))
+            items.append(
+                (
+                    (entry.afterMessageID, 1, entry.sequence),
+                    MessageView(id: -Int64(entry.sequence) - 1, fromBot: false, text: entry.text, html: false, buttons: [])
+                ))
         }
         items.sort { $0.key < $1.key }
         var replyKeyboard: [[ReplyButtonView]]?
         if let markup = sent.last(where: { !$0.deleted && $0.replyMarkup != nil })?.replyMarkup, case .replyKeyboard(let keyboard) = markup {
             replyKeyboard = keyboard.keyboard.map { row in
                 row.map { button in
-                    ReplyButtonView(text: button.text, requestChat: button.requestChat.map { request in
-                        Self.pickable(request, persona: persona, chats: chats, members: members)
-                    })
+                    ReplyButtonView(
+                        text: button.text,
+                        requestChat: button.requestChat.map { request in
+                            Self.pickable(request, persona: persona, chats: chats, members: members)
+                        })
                 }
             }
         }
@@ -141,23 +150,28 @@ struct SandboxRoutes: Sendable {
             guard isMember || chat.username != nil || status == "kicked" else { continue }
             let manages = status == "creator" || status == "administrator"
             let roster = (members[id] ?? [:]).sorted { $0.key < $1.key }.map { userID, member in
-                MemberView(id: userID, name: userID == bot.bot.id ? "\(bot.bot.firstName) (bot)" : users[userID]?.firstName ?? "\(userID)", status: Self.status(member))
+                MemberView(
+                    id: userID, name: userID == bot.bot.id ? "\(bot.bot.firstName) (bot)" : users[userID]?.firstName ?? "\(userID)",
+                    status: Self.status(member))
             }
             // Requests filed through the page, with their outcome; then any other pending ones.
             let pending = await bot.pendingJoinRequests[id] ?? []
             let filed = await world.transcript.joinRequests[id] ?? []
             var requests = filed.map { userID in
-                let outcome = pending.contains(userID) ? "pending"
+                let outcome =
+                    pending.contains(userID)
+                    ? "pending"
                     : ["member", "restricted"].contains(Self.status(members[id]?[userID])) ? "approved" : "declined"
                 return MemberView(id: userID, name: users[userID]?.firstName ?? "\(userID)", status: outcome)
             }
             requests += pending.subtracting(filed).sorted().map { MemberView(id: $0, name: users[$0]?.firstName ?? "\($0)", status: "pending") }
-            channels.append(ChannelView(
-                id: id, title: chat.title ?? "", username: chat.username, membership: status,
-                posts: await bot.sentMessages(to: id).filter { !$0.deleted }.map(Self.messageView),
-                members: manages ? roster.filter { $0.status != "left" } : [],
-                joinRequests: manages ? requests : (requests.contains { $0.id == persona } ? requests.filter { $0.id == persona } : [])
-            ))
+            channels.append(
+                ChannelView(
+                    id: id, title: chat.title ?? "", username: chat.username, membership: status,
+                    posts: await bot.sentMessages(to: id).filter { !$0.deleted }.map(Self.messageView),
+                    members: manages ? roster.filter { $0.status != "left" } : [],
+                    joinRequests: manages ? requests : (requests.contains { $0.id == persona } ? requests.filter { $0.id == persona } : [])
+                ))
         }
         let toasts = await bot.answeredCallbacks.compactMap { id, text in text.map { ToastView(id: id, text: $0) } }
         return StateView(
@@ -184,7 +198,9 @@ struct SandboxRoutes: Sendable {
 
     /// The persona's channels the chat picker offers for `request`: of the asked kind, with or without a public
     /// username as asked, where the persona holds the asked rights (Telegram checks them again on the pick).
-    static func pickable(_ request: KeyboardButtonRequestChat, persona: Int64, chats: [Int64: Chat], members: [Int64: [Int64: ChatMember]]) -> PickerView {
+    static func pickable(_ request: KeyboardButtonRequestChat, persona: Int64, chats: [Int64: Chat], members: [Int64: [Int64: ChatMember]])
+        -> PickerView
+    {
         let candidates = chats.sorted { $0.key > $1.key }.compactMap { id, chat -> PickerChat? in
             guard chat.type == (request.chatIsChannel ? "channel" : "supergroup") else { return nil }
             if let wantsUsername = request.chatHasUsername, wantsUsername != (chat.username != nil) { return nil }

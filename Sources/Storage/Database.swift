@@ -1,7 +1,7 @@
 import CoreMetrics
-import Metrics
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 
 /// TelePay's handle on PostgreSQL: the connection pool plus the pool figures the metrics endpoint reports.

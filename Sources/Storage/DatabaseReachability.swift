@@ -61,11 +61,13 @@ public enum DatabaseReachability {
                     throw DatabaseStartupError.unreachable(location: location, waited: timeout, lastError: cause)
                 }
                 let pause = min(Duration.seconds(1) * Int(min(attempt, 5)), timeout - waited)
-                logger.warning("database not reachable yet; retrying", metadata: [
-                    "database": "\(location)", "error": "\(cause)", "attempt": "\(attempt)",
-                    "retry_in_ms": "\(pause.components.seconds * 1000 + pause.components.attoseconds / 1_000_000_000_000_000)",
-                    "gives_up_after_s": "\(timeout.components.seconds)",
-                ])
+                logger.warning(
+                    "database not reachable yet; retrying",
+                    metadata: [
+                        "database": "\(location)", "error": "\(cause)", "attempt": "\(attempt)",
+                        "retry_in_ms": "\(pause.components.seconds * 1000 + pause.components.attoseconds / 1_000_000_000_000_000)",
+                        "gives_up_after_s": "\(timeout.components.seconds)",
+                    ])
                 try await Task.sleep(for: pause)
             }
         }
@@ -78,7 +80,8 @@ public enum DatabaseReachability {
             return try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
         } catch let error as PSQLError {
             if error.code == .server, let state = error.serverInfo?[.sqlState], isDefinitive(sqlState: state) {
-                throw DatabaseStartupError.refusedByServer(sqlState: state, serverMessage: error.serverInfo?[.message] ?? "no message", location: location)
+                throw DatabaseStartupError.refusedByServer(
+                    sqlState: state, serverMessage: error.serverInfo?[.message] ?? "no message", location: location)
             }
             throw error
         }

@@ -62,8 +62,9 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible, CustomDe
         guard let scheme = components.scheme?.lowercased() else { throw .notAURL }
         guard scheme == "postgres" || scheme == "postgresql" else { throw .unsupportedScheme }
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-        guard let host = (components.percentEncodedHost.flatMap { $0.removingPercentEncoding }).flatMap({ $0.isEmpty ? nil : $0 })
-            ?? query["host"].flatMap({ $0.isEmpty ? nil : $0 })
+        guard
+            let host = (components.percentEncodedHost.flatMap { $0.removingPercentEncoding }).flatMap({ $0.isEmpty ? nil : $0 })
+                ?? query["host"].flatMap({ $0.isEmpty ? nil : $0 })
         else { throw .missingHost }
         guard let user = components.percentEncodedUser?.removingPercentEncoding, !user.isEmpty else { throw .missingUser }
         let database = String(components.path.drop(while: { $0 == "/" }))

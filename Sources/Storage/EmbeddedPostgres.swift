@@ -220,8 +220,8 @@ public struct EmbeddedPostgres: Sendable {
 
     public func pidFileState() -> PIDFileState {
         guard let contents = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let firstLine = contents.split(separator: "\n").first,
-              let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
+            let firstLine = contents.split(separator: "\n").first,
+            let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
         else { return .stale }
         guard Self.isPostgresProcess(pid) else { return .stale }
         return serves(pid) ? .running(pid) : .otherServer(pid)
@@ -341,7 +341,8 @@ public struct EmbeddedPostgres: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         guard FileManager.default.fileExists(atPath: socketPath) else {
-            throw EmbeddedPostgresError.dataDirectoryUnusable(path: dataDirectory, reason: "the server's socket \(socketPath) did not appear within 10 s; see \(logFile)")
+            throw EmbeddedPostgresError.dataDirectoryUnusable(
+                path: dataDirectory, reason: "the server's socket \(socketPath) did not appear within 10 s; see \(logFile)")
         }
     }
 

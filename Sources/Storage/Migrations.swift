@@ -32,7 +32,7 @@ public struct Migration: Sendable, Hashable {
         let digits = stem[..<underscore]
         let name = stem[stem.index(after: underscore)...]
         guard digits.count == 4, digits.allSatisfy(\.isASCII), let version = Int(digits), version > 0,
-              !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+            !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
         else { return nil }
         return (version, String(name))
     }

@@ -71,16 +71,18 @@ public enum ProcessRunner {
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // posix_spawn has no portable chdir action, so a shell changes folder and then becomes the program.
-        let command = workingDirectory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] + arguments }
+        let command =
+            workingDirectory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] + arguments }
             ?? [executable] + arguments
         let argv = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let environmentStrings = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { environmentStrings?.forEach { free($0) } }
-        let result = environmentStrings.map { strings in
-            strings.withUnsafeBufferPointer { posix_spawn(&pid, command[0], &actions, nil, argv, UnsafeMutablePointer(mutating: $0.baseAddress)) }
-        } ?? posix_spawn(&pid, command[0], &actions, nil, argv, environ)
+        let result =
+            environmentStrings.map { strings in
+                strings.withUnsafeBufferPointer { posix_spawn(&pid, command[0], &actions, nil, argv, UnsafeMutablePointer(mutating: $0.baseAddress)) }
+            } ?? posix_spawn(&pid, command[0], &actions, nil, argv, environ)
         guard result == 0 else { throw ProcessLaunchError(executable: executable, errno: result) }
         return pid
     }

@@ -110,7 +110,8 @@ public struct AccessService: Sendable {
     /// next minute instead of spending Telegram's budget on calls that are failing.
     static let consecutiveFailuresPerChannel = 3
 
-    public init(database: Database, queue: JobQueue, access: any ChannelAccess, clock: any WallClock, settings: SubscriptionSettings, logger: Logger) {
+    public init(database: Database, queue: JobQueue, access: any ChannelAccess, clock: any WallClock, settings: SubscriptionSettings, logger: Logger)
+    {
         self.database = database
         self.queue = queue
         self.access = access
@@ -122,10 +123,12 @@ public struct AccessService: Sendable {
 
     /// How dates appear in messages: `2026-03-01 14:05 UTC`.
     public static func format(_ date: Date) -> String {
-        date.formatted(Date.VerbatimFormatStyle(
-            format: "\(year: .defaultDigits)-\(month: .twoDigits)-\(day: .twoDigits) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits) UTC",
-            timeZone: TimeZone(identifier: "UTC")!, calendar: Calendar(identifier: .gregorian)
-        ))
+        date.formatted(
+            Date.VerbatimFormatStyle(
+                format:
+                    "\(year: .defaultDigits)-\(month: .twoDigits)-\(day: .twoDigits) \(hour: .twoDigits(clock: .twentyFourHour, hourCycle: .zeroBased)):\(minute: .twoDigits) UTC",
+                timeZone: TimeZone(identifier: "UTC")!, calendar: Calendar(identifier: .gregorian)
+            ))
     }
 
     // MARK: - Invites
@@ -158,26 +161,31 @@ public struct AccessService: Sendable {
         case .member?, .administrator?, .owner?:
             logger.info("invite not needed: already in the channel", metadata: ["subscription_id": "\(subscription.id)"])
             if requested {
-                try await queue.enqueue(NotifyUserJob(userID: subscription.userID, key: L10n.inviteAlreadyMember, arguments: ["title": subscription.title]))
+                try await queue.enqueue(
+                    NotifyUserJob(userID: subscription.userID, key: L10n.inviteAlreadyMember, arguments: ["title": subscription.title]))
             }
             return
         default:
             break
         }
         let mode = settings.inviteMode
-        let expiresAt: Date? = switch mode {
-        case .joinRequest: nil
-        case .singleUse: min(clock.now().addingTimeInterval(TimeInterval(settings.singleUseLinkLifetime.components.seconds)), subscription.expiresAt)
-        }
-        let link = try await access.createInviteLink(chatID: subscription.chatID, name: "TelePay \(subscription.id)", mode: mode, expiresAt: expiresAt)
+        let expiresAt: Date? =
+            switch mode {
+            case .joinRequest: nil
+            case .singleUse:
+                min(clock.now().addingTimeInterval(TimeInterval(settings.singleUseLinkLifetime.components.seconds)), subscription.expiresAt)
+            }
+        let link = try await access.createInviteLink(
+            chatID: subscription.chatID, name: "TelePay \(subscription.id)", mode: mode, expiresAt: expiresAt)
         let store = self.store
         try await queue.transaction { transaction in
             try await store.insertInviteLink(subscription: subscription, link: link, mode: mode, expiresAt: expiresAt, on: transaction.connection)
-            try await transaction.enqueue(NotifyUserJob(
-                userID: subscription.userID, key: L10n.inviteReady,
-                arguments: ["title": subscription.title, "expires": Self.format(subscription.expiresAt)],
-                buttons: [.url(labelKey: L10n.inviteButton, url: link)]
-            ))
+            try await transaction.enqueue(
+                NotifyUserJob(
+                    userID: subscription.userID, key: L10n.inviteReady,
+                    arguments: ["title": subscription.title, "expires": Self.format(subscription.expiresAt)],
+                    buttons: [.url(labelKey: L10n.inviteButton, url: link)]
+                ))
         }
         logger.info("invite link sent", metadata: ["subscription_id": "\(subscription.id)", "user_id": "\(subscription.userID)"])
     }
@@ -321,19 +329,23 @@ public struct AccessService: Sendable {
         }
         if !due.isEmpty {
             let failed = outcomes.values.filter { $0 == .removeFailed }.count
-            logger.info("expiry sweep", metadata: [
-                "due": "\(due.count)", "done": "\(outcomes.count)", "failed": "\(failed)", "channels_left_alone": "\(leftAlone.count)",
-                "dry_run": "\(settings.expiryDryRun)",
-            ])
+            logger.info(
+                "expiry sweep",
+                metadata: [
+                    "due": "\(due.count)", "done": "\(outcomes.count)", "failed": "\(failed)", "channels_left_alone": "\(leftAlone.count)",
+                    "dry_run": "\(settings.expiryDryRun)",
+                ])
         }
         return outcomes
     }
 
     private func expire(_ subscription: DueRemoval, now: Date, outcomes: inout [Int64: ExpiryAction]) async throws -> ExpiryAction {
         if settings.expiryDryRun {
-            logger.notice("dry run: would remove an expired subscriber", metadata: [
-                "subscription_id": "\(subscription.id)", "user_id": "\(subscription.userID)", "chat_id": "\(subscription.chatID)",
-            ])
+            logger.notice(
+                "dry run: would remove an expired subscriber",
+                metadata: [
+                    "subscription_id": "\(subscription.id)", "user_id": "\(subscription.userID)", "chat_id": "\(subscription.chatID)",
+                ])
             outcomes[subscription.id] = .wouldRemove
             return .wouldRemove
         }
@@ -345,20 +357,25 @@ public struct AccessService: Sendable {
                 outcomes[subscription.id] = .unbanned
                 return .unbanned
             }
-            let status: ChannelMemberStatus = subscription.userID == subscription.ownerUserID
+            let status: ChannelMemberStatus =
+                subscription.userID == subscription.ownerUserID
                 ? .owner : try await access.memberStatus(chatID: subscription.chatID, userID: subscription.userID)
             if status.isStaff {
                 action = .keptAdmin
             } else if status == .member {
                 // The ban is recorded before it is made, so a crash right after it still leads to the unban.
                 let logger = self.logger
-                try await database.withConnection { try await SubscriptionStore.recordBanned(subscriptionID: subscription.id, at: now, on: $0, logger: logger) }
+                try await database.withConnection {
+                    try await SubscriptionStore.recordBanned(subscriptionID: subscription.id, at: now, on: $0, logger: logger)
+                }
                 do {
                     try await access.banMember(chatID: subscription.chatID, userID: subscription.userID)
                 } catch {
                     // A refusal means no ban; after a passing failure (a timeout) it may have happened.
                     if !error.isTransient {
-                        try await database.withConnection { try await SubscriptionStore.recordNotBanned(subscriptionID: subscription.id, on: $0, logger: logger) }
+                        try await database.withConnection {
+                            try await SubscriptionStore.recordNotBanned(subscriptionID: subscription.id, on: $0, logger: logger)
+                        }
                     }
                     throw error
                 }
@@ -390,12 +407,14 @@ public struct AccessService: Sendable {
         try await queue.transaction { transaction in
             let connection = transaction.connection
             let expired = try await SubscriptionStore.markExpired(subscriptionID: subscription.id, now: now, on: connection, logger: logger)
-            try await store.audit(AccessStore.Event(action), subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
+            try await store.audit(
+                AccessStore.Event(action), subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             if expired {
-                try await transaction.enqueue(NotifyUserJob(
-                    userID: subscription.userID, key: L10n.subscriptionExpired, arguments: ["title": subscription.title],
-                    buttons: [.renew(channelID: subscription.channelID)]
-                ))
+                try await transaction.enqueue(
+                    NotifyUserJob(
+                        userID: subscription.userID, key: L10n.subscriptionExpired, arguments: ["title": subscription.title],
+                        buttons: [.renew(channelID: subscription.channelID)]
+                    ))
             } else {
                 // Renewed while being removed: send the renewer back in.
                 try await transaction.enqueue(DeliverInviteJob(subscriptionID: subscription.id, orderID: nil))
@@ -412,7 +431,8 @@ public struct AccessService: Sendable {
         try await database.withTransaction { connection in
             try await SubscriptionStore.recordUnbanned(subscriptionID: subscription.id, on: connection, logger: logger)
             if subscription.unbanPending {
-                try await store.audit(.unbanned, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
+                try await store.audit(
+                    .unbanned, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             }
         }
     }
@@ -424,12 +444,15 @@ public struct AccessService: Sendable {
         try await database.withTransaction { connection in
             try await SubscriptionStore.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection, logger: logger)
             try await store.auditFailureOnce(
-                .removeFailed, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, detail: error.reason, on: connection
+                .removeFailed, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, detail: error.reason,
+                on: connection
             )
         }
-        logger.warning("removing an expired subscriber failed; trying again later", metadata: [
-            "subscription_id": "\(subscription.id)", "error": "\(error.reason)", "next_attempt": "\(next)",
-        ])
+        logger.warning(
+            "removing an expired subscriber failed; trying again later",
+            metadata: [
+                "subscription_id": "\(subscription.id)", "error": "\(error.reason)", "next_attempt": "\(next)",
+            ])
     }
 
     /// The bot cannot act in the channel at all, so no removal there can work until its owner fixes that.
@@ -447,11 +470,13 @@ public struct AccessService: Sendable {
             try await SalesClosure.lockChannel(subscription.channelID, on: connection, logger: logger)
             let expired = try await SubscriptionStore.expireAllDue(channelID: subscription.channelID, now: now, on: connection, logger: logger)
             for (id, user) in expired {
-                try await store.audit(.channelUnavailable, subscriptionID: id, userID: user, chatID: subscription.chatID, detail: error.reason, on: connection)
-                try await transaction.enqueue(NotifyUserJob(
-                    userID: user, key: L10n.subscriptionExpired, arguments: ["title": subscription.title],
-                    buttons: [.renew(channelID: subscription.channelID)]
-                ))
+                try await store.audit(
+                    .channelUnavailable, subscriptionID: id, userID: user, chatID: subscription.chatID, detail: error.reason, on: connection)
+                try await transaction.enqueue(
+                    NotifyUserJob(
+                        userID: user, key: L10n.subscriptionExpired, arguments: ["title": subscription.title],
+                        buttons: [.renew(channelID: subscription.channelID)]
+                    ))
             }
             if subscription.unbanPending {
                 try await SubscriptionStore.recordRemovalFailure(subscriptionID: subscription.id, nextAttempt: next, on: connection, logger: logger)
@@ -460,22 +485,27 @@ public struct AccessService: Sendable {
                 try await SalesClosure.cancelOpenOrders(
                     channelID: subscription.channelID, reason: "paused: \(problem.rawValue)", queue: queue, on: connection, logger: logger
                 )
-                try await transaction.enqueue(NotifyUserJob(
-                    userID: subscription.ownerUserID, key: Self.pausedNoticeKey(problem),
-                    arguments: ["title": subscription.title, "count": "\(expired.count)"]
-                ))
-                try await transaction.raise(.channelPaused(
-                    channelID: subscription.channelID, title: subscription.title, problem: problem,
-                    expiredWithoutRemoval: expired.count, pausedAt: now
-                ))
+                try await transaction.enqueue(
+                    NotifyUserJob(
+                        userID: subscription.ownerUserID, key: Self.pausedNoticeKey(problem),
+                        arguments: ["title": subscription.title, "count": "\(expired.count)"]
+                    ))
+                try await transaction.raise(
+                    .channelPaused(
+                        channelID: subscription.channelID, title: subscription.title, problem: problem,
+                        expiredWithoutRemoval: expired.count, pausedAt: now
+                    ))
             }
             return expired
         }
         for (id, _) in expired { outcomes[id] = .channelUnavailable }
         if subscription.unbanPending && outcomes[subscription.id] == nil { outcomes[subscription.id] = .removeFailed }
-        logger.error("the bot cannot act in a closed channel: expired its ended subscriptions without removal and paused it", metadata: [
-            "channel_id": "\(subscription.channelID)", "problem": "\(problem.rawValue)", "expired": "\(expired.count)", "error": "\(error.reason)",
-        ])
+        logger.error(
+            "the bot cannot act in a closed channel: expired its ended subscriptions without removal and paused it",
+            metadata: [
+                "channel_id": "\(subscription.channelID)", "problem": "\(problem.rawValue)", "expired": "\(expired.count)",
+                "error": "\(error.reason)",
+            ])
     }
 
     static func pausedNoticeKey(_ problem: ChannelProblem) -> String {
@@ -497,7 +527,8 @@ public struct AccessService: Sendable {
             }
             try await database.withTransaction { connection in
                 try await store.markRevoked(link, on: connection)
-                try await store.audit(.linkRevoked, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
+                try await store.audit(
+                    .linkRevoked, subscriptionID: subscription.id, userID: subscription.userID, chatID: subscription.chatID, on: connection)
             }
         }
     }
@@ -528,11 +559,12 @@ public struct AccessService: Sendable {
                     if new && days == nearest { inserted = true }
                 }
                 if inserted {
-                    try await transaction.enqueue(NotifyUserJob(
-                        userID: candidate.userID, key: L10n.subscriptionReminder,
-                        arguments: ["title": candidate.title, "expires": Self.format(candidate.expiresAt)],
-                        dayArguments: ["days": nearest], buttons: [.renew(channelID: candidate.channelID)]
-                    ))
+                    try await transaction.enqueue(
+                        NotifyUserJob(
+                            userID: candidate.userID, key: L10n.subscriptionReminder,
+                            arguments: ["title": candidate.title, "expires": Self.format(candidate.expiresAt)],
+                            dayArguments: ["days": nearest], buttons: [.renew(channelID: candidate.channelID)]
+                        ))
                 }
                 return inserted
             }

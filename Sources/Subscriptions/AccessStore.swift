@@ -27,29 +27,38 @@ struct AccessStore: Sendable {
     // MARK: - Subscriptions
 
     func activeSubscription(id: Int64, now: Date, on connection: PostgresConnection) async throws -> AccessService.ActiveSubscription? {
-        guard let (id, user, chat, channel, title, expires) = try await connection.first("""
-            SELECT s.id, s.user_id, c.closed_chat_id, c.id, c.closed_title, s.expires_at
-            FROM subscriptions s JOIN channels c ON c.id = s.channel_id
-            WHERE s.id = \(id) AND s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now)
-            """, as: (Int64, Int64, Int64, Int64, String, Date).self, logger: logger) else { return nil }
+        guard
+            let (id, user, chat, channel, title, expires) = try await connection.first(
+                """
+                SELECT s.id, s.user_id, c.closed_chat_id, c.id, c.closed_title, s.expires_at
+                FROM subscriptions s JOIN channels c ON c.id = s.channel_id
+                WHERE s.id = \(id) AND s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now)
+                """, as: (Int64, Int64, Int64, Int64, String, Date).self, logger: logger)
+        else { return nil }
         return AccessService.ActiveSubscription(id: id, userID: user, chatID: chat, channelID: channel, title: title, expiresAt: expires)
     }
 
     /// Whether `chatID` is a TelePay closed channel, and the user's active subscription to it, if any.
-    func activeSubscription(chatID: Int64, userID: Int64, now: Date, on connection: PostgresConnection) async throws -> (known: Bool, subscriptionID: Int64?) {
-        guard let id = try await connection.first("""
-            SELECT s.id FROM channels c
-            LEFT JOIN subscriptions s ON s.channel_id = c.id AND s.user_id = \(userID)
-                AND s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now)
-            WHERE c.closed_chat_id = \(chatID) AND c.deleted_at IS NULL
-            """, as: Int64?.self, logger: logger) else { return (false, nil) }
+    func activeSubscription(chatID: Int64, userID: Int64, now: Date, on connection: PostgresConnection) async throws -> (
+        known: Bool, subscriptionID: Int64?
+    ) {
+        guard
+            let id = try await connection.first(
+                """
+                SELECT s.id FROM channels c
+                LEFT JOIN subscriptions s ON s.channel_id = c.id AND s.user_id = \(userID)
+                    AND s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now)
+                WHERE c.closed_chat_id = \(chatID) AND c.deleted_at IS NULL
+                """, as: Int64?.self, logger: logger)
+        else { return (false, nil) }
         return (true, id)
     }
 
     /// The offer token of a channel the user has a subscription to or an order for (the people a Renew
     /// button is drawn for); `nil` for anyone else.
     func offerToken(channelID: Int64, customer userID: Int64, on connection: PostgresConnection) async throws -> String? {
-        return try await connection.first("""
+        return try await connection.first(
+            """
             SELECT c.offer_token FROM channels c
             WHERE c.id = \(channelID) AND (
                 EXISTS (SELECT 1 FROM subscriptions s WHERE s.channel_id = c.id AND s.user_id = \(userID))
@@ -76,7 +85,8 @@ struct AccessStore: Sendable {
     }
 
     func openInviteLinks(subscriptionID: Int64, on connection: PostgresConnection) async throws -> [String] {
-        return try await connection.all("SELECT invite_link FROM invite_links WHERE subscription_id = \(subscriptionID) AND revoked_at IS NULL", as: String.self, logger: logger)
+        return try await connection.all(
+            "SELECT invite_link FROM invite_links WHERE subscription_id = \(subscriptionID) AND revoked_at IS NULL", as: String.self, logger: logger)
     }
 
     func markRevoked(_ link: String, on connection: PostgresConnection) async throws {
@@ -91,7 +101,8 @@ struct AccessStore: Sendable {
     /// one channel's backlog never holds up another's.
     func dueRemovals(now: Date, perChannel: Int, limit: Int, on connection: PostgresConnection) async throws -> [AccessService.DueRemoval] {
         let active = SubscriptionStatus.active.rawValue
-        return try await connection.all("""
+        return try await connection.all(
+            """
             SELECT id, user_id, closed_chat_id, channel_id, owner_user_id, closed_title, is_due, unban_pending, removal_attempts
             FROM (
                 SELECT s.id, s.user_id, c.closed_chat_id, s.channel_id, c.owner_user_id, c.closed_title,
@@ -105,7 +116,8 @@ struct AccessStore: Sendable {
             WHERE turn <= \(perChannel)
             ORDER BY turn, in_line_since, id
             LIMIT \(limit)
-            """, as: (Int64, Int64, Int64, Int64, Int64, String, Bool, Bool, Int32).self, logger: logger).map { id, user, chat, channel, owner, title, isDue, unbanPending, attempts in
+            """, as: (Int64, Int64, Int64, Int64, Int64, String, Bool, Bool, Int32).self, logger: logger
+        ).map { id, user, chat, channel, owner, title, isDue, unbanPending, attempts in
             AccessService.DueRemoval(
                 id: id, userID: user, chatID: chat, channelID: channel, ownerUserID: owner, title: title, isDue: isDue,
                 unbanPending: unbanPending, removalAttempts: Int(attempts)
@@ -125,14 +137,16 @@ struct AccessStore: Sendable {
     }
 
     func reminderCandidates(now: Date, horizon: Date, on connection: PostgresConnection) async throws -> [ReminderCandidate] {
-        return try await connection.all("""
+        return try await connection.all(
+            """
             SELECT s.id, s.user_id, s.channel_id, c.closed_title, s.expires_at,
                    coalesce(string_agg(r.days_before::text, ','), '')
             FROM subscriptions s JOIN channels c ON c.id = s.channel_id
             LEFT JOIN subscription_reminders r ON r.subscription_id = s.id AND r.expires_at = s.expires_at
             WHERE s.status = \(SubscriptionStatus.active.rawValue) AND s.expires_at > \(now) AND s.expires_at <= \(horizon)
             GROUP BY s.id, c.closed_title
-            """, as: (Int64, Int64, Int64, String, Date, String).self, logger: logger).map { id, user, channel, title, expires, sent in
+            """, as: (Int64, Int64, Int64, String, Date, String).self, logger: logger
+        ).map { id, user, channel, title, expires, sent in
             ReminderCandidate(
                 subscriptionID: id, userID: user, channelID: channel, title: title, expiresAt: expires,
                 alreadySent: Set(sent.split(separator: ",").compactMap { Int($0) })
@@ -142,7 +156,8 @@ struct AccessStore: Sendable {
 
     /// Records one reminder; returns false when it was already recorded.
     func recordReminder(subscriptionID: Int64, expiresAt: Date, daysBefore: Int, on connection: PostgresConnection) async throws -> Bool {
-        return try await connection.run("""
+        return try await connection.run(
+            """
             INSERT INTO subscription_reminders (subscription_id, expires_at, days_before)
             VALUES (\(subscriptionID), \(expiresAt), \(Int32(daysBefore))) ON CONFLICT DO NOTHING RETURNING 1
             """, logger: logger) > 0
@@ -150,7 +165,9 @@ struct AccessStore: Sendable {
 
     // MARK: - Audit
 
-    func audit(_ event: Event, subscriptionID: Int64?, userID: Int64, chatID: Int64, detail: String = "", on connection: PostgresConnection) async throws {
+    func audit(_ event: Event, subscriptionID: Int64?, userID: Int64, chatID: Int64, detail: String = "", on connection: PostgresConnection)
+        async throws
+    {
         try await connection.query(
             """
             INSERT INTO access_events (subscription_id, user_id, chat_id, action, detail)
@@ -161,7 +178,9 @@ struct AccessStore: Sendable {
     }
 
     /// Records a failure once per run of identical failures: retries would otherwise add a row each time.
-    func auditFailureOnce(_ event: Event, subscriptionID: Int64, userID: Int64, chatID: Int64, detail: String, on connection: PostgresConnection) async throws {
+    func auditFailureOnce(_ event: Event, subscriptionID: Int64, userID: Int64, chatID: Int64, detail: String, on connection: PostgresConnection)
+        async throws
+    {
         let detail = String(detail.prefix(2000))
         try await connection.query(
             """

@@ -44,7 +44,9 @@ public struct DonationService: Sendable {
     /// active channel has it. The caller draws the keypad and then `attach`es the message it drew.
     public func open(token: String, userID: Int64, chatID: Int64) async throws -> DonationKeypadView? {
         let logger = self.logger
-        return try await database.withConnection { try await DonationStore.open(token: token, userID: userID, chatID: chatID, on: $0, logger: logger) }
+        return try await database.withConnection {
+            try await DonationStore.open(token: token, userID: userID, chatID: chatID, on: $0, logger: logger)
+        }
     }
 
     /// The keypad of `userID` is drawn in `messageID`; presses on any other message are outdated.
@@ -70,9 +72,11 @@ public struct DonationService: Sendable {
                 case .failure(let rejection):
                     return .done(.updated(keypad.view, rejection: rejection))
                 case .success(let amount):
-                    guard let order = try await OrderStore.createDonation(
-                        userID: userID, channelID: keypad.view.channelID, amountUSD: amount, on: connection, logger: logger
-                    ) else { return .done(.unavailable) }
+                    guard
+                        let order = try await OrderStore.createDonation(
+                            userID: userID, channelID: keypad.view.channelID, amountUSD: amount, on: connection, logger: logger
+                        )
+                    else { return .done(.unavailable) }
                     try await DonationStore.close(userID: userID, on: connection, logger: logger)
                     return .donate(order, amount)
                 }
@@ -92,7 +96,8 @@ public struct DonationService: Sendable {
         case .done(let press):
             return press
         case .donate(let order, let amount):
-            logger.info("donation order created", metadata: ["order_id": "\(order.id)", "user_id": "\(userID)", "amount_usd": "\(DecimalText.usd(amount))"])
+            logger.info(
+                "donation order created", metadata: ["order_id": "\(order.id)", "user_id": "\(userID)", "amount_usd": "\(DecimalText.usd(amount))"])
             return .confirmed(try await purchases.requestInvoice(for: order), amountUSD: amount)
         }
     }

@@ -67,7 +67,10 @@ public struct LedgerEntry: Sendable, Hashable {
     /// the amount). It travels with the money so pending shares keep a value for display and thresholds.
     public var valueUSD: Decimal?
 
-    public init(_ account: LedgerAccount, owner: Int64? = nil, channel: Int64? = nil, asset: String = LedgerAsset.usd, _ amount: Decimal, valueUSD: Decimal? = nil) {
+    public init(
+        _ account: LedgerAccount, owner: Int64? = nil, channel: Int64? = nil, asset: String = LedgerAsset.usd, _ amount: Decimal,
+        valueUSD: Decimal? = nil
+    ) {
         self.account = account
         self.ownerUserID = owner
         self.channelID = channel
@@ -95,7 +98,8 @@ public enum LedgerBookings {
     /// remainder, so the two sum to the units exactly. Negative units (settled money refunded after the
     /// split) take back the same split of that amount.
     /// `ownerValueUSD` is what the owner's part was worth in USD at payment time (positive), kept on its entry.
-    public static func split(_ units: Decimal, asset: String, feePercent: Decimal, ownerUserID: Int64, ownerValueUSD: Decimal? = nil) -> [LedgerEntry] {
+    public static func split(_ units: Decimal, asset: String, feePercent: Decimal, ownerUserID: Int64, ownerValueUSD: Decimal? = nil) -> [LedgerEntry]
+    {
         let sign: Decimal = units < 0 ? -1 : 1
         let parts = Allocation.largestRemainder(units * sign, weights: [feePercent, 100 - feePercent]).map { $0 * sign }
         return [

@@ -86,17 +86,19 @@ public enum OrderStore {
     /// A copy of `original`'s snapshot (same user, channel, tier, price, duration, invoice) for a second,
     /// independent payment made after the original was delivered: money arrived, so it is a purchase of its own.
     static func copy(_ original: LockedOrder, on connection: PostgresConnection, logger: Logger) async throws -> LockedOrder {
-        guard let row = try await connection.first(
-            """
-            INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
-                                status, invoice_id, invoice_url, kind)
-            SELECT user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
-                   \(OrderStatus.awaitingPayment.rawValue), invoice_id, invoice_url, kind
-            FROM orders WHERE id = \(original.id)
-            RETURNING \(unescaped: columns)
-            """,
-            as: Row.self, logger: logger
-        ) else { throw OrderStoreError.vanished(original.id) }
+        guard
+            let row = try await connection.first(
+                """
+                INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
+                                    status, invoice_id, invoice_url, kind)
+                SELECT user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
+                       \(OrderStatus.awaitingPayment.rawValue), invoice_id, invoice_url, kind
+                FROM orders WHERE id = \(original.id)
+                RETURNING \(unescaped: columns)
+                """,
+                as: Row.self, logger: logger
+            )
+        else { throw OrderStoreError.vanished(original.id) }
         return try order(row)
     }
 
@@ -160,14 +162,18 @@ public enum OrderStore {
         )
     }
 
-    static func pending(id: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (PendingOrder, invoiceURL: String?)? {
-        guard let row = try await connection.first(
-            """
-            SELECT id, public_id, price_usd::text, coalesce(duration_days, 0), closed_title, status, invoice_url FROM orders
-            WHERE id = \(id) AND user_id = \(userID)
-            """,
-            as: (Int64, String, String, Int32, String, String, String?).self, logger: logger
-        ) else { return nil }
+    static func pending(id: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (
+        PendingOrder, invoiceURL: String?
+    )? {
+        guard
+            let row = try await connection.first(
+                """
+                SELECT id, public_id, price_usd::text, coalesce(duration_days, 0), closed_title, status, invoice_url FROM orders
+                WHERE id = \(id) AND user_id = \(userID)
+                """,
+                as: (Int64, String, String, Int32, String, String, String?).self, logger: logger
+            )
+        else { return nil }
         return (try pending((row.0, row.1, row.2, row.3, row.4, row.5)), row.6)
     }
 
@@ -196,9 +202,12 @@ public enum OrderStore {
     }
 
     static func view(publicID: String, on connection: PostgresConnection, logger: Logger) async throws -> OrderView? {
-        guard let (status, title, user, kind) = try await connection.first(
-            "SELECT status, closed_title, user_id, kind FROM orders WHERE public_id = \(publicID)", as: (String, String, Int64, String).self, logger: logger
-        ), let status = OrderStatus(rawValue: status), let kind = OrderKind(rawValue: kind) else { return nil }
+        guard
+            let (status, title, user, kind) = try await connection.first(
+                "SELECT status, closed_title, user_id, kind FROM orders WHERE public_id = \(publicID)", as: (String, String, Int64, String).self,
+                logger: logger
+            ), let status = OrderStatus(rawValue: status), let kind = OrderKind(rawValue: kind)
+        else { return nil }
         return OrderView(status: status, title: title, userID: user, kind: kind)
     }
 
@@ -206,7 +215,9 @@ public enum OrderStore {
 
     /// Cancels the channel's open orders (the caller holds the channel row's lock, so no payment for them is
     /// being granted at the same time); returns them.
-    public static func cancelOpen(channelID: Int64, reason: String, on connection: PostgresConnection, logger: Logger) async throws -> [CancelledOrder] {
+    public static func cancelOpen(channelID: Int64, reason: String, on connection: PostgresConnection, logger: Logger) async throws
+        -> [CancelledOrder]
+    {
         try await connection.all(
             """
             UPDATE orders SET status = \(OrderStatus.cancelled.rawValue), cancelled_reason = \(String(reason.prefix(200))), next_check_at = NULL
@@ -222,7 +233,9 @@ public enum OrderStore {
     // MARK: - Re-checks
 
     /// Orders with an invoice and no payment yet that are due to be asked about.
-    static func dueForCheck(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(id: Int64, invoiceID: String, createdAt: Date, expiresAt: Date?)] {
+    static func dueForCheck(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(
+        id: Int64, invoiceID: String, createdAt: Date, expiresAt: Date?
+    )] {
         try await connection.all(
             """
             SELECT id, invoice_id, created_at, invoice_expires_at FROM orders

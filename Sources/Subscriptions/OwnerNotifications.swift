@@ -145,7 +145,9 @@ public struct OwnerNotificationFacts: Sendable, Hashable {
         /// The channel's shares not converted yet (pending or converting), valued at payment time.
         public var waitingUSD: Decimal
 
-        public init(strategy: String, currency: String, network: String, wallet: String, thresholdUSD: Decimal?, convertedUSD: Decimal, waitingUSD: Decimal) {
+        public init(
+            strategy: String, currency: String, network: String, wallet: String, thresholdUSD: Decimal?, convertedUSD: Decimal, waitingUSD: Decimal
+        ) {
             self.strategy = strategy
             self.currency = currency
             self.network = network

@@ -40,7 +40,9 @@ public struct PaymentProcessor: JobHandler {
     /// The provider's name in `payments.provider`.
     public static let providerName = "nowpayments"
 
-    public init(database: Database, queue: JobQueue, provider: any PaymentProvider, clock: any WallClock, settings: SubscriptionSettings, logger: Logger) {
+    public init(
+        database: Database, queue: JobQueue, provider: any PaymentProvider, clock: any WallClock, settings: SubscriptionSettings, logger: Logger
+    ) {
         self.database = database
         self.queue = queue
         self.provider = provider
@@ -111,7 +113,8 @@ public struct PaymentProcessor: JobHandler {
         }
         switch result {
         case .moved(let order, let from, let to):
-            logger.info("order moved", metadata: ["order_id": "\(order)", "from": "\(from.rawValue)", "to": "\(to.rawValue)", "payment_id": "\(payment.id)"])
+            logger.info(
+                "order moved", metadata: ["order_id": "\(order)", "from": "\(from.rawValue)", "to": "\(to.rawValue)", "payment_id": "\(payment.id)"])
         case .held(let id, let reason):
             logger.warning("payment held for review", metadata: ["payment_id": "\(id)", "reason": "\(reason)"])
         default:
@@ -140,7 +143,9 @@ private struct PaymentStep {
     /// Takes the locks: the payment's row first (so every callback about one payment runs one after
     /// another and sees the order the first one chose), then the channel (shared) and the order, in the
     /// order closing a channel takes them.
-    init(processor: PaymentProcessor, payment: Payment, observed: PaymentProgress, orderRef: String?, now: Date, transaction: JobTransaction) async throws {
+    init(processor: PaymentProcessor, payment: Payment, observed: PaymentProgress, orderRef: String?, now: Date, transaction: JobTransaction)
+        async throws
+    {
         self.processor = processor
         self.payment = payment
         self.observed = observed
@@ -150,9 +155,10 @@ private struct PaymentStep {
         let logger = processor.logger
         let provider = PaymentProcessor.providerName
         (stored, isNewPayment) = try await PaymentStore.lock(provider: provider, paymentID: payment.id, on: connection, logger: logger)
-        let parent = try await payment.parentPaymentID.asyncMap {
-            try await PaymentStore.find(provider: provider, paymentID: $0, on: connection, logger: logger)
-        } ?? nil
+        let parent =
+            try await payment.parentPaymentID.asyncMap {
+                try await PaymentStore.find(provider: provider, paymentID: $0, on: connection, logger: logger)
+            } ?? nil
         self.parent = parent
         // The payment's own order wins; then its parent's (a re-deposit credits the order it tops up); then
         // the order id it carries.
@@ -170,9 +176,11 @@ private struct PaymentStep {
         // invoice paid as well): money arrived, so it is a purchase of its own. A re-deposit is not.
         if let current = order, current.sold, stored.orderID == nil, payment.parentPaymentID == nil {
             order = try await OrderStore.copy(current, on: connection, logger: logger)
-            logger.warning("a second payment for a delivered order is booked as a purchase of its own", metadata: [
-                "order_id": "\(current.id)", "new_order_id": "\(order!.id)", "payment_id": "\(payment.id)",
-            ])
+            logger.warning(
+                "a second payment for a delivered order is booked as a purchase of its own",
+                metadata: [
+                    "order_id": "\(current.id)", "new_order_id": "\(order!.id)", "payment_id": "\(payment.id)",
+                ])
         }
     }
 
@@ -237,10 +245,12 @@ private struct PaymentStep {
         }
         let age = now.timeIntervalSince(stored.createdAt)
         let nextCheck = status.isFinal ? nil : now.addingTimeInterval(OrderRules.recheckDelay(age: isNewPayment ? 0 : age, minimum: 30))
-        try await PaymentStore.update(stored.id, PaymentUpdate(
-            status: status, orderID: order?.id, payment: payment, actuallyPaid: actuallyPaid, valueUSD: value, creditedUSD: credited,
-            settledUnits: settled, reviewReason: review, providerUpdatedAt: payment.updatedAt.flatMap(Self.providerTime), nextCheckAt: nextCheck
-        ), on: connection, logger: logger)
+        try await PaymentStore.update(
+            stored.id,
+            PaymentUpdate(
+                status: status, orderID: order?.id, payment: payment, actuallyPaid: actuallyPaid, valueUSD: value, creditedUSD: credited,
+                settledUnits: settled, reviewReason: review, providerUpdatedAt: payment.updatedAt.flatMap(Self.providerTime), nextCheckAt: nextCheck
+            ), on: connection, logger: logger)
 
         if let review {
             if stored.reviewReason == nil {
@@ -265,9 +275,11 @@ private struct PaymentStep {
         guard status == .finished, let outcome = payment.outcomeAmount else { return settled }
         let settlement = settings.settlement
         guard payment.outcomeCurrency?.lowercased() == settlement.currency else {
-            logger.error("a payment settled in another currency than the configured settlement asset; not booked", metadata: [
-                "payment_id": "\(payment.id)", "outcome_currency": "\(payment.outcomeCurrency ?? "none")", "expected": "\(settlement.currency)",
-            ])
+            logger.error(
+                "a payment settled in another currency than the configured settlement asset; not booked",
+                metadata: [
+                    "payment_id": "\(payment.id)", "outcome_currency": "\(payment.outcomeCurrency ?? "none")", "expected": "\(settlement.currency)",
+                ])
             return settled
         }
         let units = settlement.units(outcome)
@@ -319,32 +331,36 @@ private struct PaymentStep {
         if order.sold { try await splitSettlement(order) }
         order.status = OrderRules.status(current: order.status, sold: order.sold, received: order.receivedUSD, payments: payments.map(\.status))
         if order.sold, before.sold, order.receivedUSD > before.receivedUSD {
-            try await transaction.raise(.overpaid(
-                orderID: order.publicID, paymentID: payment.id, excessUSD: DecimalText.usd(order.receivedUSD - before.receivedUSD)
-            ))
+            try await transaction.raise(
+                .overpaid(
+                    orderID: order.publicID, paymentID: payment.id, excessUSD: DecimalText.usd(order.receivedUSD - before.receivedUSD)
+                ))
         }
         if !order.sold, order.receivedUSD > before.receivedUSD, status.moneyArrived {
-            try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: order.kind == .donation ? L10n.donationPartiallyPaid : L10n.paymentPartiallyPaid,
-                arguments: [
-                    "title": order.title,
-                    "paid": payment.actuallyPaid.map(DecimalText.plain) ?? "0",
-                    "asked": payment.payAmount.map(DecimalText.plain) ?? "?",
-                    "currency": (payment.payCurrency ?? "").uppercased(),
-                ]
-            ))
+            try await transaction.enqueue(
+                NotifyUserJob(
+                    userID: order.userID, key: order.kind == .donation ? L10n.donationPartiallyPaid : L10n.paymentPartiallyPaid,
+                    arguments: [
+                        "title": order.title,
+                        "paid": payment.actuallyPaid.map(DecimalText.plain) ?? "0",
+                        "asked": payment.payAmount.map(DecimalText.plain) ?? "?",
+                        "currency": (payment.payCurrency ?? "").uppercased(),
+                    ]
+                ))
         }
         if before.sold == false, order.status.isClosedUnsold, order.status != before.status {
             // A donation has no offer to renew: its donor only hears that it closed.
             let donation = order.kind == .donation
-            try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: (donation ? "donation." : "payment.") + order.status.rawValue, arguments: ["title": order.title],
-                buttons: donation ? [] : [.renew(channelID: order.channelID)]
-            ))
+            try await transaction.enqueue(
+                NotifyUserJob(
+                    userID: order.userID, key: (donation ? "donation." : "payment.") + order.status.rawValue, arguments: ["title": order.title],
+                    buttons: donation ? [] : [.renew(channelID: order.channelID)]
+                ))
         }
         if before.sold, !order.sold { order.status = .refunded }
         try await OrderStore.update(order, paidAt: paidAt, on: connection, logger: logger)
-        return order.status == before.status ? .unchanged(orderID: order.id, order.status) : .moved(orderID: order.id, from: before.status, to: order.status)
+        return order.status == before.status
+            ? .unchanged(orderID: order.id, order.status) : .moved(orderID: order.id, from: before.status, to: order.status)
     }
 
     /// The sale: book, grant, invite, tell the buyer and the owner — or, for a donation, book and thank.
@@ -352,29 +368,33 @@ private struct PaymentStep {
         let sales = try await LedgerStore.transactions(.sale, orderID: order.id, on: connection, logger: logger)
         try await LedgerStore.book(
             .sale, key: "sale:order:\(order.id):\(sales.total + 1)", orderID: order.id, paymentID: nil,
-            entries: LedgerBookings.sale(received: order.receivedUSD, price: order.priceUSD, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
+            entries: LedgerBookings.sale(
+                received: order.receivedUSD, price: order.priceUSD, feePercent: settings.platformFeePercent, ownerUserID: order.ownerUserID),
             on: connection, logger: logger
         )
         // A donation buys nothing: no subscription, no invite; the donor is thanked.
         guard order.kind == .subscription else {
-            try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: L10n.donationThanks, arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
-            ))
+            try await transaction.enqueue(
+                NotifyUserJob(
+                    userID: order.userID, key: L10n.donationThanks, arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
+                ))
             try await OwnerNotifications.enqueue(.donation(orderID: order.id), channelID: order.channelID, in: transaction)
             return
         }
         let grant = try await SubscriptionStore.grant(
-            userID: order.userID, channelID: order.channelID, orderID: order.id, days: order.durationDays, paidAt: paidAt, on: connection, logger: logger
+            userID: order.userID, channelID: order.channelID, orderID: order.id, days: order.durationDays, paidAt: paidAt, on: connection,
+            logger: logger
         )
         try await transaction.enqueue(
             DeliverInviteJob(subscriptionID: grant.subscriptionID, orderID: order.id),
             options: JobOptions(uniqueKey: "invite:order:\(order.id):\(sales.total + 1)")
         )
-        try await transaction.enqueue(NotifyUserJob(
-            userID: order.userID, key: grant.renewed ? L10n.paymentRenewed : L10n.paymentPaid,
-            arguments: ["title": order.title, "expires": AccessService.format(grant.expiresAt)],
-            dayArguments: ["days": order.durationDays]
-        ))
+        try await transaction.enqueue(
+            NotifyUserJob(
+                userID: order.userID, key: grant.renewed ? L10n.paymentRenewed : L10n.paymentPaid,
+                arguments: ["title": order.title, "expires": AccessService.format(grant.expiresAt)],
+                dayArguments: ["days": order.durationDays]
+            ))
         try await OwnerNotifications.enqueue(.sale(orderID: order.id, renewal: grant.renewed), channelID: order.channelID, in: transaction)
     }
 
@@ -391,19 +411,23 @@ private struct PaymentStep {
             try await SubscriptionStore.revoke(
                 userID: order.userID, channelID: order.channelID, days: order.durationDays, now: now, on: connection, logger: logger
             )
-            try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: L10n.paymentRefundedAfterAccess, arguments: ["title": order.title],
-                buttons: [.renew(channelID: order.channelID)]
-            ))
+            try await transaction.enqueue(
+                NotifyUserJob(
+                    userID: order.userID, key: L10n.paymentRefundedAfterAccess, arguments: ["title": order.title],
+                    buttons: [.renew(channelID: order.channelID)]
+                ))
         } else {
-            try await transaction.enqueue(NotifyUserJob(
-                userID: order.userID, key: L10n.donationRefundedAfterSale, arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
-            ))
+            try await transaction.enqueue(
+                NotifyUserJob(
+                    userID: order.userID, key: L10n.donationRefundedAfterSale,
+                    arguments: ["title": order.title, "amount": DecimalText.usd(order.priceUSD)]
+                ))
         }
         try await OwnerNotifications.enqueue(.refund(orderID: order.id), channelID: order.channelID, in: transaction)
         let balance = try await LedgerStore.ownerBalance(order.ownerUserID, on: connection, logger: logger)
         if balance < 0 {
-            try await transaction.raise(.ownerBalanceNegative(ownerUserID: order.ownerUserID, balanceUSD: DecimalText.usd(-balance), orderID: order.publicID))
+            try await transaction.raise(
+                .ownerBalanceNegative(ownerUserID: order.ownerUserID, balanceUSD: DecimalText.usd(-balance), orderID: order.publicID))
         }
     }
 

@@ -74,7 +74,8 @@ public struct PaymentRechecker: JobHandler {
                     }
                 }
                 let expired = order.expiresAt.map { $0 <= now } ?? false
-                let next = expired ? nil : now.addingTimeInterval(OrderRules.recheckDelay(age: now.timeIntervalSince(order.createdAt), minimum: minimum))
+                let next =
+                    expired ? nil : now.addingTimeInterval(OrderRules.recheckDelay(age: now.timeIntervalSince(order.createdAt), minimum: minimum))
                 let closed = try await database.withConnection { connection in
                     try await OrderStore.scheduleCheck(order.id, at: next, on: connection, logger: logger)
                     return expired ? try await OrderStore.expireUnpaid(order.id, on: connection, logger: logger) : false
@@ -85,7 +86,8 @@ public struct PaymentRechecker: JobHandler {
                 }
             } catch {
                 pass.failures += 1
-                logger.warning("re-checking an order's invoice failed; trying again later", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
+                logger.warning(
+                    "re-checking an order's invoice failed; trying again later", metadata: ["order_id": "\(order.id)", "error": "\(error)"])
                 try await database.withConnection {
                     try await OrderStore.scheduleCheck(order.id, at: now.addingTimeInterval(minimum), on: $0, logger: logger)
                 }

@@ -66,7 +66,9 @@ enum PaymentStore {
     }
 
     /// Locks the row of a provider payment, creating it first when it is new.
-    static func lock(provider: String, paymentID: String, on connection: PostgresConnection, logger: Logger) async throws -> (StoredPayment, isNew: Bool) {
+    static func lock(provider: String, paymentID: String, on connection: PostgresConnection, logger: Logger) async throws -> (
+        StoredPayment, isNew: Bool
+    ) {
         let inserted = try await connection.first(
             """
             INSERT INTO payments (provider, provider_payment_id, status) VALUES (\(provider), \(paymentID), \(PaymentProgress.waiting.rawValue))
@@ -74,10 +76,12 @@ enum PaymentStore {
             """,
             as: Int64.self, logger: logger
         )
-        guard let row = try await connection.first(
-            "SELECT \(unescaped: columns) FROM payments WHERE provider = \(provider) AND provider_payment_id = \(paymentID) FOR UPDATE",
-            as: Row.self, logger: logger
-        ) else { throw PaymentStoreError.vanished(paymentID) }
+        guard
+            let row = try await connection.first(
+                "SELECT \(unescaped: columns) FROM payments WHERE provider = \(provider) AND provider_payment_id = \(paymentID) FOR UPDATE",
+                as: Row.self, logger: logger
+            )
+        else { throw PaymentStoreError.vanished(paymentID) }
         return (try payment(row), inserted != nil)
     }
 
@@ -111,7 +115,9 @@ enum PaymentStore {
     }
 
     /// Payments due to be asked about again, with the order reference they came with.
-    static func dueForCheck(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(provider: String, paymentID: String, orderRef: String?)] {
+    static func dueForCheck(now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(
+        provider: String, paymentID: String, orderRef: String?
+    )] {
         try await connection.all(
             """
             SELECT provider, provider_payment_id, order_ref FROM payments
@@ -132,7 +138,9 @@ enum PaymentStore {
     // MARK: - Inbox
 
     /// The stored callback `inboxID` (its table's home is `PaymentInboxStore`).
-    static func inbox(_ inboxID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (paymentID: String, orderRef: String?, processed: Bool)? {
+    static func inbox(_ inboxID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (
+        paymentID: String, orderRef: String?, processed: Bool
+    )? {
         try await PaymentInboxStore.entry(inboxID, on: connection, logger: logger)
     }
 

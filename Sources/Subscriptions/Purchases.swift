@@ -1,7 +1,7 @@
-import Money
 import Foundation
 import Jobs
 import Logging
+import Money
 import Payments
 import PostgresNIO
 import Storage
@@ -60,7 +60,9 @@ public struct PurchaseService: Sendable {
     let clock: any WallClock
     let logger: Logger
 
-    public init(database: Database, provider: (any PaymentProvider)?, settings: SubscriptionSettings, clock: any WallClock = SystemWallClock(), logger: Logger) {
+    public init(
+        database: Database, provider: (any PaymentProvider)?, settings: SubscriptionSettings, clock: any WallClock = SystemWallClock(), logger: Logger
+    ) {
         self.database = database
         self.provider = provider
         self.settings = settings
@@ -87,10 +89,13 @@ public struct PurchaseService: Sendable {
     public func buy(userID: Int64, channelID: Int64, position: Int) async throws -> PurchaseOutcome {
         guard provider != nil else { return .paymentsUnavailable }
         let logger = self.logger
-        guard let order = try await database.withConnection({
-            try await OrderStore.create(userID: userID, channelID: channelID, position: position, on: $0, logger: logger)
-        }) else { return .unavailable }
-        logger.info("order created", metadata: ["order_id": "\(order.id)", "user_id": "\(userID)", "channel_id": "\(channelID)", "tier": "\(position)"])
+        guard
+            let order = try await database.withConnection({
+                try await OrderStore.create(userID: userID, channelID: channelID, position: position, on: $0, logger: logger)
+            })
+        else { return .unavailable }
+        logger.info(
+            "order created", metadata: ["order_id": "\(order.id)", "user_id": "\(userID)", "channel_id": "\(channelID)", "tier": "\(position)"])
         return try await requestInvoice(for: order)
     }
 
@@ -98,9 +103,11 @@ public struct PurchaseService: Sendable {
     public func retryInvoice(orderID: Int64, userID: Int64) async throws -> PurchaseOutcome {
         guard provider != nil else { return .paymentsUnavailable }
         let logger = self.logger
-        guard let (order, url) = try await database.withConnection({
-            try await OrderStore.pending(id: orderID, userID: userID, on: $0, logger: logger)
-        }) else { return .unavailable }
+        guard
+            let (order, url) = try await database.withConnection({
+                try await OrderStore.pending(id: orderID, userID: userID, on: $0, logger: logger)
+            })
+        else { return .unavailable }
         switch order.status {
         case .invoiceFailed, .created:
             return try await requestInvoice(for: order)

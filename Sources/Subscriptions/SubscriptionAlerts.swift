@@ -45,18 +45,22 @@ public enum SubscriptionAlert: Codable, Sendable, Hashable {
     public var text: String {
         switch self {
         case .heldForReview(let payment, let order, let reason):
-            return "TelePay alert: payment \(payment)\(order.map { " (order \($0))" } ?? "") is held for review and granted nothing: \(reason). Its money is in payment_review."
+            return
+                "TelePay alert: payment \(payment)\(order.map { " (order \($0))" } ?? "") is held for review and granted nothing: \(reason). Its money is in payment_review."
         case .ownerBalanceNegative(let owner, let balance, let order):
             return "TelePay alert: after the refund of order \(order), owner \(owner) owes $\(balance): their share was already paid out."
         case .overpaid(let order, let payment, let excess):
-            return "TelePay alert: payment \(payment) brought $\(excess) more to order \(order), which was already delivered; it is owed to the buyer (buyer_credit)."
+            return
+                "TelePay alert: payment \(payment) brought $\(excess) more to order \(order), which was already delivered; it is owed to the buyer (buyer_credit)."
         case .cancelledWithMoney(let order, let received):
-            return "TelePay alert: order \(order) was cancelled (its channel stopped selling) after $\(received) of it arrived; it is owed to the buyer (buyer_credit)."
+            return
+                "TelePay alert: order \(order) was cancelled (its channel stopped selling) after $\(received) of it arrived; it is owed to the buyer (buyer_credit)."
         case .channelPaused(let channel, let title, let problem, let expired, _):
-            let why = switch problem {
-            case .botRights: "the bot lacks the administrator rights it needs there"
-            case .botRemoved: "the bot is no longer in the channel, or the channel is gone"
-            }
+            let why =
+                switch problem {
+                case .botRights: "the bot lacks the administrator rights it needs there"
+                case .botRemoved: "the bot is no longer in the channel, or the channel is gone"
+                }
             return "TelePay alert: channel pair #\(channel) (“\(title)”) was paused because \(why): the expiry sweep could not remove "
                 + "expired subscribers. \(expired) ended subscription(s) were closed without removal; the owner was told."
         case .payoutFailed(let payout, let owner, let reason):

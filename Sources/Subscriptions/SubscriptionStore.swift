@@ -27,20 +27,22 @@ public enum SubscriptionStore {
     ) async throws -> Grant {
         let hours = Int32(days * 24)
         let active = SubscriptionStatus.active.rawValue
-        guard let (id, expires, renewed) = try await connection.first(
-            """
-            INSERT INTO subscriptions AS s (user_id, channel_id, status, started_at, expires_at, last_order_id)
-            VALUES (\(userID), \(channelID), \(active), \(paidAt), \(paidAt)::timestamptz + make_interval(hours => \(hours)), \(orderID))
-            ON CONFLICT (user_id, channel_id) DO UPDATE SET
-                status = \(active),
-                started_at = CASE WHEN s.status = \(active) AND s.expires_at > \(paidAt) THEN s.started_at ELSE \(paidAt) END,
-                expires_at = greatest(s.expires_at, \(paidAt)::timestamptz) + make_interval(hours => \(hours)),
-                last_order_id = \(orderID),
-                expired_at = NULL
-            RETURNING id, expires_at, (xmax <> 0)
-            """,
-            as: (Int64, Date, Bool).self, logger: logger
-        ) else { preconditionFailure("an upsert returns its row") }
+        guard
+            let (id, expires, renewed) = try await connection.first(
+                """
+                INSERT INTO subscriptions AS s (user_id, channel_id, status, started_at, expires_at, last_order_id)
+                VALUES (\(userID), \(channelID), \(active), \(paidAt), \(paidAt)::timestamptz + make_interval(hours => \(hours)), \(orderID))
+                ON CONFLICT (user_id, channel_id) DO UPDATE SET
+                    status = \(active),
+                    started_at = CASE WHEN s.status = \(active) AND s.expires_at > \(paidAt) THEN s.started_at ELSE \(paidAt) END,
+                    expires_at = greatest(s.expires_at, \(paidAt)::timestamptz) + make_interval(hours => \(hours)),
+                    last_order_id = \(orderID),
+                    expired_at = NULL
+                RETURNING id, expires_at, (xmax <> 0)
+                """,
+                as: (Int64, Date, Bool).self, logger: logger
+            )
+        else { preconditionFailure("an upsert returns its row") }
         return Grant(subscriptionID: id, expiresAt: expires, renewed: renewed)
     }
 
@@ -107,14 +109,16 @@ public enum SubscriptionStore {
             }
             return (id, change.before, change.after, status != active)
         }
-        guard let (id, expires) = try await connection.first(
-            """
-            INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
-            VALUES (\(userID), \(channelID), \(active), \(now), \(now)::timestamptz + make_interval(hours => \(hours)), NULL)
-            RETURNING id, expires_at
-            """,
-            as: (Int64, Date).self, logger: logger
-        ) else { preconditionFailure("an insert returns its row") }
+        guard
+            let (id, expires) = try await connection.first(
+                """
+                INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
+                VALUES (\(userID), \(channelID), \(active), \(now), \(now)::timestamptz + make_interval(hours => \(hours)), NULL)
+                RETURNING id, expires_at
+                """,
+                as: (Int64, Date).self, logger: logger
+            )
+        else { preconditionFailure("an insert returns its row") }
         return (id, nil, expires, true)
     }
 
@@ -165,7 +169,8 @@ public enum SubscriptionStore {
     }
 
     /// A failed attempt: the next one waits until `nextAttempt`.
-    public static func recordRemovalFailure(subscriptionID: Int64, nextAttempt: Date, on connection: PostgresConnection, logger: Logger) async throws {
+    public static func recordRemovalFailure(subscriptionID: Int64, nextAttempt: Date, on connection: PostgresConnection, logger: Logger) async throws
+    {
         try await connection.run(
             """
             UPDATE subscriptions SET removal_attempts = removal_attempts + 1, removal_next_attempt_at = \(nextAttempt)
@@ -198,7 +203,9 @@ public enum SubscriptionStore {
 
     /// Expires every ended subscription of a channel at once (the bot cannot remove anyone there); returns
     /// each one's id and user.
-    public static func expireAllDue(channelID: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(id: Int64, userID: Int64)] {
+    public static func expireAllDue(channelID: Int64, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> [(
+        id: Int64, userID: Int64
+    )] {
         try await connection.all(
             """
             UPDATE subscriptions SET status = \(SubscriptionStatus.expired.rawValue), expired_at = \(now),

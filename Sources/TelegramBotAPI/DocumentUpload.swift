@@ -19,7 +19,9 @@ public struct SendDocument: Sendable {
     public var caption: String?
     public var parseMode: String?
 
-    public init(chatId: ChatID, file: URL, fileName: String, mimeType: String = "application/octet-stream", caption: String? = nil, parseMode: String? = nil) {
+    public init(
+        chatId: ChatID, file: URL, fileName: String, mimeType: String = "application/octet-stream", caption: String? = nil, parseMode: String? = nil
+    ) {
         self.chatId = chatId
         self.file = file
         self.fileName = fileName
@@ -48,7 +50,9 @@ public struct MultipartUpload: Sendable {
     public let file: URL
     public let fileSize: Int64
 
-    public init(fields: [(String, String)], fileField: String, fileName: String, fileContentType: String, file: URL, fileSize: Int64, boundary: String) {
+    public init(
+        fields: [(String, String)], fileField: String, fileName: String, fileContentType: String, file: URL, fileSize: Int64, boundary: String
+    ) {
         self.boundary = boundary
         self.file = file
         self.fileSize = fileSize
@@ -157,8 +161,12 @@ extension TelegramClient {
         let timeout = self.requestTimeout
         return try await perform(
             method: SendDocument.name, chat: document.chatId,
-            { () async throws(TelegramError) -> TelegramHTTPResponse in try await transport.upload(method: SendDocument.name, body: body, timeout: timeout) },
-            decode: { (response) throws(TelegramError) -> Message in try Self.decodeEnvelope(Message.self, status: response.status, body: response.body) }
+            { () async throws(TelegramError) -> TelegramHTTPResponse in
+                try await transport.upload(method: SendDocument.name, body: body, timeout: timeout)
+            },
+            decode: { (response) throws(TelegramError) -> Message in
+                try Self.decodeEnvelope(Message.self, status: response.status, body: response.body)
+            }
         )
     }
 }

@@ -81,7 +81,9 @@ public struct TelegramClient: Sendable {
         return try await perform(
             method: Method.name, chat: (method as? any PostsIntoChat)?.targetChat,
             { () async throws(TelegramError) -> TelegramHTTPResponse in try await transport.post(method: Method.name, body: body, timeout: timeout) },
-            decode: { (response) throws(TelegramError) -> Method.Result in try Self.decodeEnvelope(Method.Result.self, status: response.status, body: response.body) }
+            decode: { (response) throws(TelegramError) -> Method.Result in
+                try Self.decodeEnvelope(Method.Result.self, status: response.status, body: response.body)
+            }
         )
     }
 

@@ -61,7 +61,8 @@ public struct HTTPTelegramTransport: TelegramTransport {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await client.execute(
+                request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
             let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
             return TelegramHTTPResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView))
         } catch {
@@ -78,7 +79,8 @@ public struct HTTPTelegramTransport: TelegramTransport {
         request.headers.add(name: "Content-Type", value: body.contentType)
         request.body = .stream(body.chunks(), length: .known(body.contentLength))
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await client.execute(
+                request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
             let bytes = try await response.body.collect(upTo: 1024 * 1024)
             return TelegramHTTPResponse(status: Int(response.status.code), body: Array(bytes.readableBytesView))
         } catch {

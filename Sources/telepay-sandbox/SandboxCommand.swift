@@ -31,19 +31,25 @@ struct SandboxCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1 to 65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
     }
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .notice
         LoggingSystem.bootstrap { label in KeyValueLogHandler(label: label, level: level) }
         let logger = Logger(label: "telepay-sandbox")
-        let settings = SandboxSettings(dataDirectory: dataDir, port: port, resourcesDirectory: resourcesDir, logLevel: logLevel, startsChain: !noChain)
+        let settings = SandboxSettings(
+            dataDirectory: dataDir, port: port, resourcesDirectory: resourcesDir, logLevel: logLevel, startsChain: !noChain)
         let sandbox: RunningSandbox
         do {
-            sandbox = try await Sandbox.start(settings: settings, logger: logger, onServerRunning: { port in
-                FileHandle.standardOutput.write(Data("TelePay sandbox is running: open http://127.0.0.1:\(port)/sandbox (Ctrl-C stops it)\n".utf8))
-            })
+            sandbox = try await Sandbox.start(
+                settings: settings, logger: logger,
+                onServerRunning: { port in
+                    FileHandle.standardOutput.write(
+                        Data("TelePay sandbox is running: open http://127.0.0.1:\(port)/sandbox (Ctrl-C stops it)\n".utf8))
+                })
         } catch {
             FileHandle.standardError.write(Data("telepay-sandbox: \(error)\n".utf8))
             throw ExitCode(App.exitCode(for: error))

@@ -22,7 +22,8 @@ struct SandboxCommand: ParsableCommand {
             .standardizedFileURL.resolvingSymlinksInPath()
         let sandbox = own.deletingLastPathComponent().appendingPathComponent("telepay-sandbox").path
         guard FileManager.default.isExecutableFile(atPath: sandbox) else {
-            printError("telepay sandbox: \(sandbox) is not built; build it with `swift build --product telepay-sandbox`, or run `scripts/run sandbox`")
+            printError(
+                "telepay sandbox: \(sandbox) is not built; build it with `swift build --product telepay-sandbox`, or run `scripts/run sandbox`")
             throw ExitCode.failure
         }
         let argv = ([sandbox] + arguments).map { strdup($0) } + [nil]

@@ -18,7 +18,10 @@ struct TelePayCommand: AsyncParsableCommand {
         commandName: "telepay",
         abstract: "Sell paid access to Telegram channels.",
         version: TelePayVersion.current,
-        subcommands: [Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self, ConversationsCommand.self, SandboxCommand.self],
+        subcommands: [
+            Serve.self, Migrate.self, Doctor.self, JobsCommand.self, LedgerCommand.self, PayoutsCommand.self, Wallet.self, ExchangeCommand.self,
+            ConversationsCommand.self, SandboxCommand.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }
@@ -154,7 +157,9 @@ struct Migrate: AsyncParsableCommand {
             let state = try await migrations.status(on: database)
             if status {
                 for record in state.applied {
-                    print("applied  \(String(format: "%04d", record.version))_\(record.name).sql  \(ISO8601DateFormatter().string(from: record.appliedAt))")
+                    print(
+                        "applied  \(String(format: "%04d", record.version))_\(record.name).sql  \(ISO8601DateFormatter().string(from: record.appliedAt))"
+                    )
                 }
             }
             for migration in state.pending {
@@ -262,7 +267,9 @@ struct JobsCommand: AsyncParsableCommand {
                 let job = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
                     try await context.queue.retry(jobID)
                 }
-                print("job #\(job.id) (\(job.kind)) re-queued: it runs as soon as a worker is free, as attempt \(job.attempt + 1) of \(job.maxAttempts)")
+                print(
+                    "job #\(job.id) (\(job.kind)) re-queued: it runs as soon as a worker is free, as attempt \(job.attempt + 1) of \(job.maxAttempts)"
+                )
             } catch {
                 printError("telepay jobs retry: \(error)")
                 throw ExitCode.failure
@@ -285,7 +292,9 @@ struct LedgerCommand: AsyncParsableCommand {
     @Flag(help: "Compare the hot wallet on the chain with the ledger, asset by asset; exit 1 on drift.")
     var reconcile = false
 
-    @Option(name: .customLong("record-deposit"), help: "Book money the operator put into the hot wallet from outside the sales (e.g. 0.5 of gas money), in whole coins of --asset.")
+    @Option(
+        name: .customLong("record-deposit"),
+        help: "Book money the operator put into the hot wallet from outside the sales (e.g. 0.5 of gas money), in whole coins of --asset.")
     var deposit: String?
 
     @Option(help: "The asset of --record-deposit: ETH or USDT.")
@@ -305,12 +314,15 @@ struct LedgerCommand: AsyncParsableCommand {
                     throw ExitCode(2)
                 }
                 guard let amount = DecimalText.parse(deposit), amount > 0, kind.units(amount) == amount * kind.unitsPerCoin else {
-                    printError("telepay ledger: --record-deposit \(deposit) is not a positive amount of \(kind.asset) with at most \(kind.decimals) decimals")
+                    printError(
+                        "telepay ledger: --record-deposit \(deposit) is not a positive amount of \(kind.asset) with at most \(kind.decimals) decimals"
+                    )
                     throw ExitCode(2)
                 }
                 let note = self.note
                 _ = try await withCurrentDatabase(configuration: configuration, logger: logger) { context in
-                    try await Reconciliation.recordDeposit(asset: kind.asset, units: kind.units(amount), note: note, database: context.database, logger: logger)
+                    try await Reconciliation.recordDeposit(
+                        asset: kind.asset, units: kind.units(amount), note: note, database: context.database, logger: logger)
                 }
                 logger.notice("operator deposit booked", metadata: ["asset": "\(kind.asset)", "amount": "\(deposit)", "note": "\(note)"])
                 print("Booked \(deposit) \(kind.asset) into hot_wallet from operator_capital (\(note)).")
@@ -371,7 +383,8 @@ struct PayoutsCommand: AsyncParsableCommand {
     struct SettleConversion: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "settle-conversion",
-            abstract: "Book a conversion whose exchange finished but whose USDT TelePay cannot find, from the transaction that paid the hot wallet (read from the chain)."
+            abstract:
+                "Book a conversion whose exchange finished but whose USDT TelePay cannot find, from the transaction that paid the hot wallet (read from the chain)."
         )
 
         @OptionGroup var options: GlobalOptions
@@ -384,7 +397,9 @@ struct PayoutsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (id, tx) = (self.id, self.tx)
-            try await PayoutsCommand.conversionAction("settle-conversion", options: options) { try await $0.settle(conversionID: id, transaction: tx) }
+            try await PayoutsCommand.conversionAction("settle-conversion", options: options) {
+                try await $0.settle(conversionID: id, transaction: tx)
+            }
         }
     }
 
@@ -404,7 +419,9 @@ struct PayoutsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (id, reason) = (self.id, self.reason)
-            try await PayoutsCommand.conversionAction("write-off-conversion", options: options) { try await $0.writeOff(conversionID: id, reason: reason) }
+            try await PayoutsCommand.conversionAction("write-off-conversion", options: options) {
+                try await $0.writeOff(conversionID: id, reason: reason)
+            }
         }
     }
 
@@ -439,7 +456,8 @@ struct PayoutsCommand: AsyncParsableCommand {
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Let a channel be paid again after its failed payout. Refused unless the payout failed (it moved no money, or its refund is booked) and is the channel's latest."
+            abstract:
+                "Let a channel be paid again after its failed payout. Refused unless the payout failed (it moved no money, or its refund is booked) and is the channel's latest."
         )
 
         @OptionGroup var options: GlobalOptions
@@ -505,8 +523,10 @@ struct ExchangeCommand: AsyncParsableCommand {
 
     struct Reconcile: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compare ChangeNOW's list of exchanges with the exchange intents: orphans at ChangeNOW and recorded exchanges it does not list.",
-            discussion: "Listing needs ChangeNOW's private API key (TELEPAY_CHANGENOW_PRIVATE_API_KEY). Reads only; exits 1 when the list cannot be read, 0 otherwise."
+            abstract:
+                "Compare ChangeNOW's list of exchanges with the exchange intents: orphans at ChangeNOW and recorded exchanges it does not list.",
+            discussion:
+                "Listing needs ChangeNOW's private API key (TELEPAY_CHANGENOW_PRIVATE_API_KEY). Reads only; exits 1 when the list cannot be read, 0 otherwise."
         )
 
         @OptionGroup var options: GlobalOptions

@@ -55,7 +55,8 @@ struct AdminAlertsTests {
             await alerts.raise(.exchangeFailed(subject))
             var jobs = try await telegramJobs(database)
             #expect(jobs.map(\.chat) == [42, 7])
-            #expect(jobs.allSatisfy { $0.parseMode == nil && $0.text.contains("abc123") && $0.text.contains("payout:3") && $0.text.contains("failed") })
+            #expect(
+                jobs.allSatisfy { $0.parseMode == nil && $0.text.contains("abc123") && $0.text.contains("payout:3") && $0.text.contains("failed") })
 
             await alerts.raise(.exchangeRefunded(subject, refundHash: "0xfeed"))
             jobs = try await telegramJobs(database)
@@ -87,14 +88,18 @@ struct AdminAlertsTests {
                 return ids
             }
             let deliveryID = try #require(alertJob.first)
-            await alerts.jobFailed(FailedJob(
-                id: JobID(deliveryID), kind: SendTelegramMessageJob.kind, attempt: 12, maxAttempts: 12, error: "Forbidden: bot was blocked by the user", reason: .permanentError
-            ))
+            await alerts.jobFailed(
+                FailedJob(
+                    id: JobID(deliveryID), kind: SendTelegramMessageJob.kind, attempt: 12, maxAttempts: 12,
+                    error: "Forbidden: bot was blocked by the user", reason: .permanentError
+                ))
             #expect(try await telegramJobs(database).count == 1, "the failed alert message raised no new message")
 
-            await alerts.jobFailed(FailedJob(
-                id: JobID(deliveryID + 1000), kind: SendTelegramMessageJob.kind, attempt: 12, maxAttempts: 12, error: "chat not found", reason: .permanentError
-            ))
+            await alerts.jobFailed(
+                FailedJob(
+                    id: JobID(deliveryID + 1000), kind: SendTelegramMessageJob.kind, attempt: 12, maxAttempts: 12, error: "chat not found",
+                    reason: .permanentError
+                ))
             #expect(try await telegramJobs(database).count == 2, "another Telegram job (an invite, a notice) failing is alerted")
         }
     }
@@ -121,7 +126,8 @@ struct AdminAlertsTests {
         try await withMigratedDatabase { database in
             let alerts = AdminAlerts(queue: JobQueue(database: database, logger: quietLogger), adminChatIDs: [5], logger: quietLogger)
             let paused = SubscriptionAlert.channelPaused(
-                channelID: 12, title: "Secret Club", problem: .botRights, expiredWithoutRemoval: 3, pausedAt: Date(timeIntervalSince1970: 1_800_000_000)
+                channelID: 12, title: "Secret Club", problem: .botRights, expiredWithoutRemoval: 3,
+                pausedAt: Date(timeIntervalSince1970: 1_800_000_000)
             )
             await alerts.raise(paused)
             await alerts.raise(paused)

@@ -14,12 +14,14 @@ struct CommandTableTests {
         let pid = try ProcessRunner.spawn(binary, ["--help"], environment: [:], outputPath: folder + "/help.txt")
         #expect(await ProcessRunner.waitForExit(pid) == 0)
         let help = try String(contentsOfFile: folder + "/help.txt", encoding: .utf8)
-        let subcommands = help.components(separatedBy: "SUBCOMMANDS:").last?
+        let subcommands =
+            help.components(separatedBy: "SUBCOMMANDS:").last?
             .split(separator: "\n")
             .compactMap { line -> String? in
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
                 guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = trimmed.split(separator: " ").first,
-                      name.allSatisfy({ $0.isLowercase }) else { return nil }
+                    name.allSatisfy({ $0.isLowercase })
+                else { return nil }
                 return String(name)
             } ?? []
         #expect(subcommands.contains("jobs"))

@@ -41,10 +41,12 @@ struct ExchangeTrackingWiringTests {
                     database: application.database.database, api: ChangeNowClient(baseURL: changeNowURL, apiKey: "test-api-key"), logger: quietLogger
                 )
                 try await waitFor("the schema") { (try? await orders.unsettledExchanges(limit: 1)) != nil }
-                let intent = try await orders.record(ExchangeIntentRequest(
-                    idempotencyKey: "payout:wired", pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "usdt", network: "trx")),
-                    fromAmount: Decimal(string: "0.1")!, payoutAddress: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
-                ))
+                let intent = try await orders.record(
+                    ExchangeIntentRequest(
+                        idempotencyKey: "payout:wired",
+                        pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "usdt", network: "trx")),
+                        fromAmount: Decimal(string: "0.1")!, payoutAddress: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
+                    ))
                 let exchangeId = try #require(try await orders.ensureExchange(intentId: intent.id).exchangeId)
                 try await exchange.setStatus(exchangeId, "failed")
 
@@ -66,33 +68,40 @@ struct ExchangeTrackingWiringTests {
     @Test("telepay exchange reconcile reads with the private key, and says which key is needed when it has only the standard one")
     func reconcileCommand() async throws {
         let exchange = FakeChangeNow()
-        try await exchange.serve { changeNowURL in try await withMigratedDatabase { database in
-            let server = try await TestPostgres.shared.server()
-            let name = try await database.withConnection { connection in
-                try await connection.query("SELECT current_database()", logger: quietLogger).collect().first?.decode(String.self)
-            }
-            var environment = [
-                "DATABASE_URL": "postgres://\(EmbeddedPostgres.username)@/\(try #require(name))?host=\(server.cluster.socketDirectory)",
-                "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
-                "TELEPAY_CHANGENOW_API_URL": changeNowURL,
-                "TELEPAY_CHANGENOW_API_KEY": "test-api-key",
-            ]
-            let since = Date().addingTimeInterval(-60)
-            await #expect {
-                _ = try await ExchangeReconcileReport.run(configuration: try Configuration.load(environment: environment), since: since, logger: quietLogger)
-            } throws: { error in
-                "\(error)".contains("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
-            }
+        try await exchange.serve { changeNowURL in
+            try await withMigratedDatabase { database in
+                let server = try await TestPostgres.shared.server()
+                let name = try await database.withConnection { connection in
+                    try await connection.query("SELECT current_database()", logger: quietLogger).collect().first?.decode(String.self)
+                }
+                var environment = [
+                    "DATABASE_URL": "postgres://\(EmbeddedPostgres.username)@/\(try #require(name))?host=\(server.cluster.socketDirectory)",
+                    "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
+                    "TELEPAY_CHANGENOW_API_URL": changeNowURL,
+                    "TELEPAY_CHANGENOW_API_KEY": "test-api-key",
+                ]
+                let since = Date().addingTimeInterval(-60)
+                await #expect {
+                    _ = try await ExchangeReconcileReport.run(
+                        configuration: try Configuration.load(environment: environment), since: since, logger: quietLogger)
+                } throws: { error in
+                    "\(error)".contains("TELEPAY_CHANGENOW_PRIVATE_API_KEY")
+                }
 
-            let orphan = try await ChangeNowClient(baseURL: changeNowURL, apiKey: "test-api-key").createExchange(CreateExchangeRequest(
-                pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "usdt", network: "trx")),
-                flow: .standard, amount: .sending(Decimal(string: "0.1")!), address: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
-            ))
-            environment["TELEPAY_CHANGENOW_PRIVATE_API_KEY"] = "test-private-key"
-            let result = try await ExchangeReconcileReport.run(configuration: try Configuration.load(environment: environment), since: since, logger: quietLogger)
-            #expect(result.orphans.map(\.exchange.id) == [orphan.id])
-            #expect(result.reportLines.first == "ChangeNOW lists 1 exchange(s) created since \(since.formatted(.iso8601)); 0 of them belong to an exchange intent.")
-        } }
+                let orphan = try await ChangeNowClient(baseURL: changeNowURL, apiKey: "test-api-key").createExchange(
+                    CreateExchangeRequest(
+                        pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "usdt", network: "trx")),
+                        flow: .standard, amount: .sending(Decimal(string: "0.1")!), address: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"
+                    ))
+                environment["TELEPAY_CHANGENOW_PRIVATE_API_KEY"] = "test-private-key"
+                let result = try await ExchangeReconcileReport.run(
+                    configuration: try Configuration.load(environment: environment), since: since, logger: quietLogger)
+                #expect(result.orphans.map(\.exchange.id) == [orphan.id])
+                #expect(
+                    result.reportLines.first
+                        == "ChangeNOW lists 1 exchange(s) created since \(since.formatted(.iso8601)); 0 of them belong to an exchange intent.")
+            }
+        }
     }
 
     @Test("doctor proves the private key may list, warns when only the standard key is set, and reports a refused key")

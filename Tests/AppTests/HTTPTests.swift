@@ -14,7 +14,9 @@ struct FixedProbe: ReadinessProbe {
 
 @Suite("HTTP endpoints")
 struct HTTPTests {
-    func makeApplication(probe: any ReadinessProbe = FixedProbe(answer: .ready), telemetry: Telemetry = Telemetry(), maxBody: Int = 1024) -> some ApplicationProtocol {
+    func makeApplication(probe: any ReadinessProbe = FixedProbe(answer: .ready), telemetry: Telemetry = Telemetry(), maxBody: Int = 1024)
+        -> some ApplicationProtocol
+    {
         Application(router: HTTPRoutes.buildRouter(readiness: probe, telemetry: telemetry, maxBodyBytes: maxBody, logger: quietLogger))
     }
 

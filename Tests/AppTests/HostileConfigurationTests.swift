@@ -52,7 +52,8 @@ struct HostileConfigurationTests {
         #expect(missing.map(\.variable) == ["DATABASE_URL"])
         #expect(missing.first?.message.contains("sslrootcert") == true)
         #expect(missing.first?.message.contains("SECRET-PATH") == false)
-        #expect(problems(["DATABASE_URL": "postgres://u:p@db.example.com/app?sslmode=require&sslrootcert=\(caFile)"]).map(\.variable) == ["DATABASE_URL"])
+        #expect(
+            problems(["DATABASE_URL": "postgres://u:p@db.example.com/app?sslmode=require&sslrootcert=\(caFile)"]).map(\.variable) == ["DATABASE_URL"])
     }
 
     @Test("an unknown sslmode is refused without repeating it: it may be a pasted secret")
@@ -66,9 +67,11 @@ struct HostileConfigurationTests {
         #expect(!message.contains("db.example.com"))
     }
 
-    @Test("base URLs that carry keys refuse plain http to another machine", arguments: [
-        "TELEPAY_TELEGRAM_API_URL", "TELEPAY_NOWPAYMENTS_API_URL", "TELEPAY_CHANGENOW_API_URL", "TELEPAY_ETH_RPC_URL",
-    ])
+    @Test(
+        "base URLs that carry keys refuse plain http to another machine",
+        arguments: [
+            "TELEPAY_TELEGRAM_API_URL", "TELEPAY_NOWPAYMENTS_API_URL", "TELEPAY_CHANGENOW_API_URL", "TELEPAY_ETH_RPC_URL",
+        ])
     func plainHTTPOnlyToLoopback(variable: String) {
         let refused = problems([variable: "http://api.example.com/KEY-IN-PATH"])
         #expect(refused.map(\.variable) == [variable])

@@ -196,19 +196,21 @@ struct HostileHTTPTests {
         let (refused, slowest) = try await withThrowingTaskGroup(of: (Int?, Duration?).self) { group in
             group.addTask {
                 defer { done.set() }
-                return (try await withThrowingTaskGroup(of: Int.self) { senders in
-                    for sender in 0..<8 {
-                        senders.addTask {
-                            var refused = 0
-                            for round in 0..<12 {
-                                let body = (sender + round) % 2 == 0 ? Self.arrayBomb(bytes: 65_000) : Array(flat.utf8)
-                                if let status = try await server.status(Self.ipn(body)), status == 400 || status == 401 { refused += 1 }
+                return (
+                    try await withThrowingTaskGroup(of: Int.self) { senders in
+                        for sender in 0..<8 {
+                            senders.addTask {
+                                var refused = 0
+                                for round in 0..<12 {
+                                    let body = (sender + round) % 2 == 0 ? Self.arrayBomb(bytes: 65_000) : Array(flat.utf8)
+                                    if let status = try await server.status(Self.ipn(body)), status == 400 || status == 401 { refused += 1 }
+                                }
+                                return refused
                             }
-                            return refused
                         }
-                    }
-                    return try await senders.reduce(0, +)
-                }, nil)
+                        return try await senders.reduce(0, +)
+                    }, nil
+                )
             }
             group.addTask {
                 var slowest = Duration.zero
@@ -251,12 +253,15 @@ struct HostileHTTPTests {
 
     @Test("a chunked body over the route's limit gets 413, not 500")
     func chunkedOverLimit() async throws {
-        let server = try await HostileServer.start(limits: HTTPLimits(
-            maxConnections: 64, headerTimeout: .seconds(10), requestTimeout: .seconds(30), idleTimeout: .seconds(60), paymentCallbackMaxBodyBytes: 2048
-        ))
+        let server = try await HostileServer.start(
+            limits: HTTPLimits(
+                maxConnections: 64, headerTimeout: .seconds(10), requestTimeout: .seconds(30), idleTimeout: .seconds(60),
+                paymentCallbackMaxBodyBytes: 2048
+            ))
         defer { server.stop() }
         let chunk = String(repeating: "x", count: 1000)
-        let chunked = "POST /payments/nowpayments/ipn HTTP/1.1\r\nHost: 127.0.0.1\r\nx-nowpayments-sig: \(Self.forgedSignature)\r\n"
+        let chunked =
+            "POST /payments/nowpayments/ipn HTTP/1.1\r\nHost: 127.0.0.1\r\nx-nowpayments-sig: \(Self.forgedSignature)\r\n"
             + "Transfer-Encoding: chunked\r\n\r\n" + String(repeating: "3e8\r\n\(chunk)\r\n", count: 4) + "0\r\n\r\n"
         #expect(try await server.status(Array(chunked.utf8)) == 413)
     }
@@ -269,9 +274,10 @@ struct HostileHTTPTests {
         let signature = IPNSignatureVerifier(secret: HostileServer.secret).sign(try ExactJSON.parse(Array(text.utf8)))
         let connection = try await RawConnection.open(port: server.port)
         defer { connection.close() }
-        try await connection.send(request(
-            "POST", "/payments/nowpayments/ipn", headers: ["x-nowpayments-sig": signature, "Connection": "close"], body: Array(text.utf8)
-        ))
+        try await connection.send(
+            request(
+                "POST", "/payments/nowpayments/ipn", headers: ["x-nowpayments-sig": signature, "Connection": "close"], body: Array(text.utf8)
+            ))
         let response = try #require(try await connection.readUntilClosed(limit: .seconds(10)))
         #expect(response.hasPrefix("HTTP/1.1 400"), "\(response)")
         #expect(response.contains("order_id"))
@@ -289,7 +295,8 @@ struct HostileHTTPTests {
         let trickling = try await RawConnection.open(port: server.port)
         let stalledBody = try await RawConnection.open(port: server.port)
         defer { [silent, trickling, stalledBody].forEach { $0.close() } }
-        try await stalledBody.send("POST /payments/nowpayments/ipn HTTP/1.1\r\nHost: x\r\nx-nowpayments-sig: \(Self.forgedSignature)\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        try await stalledBody.send(
+            "POST /payments/nowpayments/ipn HTTP/1.1\r\nHost: x\r\nx-nowpayments-sig: \(Self.forgedSignature)\r\nContent-Length: 100\r\n\r\n{\"a\":")
         let trickle = Task {
             try await trickling.send("GET /healthz HTTP/1.1\r\n")
             for _ in 0..<40 {
@@ -327,7 +334,8 @@ struct HostileHTTPTests {
         let logger = Logger(label: "test") { label in KeyValueLogHandler(label: label, level: .info, sink: lines.append) }
         // Timeouts long enough that all 16 silent connections are open at once even on a slow machine.
         let limits = HTTPLimits(
-            maxConnections: 16, headerTimeout: .seconds(10), requestTimeout: .seconds(20), idleTimeout: .seconds(10), paymentCallbackMaxBodyBytes: 65536
+            maxConnections: 16, headerTimeout: .seconds(10), requestTimeout: .seconds(20), idleTimeout: .seconds(10),
+            paymentCallbackMaxBodyBytes: 65536
         )
         let server = try await HostileServer.start(limits: limits, logger: logger)
         defer { server.stop() }
@@ -347,7 +355,9 @@ struct HostileHTTPTests {
         #expect(try await server.status(request("GET", "/healthz")) == 200)
     }
 
-    @Test("a crowd of connections leaving (down to a tenth of a peak of at least 256) is noticed once, so its memory is given back; small crowds are not")
+    @Test(
+        "a crowd of connections leaving (down to a tenth of a peak of at least 256) is noticed once, so its memory is given back; small crowds are not"
+    )
     func crowdLeaving() {
         var watch = CrowdWatch(reclaimAfterPeak: 256)
         for count in 1...100 { watch.opened(count: count) }

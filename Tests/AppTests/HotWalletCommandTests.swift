@@ -50,7 +50,8 @@ struct HotWalletCommandTests {
     @Test("doctor proves the ChangeNOW key with an authenticated call")
     func doctorChangeNow() async throws {
         try await FakeChangeNow(apiKeys: ["good-key"]).serve { url in
-            let accepted = await Doctor.checkChangeNow(try configuration(["TELEPAY_CHANGENOW_API_URL": url, "TELEPAY_CHANGENOW_API_KEY": "good-key"]))
+            let accepted = await Doctor.checkChangeNow(
+                try configuration(["TELEPAY_CHANGENOW_API_URL": url, "TELEPAY_CHANGENOW_API_KEY": "good-key"]))
             #expect(accepted.outcome == .ok)
             let refused = await Doctor.checkChangeNow(try configuration(["TELEPAY_CHANGENOW_API_URL": url, "TELEPAY_CHANGENOW_API_KEY": "bad-key"]))
             #expect(refused.outcome == .failed)
@@ -69,10 +70,14 @@ struct HotWalletCommandTests {
         try await chain.fund(key.address, wei: 2 * LocalChain.ether)
         let token = try await chain.deployToken(supply: 1_000_500_000, holder: key.address)
         try await withMigratedDatabase { database in
-            let sender = TransferSender(key: key, chainId: chain.chainId, rpc: chain.rpc, database: database, alerts: LoggingWalletAlerts(logger: quietLogger), logger: quietLogger)
+            let sender = TransferSender(
+                key: key, chainId: chain.chainId, rpc: chain.rpc, database: database, alerts: LoggingWalletAlerts(logger: quietLogger),
+                logger: quietLogger)
             try await sender.start()
             try await chain.hold(key.address)
-            _ = try await sender.send(TransferRequest(idempotencyKey: "payout:wallet-view", asset: .ether, recipient: LocalChain.randomAddress(), amount: LocalChain.ether / 4))
+            _ = try await sender.send(
+                TransferRequest(
+                    idempotencyKey: "payout:wallet-view", asset: .ether, recipient: LocalChain.randomAddress(), amount: LocalChain.ether / 4))
 
             let lines = try await WalletReport.build(
                 configuration: try configuration([

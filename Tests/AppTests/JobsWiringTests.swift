@@ -64,10 +64,12 @@ struct JobsWiringTests {
             "TELEPAY_JOBS_POLL_INTERVAL_MS": "250", "TELEPAY_JOBS_LISTEN": "false", "TELEPAY_JOBS_LEASE_SECONDS": "9",
             "TELEPAY_JOBS_RETENTION_HOURS": "48", "TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS": "5",
         ])
-        #expect(configuration.jobs == JobsSettings(
-            pollInterval: .milliseconds(250), listensForNotifications: false, lease: .seconds(9),
-            completedRetention: .seconds(48 * 3600), shutdownGrace: .seconds(5)
-        ))
+        #expect(
+            configuration.jobs
+                == JobsSettings(
+                    pollInterval: .milliseconds(250), listensForNotifications: false, lease: .seconds(9),
+                    completedRetention: .seconds(48 * 3600), shutdownGrace: .seconds(5)
+                ))
         #expect(configuration.jobs.heartbeatInterval == .seconds(3))
         #expect(throws: ConfigurationError.self) {
             try Configuration.load(environment: ["TELEPAY_JOBS_SHUTDOWN_GRACE_SECONDS": "30", "TELEPAY_SHUTDOWN_TIMEOUT_SECONDS": "30"])
@@ -90,27 +92,31 @@ struct JobsWiringTests {
                 .init(kind: "payments.confirm", state: "failed", count: 1),
             ],
             oldestWaiting: .init(id: JobID(41), kind: "payments.confirm", waitingSeconds: 95),
-            recentFailures: [JobRecord(
-                id: JobID(7), kind: "payments.confirm", payload: "{}", state: .failed, attempt: 20, maxAttempts: 20, runAt: failedAt,
-                uniqueKey: nil, attemptedBy: "vm:1:2", lastError: "exchange answered 503\nagain", errors: [], createdAt: failedAt,
-                finalizedAt: failedAt
-            )]
+            recentFailures: [
+                JobRecord(
+                    id: JobID(7), kind: "payments.confirm", payload: "{}", state: .failed, attempt: 20, maxAttempts: 20, runAt: failedAt,
+                    uniqueKey: nil, attemptedBy: "vm:1:2", lastError: "exchange answered 503\nagain", errors: [], createdAt: failedAt,
+                    finalizedAt: failedAt
+                )
+            ]
         )
-        #expect(JobsReport.render(summary) == """
-            KIND               STATE         COUNT
-            jobs.housekeeping  completed        12
-            payments.confirm   available         3
-            payments.confirm   failed            1
+        #expect(
+            JobsReport.render(summary) == """
+                KIND               STATE         COUNT
+                jobs.housekeeping  completed        12
+                payments.confirm   available         3
+                payments.confirm   failed            1
 
-            oldest waiting job: #41 (payments.confirm), ready for 1m 35s
-            recent failures (newest first; `telepay jobs retry ID` re-queues one):
-              #7 payments.confirm attempt 20/20, failed 2026-01-01T00:00:00Z: exchange answered 503 again
-            """)
-        #expect(JobsReport.render(JobQueueSummary(counts: [], oldestWaiting: nil, recentFailures: [])) == """
-            no jobs
+                oldest waiting job: #41 (payments.confirm), ready for 1m 35s
+                recent failures (newest first; `telepay jobs retry ID` re-queues one):
+                  #7 payments.confirm attempt 20/20, failed 2026-01-01T00:00:00Z: exchange answered 503 again
+                """)
+        #expect(
+            JobsReport.render(JobQueueSummary(counts: [], oldestWaiting: nil, recentFailures: [])) == """
+                no jobs
 
-            oldest waiting job: none waiting
-            recent failures: none
-            """)
+                oldest waiting job: none waiting
+                recent failures: none
+                """)
     }
 }

@@ -5,7 +5,8 @@ import Testing
 @Suite("Key-value log lines")
 struct KeyValueLogHandlerTests {
     /// Every scalar that ends a line for some reader, or is a control character: none may reach a log line raw.
-    static let breaking: [Unicode.Scalar] = (0x00...0x1F).map { Unicode.Scalar(UInt8($0)) } + [Unicode.Scalar(UInt8(0x7F))]
+    static let breaking: [Unicode.Scalar] =
+        (0x00...0x1F).map { Unicode.Scalar(UInt8($0)) } + [Unicode.Scalar(UInt8(0x7F))]
         + (0x80...0x9F).map { Unicode.Scalar(UInt8($0)) } + [Unicode.Scalar(0x2028)!, Unicode.Scalar(0x2029)!]
 
     static func line(_ message: Logger.Message, metadata: Logger.Metadata) -> String {
@@ -23,7 +24,9 @@ struct KeyValueLogHandlerTests {
         for scalar in Self.breaking {
             #expect(!line.unicodeScalars.contains(scalar), "U+\(String(scalar.value, radix: 16)) reached the line raw: \(line)")
         }
-        #expect(line.contains(#"data="x\r\nts=2026-01-01T00:00:00.000Z level=critical msg=forged\u{85}a\u{2028}b\u{2029}c\u{1B}[31m\u{0}\u{9B}""#), "\(line)")
+        #expect(
+            line.contains(#"data="x\r\nts=2026-01-01T00:00:00.000Z level=critical msg=forged\u{85}a\u{2028}b\u{2029}c\u{1B}[31m\u{0}\u{9B}""#),
+            "\(line)")
         #expect(line.contains(#" "key\r\n\u{2028}x"=v"#), "\(line)")
         #expect(line.contains(#"msg="pressed x\r\nts="#), "\(line)")
     }

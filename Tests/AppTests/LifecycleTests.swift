@@ -70,7 +70,8 @@ struct LifecycleTests {
             try await Task.sleep(for: .milliseconds(100))
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             if let line = log.split(separator: "\n").first(where: { $0.contains("msg=\"HTTP server listening\"") }),
-               let value = line.split(separator: " ").first(where: { $0.hasPrefix("port=") })?.dropFirst(5) {
+                let value = line.split(separator: " ").first(where: { $0.hasPrefix("port=") })?.dropFirst(5)
+            {
                 port = Int(value)
             }
         }

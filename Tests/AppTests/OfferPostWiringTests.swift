@@ -26,7 +26,9 @@ struct OfferPostWiringTests {
         throw CancellationError()
     }
 
-    @Test("the owner saves the form, the offer is posted in the public channel, a tier's button opens that tier, the purchase completes, the owner is notified and the donation link opens a keypad")
+    @Test(
+        "the owner saves the form, the offer is posted in the public channel, a tier's button opens that tier, the purchase completes, the owner is notified and the donation link opens a keypad"
+    )
     func saveToPurchase() async throws {
         let bot = FakeBotAPI()
         await bot.addUser(id: Self.buyer, firstName: "Anna", languageCode: "en")
@@ -131,15 +133,21 @@ struct OfferPostWiringTests {
                 #expect(try await provider.deliver(local) == 200)
             }
             try await waitFor("the invite") {
-                await bot.sentMessages(to: Self.buyer).contains { $0.keyboard?.inlineKeyboard.joined().contains { $0.text == "🔗 Join the channel" } == true }
+                await bot.sentMessages(to: Self.buyer).contains {
+                    $0.keyboard?.inlineKeyboard.joined().contains { $0.text == "🔗 Join the channel" } == true
+                }
             }
-            let invite = try #require(await bot.sentMessages(to: Self.buyer).compactMap { message -> String? in
-                guard let button = message.keyboard?.inlineKeyboard.joined().first(where: { $0.text == "🔗 Join the channel" }),
-                      case .url(let url) = button.action else { return nil }
-                return url
-            }.last)
+            let invite = try #require(
+                await bot.sentMessages(to: Self.buyer).compactMap { message -> String? in
+                    guard let button = message.keyboard?.inlineKeyboard.joined().first(where: { $0.text == "🔗 Join the channel" }),
+                        case .url(let url) = button.action
+                    else { return nil }
+                    return url
+                }.last)
             try await waitFor("the owner's sale notification") {
-                await bot.sentMessages(to: Self.owner).contains { $0.text.hasPrefix("💸 New subscription to <b>Secret Club</b>\nTier 2: $12.50 for 30 days") }
+                await bot.sentMessages(to: Self.owner).contains {
+                    $0.text.hasPrefix("💸 New subscription to <b>Secret Club</b>\nTier 2: $12.50 for 30 days")
+                }
             }
             // The donation link opens the keypad in the application as wired.
             let token = String(payload.dropFirst(2))

@@ -73,16 +73,20 @@ struct PaymentCrashTests {
             defer { providerServer.cancel() }
             let databaseName = try await database.withConnection { connection in
                 var name = ""
-                for try await value in try await connection.query("SELECT current_database()", logger: quietLogger).decode(String.self) { name = value }
+                for try await value in try await connection.query("SELECT current_database()", logger: quietLogger).decode(String.self) {
+                    name = value
+                }
                 return name
             }
             let socketFolder = URL(fileURLWithPath: try await TestPostgres.shared.server().cluster.socketPath).deletingLastPathComponent().path
             let orderID = try await Self.seedOrder(database)
             let invoice = try await NOWPaymentsClient(
                 configuration: .init(baseURL: URL(string: providerURL)!, apiKey: provider.apiKey), logger: quietLogger
-            ).createInvoice(InvoiceRequest(
-                priceAmount: 5, priceCurrency: "usd", orderID: orderID, ipnCallbackURL: URL(string: "https://telepay.example/payments/nowpayments/ipn")
-            ))
+            ).createInvoice(
+                InvoiceRequest(
+                    priceAmount: 5, priceCurrency: "usd", orderID: orderID,
+                    ipnCallbackURL: URL(string: "https://telepay.example/payments/nowpayments/ipn")
+                ))
             let payment = try await provider.startPayment(invoiceID: invoice.id, payAmount: 1)
             let signed = try await provider.setStatus(payment, "finished")
 

@@ -70,11 +70,13 @@ struct PaymentsIPNTests {
                 )
                 var result: [InboxRow] = []
                 for try await (payment, status, order, invoice, variant, payload, unprocessed)
-                    in rows.decode((String, String, String?, String?, String, String, Bool).self) {
-                    result.append(InboxRow(
-                        paymentID: payment, status: status, orderID: order, invoiceID: invoice, variant: variant,
-                        payload: payload, unprocessed: unprocessed
-                    ))
+                    in rows.decode((String, String, String?, String?, String, String, Bool).self)
+                {
+                    result.append(
+                        InboxRow(
+                            paymentID: payment, status: status, orderID: order, invoiceID: invoice, variant: variant,
+                            payload: payload, unprocessed: unprocessed
+                        ))
                 }
                 return result
             }
@@ -107,10 +109,11 @@ struct PaymentsIPNTests {
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             let client = NOWPaymentsClient(configuration: .init(baseURL: URL(string: apiURL)!, apiKey: fake.apiKey), logger: quietLogger)
-            let invoice = try await client.createInvoice(InvoiceRequest(
-                priceAmount: Decimal(string: "9.99")!, priceCurrency: "usd", orderID: "ord-1",
-                ipnCallbackURL: URL(string: "http://127.0.0.1:\(port)/payments/nowpayments/ipn")!
-            ))
+            let invoice = try await client.createInvoice(
+                InvoiceRequest(
+                    priceAmount: Decimal(string: "9.99")!, priceCurrency: "usd", orderID: "ord-1",
+                    ipnCallbackURL: URL(string: "http://127.0.0.1:\(port)/payments/nowpayments/ipn")!
+                ))
             let ipnURL = "http://127.0.0.1:\(port)/payments/nowpayments/ipn"
             try await body(World(database: database, fake: fake, invoice: invoice, ipnURL: ipnURL, logs: logs))
         }
@@ -122,10 +125,13 @@ struct PaymentsIPNTests {
             let payment = try await world.newPayment()
             let ipn = try await world.fake.setStatus(payment, "finished")
             #expect(try await world.fake.deliver(ipn) == 200)
-            #expect(try await world.rows() == [InboxRow(
-                paymentID: String(payment), status: "finished", orderID: "ord-1", invoiceID: world.invoice.id,
-                variant: "recursive", payload: String(decoding: ipn.body, as: UTF8.self), unprocessed: true
-            )])
+            #expect(
+                try await world.rows() == [
+                    InboxRow(
+                        paymentID: String(payment), status: "finished", orderID: "ord-1", invoiceID: world.invoice.id,
+                        variant: "recursive", payload: String(decoding: ipn.body, as: UTF8.self), unprocessed: true
+                    )
+                ])
         }
     }
 
@@ -147,7 +153,8 @@ struct PaymentsIPNTests {
         try await withWorld { world in
             let signer = IPNSignatureVerifier(secret: world.fake.ipnSecret)
             func post(_ body: String, signature: String = String(repeating: "0", count: 128)) async throws -> Int {
-                try await world.fake.deliver(FakeNOWPayments.IPN(url: world.ipnURL, paymentID: 0, status: "", body: Array(body.utf8), signature: signature))
+                try await world.fake.deliver(
+                    FakeNOWPayments.IPN(url: world.ipnURL, paymentID: 0, status: "", body: Array(body.utf8), signature: signature))
             }
             // The official example body, which is itself missing a comma.
             #expect(try await post(#"{"payment_id":123456789,"payment_extra_ids":null "fee":{}}"#) == 400)
@@ -198,13 +205,15 @@ struct PaymentsIPNTests {
         try await withWorld { world in
             let partial = try await world.newPayment("0.01")
             let expired = try await world.newPayment("0.01")
-            let answers = try await world.fake.drive(partial, through: ["waiting", "confirming", "partially_paid"])
+            let answers =
+                try await world.fake.drive(partial, through: ["waiting", "confirming", "partially_paid"])
                 + world.fake.drive(expired, through: ["waiting", "expired"])
             #expect(answers == [200, 200, 200, 200, 200])
             let rows = try await world.rows()
-            #expect(rows.map { "\($0.paymentID):\($0.status)" } == [
-                "\(partial):waiting", "\(partial):confirming", "\(partial):partially_paid", "\(expired):waiting", "\(expired):expired",
-            ])
+            #expect(
+                rows.map { "\($0.paymentID):\($0.status)" } == [
+                    "\(partial):waiting", "\(partial):confirming", "\(partial):partially_paid", "\(expired):waiting", "\(expired):expired",
+                ])
             let partialBody = try ExactJSON.parse(Array(try #require(rows.first { $0.status == "partially_paid" }).payload.utf8))
             #expect(try partialBody["actually_paid"]?.numberValue?.decimal() == Decimal(string: "0.005"))
         }
@@ -223,9 +232,10 @@ struct PaymentsIPNTests {
 
     @Test("without an IPN secret the route is not served")
     func notServedWithoutSecret() async throws {
-        let app = Application(router: HTTPRoutes.buildRouter(
-            readiness: FixedProbe(answer: .ready), telemetry: Telemetry(), maxBodyBytes: 1024, logger: quietLogger
-        ))
+        let app = Application(
+            router: HTTPRoutes.buildRouter(
+                readiness: FixedProbe(answer: .ready), telemetry: Telemetry(), maxBodyBytes: 1024, logger: quietLogger
+            ))
         try await app.test(.router) { client in
             let response = try await client.execute(uri: "/payments/nowpayments/ipn", method: .post, body: ByteBuffer(string: "{}"))
             #expect(response.status == .notFound)
@@ -256,10 +266,11 @@ struct PaymentsIPNTests {
                 configuration: .init(baseURL: configuration.nowPaymentsAPIURL, apiKey: try #require(configuration.nowPaymentsAPIKey).value),
                 logger: quietLogger
             )
-            let invoice = try await client.createInvoice(InvoiceRequest(
-                priceAmount: 25, priceCurrency: "usd", orderID: "ord-2",
-                ipnCallbackURL: URL(string: "http://127.0.0.1:\(port)/payments/nowpayments/ipn")!
-            ))
+            let invoice = try await client.createInvoice(
+                InvoiceRequest(
+                    priceAmount: 25, priceCurrency: "usd", orderID: "ord-2",
+                    ipnCallbackURL: URL(string: "http://127.0.0.1:\(port)/payments/nowpayments/ipn")!
+                ))
             let payment = try await fake.startPayment(invoiceID: invoice.id, payAmount: Decimal(string: "0.01")!)
             #expect(try await fake.drive(payment, through: ["waiting", "finished"]) == [200, 200])
             let count = try await application.database.database.withConnection { connection in

@@ -22,15 +22,26 @@ struct PayoutReportTests {
             open: [Self.payout(3, .exchanging)],
             failed: [Self.payout(2, .failed, failure: "ChangeNOW rejects the wallet", fixable: true)],
             paid: [Self.payout(1, .paid)],
-            balances: [OwnerPayoutBalance(
-                ownerUserID: 2001, channelID: 7, asset: "ETH", earned: Decimal(string: "30000000000000000")!, pending: Decimal(string: "6376620000000000")!,
-                inFlight: Decimal(string: "11811690000000000")!, paidOut: Decimal(string: "11811690000000000")!
-            )]
+            balances: [
+                OwnerPayoutBalance(
+                    ownerUserID: 2001, channelID: 7, asset: "ETH", earned: Decimal(string: "30000000000000000")!,
+                    pending: Decimal(string: "6376620000000000")!,
+                    inFlight: Decimal(string: "11811690000000000")!, paidOut: Decimal(string: "11811690000000000")!
+                )
+            ]
         )
         let text = PayoutReport.render(overview, now: Date(timeIntervalSince1970: 1_000 + 600))
-        #expect(text.contains("#3 exchanging for 10 min — owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"))
-        #expect(text.contains("#2 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed [the owner must change the wallet]: ChangeNOW rejects the wallet"))
-        #expect(text.contains("#1 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed → 27.02 USDC (estimated 29, -6.83 %) tx 0xabc"))
+        #expect(
+            text.contains(
+                "#3 exchanging for 10 min — owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"))
+        #expect(
+            text.contains(
+                "#2 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed [the owner must change the wallet]: ChangeNOW rejects the wallet"
+            ))
+        #expect(
+            text.contains(
+                "#1 owner 2001 channel 7: 0.01181169 ETH exchange to USDC on ETH 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed → 27.02 USDC (estimated 29, -6.83 %) tx 0xabc"
+            ))
         #expect(text.contains("owner 2001 channel 7 ETH: earned 0.03 pending 0.00637662 in flight 0.01181169 paid out 0.01181169"))
     }
 
@@ -42,8 +53,12 @@ struct PayoutReportTests {
             createdAt: Date(timeIntervalSince1970: 1_000)
         )
         let parts = [
-            ConversionPart(conversionID: 4, ownerUserID: 2001, channelID: 7, fromUnits: Decimal(string: "30000000000000000")!, valueUSD: 72.75, allocatedUnits: 73_837_487, payoutID: 12),
-            ConversionPart(conversionID: 4, ownerUserID: 2002, channelID: 8, fromUnits: Decimal(string: "10000000000000000")!, valueUSD: 24.25, allocatedUnits: 24_612_496, payoutID: nil),
+            ConversionPart(
+                conversionID: 4, ownerUserID: 2001, channelID: 7, fromUnits: Decimal(string: "30000000000000000")!, valueUSD: 72.75,
+                allocatedUnits: 73_837_487, payoutID: 12),
+            ConversionPart(
+                conversionID: 4, ownerUserID: 2002, channelID: 8, fromUnits: Decimal(string: "10000000000000000")!, valueUSD: 24.25,
+                allocatedUnits: 24_612_496, payoutID: nil),
         ]
         let overview = PayoutOverview(open: [], failed: [], paid: [], balances: [], conversions: [(conversion, parts)])
         let text = PayoutReport.render(overview)

@@ -105,13 +105,17 @@ struct PurchaseWiringTests {
                 #expect(try await provider.deliver(local) == 200)
             }
             try await waitFor("the invite") {
-                await bot.sentMessages(to: 1001).contains { $0.keyboard?.inlineKeyboard.joined().contains { $0.text == "🔗 Join the channel" } == true }
+                await bot.sentMessages(to: 1001).contains {
+                    $0.keyboard?.inlineKeyboard.joined().contains { $0.text == "🔗 Join the channel" } == true
+                }
             }
-            let link = try #require(await bot.sentMessages(to: 1001).compactMap { message -> String? in
-                guard let button = message.keyboard?.inlineKeyboard.joined().first(where: { $0.text == "🔗 Join the channel" }),
-                      case .url(let url) = button.action else { return nil }
-                return url
-            }.last)
+            let link = try #require(
+                await bot.sentMessages(to: 1001).compactMap { message -> String? in
+                    guard let button = message.keyboard?.inlineKeyboard.joined().first(where: { $0.text == "🔗 Join the channel" }),
+                        case .url(let url) = button.action
+                    else { return nil }
+                    return url
+                }.last)
             try await bot.userOpensInviteLink(1001, link)
             try await waitFor("Anna is in") { await bot.memberStatus(chat: Self.closedChat, user: 1001) == "member" }
 

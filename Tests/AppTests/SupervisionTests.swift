@@ -86,7 +86,8 @@ func embeddedCluster(_ dataDirectory: String) throws -> EmbeddedPostgres {
 @Suite("Supervision and start-up failures", .serialized)
 struct SupervisionTests {
     init() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: TelePayProcess.binary), "build the telepay product first (swift build --build-tests)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: TelePayProcess.binary), "build the telepay product first (swift build --build-tests)")
     }
 
     @Test("kill -9 of the embedded server: /readyz fails within seconds and telepay exits 1 with a clear line", arguments: ["kill", "pidfile"])
@@ -144,7 +145,9 @@ struct SupervisionTests {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0
+            }
         }
         try #require(bound)
         let port = Int(UInt16(bigEndian: address.sin_port))
@@ -155,7 +158,8 @@ struct SupervisionTests {
         let pool = Task { await database.run() }
         defer { pool.cancel() }
         let probe = DatabaseReadinessProbe(
-            database: database, migrations: MigrationRunner(migrations: try Migration.load(directory: RepositoryPaths.migrations), logger: quietLogger),
+            database: database,
+            migrations: MigrationRunner(migrations: try Migration.load(directory: RepositoryPaths.migrations), logger: quietLogger),
             deadline: .seconds(2)
         )
         let started = ContinuousClock.now
@@ -175,12 +179,14 @@ struct SupervisionTests {
             ("postgres://telepay@/nosuchdb?host=\(socketFolder)", "database \"nosuchdb\" does not exist"),
         ]
         for (index, (url, message)) in cases.enumerated() {
-            let telepay = try TelePayProcess.start(environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder], logPath: folder + "/serve\(index).log")
+            let telepay = try TelePayProcess.start(
+                environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder], logPath: folder + "/serve\(index).log")
             #expect(await telepay.exitCode(within: .seconds(20)) == 2, "\(telepay.log)")
             #expect(telepay.log.contains(message), "\(telepay.log)")
 
             let started = ContinuousClock.now
-            let doctor = try TelePayProcess.start(["doctor"], environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder], logPath: folder + "/doctor\(index).log")
+            let doctor = try TelePayProcess.start(
+                ["doctor"], environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder], logPath: folder + "/doctor\(index).log")
             #expect(await doctor.exitCode(within: .seconds(30)) == 1)
             #expect(ContinuousClock.now - started < .seconds(20))
             #expect(doctor.log.contains("FAIL  database") && doctor.log.contains(message), "\(doctor.log)")
@@ -193,7 +199,8 @@ struct SupervisionTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let url = "postgres://telepay:pw@127.0.0.1:1/telepay"
         let waiting = try TelePayProcess.start(
-            environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder, "TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS": "600"], logPath: folder + "/wait.log"
+            environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder, "TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS": "600"],
+            logPath: folder + "/wait.log"
         )
         #expect(try await waiting.waitForLog("level=warning", limit: .seconds(20)), "\(waiting.log)")
         #expect(waiting.log.contains("database not reachable yet; retrying"))
@@ -202,7 +209,8 @@ struct SupervisionTests {
         #expect(await waiting.exitCode(within: .seconds(5)) == 0, "\(waiting.log)")
 
         let bounded = try TelePayProcess.start(
-            environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder, "TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS": "2"], logPath: folder + "/bounded.log"
+            environment: ["DATABASE_URL": url, "TELEPAY_DATA_DIR": folder, "TELEPAY_DATABASE_CONNECT_TIMEOUT_SECONDS": "2"],
+            logPath: folder + "/bounded.log"
         )
         #expect(await bounded.exitCode(within: .seconds(20)) == 1, "\(bounded.log)")
         #expect(bounded.log.contains("was not reachable within 2 s"))
@@ -242,7 +250,9 @@ struct SupervisionTests {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, $0, &length) == 0
+            }
         }
         try #require(bound)
         let port = Int(UInt16(bigEndian: address.sin_port))
@@ -291,7 +301,9 @@ struct SupervisionTests {
 
     @Test("the IPN secret without the API key is refused at start-up (exit 2), and doctor fails it")
     func ipnSecretWithoutAPIKey() async throws {
-        let configuration = try Configuration.load(environment: ["TELEPAY_NOWPAYMENTS_IPN_SECRET": "s", "TELEPAY_RESOURCES_DIR": RepositoryPaths.root])
+        let configuration = try Configuration.load(environment: [
+            "TELEPAY_NOWPAYMENTS_IPN_SECRET": "s", "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
+        ])
         let error = await #expect(throws: StartupError.self) { try await TelePayApplication.build(configuration: configuration, logger: quietLogger) }
         #expect(exitCode(for: try #require(error)) == 2)
         let checks = await Doctor.checkNOWPayments(configuration, logger: quietLogger)

@@ -14,7 +14,10 @@ struct TableHomeTests {
     static let nonStatusWords: Set<String> = ["at", "attempt", "error", "retry_at", "day", "_", "synchronous_commit", "off"]
 
     static var write: Regex<AnyRegexOutput> { try! Regex(#"\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+([a-z_]+)\b"#) }
-    static var query: Regex<AnyRegexOutput> { try! Regex(#"\bSELECT\b[\s\S]{0,600}?\bFROM\b|\bSELECT (?:pg_|set_config|count)|\bINSERT INTO\b|\bUPDATE [a-z_]+(?: [a-z]+)? SET\b|\bDELETE FROM\b"#) }
+    static var query: Regex<AnyRegexOutput> {
+        try! Regex(
+            #"\bSELECT\b[\s\S]{0,600}?\bFROM\b|\bSELECT (?:pg_|set_config|count)|\bINSERT INTO\b|\bUPDATE [a-z_]+(?: [a-z]+)? SET\b|\bDELETE FROM\b"#)
+    }
     static var quoted: Regex<AnyRegexOutput> { try! Regex(#"'([a-z_]+)'"#) }
 
     /// Every Swift file under `Sources`, by its path below `Sources/`, with comment lines removed.

@@ -2,9 +2,9 @@ import App
 import Bot
 import Foundation
 import Jobs
+import Logging
 import OperatorCommands
 import PostgresNIO
-import Logging
 import Storage
 import TelegramBotAPI
 import TelegramFake
@@ -91,7 +91,8 @@ struct TelegramIntegrationTests {
     func webhookEndToEnd() async throws {
         try await withTelePay(mode: "webhook") { fake, port in
             await waitFor("setWebhook") { await fake.webhookURL == "https://telepay.example.com/telegram/webhook" }
-            let update = #"{"update_id":500,"message":{"message_id":1,"date":1764150000,"chat":{"id":1001,"type":"private","first_name":"Anna"},"from":{"id":1001,"is_bot":false,"first_name":"Anna","language_code":"en"},"text":"/help"}}"#
+            let update =
+                #"{"update_id":500,"message":{"message_id":1,"date":1764150000,"chat":{"id":1001,"type":"private","first_name":"Anna"},"from":{"id":1001,"is_bot":false,"first_name":"Anna","language_code":"en"},"text":"/help"}}"#
             #expect(try await post(port: port, secret: "wrong-secret", body: update) == 401)
             #expect(try await post(port: port, secret: nil, body: update) == 401)
             #expect(try await post(port: port, secret: "s3cret-Token_value", body: "{not json") == 400)
@@ -113,14 +114,17 @@ struct TelegramIntegrationTests {
             await waitFor("the message delivered") { await fake.sentMessages(to: 1001).contains { $0.text == "Your invite: <b>link</b>" } }
             let database = application.database.database
             await waitFor("both jobs settled") {
-                let states: [String] = (try? await database.withConnection { connection -> [String] in
-                    var states: [String] = []
-                    let ids = [delivered.enqueuedID!.rawValue, blocked.enqueuedID!.rawValue]
-                    for try await (state) in try await connection.query("SELECT state FROM jobs WHERE id = ANY(\(ids)) ORDER BY id", logger: quietLogger).decode(String.self) {
-                        states.append(state)
-                    }
-                    return states
-                }) ?? []
+                let states: [String] =
+                    (try? await database.withConnection { connection -> [String] in
+                        var states: [String] = []
+                        let ids = [delivered.enqueuedID!.rawValue, blocked.enqueuedID!.rawValue]
+                        for try await (state) in try await connection.query(
+                            "SELECT state FROM jobs WHERE id = ANY(\(ids)) ORDER BY id", logger: quietLogger
+                        ).decode(String.self) {
+                            states.append(state)
+                        }
+                        return states
+                    }) ?? []
                 return states == ["completed", "failed"]
             }
         }
@@ -134,12 +138,13 @@ struct TelegramIntegrationTests {
         let dataDirectory = try RepositoryPaths.makeTemporaryDirectory("telepay-doctor")
         defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
         func telegramLine(token: String) async -> DoctorCheck? {
-            let checks = await Doctor.run(environment: [
-                "TELEPAY_DATA_DIR": dataDirectory,
-                "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
-                "TELEGRAM_BOT_TOKEN": token,
-                "TELEPAY_TELEGRAM_API_URL": baseURL,
-            ], envFile: nil, logger: quietLogger)
+            let checks = await Doctor.run(
+                environment: [
+                    "TELEPAY_DATA_DIR": dataDirectory,
+                    "TELEPAY_RESOURCES_DIR": RepositoryPaths.root,
+                    "TELEGRAM_BOT_TOKEN": token,
+                    "TELEPAY_TELEGRAM_API_URL": baseURL,
+                ], envFile: nil, logger: quietLogger)
             #expect(checks.contains { $0.name == "database" && $0.outcome == .ok })
             return checks.first { $0.name == "telegram" }
         }
@@ -150,7 +155,8 @@ struct TelegramIntegrationTests {
         #expect(rejected?.outcome == .failed)
         #expect(rejected?.detail.contains("401") == true)
         let transport = HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger)
-        try await TelegramClient(transport: transport, limiter: nil, retry: .none, logger: quietLogger).send(SetWebhook(url: "https://elsewhere.example/hook"))
+        try await TelegramClient(transport: transport, limiter: nil, retry: .none, logger: quietLogger).send(
+            SetWebhook(url: "https://elsewhere.example/hook"))
         let conflicting = await telegramLine(token: fake.token)
         #expect(conflicting?.outcome == .failed)
         #expect(conflicting?.detail.contains("409") == true)

@@ -6,8 +6,8 @@ import Jobs
 import Logging
 import Metrics
 import NIOCore
-import PostgresNIO
 import Payments
+import PostgresNIO
 import Storage
 
 /// Genuine traffic while the server is attacked, through TelePay's real HTTP server (connection cap,
@@ -55,7 +55,8 @@ struct HostileTrafficBenchmark {
         let telemetry = Telemetry()
         let router = HTTPRoutes.buildRouter(
             readiness: AlwaysReady(), telemetry: telemetry, maxBodyBytes: configuration.httpMaxBodyBytes,
-            nowPaymentsIPN: NOWPaymentsIPNReceiver.processing(secret: secret, database: database, queue: JobQueue(database: database, logger: logger), logger: logger),
+            nowPaymentsIPN: NOWPaymentsIPNReceiver.processing(
+                secret: secret, database: database, queue: JobQueue(database: database, logger: logger), logger: logger),
             ipnMaxBodyBytes: configuration.httpLimits.paymentCallbackMaxBodyBytes, logger: logger
         )
         let app = TelePayHTTPServer.application(
@@ -114,7 +115,9 @@ struct HostileTrafficBenchmark {
         let bomb = Array("{\"a\":[".utf8) + Array(repeating: Array("0,".utf8), count: 32_000).flatMap { $0 } + Array("0]}".utf8)
         let flat = Array(("{" + (0..<900).map { "\"k\($0)\":\"\(String(repeating: "v", count: 55))\"" }.joined(separator: ",") + "}").utf8)
         let forged = [bomb, flat].map { body in
-            Array("POST /payments/nowpayments/ipn HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nContent-Type: application/json\r\nx-nowpayments-sig: \(String(repeating: "ab", count: 64))\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+            Array(
+                "POST /payments/nowpayments/ipn HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nContent-Type: application/json\r\nx-nowpayments-sig: \(String(repeating: "ab", count: 64))\r\nContent-Length: \(body.count)\r\n\r\n"
+                    .utf8) + body
         }
         let url = "http://127.0.0.1:\(port)"
 
@@ -155,7 +158,8 @@ struct HostileTrafficBenchmark {
         try await Task.sleep(for: .seconds(8))
         let rssLater = Self.residentMegabytes(of: server)
         return String(
-            format: "hostile: %d idle connections, forged %d/s (answers %@; -1 = reset before an answer), genuine %d/s for %d s: genuine p50 %@, p99 %@, max %@; "
+            format:
+                "hostile: %d idle connections, forged %d/s (answers %@; -1 = reset before an answer), genuine %d/s for %d s: genuine p50 %@, p99 %@, max %@; "
                 + "/healthz p50 %@, p99 %@, max %@; forged p99 %@; server RSS idle %d MB, loaded %d MB, 2 s after %d MB, 10 s after %d MB",
             idleConnections, forgedRate, await statuses.summary, genuineRate, seconds,
             IPNBenchmark.percentile(genuineResult, 0.5), IPNBenchmark.percentile(genuineResult, 0.99), IPNBenchmark.percentile(genuineResult, 1.0),

@@ -154,10 +154,12 @@ struct IPNBenchmark {
             .init("outcome_amount", number("0.0041")),
             .init("outcome_currency", .text("eth")),
             .init("payment_extra_ids", .null),
-            .init("fee", .object([
-                .init("currency", .text("eth")), .init("depositFee", number("0.0000123")),
-                .init("withdrawalFee", number("0")), .init("serviceFee", number("0.00002071")),
-            ])),
+            .init(
+                "fee",
+                .object([
+                    .init("currency", .text("eth")), .init("depositFee", number("0.0000123")),
+                    .init("withdrawalFee", number("0")), .init("serviceFee", number("0.00002071")),
+                ])),
         ])
     }
 

@@ -57,14 +57,22 @@ struct InviteLatencyBenchmark {
             return try await inner.createInviteLink(chatID: chatID, name: name, mode: mode, expiresAt: expiresAt)
         }
 
-        func revokeInviteLink(chatID: Int64, link: String) async throws(ChannelAccessError) { try await inner.revokeInviteLink(chatID: chatID, link: link) }
-        func approveJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.approveJoinRequest(chatID: chatID, userID: userID) }
-        func declineJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.declineJoinRequest(chatID: chatID, userID: userID) }
+        func revokeInviteLink(chatID: Int64, link: String) async throws(ChannelAccessError) {
+            try await inner.revokeInviteLink(chatID: chatID, link: link)
+        }
+        func approveJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+            try await inner.approveJoinRequest(chatID: chatID, userID: userID)
+        }
+        func declineJoinRequest(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+            try await inner.declineJoinRequest(chatID: chatID, userID: userID)
+        }
         func memberStatus(chatID: Int64, userID: Int64) async throws(ChannelAccessError) -> ChannelMemberStatus {
             try await inner.memberStatus(chatID: chatID, userID: userID)
         }
         func banMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.banMember(chatID: chatID, userID: userID) }
-        func unbanMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) { try await inner.unbanMember(chatID: chatID, userID: userID) }
+        func unbanMember(chatID: Int64, userID: Int64) async throws(ChannelAccessError) {
+            try await inner.unbanMember(chatID: chatID, userID: userID)
+        }
     }
 
     static func orderID(_ index: Int64) -> String {
@@ -91,7 +99,8 @@ struct InviteLatencyBenchmark {
             clock: clock, settings: settings, logger: logger
         )
         var registry = JobRegistry()
-        registry.register(PaymentProcessor(database: database, queue: queue, provider: FinishedPayments(), clock: clock, settings: settings, logger: logger))
+        registry.register(
+            PaymentProcessor(database: database, queue: queue, provider: FinishedPayments(), clock: clock, settings: settings, logger: logger))
         registry.register(InviteDeliverer(service: access))
         let pool = JobWorkerPool(registry: registry, database: database, alertHook: LoggingJobAlertHook(logger: logger), logger: logger)
         let workers = Task { try await pool.run() }
@@ -150,7 +159,9 @@ struct InviteLatencyBenchmark {
         }
         var latencies: [Duration] = []
         for (name, at) in requested.times.withLock({ $0 }) {
-            guard let id = Int64(name.dropFirst("TelePay ".count)), let user = buyers[id], let sentAt = sent[Int(user - Self.firstUser)] else { continue }
+            guard let id = Int64(name.dropFirst("TelePay ".count)), let user = buyers[id], let sentAt = sent[Int(user - Self.firstUser)] else {
+                continue
+            }
             latencies.append(at - sentAt)
         }
         return String(

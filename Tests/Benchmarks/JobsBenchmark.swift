@@ -191,7 +191,10 @@ public struct JobsBenchmark: Sendable {
             sequence += payloads.count
         }
         let enqueueElapsed = ContinuousClock.now - enqueueStarted
-        report(String(format: "bulk enqueue: %d jobs in %.2f s = %.0f jobs/s (one INSERT per %d)", total, enqueueElapsed.seconds, Double(total) / enqueueElapsed.seconds, chunk))
+        report(
+            String(
+                format: "bulk enqueue: %d jobs in %.2f s = %.0f jobs/s (one INSERT per %d)", total, enqueueElapsed.seconds,
+                Double(total) / enqueueElapsed.seconds, chunk))
         _ = try await database.withConnection { connection in
             try await connection.query("ANALYZE jobs", logger: logger)
         }
@@ -208,10 +211,11 @@ public struct JobsBenchmark: Sendable {
         pool.beginShutdown()
         try await running.value
         let completed = try await count("SELECT count(*) FROM jobs WHERE state = 'completed' AND kind = 'bench.noop'", database)
-        report(String(
-            format: "burn-down: %d no-op jobs in %.2f s = %.0f jobs/s (concurrency %d, claim batch %d; %d completed in the database)",
-            total, elapsed.seconds, Double(total) / elapsed.seconds, options.concurrency, options.claimBatch, completed
-        ))
+        report(
+            String(
+                format: "burn-down: %d no-op jobs in %.2f s = %.0f jobs/s (concurrency %d, claim batch %d; %d completed in the database)",
+                total, elapsed.seconds, Double(total) / elapsed.seconds, options.concurrency, options.claimBatch, completed
+            ))
         _ = try await database.withConnection { connection in
             try await connection.query("TRUNCATE jobs", logger: logger)
         }
@@ -266,7 +270,9 @@ public struct JobsBenchmark: Sendable {
         // return), so this figure is clamped at zero; it shows how much of the first one is the producer's own commit.
         let fromReturn = zip(startTimes, returns.all).map { $0 > $1 ? $0 - $1 : 0 }
         let mode = listens ? "LISTEN/NOTIFY on" : "LISTEN/NOTIFY off, poll every \(options.pollInterval.milliseconds) ms"
-        report("steady \(options.rate) jobs/s for \(seconds) s (\(mode)): " + String(format: "enqueued at %.0f jobs/s", Double(total) / enqueueElapsed.seconds))
+        report(
+            "steady \(options.rate) jobs/s for \(seconds) s (\(mode)): "
+                + String(format: "enqueued at %.0f jobs/s", Double(total) / enqueueElapsed.seconds))
         report("  enqueue call -> start:     \(Latency(nanoseconds: fromCall))")
         report("  enqueue returned -> start: \(Latency(nanoseconds: fromReturn))")
         _ = try await database.withConnection { connection in

@@ -53,7 +53,9 @@ struct PayoutBenchmark {
             try await group.waitForAll()
         }
         let booking = ContinuousClock.now - bookingStart
-        lines.append("payouts: \(payments) splits booked across \(owners) channels in \(format(booking)) (\(rate(payments, booking)) transactions/s, 8 writers)")
+        lines.append(
+            "payouts: \(payments) splits booked across \(owners) channels in \(format(booking)) (\(rate(payments, booking)) transactions/s, 8 writers)"
+        )
 
         // 2. Payout passes until every channel is paid.
         let exchange = InProcessChangeNow()
@@ -78,7 +80,8 @@ struct PayoutBenchmark {
         }
         let payingTime = ContinuousClock.now - passStart
         let pending = try await database.withConnection { connection in
-            try await connection.first("SELECT coalesce(sum(pending), 0)::text FROM owner_balances WHERE asset = 'ETH'", as: String.self, logger: logger) ?? "?"
+            try await connection.first(
+                "SELECT coalesce(sum(pending), 0)::text FROM owner_balances WHERE asset = 'ETH'", as: String.self, logger: logger) ?? "?"
         }
         lines.append(
             "payouts: \(planned) payouts (\(owners / 2) direct, \(owners / 2) through the exchange) planned and paid in \(passes) passes, \(format(payingTime)); "
@@ -96,7 +99,9 @@ struct PayoutBenchmark {
             let start = ContinuousClock.now
             let summary = try await database.withConnection { try await LedgerStore.summary(on: $0, logger: logger) }
             let took = ContinuousClock.now - start
-            lines.append("ledger: `telepay ledger` summary (\(attempt) run) \(format(took)) — \(summary.balances.count) balances, \(summary.owners.count) owner balances")
+            lines.append(
+                "ledger: `telepay ledger` summary (\(attempt) run) \(format(took)) — \(summary.balances.count) balances, \(summary.owners.count) owner balances"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -173,4 +178,3 @@ struct PayoutBenchmark {
         return seconds > 0 ? String(format: "%.0f", Double(count) / seconds) : "-"
     }
 }
-

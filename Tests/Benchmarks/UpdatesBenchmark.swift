@@ -74,7 +74,8 @@ struct UpdatesBenchmark {
     func run(database: Database, localizer: Localizer, logger: Logger) async throws -> String {
         let transport = CountingTransport()
         let client = TelegramClient(transport: transport, limiter: nil, retry: .none, logger: logger)
-        let definition = try ConversationLoader.parse(Self.form, file: "bench_note.yaml", knownKeys: Set(localizer.catalogs[Localizer.fallbackLanguage]?.keys ?? [:].keys))
+        let definition = try ConversationLoader.parse(
+            Self.form, file: "bench_note.yaml", knownKeys: Set(localizer.catalogs[Localizer.fallbackLanguage]?.keys ?? [:].keys))
         let engine = try FormEngine(definitions: [definition], bindings: [NoteFormBinding()])
         var router = BotRouter()
         engine.register(into: &router)
@@ -86,7 +87,9 @@ struct UpdatesBenchmark {
 
         let payloads: [Data] = (0..<updates).map { index in
             let user = 10_000 + index % users
-            return Data(#"{"update_id":\#(index + 1),"message":{"message_id":\#(index + 1),"date":1764150000,"chat":{"id":\#(user),"type":"private","first_name":"U"},"from":{"id":\#(user),"is_bot":false,"first_name":"User \#(user)","language_code":"en"},"text":"step"}}"#.utf8)
+            return Data(
+                #"{"update_id":\#(index + 1),"message":{"message_id":\#(index + 1),"date":1764150000,"chat":{"id":\#(user),"type":"private","first_name":"U"},"from":{"id":\#(user),"is_bot":false,"first_name":"User \#(user)","language_code":"en"},"text":"step"}}"#
+                    .utf8)
         }
         var latencies: [Duration] = []
         latencies.reserveCapacity(updates)
@@ -120,13 +123,16 @@ struct NoteFormBinding: ConversationBinding {
 
     func isAllowed(_ state: ConversationState, session: FormSession) async throws -> Bool { true }
     func options(catalogue: String, filter: String?, session: FormSession) async throws -> [ChoiceOption] { [] }
-    func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<String, InputRejection> {
+    func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<String, InputRejection>
+    {
         .success(value)
     }
     func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat {
         KeyboardButtonRequestChat(requestId: requestID, chatIsChannel: true)
     }
-    func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection> {
+    func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<
+        ChosenChat, InputRejection
+    > {
         .failure(InputRejection("form.error.chat_expected"))
     }
     func perform(_ action: String, state: ConversationState, session: FormSession) async throws -> FormActionResult {

@@ -49,7 +49,8 @@ func withBenchCluster(_ body: (Database, PostgresClient.Configuration) async thr
 if which.contains("jobs") || which.contains("all") {
     // The jobs engine starts its own private cluster (it measures with its own pool size).
     let benchmark = JobsBenchmark(
-        options: JobsBenchmark.Options.fromEnvironment(), migrations: MigrationRunner(migrations: try Migration.load(directory: root + "/Migrations"), logger: logger),
+        options: JobsBenchmark.Options.fromEnvironment(),
+        migrations: MigrationRunner(migrations: try Migration.load(directory: root + "/Migrations"), logger: logger),
         logger: logger
     ) { line in
         // Unbuffered, so each figure shows up as soon as it is measured.
@@ -61,7 +62,8 @@ if which.contains("jobs") || which.contains("all") {
 if which.contains("updates") || which.contains("all") {
     try await withBenchDatabase { database in
         let localizer = try Localizer.load(directory: root + "/Localization")
-        let result = try await UpdatesBenchmark(updates: 20_000, users: 1_000, concurrency: 32).run(database: database, localizer: localizer, logger: logger)
+        let result = try await UpdatesBenchmark(updates: 20_000, users: 1_000, concurrency: 32).run(
+            database: database, localizer: localizer, logger: logger)
         print(result)
     }
 }
@@ -79,7 +81,9 @@ if which.contains("limiter") || which.contains("all") {
 
 if which.contains("ipn") || which.contains("all") {
     try await withBenchDatabase { database in
-        print(try await IPNBenchmark(closedLoopCallbacks: 20_000, concurrency: 16, offeredRate: 1_000, offeredSeconds: 20).run(database: database, logger: logger))
+        print(
+            try await IPNBenchmark(closedLoopCallbacks: 20_000, concurrency: 16, offeredRate: 1_000, offeredSeconds: 20).run(
+                database: database, logger: logger))
     }
 }
 

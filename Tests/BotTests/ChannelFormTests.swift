@@ -1,5 +1,5 @@
-import Channels
 import Bot
+import Channels
 import Foundation
 import Localization
 import PostgresNIO
@@ -27,7 +27,9 @@ enum World {
     }
 
     /// Administrator rights holding only the named ones.
-    static func rights(invite: Bool = false, restrict: Bool = false, post: Bool = false, edit: Bool = false, delete: Bool = false) -> ChatAdministratorRights {
+    static func rights(invite: Bool = false, restrict: Bool = false, post: Bool = false, edit: Bool = false, delete: Bool = false)
+        -> ChatAdministratorRights
+    {
         ChatAdministratorRights(
             isAnonymous: false, canManageChat: true, canDeleteMessages: delete, canManageVideoChats: false, canRestrictMembers: restrict,
             canPromoteMembers: false, canChangeInfo: false, canInviteUsers: invite, canPostStories: false, canEditStories: false,
@@ -86,7 +88,8 @@ extension BotHarness {
 
     func storeChannel(_ values: [String: String], owner: Int64) async throws -> Int64 {
         try await database.withTransaction { connection in
-            _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'x') ON CONFLICT DO NOTHING", logger: quietLogger)
+            _ = try await connection.query(
+                "INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'x') ON CONFLICT DO NOTHING", logger: quietLogger)
             return try await ChannelStore.save(values, id: nil, ownerUserID: owner, maximumChannels: 1000, on: connection, logger: quietLogger)
         }
     }
@@ -214,21 +217,27 @@ struct ChannelFormTests {
                     logger: quietLogger
                 )
                 var all: [(Int64, Int64, String, Int64, String, String, String, String, String, String, String?, Bool, Int64?)] = []
-                for try await row in rows.decode((Int64, Int64, String, Int64, String, String, String, String, String, String, String?, Bool, Int64?).self) { all.append(row) }
+                for try await row in rows.decode(
+                    (Int64, Int64, String, Int64, String, String, String, String, String, String, String?, Bool, Int64?).self)
+                { all.append(row) }
                 return all
             }
             #expect(row.count == 1)
             if let saved = row.first {
-                #expect(saved.0 == anna && saved.1 == World.annaClosed && saved.2 == "VIP Club" && saved.3 == World.annaOpen && saved.4 == "Public News")
+                #expect(
+                    saved.0 == anna && saved.1 == World.annaClosed && saved.2 == "VIP Club" && saved.3 == World.annaOpen && saved.4 == "Public News")
                 #expect(saved.5 == "active")
                 #expect(saved.6 == "TRX" && saved.7 == "USDT" && saved.8 == "TN3W4H6rK2ce4vX9YnFQHwKENnHjoxb3m9")
                 #expect(saved.9 == "threshold" && saved.10 == "250.00")
                 #expect(saved.11 && saved.12 == anna)
             }
             let tiers = try await bot.database.withConnection { connection in
-                let rows = try await connection.query("SELECT position::int, price_usd::text, duration_days, enabled FROM channel_tiers ORDER BY position", logger: quietLogger)
+                let rows = try await connection.query(
+                    "SELECT position::int, price_usd::text, duration_days, enabled FROM channel_tiers ORDER BY position", logger: quietLogger)
                 var all: [String] = []
-                for try await (position, price, days, enabled) in rows.decode((Int, String, Int, Bool).self) { all.append("\(position) \(price) \(days) \(enabled)") }
+                for try await (position, price, days, enabled) in rows.decode((Int, String, Int, Bool).self) {
+                    all.append("\(position) \(price) \(days) \(enabled)")
+                }
                 return all
             }
             #expect(tiers == ["1 9.99 30 true", "3 99.00 365 true"])
@@ -324,7 +333,8 @@ struct ChannelFormTests {
             await bot.settledSave()
             let stored = try await bot.scalar(String.self, "SELECT price_usd::text || ' ' || duration_days FROM channel_tiers WHERE position = 1")
             #expect(stored == "5.00 7")
-            let wallet = try await bot.scalar(String.self, "SELECT wallet_address || ' ' || strategy || ' ' || threshold_usd::text FROM channel_payout_settings")
+            let wallet = try await bot.scalar(
+                String.self, "SELECT wallet_address || ' ' || strategy || ' ' || threshold_usd::text FROM channel_payout_settings")
             #expect(wallet == "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359 threshold 10.00")
             #expect(try await bot.scalar(Int64.self, "SELECT notification_user_id FROM channel_payout_settings") == 55555)
         }
@@ -367,7 +377,9 @@ struct ChannelFormTests {
             await bot.say(boris, "/channels")
             let list = await bot.see(boris, "Каналов пока нет")
             let message = list?.messageID ?? 1
-            for (index, data) in [CallbackData.channelOpen(id), .channelEdit(id), .channelPause(id), .channelDelete(id), .channelDeleteConfirmed(id)].enumerated() {
+            for (index, data) in [CallbackData.channelOpen(id), .channelEdit(id), .channelPause(id), .channelDelete(id), .channelDeleteConfirmed(id)]
+                .enumerated()
+            {
                 await bot.fake.userSendsCallback(boris, data: data.encoded, onMessage: message)
                 await bot.eventually("refusal \(index + 1)") {
                     await bot.texts(to: boris).filter { $0 == bot.ru("channels.not_yours") }.count == index + 1
@@ -389,7 +401,8 @@ struct ChannelFormTests {
             let id = try await bot.storeChannel(World.annaValues, owner: World.anna)
             try await bot.openEditForm(World.anna, channelTitle: "Public News")
             _ = try await bot.database.withConnection { connection in
-                _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(World.boris), 'B') ON CONFLICT DO NOTHING", logger: quietLogger)
+                _ = try await connection.query(
+                    "INSERT INTO telegram_users (id, first_name) VALUES (\(World.boris), 'B') ON CONFLICT DO NOTHING", logger: quietLogger)
                 _ = try await connection.query("INSERT INTO owners (user_id) VALUES (\(World.boris)) ON CONFLICT DO NOTHING", logger: quietLogger)
                 return try await connection.query("UPDATE channels SET owner_user_id = \(World.boris) WHERE id = \(id)", logger: quietLogger)
             }
@@ -490,7 +503,8 @@ struct ChannelFormTests {
         }
     }
 
-    @Test("a menu that cannot be sent after its step committed leaves the answer saved and no menu recorded; the old menu then redraws the current one")
+    @Test(
+        "a menu that cannot be sent after its step committed leaves the answer saved and no menu recorded; the old menu then redraws the current one")
     func sendFailsAfterCommit() async throws {
         try await withOwnerBot { bot in
             let anna = World.anna
@@ -513,7 +527,8 @@ struct ChannelFormTests {
             let redrawn = await bot.fake.lastMessage(to: anna)
             #expect(redrawn?.text.contains("Tier 1: for how many days") == true)
             #expect(await bot.fake.sentMessages(to: anna).filter { $0.text.contains("Tier 1: for how many days") }.count == 1)
-            await bot.expectRow("SELECT menu_message_id FROM conversation_states WHERE user_id = \(anna)", redrawn?.messageID, "the redrawn menu is recorded")
+            await bot.expectRow(
+                "SELECT menu_message_id FROM conversation_states WHERE user_id = \(anna)", redrawn?.messageID, "the redrawn menu is recorded")
             #expect(try await bot.draft(anna, "tier1_price")?.value == "12.00")
         }
     }
@@ -555,7 +570,9 @@ struct ChannelFormTests {
                         let l = owner == World.anna ? bot.en : bot.ru
                         await bot.say(owner, "/channels")
                         try await bot.tap(owner, l("channels.button.add", [:]))
-                        await bot.eventually("picker for \(owner)") { await bot.fake.lastMessage(to: owner)?.replyMarkup.flatMap(FakeBotAPI.chatRequest) != nil }
+                        await bot.eventually("picker for \(owner)") {
+                            await bot.fake.lastMessage(to: owner)?.replyMarkup.flatMap(FakeBotAPI.chatRequest) != nil
+                        }
                         try await bot.fake.userSharesChat(owner, chat: closed)
                         await bot.eventually("second picker for \(owner)") {
                             let last = await bot.fake.lastMessage(to: owner)
@@ -622,7 +639,8 @@ struct ChannelFormTests {
             // The save checks again: a form started under the limit cannot exceed it.
             let refused = try await bot.database.withTransaction { connection -> Bool in
                 do {
-                    _ = try await ChannelStore.save(World.annaValues, id: nil, ownerUserID: World.anna, maximumChannels: 10, on: connection, logger: quietLogger)
+                    _ = try await ChannelStore.save(
+                        World.annaValues, id: nil, ownerUserID: World.anna, maximumChannels: 10, on: connection, logger: quietLogger)
                     return false
                 } catch ChannelSaveError.limitReached(10) {
                     return true
@@ -648,7 +666,9 @@ struct ChannelFormTests {
             let shown = await bot.fake.lastMessage(to: anna)?.keyboard?.inlineKeyboard.joined().map(\.text).filter { $0 != "⬅️ Back" } ?? []
             let expected = try await bot.database.withConnection { connection in
                 var codes: [String] = []
-                for try await code in try await connection.query("SELECT currency_code FROM payout_options WHERE network_code = 'TRX' AND enabled ORDER BY 1", logger: quietLogger).decode(String.self) {
+                for try await code in try await connection.query(
+                    "SELECT currency_code FROM payout_options WHERE network_code = 'TRX' AND enabled ORDER BY 1", logger: quietLogger
+                ).decode(String.self) {
                     codes.append(code)
                 }
                 return codes
@@ -684,8 +704,14 @@ struct ChannelFormTests {
             let russian = await bot.see(World.boris, "Настройки канала")
             #expect(english?.text.contains("💳 Payout: USDT on ETH, ⚡ Instant — each payment") == true)
             #expect(russian?.text.contains("💳 Выплаты: USDT в сети ETH, ⚡ Сразу — за каждую оплату") == true)
-            #expect(english?.keyboard?.inlineKeyboard.joined().map(\.text) == ["🔒 Private channel", "📢 Public channel", "💰 Tiers", "💳 Payout", "🔔 Notifications", "✅ Save all changes", "❌ Cancel"])
-            #expect(russian?.keyboard?.inlineKeyboard.joined().map(\.text) == ["🔒 Закрытый канал", "📢 Открытый канал", "💰 Тарифы", "💳 Выплаты", "🔔 Уведомления", "✅ Сохранить всё", "❌ Отмена"])
+            #expect(
+                english?.keyboard?.inlineKeyboard.joined().map(\.text) == [
+                    "🔒 Private channel", "📢 Public channel", "💰 Tiers", "💳 Payout", "🔔 Notifications", "✅ Save all changes", "❌ Cancel",
+                ])
+            #expect(
+                russian?.keyboard?.inlineKeyboard.joined().map(\.text) == [
+                    "🔒 Закрытый канал", "📢 Открытый канал", "💰 Тарифы", "💳 Выплаты", "🔔 Уведомления", "✅ Сохранить всё", "❌ Отмена",
+                ])
             try await bot.tap(World.boris, "💰 Тарифы")
             await bot.see(World.boris, "🥇 Тариф 1 ✅ 9.99 $ · 30 дней")
         }
@@ -699,7 +725,8 @@ struct ChannelFormTests {
             await bot.see(World.anna, "I lost access to your private channel “VIP Club”")
             let notice = await bot.fake.lastMessage(to: World.anna)?.text ?? ""
             #expect(notice.contains("• Invite users via link") && notice.contains("• Ban users"))
-            await bot.expectRow("SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/bot_removed", "paused: bot removed")
+            await bot.expectRow(
+                "SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/bot_removed", "paused: bot removed")
 
             // Resuming checks the rights again: refused until the bot is back with what it needs.
             await bot.say(World.anna, "/channels")
@@ -717,7 +744,8 @@ struct ChannelFormTests {
             // Demoted in the public channel: paused for missing rights.
             await bot.fake.setBotAdministrator(chat: World.annaOpen, rights: World.rights(post: true, delete: true), by: World.anna)
             await bot.see(World.anna, "public channel “Public News”")
-            await bot.expectRow("SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/bot_rights", "paused: rights")
+            await bot.expectRow(
+                "SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/bot_rights", "paused: rights")
         }
     }
 
@@ -729,7 +757,8 @@ struct ChannelFormTests {
             try await bot.tap(World.anna, "🟢 Public News")
             try await bot.tap(World.anna, "⏸ Pause sales")
             await bot.see(World.anna, "paused by you")
-            await bot.expectRow("SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/owner", "paused by the owner")
+            await bot.expectRow(
+                "SELECT status || '/' || coalesce(paused_reason, '') FROM channels WHERE id = \(id)", "paused/owner", "paused by the owner")
             try await bot.tap(World.anna, "🗑 Delete")
             try await bot.tap(World.anna, "🗑 Yes, delete it")
             await bot.see(World.anna, "was deleted")
@@ -743,7 +772,8 @@ struct ChannelFormTests {
         try await withOwnerBot { bot in
             let id = try await bot.storeChannel(World.annaValues, owner: World.anna)
             _ = try await bot.database.withTransaction { connection in
-                _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(World.boris), 'B') ON CONFLICT DO NOTHING", logger: quietLogger)
+                _ = try await connection.query(
+                    "INSERT INTO telegram_users (id, first_name) VALUES (\(World.boris), 'B') ON CONFLICT DO NOTHING", logger: quietLogger)
                 let rows = try await connection.query(
                     """
                     INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
@@ -777,7 +807,8 @@ struct ChannelFormTests {
             try await bot.tap(World.anna, "🗑 Delete")
             try await bot.tap(World.anna, "🗑 Yes, delete it")
             await bot.see(World.anna, "was deleted")
-            await bot.expectRow("SELECT (deleted_at IS NOT NULL)::text || '/' || status FROM channels WHERE id = \(id)", "true/paused", "kept, marked deleted")
+            await bot.expectRow(
+                "SELECT (deleted_at IS NOT NULL)::text || '/' || status FROM channels WHERE id = \(id)", "true/paused", "kept, marked deleted")
             #expect(try await bot.scalar(Int.self, "SELECT count(*)::int FROM orders WHERE channel_id = \(id)") == 1)
             #expect(try await bot.scalar(Int.self, "SELECT count(*)::int FROM channel_chat_claims") == 0)
             await bot.say(World.anna, "/channels")

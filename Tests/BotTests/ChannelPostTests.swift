@@ -39,7 +39,9 @@ extension PostsWorld {
 
 @Suite("Donation posts and posts that follow the owner's settings (fake Bot API, real PostgreSQL)")
 struct ChannelPostTests {
-    @Test("a donation message puts a post with one Donate URL button (d<token>, never a keypad) in the private channel; editing it refreshes the post, removing it withdraws the post")
+    @Test(
+        "a donation message puts a post with one Donate URL button (d<token>, never a keypad) in the private channel; editing it refreshes the post, removing it withdraws the post"
+    )
     func donationPost() async throws {
         try await withPostsBot { world in
             let id = try await world.saveChannel(annaWithDonations)
@@ -52,7 +54,9 @@ struct ChannelPostTests {
             #expect(post.keyboard?.inlineKeyboard.map { $0.map(\.text) } == [["💝 Donate"]])
             #expect(world.urls(post) == ["https://t.me/telepay_test_bot?start=d\(token)"])
             #expect(await world.livePosts(World.annaOpen).count == 1, "the offer post is in the public channel")
-            #expect(try await world.bot.scalar(Int.self, "SELECT count(*)::int FROM channel_offer_post_attempts WHERE kind = 'donation' AND outcome = 'posted'") == 1)
+            #expect(
+                try await world.bot.scalar(
+                    Int.self, "SELECT count(*)::int FROM channel_offer_post_attempts WHERE kind = 'donation' AND outcome = 'posted'") == 1)
 
             await world.idle()
             let offer = try await world.state(id)?.messageID
@@ -127,7 +131,9 @@ struct ChannelPostTests {
         }
     }
 
-    @Test("without “Post messages” in the private channel the donation post's failures are counted and shown on the card; after five, automatic posting stops and the owner is told, while the offer post is unaffected")
+    @Test(
+        "without “Post messages” in the private channel the donation post's failures are counted and shown on the card; after five, automatic posting stops and the owner is told, while the offer post is unaffected"
+    )
     func donationPostFailures() async throws {
         try await withPostsBot { world in
             let bot = world.bot
@@ -148,9 +154,11 @@ struct ChannelPostTests {
             #expect(state.lastFailure == .noPostRight && state.stoppedAt != nil)
             #expect(try await world.state(id)?.consecutiveFailures == 0, "the offer post is fine")
             let (reason, fix) = OfferPostFailure.noPostRight.explained(channel: "VIP Club", detail: "", language: "en", localizer: bot.localizer)
-            let notice = bot.en("posts.stopped_notice_donation", [
-                "channel": "VIP Club", "count": "5", "reason": reason, "fix": fix, "button": bot.en("channels.button.post_now"),
-            ])
+            let notice = bot.en(
+                "posts.stopped_notice_donation",
+                [
+                    "channel": "VIP Club", "count": "5", "reason": reason, "fix": fix, "button": bot.en("channels.button.post_now"),
+                ])
             await bot.eventually("the owner is told") { await bot.texts(to: anna).contains(notice) }
             await bot.say(anna, "/channels")
             try await bot.tap(anna, "🟢 Public News")
@@ -188,7 +196,9 @@ struct ChannelPostTests {
         }
     }
 
-    @Test("“Send a test notification” reaches the recipient in their language with the payout section; with notifications off the owner is told how to turn them on")
+    @Test(
+        "“Send a test notification” reaches the recipient in their language with the payout section; with notifications off the owner is told how to turn them on"
+    )
     func testNotification() async throws {
         try await withPostsBot { world in
             let bot = world.bot
@@ -208,7 +218,9 @@ struct ChannelPostTests {
             values["notification_recipient"] = String(World.boris)
             let id = try #require(try await bot.scalar(Int64.self, "SELECT id FROM channels"))
             try await bot.database.withConnection { connection in
-                _ = try await connection.query("INSERT INTO telegram_users (id, first_name, telegram_language) VALUES (\(World.boris), 'Boris', 'ru') ON CONFLICT DO NOTHING", logger: quietLogger)
+                _ = try await connection.query(
+                    "INSERT INTO telegram_users (id, first_name, telegram_language) VALUES (\(World.boris), 'Boris', 'ru') ON CONFLICT DO NOTHING",
+                    logger: quietLogger)
             }
             _ = try await world.saveChannel(values, id: id)
             try await bot.tap(anna, bot.en("channels.button.test_notification"))

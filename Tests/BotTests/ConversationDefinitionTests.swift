@@ -55,16 +55,18 @@ struct ConversationDefinitionTests {
         _ = try BotAssembly.router(conversations: definitions, settings: OwnerSettings())
     }
 
-    @Test("a malformed definition is refused with its file, line and reason", arguments: [
-        ("kind: text\n", "kind: colour\n", 8, "unknown kind 'colour'"),
-        ("{edit: title,", "{edit: subtitle,", 16, "unknown field 'subtitle'"),
-        ("[{action: save,", "[{go: nowhere,", 17, "unknown screen 'nowhere'"),
-        ("max_length: 30\n", "max_length: 30\n    when: {ghost: true}\n", 8, "unknown field 'ghost'"),
-        ("label: form.channel.field.open_title", "label: form.nothing.here", 8, "form.nothing.here"),
-        ("code: sm", "code: waytoolong", 2, "code"),
-        ("max_length: 30\n", "max_length: 30\n    colour: red\n", 10, "unknown key 'colour'"),
-        ("rows:\n      - [{edit", "rows:\n      - [{edit: [}", 16, "not valid YAML"),
-    ])
+    @Test(
+        "a malformed definition is refused with its file, line and reason",
+        arguments: [
+            ("kind: text\n", "kind: colour\n", 8, "unknown kind 'colour'"),
+            ("{edit: title,", "{edit: subtitle,", 16, "unknown field 'subtitle'"),
+            ("[{action: save,", "[{go: nowhere,", 17, "unknown screen 'nowhere'"),
+            ("max_length: 30\n", "max_length: 30\n    when: {ghost: true}\n", 8, "unknown field 'ghost'"),
+            ("label: form.channel.field.open_title", "label: form.nothing.here", 8, "form.nothing.here"),
+            ("code: sm", "code: waytoolong", 2, "code"),
+            ("max_length: 30\n", "max_length: 30\n    colour: red\n", 10, "unknown key 'colour'"),
+            ("rows:\n      - [{edit", "rows:\n      - [{edit: [}", 16, "not valid YAML"),
+        ])
     func malformed(original: String, replacement: String, line: Int, reason: String) throws {
         let text = Self.minimal.replacingOccurrences(of: original, with: replacement)
         #expect(text != Self.minimal, "the mutation applies")
@@ -76,11 +78,15 @@ struct ConversationDefinitionTests {
 
     @Test("an action or validator the code does not implement, or a conversation no code runs, stops the start-up")
     func unimplementedAction() throws {
-        let definition = try parse(Self.minimal.replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(of: "action: save", with: "action: launch"))
+        let definition = try parse(
+            Self.minimal.replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(
+                of: "action: save", with: "action: launch"))
         #expect(throws: ConversationDefinitionError.self) {
             _ = try FormEngine(definitions: [definition], bindings: [ChannelFormBinding(maximumChannelsPerOwner: 10)])
         }
-        let unknownValidator = try parse(Self.minimal.replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(of: "    max_length: 30\n", with: "    max_length: 30\n    validator: astrology\n"))
+        let unknownValidator = try parse(
+            Self.minimal.replacingOccurrences(of: "id: sample", with: "id: channel_form").replacingOccurrences(
+                of: "    max_length: 30\n", with: "    max_length: 30\n    validator: astrology\n"))
         #expect(throws: ConversationDefinitionError.self) {
             _ = try FormEngine(definitions: [unknownValidator], bindings: [ChannelFormBinding(maximumChannelsPerOwner: 10)])
         }
@@ -96,8 +102,13 @@ struct ConversationDefinitionTests {
             #expect(data.encoded.utf8.count <= CallbackData.maximumBytes, "\(data.encoded)")
             #expect(CallbackData(data.encoded) == data)
         }
-        #expect(CallbackData(CallbackData.form(code: "cf", revision: 1234, row: 3, column: 1).encoded) == .form(code: "cf", revision: 1234, row: 3, column: 1))
-        for garbage in ["", "v0:ch:list", "v1:ch:open:abc", "v1:f:CF:1:0:0", "v1:f:cf:1:100:0", "v1:f:cf:zzzzzzzzz:0:0", "v1:ch:open:1:2", "v1:lang:EN", String(repeating: "v", count: 65)] {
+        #expect(
+            CallbackData(CallbackData.form(code: "cf", revision: 1234, row: 3, column: 1).encoded)
+                == .form(code: "cf", revision: 1234, row: 3, column: 1))
+        for garbage in [
+            "", "v0:ch:list", "v1:ch:open:abc", "v1:f:CF:1:0:0", "v1:f:cf:1:100:0", "v1:f:cf:zzzzzzzzz:0:0", "v1:ch:open:1:2", "v1:lang:EN",
+            String(repeating: "v", count: 65),
+        ] {
             #expect(CallbackData(garbage) == nil, "\(garbage)")
         }
     }
@@ -107,9 +118,12 @@ struct ConversationDefinitionTests {
         let title = FieldKind.text(minLength: 1, maxLength: 30)
         #expect(FieldInput.parse("  Club  ", as: title) == .success("Club"))
         #expect(FieldInput.parse(String(repeating: "a", count: 30), as: title) == .success(String(repeating: "a", count: 30)))
-        #expect(FieldInput.parse(String(repeating: "a", count: 31), as: title) == .failure(InputRejection("form.error.too_long", ["max": "30", "length": "31"])))
+        #expect(
+            FieldInput.parse(String(repeating: "a", count: 31), as: title)
+                == .failure(InputRejection("form.error.too_long", ["max": "30", "length": "31"])))
         #expect(FieldInput.parse("   ", as: title) == .failure(InputRejection("form.error.empty")))
-        #expect(FieldInput.parse("short", as: .text(minLength: 10, maxLength: 256)) == .failure(InputRejection("form.error.too_short", ["min": "10"])))
+        #expect(
+            FieldInput.parse("short", as: .text(minLength: 10, maxLength: 256)) == .failure(InputRejection("form.error.too_short", ["min": "10"])))
 
         let price = FieldKind.money(min: Decimal(string: "0.01")!, max: Decimal(string: "9999.99")!, decimals: 2)
         let accepted = ["0.01": "0.01", "9999.99": "9999.99", "5": "5.00", "12,5": "12.50", "$7.1": "7.10", "3 USD": "3.00"]
@@ -144,7 +158,10 @@ struct ConversationDefinitionTests {
         values["tier1_enabled"] = "true"
         values["payout_strategy"] = "threshold"
         values["payout_threshold"] = "50.00"
-        #expect(form.missingFields(values).map(\.name).starts(with: ["closed_chat", "open_chat", "closed_title", "open_title", "post_language", "tier1_price", "tier1_days", "payout_network"]))
+        #expect(
+            form.missingFields(values).map(\.name).starts(with: [
+                "closed_chat", "open_chat", "closed_title", "open_title", "post_language", "tier1_price", "tier1_days", "payout_network",
+            ]))
         values["payout_strategy"] = "instant"
         #expect(form.activeValues(values)["payout_threshold"] == nil)
         #expect(form.dependents(of: "payout_network").map(\.name) == ["payout_currency", "wallet_address"])

@@ -30,12 +30,13 @@ struct CoreCommandTests {
             await bot.fake.userSendsText(1001, "/start " + String(repeating: "b", count: 64))
             await bot.eventually("four answers") { await bot.texts(to: 1001).count == 4 }
             let en = bot.localizer
-            #expect(await bot.texts(to: 1001) == [
-                en.text("start.offer_not_found", language: "en"),
-                en.text("start.link_invalid", language: "en"),
-                en.text("start.link_invalid", language: "en"),
-                en.text("start.offer_not_found", language: "en"),
-            ])
+            #expect(
+                await bot.texts(to: 1001) == [
+                    en.text("start.offer_not_found", language: "en"),
+                    en.text("start.link_invalid", language: "en"),
+                    en.text("start.link_invalid", language: "en"),
+                    en.text("start.offer_not_found", language: "en"),
+                ])
         }
     }
 
@@ -74,7 +75,9 @@ struct CoreCommandTests {
 
             let stored = try await bot.database.withConnection { connection in
                 var value: String?
-                for try await (language) in try await connection.query("SELECT chosen_language FROM telegram_users WHERE id = 1001", logger: quietLogger).decode(String?.self) {
+                for try await (language) in try await connection.query(
+                    "SELECT chosen_language FROM telegram_users WHERE id = 1001", logger: quietLogger
+                ).decode(String?.self) {
                     value = language
                 }
                 return value
@@ -117,7 +120,10 @@ struct CoreCommandTests {
             await bot.fake.userSendsText(1001, "/cancel")
             await bot.fake.userSendsText(1001, "/cancel")
             await bot.eventually("two replies") { await bot.texts(to: 1001).count == 2 }
-            #expect(await bot.texts(to: 1001) == [bot.localizer.text("cancel.done", language: "en"), bot.localizer.text("cancel.nothing", language: "en")])
+            #expect(
+                await bot.texts(to: 1001) == [
+                    bot.localizer.text("cancel.done", language: "en"), bot.localizer.text("cancel.nothing", language: "en"),
+                ])
         }
     }
 
@@ -126,10 +132,11 @@ struct CoreCommandTests {
         try await withBot { bot in
             await bot.fake.userSendsText(1001, "/frobnicate now")
             await bot.eventually("two replies") { await bot.texts(to: 1001).count == 2 }
-            #expect(await bot.texts(to: 1001) == [
-                bot.localizer.text("command.unknown", language: "en", ["command": "/frobnicate"]),
-                bot.localizer.text("help.text", language: "en"),
-            ])
+            #expect(
+                await bot.texts(to: 1001) == [
+                    bot.localizer.text("command.unknown", language: "en", ["command": "/frobnicate"]),
+                    bot.localizer.text("help.text", language: "en"),
+                ])
             await bot.fake.userSendsText(1001, "hello?")
             await bot.eventually("a hint") { await bot.texts(to: 1001).count == 3 }
             #expect(await bot.texts(to: 1001).last == bot.localizer.text("text.unexpected", language: "en"))
@@ -156,7 +163,9 @@ struct CoreCommandTests {
             try await bot.eventually("blocked_bot_at set") {
                 try await bot.database.withConnection { connection in
                     var blocked = false
-                    for try await (flag) in try await connection.query("SELECT blocked_bot_at IS NOT NULL FROM telegram_users WHERE id = 1001", logger: quietLogger).decode(Bool.self) {
+                    for try await (flag) in try await connection.query(
+                        "SELECT blocked_bot_at IS NOT NULL FROM telegram_users WHERE id = 1001", logger: quietLogger
+                    ).decode(Bool.self) {
                         blocked = flag
                     }
                     return blocked

@@ -1,9 +1,10 @@
-@testable import Bot
 import Conversations
 import Foundation
 import Localization
 import TelegramBotAPI
 import Testing
+
+@testable import Bot
 
 /// The channel form run as the pure machine: no database, no Telegram. The binding's answers are given
 /// by each test, and the questions the machine asks are recorded.
@@ -15,7 +16,10 @@ struct FormRun: Sendable {
     var language = "en"
     var allowed = true
     var networks = [ChoiceOption(value: "ETH", label: "Ethereum (ETH)"), ChoiceOption(value: "TRX", label: "Tron (TRX)")]
-    var currencies: [String: [ChoiceOption]] = ["ETH": [ChoiceOption(value: "USDT", label: "USDT"), ChoiceOption(value: "ETH", label: "ETH")], "TRX": [ChoiceOption(value: "USDT", label: "USDT")]]
+    var currencies: [String: [ChoiceOption]] = [
+        "ETH": [ChoiceOption(value: "USDT", label: "USDT"), ChoiceOption(value: "ETH", label: "ETH")],
+        "TRX": [ChoiceOption(value: "USDT", label: "USDT")],
+    ]
     var validation: InputRejection?
     var check: @Sendable (_ value: String, _ values: [String: String]) -> Result<String, InputRejection> = { value, _ in .success(value) }
     var action: FormActionResult = .stay(notice: nil)
@@ -54,11 +58,15 @@ struct FormRun: Sendable {
     }
 
     /// A stored conversation at `step` whose menu is message 77 at revision 5.
-    static func stored(_ step: ConversationState.Step, values: [String: String] = [:], pending: [String] = [], returnScreen: String = "main", expired: Bool = false) -> FormMachine.Stored {
-        (ConversationState(
-            chatID: chat, userID: user, conversation: definition.id, step: step, values: values, pending: pending, returnScreen: returnScreen,
-            context: [:], revision: 5, menuMessageID: 77, definitionVersion: definition.version, expiresAt: .distantFuture
-        ), expired)
+    static func stored(
+        _ step: ConversationState.Step, values: [String: String] = [:], pending: [String] = [], returnScreen: String = "main", expired: Bool = false
+    ) -> FormMachine.Stored {
+        (
+            ConversationState(
+                chatID: chat, userID: user, conversation: definition.id, step: step, values: values, pending: pending, returnScreen: returnScreen,
+                context: [:], revision: 5, menuMessageID: 77, definitionVersion: definition.version, expiresAt: .distantFuture
+            ), expired
+        )
     }
 
     func text(_ key: String, _ arguments: [String: String] = [:]) -> String {
@@ -67,7 +75,8 @@ struct FormRun: Sendable {
 
     /// The position of the button labelled `label` on the view the state shows.
     func button(_ label: String, on stored: FormMachine.Stored) -> (row: Int, column: Int)? {
-        let view = FormView.draw(stored.state, definition: Self.definition, localizer: BotHarness.localizer, language: language, options: networks) { _, id in
+        let view = FormView.draw(stored.state, definition: Self.definition, localizer: BotHarness.localizer, language: language, options: networks) {
+            _, id in
             KeyboardButtonRequestChat(requestId: id, chatIsChannel: true)
         }
         for (row, buttons) in view.rows.enumerated() {
@@ -105,7 +114,8 @@ struct FormMachineTests {
 
     @Test("starting a new channel asks the private channel first, with the chat picker, as a new message")
     func startNew() {
-        let (transition, asked) = run.step(nil, .start(entry: "new", chatID: FormRun.chat, userID: FormRun.user, values: ["payout_strategy": "instant"], context: [:]))
+        let (transition, asked) = run.step(
+            nil, .start(entry: "new", chatID: FormRun.chat, userID: FormRun.user, values: ["payout_strategy": "instant"], context: [:]))
         #expect(asked.isEmpty)
         let saved = transition.saved
         #expect(saved?.step == .ask("closed_chat"))
@@ -125,10 +135,12 @@ struct FormMachineTests {
 
     @Test("starting the edit entry shows the main screen with buttons carrying the form's code and revision 1")
     func startEdit() {
-        let (transition, _) = run.step(nil, .start(entry: "edit", chatID: FormRun.chat, userID: FormRun.user, values: [:], context: ["channel_id": "9"]))
+        let (transition, _) = run.step(
+            nil, .start(entry: "edit", chatID: FormRun.chat, userID: FormRun.user, values: [:], context: ["channel_id": "9"]))
         #expect(transition.saved?.step == .screen("main"))
         #expect(transition.saved?.context == ["channel_id": "9"])
-        guard case .inlineKeyboard(let keyboard)? = transition.menu?.markup, case .callbackData(let data) = keyboard.inlineKeyboard[1][0].action else {
+        guard case .inlineKeyboard(let keyboard)? = transition.menu?.markup, case .callbackData(let data) = keyboard.inlineKeyboard[1][0].action
+        else {
             Issue.record("no inline menu")
             return
         }
@@ -158,9 +170,10 @@ struct FormMachineTests {
         for event in [FormEvent.press(revision: 5, row: 0, column: 0, message: 77), .message(text: "hello", chat: nil)] {
             let (transition, asked) = run.step(stored, event)
             #expect(transition.storage == .delete)
-            #expect(transition.output == [
-                .answerCallback(text: run.text("form.expired_short")), .send(text: run.text("form.expired"), removeKeyboard: true),
-            ])
+            #expect(
+                transition.output == [
+                    .answerCallback(text: run.text("form.expired_short")), .send(text: run.text("form.expired"), removeKeyboard: true),
+                ])
             #expect(asked.isEmpty)
         }
     }
@@ -174,9 +187,10 @@ struct FormMachineTests {
             let (transition, asked) = run.step(stored, event)
             #expect(asked == [.allowed])
             #expect(transition.storage == .delete)
-            #expect(transition.output == [
-                .answerCallback(text: run.text("channels.not_yours")), .send(text: run.text("channels.not_yours"), removeKeyboard: false),
-            ])
+            #expect(
+                transition.output == [
+                    .answerCallback(text: run.text("channels.not_yours")), .send(text: run.text("channels.not_yours"), removeKeyboard: false),
+                ])
             #expect(transition.logs.map(\.level) == [.warning])
         }
     }
@@ -223,7 +237,11 @@ struct FormMachineTests {
         #expect(transition.saved?.revision == 6)
         #expect(transition.saved?.menuMessageID == 77)
         #expect(transition.menu?.editing == 77)
-        #expect(transition.menu?.text == run.text("form.channel.screen.tiers", FormView.displayArguments([:], definition: FormRun.definition, localizer: BotHarness.localizer, language: "en")))
+        #expect(
+            transition.menu?.text
+                == run.text(
+                    "form.channel.screen.tiers",
+                    FormView.displayArguments([:], definition: FormRun.definition, localizer: BotHarness.localizer, language: "en")))
     }
 
     @Test("turning a tier on asks its empty price and days, then comes back; turning it off asks nothing")
@@ -273,7 +291,9 @@ struct FormMachineTests {
     @Test("choosing another network asks the binding for the catalogues and addresses that depend on it")
     func catalogueRecheck() {
         var run = run
-        run.check = { value, values in values["payout_network"] == "TRX" ? .failure(InputRejection("form.error.wallet_not_network")) : .success(value.lowercased()) }
+        run.check = { value, values in
+            values["payout_network"] == "TRX" ? .failure(InputRejection("form.error.wallet_not_network")) : .success(value.lowercased())
+        }
         let values = ["payout_network": "ETH", "payout_currency": "ETH", "wallet_address": "0xABC"]
         let stored = FormRun.stored(.ask("payout_network"), values: values, pending: ["payout_currency"], returnScreen: "payout")
         let (transition, asked) = run.press("Tron (TRX)", on: stored)
@@ -290,7 +310,11 @@ struct FormMachineTests {
         }
         #expect(keyboard.inlineKeyboard.map { $0.map(\.text) } == [["USDT"], [run.text("form.button.back")]])
 
-        let kept = run.press("Ethereum (ETH)", on: FormRun.stored(.ask("payout_network"), values: ["payout_network": "TRX", "payout_currency": "USDT", "wallet_address": "0xABC"], returnScreen: "payout"))
+        let kept = run.press(
+            "Ethereum (ETH)",
+            on: FormRun.stored(
+                .ask("payout_network"), values: ["payout_network": "TRX", "payout_currency": "USDT", "wallet_address": "0xABC"],
+                returnScreen: "payout"))
         #expect(kept.transition.saved?.values["payout_currency"] == "USDT")
         #expect(kept.transition.saved?.values["wallet_address"] == "0xabc")
     }
@@ -382,13 +406,17 @@ struct FormMachineTests {
     func longTitle() {
         let title = String(repeating: "Я", count: 40)
         let stored = FormRun.stored(.ask("closed_chat"))
-        let (transition, _) = run.step(stored, .message(text: nil, chat: ChatChoice(field: "closed_chat", result: .success(ChosenChat(chatID: -1, title: title)))))
+        let (transition, _) = run.step(
+            stored, .message(text: nil, chat: ChatChoice(field: "closed_chat", result: .success(ChosenChat(chatID: -1, title: title)))))
         let fitting = String(repeating: "Я", count: 30)
         #expect(transition.saved?.values["closed_title"] == fitting)
-        #expect(transition.output.first == .send(
-            text: run.text("form.chat_accepted", ["title": title]) + "\n" + run.text("form.chat_title_shortened", ["title": fitting, "max": "30"]),
-            removeKeyboard: true
-        ))
+        #expect(
+            transition.output.first
+                == .send(
+                    text: run.text("form.chat_accepted", ["title": title]) + "\n"
+                        + run.text("form.chat_title_shortened", ["title": fitting, "max": "30"]),
+                    removeKeyboard: true
+                ))
     }
 
     @Test("a refused channel, or none resolved for the field being asked, keeps the question with the reason")
@@ -439,7 +467,8 @@ struct FormViewTests {
     let localizer = BotHarness.localizer
 
     func draw(_ step: ConversationState.Step, values: [String: String] = [:], options: [ChoiceOption] = []) -> FormView {
-        FormView.draw(FormRun.stored(step, values: values).state, definition: definition, localizer: localizer, language: "en", options: options) { role, id in
+        FormView.draw(FormRun.stored(step, values: values).state, definition: definition, localizer: localizer, language: "en", options: options) {
+            role, id in
             KeyboardButtonRequestChat(requestId: id, chatIsChannel: true, requestTitle: role == "open")
         }
     }
@@ -451,9 +480,10 @@ struct FormViewTests {
         let off = draw(.screen("tiers"), values: ["tier1_enabled": "false"])
         #expect(off.rows[0].map(\.label) == [en("form.channel.button.tier_toggle", ["n": "1", "mark": "❌"])])
         let on = draw(.screen("tiers"), values: ["tier1_enabled": "true"])
-        #expect(on.rows[0].map(\.label) == [
-            en("form.channel.button.tier_toggle", ["n": "1", "mark": "✅"]), en("form.channel.button.tier_edit", ["n": "1"]),
-        ])
+        #expect(
+            on.rows[0].map(\.label) == [
+                en("form.channel.button.tier_toggle", ["n": "1", "mark": "✅"]), en("form.channel.button.tier_edit", ["n": "1"]),
+            ])
     }
 
     @Test("fixed choices come two to a row, catalogue options three, each followed by back")
@@ -477,7 +507,10 @@ struct FormViewTests {
         #expect(view.rows.isEmpty)
         let button = view.replyKeyboard?.keyboard.first?.first
         #expect(button?.text == en("form.button.pick_channel"))
-        #expect(button?.requestChat == KeyboardButtonRequestChat(requestId: Int64(definition.fieldOrder.firstIndex(of: "open_chat")! + 1), chatIsChannel: true, requestTitle: true))
+        #expect(
+            button?.requestChat
+                == KeyboardButtonRequestChat(
+                    requestId: Int64(definition.fieldOrder.firstIndex(of: "open_chat")! + 1), chatIsChannel: true, requestTitle: true))
         #expect(view.message(notice: nil, code: "cf", revision: 3).markup == .replyKeyboard(view.replyKeyboard!))
     }
 

@@ -57,7 +57,10 @@ struct LocalizationTests {
     @Test("Russian plurals follow CLDR one/few/many, English one/other")
     func plurals() throws {
         let localizer = try Localizer.load(directory: RepositoryPaths.root + "/Localization")
-        let russian = [1: "1 день", 2: "2 дня", 4: "4 дня", 5: "5 дней", 11: "11 дней", 12: "12 дней", 14: "14 дней", 21: "21 день", 22: "22 дня", 25: "25 дней", 101: "101 день", 111: "111 дней", 0: "0 дней"]
+        let russian = [
+            1: "1 день", 2: "2 дня", 4: "4 дня", 5: "5 дней", 11: "11 дней", 12: "12 дней", 14: "14 дней", 21: "21 день", 22: "22 дня", 25: "25 дней",
+            101: "101 день", 111: "111 дней", 0: "0 дней",
+        ]
         for (count, expected) in russian {
             #expect(localizer.text("days.count", language: "ru", count: count) == expected)
         }

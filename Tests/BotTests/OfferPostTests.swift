@@ -1,5 +1,5 @@
-import Channels
 import Bot
+import Channels
 import Conversations
 import Foundation
 import Jobs
@@ -37,7 +37,8 @@ struct PostsWorld: Sendable {
     func saveChannel(_ values: [String: String], owner: Int64 = World.anna, id: Int64? = nil) async throws -> Int64 {
         try await queue.transaction { transaction in
             let connection = transaction.connection
-            _ = try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'x') ON CONFLICT DO NOTHING", logger: quietLogger)
+            _ = try await connection.query(
+                "INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'x') ON CONFLICT DO NOTHING", logger: quietLogger)
             let saved = try await ChannelStore.save(values, id: id, ownerUserID: owner, maximumChannels: 1000, on: connection, logger: quietLogger)
             try await OfferPostRequests.afterSave(channelID: saved, jobs: queue, on: connection, logger: quietLogger)
             return saved
@@ -52,7 +53,8 @@ struct PostsWorld: Sendable {
     /// Waits until every offer-post job has finished.
     func idle() async {
         await bot.eventually("offer-post jobs finished", seconds: 60) {
-            (try? await bot.scalar(Int.self, "SELECT count(*)::int FROM jobs WHERE kind = 'channels.offer_post' AND state IN ('available', 'running')")) == 0
+            (try? await bot.scalar(
+                Int.self, "SELECT count(*)::int FROM jobs WHERE kind = 'channels.offer_post' AND state IN ('available', 'running')")) == 0
         }
     }
 
@@ -86,7 +88,8 @@ func withPostsBot<Result: Sendable>(
         defer { server.cancel() }
         let client = TelegramClient(
             transport: HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger),
-            limiter: limited ? OutboundLimiter(limits: .telegram) : nil, retry: limited ? TelegramBotAPI.RetryPolicy.standard : .none, logger: quietLogger
+            limiter: limited ? OutboundLimiter(limits: .telegram) : nil, retry: limited ? TelegramBotAPI.RetryPolicy.standard : .none,
+            logger: quietLogger
         )
         let harness = BotHarness(fake: fake, client: client, database: database, localizer: BotHarness.localizer, botID: fake.bot.id)
         let clock = PostClock()
@@ -132,7 +135,9 @@ let annaTwoTiers: [String: String] = World.annaValues.merging([
 
 @Suite("Offer posts in the public channel (fake Bot API, real PostgreSQL, injected clock)")
 struct OfferPostTests {
-    @Test("saving posts the offer: titles, one URL button per enabled tier opening that tier; an unchanged save posts nothing, a changed language re-posts")
+    @Test(
+        "saving posts the offer: titles, one URL button per enabled tier opening that tier; an unchanged save posts nothing, a changed language re-posts"
+    )
     func saveThenPost() async throws {
         try await withPostsBot { world in
             let bot = world.bot
@@ -204,7 +209,8 @@ struct OfferPostTests {
             #expect(messages.first { $0.messageID == first }?.deleted == true)
             #expect(messages.filter { !$0.deleted }.map(\.messageID) == [second])
             #expect(try await world.state(id)?.postedAt == world.clock.now())
-            let attempt = try await world.bot.scalar(Int64.self, "SELECT deleted_message_id FROM channel_offer_post_attempts ORDER BY id DESC LIMIT 1")
+            let attempt = try await world.bot.scalar(
+                Int64.self, "SELECT deleted_message_id FROM channel_offer_post_attempts ORDER BY id DESC LIMIT 1")
             #expect(attempt == first)
 
             // An administrator deleted the post by hand: "message to delete not found" does not stop the refresh.
@@ -280,14 +286,17 @@ struct OfferPostTests {
             #expect(try await bot.scalar(Int.self, "SELECT count(*)::int FROM channel_offer_post_attempts WHERE outcome = 'failed'") == 5)
 
             let (reason, fix) = OfferPostFailure.noPostRight.explained(channel: "Public News", detail: "", language: "en", localizer: bot.localizer)
-            let notice = bot.en("posts.stopped_notice", ["channel": "Public News", "count": "5", "reason": reason, "fix": fix, "button": bot.en("channels.button.post_now")])
+            let notice = bot.en(
+                "posts.stopped_notice",
+                ["channel": "Public News", "count": "5", "reason": reason, "fix": fix, "button": bot.en("channels.button.post_now")])
             await bot.eventually("the owner is told") { await bot.texts(to: anna).contains(notice) }
 
             world.clock.advance(by: 3 * 24 * 3600)
             #expect(try await world.scanner.enqueueDue(logger: quietLogger).isEmpty)
             await bot.say(anna, "/channels")
             try await bot.tap(anna, "🟢 Public News")
-            await bot.see(anna, "⛔ Automatic offer posts are stopped (failed attempts in a row: 5).\nReason: the bot may not post messages in Public News.")
+            await bot.see(
+                anna, "⛔ Automatic offer posts are stopped (failed attempts in a row: 5).\nReason: the bot may not post messages in Public News.")
 
             await world.fake.setBotAdministrator(true, chat: World.annaOpen)
             try await bot.tap(anna, "📬 Post the offer now")
@@ -384,7 +393,9 @@ struct OfferPostTests {
 struct OfferPostRulesTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    @Test("when an attempt posts: forced always (while selling), stopped never otherwise, changed content, no post yet, or the refresh due; a channel not selling withdraws its post")
+    @Test(
+        "when an attempt posts: forced always (while selling), stopped never otherwise, changed content, no post yet, or the refresh due; a channel not selling withdraws its post"
+    )
     func decisions() {
         let fingerprint = "post"
         let posted = OfferPostState(messageID: 7, postedContent: fingerprint, nextPostAt: now.addingTimeInterval(60))

@@ -109,7 +109,9 @@ struct PipelineTests {
             await fake.addUser(id: 1001, firstName: "Anna")
             let (baseURL, server) = try await fake.start()
             defer { server.cancel() }
-            let client = TelegramClient(transport: HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger), limiter: nil, retry: .none, logger: quietLogger)
+            let client = TelegramClient(
+                transport: HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger), limiter: nil, retry: .none,
+                logger: quietLogger)
             let harness = BotHarness(fake: fake, client: client, database: database, localizer: BotHarness.localizer, botID: fake.bot.id)
 
             // First instance: its handler hangs mid-update, as if the process died there.
@@ -146,16 +148,26 @@ struct PipelineTests {
             let services = { (client: TelegramClient) in
                 BotServices(client: client, database: database, localizer: BotHarness.localizer, logger: quietLogger)
             }
-            let wrong = TelegramClient(transport: HTTPTelegramTransport(baseURL: baseURL, token: "1:nope", logger: quietLogger), limiter: nil, retry: .none, logger: quietLogger)
+            let wrong = TelegramClient(
+                transport: HTTPTelegramTransport(baseURL: baseURL, token: "1:nope", logger: quietLogger), limiter: nil, retry: .none,
+                logger: quietLogger)
             let unauthorized = await #expect(throws: LongPollingError.self) {
-                try await LongPollingSource(client: wrong, dispatcher: Dispatcher(router: BotRouter(), services: services(wrong)), database: database, botID: 1, pollTimeoutSeconds: 1, logger: quietLogger).run()
+                try await LongPollingSource(
+                    client: wrong, dispatcher: Dispatcher(router: BotRouter(), services: services(wrong)), database: database, botID: 1,
+                    pollTimeoutSeconds: 1, logger: quietLogger
+                ).run()
             }
             #expect(unauthorized?.description.contains("TELEGRAM_BOT_TOKEN") == true)
 
-            let client = TelegramClient(transport: HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger), limiter: nil, retry: .none, logger: quietLogger)
+            let client = TelegramClient(
+                transport: HTTPTelegramTransport(baseURL: baseURL, token: fake.token, logger: quietLogger), limiter: nil, retry: .none,
+                logger: quietLogger)
             try await client.send(SetWebhook(url: "https://example.com/hook"))
             let conflict = await #expect(throws: LongPollingError.self) {
-                try await LongPollingSource(client: client, dispatcher: Dispatcher(router: BotRouter(), services: services(client)), database: database, botID: 1, pollTimeoutSeconds: 1, logger: quietLogger).run()
+                try await LongPollingSource(
+                    client: client, dispatcher: Dispatcher(router: BotRouter(), services: services(client)), database: database, botID: 1,
+                    pollTimeoutSeconds: 1, logger: quietLogger
+                ).run()
             }
             #expect(conflict?.description.contains("webhook") == true)
         }

@@ -40,8 +40,9 @@ struct TextLengthTests {
 
     @Test("a text field refuses more units than its maximum with the length and the limit, and accepts exactly the maximum")
     func fieldInput() {
-        #expect(FieldInput.parse(flagTitle, as: .text(minLength: 1, maxLength: 30))
-            == .failure(InputRejection("form.error.too_long", ["max": "30", "length": "43"])))
+        #expect(
+            FieldInput.parse(flagTitle, as: .text(minLength: 1, maxLength: 30))
+                == .failure(InputRejection("form.error.too_long", ["max": "30", "length": "43"])))
         let thirty = "Signals 🇺🇸🇬🇧🇩🇪🇯🇵 " + String(repeating: "x", count: 5)
         #expect(TextLength.of(thirty) == 30)
         #expect(FieldInput.parse(thirty, as: .text(minLength: 1, maxLength: 30)) == .success(thirty))
@@ -119,13 +120,18 @@ struct TextLengthTests {
             // A value that reached a draft before the rule tightened (the form itself would refuse it).
             _ = try await bot.database.withConnection { connection in
                 try await connection.query(
-                    "UPDATE conversation_states SET draft = jsonb_set(draft, '{values,closed_title}', to_jsonb(\(flagTitle)::text))", logger: quietLogger
+                    "UPDATE conversation_states SET draft = jsonb_set(draft, '{values,closed_title}', to_jsonb(\(flagTitle)::text))",
+                    logger: quietLogger
                 )
             }
             try await bot.tap(anna, "✅ Save all changes")
-            await bot.see(anna, bot.en("form.error.saved_length", [
-                "field": bot.en("form.channel.field.closed_title"), "length": "43", "min": "1", "max": "30",
-            ]))
+            await bot.see(
+                anna,
+                bot.en(
+                    "form.error.saved_length",
+                    [
+                        "field": bot.en("form.channel.field.closed_title"), "length": "43", "min": "1", "max": "30",
+                    ]))
             #expect(try await bot.scalar(String.self, "SELECT closed_title FROM channels") == "VIP Club")
             await bot.settled(anna, at: "screen:main")
             #expect(await bot.texts(to: anna).allSatisfy { !$0.contains(bot.en("error.generic")) })

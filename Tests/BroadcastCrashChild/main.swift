@@ -32,7 +32,8 @@ func value(_ name: String) -> String {
 guard let broadcastID = Int64(value("CRASH_BROADCAST_ID")) else { fail("CRASH_BROADCAST_ID is not a number") }
 let logger = Logger(label: "broadcast-crash-child") { _ in SwiftLogNoOpLogHandler() }
 let database = Database(
-    configuration: PostgresClient.Configuration(unixSocketPath: value("CRASH_DB_SOCKET"), username: value("CRASH_DB_USER"), password: nil, database: value("CRASH_DB_NAME")),
+    configuration: PostgresClient.Configuration(
+        unixSocketPath: value("CRASH_DB_SOCKET"), username: value("CRASH_DB_USER"), password: nil, database: value("CRASH_DB_NAME")),
     poolSize: 12, logger: logger, metrics: NOOPMetricsHandler.instance
 )
 let client = TelegramClient(

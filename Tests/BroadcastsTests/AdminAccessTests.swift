@@ -25,27 +25,34 @@ struct AdminAccessTests {
         return try await bot.database.withConnection { connection in
             try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'Olga')", logger: quietLogger)
             try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner))", logger: quietLogger)
-            let channel = try #require(try await connection.first("""
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                VALUES (\(owner), \(closedChat), 'Alpha VIP', -1001000000002, 'Alpha') RETURNING id
-                """, as: Int64.self, logger: quietLogger))
-            return try #require(try await connection.first("""
-                WITH paid AS (
-                    INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
-                    VALUES (\(BroadcastBot.stranger), \(channel), \(owner), 1, 9.99, 30, \(closedChat), 'Alpha VIP', 'paid', now() - interval '20 days')
+            let channel = try #require(
+                try await connection.first(
+                    """
+                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                    VALUES (\(owner), \(closedChat), 'Alpha VIP', -1001000000002, 'Alpha') RETURNING id
+                    """, as: Int64.self, logger: quietLogger))
+            return try #require(
+                try await connection.first(
+                    """
+                    WITH paid AS (
+                        INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
+                        VALUES (\(BroadcastBot.stranger), \(channel), \(owner), 1, 9.99, 30, \(closedChat), 'Alpha VIP', 'paid', now() - interval '20 days')
+                        RETURNING id
+                    )
+                    INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
+                    SELECT \(BroadcastBot.stranger), \(channel), 'active', now() - interval '20 days', now() + interval '10 days', id FROM paid
                     RETURNING id
-                )
-                INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
-                SELECT \(BroadcastBot.stranger), \(channel), 'active', now() - interval '20 days', now() + interval '10 days', id FROM paid
-                RETURNING id
-                """, as: Int64.self, logger: quietLogger))
+                    """, as: Int64.self, logger: quietLogger))
         }
     }
 
-    static func audit(_ bot: BroadcastBot) async throws -> [(admin: Int64, action: String, reason: String?, status: String, before: Date?, after: Date?)] {
+    static func audit(_ bot: BroadcastBot) async throws -> [(
+        admin: Int64, action: String, reason: String?, status: String, before: Date?, after: Date?
+    )] {
         try await bot.database.withConnection { connection in
             let rows = try await connection.query(
-                "SELECT admin_user_id, action, reason, status, expires_before, expires_after FROM admin_access_actions ORDER BY id", logger: quietLogger
+                "SELECT admin_user_id, action, reason, status, expires_before, expires_after FROM admin_access_actions ORDER BY id",
+                logger: quietLogger
             )
             var result: [(admin: Int64, action: String, reason: String?, status: String, before: Date?, after: Date?)] = []
             for try await row in rows.decode((Int64, String, String?, String, Date?, Date?).self) { result.append(row) }
@@ -55,7 +62,8 @@ struct AdminAccessTests {
 
     static func expiresAt(_ bot: BroadcastBot, _ subscription: Int64) async throws -> Date {
         try await bot.database.withConnection { connection in
-            try #require(try await connection.first("SELECT expires_at FROM subscriptions WHERE id = \(subscription)", as: Date.self, logger: quietLogger))
+            try #require(
+                try await connection.first("SELECT expires_at FROM subscriptions WHERE id = \(subscription)", as: Date.self, logger: quietLogger))
         }
     }
 
@@ -88,7 +96,9 @@ struct AdminAccessTests {
                 await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.access.reason_prompt.extend", ["title": "Alpha VIP", "days": "30"])
             }
             await bot.fake.userSendsText(admin, "ok")
-            await bot.eventually("the short reason refused") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.access.reason_invalid") }
+            await bot.eventually("the short reason refused") {
+                await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.access.reason_invalid")
+            }
             #expect(try await Self.expiresAt(bot, subscription) == before)
 
             await bot.fake.userSendsText(admin, "Goodwill after the outage")
@@ -144,7 +154,9 @@ struct AdminAccessTests {
             let before = try await Self.expiresAt(bot, subscription)
             let stranger = BroadcastBot.stranger
             await bot.fake.userSendsText(stranger, "/admin user \(BroadcastBot.admin)")
-            await bot.eventually("the refusal") { await bot.fake.lastMessage(to: stranger)?.text == bot.text("command.unknown", ["command": "/admin"]) }
+            await bot.eventually("the refusal") {
+                await bot.fake.lastMessage(to: stranger)?.text == bot.text("command.unknown", ["command": "/admin"])
+            }
             let anchor = try #require(await bot.fake.lastMessage(to: stranger)).messageID
             await bot.fake.userSendsCallback(stranger, data: CallbackData.adminAccess(.extend, subscription).encoded, onMessage: anchor)
             await bot.fake.userSendsCallback(stranger, data: CallbackData.adminAccess(.revoke, subscription).encoded, onMessage: anchor)
@@ -165,7 +177,8 @@ struct AdminJobsTests {
         let queue = JobQueue(database: bot.database, logger: quietLogger)
         let id = try #require(try await queue.enqueue(SendTelegramMessageJob(chatID: 42, text: "hi")).enqueuedID)
         _ = try await bot.database.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE jobs SET state = \(JobState.failed.rawValue), attempt = 1, finalized_at = now(), last_error = 'chat not found'
                 WHERE id = \(id.rawValue)
                 """, logger: quietLogger)

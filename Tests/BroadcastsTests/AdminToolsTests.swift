@@ -21,12 +21,15 @@ struct AdminToolsTests {
         await bot.fake.addChannel(id: closedChat, title: "Beta VIP", owner: owner)
         await bot.fake.addChannel(id: openChat, title: "Beta", owner: owner)
         return try await bot.database.withConnection { connection in
-            try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'Olga') ON CONFLICT DO NOTHING", logger: quietLogger)
+            try await connection.query(
+                "INSERT INTO telegram_users (id, first_name) VALUES (\(owner), 'Olga') ON CONFLICT DO NOTHING", logger: quietLogger)
             try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner)) ON CONFLICT DO NOTHING", logger: quietLogger)
-            return try #require(try await connection.first("""
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
-                VALUES (\(owner), \(closedChat), 'Beta VIP', \(openChat), 'Beta', 'active') RETURNING id
-                """, as: Int64.self, logger: quietLogger))
+            return try #require(
+                try await connection.first(
+                    """
+                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                    VALUES (\(owner), \(closedChat), 'Beta VIP', \(openChat), 'Beta', 'active') RETURNING id
+                    """, as: Int64.self, logger: quietLogger))
         }
     }
 
@@ -51,10 +54,13 @@ struct AdminToolsTests {
             }
             await bot.fake.userSendsText(admin, "/admin grant \(person) \(channel) 14")
             await bot.eventually("the reason prompt") {
-                await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.access.reason_prompt.grant", ["title": "Beta VIP", "days": "14", "user": String(person)])
+                await bot.fake.lastMessage(to: admin)?.text
+                    == bot.text("admin.access.reason_prompt.grant", ["title": "Beta VIP", "days": "14", "user": String(person)])
             }
             await bot.fake.userSendsText(admin, "no")
-            await bot.eventually("the short reason refused") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.access.reason_invalid") }
+            await bot.eventually("the short reason refused") {
+                await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.access.reason_invalid")
+            }
             let before = try await bot.database.withConnection { connection -> Int64? in
                 try await connection.first("SELECT count(*) FROM subscriptions", as: Int64.self, logger: quietLogger)
             }
@@ -62,18 +68,22 @@ struct AdminToolsTests {
 
             await bot.fake.userSendsText(admin, "Prize winner of the November contest")
             await bot.eventually("the grant done") { await bot.fake.lastMessage(to: admin)?.text.hasPrefix("✅ Beta VIP") == true }
-            let (subscription, status, order, days) = try #require(try await bot.database.withConnection { connection in
-                try await connection.first("""
-                    SELECT id, status, last_order_id, round(extract(epoch FROM expires_at - started_at) / 86400)::int FROM subscriptions
-                    WHERE user_id = \(person) AND channel_id = \(channel)
-                    """, as: (Int64, String, Int64?, Int32).self, logger: quietLogger)
-            })
+            let (subscription, status, order, days) = try #require(
+                try await bot.database.withConnection { connection in
+                    try await connection.first(
+                        """
+                        SELECT id, status, last_order_id, round(extract(epoch FROM expires_at - started_at) / 86400)::int FROM subscriptions
+                        WHERE user_id = \(person) AND channel_id = \(channel)
+                        """, as: (Int64, String, Int64?, Int32).self, logger: quietLogger)
+                })
             #expect(status == "active" && order == nil && days == 14)
-            let audit = try #require(try await bot.database.withConnection { connection in
-                try await connection.first("""
-                    SELECT admin_user_id, action, reason, status, subscription_id, channel_id, expires_before FROM admin_access_actions
-                    """, as: (Int64, String, String?, String, Int64?, Int64?, Date?).self, logger: quietLogger)
-            })
+            let audit = try #require(
+                try await bot.database.withConnection { connection in
+                    try await connection.first(
+                        """
+                        SELECT admin_user_id, action, reason, status, subscription_id, channel_id, expires_before FROM admin_access_actions
+                        """, as: (Int64, String, String?, String, Int64?, Int64?, Date?).self, logger: quietLogger)
+                })
             #expect(audit.0 == admin && audit.1 == "grant" && audit.2 == "Prize winner of the November contest" && audit.3 == "done")
             #expect(audit.4 == subscription && audit.5 == channel && audit.6 == nil)
             #expect(try await Self.jobs(bot, kind: NotifyUserJob.kind).contains { $0.contains("subscription.admin_granted") })
@@ -99,7 +109,9 @@ struct AdminToolsTests {
             let channel = try await Self.channel(bot)
             let stranger = BroadcastBot.stranger
             await bot.fake.userSendsText(stranger, "/admin grant \(stranger) \(channel) 30")
-            await bot.eventually("the refusal") { await bot.fake.lastMessage(to: stranger)?.text == bot.text("command.unknown", ["command": "/admin"]) }
+            await bot.eventually("the refusal") {
+                await bot.fake.lastMessage(to: stranger)?.text == bot.text("command.unknown", ["command": "/admin"])
+            }
             await bot.fake.userSendsCallback(stranger, data: CallbackData.adminChannel(.pause, channel).encoded, onMessage: 1)
             await bot.fake.userSendsCallback(stranger, data: CallbackData.adminReleasePayout(1).encoded, onMessage: 1)
             await bot.eventually("two refusals") {
@@ -107,12 +119,14 @@ struct AdminToolsTests {
             }
             await bot.fake.userSendsText(stranger, "because I say so")
             await bot.eventually("the text handled") { await bot.fake.lastMessage(to: stranger)?.text == bot.text("text.unexpected") }
-            let (subscriptions, accessRows, channelRows, status) = try #require(try await bot.database.withConnection { connection in
-                try await connection.first("""
-                    SELECT (SELECT count(*) FROM subscriptions), (SELECT count(*) FROM admin_access_actions), (SELECT count(*) FROM admin_channel_actions),
-                           (SELECT status FROM channels WHERE id = \(channel))
-                    """, as: (Int64, Int64, Int64, String).self, logger: quietLogger)
-            })
+            let (subscriptions, accessRows, channelRows, status) = try #require(
+                try await bot.database.withConnection { connection in
+                    try await connection.first(
+                        """
+                        SELECT (SELECT count(*) FROM subscriptions), (SELECT count(*) FROM admin_access_actions), (SELECT count(*) FROM admin_channel_actions),
+                               (SELECT status FROM channels WHERE id = \(channel))
+                        """, as: (Int64, Int64, Int64, String).self, logger: quietLogger)
+                })
             #expect(subscriptions == 0 && accessRows == 0 && channelRows == 0 && status == "active")
         }
     }
@@ -136,13 +150,17 @@ struct AdminToolsTests {
             await bot.eventually("paused") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.channel.paused", ["title": "Beta VIP"]) }
             @Sendable func state() async throws -> String {
                 let row = try await bot.database.withConnection { connection in
-                    try await connection.first("SELECT status, paused_reason FROM channels WHERE id = \(channel)", as: (String, String?).self, logger: quietLogger)
+                    try await connection.first(
+                        "SELECT status, paused_reason FROM channels WHERE id = \(channel)", as: (String, String?).self, logger: quietLogger)
                 }
                 return "\(row?.0 ?? "") \(row?.1 ?? "-")"
             }
             #expect(try await state() == "paused admin")
             let notices = try await Self.jobs(bot, kind: NotifyUserJob.kind)
-            #expect(notices.contains { $0.contains("channel.admin_paused") && $0.contains("Reported for selling stolen content") && $0.contains("\(Self.owner)") })
+            #expect(
+                notices.contains {
+                    $0.contains("channel.admin_paused") && $0.contains("Reported for selling stolen content") && $0.contains("\(Self.owner)")
+                })
 
             // The owner's Resume is refused.
             await bot.fake.userSendsCallback(Self.owner, data: CallbackData.channelResume(channel).encoded, onMessage: 1)
@@ -159,16 +177,20 @@ struct AdminToolsTests {
                 await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.channel.reason_prompt.resume", ["title": "Beta VIP"])
             }
             await bot.fake.userSendsText(admin, "The owner removed the content")
-            await bot.eventually("resumed") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.channel.resumed", ["title": "Beta VIP"]) }
+            await bot.eventually("resumed") {
+                await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.channel.resumed", ["title": "Beta VIP"])
+            }
             #expect(try await state() == "active -")
             let audit = try await bot.database.withConnection { connection in
                 try await connection.all(
-                    "SELECT admin_user_id, action, reason, status FROM admin_channel_actions ORDER BY id", as: (Int64, String, String?, String).self, logger: quietLogger
+                    "SELECT admin_user_id, action, reason, status FROM admin_channel_actions ORDER BY id", as: (Int64, String, String?, String).self,
+                    logger: quietLogger
                 )
             }
-            #expect(audit.map { "\($0.0) \($0.1) \($0.2 ?? "") \($0.3)" } == [
-                "\(admin) pause Reported for selling stolen content done", "\(admin) resume The owner removed the content done",
-            ])
+            #expect(
+                audit.map { "\($0.0) \($0.1) \($0.2 ?? "") \($0.3)" } == [
+                    "\(admin) pause Reported for selling stolen content done", "\(admin) resume The owner removed the content done",
+                ])
             #expect(try await Self.jobs(bot, kind: NotifyUserJob.kind).contains { $0.contains("channel.admin_resumed") })
         }
     }
@@ -177,14 +199,16 @@ struct AdminToolsTests {
     func failedPayouts() async throws {
         try await BroadcastBot.run { bot in
             let channel = try await Self.channel(bot)
-            let payout = try #require(try await bot.database.withConnection { connection in
-                try await connection.first("""
-                    INSERT INTO payouts (owner_user_id, channel_id, asset, amount, currency_code, network_code, wallet_address, state, failure, route, owner_fixable)
-                    VALUES (\(Self.owner), \(channel), 'ETH', 1000000000000000, 'usdc', 'eth', '0x00000000000000000000000000000000000000aa', 'failed',
-                            'ChangeNOW rejects the wallet', 'exchange', true)
-                    RETURNING id
-                    """, as: Int64.self, logger: quietLogger)
-            })
+            let payout = try #require(
+                try await bot.database.withConnection { connection in
+                    try await connection.first(
+                        """
+                        INSERT INTO payouts (owner_user_id, channel_id, asset, amount, currency_code, network_code, wallet_address, state, failure, route, owner_fixable)
+                        VALUES (\(Self.owner), \(channel), 'ETH', 1000000000000000, 'usdc', 'eth', '0x00000000000000000000000000000000000000aa', 'failed',
+                                'ChangeNOW rejects the wallet', 'exchange', true)
+                        RETURNING id
+                        """, as: Int64.self, logger: quietLogger)
+                })
             let admin = BroadcastBot.admin
             await bot.fake.userSendsText(admin, "/admin")
             await bot.eventually("the admin menu") { await bot.fake.lastMessage(to: admin)?.text == bot.text("admin.menu") }
@@ -197,7 +221,9 @@ struct AdminToolsTests {
             #expect(list.text.contains("ChangeNOW rejects the wallet"))
             #expect(list.text.contains(bot.text("admin.payouts.owner_fixable")))
             try await bot.fake.userTapsButton(admin, label: release, onMessage: list.messageID)
-            await bot.eventually("released") { await bot.fake.answeredCallbacks.values.contains(bot.text("admin.payouts.released", ["id": String(payout)])) }
+            await bot.eventually("released") {
+                await bot.fake.answeredCallbacks.values.contains(bot.text("admin.payouts.released", ["id": String(payout)]))
+            }
             let released = try await bot.database.withConnection { connection in
                 try await connection.first("SELECT released_at IS NOT NULL FROM payouts WHERE id = \(payout)", as: Bool.self, logger: quietLogger)
             }
@@ -214,7 +240,8 @@ struct AdminToolsTests {
         try await BroadcastBot.run { bot in
             let channel = try await Self.channel(bot)
             try await bot.database.withConnection { connection in
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, expired_at) VALUES
                         (\(BroadcastBot.stranger), \(channel), 'expired', now() - interval '90 days', now() - interval '40 days', now() - interval '40 days')
                     """, logger: quietLogger)
@@ -250,7 +277,9 @@ struct AdminToolsTests {
             // The question is closed: the next text is the broadcast's text, checked by the composer.
             await bot.fake.userSendsText(Self.owner, "12")
             await bot.eventually("the preview and confirmation") {
-                await bot.fake.lastMessage(to: Self.owner)?.keyboard?.inlineKeyboard.joined().contains { $0.text == bot.text("broadcast.button.send", ["count": "1"]) } == true
+                await bot.fake.lastMessage(to: Self.owner)?.keyboard?.inlineKeyboard.joined().contains {
+                    $0.text == bot.text("broadcast.button.send", ["count": "1"])
+                } == true
             }
         }
     }
@@ -264,26 +293,60 @@ struct PlatformMoneyStatsTests {
             try await database.withTransaction { connection in
                 try await connection.query("INSERT INTO telegram_users (id, first_name) VALUES (500, 'Owner'), (1, 'Buyer')", logger: quietLogger)
                 try await connection.query("INSERT INTO owners (user_id) VALUES (500)", logger: quietLogger)
-                let channel = try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                    VALUES (500, -1001000000001, 'C', -1001000000002, 'O') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                        VALUES (500, -1001000000001, 'C', -1001000000002, 'O') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
                 // (key, kind, days ago, [(account, asset, amount, owner?)])
                 let bookings: [(String, String, Int, [(String, String, String, Bool)])] = [
-                    ("t1", "sale", 0, [("provider_clearing", "USD", "10.00", false), ("platform_fee", "USD", "-1.00", false), ("owner_payable", "USD", "-9.00", true)]),
-                    ("t2", "sale", 3, [("provider_clearing", "USD", "20.00", false), ("platform_fee", "USD", "-2.50", false), ("owner_payable", "USD", "-17.50", true)]),
-                    ("t3", "sale", 20, [("provider_clearing", "USD", "40.00", false), ("platform_fee", "USD", "-4.25", false), ("owner_payable", "USD", "-35.75", true)]),
-                    ("t4", "sale", 45, [("provider_clearing", "USD", "100.00", false), ("platform_fee", "USD", "-8.00", false), ("owner_payable", "USD", "-92.00", true)]),
+                    (
+                        "t1", "sale", 0,
+                        [
+                            ("provider_clearing", "USD", "10.00", false), ("platform_fee", "USD", "-1.00", false),
+                            ("owner_payable", "USD", "-9.00", true),
+                        ]
+                    ),
+                    (
+                        "t2", "sale", 3,
+                        [
+                            ("provider_clearing", "USD", "20.00", false), ("platform_fee", "USD", "-2.50", false),
+                            ("owner_payable", "USD", "-17.50", true),
+                        ]
+                    ),
+                    (
+                        "t3", "sale", 20,
+                        [
+                            ("provider_clearing", "USD", "40.00", false), ("platform_fee", "USD", "-4.25", false),
+                            ("owner_payable", "USD", "-35.75", true),
+                        ]
+                    ),
+                    (
+                        "t4", "sale", 45,
+                        [
+                            ("provider_clearing", "USD", "100.00", false), ("platform_fee", "USD", "-8.00", false),
+                            ("owner_payable", "USD", "-92.00", true),
+                        ]
+                    ),
                     ("t5", "receipt", 1, [("hot_wallet", "ETH", "5000000", false), ("buyer_credit", "ETH", "-5000000", false)]),
-                    ("t6", "split", 1, [("buyer_credit", "ETH", "5000000", false), ("platform_fee", "ETH", "-500000", false), ("owner_payable", "ETH", "-4500000", true)]),
+                    (
+                        "t6", "split", 1,
+                        [
+                            ("buyer_credit", "ETH", "5000000", false), ("platform_fee", "ETH", "-500000", false),
+                            ("owner_payable", "ETH", "-4500000", true),
+                        ]
+                    ),
                 ]
                 for (key, kind, ago, entries) in bookings {
-                    let transaction = try #require(try await connection.first(
-                        "INSERT INTO ledger_transactions (kind, idempotency_key, created_at) VALUES (\(kind), \(key), now() - make_interval(days => \(Int32(ago)))) RETURNING id",
-                        as: Int64.self, logger: quietLogger
-                    ))
+                    let transaction = try #require(
+                        try await connection.first(
+                            "INSERT INTO ledger_transactions (kind, idempotency_key, created_at) VALUES (\(kind), \(key), now() - make_interval(days => \(Int32(ago)))) RETURNING id",
+                            as: Int64.self, logger: quietLogger
+                        ))
                     for (account, asset, amount, owned) in entries {
-                        try await connection.query("""
+                        try await connection.query(
+                            """
                             INSERT INTO ledger_entries (transaction_id, account, asset, amount, owner_user_id, channel_id, created_at)
                             VALUES (\(transaction), \(account), \(asset), \(amount)::numeric, \(owned ? Int64(500) : nil), \(owned ? channel : nil),
                                     now() - make_interval(days => \(Int32(ago))))
@@ -292,14 +355,16 @@ struct PlatformMoneyStatsTests {
                 }
             }
             let stats = try await PlatformStatsStore(database: database, logger: quietLogger).read()
-            #expect(stats.fees == [
-                .init(asset: "ETH", today: 0, week: 500_000, month: 500_000),
-                .init(asset: "USD", today: 1, week: Decimal(string: "3.5")!, month: Decimal(string: "7.75")!),
-            ])
-            #expect(stats.payables == [
-                .init(asset: "ETH", pending: 4_500_000, inFlight: 0, paidOut: 0),
-                .init(asset: "USD", pending: Decimal(string: "154.25")!, inFlight: 0, paidOut: 0),
-            ])
+            #expect(
+                stats.fees == [
+                    .init(asset: "ETH", today: 0, week: 500_000, month: 500_000),
+                    .init(asset: "USD", today: 1, week: Decimal(string: "3.5")!, month: Decimal(string: "7.75")!),
+                ])
+            #expect(
+                stats.payables == [
+                    .init(asset: "ETH", pending: 4_500_000, inFlight: 0, paidOut: 0),
+                    .init(asset: "USD", pending: Decimal(string: "154.25")!, inFlight: 0, paidOut: 0),
+                ])
             #expect(stats.hotWallet == [.init(asset: "ETH", amount: 5_000_000)])
         }
     }
@@ -313,19 +378,23 @@ struct OwnerMoneyStatsTests {
             let owner = BroadcastBot.admin
             let channel = try await bot.database.withConnection { connection in
                 try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner))", logger: quietLogger)
-                let channel = try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
-                    VALUES (\(owner), -1001000000031, 'Gamma VIP', -1001000000032, 'Gamma', 'active') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                        VALUES (\(owner), -1001000000031, 'Gamma VIP', -1001000000032, 'Gamma', 'active') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
                 // (kind, tier, price, paid days ago)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO orders (user_id, channel_id, owner_user_id, kind, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
                     SELECT \(BroadcastBot.stranger), \(channel), \(owner), kind, tier, price, CASE WHEN tier IS NULL THEN NULL ELSE 30 END, -1001000000031, 'Gamma VIP',
                            'paid', now() - make_interval(days => ago)
                     FROM (VALUES ('subscription', 1::smallint, 10.00, 2), ('donation', NULL::smallint, 5.00, 3), ('donation', NULL, 7.50, 40),
                                  ('donation', NULL, 2.25, 10)) AS o(kind, tier, price, ago)
                     """, logger: quietLogger)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO owner_balances (owner_user_id, channel_id, asset, earned, pending, in_flight, paid_out)
                     VALUES (\(owner), \(channel), 'USD', 24.75, 4.75, 10.00, 10.00)
                     """, logger: quietLogger)
@@ -339,7 +408,8 @@ struct OwnerMoneyStatsTests {
             #expect(stats.donations.allTime == Decimal(string: "14.75")!)
 
             await bot.fake.userSendsCallback(owner, data: CallbackData.channelStats(channel).encoded, onMessage: 1)
-            let balance = bot.text("stats.channel.balance", ["asset": "USD", "earned": "24.75", "pending": "4.75", "converting": "0", "in_flight": "10", "paid": "10"])
+            let balance = bot.text(
+                "stats.channel.balance", ["asset": "USD", "earned": "24.75", "pending": "4.75", "converting": "0", "in_flight": "10", "paid": "10"])
             let donations = bot.text("stats.channel.donations", ["count": "3", "week": "5", "month": "7.25", "all": "14.75"])
             await bot.eventually("the stats with donations and balances") {
                 let text = await bot.fake.lastMessage(to: owner)?.text ?? ""
@@ -356,14 +426,19 @@ struct AdminStatsBotTests {
         try await BroadcastBot.run { bot in
             try await bot.database.withTransaction { connection in
                 try await connection.query("INSERT INTO owners (user_id) VALUES (\(BroadcastBot.stranger))", logger: quietLogger)
-                let channel = try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
-                    VALUES (\(BroadcastBot.stranger), -1001000000041, 'Delta VIP', -1001000000042, 'Delta', 'active') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
-                let transaction = try #require(try await connection.first(
-                    "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('sale', 'stats-bot') RETURNING id", as: Int64.self, logger: quietLogger
-                ))
-                try await connection.query("""
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                        VALUES (\(BroadcastBot.stranger), -1001000000041, 'Delta VIP', -1001000000042, 'Delta', 'active') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
+                let transaction = try #require(
+                    try await connection.first(
+                        "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('sale', 'stats-bot') RETURNING id", as: Int64.self,
+                        logger: quietLogger
+                    ))
+                try await connection.query(
+                    """
                     INSERT INTO ledger_entries (transaction_id, account, asset, amount, owner_user_id, channel_id) VALUES
                         (\(transaction), 'provider_clearing', 'USD', 10.00, NULL, NULL),
                         (\(transaction), 'platform_fee', 'USD', -0.30, NULL, NULL),

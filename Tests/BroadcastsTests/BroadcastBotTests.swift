@@ -149,7 +149,9 @@ struct BroadcastBotTests {
             #expect(await bot.fake.sentMessages(to: admin).filter { $0.text == html }.count == 2)
             let report = try #require(await bot.fake.sentMessages(to: admin).first { $0.messageID == confirmation.messageID })
             #expect(report.text.hasPrefix(bot.text("broadcast.progress.finished", ["id": String(id)])))
-            #expect(report.text.contains(bot.text("broadcast.progress.counts", ["sent": "32", "blocked": "0", "failed": "0", "left": "0", "total": "32"])))
+            #expect(
+                report.text.contains(
+                    bot.text("broadcast.progress.counts", ["sent": "32", "blocked": "0", "failed": "0", "left": "0", "total": "32"])))
             #expect(report.keyboard == nil)
         }
     }

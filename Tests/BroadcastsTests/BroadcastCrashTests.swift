@@ -27,24 +27,28 @@ struct BroadcastCrashTests {
             // The bot learns of the blocks from Telegram's updates; the audience leaves them out.
             try await bot.eventually("the blocks recorded") {
                 try await bot.database.withConnection { connection -> Int64? in
-                    try await connection.first("SELECT count(*) FROM telegram_users WHERE blocked_bot_at IS NOT NULL", as: Int64.self, logger: quietLogger)
+                    try await connection.first(
+                        "SELECT count(*) FROM telegram_users WHERE blocked_bot_at IS NOT NULL", as: Int64.self, logger: quietLogger)
                 } == Int64(blocked.count)
             }
             try await bot.database.withConnection { connection in
                 try await connection.query(
-                    "INSERT INTO telegram_users (id, first_name) SELECT id, 'Gone' FROM unnest(\(neverStarted)::bigint[]) AS t(id)", logger: quietLogger
+                    "INSERT INTO telegram_users (id, first_name) SELECT id, 'Gone' FROM unnest(\(neverStarted)::bigint[]) AS t(id)",
+                    logger: quietLogger
                 )
             }
-            let service = BroadcastService(store: bot.store, queue: JobQueue(database: bot.database, logger: quietLogger), admins: [BroadcastBot.admin])
+            let service = BroadcastService(
+                store: bot.store, queue: JobQueue(database: bot.database, logger: quietLogger), admins: [BroadcastBot.admin])
             let id = try await service.compose(author: BroadcastBot.admin, language: "en", audience: .allUsers, chat: BroadcastBot.admin)
             let draft = try #require(try await service.draftAwaitingText(of: BroadcastBot.admin))
             _ = try await service.setText("<b>Once</b> for everyone", draft: draft).get()
             let total = try await service.start(id, by: BroadcastBot.admin, progressMessageID: 77)
             #expect(total == 2 + 290 + neverStarted.count)
 
-            let databaseName = try #require(try await bot.database.withConnection { connection in
-                try await connection.first("SELECT current_database()", as: String.self, logger: quietLogger)
-            })
+            let databaseName = try #require(
+                try await bot.database.withConnection { connection in
+                    try await connection.first("SELECT current_database()", as: String.self, logger: quietLogger)
+                })
             let baseURL = try #require(bot.client.transport as? HTTPTelegramTransport).baseURL
             let environment = [
                 "CRASH_DB_SOCKET": server.cluster.socketPath, "CRASH_DB_USER": EmbeddedPostgres.username, "CRASH_DB_NAME": databaseName,
@@ -60,13 +64,17 @@ struct BroadcastCrashTests {
             let sentBeforeKill = await sends()
             // A claim the server received before the kill still commits; give it a moment before counting.
             try await Task.sleep(for: .milliseconds(500))
-            #expect(killed != 0, "the first run was killed, not finished (\((try? String(contentsOfFile: folder + "/first.log", encoding: .utf8)) ?? ""))")
+            #expect(
+                killed != 0, "the first run was killed, not finished (\((try? String(contentsOfFile: folder + "/first.log", encoding: .utf8)) ?? ""))"
+            )
             #expect(sentBeforeKill < total)
-            let inFlight = try await bot.database.withConnection { connection -> Int64? in
-                try await connection.first(
-                    "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = \(id) AND status = 'sending'", as: Int64.self, logger: quietLogger
-                )
-            } ?? 0
+            let inFlight =
+                try await bot.database.withConnection { connection -> Int64? in
+                    try await connection.first(
+                        "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = \(id) AND status = 'sending'", as: Int64.self,
+                        logger: quietLogger
+                    )
+                } ?? 0
 
             let second = try ProcessRunner.spawn(Self.executable, [], environment: environment, outputPath: folder + "/second.log")
             let code = await ProcessRunner.waitForExit(second)
@@ -86,7 +94,9 @@ struct BroadcastCrashTests {
             #expect(counts.sent == reachable.count && counts.blocked == 0 && counts.failed == neverStarted.count)
             for user in blocked { #expect(await bot.fake.sentMessages(to: user).isEmpty) }
             // The bound, for the README: recipients whose send was in flight at the kill, and how many of them got it twice.
-            print("broadcast SIGKILL: killed after \(sentBeforeKill) sendMessage calls of \(total); in flight \(inFlight); resent \(broadcast.resentAfterRestart); received twice \(twice.count)")
+            print(
+                "broadcast SIGKILL: killed after \(sentBeforeKill) sendMessage calls of \(total); in flight \(inFlight); resent \(broadcast.resentAfterRestart); received twice \(twice.count)"
+            )
         }
     }
 }

@@ -78,7 +78,9 @@ struct BroadcastEngineTests {
             #expect(try await world.sender(delivery, concurrency: concurrency).send(id, logger: quietLogger) == .paused)
             let atPause = try await world.store.counts(id)
             let doneAtPause = try #require(box.doneAtPause)
-            #expect(atPause.sent >= 50 && atPause.sent <= doneAtPause + concurrency && atPause.sent < 200, "sent \(atPause.sent), done at the pause \(doneAtPause)")
+            #expect(
+                atPause.sent >= 50 && atPause.sent <= doneAtPause + concurrency && atPause.sent < 200,
+                "sent \(atPause.sent), done at the pause \(doneAtPause)")
             #expect(atPause.left == 200 - atPause.sent)
             #expect(world.display.last?.broadcast.status == .paused)
             // A paused broadcast's run sends nothing.
@@ -168,14 +170,16 @@ struct BroadcastEngineTests {
             try await world.addUsers([owner, stranger] + Array(Int64(1)...9))
             let channel = try await database.withConnection { connection in
                 try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner))", logger: quietLogger)
-                let rows = try await connection.query("""
+                let rows = try await connection.query(
+                    """
                     INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
                     VALUES (\(owner), -1001000000001, 'Closed', -1001000000002, 'Open') RETURNING id
                     """, logger: quietLogger)
                 var id: Int64 = 0
                 for try await value in rows.decode(Int64.self) { id = value }
                 // Users 1–7 paid (8 only opened an invoice); 1–3 are active, 4–5 ended 3 days ago, 6 ended 20 days ago.
-                try await connection.query("""
+                try await connection.query(
+                    """
                     WITH paid AS (
                         INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days,
                                             closed_chat_id, closed_title, status, paid_at)
@@ -190,7 +194,8 @@ struct BroadcastEngineTests {
                            id
                     FROM paid WHERE user_id <= 6
                     """, logger: quietLogger)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status)
                     VALUES (8, \(id), \(owner), 1, 10, 30, -1001000000001, 'Closed', 'awaiting_payment')
                     """, logger: quietLogger)

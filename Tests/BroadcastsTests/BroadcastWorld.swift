@@ -46,7 +46,9 @@ struct BroadcastWorld: Sendable {
     }
 
     /// A ready admin broadcast to every user, started; returns its id and recipient count.
-    func startAdminBroadcast(_ text: String = "<b>News</b> for everyone", audience: BroadcastAudience = .allUsers) async throws -> (id: Int64, total: Int) {
+    func startAdminBroadcast(_ text: String = "<b>News</b> for everyone", audience: BroadcastAudience = .allUsers) async throws -> (
+        id: Int64, total: Int
+    ) {
         let id = try await service.compose(author: Self.admin, language: "en", audience: audience, chat: Self.admin)
         let draft = try #require(try await service.draftAwaitingText(of: Self.admin))
         #expect(draft.id == id)

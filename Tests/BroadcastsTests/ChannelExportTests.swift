@@ -57,17 +57,21 @@ struct ChannelExportTests {
     /// Channel "Alpha, VIP" of owner 1003 with three subscribers and four orders (one unpaid, one donation).
     static func fixture(_ database: Database) async throws -> Int64 {
         try await database.withConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO telegram_users (id, first_name, username) VALUES
                     (\(owner), 'Olga', 'olga'), (2001, 'Ann, "the" first', 'ann'), (2002, '=HYPERLINK("x")', NULL), (2003, 'Иван', 'ivan')
                 ON CONFLICT (id) DO UPDATE SET first_name = EXCLUDED.first_name, username = EXCLUDED.username
                 """, logger: quietLogger)
             try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner)) ON CONFLICT DO NOTHING", logger: quietLogger)
-            let channel = try #require(try await connection.first("""
-                INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                VALUES (\(owner), \(closedChat), 'Alpha, VIP', -1001000000012, 'Alpha') RETURNING id
-                """, as: Int64.self, logger: quietLogger))
-            try await connection.query("""
+            let channel = try #require(
+                try await connection.first(
+                    """
+                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                    VALUES (\(owner), \(closedChat), 'Alpha, VIP', -1001000000012, 'Alpha') RETURNING id
+                    """, as: Int64.self, logger: quietLogger))
+            try await connection.query(
+                """
                 INSERT INTO orders (public_id, user_id, channel_id, owner_user_id, kind, tier_position, price_usd, duration_days, closed_chat_id, closed_title,
                                     status, paid_at, received_usd, created_at)
                 VALUES ('tp-AAAAAAAAAAAAAAAAAAAA01', 2001, \(channel), \(owner), 'subscription', 1, 9.99, 30, \(closedChat), 'Alpha, VIP',
@@ -79,7 +83,8 @@ struct ChannelExportTests {
                        ('tp-AAAAAAAAAAAAAAAAAAAA04', 2003, \(channel), \(owner), 'donation', NULL, 5.00, NULL, \(closedChat), 'Alpha, VIP',
                         'paid', '2026-11-05 12:00:00+00', 5.00, '2026-11-05 11:59:00+00')
                 """, logger: quietLogger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id) VALUES
                     (2001, \(channel), 'active', '2026-11-02 10:00:05+00', '2026-12-02 10:00:05+00', NULL),
                     (2002, \(channel), 'expired', '2026-08-03 11:30:00+00', '2026-11-01 11:30:00+00', NULL),
@@ -109,20 +114,31 @@ struct ChannelExportTests {
             #expect(subscribers.fileName.hasPrefix("alpha-vip-subscribers-") && subscribers.fileName.hasSuffix(".csv"))
             #expect(subscribers.mimeType == "text/csv")
             #expect(subscribers.caption == bot.text("export.caption.subscribers", ["title": "Alpha, VIP", "rows": "3"]))
-            #expect(CSVReader.parse(String(decoding: subscribers.data, as: UTF8.self)) == [
-                ["user_id", "username", "first_name", "status", "started_at", "expires_at"],
-                ["2001", "ann", "Ann, \"the\" first", "active", "2026-11-02T10:00:05Z", "2026-12-02T10:00:05Z"],
-                ["2002", "", "'=HYPERLINK(\"x\")", "expired", "2026-08-03T11:30:00Z", "2026-11-01T11:30:00Z"],
-                ["2003", "ivan", "Иван", "active", "2026-11-20T00:00:00Z", "2027-01-19T00:00:00Z"],
-            ])
+            #expect(
+                CSVReader.parse(String(decoding: subscribers.data, as: UTF8.self)) == [
+                    ["user_id", "username", "first_name", "status", "started_at", "expires_at"],
+                    ["2001", "ann", "Ann, \"the\" first", "active", "2026-11-02T10:00:05Z", "2026-12-02T10:00:05Z"],
+                    ["2002", "", "'=HYPERLINK(\"x\")", "expired", "2026-08-03T11:30:00Z", "2026-11-01T11:30:00Z"],
+                    ["2003", "ivan", "Иван", "active", "2026-11-20T00:00:00Z", "2027-01-19T00:00:00Z"],
+                ])
             #expect(String(decoding: subscribers.data, as: UTF8.self).hasSuffix("\r\n"))
             #expect(payments.fileName.hasPrefix("alpha-vip-payments-"))
-            #expect(CSVReader.parse(String(decoding: payments.data, as: UTF8.self)) == [
-                ["order", "kind", "tier", "price_usd", "received_usd", "status", "user_id", "username", "created_at", "paid_at"],
-                ["tp-AAAAAAAAAAAAAAAAAAAA01", "subscription", "1", "9.99", "9.99", "paid", "2001", "ann", "2026-11-02T09:58:00Z", "2026-11-02T10:00:05Z"],
-                ["tp-AAAAAAAAAAAAAAAAAAAA02", "subscription", "2", "25.50", "25.50", "paid", "2002", "", "2026-11-03T11:20:00Z", "2026-11-03T11:30:00Z"],
-                ["tp-AAAAAAAAAAAAAAAAAAAA04", "donation", "", "5.00", "5.00", "paid", "2003", "ivan", "2026-11-05T11:59:00Z", "2026-11-05T12:00:00Z"],
-            ])
+            #expect(
+                CSVReader.parse(String(decoding: payments.data, as: UTF8.self)) == [
+                    ["order", "kind", "tier", "price_usd", "received_usd", "status", "user_id", "username", "created_at", "paid_at"],
+                    [
+                        "tp-AAAAAAAAAAAAAAAAAAAA01", "subscription", "1", "9.99", "9.99", "paid", "2001", "ann", "2026-11-02T09:58:00Z",
+                        "2026-11-02T10:00:05Z",
+                    ],
+                    [
+                        "tp-AAAAAAAAAAAAAAAAAAAA02", "subscription", "2", "25.50", "25.50", "paid", "2002", "", "2026-11-03T11:20:00Z",
+                        "2026-11-03T11:30:00Z",
+                    ],
+                    [
+                        "tp-AAAAAAAAAAAAAAAAAAAA04", "donation", "", "5.00", "5.00", "paid", "2003", "ivan", "2026-11-05T11:59:00Z",
+                        "2026-11-05T12:00:00Z",
+                    ],
+                ])
         }
     }
 
@@ -142,10 +158,12 @@ struct ChannelExportTests {
             await bot.fake.addUser(id: Self.owner, firstName: "Olga", languageCode: "en")
             let channel = try await Self.fixture(bot.database)
             try await bot.database.withConnection { connection in
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO telegram_users (id, first_name, username) SELECT 10000000 + n, 'Person ' || n, 'p' || n FROM generate_series(1, 99997) AS n
                     """, logger: quietLogger)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at)
                     SELECT 10000000 + n, \(channel), 'active', '2026-11-01 00:00:00+00', '2026-12-01 00:00:00+00' FROM generate_series(1, 99997) AS n
                     """, logger: quietLogger)
@@ -231,23 +249,39 @@ struct DocumentUploadTests {
                 return String(decoding: response.body, as: UTF8.self)
             }
             let boundary = MultipartUpload.randomBoundary()
-            #expect(try await post(MultipartUpload(
-                fields: [], fileField: "document", fileName: "a.csv", fileContentType: "text/csv", file: file, fileSize: 10, boundary: boundary
-            )).contains("Bad Request: chat_id is empty"))
-            #expect(try await post(MultipartUpload(
-                fields: [("chat_id", "424242")], fileField: "document", fileName: "a.csv", fileContentType: "text/csv", file: file, fileSize: 10, boundary: boundary
-            )).contains("Bad Request: chat not found"))
-            #expect(try await post(MultipartUpload(
-                fields: [("chat_id", String(BroadcastBot.admin))], fileField: "photo", fileName: "a.csv", fileContentType: "text/csv", file: file,
-                fileSize: 10, boundary: boundary
-            )).contains("Bad Request: there is no document in the request"))
+            #expect(
+                try await post(
+                    MultipartUpload(
+                        fields: [], fileField: "document", fileName: "a.csv", fileContentType: "text/csv", file: file, fileSize: 10,
+                        boundary: boundary
+                    )
+                ).contains("Bad Request: chat_id is empty"))
+            #expect(
+                try await post(
+                    MultipartUpload(
+                        fields: [("chat_id", "424242")], fileField: "document", fileName: "a.csv", fileContentType: "text/csv", file: file,
+                        fileSize: 10, boundary: boundary
+                    )
+                ).contains("Bad Request: chat not found"))
+            #expect(
+                try await post(
+                    MultipartUpload(
+                        fields: [("chat_id", String(BroadcastBot.admin))], fileField: "photo", fileName: "a.csv", fileContentType: "text/csv",
+                        file: file,
+                        fileSize: 10, boundary: boundary
+                    )
+                ).contains("Bad Request: there is no document in the request"))
 
             let empty = try Self.file(bytes: 0)
             defer { try? FileManager.default.removeItem(at: empty) }
-            #expect(try await post(MultipartUpload(
-                fields: [("chat_id", String(BroadcastBot.admin))], fileField: "document", fileName: "a.csv", fileContentType: "text/csv", file: empty,
-                fileSize: 0, boundary: boundary
-            )).contains("Bad Request: file must be non-empty"))
+            #expect(
+                try await post(
+                    MultipartUpload(
+                        fields: [("chat_id", String(BroadcastBot.admin))], fileField: "document", fileName: "a.csv", fileContentType: "text/csv",
+                        file: empty,
+                        fileSize: 0, boundary: boundary
+                    )
+                ).contains("Bad Request: file must be non-empty"))
             let refused = await Self.error { () async throws(TelegramError) in
                 try await bot.client.send(SendDocument(chatId: .id(BroadcastBot.admin), file: empty, fileName: "empty.csv"))
             }
@@ -260,7 +294,8 @@ struct DocumentUploadTests {
             #expect(blocked != nil)
             #expect(await bot.fake.sentDocuments(to: BroadcastBot.admin).isEmpty)
 
-            try await bot.client.send(SendDocument(chatId: .id(BroadcastBot.admin), file: file, fileName: "ok \"1\".csv", caption: "<b>ten</b> bytes", parseMode: "HTML"))
+            try await bot.client.send(
+                SendDocument(chatId: .id(BroadcastBot.admin), file: file, fileName: "ok \"1\".csv", caption: "<b>ten</b> bytes", parseMode: "HTML"))
             let sent = try #require(await bot.fake.sentDocuments(to: BroadcastBot.admin).first)
             #expect(sent.fileName == "ok _1_.csv")
             #expect(sent.caption == "<b>ten</b> bytes")

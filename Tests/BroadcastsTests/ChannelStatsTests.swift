@@ -16,16 +16,21 @@ struct ChannelStatsTests {
                     logger: quietLogger
                 )
                 try await connection.query("INSERT INTO owners (user_id) VALUES (500)", logger: quietLogger)
-                let channel = try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                    VALUES (500, -1001000000001, 'C', -1001000000002, 'O') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
-                let other = try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                    VALUES (500, -1001000000003, 'D', -1001000000004, 'P') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                        VALUES (500, -1001000000001, 'C', -1001000000002, 'O') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
+                let other = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                        VALUES (500, -1001000000003, 'D', -1001000000004, 'P') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
                 // (user, channel, tier, price, paid days ago or NULL for unpaid)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
                     SELECT u, ch, 500, tier, price, 30, -1001000000001, 'C',
                            CASE WHEN ago IS NULL THEN 'awaiting_payment' ELSE 'paid' END, now() - make_interval(days => ago)
@@ -34,7 +39,8 @@ struct ChannelStatsTests {
                                  (7, \(other), 1, 100.00, 2)) AS o(u, ch, tier, price, ago)
                     """, logger: quietLogger)
                 // (user, status, started days ago, expires in days; negative = ended that many days ago)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO subscriptions (user_id, channel_id, status, started_at, expires_at, last_order_id)
                     SELECT s.u, \(channel), s.status, now() - make_interval(days => s.started), now() + make_interval(days => s.expires),
                            (SELECT id FROM orders WHERE user_id = s.u)
@@ -60,10 +66,12 @@ struct ChannelStatsTests {
             let owner = BroadcastBot.admin, stranger = BroadcastBot.stranger
             let channel = try await bot.database.withConnection { connection in
                 try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner))", logger: quietLogger)
-                return try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                    VALUES (\(owner), -1001000000001, 'C', -1001000000002, 'O') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
+                return try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                        VALUES (\(owner), -1001000000001, 'C', -1001000000002, 'O') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
             }
             await bot.fake.userSendsText(stranger, "hello")
             await bot.eventually("the stranger's chat") { await bot.fake.lastMessage(to: stranger) != nil }

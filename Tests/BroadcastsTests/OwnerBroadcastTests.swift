@@ -14,12 +14,15 @@ struct OwnerBroadcastTests {
             let owner = BroadcastBot.stranger
             let channel = try await bot.database.withConnection { connection in
                 try await connection.query("INSERT INTO owners (user_id) VALUES (\(owner))", logger: quietLogger)
-                let channel = try #require(try await connection.first("""
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
-                    VALUES (\(owner), -1001000000001, 'C', -1001000000002, 'O') RETURNING id
-                    """, as: Int64.self, logger: quietLogger))
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title)
+                        VALUES (\(owner), -1001000000001, 'C', -1001000000002, 'O') RETURNING id
+                        """, as: Int64.self, logger: quietLogger))
                 // 5001–5003 active, 5004 ended long ago.
-                try await connection.query("""
+                try await connection.query(
+                    """
                     WITH paid AS (
                         INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title, status, paid_at)
                         SELECT u, \(channel), \(owner), 1, 5, 30, -1001000000001, 'C', 'paid', now() - interval '90 days'

@@ -195,7 +195,8 @@ struct JSONRPCErrorTests {
         let key = try LocalChain.randomKey()
         try await chain.fund(key.address, wei: 1000)
         await #expect {
-            _ = try await chain.rpc.sendRawTransaction(try await signedTransfer(on: chain, from: key, to: LocalChain.randomAddress(), value: 1).rawTransaction)
+            _ = try await chain.rpc.sendRawTransaction(
+                try await signedTransfer(on: chain, from: key, to: LocalChain.randomAddress(), value: 1).rawTransaction)
         } throws: { error in
             guard case EthereumRPCError.insufficientFunds(let message) = error else { return false }
             return message.hasPrefix("insufficient funds for gas * price + value: balance 1000, tx cost ")
@@ -208,7 +209,8 @@ struct JSONRPCErrorTests {
         let key = try await chain.fundedWallet(ether: 1)
         let recipient = LocalChain.randomAddress()
         await #expect {
-            _ = try await chain.rpc.sendRawTransaction(try await signedTransfer(on: chain, from: key, to: recipient, value: 1, gasLimit: 20_000).rawTransaction)
+            _ = try await chain.rpc.sendRawTransaction(
+                try await signedTransfer(on: chain, from: key, to: recipient, value: 1, gasLimit: 20_000).rawTransaction)
         } throws: { error in
             guard case EthereumRPCError.intrinsicGasTooLow = error else { return false }
             return true
@@ -224,7 +226,8 @@ struct JSONRPCErrorTests {
             return true
         }
         await #expect {
-            _ = try await chain.rpc.sendRawTransaction(try await signedTransfer(on: chain, from: key, to: recipient, value: 1, chainId: 1).rawTransaction)
+            _ = try await chain.rpc.sendRawTransaction(
+                try await signedTransfer(on: chain, from: key, to: recipient, value: 1, chainId: 1).rawTransaction)
         } throws: { error in
             guard case EthereumRPCError.invalidSender = error else { return false }
             return true

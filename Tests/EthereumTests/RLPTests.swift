@@ -111,7 +111,8 @@ private let invalidVectors: [InvalidRLPVector] = [
     ),
     InvalidRLPVector(
         name: "randomRLP",
-        encoded: "f861f83eb9002100dc2b275d0f74e8a53e6f4ec61b27f24278820be3f82ea2110e582081b0565df027b90015002d5ef8325ae4d034df55d4b58d0dfba64d61ddd17be00000b9001a00dae30907045a2f66fa36f2bb8aa9029cbb0b8a7b3b5c435ab331",
+        encoded:
+            "f861f83eb9002100dc2b275d0f74e8a53e6f4ec61b27f24278820be3f82ea2110e582081b0565df027b90015002d5ef8325ae4d034df55d4b58d0dfba64d61ddd17be00000b9001a00dae30907045a2f66fa36f2bb8aa9029cbb0b8a7b3b5c435ab331",
         error: .leadingZeroInLength
     ),
     InvalidRLPVector(name: "bytesShouldBeSingleByte00", encoded: "8100", error: .singleByteNotInline),

@@ -54,7 +54,9 @@ struct TransactionTests {
 
     @Test("EIP-1559 vector: signing payload and signing hash match")
     func eip1559SigningHash() {
-        #expect(hex(eip1559Example.signingPayload) == "02f0010984773594008506fc23ac00825208943535353535353535353535353535353535353535880de0b6b3a764000080c0")
+        #expect(
+            hex(eip1559Example.signingPayload)
+                == "02f0010984773594008506fc23ac00825208943535353535353535353535353535353535353535880de0b6b3a764000080c0")
         #expect(hex(eip1559Example.signingHash) == "fae77debb64203fbaea6213fcde74f1b138c6854c3d7b44ba1c2ced52c2d8c4d")
     }
 

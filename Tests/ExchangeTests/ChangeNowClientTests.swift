@@ -34,7 +34,9 @@ struct ChangeNowClientTests {
         try await withFake { client, _ in
             let minimum = try await client.minimumAmount(pair: ethToUSDTOnTron, flow: .standard)
             #expect(minimum.minAmount == decimal("0.005"))
-            let btc = try await client.minimumAmount(pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "btc", network: "btc")), flow: .fixedRate)
+            let btc = try await client.minimumAmount(
+                pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "btc", network: "btc")),
+                flow: .fixedRate)
             #expect(btc.minAmount == decimal("0.0002787"))
         }
     }
@@ -64,13 +66,15 @@ struct ChangeNowClientTests {
     @Test("a fixed-rate estimate with useRateId returns a rateId that a fixed-rate create accepts")
     func fixedRateFlow() async throws {
         try await withFake { client, fake in
-            let estimate = try await client.estimate(EstimateRequest(pair: ethToUSDTOnTron, flow: .fixedRate, amount: .sending(decimal("0.2")), useRateId: true))
+            let estimate = try await client.estimate(
+                EstimateRequest(pair: ethToUSDTOnTron, flow: .fixedRate, amount: .sending(decimal("0.2")), useRateId: true))
             let rateId = try #require(estimate.rateId)
             #expect(estimate.validUntil != nil)
-            let created = try await client.createExchange(CreateExchangeRequest(
-                pair: ethToUSDTOnTron, flow: .fixedRate, amount: .sending(decimal("0.2")), address: tronAddress,
-                refundAddress: hotWallet, rateId: rateId
-            ))
+            let created = try await client.createExchange(
+                CreateExchangeRequest(
+                    pair: ethToUSDTOnTron, flow: .fixedRate, amount: .sending(decimal("0.2")), address: tronAddress,
+                    refundAddress: hotWallet, rateId: rateId
+                ))
             #expect(created.flow == .fixedRate)
             #expect(created.rateId == rateId)
             #expect(created.toAmount == estimate.toAmount)
@@ -82,7 +86,8 @@ struct ChangeNowClientTests {
     func fixedRateNeedsRateId() async throws {
         try await withFake { client, fake in
             await #expect {
-                _ = try await client.createExchange(CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .fixedRate, amount: .sending(decimal("0.2")), address: tronAddress))
+                _ = try await client.createExchange(
+                    CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .fixedRate, amount: .sending(decimal("0.2")), address: tronAddress))
             } throws: { error in
                 guard case ChangeNowError.invalidRequest = error else { return false }
                 return true
@@ -94,9 +99,10 @@ struct ChangeNowClientTests {
     @Test("create sends amounts as strings and returns the payin address; by-id follows the status enum")
     func createAndTrack() async throws {
         try await withFake { client, fake in
-            let created = try await client.createExchange(CreateExchangeRequest(
-                pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.0123456789")), address: tronAddress, refundAddress: hotWallet
-            ))
+            let created = try await client.createExchange(
+                CreateExchangeRequest(
+                    pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.0123456789")), address: tronAddress, refundAddress: hotWallet
+                ))
             #expect(created.fromAmount == decimal("0.0123456789"))
             #expect(created.payoutAddress == tronAddress)
             #expect(created.payinAddress.hasPrefix("0x") && created.payinAddress.count == 42)
@@ -154,7 +160,8 @@ struct ChangeNowClientTests {
                 rejection(error).map { $0.1 == .pairIsInactive } ?? false
             }
             await #expect {
-                _ = try await client.createExchange(CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.1")), address: "0xnot-a-tron-address"))
+                _ = try await client.createExchange(
+                    CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.1")), address: "0xnot-a-tron-address"))
             } throws: { error in
                 rejection(error).map { $0.1 == .notValidParams && $0.2 == "Invalid address" } ?? false
             }
@@ -193,7 +200,8 @@ struct ChangeNowClientTests {
             } throws: { error in
                 rejection(error).map { $0.0 == 404 && $0.1 == .notFound } ?? false
             }
-            let created = try await clientA.createExchange(CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.1")), address: tronAddress))
+            let created = try await clientA.createExchange(
+                CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.1")), address: tronAddress))
             await #expect {
                 _ = try await clientB.exchangeStatus(id: created.id)
             } throws: { error in
@@ -207,7 +215,8 @@ struct ChangeNowClientTests {
         try await withFake { client, fake in
             await fake.dropNextCreateResponses()
             await #expect {
-                _ = try await client.createExchange(CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.1")), address: tronAddress))
+                _ = try await client.createExchange(
+                    CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(decimal("0.1")), address: tronAddress))
             } throws: { error in
                 (error as? ChangeNowError)?.outcomeUnknown == true
             }

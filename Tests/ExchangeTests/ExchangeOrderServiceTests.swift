@@ -19,11 +19,14 @@ private func request(_ key: String, amount: String = "0.1") -> ExchangeIntentReq
 }
 
 /// A fresh database and a fresh fake, with the order book wired to both.
-private func withOrders<Result: Sendable>(_ body: @Sendable (ExchangeOrderService, FakeChangeNow, Database) async throws -> Result) async throws -> Result {
+private func withOrders<Result: Sendable>(_ body: @Sendable (ExchangeOrderService, FakeChangeNow, Database) async throws -> Result) async throws
+    -> Result
+{
     let fake = FakeChangeNow()
     return try await fake.serve { url in
         try await withMigratedDatabase { database in
-            let orders = ExchangeOrderService(database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), logger: quietLogger)
+            let orders = ExchangeOrderService(
+                database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), logger: quietLogger)
             return try await body(orders, fake, database)
         }
     }
@@ -143,7 +146,8 @@ struct ExchangeOrderServiceTests {
             let created = try await orders.ensureExchange(intentId: intent.id)
             await #expect(throws: (any Error).self) {
                 try await database.withConnection { connection in
-                    try await connection.query("UPDATE exchange_intents SET exchange_id = 'other', payin_address = '0xother' WHERE id = \(intent.id)", logger: quietLogger)
+                    try await connection.query(
+                        "UPDATE exchange_intents SET exchange_id = 'other', payin_address = '0xother' WHERE id = \(intent.id)", logger: quietLogger)
                 }
             }
             #expect(try await orders.intent(id: intent.id).exchangeId == created.exchangeId)

@@ -25,7 +25,8 @@ struct ExchangeReconciliationTests {
         try await fake.serve { url in
             let standard = ChangeNowClient(baseURL: url, apiKey: "test-api-key")
             for amount in ["0.1", "0.2", "0.3"] {
-                _ = try await standard.createExchange(CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(Decimal(string: amount)!), address: ownerWallet))
+                _ = try await standard.createExchange(
+                    CreateExchangeRequest(pair: ethToUSDTOnTron, flow: .standard, amount: .sending(Decimal(string: amount)!), address: ownerWallet))
             }
             await #expect {
                 _ = try await standard.listExchanges(ExchangeListQuery())
@@ -71,18 +72,23 @@ struct ExchangeReconciliationTests {
                 await #expect(throws: ExchangeOrderError.self) { _ = try await orders.ensureExchange(intentId: lost.id) }
                 let lostRecorded = try #require(try await orders.ensureExchange(intentId: lost.id).exchangeId)
 
-                let stranger = try await standard.createExchange(CreateExchangeRequest(
-                    pair: ethToUSDTOnTron, flow: .standard, amount: .sending(Decimal(string: "0.5")!), address: otherOwner
-                ))
+                let stranger = try await standard.createExchange(
+                    CreateExchangeRequest(
+                        pair: ethToUSDTOnTron, flow: .standard, amount: .sending(Decimal(string: "0.5")!), address: otherOwner
+                    ))
                 try await fake.setStatus(stranger.id, "confirming")
 
                 // Recorded under a key the private key does not belong to, as after a key change.
-                let oldOrders = ExchangeOrderService(database: database, api: ChangeNowClient(baseURL: url, apiKey: "old-api-key"), logger: quietLogger)
+                let oldOrders = ExchangeOrderService(
+                    database: database, api: ChangeNowClient(baseURL: url, apiKey: "old-api-key"), logger: quietLogger)
                 let old = try await oldOrders.record(request("payout:old-key", amount: "0.3"))
                 let oldExchange = try #require(try await oldOrders.ensureExchange(intentId: old.id).exchangeId)
 
                 let result = try await orders.reconcile(lister: ChangeNowClient(baseURL: url, apiKey: "test-private-key"), since: start)
-                let lostOrphan = try #require(await fake.exchanges().first { $0.payoutAddress == ownerWallet && $0.expectedAmountFrom == Decimal(string: "0.25") && $0.id != lostRecorded })
+                let lostOrphan = try #require(
+                    await fake.exchanges().first {
+                        $0.payoutAddress == ownerWallet && $0.expectedAmountFrom == Decimal(string: "0.25") && $0.id != lostRecorded
+                    })
                 #expect(result.listed == 4 && result.matched == 2)
                 #expect(result.orphans.map(\.exchange.id) == [lostOrphan.id, stranger.id])
                 #expect(result.orphans.map(\.origin) == [.lostAnswer(intentId: lost.id, idempotencyKey: "payout:lost", attempt: 1), .unknown])
@@ -122,8 +128,10 @@ struct ExchangeReconciliationTests {
             ListedExchange(id: id, status: .waiting, payinExpectedAmount: Decimal(string: amount), payoutAddress: payout)
         }
         let attempts = [
-            CreateAttemptCandidate(intentId: 1, idempotencyKey: "a", attempt: 1, outcome: .superseded, exchangeId: "s1", payoutAddress: ownerWallet, fromAmount: 1),
-            CreateAttemptCandidate(intentId: 2, idempotencyKey: "b", attempt: 1, outcome: .unknown, exchangeId: nil, payoutAddress: ownerWallet, fromAmount: 2),
+            CreateAttemptCandidate(
+                intentId: 1, idempotencyKey: "a", attempt: 1, outcome: .superseded, exchangeId: "s1", payoutAddress: ownerWallet, fromAmount: 1),
+            CreateAttemptCandidate(
+                intentId: 2, idempotencyKey: "b", attempt: 1, outcome: .unknown, exchangeId: nil, payoutAddress: ownerWallet, fromAmount: 2),
         ]
         let recorded = [
             RecordedExchange(intentId: 1, idempotencyKey: "a", exchangeId: "r1", state: .funding, createdAt: since),
@@ -133,11 +141,12 @@ struct ExchangeReconciliationTests {
             since: since, listed: [listed("r1", amount: "1"), listed("s1", amount: "1"), listed("l1", amount: "2"), listed("l2", amount: "2")],
             recorded: recorded, attempts: attempts
         )
-        #expect(result.orphans.map(\.origin) == [
-            .supersededAttempt(intentId: 1, idempotencyKey: "a", attempt: 1),
-            .lostAnswer(intentId: 2, idempotencyKey: "b", attempt: 1),
-            .unknown,
-        ])
+        #expect(
+            result.orphans.map(\.origin) == [
+                .supersededAttempt(intentId: 1, idempotencyKey: "a", attempt: 1),
+                .lostAnswer(intentId: 2, idempotencyKey: "b", attempt: 1),
+                .unknown,
+            ])
         #expect(result.matched == 1)
         #expect(result.missing.isEmpty, "a recorded exchange older than the window is not reported missing")
     }

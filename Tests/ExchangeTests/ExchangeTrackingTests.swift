@@ -47,7 +47,8 @@ private struct Fixture: Sendable {
     let alerts: CollectingExchangeAlerts
 
     func tracker(verifyingAlertAfter: Duration = .seconds(3600)) -> ExchangeTracker {
-        ExchangeTracker(orders: orders, settings: ExchangeTrackingSettings(requestsPerSecond: 30, verifyingAlertAfter: verifyingAlertAfter), logger: quietLogger)
+        ExchangeTracker(
+            orders: orders, settings: ExchangeTrackingSettings(requestsPerSecond: 30, verifyingAlertAfter: verifyingAlertAfter), logger: quietLogger)
     }
 
     /// Records an intent and creates its exchange; returns the intent id and exchange id.
@@ -68,7 +69,8 @@ private func withFixture<Result: Sendable>(_ body: @Sendable (Fixture) async thr
         try await withMigratedDatabase { database in
             let alerts = CollectingExchangeAlerts()
             let orders = ExchangeOrderService(
-                database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), alerts: alerts, logger: quietLogger
+                database: database, api: ChangeNowClient(baseURL: url, apiKey: "test-api-key", timeout: .seconds(30)), alerts: alerts,
+                logger: quietLogger
             )
             return try await body(Fixture(orders: orders, fake: fake, database: database, alerts: alerts))
         }
@@ -175,10 +177,13 @@ struct ExchangeTrackingTests {
             #expect(try await fixture.orders.intent(id: refundedIntent).state == .refunded)
             let refundHash = await fixture.fake.exchange(refundedExchange)?.refundHash
             let raised = Set(fixture.alerts.raised)
-            #expect(raised == [
-                .exchangeFailed(ExchangeAlertSubject(intentId: failedIntent, idempotencyKey: "payout:track-3", exchangeId: failedExchange)),
-                .exchangeRefunded(ExchangeAlertSubject(intentId: refundedIntent, idempotencyKey: "payout:track-4", exchangeId: refundedExchange), refundHash: refundHash),
-            ])
+            #expect(
+                raised == [
+                    .exchangeFailed(ExchangeAlertSubject(intentId: failedIntent, idempotencyKey: "payout:track-3", exchangeId: failedExchange)),
+                    .exchangeRefunded(
+                        ExchangeAlertSubject(intentId: refundedIntent, idempotencyKey: "payout:track-4", exchangeId: refundedExchange),
+                        refundHash: refundHash),
+                ])
             #expect(try await fixture.orders.tracking(intentId: refundedIntent).refundHash == refundHash)
 
             // Asked again by hand, and even told otherwise by a confused answer: nothing changes, nothing is raised.
@@ -235,14 +240,16 @@ struct ExchangeTrackingTests {
             let clock = FixedClock(Date(timeIntervalSince1970: 1_767_225_605))
             let queue = JobQueue(database: fixture.database, logger: quietLogger)
             let schedulers = try (0..<2).map { _ in
-                try PeriodicScheduler(tasks: [try ExchangeStatusPoller.periodicTask(every: .seconds(30))], queue: queue, clock: clock, logger: quietLogger)
+                try PeriodicScheduler(
+                    tasks: [try ExchangeStatusPoller.periodicTask(every: .seconds(30))], queue: queue, clock: clock, logger: quietLogger)
             }
             async let first = schedulers[0].enqueueDueSlots()
             async let second = schedulers[1].enqueueDueSlots()
             let slots = await first + second
             #expect(slots.count == 1)
             let payloads = try await fixture.database.withConnection { connection in
-                let rows = try await connection.query("SELECT payload::text FROM jobs WHERE kind = \(ExchangeStatusPollJob.kind)", logger: quietLogger)
+                let rows = try await connection.query(
+                    "SELECT payload::text FROM jobs WHERE kind = \(ExchangeStatusPollJob.kind)", logger: quietLogger)
                 var payloads: [String] = []
                 for try await payload in rows.decode(String.self) { payloads.append(payload) }
                 return payloads

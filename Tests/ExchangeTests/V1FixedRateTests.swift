@@ -37,9 +37,10 @@ struct V1FixedRateTests {
             let estimate = try await client.v1FixedRateEstimate(from: "eth", to: "usdttrc20", amount: .sending(decimal("0.1")))
             #expect(estimate.amount == decimal("249.025") && estimate.networkFee == 1)
             let rateId = try #require(estimate.rateId)
-            let created = try await client.v1CreateFixedRateExchange(V1FixedRateExchangeRequest(
-                from: "eth", to: "usdttrc20", amount: .sending(decimal("0.1")), address: tronAddress, refundAddress: hotWallet, rateId: rateId
-            ))
+            let created = try await client.v1CreateFixedRateExchange(
+                V1FixedRateExchangeRequest(
+                    from: "eth", to: "usdttrc20", amount: .sending(decimal("0.1")), address: tronAddress, refundAddress: hotWallet, rateId: rateId
+                ))
             #expect(created.amount == estimate.amount && created.rateId == rateId && created.payoutAddress == tronAddress)
             #expect(created.fromTicker == "eth" && created.toTicker == "usdttrc20" && created.validUntil != nil)
             let served = try #require(await fake.exchange(created.id))
@@ -55,9 +56,10 @@ struct V1FixedRateTests {
         try await withFake { client, fake in
             let estimate = try await client.v1FixedRateEstimate(from: "eth", to: "usdttrc20", amount: .receiving(decimal("249.025")))
             #expect(estimate.amount == decimal("0.1"))
-            let created = try await client.v1CreateFixedRateExchange(V1FixedRateExchangeRequest(
-                from: "eth", to: "usdttrc20", amount: .receiving(decimal("249.025")), address: tronAddress, rateId: estimate.rateId
-            ))
+            let created = try await client.v1CreateFixedRateExchange(
+                V1FixedRateExchangeRequest(
+                    from: "eth", to: "usdttrc20", amount: .receiving(decimal("249.025")), address: tronAddress, rateId: estimate.rateId
+                ))
             #expect(created.amount == decimal("249.025"))
             let served = try #require(await fake.exchange(created.id))
             #expect(served.type == "reverse" && served.expectedAmountFrom == decimal("0.1"))
@@ -75,9 +77,10 @@ struct V1FixedRateTests {
                 return message.contains("0.005")
             }
             await #expect {
-                _ = try await client.v1CreateFixedRateExchange(V1FixedRateExchangeRequest(
-                    from: "eth", to: "usdttrc20", amount: .sending(decimal("0.1")), address: tronAddress, rateId: "not-a-rate"
-                ))
+                _ = try await client.v1CreateFixedRateExchange(
+                    V1FixedRateExchangeRequest(
+                        from: "eth", to: "usdttrc20", amount: .sending(decimal("0.1")), address: tronAddress, rateId: "not-a-rate"
+                    ))
             } throws: { error in
                 guard case ChangeNowError.rejected(400, .notValidParams, _) = error else { return false }
                 return true
@@ -91,7 +94,9 @@ struct V1FixedRateTests {
         }
         try await withFake(apiKey: "wrong-secret-key") { client, fake in
             await #expect {
-                _ = try await client.v1CreateFixedRateExchange(V1FixedRateExchangeRequest(from: "eth", to: "btc", amount: .sending(decimal("0.1")), address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"))
+                _ = try await client.v1CreateFixedRateExchange(
+                    V1FixedRateExchangeRequest(
+                        from: "eth", to: "btc", amount: .sending(decimal("0.1")), address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"))
             } throws: { error in
                 guard case ChangeNowError.rejected(401, .unauthorized, _) = error else { return false }
                 return !"\(error)".contains("wrong-secret-key")

@@ -62,12 +62,13 @@ struct SenderCrashTests {
             let databaseName = try await database.withConnection { connection in
                 try await connection.query("SELECT current_database()", logger: quietLogger).collect().first?.decode(String.self)
             }
-            let child = CrashChild(environment: [
-                "CRASH_DB_SOCKET": server.cluster.socketPath, "CRASH_DB_USER": EmbeddedPostgres.username,
-                "CRASH_DB_NAME": try #require(databaseName), "CRASH_RPC_URL": chain.url,
-                "CRASH_KEY": Hex.encodeData(secret), "CRASH_CHAIN_ID": String(chain.chainId),
-                "CRASH_STUCK_MS": "150", "CRASH_CONFIRMATIONS": "1", "CRASH_MAX_PASSES": "12",
-            ], logPath: try RepositoryPaths.makeTemporaryDirectory("crash-child") + "/child.log")
+            let child = CrashChild(
+                environment: [
+                    "CRASH_DB_SOCKET": server.cluster.socketPath, "CRASH_DB_USER": EmbeddedPostgres.username,
+                    "CRASH_DB_NAME": try #require(databaseName), "CRASH_RPC_URL": chain.url,
+                    "CRASH_KEY": Hex.encodeData(secret), "CRASH_CHAIN_ID": String(chain.chainId),
+                    "CRASH_STUCK_MS": "150", "CRASH_CONFIRMATIONS": "1", "CRASH_MAX_PASSES": "12",
+                ], logPath: try RepositoryPaths.makeTemporaryDirectory("crash-child") + "/child.log")
 
             let seed = UInt64.random(in: 1...UInt64.max)
             var random = SeededGenerator(state: seed)
@@ -83,19 +84,25 @@ struct SenderCrashTests {
                     kills += 1
                     killedSteps.insert(String(plan.split(separator: ":")[0]))
                 }
-                history.append("\(plan.isEmpty ? "-" : plan)→\(code) \(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)ms")
+                history.append(
+                    "\(plan.isEmpty ? "-" : plan)→\(code) \(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)ms")
                 return code
             }
 
             // Automine: a kill right after each step of sending.
-            for plan in ["attemptStored:1", "broadcastAccepted:1", "broadcastRecorded:1", "receiptRecorded:1", "attemptStored:1", "broadcastAccepted:1"] {
+            for plan in [
+                "attemptStored:1", "broadcastAccepted:1", "broadcastRecorded:1", "receiptRecorded:1", "attemptStored:1", "broadcastAccepted:1",
+            ] {
                 _ = try await run(plan)
             }
             // The network ignores the wallet: new transfers get stuck and are replaced at their nonce,
             // and the kills land around replacements. Now and then a block mines whichever version of
             // each nonce the node's pool holds.
             try await chain.hold(key.address)
-            let stuckSteps = ["replacementStored", "replacementStored", "replacementAccepted", "replacementAccepted", "attemptStored", "broadcastAccepted", "receiptRecorded"]
+            let stuckSteps = [
+                "replacementStored", "replacementStored", "replacementAccepted", "replacementAccepted", "attemptStored", "broadcastAccepted",
+                "receiptRecorded",
+            ]
             for plan in ["replacementStored:1", "replacementAccepted:1", "replacementStored:2", "replacementAccepted:2"] {
                 try await submitNext()
                 _ = try await run(plan)
@@ -113,7 +120,9 @@ struct SenderCrashTests {
             }
             #expect(finished, "seed \(seed): transfers still open: \(history)")
             #expect(kills >= 10, "seed \(seed): only \(kills) runs were killed: \(history)")
-            #expect(killedSteps.isSuperset(of: ["attemptStored", "broadcastAccepted", "broadcastRecorded", "replacementStored", "replacementAccepted"]), "seed \(seed): \(history)")
+            #expect(
+                killedSteps.isSuperset(of: ["attemptStored", "broadcastAccepted", "broadcastRecorded", "replacementStored", "replacementAccepted"]),
+                "seed \(seed): \(history)")
 
             // Each intent paid exactly once, and nothing else left the wallet.
             let transfers = try await sender.transfers(in: TransferState.allCases)
@@ -122,7 +131,8 @@ struct SenderCrashTests {
             for request in requests {
                 switch request.asset {
                 case .ether: #expect(try await chain.rpc.balance(of: request.recipient, at: .latest) == request.amount, "seed \(seed)")
-                case .token(let contract): #expect(try await chain.rpc.tokenBalance(token: contract, owner: request.recipient) == request.amount, "seed \(seed)")
+                case .token(let contract):
+                    #expect(try await chain.rpc.tokenBalance(token: contract, owner: request.recipient) == request.amount, "seed \(seed)")
                 }
             }
             #expect(try await chain.rpc.transactionCount(of: key.address, at: .latest) == UInt64(requests.count))

@@ -25,7 +25,9 @@ struct RefusingRPC: EthereumRPC {
     func chainId() async throws(EthereumRPCError) -> UInt64 { try await base.chainId() }
     func blockNumber() async throws(EthereumRPCError) -> UInt64 { try await base.blockNumber() }
     func balance(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> BigUInt { try await base.balance(of: address, at: block) }
-    func transactionCount(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> UInt64 { try await base.transactionCount(of: address, at: block) }
+    func transactionCount(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> UInt64 {
+        try await base.transactionCount(of: address, at: block)
+    }
     func maxPriorityFeePerGas() async throws(EthereumRPCError) -> BigUInt { try await base.maxPriorityFeePerGas() }
     func feeHistory(blockCount: UInt64, newest: BlockTag, rewardPercentiles: [Double]) async throws(EthereumRPCError) -> FeeHistory {
         try await base.feeHistory(blockCount: blockCount, newest: newest, rewardPercentiles: rewardPercentiles)
@@ -59,7 +61,9 @@ final class UnansweredBroadcastRPC: EthereumRPC, Sendable {
     func chainId() async throws(EthereumRPCError) -> UInt64 { try await base.chainId() }
     func blockNumber() async throws(EthereumRPCError) -> UInt64 { try await base.blockNumber() }
     func balance(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> BigUInt { try await base.balance(of: address, at: block) }
-    func transactionCount(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> UInt64 { try await base.transactionCount(of: address, at: block) }
+    func transactionCount(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> UInt64 {
+        try await base.transactionCount(of: address, at: block)
+    }
     func maxPriorityFeePerGas() async throws(EthereumRPCError) -> BigUInt { try await base.maxPriorityFeePerGas() }
     func feeHistory(blockCount: UInt64, newest: BlockTag, rewardPercentiles: [Double]) async throws(EthereumRPCError) -> FeeHistory {
         try await base.feeHistory(blockCount: blockCount, newest: newest, rewardPercentiles: rewardPercentiles)
@@ -157,7 +161,8 @@ struct TransferSenderTests {
         try await withSenderFixture { fixture in
             let sender = fixture.sender()
             try await sender.start()
-            let request = TransferRequest(idempotencyKey: "fee:1", asset: .ether, recipient: LocalChain.randomAddress(), amount: try fixture.ether("0.01"))
+            let request = TransferRequest(
+                idempotencyKey: "fee:1", asset: .ether, recipient: LocalChain.randomAddress(), amount: try fixture.ether("0.01"))
             let sent = try await sender.send(request)
             #expect(try await sender.attempts(of: sent).count == 1)
             // The schema keeps fees whole; loosening it is the only way to store one the code must refuse.
@@ -184,7 +189,8 @@ struct TransferSenderTests {
             try await sender.start()
             let recipient = LocalChain.randomAddress()
             let amount = try TokenUnits.baseUnits(fromDecimal: "1234.5", decimals: 6)
-            let transfer = try await sender.send(TransferRequest(idempotencyKey: "token:1", asset: .token(token), recipient: recipient, amount: amount))
+            let transfer = try await sender.send(
+                TransferRequest(idempotencyKey: "token:1", asset: .token(token), recipient: recipient, amount: amount))
             #expect(transfer.state == .confirmed)
             #expect(try await fixture.chain.rpc.tokenBalance(token: token, owner: recipient) == amount)
             #expect(try await fixture.chain.rpc.tokenBalance(token: token, owner: fixture.key.address) == 5_000_000_000 - amount)
@@ -198,7 +204,8 @@ struct TransferSenderTests {
             try await sender.start()
             let amount = try fixture.ether("1")
             await #expect {
-                _ = try await sender.send(TransferRequest(idempotencyKey: "too-much", asset: .ether, recipient: LocalChain.randomAddress(), amount: amount))
+                _ = try await sender.send(
+                    TransferRequest(idempotencyKey: "too-much", asset: .ether, recipient: LocalChain.randomAddress(), amount: amount))
             } throws: { error in
                 guard case TransferError.insufficientFunds(.ether, let required, let available) = error else { return false }
                 return required > amount && available == amount
@@ -212,7 +219,8 @@ struct TransferSenderTests {
 
             let token = try await fixture.chain.deployToken(supply: 10, holder: fixture.key.address)
             await #expect {
-                _ = try await sender.send(TransferRequest(idempotencyKey: "too-many-tokens", asset: .token(token), recipient: LocalChain.randomAddress(), amount: 11))
+                _ = try await sender.send(
+                    TransferRequest(idempotencyKey: "too-many-tokens", asset: .token(token), recipient: LocalChain.randomAddress(), amount: 11))
             } throws: { error in
                 guard case TransferError.insufficientFunds(.token(token), 11, 10) = error else { return false }
                 return true
@@ -301,7 +309,8 @@ struct TransferSenderTests {
             try await fixture.chain.hold(fixture.key.address)
             let sender = fixture.sender()
             try await sender.start()
-            _ = try await sender.send(TransferRequest(idempotencyKey: "frozen", asset: .token(token), recipient: LocalChain.randomAddress(), amount: 10))
+            _ = try await sender.send(
+                TransferRequest(idempotencyKey: "frozen", asset: .token(token), recipient: LocalChain.randomAddress(), amount: 10))
             try await fixture.chain.freeze(token: token, holder: fixture.key.address)
             try await fixture.chain.mineSender(fixture.key.address)
             try await sender.runPass()
@@ -311,10 +320,13 @@ struct TransferSenderTests {
             #expect(reverted.failure == .reverted)
             #expect(reverted.failureReason == "execution reverted: ERC20: sender is frozen")
             let alerts = await fixture.alerts.alerts
-            #expect(alerts.contains { alert in
-                if case .transferReverted(let transfer, "execution reverted: ERC20: sender is frozen") = alert { return transfer.id == reverted.id }
-                return false
-            })
+            #expect(
+                alerts.contains { alert in
+                    if case .transferReverted(let transfer, "execution reverted: ERC20: sender is frozen") = alert {
+                        return transfer.id == reverted.id
+                    }
+                    return false
+                })
             #expect(try await fixture.chain.rpc.tokenBalance(token: token, owner: fixture.key.address) == 1000)
         }
     }
@@ -331,7 +343,8 @@ struct TransferSenderTests {
             ).sign(with: fixture.key)
             _ = try await fixture.chain.rpc.sendRawTransaction(outside.rawTransaction)
 
-            let transfer = try await sender.send(TransferRequest(idempotencyKey: "after-outside", asset: .ether, recipient: LocalChain.randomAddress(), amount: 5))
+            let transfer = try await sender.send(
+                TransferRequest(idempotencyKey: "after-outside", asset: .ether, recipient: LocalChain.randomAddress(), amount: 5))
             #expect(transfer.nonce == 1)
             #expect(try await sender.storedNextNonce() == 2)
             let alerts = await fixture.alerts.alerts
@@ -380,7 +393,8 @@ struct TransferSenderTests {
             #expect(try await doomed.storedNextNonce() == 0)
 
             let healthy = fixture.sender()
-            let next = try await healthy.send(TransferRequest(idempotencyKey: "after-refusal", asset: .ether, recipient: LocalChain.randomAddress(), amount: 3))
+            let next = try await healthy.send(
+                TransferRequest(idempotencyKey: "after-refusal", asset: .ether, recipient: LocalChain.randomAddress(), amount: 3))
             #expect(next.nonce == 0)
             #expect(next.state == .confirmed)
         }
@@ -389,7 +403,8 @@ struct TransferSenderTests {
     @Test("a broadcast that timed out keeps its nonce even when a node later refuses the bytes; when they land, the transfer is paid once")
     func unansweredBroadcastKeepsNonce() async throws {
         try await withSenderFixture { fixture in
-            let flaky = UnansweredBroadcastRPC(base: fixture.chain.rpc, refusal: .insufficientFunds(message: "insufficient funds for gas * price + value"))
+            let flaky = UnansweredBroadcastRPC(
+                base: fixture.chain.rpc, refusal: .insufficientFunds(message: "insufficient funds for gas * price + value"))
             let sender = fixture.sender(rpc: flaky)
             try await sender.start()
             let recipient = LocalChain.randomAddress()
@@ -411,7 +426,8 @@ struct TransferSenderTests {
             let paid = try #require(try await healthy.transfer(key: "unanswered"))
             #expect(paid.state == .confirmed && paid.nonce == 0)
             #expect(try await fixture.chain.rpc.balance(of: recipient, at: .latest) == 77)
-            let next = try await healthy.send(TransferRequest(idempotencyKey: "after-unanswered", asset: .ether, recipient: LocalChain.randomAddress(), amount: 1))
+            let next = try await healthy.send(
+                TransferRequest(idempotencyKey: "after-unanswered", asset: .ether, recipient: LocalChain.randomAddress(), amount: 1))
             #expect(next.nonce == 1)
         }
     }

@@ -54,7 +54,9 @@ struct DrainWatcher: Service {
         while !Task.isCancelled {
             let remaining = try await database.withConnection { connection in
                 var count = 0
-                for try await value in try await connection.query("SELECT count(*) FROM jobs WHERE state <> 'completed'", logger: database.logger).decode(Int.self) {
+                for try await value in try await connection.query("SELECT count(*) FROM jobs WHERE state <> 'completed'", logger: database.logger)
+                    .decode(Int.self)
+                {
                     count = value
                 }
                 return count

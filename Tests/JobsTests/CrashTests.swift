@@ -1,9 +1,10 @@
 import Foundation
-@testable import Jobs
 import PostgresNIO
 import Storage
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 #if canImport(Glibc)
 import Glibc
@@ -131,8 +132,9 @@ struct CrashTests {
             }
             let unfinished = try await count("SELECT count(*) FROM jobs WHERE state <> 'completed'", on: database)
             #expect(unfinished > 0, "the campaign must end with work still in flight, or later kills tested nothing")
-            #expect(try await count("SELECT count(*) FROM jobs WHERE attempt > 1 OR state = 'running'", on: database) > 0,
-                    "the kills must have caught jobs in flight")
+            #expect(
+                try await count("SELECT count(*) FROM jobs WHERE attempt > 1 OR state = 'running'", on: database) > 0,
+                "the kills must have caught jobs in flight")
 
             // A last worker finishes the rest, including the jobs killed workers still held, once their leases expire.
             try await worker.run(["work", "1000", "500", "--exit-when-drained"])
@@ -140,7 +142,9 @@ struct CrashTests {
             #expect(try await count("SELECT count(*) FROM jobs", on: database) == jobCount)
             #expect(try await count("SELECT count(*) FROM jobs WHERE state = 'completed'", on: database) == jobCount)
             #expect(try await count("SELECT count(*) FROM crash_effects", on: database) == jobCount)
-            #expect(try await count("SELECT count(*) FROM jobs LEFT JOIN crash_effects e ON e.job_id = jobs.id WHERE e.job_id IS NULL", on: database) == 0)
+            #expect(
+                try await count("SELECT count(*) FROM jobs LEFT JOIN crash_effects e ON e.job_id = jobs.id WHERE e.job_id IS NULL", on: database) == 0
+            )
             let executions = try await count("SELECT count(*) FROM crash_runs", on: database)
             #expect(executions >= jobCount, "every job ran at least once")
         }
@@ -164,8 +168,9 @@ struct CrashTests {
 
             #expect(try await count("SELECT count(*) FROM jobs WHERE state = 'running'", on: database) == 0)
             #expect(try await count("SELECT count(*) FROM jobs WHERE state IN ('available', 'completed')", on: database) == jobCount)
-            #expect(try await count("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 1", on: database) > 0,
-                    "some jobs outlived the grace period and were released")
+            #expect(
+                try await count("SELECT count(*) FROM jobs WHERE state = 'available' AND attempt = 1", on: database) > 0,
+                "some jobs outlived the grace period and were released")
             // A released job may run again, but its last attempt is not lost: attempts stay within the allowance.
             #expect(try await count("SELECT count(*) FROM jobs WHERE attempt > max_attempts", on: database) == 0)
 

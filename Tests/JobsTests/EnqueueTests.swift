@@ -1,9 +1,10 @@
 import Foundation
-@testable import Jobs
 import PostgresNIO
 import Storage
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 /// A stand-in for a business change that must happen together with its follow-up job.
 private struct BusinessFailure: Error {}
@@ -70,7 +71,8 @@ struct EnqueueTests {
             // A poll interval far longer than the test, so only a notification can wake the pool.
             var configuration = fastPoolConfiguration()
             configuration.pollInterval = .seconds(3600)
-            let pool = JobWorkerPool(registry: registry, database: database, configuration: configuration, alertHook: RecordingAlertHook(), logger: quietLogger)
+            let pool = JobWorkerPool(
+                registry: registry, database: database, configuration: configuration, alertHook: RecordingAlertHook(), logger: quietLogger)
             try await withRunningPool(pool) {
                 try await waitUntil("the pool listens for notifications") { pool.isListening }
                 try await queue.enqueue(EchoJob(value: 1))

@@ -1,9 +1,10 @@
 import Foundation
-@testable import Jobs
 import PostgresNIO
 import Storage
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 @Suite("Housekeeping and inspection")
 struct HousekeepingTests {
@@ -58,7 +59,9 @@ struct HousekeepingTests {
             #expect(removed.slots == 7)
             #expect(try await count("SELECT count(*) FROM periodic_slots WHERE task = 'expiry'", on: database) == 1)
             #expect(try await count("SELECT count(*) FROM periodic_slots WHERE task = 'payouts'", on: database) == 1)
-            #expect(try await count("SELECT count(*) FROM periodic_slots WHERE task = 'payouts' AND slot_start > now() - interval '3 days'", on: database) == 1)
+            #expect(
+                try await count("SELECT count(*) FROM periodic_slots WHERE task = 'payouts' AND slot_start > now() - interval '3 days'", on: database)
+                    == 1)
         }
     }
 
@@ -101,11 +104,12 @@ struct HousekeepingTests {
                 on: database
             )
             let summary = try await queue.summary()
-            #expect(summary.counts == [
-                .init(kind: "test.echo", state: "available", count: 2),
-                .init(kind: "test.echo", state: "scheduled", count: 1),
-                .init(kind: "test.flaky", state: "failed", count: 1),
-            ])
+            #expect(
+                summary.counts == [
+                    .init(kind: "test.echo", state: "available", count: 2),
+                    .init(kind: "test.echo", state: "scheduled", count: 1),
+                    .init(kind: "test.flaky", state: "failed", count: 1),
+                ])
             let oldest = try #require(summary.oldestWaiting)
             #expect(oldest.kind == "test.echo" && oldest.waitingSeconds >= 90)
             #expect(summary.recentFailures.map(\.lastError) == ["exchange down"])

@@ -1,11 +1,12 @@
 import Foundation
-@testable import Jobs
 import Logging
 import PostgresNIO
 import Storage
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 /// A condition a test waited for did not come true; carries what was awaited.
 struct ConditionTimedOut: Error, CustomStringConvertible {
@@ -44,7 +45,9 @@ func withRunningPool<Result: Sendable>(_ pool: JobWorkerPool, _ body: () async t
 }
 
 /// Runs a service (rescuer, scheduler) until `body` returns.
-func withRunningService<Result: Sendable>(_ run: @escaping @Sendable () async throws -> Void, _ body: () async throws -> Result) async throws -> Result {
+func withRunningService<Result: Sendable>(_ run: @escaping @Sendable () async throws -> Void, _ body: () async throws -> Result) async throws
+    -> Result
+{
     let running = Task { try await run() }
     defer { running.cancel() }
     return try await body()

@@ -1,10 +1,11 @@
 import Foundation
-@testable import Jobs
 import PostgresNIO
 import Storage
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 /// A clock the test moves by hand.
 final class ManualClock: WallClock {

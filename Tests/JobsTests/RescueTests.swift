@@ -1,10 +1,11 @@
 import Foundation
-@testable import Jobs
 import MetricsTestKit
 import PostgresNIO
 import Storage
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 /// A job held by the test: its first attempt waits at a gate, later attempts return at once.
 struct HeldJob: JobPayload {

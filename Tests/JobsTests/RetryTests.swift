@@ -1,10 +1,11 @@
 import Foundation
-@testable import Jobs
 import MetricsTestKit
 import PostgresNIO
 import Storage
 import TestSupport
 import Testing
+
+@testable import Jobs
 
 /// A job whose handler fails a set number of times before succeeding.
 struct FlakyJob: JobPayload {
@@ -64,11 +65,15 @@ struct RetryTests {
         #expect(handler.classify(JobFailure.retryable("x")) == .retryable)
         #expect(handler.classify(CancellationError()) == .retryable)
         let retry = RetryPolicy()
-        #expect(JobWorkerPool.outcome(of: JobFailure.retryable("x"), class: .retryable, attempt: 3, maxAttempts: 3, retry: retry).isPermanentFailure == false)
-        if case .failed = JobWorkerPool.outcome(of: JobFailure.retryable("x"), class: .retryable, attempt: 3, maxAttempts: 3, retry: retry) {} else {
+        #expect(
+            JobWorkerPool.outcome(of: JobFailure.retryable("x"), class: .retryable, attempt: 3, maxAttempts: 3, retry: retry).isPermanentFailure
+                == false)
+        if case .failed = JobWorkerPool.outcome(of: JobFailure.retryable("x"), class: .retryable, attempt: 3, maxAttempts: 3, retry: retry) {
+        } else {
             Issue.record("a retryable error on the final attempt must fail the job")
         }
-        if case .retry = JobWorkerPool.outcome(of: JobFailure.retryable("x"), class: .retryable, attempt: 2, maxAttempts: 3, retry: retry) {} else {
+        if case .retry = JobWorkerPool.outcome(of: JobFailure.retryable("x"), class: .retryable, attempt: 2, maxAttempts: 3, retry: retry) {
+        } else {
             Issue.record("a retryable error before the final attempt must schedule a retry")
         }
     }

@@ -338,7 +338,8 @@ public actor FakeNOWPayments {
 
     /// Records the call, picks any injected failure, and computes the normal answer (applying its effects
     /// unless the failure means the request never got through).
-    func handle(method: String, path: String, apiKey key: String?, bearer: String? = nil, body: [UInt8]) -> (Failure?, (status: Int, body: ExactJSON)) {
+    func handle(method: String, path: String, apiKey key: String?, bearer: String? = nil, body: [UInt8]) -> (Failure?, (status: Int, body: ExactJSON))
+    {
         requests.append(RecordedRequest(method: method, path: path, apiKey: key, body: String(decoding: body, as: UTF8.self)))
         let failure = outage ?? (queuedFailures.isEmpty ? nil : queuedFailures.removeFirst())
         switch failure {
@@ -369,7 +370,8 @@ public actor FakeNOWPayments {
     /// `POST /v1/auth {email, password}` → `{token}`, valid for 5 minutes.
     func authenticate(_ body: [UInt8]) -> (status: Int, body: ExactJSON) {
         guard let json = try? ExactJSON.parse(body), json["email"]?.stringValue == account.email,
-              json["password"]?.stringValue == account.password else {
+            json["password"]?.stringValue == account.password
+        else {
             return (401, Self.errorBody(401, code: "INVALID_CREDENTIALS", message: "Invalid email or password"))
         }
         let token = "jwt-" + String(UInt64.random(in: 1...UInt64.max), radix: 36)
@@ -401,13 +403,16 @@ public actor FakeNOWPayments {
         let slice = matching.dropFirst(page * limit).prefix(limit)
         let data = slice.compactMap { payment in invoices[payment.invoiceID].map { paymentBody(payment, $0) } }
         let pages = (matching.count + limit - 1) / limit
-        return (200, .object([
-            .init("data", .array(data)),
-            .init("limit", .number(JSONNumber(Int64(limit)))),
-            .init("page", .number(JSONNumber(Int64(page)))),
-            .init("pagesCount", .number(JSONNumber(Int64(pages)))),
-            .init("total", .number(JSONNumber(Int64(matching.count)))),
-        ]))
+        return (
+            200,
+            .object([
+                .init("data", .array(data)),
+                .init("limit", .number(JSONNumber(Int64(limit)))),
+                .init("page", .number(JSONNumber(Int64(page)))),
+                .init("pagesCount", .number(JSONNumber(Int64(pages)))),
+                .init("total", .number(JSONNumber(Int64(matching.count)))),
+            ])
+        )
     }
 
     // MARK: - Invoices
@@ -441,7 +446,9 @@ public actor FakeNOWPayments {
             texts[field] = text
         }
         for field in ["ipn_callback_url", "success_url", "cancel_url", "partially_paid_url"] {
-            if let text = texts[field], !Self.isHTTPURL(text) { return invalid("\"\(field)\" must be a valid uri with a scheme matching the http|https pattern") }
+            if let text = texts[field], !Self.isHTTPURL(text) {
+                return invalid("\"\(field)\" must be a valid uri with a scheme matching the http|https pattern")
+            }
         }
         if let pay = texts["pay_currency"], !Self.cryptoCurrencies.contains(pay) {
             return (400, Self.errorBody(400, code: "CURRENCY_UNAVAILABLE", message: "Currency \(pay) is unavailable"))
@@ -546,12 +553,14 @@ public actor FakeNOWPayments {
             .init("outcome_amount", .number(JSONNumber(outcomeAmount(payment))!)),
             .init("outcome_currency", .text(settlementCurrency)),
             .init("payment_extra_ids", .null),
-            .init("fee", .object([
-                .init("currency", .text(payment.payCurrency)),
-                .init("depositFee", .number(JSONNumber(literal: "0.0000123")!)),
-                .init("withdrawalFee", .number(JSONNumber(0))),
-                .init("serviceFee", .number(JSONNumber(literal: "0.00002071")!)),
-            ])),
+            .init(
+                "fee",
+                .object([
+                    .init("currency", .text(payment.payCurrency)),
+                    .init("depositFee", .number(JSONNumber(literal: "0.0000123")!)),
+                    .init("withdrawalFee", .number(JSONNumber(0))),
+                    .init("serviceFee", .number(JSONNumber(literal: "0.00002071")!)),
+                ])),
         ])
     }
 

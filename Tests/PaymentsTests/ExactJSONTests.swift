@@ -20,8 +20,9 @@ struct ExactJSONTests {
         #expect(json["c"]?.numberValue?.literal == "1E+5")
         #expect(json["d"]?.numberValue?.literal == "-0")
         #expect(json["g"]?.numberValue?.literal == "-0.50")
-        #expect(try roundTrip(#"{"a":1.10,"b":123456789012345678901234567890,"c":1E+5,"d":-0,"e":0.0000123,"f":1e-7,"g":-0.50}"#)
-            == #"{"a":1.10,"b":123456789012345678901234567890,"c":1E+5,"d":-0,"e":0.0000123,"f":1e-7,"g":-0.50}"#)
+        #expect(
+            try roundTrip(#"{"a":1.10,"b":123456789012345678901234567890,"c":1E+5,"d":-0,"e":0.0000123,"f":1e-7,"g":-0.50}"#)
+                == #"{"a":1.10,"b":123456789012345678901234567890,"c":1E+5,"d":-0,"e":0.0000123,"f":1e-7,"g":-0.50}"#)
     }
 
     @Test("amounts become exact Decimals from their literal text, never through Double")
@@ -54,7 +55,9 @@ struct ExactJSONTests {
         }
         #expect(members.map(\.key.value) == ["b", "a", "b2"])
         #expect(json["a"]?.stringValue == "again")
-        #expect(try roundTrip(#" { "b" : [ 1 , { "x" : [ ] , "y" : { } } , [ [ null ] ] ] , "a" : true } "#) == #"{"b":[1,{"x":[],"y":{}},[[null]]],"a":true}"#)
+        #expect(
+            try roundTrip(#" { "b" : [ 1 , { "x" : [ ] , "y" : { } } , [ [ null ] ] ] , "a" : true } "#)
+                == #"{"b":[1,{"x":[],"y":{}},[[null]]],"a":true}"#)
     }
 
     @Test("strings: escapes decode, non-ASCII and / come out raw, controls and lone surrogates as JavaScript escapes them")
@@ -67,8 +70,9 @@ struct ExactJSONTests {
         #expect(items[0].stringValue == "café — 😀 😀")
         #expect(items[1].stringValue == "/\"\\\u{8}\u{c}\n\r\t\u{1}\u{1f}")
         if case .string(let lone) = items[2] { #expect(lone.utf16.first == 0xD800 && lone.utf16.contains(0xDFFF)) }
-        #expect(String(decoding: json.javaScriptText(), as: UTF8.self)
-            == "[\"café — 😀 😀\",\"/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\",\"\\ud800 and \\udfff\",\"\u{7f}\"]")
+        #expect(
+            String(decoding: json.javaScriptText(), as: UTF8.self)
+                == "[\"café — 😀 😀\",\"/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\",\"\\ud800 and \\udfff\",\"\u{7f}\"]")
     }
 
     @Test("invalid JSON is refused with the offset and a reason")

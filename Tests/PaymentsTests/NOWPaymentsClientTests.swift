@@ -70,19 +70,23 @@ struct NOWPaymentsClientTests {
 
     @Test("the documented GET /payment example decodes, including string amounts and null fields")
     func documentedPaymentExample() throws {
-        let json = try ExactJSON.parse(Array(#"""
-        {"payment_id":6249365965,"invoice_id":null,"payment_status":"finished","pay_address":"address","payin_extra_id":null,
-         "price_amount":1,"price_currency":"usd","pay_amount":11.8,"actually_paid":12,"pay_currency":"trx","order_id":null,
-         "order_description":null,"purchase_id":5312822613,"outcome_amount":11.8405,"outcome_currency":"trx","payout_hash":"hash",
-         "payin_hash":"hash","created_at":"2023-07-28T15:06:09.932Z","updated_at":"2023-07-28T15:09:40.535Z",
-         "burning_percent":"null","type":"crypto2crypto","payment_extra_ids":[5513339153]}
-        """#.utf8))
+        let json = try ExactJSON.parse(
+            Array(
+                #"""
+                {"payment_id":6249365965,"invoice_id":null,"payment_status":"finished","pay_address":"address","payin_extra_id":null,
+                 "price_amount":1,"price_currency":"usd","pay_amount":11.8,"actually_paid":12,"pay_currency":"trx","order_id":null,
+                 "order_description":null,"purchase_id":5312822613,"outcome_amount":11.8405,"outcome_currency":"trx","payout_hash":"hash",
+                 "payin_hash":"hash","created_at":"2023-07-28T15:06:09.932Z","updated_at":"2023-07-28T15:09:40.535Z",
+                 "burning_percent":"null","type":"crypto2crypto","payment_extra_ids":[5513339153]}
+                """#.utf8))
         let payment = try NOWPaymentsClient.decodePayment(json)
-        #expect(payment == Payment(
-            id: "6249365965", status: .finished, priceAmount: 1, priceCurrency: "usd", payAmount: Decimal(string: "11.8")!,
-            actuallyPaid: 12, payCurrency: "trx", outcomeAmount: Decimal(string: "11.8405")!, outcomeCurrency: "trx",
-            updatedAt: "2023-07-28T15:09:40.535Z"
-        ))
+        #expect(
+            payment
+                == Payment(
+                    id: "6249365965", status: .finished, priceAmount: 1, priceCurrency: "usd", payAmount: Decimal(string: "11.8")!,
+                    actuallyPaid: 12, payCurrency: "trx", outcomeAmount: Decimal(string: "11.8405")!, outcomeCurrency: "trx",
+                    updatedAt: "2023-07-28T15:09:40.535Z"
+                ))
         #expect(throws: PaymentProviderError.invalidResponse(description: #"payment field "payment_id" is not an id (a string or a whole number)"#)) {
             try NOWPaymentsClient.decodePayment(try ExactJSON.parse(Array(#"{"payment_id":1.5,"payment_status":"waiting"}"#.utf8)))
         }
@@ -106,9 +110,12 @@ struct NOWPaymentsClientTests {
             }
             var badURL = Self.request
             badURL.ipnCallbackURL = URL(string: "ftp://telepay.example.com/ipn")
-            await #expect(throws: PaymentProviderError.rejected(
-                status: 400, code: "INVALID_REQUEST_PARAMS", message: #""ipn_callback_url" must be a valid uri with a scheme matching the http|https pattern"#
-            )) {
+            await #expect(
+                throws: PaymentProviderError.rejected(
+                    status: 400, code: "INVALID_REQUEST_PARAMS",
+                    message: #""ipn_callback_url" must be a valid uri with a scheme matching the http|https pattern"#
+                )
+            ) {
                 try await client.createInvoice(badURL)
             }
             await #expect(throws: PaymentProviderError.notFound(code: "PAYMENT_NOT_FOUND", message: "Payment 123 not found")) {

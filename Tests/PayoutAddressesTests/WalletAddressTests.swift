@@ -1,5 +1,5 @@
-import Testing
 import PayoutAddresses
+import Testing
 
 @Suite("Wallet address validation")
 struct WalletAddressTests {
@@ -52,8 +52,9 @@ struct WalletAddressTests {
 
     @Test("EVM addresses come back with their EIP-55 checksum; a wrong mixed-case checksum is a typo")
     func evmChecksum() {
-        #expect(WalletAddressValidator.validate("0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359", format: .evm)
-            == .success("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"))
+        #expect(
+            WalletAddressValidator.validate("0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359", format: .evm)
+                == .success("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"))
         #expect(error("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", .evm) == .checksumMismatch)
         #expect(error("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeA", .evm) == .notThisNetwork)
         #expect(error("5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", .evm) == .notThisNetwork)
@@ -69,7 +70,8 @@ struct WalletAddressTests {
         #expect(error("LVg2kJoFNg45Nbpy53h7Fe1wKyeXVRhMH8", .litecoin) == .checksumMismatch)
         #expect(error("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTj", .ripple) == .checksumMismatch)
         #expect(error("EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xqB2M", .ton) == .checksumMismatch)
-        #expect(error("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3B", .monero) == .checksumMismatch)
+        #expect(
+            error("44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3B", .monero) == .checksumMismatch)
     }
 
     @Test("an address of another network is refused")

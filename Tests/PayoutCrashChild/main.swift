@@ -71,11 +71,13 @@ guard let chainId = UInt64(value("CRASH_CHAIN_ID")), let maxPasses = Int(value("
 
 let logger = Logger(label: "payout-crash-child") { _ in SwiftLogNoOpLogHandler() }
 let database = Database(
-    configuration: PostgresClient.Configuration(unixSocketPath: value("CRASH_DB_SOCKET"), username: value("CRASH_DB_USER"), password: nil, database: value("CRASH_DB_NAME")),
+    configuration: PostgresClient.Configuration(
+        unixSocketPath: value("CRASH_DB_SOCKET"), username: value("CRASH_DB_USER"), password: nil, database: value("CRASH_DB_NAME")),
     poolSize: 4, logger: logger, metrics: NOOPMetricsHandler.instance
 )
 let rpc = HTTPEthereumRPC(url: value("CRASH_RPC_URL"), timeout: .seconds(30))
-let sender = TransferSender(key: key, chainId: chainId, rpc: rpc, database: database, policy: SenderPolicy(confirmations: 1), alerts: Printed(), logger: logger)
+let sender = TransferSender(
+    key: key, chainId: chainId, rpc: rpc, database: database, policy: SenderPolicy(confirmations: 1), alerts: Printed(), logger: logger)
 let api = ChangeNowClient(baseURL: value("CRASH_CHANGENOW_URL"), apiKey: "test-api-key", timeout: .seconds(10))
 let threshold = environment["CRASH_MODE"] == "threshold"
 let killSwitch = KillSwitch(environment["CRASH_AT"] ?? "")
@@ -95,7 +97,8 @@ if threshold {
     payouts = PayoutService(
         database: database, queue: queue, wallet: HotWalletPayouts(sender: sender, rpc: rpc, asset: .token(usdt)), settlement: .usdt,
         exchange: PayoutExchange(
-            orders: orders, api: api, refundAddress: key.address.checksummed, from: ExchangeLeg(currency: "usdt", network: "eth"), minimumLifetime: .zero
+            orders: orders, api: api, refundAddress: key.address.checksummed, from: ExchangeLeg(currency: "usdt", network: "eth"),
+            minimumLifetime: .zero
         ),
         probe: killSwitch, planning: .converted(unitsPerUSD: SettlementAsset.usdt.unitsPerCoin), logger: logger
     )

@@ -19,9 +19,10 @@ struct BackoffTests {
     @Test("without jitter: initial, then ×factor per attempt, never past the cap; no attempt waits nothing")
     func exact() {
         let doubling = Backoff(initial: .milliseconds(500), maximum: .seconds(30), jitter: .none)
-        #expect((0...8).map { doubling.delay(afterAttempt: $0) } == [
-            .zero, .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30), .seconds(30),
-        ])
+        #expect(
+            (0...8).map { doubling.delay(afterAttempt: $0) } == [
+                .zero, .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16), .seconds(30), .seconds(30),
+            ])
         let quadrupling = Backoff(initial: .seconds(60), maximum: .seconds(3600), factor: 4, jitter: .none)
         #expect((1...5).map { quadrupling.delay(afterAttempt: $0) } == [.seconds(60), .seconds(240), .seconds(960), .seconds(3600), .seconds(3600)])
     }

@@ -26,10 +26,12 @@ struct SandboxExchangeTests {
 
         let client = ChangeNowClient(baseURL: url, apiKey: try #require(environment["TELEPAY_CHANGENOW_API_KEY"]), timeout: .seconds(10))
         let recipient = LocalChain.randomAddress()
-        let created = try await client.createExchange(CreateExchangeRequest(
-            pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "usdt", network: "eth")),
-            flow: .standard, amount: .sending(Decimal(string: "0.01")!), address: recipient.checksummed, refundAddress: chain.hotWallet.checksummed
-        ))
+        let created = try await client.createExchange(
+            CreateExchangeRequest(
+                pair: ExchangePair(from: ExchangeLeg(currency: "eth", network: "eth"), to: ExchangeLeg(currency: "usdt", network: "eth")),
+                flow: .standard, amount: .sending(Decimal(string: "0.01")!), address: recipient.checksummed,
+                refundAddress: chain.hotWallet.checksummed
+            ))
         try await chain.chain.fund(try Address(parsing: created.payinAddress), wei: BigUInt(10).power(16))
         var status = ExchangeStatus.new
         for _ in 0..<20 where status != .finished {

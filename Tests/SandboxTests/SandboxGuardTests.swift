@@ -46,7 +46,9 @@ struct SandboxGuardTests {
 
     @Test("the sandbox refuses a real exchange, chain or database, and TelePay's defaults are all real services")
     func refusesOtherRealServices() throws {
-        for (variable, url) in [("TELEPAY_CHANGENOW_API_URL", "https://api.changenow.io"), ("TELEPAY_ETH_RPC_URL", "https://ethereum-rpc.publicnode.com")] {
+        for (variable, url) in [
+            ("TELEPAY_CHANGENOW_API_URL", "https://api.changenow.io"), ("TELEPAY_ETH_RPC_URL", "https://ethereum-rpc.publicnode.com"),
+        ] {
             var environment = sandboxEnvironment()
             environment[variable] = url
             #expect(throws: SandboxError.reachesRealService(variable: variable, url: url)) {
@@ -65,7 +67,10 @@ struct SandboxGuardTests {
         for url in ["http://127.0.0.1:8080", "http://localhost/x", "http://[::1]:9/", "https://127.1.2.3"] {
             #expect(SandboxGuard.isLoopback(url), "\(url)")
         }
-        for url in ["https://api.telegram.org", "http://127.0.0.1.example.com", "http://10.0.0.1", "ftp://127.0.0.1", "127.0.0.1", "http://localhost.evil.com"] {
+        for url in [
+            "https://api.telegram.org", "http://127.0.0.1.example.com", "http://10.0.0.1", "ftp://127.0.0.1", "127.0.0.1",
+            "http://localhost.evil.com",
+        ] {
             #expect(!SandboxGuard.isLoopback(url), "\(url)")
         }
     }

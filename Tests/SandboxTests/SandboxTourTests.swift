@@ -74,7 +74,8 @@ struct SandboxClient {
         let deadline = ContinuousClock.now + .seconds(45)
         while ContinuousClock.now < deadline {
             if let message = Self.messages(try await state(persona)).last(where: { $0["fromBot"] as? Bool == true }),
-               let button = Self.buttons(message).first(where: { $0["text"] as? String == label }) {
+                let button = Self.buttons(message).first(where: { $0["text"] as? String == label })
+            {
                 if button["kind"] as? String == "url" {
                     return try await act(persona, ["action": "openURL", "url": button["value"] as! String])
                 }
@@ -136,7 +137,8 @@ struct SandboxTourTests {
         try await client.tap(owner, "➕ Add channel")
         try await client.see(owner, "Step 1 of 2")
         // The chat picker offers only the owner's channels that fit: first the private one.
-        let picker = try #require(((try await client.state(owner))["replyKeyboard"] as? [[[String: Any]]])?.first?.first?["requestChat"] as? [String: Any])
+        let picker = try #require(
+            ((try await client.state(owner))["replyKeyboard"] as? [[[String: Any]]])?.first?.first?["requestChat"] as? [String: Any])
         let offered = (picker["chats"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init) }
         #expect(offered.contains(SandboxWorld.privateChannel))
         try await client.act(owner, ["action": "shareChat", "chat": SandboxWorld.privateChannel])
@@ -173,7 +175,10 @@ struct SandboxTourTests {
         try await client.eventually("the offer post in the public channel") {
             let channels = (try await client.state(sam))["channels"] as? [[String: Any]] ?? []
             let open = channels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.publicChannel }
-            tierLink = (open?["posts"] as? [[String: Any]] ?? []).flatMap(SandboxClient.buttons).first { ($0["value"] as? String)?.contains("?start=t1") == true }?["value"] as? String
+            tierLink =
+                (open?["posts"] as? [[String: Any]] ?? []).flatMap(SandboxClient.buttons).first {
+                    ($0["value"] as? String)?.contains("?start=t1") == true
+                }?["value"] as? String
             return tierLink != nil
         }
         let opened = try await client.act(sam, ["action": "openURL", "url": try #require(tierLink)])
@@ -194,20 +199,27 @@ struct SandboxTourTests {
         #expect(joined["opened"] as? String == "joinRequest")
         try await client.eventually("Sam in the private channel") {
             let channels = (try await client.state(sam))["channels"] as? [[String: Any]] ?? []
-            return channels.contains { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel && $0["membership"] as? String == "member" }
+            return channels.contains {
+                ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel && $0["membership"] as? String == "member"
+            }
         }
         // The owner sees Sam among the members of the private channel.
         let ownerChannels = (try await client.state(owner))["channels"] as? [[String: Any]] ?? []
-        let members = ownerChannels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel }?["members"] as? [[String: Any]] ?? []
+        let members =
+            ownerChannels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel }?["members"]
+            as? [[String: Any]] ?? []
         #expect(members.contains { $0["name"] as? String == "Sam" && $0["status"] as? String == "member" })
         // Sam's invite works only for Sam: Max, who did not pay, files a request with it and is declined.
-        let invite = try #require(SandboxClient.messages(try await client.state(sam)).flatMap(SandboxClient.buttons)
-            .last { $0["text"] as? String == "🔗 Join the channel" }?["value"] as? String)
+        let invite = try #require(
+            SandboxClient.messages(try await client.state(sam)).flatMap(SandboxClient.buttons)
+                .last { $0["text"] as? String == "🔗 Join the channel" }?["value"] as? String)
         let max = SandboxWorld.subscribers[2].id
         #expect(try await client.act(max, ["action": "openURL", "url": invite])["opened"] as? String == "joinRequest")
         try await client.eventually("Max's request declined and Sam's approved") {
             let channels = (try await client.state(owner))["channels"] as? [[String: Any]] ?? []
-            let requests = channels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel }?["joinRequests"] as? [[String: Any]] ?? []
+            let requests =
+                channels.first { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel }?["joinRequests"]
+                as? [[String: Any]] ?? []
             return requests.map { "\($0["name"] ?? "") \($0["status"] ?? "")" } == ["Sam approved", "Max declined"]
         }
 
@@ -239,7 +251,9 @@ struct SandboxTourTests {
         #expect(SandboxClient.buttons(ended).contains { $0["text"] as? String == "🔁 Renew" })
         try await client.eventually("Sam out of the private channel") {
             let channels = (try await client.state(sam))["channels"] as? [[String: Any]] ?? []
-            return !channels.contains { ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel && $0["membership"] as? String == "member" }
+            return !channels.contains {
+                ($0["id"] as? Int64 ?? ($0["id"] as? Int).map(Int64.init)) == SandboxWorld.privateChannel && $0["membership"] as? String == "member"
+            }
         }
 
         // Another persona joins the world with a language; the checkout's other buttons drive their callbacks.
@@ -253,7 +267,8 @@ struct SandboxTourTests {
         #expect(refusedRefund == 422 && (refusal["error"] as? String)?.contains("nothing was paid") == true)
         for action in ["fail", "expire", "part"] {
             let (status, answer) = try await client.post("/sandbox/api/checkout", ["invoice": lenaInvoice, "action": action, "coin": "usdttrc20"])
-            #expect(status == 200 && (answer["deliveries"] as? [[String: Any]] ?? []).allSatisfy { $0["answer"] as? Int == 200 }, "\(action): \(answer)")
+            #expect(
+                status == 200 && (answer["deliveries"] as? [[String: Any]] ?? []).allSatisfy { $0["answer"] as? Int == 200 }, "\(action): \(answer)")
         }
         let (_, lenaData) = try await client.get("/sandbox/api/invoice?id=\(lenaInvoice)")
         let lenaPayments = (try JSONSerialization.jsonObject(with: lenaData) as? [String: Any])?["payments"] as? [[String: Any]] ?? []

@@ -63,12 +63,13 @@ do {
     fail("CRASH_KEY: \(error)")
 }
 guard let chainId = UInt64(value("CRASH_CHAIN_ID")), let stuckMilliseconds = Int64(value("CRASH_STUCK_MS")),
-      let maxPasses = Int(value("CRASH_MAX_PASSES")), let confirmations = UInt64(value("CRASH_CONFIRMATIONS"))
+    let maxPasses = Int(value("CRASH_MAX_PASSES")), let confirmations = UInt64(value("CRASH_CONFIRMATIONS"))
 else { fail("numeric settings are not numbers") }
 
 let logger = Logger(label: "crash-child") { _ in SwiftLogNoOpLogHandler() }
 let database = Database(
-    configuration: PostgresClient.Configuration(unixSocketPath: value("CRASH_DB_SOCKET"), username: value("CRASH_DB_USER"), password: nil, database: value("CRASH_DB_NAME")),
+    configuration: PostgresClient.Configuration(
+        unixSocketPath: value("CRASH_DB_SOCKET"), username: value("CRASH_DB_USER"), password: nil, database: value("CRASH_DB_NAME")),
     poolSize: 2, logger: logger, metrics: NOOPMetricsHandler.instance
 )
 let sender = TransferSender(

@@ -11,7 +11,9 @@ import Glibc
 @Suite("Embedded PostgreSQL cluster", .serialized)
 struct EmbeddedPostgresTests {
     func makeCluster() throws -> EmbeddedPostgres {
-        EmbeddedPostgres(dataDirectory: try RepositoryPaths.makeTemporaryDirectory("telepay-embedded"), binaries: try PostgresServerBinaries.locate(), logger: quietLogger)
+        EmbeddedPostgres(
+            dataDirectory: try RepositoryPaths.makeTemporaryDirectory("telepay-embedded"), binaries: try PostgresServerBinaries.locate(),
+            logger: quietLogger)
     }
 
     func canQuery(_ server: RunningEmbeddedPostgres) async throws -> Bool {
@@ -72,7 +74,8 @@ struct EmbeddedPostgresTests {
         // What a killed TelePay leaves behind: a running server and no process holding the data folder's lock.
         let options = "-c listen_addresses='' -c unix_socket_directories='\(cluster.socketDirectory)'"
         let start = [cluster.binaries.pgCtl, "-D", cluster.clusterDirectory, "-l", cluster.logFile, "-o", options, "-w", "start"]
-        let manual = geteuid() == 0
+        let manual =
+            geteuid() == 0
             ? try await ProcessRunner.run("/usr/sbin/runuser", ["-u", "postgres", "--"] + start, workingDirectory: "/")
             : try await ProcessRunner.run(start[0], Array(start.dropFirst()), workingDirectory: "/")
         try #require(manual.succeeded, "\(manual.output)")

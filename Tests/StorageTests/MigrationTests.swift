@@ -19,7 +19,9 @@ struct MigrationTests {
     func count(_ sql: String, on database: Database) async throws -> Int {
         try await database.withConnection { connection in
             var result = 0
-            for try await (value) in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: quietLogger).decode(Int.self) { result = value }
+            for try await (value) in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: quietLogger).decode(Int.self) {
+                result = value
+            }
             return result
         }
     }
@@ -43,19 +45,19 @@ struct MigrationTests {
     func multiStatementFile() async throws {
         let (_, runner) = try migrations([
             "0001_setup.sql": """
-                -- comment; with a semicolon
-                CREATE TABLE counters (name text PRIMARY KEY, value int NOT NULL);
-                CREATE FUNCTION bump(n text) RETURNS int LANGUAGE plpgsql AS $$
-                DECLARE result int;
-                BEGIN
-                    INSERT INTO counters VALUES (n, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
-                    RETURNING value INTO result;
-                    RETURN result;
-                END;
-                $$;
-                DO $$ BEGIN PERFORM bump('a;b'); PERFORM bump('a;b'); END $$;
-                INSERT INTO counters VALUES ('quote''s;', 7);
-                """,
+            -- comment; with a semicolon
+            CREATE TABLE counters (name text PRIMARY KEY, value int NOT NULL);
+            CREATE FUNCTION bump(n text) RETURNS int LANGUAGE plpgsql AS $$
+            DECLARE result int;
+            BEGIN
+                INSERT INTO counters VALUES (n, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1
+                RETURNING value INTO result;
+                RETURN result;
+            END;
+            $$;
+            DO $$ BEGIN PERFORM bump('a;b'); PERFORM bump('a;b'); END $$;
+            INSERT INTO counters VALUES ('quote''s;', 7);
+            """
         ])
         try await withTestDatabase { database in
             try await runner.apply(on: database)

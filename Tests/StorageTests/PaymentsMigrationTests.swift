@@ -47,7 +47,9 @@ struct PaymentsMigrationTests {
                     "SELECT provider_payment_id, order_id, status, credited_usd::text, actually_paid::text FROM payments",
                     as: (String, Int64?, String, String, String?).self, logger: quietLogger
                 )
-                #expect(payment?.0 == "5077125051" && payment?.1 == 11 && payment?.2 == "finished" && payment?.3 == "10.00" && payment?.4 == "0.004100000000000000")
+                #expect(
+                    payment?.0 == "5077125051" && payment?.1 == 11 && payment?.2 == "finished" && payment?.3 == "10.00"
+                        && payment?.4 == "0.004100000000000000")
                 let orders = try await connection.all(
                     "SELECT status || ' ' || sold || ' ' || received_usd FROM orders ORDER BY id", as: String.self, logger: quietLogger
                 )

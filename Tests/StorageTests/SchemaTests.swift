@@ -21,7 +21,9 @@ struct SchemaTests {
     func scalar(_ sql: String, on database: Database) async throws -> Int {
         try await database.withConnection { connection in
             var result = 0
-            for try await (value) in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: quietLogger).decode(Int.self) { result = value }
+            for try await (value) in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: quietLogger).decode(Int.self) {
+                result = value
+            }
             return result
         }
     }
@@ -50,12 +52,15 @@ struct SchemaTests {
     func tierBounds() async throws {
         try await withMigratedDatabase { database in
             let channel = try await seedChannel(on: database)
-            try await execute("INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 1, 9.99, 30)", on: database)
+            try await execute(
+                "INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 1, 9.99, 30)", on: database)
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 0, 30)", on: database, constraint: "channel_tiers_price_usd_check")
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, -5, 30)", on: database, constraint: "channel_tiers_price_usd_check")
-            try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 10000, 30)", on: database, constraint: "channel_tiers_price_usd_check")
+            try await rejects(
+                "INSERT INTO channel_tiers VALUES (\(channel), 2, 10000, 30)", on: database, constraint: "channel_tiers_price_usd_check")
             try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 5, 0)", on: database, constraint: "channel_tiers_duration_days_check")
-            try await rejects("INSERT INTO channel_tiers VALUES (\(channel), 2, 5, -1)", on: database, constraint: "channel_tiers_duration_days_check")
+            try await rejects(
+                "INSERT INTO channel_tiers VALUES (\(channel), 2, 5, -1)", on: database, constraint: "channel_tiers_duration_days_check")
             #expect(try await scalar("SELECT count(*) FROM channel_tiers", on: database) == 1)
         }
     }
@@ -65,10 +70,16 @@ struct SchemaTests {
         try await withMigratedDatabase { database in
             let channel = try await seedChannel(on: database)
             for position in 1...3 {
-                try await execute("INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), \(position), 5, 30)", on: database)
+                try await execute(
+                    "INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), \(position), 5, 30)", on: database
+                )
             }
-            try await rejects("INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 4, 5, 30)", on: database, constraint: "channel_tiers_position_check")
-            try await rejects("INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 3, 7, 30)", on: database, constraint: "channel_tiers_pkey")
+            try await rejects(
+                "INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 4, 5, 30)", on: database,
+                constraint: "channel_tiers_position_check")
+            try await rejects(
+                "INSERT INTO channel_tiers (channel_id, position, price_usd, duration_days) VALUES (\(channel), 3, 7, 30)", on: database,
+                constraint: "channel_tiers_pkey")
         }
     }
 
@@ -160,7 +171,9 @@ struct SchemaTests {
             _ = try await seedChannel(on: database, closed: -1_001_111_111_111, open: -1_002_222_222_222)
             let tokens = try await database.withConnection { connection in
                 var tokens: [String] = []
-                for try await (token) in try await connection.query("SELECT offer_token FROM channels", logger: quietLogger).decode(String.self) { tokens.append(token) }
+                for try await (token) in try await connection.query("SELECT offer_token FROM channels", logger: quietLogger).decode(String.self) {
+                    tokens.append(token)
+                }
                 return tokens
             }
             #expect(Set(tokens).count == 2)

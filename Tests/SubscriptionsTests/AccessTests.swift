@@ -270,8 +270,9 @@ struct AccessTests {
             world.clock.advance(seconds: 30)
             let second = try await world.access.sweepExpired()
             #expect(second.count == 3 && second.values.allSatisfy { $0 == .removeFailed })
-            #expect(try await world.count("SELECT count(*) FROM subscriptions WHERE channel_id = \(busy) AND removal_attempts > 0") == 6,
-                    "the failed ones wait their back-off; the line moves on")
+            #expect(
+                try await world.count("SELECT count(*) FROM subscriptions WHERE channel_id = \(busy) AND removal_attempts > 0") == 6,
+                "the failed ones wait their back-off; the line moves on")
             #expect(try await world.count("SELECT max(removal_attempts) FROM subscriptions WHERE channel_id = \(busy)") == 1)
         }
     }
@@ -290,11 +291,16 @@ struct AccessTests {
             #expect(try await world.access.sweepExpired().values.map { $0 } == [.channelUnavailable])
             #expect(try await world.subscription(of: anna)?.status == "expired")
             #expect(try await world.subscription(of: SubscriptionWorld.boris)?.status == "active", "a subscription not yet ended is untouched")
-            #expect(try await world.strings("SELECT status || ':' || paused_reason FROM channels WHERE id = \(world.channelID)") == ["paused:bot_rights"])
-            #expect(try await world.strings("SELECT detail FROM access_events WHERE action = 'channel_unavailable'").first?.contains("not enough rights") == true)
+            #expect(
+                try await world.strings("SELECT status || ':' || paused_reason FROM channels WHERE id = \(world.channelID)") == ["paused:bot_rights"])
+            #expect(
+                try await world.strings("SELECT detail FROM access_events WHERE action = 'channel_unavailable'").first?.contains("not enough rights")
+                    == true)
 
             let notice = world.text("access.channel_paused.bot_rights", ["title": "Secret Club", "count": "1"])
-            try await world.eventually("the owner is told") { await world.bot.sentMessages(to: SubscriptionWorld.owner).contains { $0.text == notice } }
+            try await world.eventually("the owner is told") {
+                await world.bot.sentMessages(to: SubscriptionWorld.owner).contains { $0.text == notice }
+            }
             try await world.eventually("the admins are alerted") { !world.alerts.all.isEmpty }
             guard case .channelPaused(let channel, _, let problem, let expired, _) = try #require(world.alerts.all.first) else { return }
             #expect(channel == world.channelID && problem == .botRights && expired == 1)
@@ -306,7 +312,8 @@ struct AccessTests {
             world.clock.advance(days: 60)
             #expect(try await world.access.sweepExpired().values.map { $0 } == [.channelUnavailable], "Boris's end finds the same channel")
             try await world.eventually("the messages went out") {
-                try await world.count("SELECT count(*) FROM jobs WHERE kind IN (\(NotifyUserJob.kind), \(SubscriptionAlertJob.kind)) AND state <> 'completed'") == 0
+                try await world.count(
+                    "SELECT count(*) FROM jobs WHERE kind IN (\(NotifyUserJob.kind), \(SubscriptionAlertJob.kind)) AND state <> 'completed'") == 0
             }
             #expect(await world.bot.sentMessages(to: SubscriptionWorld.owner).filter { $0.text.hasPrefix("⚠️") }.count == 1, "the owner is told once")
             #expect(world.alerts.all.count == 1)
@@ -391,7 +398,8 @@ struct AccessTests {
             // Restricted but in the channel still counts as a member.
             let label = world.text("invite.button")
             try await world.eventually("the second invite arrives") {
-                await world.bot.sentMessages(to: anna).filter { $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true }.count == 2
+                await world.bot.sentMessages(to: anna).filter { $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true }.count
+                    == 2
             }
             try await world.bot.userOpensInviteLink(anna, try #require(await world.url(of: label, for: anna)))
             try await world.eventually("she is back, still restricted") {
@@ -413,7 +421,8 @@ struct AccessTests {
             try await world.eventually("Boris talks to the bot") { await !world.bot.sentMessages(to: boris).isEmpty }
             let unavailable = world.text("purchase.unavailable")
 
-            await world.bot.userSendsCallback(boris, data: CallbackData.buyTier(offerToken: "AAAAAAAAAAAAAAAAAAAAAA", position: 1).encoded, onMessage: 1)
+            await world.bot.userSendsCallback(
+                boris, data: CallbackData.buyTier(offerToken: "AAAAAAAAAAAAAAAAAAAAAA", position: 1).encoded, onMessage: 1)
             try await world.eventually("a guessed token is unavailable") { await world.messages(to: boris, containing: unavailable).count == 1 }
             await world.bot.userSendsCallback(boris, data: "v1:buy:\(world.channelID):1", onMessage: 1)
             await world.bot.userSendsCallback(boris, data: CallbackData.renew(channelID: world.channelID).encoded, onMessage: 1)
@@ -439,9 +448,12 @@ struct AccessTests {
         #expect(TelegramChannelAccess.classify(.network(description: "timed out")) == .transient)
         #expect(TelegramChannelAccess.classify(.unauthorized) == .transient)
         #expect(TelegramChannelAccess.classify(.chatNotFound) == .channel(.botRemoved))
-        #expect(TelegramChannelAccess.classify(.forbidden(description: "Forbidden: bot is not a member of the channel chat")) == .channel(.botRemoved))
+        #expect(
+            TelegramChannelAccess.classify(.forbidden(description: "Forbidden: bot is not a member of the channel chat")) == .channel(.botRemoved))
         #expect(TelegramChannelAccess.classify(.forbidden(description: "Forbidden: bot was kicked from the channel chat")) == .channel(.botRemoved))
-        #expect(TelegramChannelAccess.classify(.badRequest(description: "Bad Request: not enough rights to restrict/unrestrict chat member")) == .channel(.botRights))
+        #expect(
+            TelegramChannelAccess.classify(.badRequest(description: "Bad Request: not enough rights to restrict/unrestrict chat member"))
+                == .channel(.botRights))
         #expect(TelegramChannelAccess.classify(.badRequest(description: "Bad Request: CHAT_ADMIN_REQUIRED")) == .channel(.botRights))
         #expect(TelegramChannelAccess.classify(.badRequest(description: "Bad Request: user not found")) == .user)
         #expect(TelegramChannelAccess.classify(.badRequest(description: "Bad Request: HIDE_REQUESTER_MISSING")) == .user)

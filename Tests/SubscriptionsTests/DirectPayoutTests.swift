@@ -53,14 +53,16 @@ struct DirectPayoutWorld {
         )
         try await sender.start()
         let payouts = PayoutService(
-            database: world.database, queue: world.queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc), settlement: .ether, logger: quietLogger
+            database: world.database, queue: world.queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc), settlement: .ether,
+            logger: quietLogger
         )
         return DirectPayoutWorld(world: world, chain: chain, sender: sender, payouts: payouts, hotWallet: key.address, ownerWallet: ownerWallet)
     }
 
     /// The ledger's balance of `account` in ETH (for the owner, when the account is an owner's).
     func ledgerETH(_ account: LedgerAccount) async throws -> Decimal {
-        let text = try await world.strings("SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE asset = 'ETH' AND account = \(account.rawValue)")
+        let text = try await world.strings(
+            "SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE asset = 'ETH' AND account = \(account.rawValue)")
         return Decimal(string: text.first ?? "0") ?? -1
     }
 }
@@ -105,7 +107,9 @@ struct DirectPayoutTests {
         }
     }
 
-    @Test("a payout whose transfer cannot be sent (an empty hot wallet) fails without moving money: the share is pending again and the admins are alerted")
+    @Test(
+        "a payout whose transfer cannot be sent (an empty hot wallet) fails without moving money: the share is pending again and the admins are alerted"
+    )
     func failedTransferReturnsTheShare() async throws {
         try await withSubscriptionWorld { world in
             let payout = try await DirectPayoutWorld.make(world, gasEther: "0", settles: false)

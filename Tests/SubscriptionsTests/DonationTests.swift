@@ -30,7 +30,9 @@ extension SubscriptionWorld {
 
 @Suite("Donations, end to end (fake Bot API, fake NOWPayments, real PostgreSQL)")
 struct DonationTests {
-    @Test("the donation link opens a keypad in the donor's private chat that refuses every bad input with its reason, then an invoice; paid, it is a donation: no subscription, no invite, ledger balanced, owner told, donor thanked")
+    @Test(
+        "the donation link opens a keypad in the donor's private chat that refuses every bad input with its reason, then an invoice; paid, it is a donation: no subscription, no invite, ledger balanced, owner told, donor thanked"
+    )
     func donationFromTheChannelButton() async throws {
         try await withSubscriptionWorld { world in
             let anna = SubscriptionWorld.anna
@@ -73,14 +75,19 @@ struct DonationTests {
             await world.bot.userSendsCallback(anna, data: CallbackData.donationKey(.d9).encoded, onMessage: keypadMessage + 1000)
             try await world.bot.userTapsButton(anna, label: world.text("donation.button.confirm"))
             try await world.eventually("the invoice replaces the keypad") {
-                await world.bot.sentMessages(to: anna).contains { $0.text == world.text("donation.invoice", ["title": "Secret Club", "amount": "12.50"]) }
+                await world.bot.sentMessages(to: anna).contains {
+                    $0.text == world.text("donation.invoice", ["title": "Secret Club", "amount": "12.50"])
+                }
             }
             let invoice = try #require(try await world.newestInvoice(of: anna))
             #expect(invoice.priceAmount == "12.5")
             #expect(invoice.priceCurrency == "usd")
             #expect(await world.url(of: world.text("purchase.pay_button"), for: anna) == "https://nowpayments.io/payment/?iid=\(invoice.id)")
             let orderID = try #require(invoice.orderID)
-            #expect(try await world.strings("SELECT kind || ' ' || price_usd::text || ' ' || coalesce(tier_position::text, '-') FROM orders") == ["donation 12.50 -"])
+            #expect(
+                try await world.strings("SELECT kind || ' ' || price_usd::text || ' ' || coalesce(tier_position::text, '-') FROM orders") == [
+                    "donation 12.50 -"
+                ])
 
             try await world.pay(invoice)
             try await world.waitForOrder(orderID, "paid")
@@ -89,11 +96,15 @@ struct DonationTests {
             #expect(try await world.purchases.order(publicID: orderID)?.kind == .donation, "the return page thanks instead of promising an invite")
             #expect(try await world.count("SELECT count(*)::int FROM jobs WHERE kind = \(DeliverInviteJob.kind)") == 0, "no invite")
             #expect(await world.url(of: world.text("invite.button"), for: anna) == nil)
-            #expect(try await world.ledger(ofOrder: orderID) == [
-                "receipt provider_clearing:12.50", "receipt buyer_credit:-12.50",
-                "sale buyer_credit:12.50", "sale platform_fee:-0.38", "sale owner_payable:-12.12",
-            ])
-            #expect(try await world.strings("SELECT sum(amount)::text FROM ledger_entries WHERE order_id IS NOT NULL GROUP BY asset") .allSatisfy { Decimal(string: $0) == 0 })
+            #expect(
+                try await world.ledger(ofOrder: orderID) == [
+                    "receipt provider_clearing:12.50", "receipt buyer_credit:-12.50",
+                    "sale buyer_credit:12.50", "sale platform_fee:-0.38", "sale owner_payable:-12.12",
+                ])
+            #expect(
+                try await world.strings("SELECT sum(amount)::text FROM ledger_entries WHERE order_id IS NOT NULL GROUP BY asset").allSatisfy {
+                    Decimal(string: $0) == 0
+                })
             #expect(await world.ownerHeard("💝 Donation to <b>Secret Club</b>: $12.50"))
             #expect(await world.ownerHeard("Your share: $12.12"))
             #expect(await world.ownerHeard("<a href=\"tg://user?id=\(anna)\">Anna</a>"), "the donor as a mention")
@@ -110,7 +121,9 @@ struct DonationTests {
             _ = try #require(try await donations.open(token: world.offerToken, userID: anna, chatID: anna))
             try await donations.attach(userID: anna, messageID: 77)
             for key in [DonationKey.d2, .d0] {
-                guard case .updated(_, nil) = try await donations.press(key, userID: anna, messageID: 77) else { Issue.record("\(key) refused"); return }
+                guard case .updated(_, nil) = try await donations.press(key, userID: anna, messageID: 77) else {
+                    Issue.record("\(key) refused"); return
+                }
             }
             guard case .confirmed(.invoice, let amount) = try await donations.press(.confirm, userID: anna, messageID: 77) else {
                 Issue.record("no invoice")
@@ -124,14 +137,17 @@ struct DonationTests {
             try await world.deliver(try await world.provider.setStatus(payment, "refunded"))
             try await world.waitForOrder(invoice.orderID!, "refunded")
             try await world.settled()
-            #expect(try await world.ledger(ofOrder: invoice.orderID!) == [
-                "receipt provider_clearing:20.00", "receipt buyer_credit:-20.00",
-                "sale buyer_credit:20.00", "sale platform_fee:-0.60", "sale owner_payable:-19.40",
-                "reversal provider_clearing:-20.00", "reversal buyer_credit:20.00",
-                "reversal buyer_credit:-20.00", "reversal platform_fee:0.60", "reversal owner_payable:19.40",
-            ])
+            #expect(
+                try await world.ledger(ofOrder: invoice.orderID!) == [
+                    "receipt provider_clearing:20.00", "receipt buyer_credit:-20.00",
+                    "sale buyer_credit:20.00", "sale platform_fee:-0.60", "sale owner_payable:-19.40",
+                    "reversal provider_clearing:-20.00", "reversal buyer_credit:20.00",
+                    "reversal buyer_credit:-20.00", "reversal platform_fee:0.60", "reversal owner_payable:19.40",
+                ])
             #expect(try await world.subscription(of: anna) == nil)
-            #expect(await !world.messages(to: anna, containing: world.text("donation.refunded_after_sale", ["title": "Secret Club", "amount": "20.00"])).isEmpty)
+            #expect(
+                await !world.messages(to: anna, containing: world.text("donation.refunded_after_sale", ["title": "Secret Club", "amount": "20.00"]))
+                    .isEmpty)
             #expect(await world.ownerHeard("↩️ A donation of $20.00 to <b>Secret Club</b>"))
         }
     }

@@ -26,7 +26,9 @@ final class RecordedPayoutEvents: PayoutEvents {
     private let events = Mutex<[String]>([])
     var all: [String] { events.withLock { $0 } }
     func payoutSent(_ payout: Payout) async { events.withLock { $0.append("sent \(payout.id)") } }
-    func payoutArrived(_ payout: Payout) async { events.withLock { $0.append("arrived \(payout.id) \(payout.amountTo.map(DecimalText.plain) ?? "-")") } }
+    func payoutArrived(_ payout: Payout) async {
+        events.withLock { $0.append("arrived \(payout.id) \(payout.amountTo.map(DecimalText.plain) ?? "-")") }
+    }
     func payoutFailed(_ payout: Payout, reason: String) async { events.withLock { $0.append("failed \(payout.id) fixable=\(payout.ownerFixable)") } }
 }
 
@@ -88,13 +90,16 @@ struct ExchangePayoutWorld {
             let orders = ExchangeOrderService(database: world.database, api: api, alerts: alerts, logger: quietLogger)
             let payouts = PayoutService(
                 database: world.database, queue: world.queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc), settlement: .ether,
-                exchange: PayoutExchange(orders: orders, api: api, refundAddress: key.address.checksummed, verifyingAlertAfter: verifyingAlertAfter, minimumLifetime: .zero),
+                exchange: PayoutExchange(
+                    orders: orders, api: api, refundAddress: key.address.checksummed, verifyingAlertAfter: verifyingAlertAfter, minimumLifetime: .zero
+                ),
                 events: events, logger: quietLogger
             )
-            return try await body(ExchangePayoutWorld(
-                world: world, chain: chain, sender: sender, payouts: payouts, exchange: fake, exchangeAlerts: alerts, events: events,
-                hotWallet: key.address, ownerWallet: ownerWallet, usdc: usdc, gasMoney: gasMoney
-            ))
+            return try await body(
+                ExchangePayoutWorld(
+                    world: world, chain: chain, sender: sender, payouts: payouts, exchange: fake, exchangeAlerts: alerts, events: events,
+                    hotWallet: key.address, ownerWallet: ownerWallet, usdc: usdc, gasMoney: gasMoney
+                ))
         }
     }
 
@@ -122,7 +127,8 @@ struct ExchangePayoutWorld {
     }
 
     func ledger(_ account: LedgerAccount) async throws -> Decimal {
-        let text = try await world.strings("SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE asset = 'ETH' AND account = \(account.rawValue)")
+        let text = try await world.strings(
+            "SELECT coalesce(sum(amount), 0)::text FROM ledger_entries WHERE asset = 'ETH' AND account = \(account.rawValue)")
         return Decimal(string: text.first ?? "0") ?? -1
     }
 
@@ -130,7 +136,8 @@ struct ExchangePayoutWorld {
     /// pending + in flight + paid out, and the balances table equals the entries; the hot wallet on the chain
     /// holds what the ledger says plus the test's gas money.
     func expectBooksMatch(sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let unbalanced = try await world.strings("SELECT transaction_id::text FROM ledger_entries GROUP BY transaction_id, asset HAVING sum(amount) <> 0")
+        let unbalanced = try await world.strings(
+            "SELECT transaction_id::text FROM ledger_entries GROUP BY transaction_id, asset HAVING sum(amount) <> 0")
         #expect(unbalanced.isEmpty, sourceLocation: sourceLocation)
         let broken = try await world.strings(
             """
@@ -147,7 +154,8 @@ struct ExchangePayoutWorld {
         #expect(broken.isEmpty, "owner balances disagree with the ledger", sourceLocation: sourceLocation)
         let onChain = try await chain.rpc.balance(of: hotWallet, at: .latest)
         let expected = try await ledger(.hotWallet) + (Decimal(string: gasMoney.description) ?? 0)
-        #expect(onChain.description == DecimalText.plain(expected), "chain \(onChain), ledger + gas money \(expected)", sourceLocation: sourceLocation)
+        #expect(
+            onChain.description == DecimalText.plain(expected), "chain \(onChain), ledger + gas money \(expected)", sourceLocation: sourceLocation)
     }
 }
 
@@ -156,7 +164,9 @@ struct ExchangePayoutTests {
     /// The owner's share of one $10 sale settled as 0.0040590 ETH with the 3 % fee: 0.00393723 ETH.
     static let share = Decimal(string: "3937230000000000")!
 
-    @Test("a share below ChangeNOW's minimum is carried over; three sales are paid as one exchange funded with exactly its amount, the owner's wallet gets USDC on the chain, gas is booked and the books match the chain")
+    @Test(
+        "a share below ChangeNOW's minimum is carried over; three sales are paid as one exchange funded with exactly its amount, the owner's wallet gets USDC on the chain, gas is booked and the books match the chain"
+    )
     func paidThroughTheExchange() async throws {
         try await withSubscriptionWorld { world in
             try await ExchangePayoutWorld.with(world) { payout in
@@ -176,15 +186,20 @@ struct ExchangePayoutTests {
                 #expect(exchange.payoutAddress == payout.ownerWallet.checksummed && exchange.refundAddress == payout.hotWallet.checksummed)
                 let amountTo = try #require(exchange.amountTo)
                 let received = try await payout.chain.rpc.tokenBalance(token: payout.usdc, owner: payout.ownerWallet)
-                #expect(received == (try TokenUnits.baseUnits(fromDecimal: "\(amountTo)", decimals: 6)), "the owner's wallet holds the exchange's amountTo")
-                #expect(try await world.strings("SELECT amount_to::text || ' ' || (payout_hash = \(exchange.payoutHash)) || ' ' || (gas_units > 0) FROM payouts")
-                    == ["\(DecimalText.plain(amountTo)) true true"])
+                #expect(
+                    received == (try TokenUnits.baseUnits(fromDecimal: "\(amountTo)", decimals: 6)),
+                    "the owner's wallet holds the exchange's amountTo")
+                #expect(
+                    try await world.strings(
+                        "SELECT amount_to::text || ' ' || (payout_hash = \(exchange.payoutHash)) || ' ' || (gas_units > 0) FROM payouts")
+                        == ["\(DecimalText.plain(amountTo)) true true"])
                 #expect(try await payout.ledger(.ownerInFlight) == 0)
                 #expect(try await payout.ledger(.ownerPayable) == 0)
                 #expect(try await payout.ledger(.exchangeClearing) == 0)
                 #expect(try await payout.ledger(.networkFees) > 0, "the funding transfer's gas is the platform's network fee")
-                #expect(try await world.strings("SELECT earned::text || '=' || paid_out::text FROM owner_balances WHERE asset = 'ETH'")
-                    == ["11811690000000000=11811690000000000"])
+                #expect(
+                    try await world.strings("SELECT earned::text || '=' || paid_out::text FROM owner_balances WHERE asset = 'ETH'")
+                        == ["11811690000000000=11811690000000000"])
                 #expect(payout.events.all.count == 2 && payout.events.all.last?.hasPrefix("arrived") == true)
                 try await payout.expectBooksMatch()
                 // The owner hears both, in their coin, with a link to the transaction that paid them.
@@ -201,7 +216,9 @@ struct ExchangePayoutTests {
         }
     }
 
-    @Test("a refunded exchange: the deposit returns to the hot wallet on the chain, the amount is pending again, admins are alerted, nothing is re-planned until an operator releases it, and then it is paid")
+    @Test(
+        "a refunded exchange: the deposit returns to the hot wallet on the chain, the amount is pending again, admins are alerted, nothing is re-planned until an operator releases it, and then it is paid"
+    )
     func refundedExchange() async throws {
         try await withSubscriptionWorld { world in
             try await ExchangePayoutWorld.with(world) { payout in
@@ -220,8 +237,12 @@ struct ExchangePayoutTests {
                 #expect(try await payout.payouts.runPass().planned == 0, "not planned again on its own")
 
                 let id = try #require(Int64(try await world.strings("SELECT id::text FROM payouts").first ?? ""))
-                guard case .released = try await payout.payouts.desk.release(payoutID: id) else { throw SubscriptionWorld.WorldError.timedOut("release") }
-                guard case .refused = try await payout.payouts.desk.release(payoutID: id) else { throw SubscriptionWorld.WorldError.timedOut("a second release is refused") }
+                guard case .released = try await payout.payouts.desk.release(payoutID: id) else {
+                    throw SubscriptionWorld.WorldError.timedOut("release")
+                }
+                guard case .refused = try await payout.payouts.desk.release(payoutID: id) else {
+                    throw SubscriptionWorld.WorldError.timedOut("a second release is refused")
+                }
                 try await payout.drive("paid after release") { try await payout.payoutStates() == ["failed", "paid"] }
                 #expect(await payout.exchange.exchanges().count == 2)
                 try await payout.expectBooksMatch()
@@ -242,7 +263,9 @@ struct ExchangePayoutTests {
                     world.alerts.all.contains { if case .payoutFailed = $0 { true } else { false } }
                 }
                 let id = try #require(Int64(try await world.strings("SELECT id::text FROM payouts").first ?? ""))
-                guard case .refused = try await payout.payouts.desk.release(payoutID: id) else { throw SubscriptionWorld.WorldError.timedOut("refused") }
+                guard case .refused = try await payout.payouts.desk.release(payoutID: id) else {
+                    throw SubscriptionWorld.WorldError.timedOut("refused")
+                }
                 #expect(try await payout.payouts.runPass().planned == 0)
                 try await payout.expectBooksMatch()
             }
@@ -266,7 +289,8 @@ struct ExchangePayoutTests {
                 }
                 #expect(try await payout.payouts.runPass().planned == 0, "the same wallet is not tried again")
                 try await world.database.withConnection { connection in
-                    try await connection.run("UPDATE channel_payout_settings SET wallet_address = \(payout.ownerWallet.checksummed)", logger: quietLogger)
+                    try await connection.run(
+                        "UPDATE channel_payout_settings SET wallet_address = \(payout.ownerWallet.checksummed)", logger: quietLogger)
                 }
                 try await payout.drive("paid to the new wallet") { try await payout.payoutStates() == ["failed", "paid"] }
                 #expect(try await payout.chain.rpc.tokenBalance(token: payout.usdc, owner: payout.ownerWallet) > 0)
@@ -275,11 +299,15 @@ struct ExchangePayoutTests {
         }
     }
 
-    @Test("429s, gateway errors and timeouts on every call and a create whose answer was lost: retried until paid, and only one exchange is ever funded")
+    @Test(
+        "429s, gateway errors and timeouts on every call and a create whose answer was lost: retried until paid, and only one exchange is ever funded"
+    )
     func flakyExchange() async throws {
         try await withSubscriptionWorld { world in
             try await ExchangePayoutWorld.with(world, timeout: .seconds(2)) { payout in
-                for path in ["/v2/exchange/min-amount", "/v2/validate/address", "/v2/exchange/estimated-amount", "/v2/exchange", "/v2/exchange/by-id"] {
+                for path in [
+                    "/v2/exchange/min-amount", "/v2/validate/address", "/v2/exchange/estimated-amount", "/v2/exchange", "/v2/exchange/by-id",
+                ] {
                     await payout.exchange.failNext(path, status: .tooManyRequests)
                     await payout.exchange.failNext(path, status: .badGateway, code: "gateway")
                     await payout.exchange.delayNext(path, by: .seconds(3))
@@ -301,7 +329,9 @@ struct ExchangePayoutTests {
         }
     }
 
-    @Test("a price that moved under the minimum (out_of_range at the estimate) is not a failure: the amount is pending again, nobody is alerted, and it is paid on a later pass")
+    @Test(
+        "a price that moved under the minimum (out_of_range at the estimate) is not a failure: the amount is pending again, nobody is alerted, and it is paid on a later pass"
+    )
     func outOfRangeIsCarriedOver() async throws {
         try await withSubscriptionWorld { world in
             try await ExchangePayoutWorld.with(world) { payout in
@@ -310,7 +340,9 @@ struct ExchangePayoutTests {
                 let first = try await payout.payouts.runPass()
                 #expect(first.planned == 1 && first.failed == 1)
                 #expect(try await payout.ledger(.ownerPayable) == -3 * Self.share, "the amount is pending again")
-                #expect(try await world.strings("SELECT (released_at IS NOT NULL)::text FROM payouts") == ["true"], "released at once: the next pass may plan it")
+                #expect(
+                    try await world.strings("SELECT (released_at IS NOT NULL)::text FROM payouts") == ["true"],
+                    "released at once: the next pass may plan it")
                 try await payout.drive("paid") { try await payout.payoutStates() == ["failed", "paid"] }
                 try await world.settled()
                 #expect(!world.alerts.all.contains { if case .payoutFailed = $0 { true } else { false } }, "not an admin's problem")

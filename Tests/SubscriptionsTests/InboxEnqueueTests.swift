@@ -15,9 +15,10 @@ struct InboxEnqueueTests {
                 provider: "nowpayments", paymentID: "5077125051", status: .finished, orderID: "tp-abcdefghijklmnopqrstuv",
                 invoiceID: nil, signatureVariant: "recursive", payload: "{}"
             )
-            let inboxID = try #require(try await database.withConnection { connection in
-                try await PaymentInboxStore.record(notification, on: connection, logger: quietLogger)
-            })
+            let inboxID = try #require(
+                try await database.withConnection { connection in
+                    try await PaymentInboxStore.record(notification, on: connection, logger: quietLogger)
+                })
             let duplicate = try await database.withConnection { connection in
                 try await PaymentInboxStore.record(notification, on: connection, logger: quietLogger)
             }

@@ -31,7 +31,8 @@ struct LedgerCheckpointTests {
                             try await database.withTransaction { connection in
                                 try await LedgerStore.book(
                                     .receipt, key: "checkpoint-test:\(writer):\(index)", orderID: nil, paymentID: nil,
-                                    entries: LedgerBookings.receipt(usd, inReview: index % 7 == 0) + LedgerBookings.settlement(wei, asset: "ETH", inReview: false),
+                                    entries: LedgerBookings.receipt(usd, inReview: index % 7 == 0)
+                                        + LedgerBookings.settlement(wei, asset: "ETH", inReview: false),
                                     on: connection, logger: quietLogger
                                 )
                             }

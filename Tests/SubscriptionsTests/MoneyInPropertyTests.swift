@@ -68,8 +68,9 @@ struct MoneyInPropertyTests {
         return steps
     }
 
-    @Test("ledger sums to zero per transaction, order and overall; no sale without covering money; granted days equal days paid for",
-          arguments: [UInt64(0x5EED_0001), 0x5EED_0002, 0x5EED_0003])
+    @Test(
+        "ledger sums to zero per transaction, order and overall; no sale without covering money; granted days equal days paid for",
+        arguments: [UInt64(0x5EED_0001), 0x5EED_0002, 0x5EED_0003])
     func invariants(seed: UInt64) async throws {
         var settings = SubscriptionSettings(publicURL: URL(string: "https://telepay.example")!)
         settings.partialPaymentTolerancePercent = 2
@@ -80,12 +81,13 @@ struct MoneyInPropertyTests {
             for index in 0..<10 {
                 let position = Int.random(in: 1...2, using: &random)
                 _ = try await world.purchases.buy(userID: users[index % 2], channelID: world.channelID, position: position)
-                let row = try #require(try await world.database.withConnection { connection in
-                    try await connection.first(
-                        "SELECT id, public_id, invoice_id, price_usd::text, duration_days FROM orders ORDER BY id DESC LIMIT 1",
-                        as: (Int64, String, String, String, Int32).self, logger: quietLogger
-                    )
-                })
+                let row = try #require(
+                    try await world.database.withConnection { connection in
+                        try await connection.first(
+                            "SELECT id, public_id, invoice_id, price_usd::text, duration_days FROM orders ORDER BY id DESC LIMIT 1",
+                            as: (Int64, String, String, String, Int32).self, logger: quietLogger
+                        )
+                    })
                 orders.append(OrderRow(id: row.0, publicID: row.1, invoiceID: row.2, price: Decimal(string: row.3)!, days: Int(row.4)))
             }
             let stamp = ISO8601DateFormatter().string(from: world.clock.now())
@@ -123,15 +125,18 @@ struct MoneyInPropertyTests {
     static func checkInvariants(_ world: SubscriptionWorld, tolerance: Decimal, startedAt: Date) async throws {
         try await world.database.withConnection { connection in
             let unbalanced = try await connection.all(
-                "SELECT transaction_id FROM ledger_entries GROUP BY transaction_id, asset HAVING sum(amount) <> 0", as: Int64.self, logger: quietLogger
+                "SELECT transaction_id FROM ledger_entries GROUP BY transaction_id, asset HAVING sum(amount) <> 0", as: Int64.self,
+                logger: quietLogger
             )
             #expect(unbalanced.isEmpty, "unbalanced transactions: \(unbalanced)")
             let perOrder = try await connection.all(
-                "SELECT order_id FROM ledger_entries WHERE order_id IS NOT NULL GROUP BY order_id HAVING sum(amount) <> 0", as: Int64.self, logger: quietLogger
+                "SELECT order_id FROM ledger_entries WHERE order_id IS NOT NULL GROUP BY order_id HAVING sum(amount) <> 0", as: Int64.self,
+                logger: quietLogger
             )
             #expect(perOrder.isEmpty, "orders whose entries do not sum to zero: \(perOrder)")
-            #expect(try await connection.first("SELECT coalesce(sum(amount), 0)::text FROM ledger_entries", as: String.self, logger: quietLogger)
-                .flatMap { Decimal(string: $0) } == 0)
+            #expect(
+                try await connection.first("SELECT coalesce(sum(amount), 0)::text FROM ledger_entries", as: String.self, logger: quietLogger)
+                    .flatMap { Decimal(string: $0) } == 0)
 
             // Each payment's money in the ledger is exactly what it credited, in the account its review state says.
             let payments = try await connection.all(
@@ -172,17 +177,24 @@ struct MoneyInPropertyTests {
             var daysPaid: [Int64: Int] = [:]
             for (id, status, sold, receivedText, priceText, user, days, creditedText, openSales, owedText, heldUnits, settledUnits) in rows {
                 // Settled wei of a sold order is all split into fee and owner share; an unsold order holds all of it.
-                #expect(Decimal(string: heldUnits) == (sold ? 0 : Decimal(string: settledUnits)), "order \(id): holds \(heldUnits) wei of \(settledUnits) settled")
+                #expect(
+                    Decimal(string: heldUnits) == (sold ? 0 : Decimal(string: settledUnits)),
+                    "order \(id): holds \(heldUnits) wei of \(settledUnits) settled")
                 let received = Decimal(string: receivedText)!
                 let price = Decimal(string: priceText)!
                 let owed = Decimal(string: owedText)!
-                #expect(received == Decimal(string: creditedText)!, "order \(id): received \(received) is not what its payments credited \(creditedText)")
-                #expect(sold == OrderRules.covers(received: received, price: price, tolerancePercent: tolerance), "order \(id): sold \(sold) with \(received) of \(price)")
+                #expect(
+                    received == Decimal(string: creditedText)!, "order \(id): received \(received) is not what its payments credited \(creditedText)")
+                #expect(
+                    sold == OrderRules.covers(received: received, price: price, tolerancePercent: tolerance),
+                    "order \(id): sold \(sold) with \(received) of \(price)")
                 #expect(sold == (status == OrderStatus.paid.rawValue), "order \(id): sold \(sold) but \(status)")
                 #expect(Int(openSales) == (sold ? 1 : 0), "order \(id): \(openSales) open sales")
                 if sold {
                     let consumed = received - owed
-                    #expect(consumed <= price && OrderRules.covers(received: consumed, price: price, tolerancePercent: tolerance), "order \(id): consumed \(consumed)")
+                    #expect(
+                        consumed <= price && OrderRules.covers(received: consumed, price: price, tolerancePercent: tolerance),
+                        "order \(id): consumed \(consumed)")
                 } else {
                     #expect(owed == received, "order \(id): owes \(owed) of \(received) received and undelivered")
                 }

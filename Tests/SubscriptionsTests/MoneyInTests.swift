@@ -1,6 +1,6 @@
-import Channels
 import BigInt
 import Bot
+import Channels
 import Ethereum
 import Foundation
 import Jobs
@@ -79,27 +79,30 @@ struct MoneyInTests {
             #expect(try await world.count("SELECT count(*) FROM payments WHERE order_id IS NOT NULL") == 2)
             let subscription = try #require(try await world.subscription(of: anna))
             #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now()) - 30 * 86_400) < 1)
-            #expect(try await world.ledger(ofOrder: orderID) == [
-                "receipt provider_clearing:5.00", "receipt buyer_credit:-5.00",
-                "receipt provider_clearing:5.00", "receipt buyer_credit:-5.00",
-                "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
-            ])
+            #expect(
+                try await world.ledger(ofOrder: orderID) == [
+                    "receipt provider_clearing:5.00", "receipt buyer_credit:-5.00",
+                    "receipt provider_clearing:5.00", "receipt buyer_credit:-5.00",
+                    "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
+                ])
 
             // Another re-deposit after the sale: no second order, no second period; owed to the buyer and alerted.
             try await world.deliver(try await world.provider.reDeposit(parentID: payment, actuallyPaid: Decimal(string: "0.001")!))
             try await world.settled()
             #expect(try await world.orders(of: anna) == ["paid"])
             #expect(abs(try #require(try await world.subscription(of: anna)).expiresAt.timeIntervalSince(world.clock.now()) - 30 * 86_400) < 1)
-            #expect(try await world.strings(
-                "SELECT (-sum(amount))::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND account = 'buyer_credit'"
-            ) == ["2.50"])
+            #expect(
+                try await world.strings(
+                    "SELECT (-sum(amount))::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND account = 'buyer_credit'"
+                ) == ["2.50"])
             try await world.eventually("the admins hear of the excess") {
                 world.alerts.all.contains { if case .overpaid(orderID, _, "2.50") = $0 { true } else { false } }
             }
             #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD'") == ["0.00"])
             let summary = try await world.database.withConnection { try await LedgerStore.summary(on: $0, logger: quietLogger) }
             #expect(summary.ordersOwingBuyers == 1 && summary.owedToBuyersUSD == Decimal(string: "2.5"), "telepay ledger shows what is owed")
-            #expect(summary.owners.contains { $0.ownerUserID == SubscriptionWorld.owner && $0.asset == "USD" && $0.pending == Decimal(string: "9.7") })
+            #expect(
+                summary.owners.contains { $0.ownerUserID == SubscriptionWorld.owner && $0.asset == "USD" && $0.pending == Decimal(string: "9.7") })
         }
     }
 
@@ -110,10 +113,11 @@ struct MoneyInTests {
             let payment = try await world.provider.startPayment(invoiceID: invoice.id, payAmount: 1)
             try await world.deliver(try await world.provider.setStatus(payment, "finished", actuallyPaid: Decimal(string: "0.985")!))
             try await world.waitForOrder(invoice.orderID!, "paid")
-            #expect(try await world.ledger(ofOrder: invoice.orderID!) == [
-                "receipt provider_clearing:9.85", "receipt buyer_credit:-9.85",
-                "sale buyer_credit:9.85", "sale payment_variance:0.15", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
-            ])
+            #expect(
+                try await world.ledger(ofOrder: invoice.orderID!) == [
+                    "receipt provider_clearing:9.85", "receipt buyer_credit:-9.85",
+                    "sale buyer_credit:9.85", "sale payment_variance:0.15", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
+                ])
             #expect(try await world.strings("SELECT value_usd::text || '/' || actually_paid::text FROM payments") == ["9.85/0.985"])
         }
     }
@@ -175,7 +179,9 @@ struct MoneyInTests {
         }
     }
 
-    @Test("a refund after the grant reverses the bookings, takes the access back, and tells the buyer, the owner and (when already paid out) the admins")
+    @Test(
+        "a refund after the grant reverses the bookings, takes the access back, and tells the buyer, the owner and (when already paid out) the admins"
+    )
     func refundAfterGrant() async throws {
         try await withSubscriptionWorld { world in
             let anna = SubscriptionWorld.anna
@@ -186,9 +192,11 @@ struct MoneyInTests {
             try await world.settled()
             // The owner's share was paid out meanwhile (as the payout engine will book it).
             try await world.database.withTransaction { connection in
-                let id = try #require(try await connection.first(
-                    "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('payout', 'test-payout') RETURNING id", as: Int64.self, logger: quietLogger
-                ))
+                let id = try #require(
+                    try await connection.first(
+                        "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('payout', 'test-payout') RETURNING id", as: Int64.self,
+                        logger: quietLogger
+                    ))
                 try await connection.run(
                     """
                     INSERT INTO ledger_entries (transaction_id, account, owner_user_id, channel_id, asset, amount) VALUES
@@ -202,13 +210,16 @@ struct MoneyInTests {
             try await world.deliver(try await world.provider.setStatus(payment, "refunded"))
             try await world.waitForOrder(orderID, "refunded")
             try await world.settled()
-            #expect(try await world.ledger(ofOrder: orderID) == [
-                "receipt provider_clearing:10.00", "receipt buyer_credit:-10.00",
-                "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
-                "reversal provider_clearing:-10.00", "reversal buyer_credit:10.00",
-                "reversal buyer_credit:-10.00", "reversal platform_fee:0.30", "reversal owner_payable:9.70",
-            ])
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND order_id IS NOT NULL") == ["0.00"])
+            #expect(
+                try await world.ledger(ofOrder: orderID) == [
+                    "receipt provider_clearing:10.00", "receipt buyer_credit:-10.00",
+                    "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
+                    "reversal provider_clearing:-10.00", "reversal buyer_credit:10.00",
+                    "reversal buyer_credit:-10.00", "reversal platform_fee:0.30", "reversal owner_payable:9.70",
+                ])
+            #expect(
+                try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' AND order_id IS NOT NULL")
+                    == ["0.00"])
             // Nothing else covers the time: the subscription ends now and the sweep removes her.
             let subscription = try #require(try await world.subscription(of: anna))
             #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now())) < 1)
@@ -216,7 +227,8 @@ struct MoneyInTests {
             #expect(try await world.subscription(of: anna)?.status == "expired")
             #expect(await !world.messages(to: anna, containing: world.text("payment.refunded_after_access", ["title": "Secret Club"])).isEmpty)
             #expect(await world.ownerHeard("↩️ A payment of $10.00 in <b>Secret Club</b>"))
-            #expect(world.alerts.all.contains { if case .ownerBalanceNegative(SubscriptionWorld.owner, "9.70", orderID) = $0 { true } else { false } })
+            #expect(
+                world.alerts.all.contains { if case .ownerBalanceNegative(SubscriptionWorld.owner, "9.70", orderID) = $0 { true } else { false } })
         }
     }
 
@@ -246,15 +258,17 @@ struct MoneyInTests {
             let payment = try await world.provider.startPayment(invoiceID: invoice.id, payAmount: 1)
             try await world.deliver(try await world.provider.setStatus(payment, "partially_paid", actuallyPaid: Decimal(string: "0.5")!))
             try await world.waitForOrder(invoice.orderID!, "partially_paid")
-            let receipt = try await world.deliver(try await world.provider.setStatus(payment, "partially_paid", actuallyPaid: Decimal(string: "0.99")!))
+            let receipt = try await world.deliver(
+                try await world.provider.setStatus(payment, "partially_paid", actuallyPaid: Decimal(string: "0.99")!))
             guard case .stored = receipt else { Issue.record("the top-up was taken for a duplicate: \(receipt)"); return }
             try await world.waitForOrder(invoice.orderID!, "paid")
             try await world.settled()
-            #expect(try await world.ledger(ofOrder: invoice.orderID!) == [
-                "receipt provider_clearing:5.00", "receipt buyer_credit:-5.00",
-                "receipt provider_clearing:4.90", "receipt buyer_credit:-4.90",
-                "sale buyer_credit:9.90", "sale payment_variance:0.10", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
-            ])
+            #expect(
+                try await world.ledger(ofOrder: invoice.orderID!) == [
+                    "receipt provider_clearing:5.00", "receipt buyer_credit:-5.00",
+                    "receipt provider_clearing:4.90", "receipt buyer_credit:-4.90",
+                    "sale buyer_credit:9.90", "sale payment_variance:0.10", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
+                ])
         }
     }
 
@@ -312,7 +326,8 @@ struct MoneyInTests {
             let invoice = try await world.order(anna)
             try await world.database.withTransaction { connection in
                 try await ChannelLifecycle.lockForClosing(id: world.channelID, on: connection, logger: quietLogger)
-                try await ChannelLifecycle.delete(id: world.channelID, ownerUserID: SubscriptionWorld.owner, jobs: world.queue, on: connection, logger: quietLogger)
+                try await ChannelLifecycle.delete(
+                    id: world.channelID, ownerUserID: SubscriptionWorld.owner, jobs: world.queue, on: connection, logger: quietLogger)
             }
             #expect(try await world.orderStatus(invoice.orderID!) == "cancelled")
             try await world.eventually("Anna is told her order was cancelled") {
@@ -322,7 +337,10 @@ struct MoneyInTests {
             try await world.settled()
             #expect(try await world.orderStatus(invoice.orderID!) == "cancelled")
             #expect(try await world.subscription(of: anna) == nil)
-            #expect(try await world.strings("SELECT account FROM ledger_entries WHERE asset = 'USD' ORDER BY id") == ["provider_clearing", "payment_review"])
+            #expect(
+                try await world.strings("SELECT account FROM ledger_entries WHERE asset = 'USD' ORDER BY id") == [
+                    "provider_clearing", "payment_review",
+                ])
             #expect(await !world.messages(to: anna, containing: world.text("payment.held_for_refund", ["title": "Secret Club"])).isEmpty)
             #expect(world.alerts.all.contains { if case .heldForReview = $0 { true } else { false } })
             let summary = try await world.database.withConnection { try await LedgerStore.summary(on: $0, logger: quietLogger) }
@@ -371,7 +389,8 @@ struct MoneyInTests {
 
             try await world.database.withConnection { connection in
                 try await connection.run(
-                    "UPDATE channel_payout_settings SET notifications_enabled = true, notification_user_id = \(SubscriptionWorld.boris)", logger: quietLogger
+                    "UPDATE channel_payout_settings SET notifications_enabled = true, notification_user_id = \(SubscriptionWorld.boris)",
+                    logger: quietLogger
                 )
             }
             let second = try await world.order(SubscriptionWorld.anna)
@@ -404,20 +423,22 @@ struct MoneyInTests {
             try await database.withTransaction { connection in
                 try await connection.run("INSERT INTO telegram_users (id, first_name) VALUES (1, 'A'), (2, 'O')", logger: quietLogger)
                 try await connection.run("INSERT INTO owners (user_id) VALUES (2)", logger: quietLogger)
-                let channel = try #require(try await connection.first(
-                    """
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
-                    VALUES (2, -1001000000001, 'C', -1001000000002, 'O', 'active') RETURNING id
-                    """,
-                    as: Int64.self, logger: quietLogger
-                ))
-                let order = try #require(try await connection.first(
-                    """
-                    INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title)
-                    VALUES (1, \(channel), 2, 1, 10, 30, -1001000000001, 'C') RETURNING id
-                    """,
-                    as: Int64.self, logger: quietLogger
-                ))
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                        VALUES (2, -1001000000001, 'C', -1001000000002, 'O', 'active') RETURNING id
+                        """,
+                        as: Int64.self, logger: quietLogger
+                    ))
+                let order = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO orders (user_id, channel_id, owner_user_id, tier_position, price_usd, duration_days, closed_chat_id, closed_title)
+                        VALUES (1, \(channel), 2, 1, 10, 30, -1001000000001, 'C') RETURNING id
+                        """,
+                        as: Int64.self, logger: quietLogger
+                    ))
                 // New York moves its clocks on 2026-03-08: a 30-day period across it is still 720 hours.
                 try await connection.run("SET LOCAL TIME ZONE 'America/New_York'", logger: quietLogger)
                 let paidAt = Date(timeIntervalSince1970: 1_772_366_400)  // 2026-03-01T12:00:00Z
@@ -433,7 +454,9 @@ struct MoneyInTests {
         }
     }
 
-    @Test("each finished payment's outcome is booked in wei and a sale splits it to the wei; the hot wallet on the chain holds exactly what the ledger says")
+    @Test(
+        "each finished payment's outcome is booked in wei and a sale splits it to the wei; the hot wallet on the chain holds exactly what the ledger says"
+    )
     func settlementMatchesTheChain() async throws {
         let chain = try await EthereumTestNode.shared.chain()
         let hotWallet = LocalChain.randomAddress()
@@ -458,20 +481,24 @@ struct MoneyInTests {
                 """
             )
             // 0.0041 ETH paid, 1 % kept by NOWPayments: 0.004059 ETH reached the wallet; 3 % of it is the fee.
-            #expect(lines == [
-                "receipt hot_wallet:4059000000000000", "receipt buyer_credit:-4059000000000000",
-                "split buyer_credit:4059000000000000", "split platform_fee:-121770000000000", "split owner_payable:-3937230000000000",
-            ])
-            #expect(try await world.strings(
-                "SELECT balance::text FROM owner_pending_balances WHERE owner_user_id = \(SubscriptionWorld.owner) AND asset = 'ETH'"
-            ) == ["3937230000000000"])
+            #expect(
+                lines == [
+                    "receipt hot_wallet:4059000000000000", "receipt buyer_credit:-4059000000000000",
+                    "split buyer_credit:4059000000000000", "split platform_fee:-121770000000000", "split owner_payable:-3937230000000000",
+                ])
+            #expect(
+                try await world.strings(
+                    "SELECT balance::text FROM owner_pending_balances WHERE owner_user_id = \(SubscriptionWorld.owner) AND asset = 'ETH'"
+                ) == ["3937230000000000"])
             // 0.0001 BTC at the fake's 25 ETH per BTC, less 1 %: 0.002475 ETH, held for the unsold order.
-            #expect(try await world.strings(
-                "SELECT (-sum(amount))::text FROM ledger_entries WHERE asset = 'ETH' AND account = 'buyer_credit'"
-            ) == ["2475000000000000"])
-            let ledgerWallet = try #require(try await world.strings(
-                "SELECT sum(amount)::text FROM ledger_entries WHERE asset = 'ETH' AND account = 'hot_wallet'"
-            ).first)
+            #expect(
+                try await world.strings(
+                    "SELECT (-sum(amount))::text FROM ledger_entries WHERE asset = 'ETH' AND account = 'buyer_credit'"
+                ) == ["2475000000000000"])
+            let ledgerWallet = try #require(
+                try await world.strings(
+                    "SELECT sum(amount)::text FROM ledger_entries WHERE asset = 'ETH' AND account = 'hot_wallet'"
+                ).first)
             let onChain = try await chain.rpc.balance(of: hotWallet, at: .latest)
             #expect(onChain.description == ledgerWallet, "the chain holds \(onChain) wei, the ledger says \(ledgerWallet)")
             #expect(onChain == BigUInt(4_059_000_000_000_000) + BigUInt(2_475_000_000_000_000))

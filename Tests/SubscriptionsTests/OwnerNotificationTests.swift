@@ -34,7 +34,9 @@ struct OwnerNotificationTests {
         transactionHash: "0xabc123"
     )
 
-    @Test("a new subscription names channel, tier, price, duration, share and the buyer as a mention, with the instant payout section; a renewal says renewal; threshold payouts show progress")
+    @Test(
+        "a new subscription names channel, tier, price, duration, share and the buyer as a mention, with the instant payout section; a renewal says renewal; threshold payouts show progress"
+    )
     func saleAndRenewal() async throws {
         try await withSubscriptionWorld { world in
             let owner = SubscriptionWorld.owner
@@ -43,14 +45,15 @@ struct OwnerNotificationTests {
             try await world.waitForOrder(first.orderID!, "paid")
             try await world.settled()
             let sale = try #require(await world.bot.sentMessages(to: owner).last?.text)
-            #expect(sale == """
-                💸 New subscription to <b>Secret Club</b>
-                Tier 1: $10.00 for 30 days
-                Buyer: <a href="tg://user?id=\(SubscriptionWorld.anna)">Anna</a>
-                Your share: $9.70
+            #expect(
+                sale == """
+                    💸 New subscription to <b>Secret Club</b>
+                    Tier 1: $10.00 for 30 days
+                    Buyer: <a href="tg://user?id=\(SubscriptionWorld.anna)">Anna</a>
+                    Your share: $9.70
 
-                Payout: instant, in USDT on ETH to 0x5aAe…eAed.
-                """)
+                    Payout: instant, in USDT on ETH to 0x5aAe…eAed.
+                    """)
 
             try await world.execute("UPDATE channel_payout_settings SET strategy = 'threshold', threshold_usd = 50")
             let second = try await world.order(SubscriptionWorld.anna, position: 2)
@@ -61,11 +64,15 @@ struct OwnerNotificationTests {
             #expect(renewal.hasPrefix("🔁 Renewal of <b>Secret Club</b>\nTier 2: $25.50 for 90 days"), "\(renewal)")
             // Nothing is converted to USDT yet; the two shares wait for a conversion, valued at payment time:
             // 9.70 + 24.73 (25.50 less its 0.77 fee) = 34.43.
-            #expect(renewal.hasSuffix("Payout at $50.00: $0.00 of $50.00 converted (0%); $34.43 more waits for the next conversion to USDT."), "\(renewal)")
+            #expect(
+                renewal.hasSuffix("Payout at $50.00: $0.00 of $50.00 converted (0%); $34.43 more waits for the next conversion to USDT."),
+                "\(renewal)")
         }
     }
 
-    @Test("payout sent, arrived and failed (with what to fix) reach the recipient; notifications off send nothing; a recipient changed before delivery gets it; the recipient's language is used")
+    @Test(
+        "payout sent, arrived and failed (with what to fix) reach the recipient; notifications off send nothing; a recipient changed before delivery gets it; the recipient's language is used"
+    )
     func payoutsAndRecipients() async throws {
         try await withSubscriptionWorld(workers: false) { world in
             let owner = SubscriptionWorld.owner
@@ -86,7 +93,8 @@ struct OwnerNotificationTests {
 
             try await world.setNotifications(false, recipient: nil)
             try await world.notifyOwner(.test)
-            try await world.notifyOwner(.payoutFailed(PayoutNotice(payoutID: 42, amount: "1", currency: "ETH", network: "ETH", wallet: "0x1"), problem: .temporary))
+            try await world.notifyOwner(
+                .payoutFailed(PayoutNotice(payoutID: 42, amount: "1", currency: "ETH", network: "ETH", wallet: "0x1"), problem: .temporary))
             try await world.settled()
             #expect(await world.bot.sentMessages(to: owner).isEmpty, "notifications are off")
             #expect(await world.bot.sentMessages(to: SubscriptionWorld.boris).count == 3)

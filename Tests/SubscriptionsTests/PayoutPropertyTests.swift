@@ -7,9 +7,9 @@ import Payouts
 import PostgresNIO
 import Storage
 import Subscriptions
+import Synchronization
 import TestPeers
 import TestSupport
-import Synchronization
 import Testing
 
 /// Random sales, refunds, transfer failures, exchange endings and operator releases, with the books checked
@@ -68,7 +68,9 @@ struct PayoutPropertyTests {
         }
     }
 
-    @Test("per owner and channel earned = pending + in flight + paid out to the wei, every transaction sums to zero per asset, one open payout per channel", arguments: [11, 29, 47])
+    @Test(
+        "per owner and channel earned = pending + in flight + paid out to the wei, every transaction sums to zero per asset, one open payout per channel",
+        arguments: [11, 29, 47])
     func randomInterleavings(seed: Int) async throws {
         try await withMigratedDatabase(poolSize: 6) { database in
             var generator = SeededGenerator(state: UInt64(seed))
@@ -90,8 +92,9 @@ struct PayoutPropertyTests {
             let exchange = InProcessChangeNow { id in counter.next(for: id) }
             let service = PayoutService(
                 database: database, queue: JobQueue(database: database, logger: quietLogger), wallet: wallet, settlement: .ether,
-                exchange: PayoutExchange(orders: ExchangeOrderService(database: database, api: exchange, logger: quietLogger), api: exchange,
-                                         refundAddress: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
+                exchange: PayoutExchange(
+                    orders: ExchangeOrderService(database: database, api: exchange, logger: quietLogger), api: exchange,
+                    refundAddress: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
                 logger: quietLogger
             )
             var splits: [Int64] = []
@@ -132,7 +135,9 @@ struct PayoutPropertyTests {
             }
             for _ in 0..<6 { try await service.runPass() }
             #expect(try await Self.broken(database).isEmpty)
-            let paid = try await database.withConnection { try await $0.first("SELECT count(*)::int FROM payouts WHERE state = 'paid'", as: Int32.self, logger: quietLogger) }
+            let paid = try await database.withConnection {
+                try await $0.first("SELECT count(*)::int FROM payouts WHERE state = 'paid'", as: Int32.self, logger: quietLogger)
+            }
             #expect((paid ?? 0) > 0, "the run paid something")
         }
     }

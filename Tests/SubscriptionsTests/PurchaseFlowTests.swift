@@ -52,14 +52,16 @@ struct PurchaseFlowTests {
                 WHERE e.asset = 'USD' AND e.order_id = (SELECT id FROM orders WHERE public_id = \(orderID)) ORDER BY e.id
                 """
             )
-            #expect(ledger == [
-                "receipt provider_clearing:10.00", "receipt buyer_credit:-10.00",
-                "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
-            ])
+            #expect(
+                ledger == [
+                    "receipt provider_clearing:10.00", "receipt buyer_credit:-10.00",
+                    "sale buyer_credit:10.00", "sale platform_fee:-0.30", "sale owner_payable:-9.70",
+                ])
             #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD'") == ["0.00"])
-            #expect(try await world.strings(
-                "SELECT balance::numeric(14, 2)::text FROM owner_pending_balances WHERE owner_user_id = \(SubscriptionWorld.owner) AND asset = 'USD'"
-            ) == ["9.70"])
+            #expect(
+                try await world.strings(
+                    "SELECT balance::numeric(14, 2)::text FROM owner_pending_balances WHERE owner_user_id = \(SubscriptionWorld.owner) AND asset = 'USD'"
+                ) == ["9.70"])
 
             try await world.eventually("the invite arrives") { await world.url(of: world.text("invite.button"), for: anna) != nil }
             let link = try #require(await world.url(of: world.text("invite.button"), for: anna))
@@ -72,7 +74,8 @@ struct PurchaseFlowTests {
             try await world.eventually("Anna is let in") { await world.bot.memberStatus(chat: SubscriptionWorld.closedChat, user: anna) == "member" }
             try await world.bot.userOpensInviteLink(SubscriptionWorld.boris, link)
             try await world.eventually("Boris is turned away") {
-                try await world.count("SELECT count(*) FROM access_events WHERE action = 'join_declined' AND user_id = \(SubscriptionWorld.boris)") == 1
+                try await world.count("SELECT count(*) FROM access_events WHERE action = 'join_declined' AND user_id = \(SubscriptionWorld.boris)")
+                    == 1
             }
             #expect(await world.bot.memberStatus(chat: SubscriptionWorld.closedChat, user: SubscriptionWorld.boris) == nil)
             #expect(await world.bot.pendingJoinRequests[SubscriptionWorld.closedChat]?.isEmpty ?? true)
@@ -149,7 +152,10 @@ struct PurchaseFlowTests {
             let subscription = try #require(try await world.subscription(of: SubscriptionWorld.anna))
             #expect(abs(subscription.expiresAt.timeIntervalSince(world.clock.now().addingTimeInterval(180 * 86_400))) < 1, "two periods of 90 days")
             #expect(try await world.count("SELECT count(*) FROM ledger_entries WHERE asset = 'USD'") == 10)
-            #expect(try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' GROUP BY order_id") == ["0.00", "0.00"])
+            #expect(
+                try await world.strings("SELECT sum(amount)::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' GROUP BY order_id") == [
+                    "0.00", "0.00",
+                ])
         }
     }
 
@@ -169,9 +175,10 @@ struct PurchaseFlowTests {
             }
             #expect(try await world.strings("SELECT review_reason FROM payments").first?.hasPrefix("it matches no order") == true)
             #expect(try await world.count("SELECT count(*) FROM subscriptions") == 0)
-            #expect(try await world.strings(
-                "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' ORDER BY id"
-            ) == ["provider_clearing:10.00", "payment_review:-10.00"], "the money is booked where an operator finds it")
+            #expect(
+                try await world.strings(
+                    "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' ORDER BY id"
+                ) == ["provider_clearing:10.00", "payment_review:-10.00"], "the money is booked where an operator finds it")
             try await world.eventually("the admins are alerted") {
                 world.alerts.all.contains { if case .heldForReview(String(payment), _, _) = $0 { true } else { false } }
             }
@@ -193,9 +200,10 @@ struct PurchaseFlowTests {
             }
             #expect(try await world.subscription(of: anna) == nil)
             #expect(try await world.count("SELECT count(*) FROM ledger_transactions WHERE kind = 'sale'") == 0)
-            #expect(try await world.strings(
-                "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' ORDER BY id"
-            ) == ["provider_clearing:5.00", "buyer_credit:-5.00"], "what arrived is booked as owed to the buyer's order")
+            #expect(
+                try await world.strings(
+                    "SELECT account || ':' || amount::numeric(14, 2)::text FROM ledger_entries WHERE asset = 'USD' ORDER BY id"
+                ) == ["provider_clearing:5.00", "buyer_credit:-5.00"], "what arrived is booked as owed to the buyer's order")
 
             for status in ["failed", "expired"] {
                 _ = try await world.purchases.buy(userID: anna, channelID: world.channelID, position: 1)

@@ -15,15 +15,17 @@ struct PurchaseRulesTests {
         }
     }
 
-    @Test("every permutation of a payment's statuses ends in the same state", arguments: [
-        ["waiting", "confirming", "confirmed", "sending", "finished"],
-        ["waiting", "confirming", "partially_paid"],
-        ["waiting", "confirming", "failed"],
-        ["waiting", "expired"],
-        ["waiting", "confirming", "finished", "refunded"],
-        ["waiting", "expired", "finished"],
-        ["waiting", "partially_paid", "expired"],
-    ])
+    @Test(
+        "every permutation of a payment's statuses ends in the same state",
+        arguments: [
+            ["waiting", "confirming", "confirmed", "sending", "finished"],
+            ["waiting", "confirming", "partially_paid"],
+            ["waiting", "confirming", "failed"],
+            ["waiting", "expired"],
+            ["waiting", "confirming", "finished", "refunded"],
+            ["waiting", "expired", "finished"],
+            ["waiting", "partially_paid", "expired"],
+        ])
     func permutationsAgree(statuses: [String]) {
         var outcomes = Set<PaymentProgress>()
         for order in Self.permutations(statuses) {
@@ -57,7 +59,9 @@ struct PurchaseRulesTests {
         #expect(OrderRules.valueUSD(actuallyPaid: Decimal(string: "0.0041")!, priceAmount: 10, payAmount: Decimal(string: "0.0041")!) == 10)
         #expect(OrderRules.valueUSD(actuallyPaid: Decimal(string: "0.00205")!, priceAmount: 10, payAmount: Decimal(string: "0.0041")!) == 5)
         // 98.77% of $9.99 is $9.867…: never a cent nobody paid.
-        #expect(OrderRules.valueUSD(actuallyPaid: Decimal(string: "98.77")!, priceAmount: Decimal(string: "9.99")!, payAmount: 100) == Decimal(string: "9.86"))
+        #expect(
+            OrderRules.valueUSD(actuallyPaid: Decimal(string: "98.77")!, priceAmount: Decimal(string: "9.99")!, payAmount: 100)
+                == Decimal(string: "9.86"))
         #expect(OrderRules.valueUSD(actuallyPaid: 0, priceAmount: nil, payAmount: nil) == 0)
         #expect(OrderRules.valueUSD(actuallyPaid: 1, priceAmount: nil, payAmount: 2) == nil, "no rate, no value")
         #expect(OrderRules.valueUSD(actuallyPaid: 1, priceAmount: 10, payAmount: 0) == nil)
@@ -76,16 +80,18 @@ struct PurchaseRulesTests {
     @Test("an order closes only when no payment can still complete it")
     func orderStatus() {
         #expect(OrderRules.status(current: .awaitingPayment, sold: false, received: 0, payments: []) == .awaitingPayment)
-        #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .confirming]) == .confirming,
-                "a coin switch: the abandoned payment expiring does not close the order")
+        #expect(
+            OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .confirming]) == .confirming,
+            "a coin switch: the abandoned payment expiring does not close the order")
         #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .waiting]) == .waiting)
         #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .expired]) == .expired)
         #expect(OrderRules.status(current: .waiting, sold: false, received: 0, payments: [.expired, .failed]) == .failed)
         #expect(OrderRules.status(current: .waiting, sold: false, received: 5, payments: [.partiallyPaid, .waiting]) == .partiallyPaid)
         #expect(OrderRules.status(current: .partiallyPaid, sold: true, received: 10, payments: [.partiallyPaid, .finished]) == .paid)
         #expect(OrderRules.status(current: .cancelled, sold: false, received: 0, payments: [.waiting]) == .cancelled)
-        #expect(OrderRules.status(current: .expired, sold: false, received: 0, payments: [.confirming]) == .confirming,
-                "money on its way reopens an order that expired without a payment")
+        #expect(
+            OrderRules.status(current: .expired, sold: false, received: 0, payments: [.confirming]) == .confirming,
+            "money on its way reopens an order that expired without a payment")
     }
 
     @Test("a sale's entries sum to zero, consume at most the price, and book a shortfall as variance", arguments: ["9.80", "10.00", "12.34"])

@@ -133,7 +133,9 @@ struct SubscriptionWorld: Sendable {
 
     /// The buyer pays the invoice: a payment appears and moves through `statuses`, each IPN delivered.
     @discardableResult
-    func pay(_ invoice: FakeNOWPayments.Invoice, through statuses: [String] = ["waiting", "confirming", "confirmed", "sending", "finished"]) async throws -> Int64 {
+    func pay(_ invoice: FakeNOWPayments.Invoice, through statuses: [String] = ["waiting", "confirming", "confirmed", "sending", "finished"])
+        async throws -> Int64
+    {
         let payment = try await provider.startPayment(invoiceID: invoice.id, payAmount: Decimal(string: "0.0041")!)
         for status in statuses {
             try await deliver(try await provider.setStatus(payment, status))
@@ -237,7 +239,8 @@ func withSubscriptionWorld<Result: Sendable>(
         let access = AccessService(
             database: database, queue: queue, access: TelegramChannelAccess(client: client), clock: clock, settings: settings, logger: quietLogger
         )
-        let processor = PaymentProcessor(database: database, queue: queue, provider: nowPayments, clock: clock, settings: settings, logger: quietLogger)
+        let processor = PaymentProcessor(
+            database: database, queue: queue, provider: nowPayments, clock: clock, settings: settings, logger: quietLogger)
         let receiver = NOWPaymentsIPNReceiver.processing(secret: provider.ipnSecret, database: database, queue: queue, logger: quietLogger)
         let rechecker = PaymentRechecker(processor: processor)
         let alerts = RecordedAlerts()
@@ -249,7 +252,8 @@ func withSubscriptionWorld<Result: Sendable>(
         registry.register(JoinRequestDecider(service: access))
         registry.register(MemberJoinChecker(service: access))
         registry.register(UserNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer))
-        registry.register(OwnerNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer, feePercent: settings.platformFeePercent))
+        registry.register(
+            OwnerNotifier(client: client, database: database, localizer: SubscriptionWorld.localizer, feePercent: settings.platformFeePercent))
         let pool = JobWorkerPool(
             registry: registry, database: database,
             configuration: JobWorkerConfiguration(pollInterval: .milliseconds(100)),
@@ -261,7 +265,8 @@ func withSubscriptionWorld<Result: Sendable>(
             router: router, services: BotServices(client: client, database: database, localizer: SubscriptionWorld.localizer, logger: quietLogger),
             maxConcurrency: 8
         )
-        let poller = LongPollingSource(client: client, dispatcher: dispatcher, database: database, botID: bot.bot.id, pollTimeoutSeconds: 1, logger: quietLogger)
+        let poller = LongPollingSource(
+            client: client, dispatcher: dispatcher, database: database, botID: bot.bot.id, pollTimeoutSeconds: 1, logger: quietLogger)
         let polling = Task { try await poller.run() }
         defer { polling.cancel() }
         let workers = runsWorkers ? Task { try await pool.run() } : nil
@@ -269,7 +274,8 @@ func withSubscriptionWorld<Result: Sendable>(
 
         let world = SubscriptionWorld(
             database: database, bot: bot, provider: provider, receiver: receiver, purchases: purchases, access: access,
-            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID, offerToken: offerToken, localizer: SubscriptionWorld.localizer
+            processor: processor, rechecker: rechecker, alerts: alerts, clock: clock, queue: queue, pool: pool, channelID: channelID,
+            offerToken: offerToken, localizer: SubscriptionWorld.localizer
         )
         let result = try await body(world)
         pool.beginShutdown()

@@ -63,16 +63,20 @@ struct ThresholdWorld {
             let gasMoney = LocalChain.ether
             try await chain.fund(key.address, wei: gasMoney)
             let treasury = try await chain.fundedWallet(ether: 10)
-            let usdt = try await chain.deployToken(name: "Tether USD", symbol: "USDT", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
-            let usdc = try await chain.deployToken(name: "USD Coin", symbol: "USDC", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
+            let usdt = try await chain.deployToken(
+                name: "Tether USD", symbol: "USDT", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
+            let usdc = try await chain.deployToken(
+                name: "USD Coin", symbol: "USDC", decimals: 6, supply: BigUInt(10).power(15), holder: treasury.address)
             let fake = FakeChangeNow()
-            await fake.settle(on: .init(
-                rpc: chain.rpc, chainId: chain.chainId, treasury: treasury,
-                tokens: ["usdt/eth": .init(address: usdt, decimals: 6), "usdc/eth": .init(address: usdc, decimals: 6)]
-            ))
+            await fake.settle(
+                on: .init(
+                    rpc: chain.rpc, chainId: chain.chainId, treasury: treasury,
+                    tokens: ["usdt/eth": .init(address: usdt, decimals: 6), "usdc/eth": .init(address: usdc, decimals: 6)]
+                ))
             let owners = try await seed(specs, on: database)
             // The gas money is the operator's capital, booked as such: the ledger then explains every wei.
-            _ = try await Reconciliation.recordDeposit(asset: "ETH", units: Decimal(string: gasMoney.description)!, note: "gas money", database: database, logger: quietLogger)
+            _ = try await Reconciliation.recordDeposit(
+                asset: "ETH", units: Decimal(string: gasMoney.description)!, note: "gas money", database: database, logger: quietLogger)
             let queue = JobQueue(database: database, logger: quietLogger)
             let sender = TransferSender(
                 key: key, chainId: chain.chainId, rpc: chain.rpc, database: database, policy: SenderPolicy(confirmations: 1),
@@ -90,8 +94,10 @@ struct ThresholdWorld {
                     settings: ConversionSettings(minimumUSD: minimumUSD, interval: .zero), logger: quietLogger
                 )
                 let payouts = PayoutService(
-                    database: database, queue: queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc, asset: .token(usdt)), settlement: .usdt,
-                    exchange: PayoutExchange(orders: orders, api: api, refundAddress: hot, from: ExchangeLeg(currency: "usdt", network: "eth"), minimumLifetime: .zero),
+                    database: database, queue: queue, wallet: HotWalletPayouts(sender: sender, rpc: chain.rpc, asset: .token(usdt)),
+                    settlement: .usdt,
+                    exchange: PayoutExchange(
+                        orders: orders, api: api, refundAddress: hot, from: ExchangeLeg(currency: "usdt", network: "eth"), minimumLifetime: .zero),
                     planning: .converted(unitsPerUSD: SettlementAsset.usdt.unitsPerCoin), logger: quietLogger
                 )
                 let instant = PayoutService(
@@ -102,10 +108,12 @@ struct ThresholdWorld {
                     database: database, sender: sender, rpc: chain.rpc, tokens: ["USDT": usdt], orders: orders,
                     lister: ChangeNowClient(baseURL: url, apiKey: "test-private-key", timeout: .seconds(10)), logger: quietLogger
                 )
-                return try await body(ThresholdWorld(
-                    database: database, queue: queue, chain: chain, sender: sender, conversions: conversions, payouts: payouts, instant: instant,
-                    exchange: fake, reconciliation: reconciliation, key: key, treasury: treasury, hotWallet: key.address, usdt: usdt, usdc: usdc, gasMoney: gasMoney, owners: owners
-                ))
+                return try await body(
+                    ThresholdWorld(
+                        database: database, queue: queue, chain: chain, sender: sender, conversions: conversions, payouts: payouts, instant: instant,
+                        exchange: fake, reconciliation: reconciliation, key: key, treasury: treasury, hotWallet: key.address, usdt: usdt, usdc: usdc,
+                        gasMoney: gasMoney, owners: owners
+                    ))
             }
         }
     }
@@ -116,16 +124,18 @@ struct ThresholdWorld {
             for (index, spec) in specs.enumerated() {
                 let user = Int64(3001 + index)
                 let wallet = spec.network == "ETH" ? LocalChain.randomAddress().checksummed : "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
-                try await connection.run("INSERT INTO telegram_users (id, first_name, telegram_language) VALUES (\(user), 'Owner', 'en')", logger: quietLogger)
+                try await connection.run(
+                    "INSERT INTO telegram_users (id, first_name, telegram_language) VALUES (\(user), 'Owner', 'en')", logger: quietLogger)
                 try await connection.run("INSERT INTO owners (user_id) VALUES (\(user))", logger: quietLogger)
-                let channel = try #require(try await connection.first(
-                    """
-                    INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
-                    VALUES (\(user), \(-1_002_000_000_000 - Int64(index) * 2), 'Club \(index)', \(-1_002_000_000_001 - Int64(index) * 2), 'Open \(index)', 'active')
-                    RETURNING id
-                    """,
-                    as: Int64.self, logger: quietLogger
-                ))
+                let channel = try #require(
+                    try await connection.first(
+                        """
+                        INSERT INTO channels (owner_user_id, closed_chat_id, closed_title, open_chat_id, open_title, status)
+                        VALUES (\(user), \(-1_002_000_000_000 - Int64(index) * 2), 'Club \(index)', \(-1_002_000_000_001 - Int64(index) * 2), 'Open \(index)', 'active')
+                        RETURNING id
+                        """,
+                        as: Int64.self, logger: quietLogger
+                    ))
                 try await connection.run(
                     """
                     INSERT INTO channel_payout_settings (channel_id, currency_code, network_code, wallet_address, strategy, threshold_usd)
@@ -133,7 +143,9 @@ struct ThresholdWorld {
                     """,
                     logger: quietLogger
                 )
-                owners.append(Owner(userID: user, channelID: channel, wallet: wallet, currency: spec.currency, network: spec.network, threshold: spec.threshold))
+                owners.append(
+                    Owner(userID: user, channelID: channel, wallet: wallet, currency: spec.currency, network: spec.network, threshold: spec.threshold)
+                )
             }
             return owners
         }
@@ -160,7 +172,8 @@ struct ThresholdWorld {
                 on: connection, logger: quietLogger
             )
         }
-        try await chain.fund(hotWallet, wei: try TokenUnits.baseUnits(fromDecimal: DecimalText.plain(units / SettlementAsset.ether.unitsPerCoin), decimals: 18))
+        try await chain.fund(
+            hotWallet, wei: try TokenUnits.baseUnits(fromDecimal: DecimalText.plain(units / SettlementAsset.ether.unitsPerCoin), decimals: 18))
         return parts[1]
     }
 
@@ -178,7 +191,10 @@ struct ThresholdWorld {
             }
             if try await done() { return }
         }
-        let payouts = try await strings("SELECT channel_id::text || ':' || asset || ':' || amount::text || ':' || route || ':' || state || ':' || coalesce(failure, '') FROM payouts ORDER BY id")
+        let payouts =
+            try await strings(
+                "SELECT channel_id::text || ':' || asset || ':' || amount::text || ':' || route || ':' || state || ':' || coalesce(failure, '') FROM payouts ORDER BY id"
+            )
             + (try await strings("SELECT channel_id::text || ' allocated ' || allocated_units::text FROM conversion_parts"))
             + ["hot wallet USDT \(try await tokens(usdt, of: hotWallet.checksummed))"]
             + (try await strings("SELECT idempotency_key || ' ' || amount::text || ' ' || state FROM wallet_transfers ORDER BY id"))
@@ -292,7 +308,9 @@ struct ThresholdPayoutTests {
     /// A: USDT on Ethereum, $20; B: USDC on Ethereum, $50; C: BTC, $1,000.
     static let owners: [(currency: String, network: String, threshold: Decimal)] = [("USDT", "ETH", 20), ("USDC", "ETH", 50), ("BTC", "BTC", 1000)]
 
-    @Test("three owners, twenty payments: one conversion of exactly the owners' shares (never the fee), the USDT that arrived allocated to the cent, owners past their threshold paid (USDT directly, USDC through an exchange), the third keeps accruing")
+    @Test(
+        "three owners, twenty payments: one conversion of exactly the owners' shares (never the fee), the USDT that arrived allocated to the cent, owners past their threshold paid (USDT directly, USDC through an exchange), the third keeps accruing"
+    )
     func convertsAllocatesAndPays() async throws {
         try await ThresholdWorld.with(owners: Self.owners) { world in
             let (a, b, c) = (world.owners[0], world.owners[1], world.owners[2])
@@ -318,7 +336,9 @@ struct ThresholdPayoutTests {
             let conversion = try #require(exchanges.first)
             #expect(conversion.fromCurrency == "eth" && conversion.toCurrency == "usdt" && conversion.toNetwork == "eth")
             #expect(conversion.payoutAddress == world.hotWallet.checksummed, "the USDT goes to the hot wallet itself")
-            #expect(conversion.amountFrom.map(SettlementAsset.ether.units) == pooled, "exactly the owners' shares were converted (to ChangeNOW's 8 decimals)")
+            #expect(
+                conversion.amountFrom.map(SettlementAsset.ether.units) == pooled,
+                "exactly the owners' shares were converted (to ChangeNOW's 8 decimals)")
             #expect(try await world.ledger(.platformFee, "ETH") == -fees, "the fee never left for the exchange")
             #expect(try await world.decimal("SELECT from_units::text FROM conversions") == pooled)
 
@@ -326,14 +346,17 @@ struct ThresholdPayoutTests {
             let received = try await world.decimal("SELECT received_units::text FROM conversions")
             #expect(received > 0)
             let reported = try await world.strings("SELECT reported_units::text FROM conversions")
-            #expect(conversion.amountTo.map(SettlementAsset.usdt.units) == received, "what arrived is what ChangeNOW sent: \(String(describing: conversion.amountTo)), \(received), \(reported)")
+            #expect(
+                conversion.amountTo.map(SettlementAsset.usdt.units) == received,
+                "what arrived is what ChangeNOW sent: \(String(describing: conversion.amountTo)), \(received), \(reported)")
             #expect(try await world.decimal("SELECT sum(allocated_units)::text FROM conversion_parts") == received)
             for owner in [a, b, c] {
                 let allocated = try await world.decimal("SELECT allocated_units::text FROM conversion_parts WHERE channel_id = \(owner.channelID)")
                 let exact = received * (parts[owner.channelID] ?? 0) / pooled
                 #expect(abs(allocated - exact) < 1, "channel \(owner.channelID): \(allocated) vs \(exact)")
-                #expect(try await world.balance(owner, "ETH", "pending") == (shares[owner.channelID] ?? 0) - (parts[owner.channelID] ?? 0),
-                        "every share was converted but the wei below 8 decimals, which waits")
+                #expect(
+                    try await world.balance(owner, "ETH", "pending") == (shares[owner.channelID] ?? 0) - (parts[owner.channelID] ?? 0),
+                    "every share was converted but the wei below 8 decimals, which waits")
             }
 
             try await world.drive("A and B paid") { try await world.strings("SELECT state FROM payouts ORDER BY id") == ["paid", "paid"] }
@@ -343,13 +366,18 @@ struct ThresholdPayoutTests {
             #expect(try await world.tokens(world.usdc, of: b.wallet) > 0, "B got USDC through an exchange")
             #expect(try await world.strings("SELECT route FROM payouts WHERE channel_id = \(b.channelID)") == ["exchange"])
             let exchangesNow = await world.exchange.exchanges()
-            #expect(exchangesNow.count == 2 && exchangesNow.filter { $0.fromCurrency == "usdt" && $0.toCurrency == "usdt" }.isEmpty, "no USDT→USDT exchange")
+            #expect(
+                exchangesNow.count == 2 && exchangesNow.filter { $0.fromCurrency == "usdt" && $0.toCurrency == "usdt" }.isEmpty,
+                "no USDT→USDT exchange")
             // C is below $1,000: their USDT waits, and keeps growing with the next conversions.
             #expect(try await world.strings("SELECT count(*)::text FROM payouts WHERE channel_id = \(c.channelID)") == ["0"])
             let allocatedC = try await world.decimal("SELECT allocated_units::text FROM conversion_parts WHERE channel_id = \(c.channelID)")
             #expect(try await world.balance(c, "USDT", "pending") == allocatedC)
-            #expect(try await world.strings("SELECT (payout_id IS NOT NULL)::text FROM conversion_parts ORDER BY channel_id") == ["true", "true", "false"],
-                    "each payout records the parts it paid")
+            #expect(
+                try await world.strings("SELECT (payout_id IS NOT NULL)::text FROM conversion_parts ORDER BY channel_id") == [
+                    "true", "true", "false",
+                ],
+                "each payout records the parts it paid")
             #expect(try await world.balance(a, "USDT", "paid_out") == allocatedA)
             // What `telepay payouts` reads: every owner's balances (no owner given), one owner's, the conversions.
             let desk = world.payouts.desk
@@ -361,7 +389,9 @@ struct ThresholdPayoutTests {
         }
     }
 
-    @Test("a refunded conversion returns every share, with its value, to pending; the deposit is back in the hot wallet on the chain and the next conversion takes the shares")
+    @Test(
+        "a refunded conversion returns every share, with its value, to pending; the deposit is back in the hot wallet on the chain and the next conversion takes the shares"
+    )
     func refundedConversion() async throws {
         try await ThresholdWorld.with(owners: Self.owners) { world in
             let (a, b) = (world.owners[0], world.owners[1])
@@ -394,11 +424,14 @@ struct ThresholdPayoutTests {
             #expect(try await world.conversionStates() == ["sending"], "planned and funded in one pass")
             let late = try await world.pay(a, usd: 26)
             try await world.drive("first converted") { try await world.conversionStates().first == "converted" }
-            #expect(try await world.decimal("SELECT from_units::text FROM conversions ORDER BY id LIMIT 1") == ThresholdWorld.convertible(first),
-                    "the first conversion took only the first share")
+            #expect(
+                try await world.decimal("SELECT from_units::text FROM conversions ORDER BY id LIMIT 1") == ThresholdWorld.convertible(first),
+                "the first conversion took only the first share")
             try await world.drive("second converted") { try await world.conversionStates() == ["converted", "converted"] }
-            #expect(try await world.decimal("SELECT from_units::text FROM conversions ORDER BY id DESC LIMIT 1")
-                == ThresholdWorld.convertible(late + first - ThresholdWorld.convertible(first)), "the second took the late share and the first's leftover wei")
+            #expect(
+                try await world.decimal("SELECT from_units::text FROM conversions ORDER BY id DESC LIMIT 1")
+                    == ThresholdWorld.convertible(late + first - ThresholdWorld.convertible(first)),
+                "the second took the late share and the first's leftover wei")
             try await world.settle()
             try await world.expectBooksMatch()
         }
@@ -442,10 +475,13 @@ struct ThresholdPayoutTests {
             }
             try await world.drive("converted") { try await world.conversionStates() == ["converted"] }
             // A's USDT payout is planned to A's wallet; A changes the wallet while it is in flight.
-            try await world.drive("A's payout planned") { try await world.strings("SELECT state FROM payouts WHERE channel_id = \(a.channelID)").count == 1 }
+            try await world.drive("A's payout planned") {
+                try await world.strings("SELECT state FROM payouts WHERE channel_id = \(a.channelID)").count == 1
+            }
             let otherWallet = LocalChain.randomAddress().checksummed
             try await world.database.withConnection { connection in
-                try await connection.run("UPDATE channel_payout_settings SET wallet_address = \(otherWallet) WHERE channel_id = \(a.channelID)", logger: quietLogger)
+                try await connection.run(
+                    "UPDATE channel_payout_settings SET wallet_address = \(otherWallet) WHERE channel_id = \(a.channelID)", logger: quietLogger)
             }
             try await world.drive("both paid") {
                 try await world.strings("SELECT state FROM payouts ORDER BY id") == ["paid", "paid"]
@@ -454,7 +490,8 @@ struct ThresholdPayoutTests {
             let allocatedC = try await world.decimal("SELECT allocated_units::text FROM conversion_parts WHERE channel_id = \(c.channelID)")
             #expect(try await world.tokens(world.usdt, of: a.wallet) == allocatedA, "A's payout in flight went to the wallet it was planned for")
             #expect(try await world.tokens(world.usdt, of: otherWallet) == 0)
-            #expect(try await world.tokens(world.usdt, of: newWallet) == allocatedC, "C's converted money followed C's new settings: instant, new wallet")
+            #expect(
+                try await world.tokens(world.usdt, of: newWallet) == allocatedC, "C's converted money followed C's new settings: instant, new wallet")
             // C's next sale is paid instantly in ETH terms: it is no longer converted.
             try await world.pay(c, usd: 40)
             #expect(try await world.conversions.runPass().planned == nil)
@@ -462,7 +499,9 @@ struct ThresholdPayoutTests {
             try await world.expectBooksMatch()
         }
     }
-    @Test("reconciliation: quiet while payouts are in flight and after they end (what is mined but not booked, and USDT not yet allocated, are explained); a transfer made outside TelePay is drift, and drift twice in a row alerts the admins")
+    @Test(
+        "reconciliation: quiet while payouts are in flight and after they end (what is mined but not booked, and USDT not yet allocated, are explained); a transfer made outside TelePay is drift, and drift twice in a row alerts the admins"
+    )
     func reconciliation() async throws {
         try await ThresholdWorld.with(owners: Self.owners) { world in
             let (a, b) = (world.owners[0], world.owners[1])
@@ -496,15 +535,18 @@ struct ThresholdPayoutTests {
             #expect(report.lines.first { $0.asset == "USDT" }?.drift == 0)
             let runner = ReconciliationRunner(reconciliation: world.reconciliation, queue: world.queue)
             try await runner.act(on: report)
-            #expect(try await world.strings("SELECT payload::text FROM jobs WHERE kind = 'subscriptions.alert' AND payload::text LIKE '%drift%'").isEmpty,
-                    "one drifting pass may be a deposit between arrival and booking")
+            #expect(
+                try await world.strings("SELECT payload::text FROM jobs WHERE kind = 'subscriptions.alert' AND payload::text LIKE '%drift%'").isEmpty,
+                "one drifting pass may be a deposit between arrival and booking")
             try await runner.act(on: try await world.reconciliation.run())
             let alerts = try await world.strings("SELECT payload::text FROM jobs WHERE kind = 'subscriptions.alert' AND payload::text LIKE '%drift%'")
             #expect(alerts.count == 1 && alerts.first?.contains("ETH on chain") == true, "\(alerts)")
         }
     }
 
-    @Test("operators: a conversion whose exchange finished with a payout nobody can find is settled from the transaction the operator names (once); one that failed after funding and will not refund is written off, the platform bearing the loss and every share pending again")
+    @Test(
+        "operators: a conversion whose exchange finished with a payout nobody can find is settled from the transaction the operator names (once); one that failed after funding and will not refund is written off, the platform bearing the loss and every share pending again"
+    )
     func operatorActions() async throws {
         try await ThresholdWorld.with(owners: Self.owners) { world in
             let (a, b) = (world.owners[0], world.owners[1])
@@ -555,7 +597,9 @@ struct ThresholdPayoutTests {
             #expect(try await world.balance(a, "ETH", "pending") == pendingBefore, "the owner's shares are pending again")
             #expect(try await world.balance(a, "ETH", "converting") == 0)
             #expect(try await world.ledger(.exchangeClearing, "ETH") == 0)
-            #expect(try await world.ledger(.networkFees, "ETH") - lossBefore == (try await world.decimal("SELECT from_units::text FROM conversions WHERE id = \(held)")))
+            #expect(
+                try await world.ledger(.networkFees, "ETH") - lossBefore
+                    == (try await world.decimal("SELECT from_units::text FROM conversions WHERE id = \(held)")))
             let twice = try await world.conversions.writeOff(conversionID: held, reason: "again")
             guard case .refused = twice else {
                 Issue.record("written off twice: \(twice)")

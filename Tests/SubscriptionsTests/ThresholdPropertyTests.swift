@@ -93,7 +93,9 @@ struct ThresholdPropertyTests {
         }
     }
 
-    @Test("earned + received = pending + converting + in flight + paid out + converted to the unit, allocations sum to what arrived, nobody paid above their converted balance", arguments: [5, 23, 71])
+    @Test(
+        "earned + received = pending + converting + in flight + paid out + converted to the unit, allocations sum to what arrived, nobody paid above their converted balance",
+        arguments: [5, 23, 71])
     func randomInterleavings(seed: Int) async throws {
         try await withMigratedDatabase(poolSize: 6) { database in
             var generator = SeededGenerator(state: UInt64(seed))
@@ -134,12 +136,14 @@ struct ThresholdPropertyTests {
             let conversions = ConversionService(
                 database: database, queue: queue, wallet: wallet,
                 arrivals: ScriptedArrivals(exchange: exchange) { hash in hash.utf8.reduce(shortSeed) { $0 &* 31 &+ UInt64($1) } % 5 == 0 },
-                settlement: .ether, exchange: PayoutExchange(orders: orders, api: exchange, refundAddress: hot, minimumLifetime: .zero), hotWallet: hot,
+                settlement: .ether, exchange: PayoutExchange(orders: orders, api: exchange, refundAddress: hot, minimumLifetime: .zero),
+                hotWallet: hot,
                 settings: ConversionSettings(minimumUSD: 20, interval: .zero), logger: quietLogger
             )
             let thresholdPayouts = PayoutService(
                 database: database, queue: queue, wallet: wallet, settlement: .usdt,
-                exchange: PayoutExchange(orders: orders, api: exchange, refundAddress: hot, from: ExchangeLeg(currency: "usdt", network: "eth"), minimumLifetime: .zero),
+                exchange: PayoutExchange(
+                    orders: orders, api: exchange, refundAddress: hot, from: ExchangeLeg(currency: "usdt", network: "eth"), minimumLifetime: .zero),
                 planning: .converted(unitsPerUSD: SettlementAsset.usdt.unitsPerCoin), logger: quietLogger
             )
             let instantPayouts = PayoutService(

@@ -34,15 +34,19 @@ struct ClientTests {
             }
             await #expect(throws: TelegramError.badRequest(description: "Bad Request: BUTTON_DATA_INVALID")) {
                 let button = InlineKeyboardButton(text: "x", action: .callbackData(String(repeating: "é", count: 33)))
-                try await client.send(SendMessage(chatId: .id(1001), text: "x", replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[button]]))))
+                try await client.send(
+                    SendMessage(chatId: .id(1001), text: "x", replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[button]]))))
             }
             await #expect(throws: TelegramError.self) { try await client.send(SendMessage(chatId: .id(1001), text: "<b>open", parseMode: "HTML")) }
 
             let sent = try await client.send(SendMessage(chatId: .id(1001), text: "<b>hello</b> &amp; welcome", parseMode: "HTML"))
-            #expect(try await client.edit(EditMessageText(chatId: .id(1001), messageId: sent.messageId, text: "<b>hello</b> &amp; welcome", parseMode: "HTML")) == nil,
-                    "an unchanged edit is a success with nothing to report")
+            #expect(
+                try await client.edit(
+                    EditMessageText(chatId: .id(1001), messageId: sent.messageId, text: "<b>hello</b> &amp; welcome", parseMode: "HTML")) == nil,
+                "an unchanged edit is a success with nothing to report")
             await #expect(throws: TelegramError.notModified) {
-                try await client.send(EditMessageText(chatId: .id(1001), messageId: sent.messageId, text: "<b>hello</b> &amp; welcome", parseMode: "HTML"))
+                try await client.send(
+                    EditMessageText(chatId: .id(1001), messageId: sent.messageId, text: "<b>hello</b> &amp; welcome", parseMode: "HTML"))
             }
 
             await fake.userBlocksBot(1001)
@@ -52,7 +56,8 @@ struct ClientTests {
             }
 
             let wrongToken = TelegramClient(
-                transport: HTTPTelegramTransport(baseURL: (client.transport as! HTTPTelegramTransport).baseURL, token: "1:wrong", logger: quietLogger),
+                transport: HTTPTelegramTransport(
+                    baseURL: (client.transport as! HTTPTelegramTransport).baseURL, token: "1:wrong", logger: quietLogger),
                 limiter: nil, retry: .none, logger: quietLogger
             )
             await #expect(throws: TelegramError.unauthorized) { try await wrongToken.send(GetMe()) }
@@ -66,7 +71,10 @@ struct ClientTests {
             // Start the second poll only once the fake holds the first, however slow the machine.
             while await !fake.calls.contains("getUpdates") { try await Task.sleep(for: .milliseconds(10)) }
             let second = try await client.call(GetUpdates(timeout: 1), timeout: .seconds(10))
-            await #expect(throws: TelegramError.conflict(description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")) {
+            await #expect(
+                throws: TelegramError.conflict(
+                    description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
+            ) {
                 _ = try await first.value
             }
             #expect(second.isEmpty)
@@ -83,11 +91,21 @@ struct ClientTests {
                 return error
             }
         }
-        #expect(classify(#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#) == .retryAfter(seconds: 7))
-        #expect(classify(#"{"ok":false,"error_code":409,"description":"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}"#)
-            == .conflict(description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"))
-        #expect(classify(#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001987654321}}"#) == .migrateToChat(id: -1_001_987_654_321))
-        #expect(classify(#"{"ok":false,"error_code":403,"description":"Forbidden: bot is not a member of the channel chat"}"#) == .forbidden(description: "Forbidden: bot is not a member of the channel chat"))
+        #expect(
+            classify(#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#)
+                == .retryAfter(seconds: 7))
+        #expect(
+            classify(
+                #"{"ok":false,"error_code":409,"description":"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}"#
+            )
+                == .conflict(description: "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"))
+        #expect(
+            classify(
+                #"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001987654321}}"#
+            ) == .migrateToChat(id: -1_001_987_654_321))
+        #expect(
+            classify(#"{"ok":false,"error_code":403,"description":"Forbidden: bot is not a member of the channel chat"}"#)
+                == .forbidden(description: "Forbidden: bot is not a member of the channel chat"))
         #expect(classify(#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#) == .unauthorized)
         #expect(classify(#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#) == .server(status: 502, description: "Bad Gateway"))
         #expect(classify("<html>502</html>") == .invalidResponse(description: "HTTP 400 with a body that is not a Bot API envelope"))

@@ -100,12 +100,14 @@ public actor FakeBotAPI {
         if let user = users[owner] {
             roster[owner] = .owner(ChatMemberOwner(user: user, isAnonymous: false))
         }
-        roster[bot.id] = botIsAdmin
-            ? .administrator(ChatMemberAdministrator(
-                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
-                canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
-                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
-                canPostMessages: true, canEditMessages: true))
+        roster[bot.id] =
+            botIsAdmin
+            ? .administrator(
+                ChatMemberAdministrator(
+                    user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
+                    canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
+                    canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
+                    canPostMessages: true, canEditMessages: true))
             : .left(ChatMemberLeft(user: bot))
         members[id] = roster
     }
@@ -113,22 +115,25 @@ public actor FakeBotAPI {
     /// Makes `user` an administrator of `chat` (without rights that matter to the tests).
     public func makeAdministrator(chat: Int64, user userID: Int64) {
         guard let user = users[userID] else { return }
-        members[chat, default: [:]][userID] = .administrator(ChatMemberAdministrator(
-            user: user, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
-            canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
-            canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false
-        ))
+        members[chat, default: [:]][userID] = .administrator(
+            ChatMemberAdministrator(
+                user: user, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
+                canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
+                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false
+            ))
     }
 
     /// Changes whether the bot is an administrator (with every right the tests use) of `chat`, e.g. an owner
     /// demoting it by mistake.
     public func setBotAdministrator(_ isAdmin: Bool, chat: Int64) {
-        members[chat, default: [:]][bot.id] = isAdmin
-            ? .administrator(ChatMemberAdministrator(
-                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
-                canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
-                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
-                canPostMessages: true, canEditMessages: true))
+        members[chat, default: [:]][bot.id] =
+            isAdmin
+            ? .administrator(
+                ChatMemberAdministrator(
+                    user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
+                    canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
+                    canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
+                    canPostMessages: true, canEditMessages: true))
             : .member(ChatMemberMember(user: bot))
     }
 
@@ -186,11 +191,13 @@ public actor FakeBotAPI {
     /// (or on message `messageID`, e.g. an older menu still on screen).
     @discardableResult
     public func userTapsButton(_ userID: Int64, label: String, onMessage messageID: Int64? = nil) throws -> Int64 {
-        guard let sent = messages[userID]?.last(where: {
-                  !$0.deleted && (messageID == nil || $0.messageID == messageID) && $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true
-              }),
-              let button = sent.keyboard?.inlineKeyboard.joined().first(where: { $0.text == label }),
-              case .callbackData(let data) = button.action
+        guard
+            let sent = messages[userID]?.last(where: {
+                !$0.deleted && (messageID == nil || $0.messageID == messageID)
+                    && $0.keyboard?.inlineKeyboard.joined().contains { $0.text == label } == true
+            }),
+            let button = sent.keyboard?.inlineKeyboard.joined().first(where: { $0.text == label }),
+            case .callbackData(let data) = button.action
         else { throw FakeError.noSuchButton(label) }
         let message = Message(messageId: sent.messageID, from: bot, date: now(), chat: chats[userID]!, text: sent.text, replyMarkup: sent.keyboard)
         return press(userID, data: data, on: message)
@@ -217,7 +224,7 @@ public actor FakeBotAPI {
     @discardableResult
     public func userSharesChat(_ userID: Int64, chat chatID: Int64) throws -> Int64 {
         guard let sent = messages[userID]?.last(where: { !$0.deleted && $0.replyMarkup.map(Self.chatRequest) != nil }),
-              let markup = sent.replyMarkup, let request = Self.chatRequest(markup)
+            let markup = sent.replyMarkup, let request = Self.chatRequest(markup)
         else { throw FakeError.noChatPicker }
         guard let chat = chats[chatID], chat.type == (request.chatIsChannel ? "channel" : chat.type), chat.type != "private" else {
             throw FakeError.chatNotEligible(chatID)
@@ -246,34 +253,40 @@ public actor FakeBotAPI {
     @discardableResult
     public func userForwardsPost(_ userID: Int64, from chatID: Int64) -> Int64 {
         let origin = MessageOrigin.channel(MessageOriginChannel(date: now(), chat: chats[chatID]!, messageId: 7))
-        let message = Message(messageId: allocateMessageID(in: userID), from: users[userID]!, date: now(), chat: chats[userID]!, forwardOrigin: origin, text: "A post")
+        let message = Message(
+            messageId: allocateMessageID(in: userID), from: users[userID]!, date: now(), chat: chats[userID]!, forwardOrigin: origin, text: "A post")
         return enqueue(Update(updateId: 0, message: message))
     }
 
     /// Makes `userID` an administrator of `chatID` (no special rights).
     public func addAdministrator(chat chatID: Int64, user userID: Int64) {
-        members[chatID, default: [:]][userID] = .administrator(ChatMemberAdministrator(
-            user: users[userID]!, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
-            canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
-            canInviteUsers: false, canPostStories: false, canEditStories: false, canDeleteStories: false
-        ))
+        members[chatID, default: [:]][userID] = .administrator(
+            ChatMemberAdministrator(
+                user: users[userID]!, canBeEdited: true, isAnonymous: false, canManageChat: true, canDeleteMessages: false,
+                canManageVideoChats: false, canRestrictMembers: false, canPromoteMembers: false, canChangeInfo: false,
+                canInviteUsers: false, canPostStories: false, canEditStories: false, canDeleteStories: false
+            ))
     }
 
     /// The channel's owner makes the bot an administrator with exactly `rights` (nil: removes the bot);
     /// the bot gets a `my_chat_member` update, as from Telegram.
     public func setBotAdministrator(chat chatID: Int64, rights: ChatAdministratorRights?, by actorID: Int64) {
         let old = members[chatID]?[bot.id] ?? .left(ChatMemberLeft(user: bot))
-        let new: ChatMember = rights.map { rights in
-            .administrator(ChatMemberAdministrator(
-                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: rights.canDeleteMessages,
-                canManageVideoChats: false, canRestrictMembers: rights.canRestrictMembers, canPromoteMembers: false,
-                canChangeInfo: false, canInviteUsers: rights.canInviteUsers, canPostStories: false, canEditStories: false,
-                canDeleteStories: false, canPostMessages: rights.canPostMessages ?? false, canEditMessages: rights.canEditMessages ?? false
-            ))
-        } ?? .left(ChatMemberLeft(user: bot))
+        let new: ChatMember =
+            rights.map { rights in
+                .administrator(
+                    ChatMemberAdministrator(
+                        user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: rights.canDeleteMessages,
+                        canManageVideoChats: false, canRestrictMembers: rights.canRestrictMembers, canPromoteMembers: false,
+                        canChangeInfo: false, canInviteUsers: rights.canInviteUsers, canPostStories: false, canEditStories: false,
+                        canDeleteStories: false, canPostMessages: rights.canPostMessages ?? false, canEditMessages: rights.canEditMessages ?? false
+                    ))
+            } ?? .left(ChatMemberLeft(user: bot))
         members[chatID, default: [:]][bot.id] = new
         let actor = users[actorID] ?? bot
-        enqueue(Update(updateId: 0, myChatMember: ChatMemberUpdated(chat: chats[chatID]!, from: actor, date: now(), oldChatMember: old, newChatMember: new)))
+        enqueue(
+            Update(
+                updateId: 0, myChatMember: ChatMemberUpdated(chat: chats[chatID]!, from: actor, date: now(), oldChatMember: old, newChatMember: new)))
     }
 
     public static func chatRequest(_ markup: ReplyMarkup) -> KeyboardButtonRequestChat? {
@@ -319,11 +332,12 @@ public actor FakeBotAPI {
     /// restriction applies if they come back.
     public func userLeaves(_ userID: Int64, chat chatID: Int64) {
         let user = users[userID]!
-        let after: ChatMember = if case .restricted = members[chatID]?[userID] {
-            .restricted(Self.restricted(user, isMember: false))
-        } else {
-            .left(ChatMemberLeft(user: user))
-        }
+        let after: ChatMember =
+            if case .restricted = members[chatID]?[userID] {
+                .restricted(Self.restricted(user, isMember: false))
+            } else {
+                .left(ChatMemberLeft(user: user))
+            }
         changeMembership(chat: chatID, user: userID, to: after, by: user, via: nil)
     }
 
@@ -384,7 +398,8 @@ public actor FakeBotAPI {
                 if total > Self.maximumUploadRequestBytes {
                     (status, json) = await self.tooLarge(token: token, method: method)
                 } else {
-                    (status, json) = await self.handleMultipart(token: token, method: method, contentType: contentType, body: Data(collected.readableBytesView))
+                    (status, json) = await self.handleMultipart(
+                        token: token, method: method, contentType: contentType, body: Data(collected.readableBytesView))
                 }
             } else {
                 let body = try await request.body.collect(upTo: 10 * 1024 * 1024)
@@ -505,12 +520,19 @@ public actor FakeBotAPI {
 
     private func isAllowed(_ update: Update) -> Bool {
         let kind: String
-        if update.message != nil { kind = "message" }
-        else if update.callbackQuery != nil { kind = "callback_query" }
-        else if update.myChatMember != nil { kind = "my_chat_member" }
-        else if update.chatMember != nil { kind = "chat_member" }
-        else if update.chatJoinRequest != nil { kind = "chat_join_request" }
-        else { kind = "other" }
+        if update.message != nil {
+            kind = "message"
+        } else if update.callbackQuery != nil {
+            kind = "callback_query"
+        } else if update.myChatMember != nil {
+            kind = "my_chat_member"
+        } else if update.chatMember != nil {
+            kind = "chat_member"
+        } else if update.chatJoinRequest != nil {
+            kind = "chat_join_request"
+        } else {
+            kind = "other"
+        }
         if allowedUpdates.isEmpty { return kind != "chat_member" }
         return allowedUpdates.contains(kind)
     }
@@ -518,7 +540,8 @@ public actor FakeBotAPI {
     private func setWebhook(_ params: [String: Any]) -> (Int, [UInt8]) {
         let url = params["url"] as? String ?? ""
         if let secret = params["secret_token"] as? String,
-           secret.isEmpty || secret.count > 256 || !secret.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) {
+            secret.isEmpty || secret.count > 256 || !secret.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+        {
             return error(400, "Bad Request: secret token contains unallowed characters")
         }
         if let allowed = params["allowed_updates"] as? [String] { allowedUpdates = allowed }
@@ -544,17 +567,18 @@ public actor FakeBotAPI {
         let messageID = allocateMessageID(in: chatID)
         var keyboard: InlineKeyboardMarkup?
         if case .inlineKeyboard(let inline) = markup { keyboard = inline }
-        messages[chatID, default: []].append(SentMessage(
-            chatID: chatID, messageID: messageID, text: text, parseMode: params["parse_mode"] as? String,
-            keyboard: keyboard, replyMarkup: markup, deleted: false
-        ))
+        messages[chatID, default: []].append(
+            SentMessage(
+                chatID: chatID, messageID: messageID, text: text, parseMode: params["parse_mode"] as? String,
+                keyboard: keyboard, replyMarkup: markup, deleted: false
+            ))
         return ok(Message(messageId: messageID, from: bot, date: now(), chat: chats[chatID]!, text: text, replyMarkup: keyboard))
     }
 
     private func editMessage(_ params: [String: Any], text editsText: Bool) throws -> (Int, [UInt8]) {
         let chatID = try chat(params)
         guard let messageID = int(params["message_id"]),
-              let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
+            let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
         else { throw FakeFailure(code: 400, description: "Bad Request: message to edit not found") }
         var message = messages[chatID]![index]
         let markup = try replyMarkup(params)
@@ -563,7 +587,11 @@ public actor FakeBotAPI {
         let newText = editsText ? (params["text"] as? String ?? "") : message.text
         if editsText { try validateText(newText, parseMode: params["parse_mode"] as? String) }
         if newText == message.text && keyboard == message.keyboard {
-            throw FakeFailure(code: 400, description: "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+            throw FakeFailure(
+                code: 400,
+                description:
+                    "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"
+            )
         }
         message.text = newText
         message.keyboard = keyboard
@@ -574,7 +602,7 @@ public actor FakeBotAPI {
     private func deleteMessage(_ params: [String: Any]) throws -> (Int, [UInt8]) {
         let chatID = try chat(params)
         guard let messageID = int(params["message_id"]),
-              let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
+            let index = messages[chatID]?.firstIndex(where: { $0.messageID == messageID && !$0.deleted })
         else { throw FakeFailure(code: 400, description: "Bad Request: message to delete not found") }
         // In a channel a bot deletes with "delete messages", or its own posts with "post messages".
         if chats[chatID]?.type == "channel" {
@@ -602,7 +630,8 @@ public actor FakeBotAPI {
         let list = try decode([BotCommand].self, params["commands"])
         for command in list {
             guard (1...32).contains(command.command.count),
-                  command.command.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+                command.command.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+            else {
                 throw FakeFailure(code: 400, description: "Bad Request: BOT_COMMAND_INVALID")
             }
             guard (1...256).contains(command.description.count) else {
@@ -616,7 +645,12 @@ public actor FakeBotAPI {
     private func getChat(_ params: [String: Any]) throws -> (Int, [UInt8]) {
         let chatID = try chat(params, requireWritable: false)
         let chat = chats[chatID]!
-        return ok(ChatFullInfo(id: chat.id, type: chat.type, title: chat.title, username: chat.username, firstName: chat.firstName, accentColorId: 0, maxReactionCount: 11, acceptedGiftTypes: AcceptedGiftTypes(unlimitedGifts: false, limitedGifts: false, uniqueGifts: false, premiumSubscription: false, giftsFromChannels: false)))
+        return ok(
+            ChatFullInfo(
+                id: chat.id, type: chat.type, title: chat.title, username: chat.username, firstName: chat.firstName, accentColorId: 0,
+                maxReactionCount: 11,
+                acceptedGiftTypes: AcceptedGiftTypes(
+                    unlimitedGifts: false, limitedGifts: false, uniqueGifts: false, premiumSubscription: false, giftsFromChannels: false)))
     }
 
     private func getChatMember(_ params: [String: Any]) throws -> (Int, [UInt8]) {
@@ -684,7 +718,8 @@ public actor FakeBotAPI {
         if case .administrator = members[chatID]?[userID] {
             throw FakeFailure(code: 400, description: "Bad Request: user is an administrator of the chat")
         }
-        changeMembership(chat: chatID, user: userID, to: .banned(ChatMemberBanned(user: user, untilDate: int(params["until_date"]) ?? 0)), by: bot, via: nil)
+        changeMembership(
+            chat: chatID, user: userID, to: .banned(ChatMemberBanned(user: user, untilDate: int(params["until_date"]) ?? 0)), by: bot, via: nil)
         return ok(true)
     }
 
@@ -770,7 +805,9 @@ public actor FakeBotAPI {
         guard let limits, method != "getUpdates" else { return nil }
         let now = ContinuousClock.now
         var keys: [(String, RateLimit)] = [("overall", limits.overall)]
-        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup", "sendDocument"].contains(method), let chat = int(params["chat_id"]) {
+        if ["sendMessage", "copyMessage", "editMessageText", "editMessageReplyMarkup", "sendDocument"].contains(method),
+            let chat = int(params["chat_id"])
+        {
             keys.append(("chat:\(chat)", chat > 0 ? limits.privateChat : limits.groupChat))
         }
         for (key, limit) in keys {
@@ -779,7 +816,12 @@ public actor FakeBotAPI {
                 rejectedWithTooManyRequests += 1
                 let wait = limit.window - (now - recent[recent.count - limit.count])
                 let seconds = max(1, Int((wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0)))
-                return (429, Array(#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after \#(seconds)","parameters":{"retry_after":\#(seconds)}}"#.utf8))
+                return (
+                    429,
+                    Array(
+                        #"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after \#(seconds)","parameters":{"retry_after":\#(seconds)}}"#
+                            .utf8)
+                )
             }
         }
         for (key, limit) in keys {
@@ -889,7 +931,9 @@ public actor FakeBotAPI {
         }
         guard method == "sendDocument" else { return error(400, "Bad Request: method \(method) takes no file here") }
         do {
-            guard let raw = params["chat_id"] as? String, !raw.isEmpty else { throw FakeFailure(code: 400, description: "Bad Request: chat_id is empty") }
+            guard let raw = params["chat_id"] as? String, !raw.isEmpty else {
+                throw FakeFailure(code: 400, description: "Bad Request: chat_id is empty")
+            }
             let chatID = try chat(params)
             guard let file = parts.first(where: { $0.name == "document" && $0.fileName != nil }) else {
                 throw FakeFailure(code: 400, description: "Bad Request: there is no document in the request")
@@ -902,9 +946,10 @@ public actor FakeBotAPI {
                 guard visible.utf16.count <= 1024 else { throw FakeFailure(code: 400, description: "Bad Request: message caption is too long") }
             }
             let messageID = allocateMessageID(in: chatID)
-            documents[chatID, default: []].append(SentDocument(
-                chatID: chatID, messageID: messageID, fileName: file.fileName ?? "", mimeType: file.contentType, data: file.data, caption: caption
-            ))
+            documents[chatID, default: []].append(
+                SentDocument(
+                    chatID: chatID, messageID: messageID, fileName: file.fileName ?? "", mimeType: file.contentType, data: file.data, caption: caption
+                ))
             return ok(Message(messageId: messageID, from: bot, date: now(), chat: chats[chatID]!, caption: caption))
         } catch let failure as FakeFailure {
             return error(failure.code, failure.description)
@@ -925,13 +970,21 @@ enum JSONValue: Decodable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Int64.self) { self = .int(value) }
-        else if let value = try? container.decode(Double.self) { self = .double(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
     }
 
     var native: Any {
@@ -1010,8 +1063,10 @@ enum HTMLText {
                 case "amp": visible.append("&")
                 case "quot": visible.append("\"")
                 default:
-                    if entity.hasPrefix("#"), let scalar = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : UInt32(entity.dropFirst()),
-                       let unicode = Unicode.Scalar(scalar) {
+                    if entity.hasPrefix("#"),
+                        let scalar = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : UInt32(entity.dropFirst()),
+                        let unicode = Unicode.Scalar(scalar)
+                    {
                         visible.unicodeScalars.append(unicode)
                     } else {
                         throw fail("unsupported entity \"&\(entity);\"")

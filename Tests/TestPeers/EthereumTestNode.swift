@@ -142,7 +142,9 @@ public struct LocalChain: Sendable {
     }
 
     /// Deploys TestToken (Tests/EthereumNode/TestToken.vy) with `supply` base units held by `holder`.
-    public func deployToken(name: String = "Test USD", symbol: String = "TUSD", decimals: UInt8 = 6, supply: BigUInt, holder: Address) async throws -> Address {
+    public func deployToken(name: String = "Test USD", symbol: String = "TUSD", decimals: UInt8 = 6, supply: BigUInt, holder: Address) async throws
+        -> Address
+    {
         let address = try await rpc.request(
             "test_deployToken",
             [.string(name), .string(symbol), .number(String(decimals)), .string(Hex.encodeQuantity(supply)), .string(holder.checksummed)],

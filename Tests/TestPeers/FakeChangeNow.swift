@@ -1,10 +1,10 @@
+import BigInt
+import Ethereum
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import BigInt
-import Ethereum
 
 /// A ChangeNOW v2 stand-in that enforces what ChangeNOW's v2 documentation says: the
 /// `x-changenow-api-key` header, required and mutually exclusive parameters, positive decimal amounts
@@ -31,7 +31,9 @@ public actor FakeChangeNow {
         public var rate: Decimal
         public var withdrawalFee: Decimal
 
-        public init(from: (String, String), to: (String, String), minAmount: Decimal, maxAmount: Decimal? = nil, rate: Decimal, withdrawalFee: Decimal) {
+        public init(
+            from: (String, String), to: (String, String), minAmount: Decimal, maxAmount: Decimal? = nil, rate: Decimal, withdrawalFee: Decimal
+        ) {
             self.from = (from.0, from.1)
             self.to = (to.0, to.1)
             self.minAmount = minAmount
@@ -72,7 +74,9 @@ public actor FakeChangeNow {
         public var updatedAt: Date
     }
 
-    public static let statuses: Set<String> = ["new", "waiting", "confirming", "exchanging", "sending", "finished", "failed", "refunded", "verifying"]
+    public static let statuses: Set<String> = [
+        "new", "waiting", "confirming", "exchanging", "sending", "finished", "failed", "refunded", "verifying",
+    ]
 
     public let apiKeys: Set<String>
     /// Private key → the standard key whose exchanges it lists.
@@ -104,12 +108,24 @@ public actor FakeChangeNow {
     }
 
     public static let defaultPairs: [PairRule] = [
-        PairRule(from: ("eth", "eth"), to: ("usdt", "trx"), minAmount: Decimal(string: "0.005")!, maxAmount: Decimal(50), rate: Decimal(string: "2500.25")!, withdrawalFee: Decimal(1)),
-        PairRule(from: ("eth", "eth"), to: ("btc", "btc"), minAmount: Decimal(string: "0.0002787")!, rate: Decimal(string: "0.0367")!, withdrawalFee: Decimal(string: "0.00002")!),
-        PairRule(from: ("eth", "eth"), to: ("usdc", "eth"), minAmount: Decimal(string: "0.01")!, rate: Decimal(string: "2499.5")!, withdrawalFee: Decimal(string: "2.5")!),
-        PairRule(from: ("eth", "eth"), to: ("usdt", "eth"), minAmount: Decimal(string: "0.008")!, rate: Decimal(string: "2498.75")!, withdrawalFee: Decimal(string: "1.5")!),
-        PairRule(from: ("usdt", "eth"), to: ("usdc", "eth"), minAmount: Decimal(10), rate: Decimal(string: "0.9985")!, withdrawalFee: Decimal(string: "0.5")!),
-        PairRule(from: ("usdt", "eth"), to: ("btc", "btc"), minAmount: Decimal(15), rate: Decimal(string: "0.0000149")!, withdrawalFee: Decimal(string: "0.00002")!),
+        PairRule(
+            from: ("eth", "eth"), to: ("usdt", "trx"), minAmount: Decimal(string: "0.005")!, maxAmount: Decimal(50),
+            rate: Decimal(string: "2500.25")!, withdrawalFee: Decimal(1)),
+        PairRule(
+            from: ("eth", "eth"), to: ("btc", "btc"), minAmount: Decimal(string: "0.0002787")!, rate: Decimal(string: "0.0367")!,
+            withdrawalFee: Decimal(string: "0.00002")!),
+        PairRule(
+            from: ("eth", "eth"), to: ("usdc", "eth"), minAmount: Decimal(string: "0.01")!, rate: Decimal(string: "2499.5")!,
+            withdrawalFee: Decimal(string: "2.5")!),
+        PairRule(
+            from: ("eth", "eth"), to: ("usdt", "eth"), minAmount: Decimal(string: "0.008")!, rate: Decimal(string: "2498.75")!,
+            withdrawalFee: Decimal(string: "1.5")!),
+        PairRule(
+            from: ("usdt", "eth"), to: ("usdc", "eth"), minAmount: Decimal(10), rate: Decimal(string: "0.9985")!,
+            withdrawalFee: Decimal(string: "0.5")!),
+        PairRule(
+            from: ("usdt", "eth"), to: ("btc", "btc"), minAmount: Decimal(15), rate: Decimal(string: "0.0000149")!,
+            withdrawalFee: Decimal(string: "0.00002")!),
     ]
 
     /// The legacy ticker v1 uses for a currency on a network: the ticker alone on its own chain, else
@@ -198,7 +214,8 @@ public actor FakeChangeNow {
         let base = try await chain.rpc.block(.latest)?.baseFeePerGas ?? 1_000_000_000
         let tip = BigUInt(1_000_000_000)
         let transaction = EIP1559Transaction(
-            chainId: chain.chainId, nonce: nonce, maxPriorityFeePerGas: tip, maxFeePerGas: base * 2 + tip, gasLimit: gas, to: to, value: value, data: data
+            chainId: chain.chainId, nonce: nonce, maxPriorityFeePerGas: tip, maxFeePerGas: base * 2 + tip, gasLimit: gas, to: to, value: value,
+            data: data
         )
         let signed = try transaction.sign(with: key)
         return Hex.encodeData(try await chain.rpc.sendRawTransaction(signed.rawTransaction))
@@ -224,10 +241,14 @@ public actor FakeChangeNow {
     }
 
     /// What the pay-in address holds of the exchange's deposit asset, in its base units, and in whole coins.
-    private func deposit(_ exchange: FakeExchange, key: PrivateKey, on chain: Chain) async throws -> (units: BigUInt, amount: Decimal, expected: BigUInt) {
+    private func deposit(_ exchange: FakeExchange, key: PrivateKey, on chain: Chain) async throws -> (
+        units: BigUInt, amount: Decimal, expected: BigUInt
+    ) {
         if let token = depositToken(exchange, on: chain) {
             let units = try await chain.rpc.tokenBalance(token: token.address, owner: key.address)
-            let amount = Decimal(string: TokenUnits.decimalString(fromBaseUnits: units, decimals: token.decimals), locale: Locale(identifier: "en_US_POSIX")) ?? 0
+            let amount =
+                Decimal(string: TokenUnits.decimalString(fromBaseUnits: units, decimals: token.decimals), locale: Locale(identifier: "en_US_POSIX"))
+                ?? 0
             return (units, amount, try TokenUnits.baseUnits(fromDecimal: "\(exchange.expectedAmountFrom)", decimals: token.decimals))
         }
         let wei = try await chain.rpc.balance(of: key.address, at: .latest)
@@ -241,7 +262,9 @@ public actor FakeChangeNow {
             try await waitForBalance(of: key.address, on: chain)
             let data = try ERC20.transferCallData(to: refundTo, amount: balance)
             let hash = try await send(from: key, to: token.address, value: 0, data: data, gas: 120_000, on: chain)
-            let amount = Decimal(string: TokenUnits.decimalString(fromBaseUnits: balance, decimals: token.decimals), locale: Locale(identifier: "en_US_POSIX")) ?? 0
+            let amount =
+                Decimal(string: TokenUnits.decimalString(fromBaseUnits: balance, decimals: token.decimals), locale: Locale(identifier: "en_US_POSIX"))
+                ?? 0
             exchange.amountFrom = amount
             exchange.refundAmount = amount
             exchange.refundHash = hash
@@ -290,7 +313,8 @@ public actor FakeChangeNow {
             let received = exchange.amountFrom ?? exchange.expectedAmountFrom
             let amountTo = Self.round(max(received * rule.rate - rule.withdrawalFee, 0), .down)
             exchange.amountTo = amountTo
-            if let token = chain.tokens["\(exchange.toCurrency)/\(exchange.toNetwork)"], let recipient = try? Address(parsing: exchange.payoutAddress) {
+            if let token = chain.tokens["\(exchange.toCurrency)/\(exchange.toNetwork)"], let recipient = try? Address(parsing: exchange.payoutAddress)
+            {
                 var exact = amountTo
                 var whole = Decimal()
                 NSDecimalRound(&whole, &exact, Int(token.decimals), .down)
@@ -368,12 +392,14 @@ public actor FakeChangeNow {
         }
         router.get("/v1/exchange-amount/fixed-rate/:amount/:pair") { request, context in
             await self.handleV1(request, key: Self.query(request)["api_key"]) {
-                try await self.v1Estimate(request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "direct")
+                try await self.v1Estimate(
+                    request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "direct")
             }
         }
         router.get("/v1/exchange-deposit/fixed-rate/:amount/:pair") { request, context in
             await self.handleV1(request, key: Self.query(request)["api_key"]) {
-                try await self.v1Estimate(request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "reverse")
+                try await self.v1Estimate(
+                    request, amount: context.parameters.get("amount") ?? "", pair: context.parameters.get("pair") ?? "", type: "reverse")
             }
         }
         router.post("/v1/transactions/fixed-rate/:key") { request, context in
@@ -418,7 +444,9 @@ public actor FakeChangeNow {
             let (status, code) = queued.removeFirst()
             injected[request.uri.path] = queued
             if code == "gateway" {
-                return Response(status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
+                return Response(
+                    status: status, headers: [.contentType: "text/html"],
+                    body: .init(byteBuffer: ByteBuffer(string: "<html><body>502 Bad Gateway</body></html>")))
             }
             return Self.error(status, code, "Injected by the test")
         }
@@ -472,11 +500,12 @@ public actor FakeChangeNow {
             rateID = id
             validUntil = ISO8601DateFormatter().string(from: expiry)
         }
-        return Self.json(V1EstimateBody(
-            estimatedAmount: type == "direct" ? toAmount : nil, estimatedDeposit: type == "reverse" ? fromAmount : nil,
-            networkFee: type == "direct" ? rule.withdrawalFee : nil, rateId: rateID, validUntil: validUntil,
-            transactionSpeedForecast: "10-60", warningMessage: nil
-        ))
+        return Self.json(
+            V1EstimateBody(
+                estimatedAmount: type == "direct" ? toAmount : nil, estimatedDeposit: type == "reverse" ? fromAmount : nil,
+                networkFee: type == "direct" ? rule.withdrawalFee : nil, rateId: rateID, validUntil: validUntil,
+                transactionSpeedForecast: "10-60", warningMessage: nil
+            ))
     }
 
     private func v1Create(body: ByteBuffer, key: String, type: String) throws -> Response {
@@ -517,18 +546,20 @@ public actor FakeChangeNow {
             fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
             expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
             payinAddress: Self.randomEVMAddress(), payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
-            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil,
+            refundAmount: nil,
             createdAt: now, updatedAt: now
         )
         exchangesByID[id] = exchange
         creationOrder.append(id)
-        return Self.json(V1CreateBody(
-            id: id, payinAddress: exchange.payinAddress, payoutAddress: address,
-            payoutExtraId: exchange.payoutExtraId, fromCurrency: from, toCurrency: to,
-            amount: type == "direct" ? toAmount : nil, result: type == "reverse" ? toAmount : nil,
-            refundAddress: exchange.refundAddress, refundExtraId: fields["refundExtraId"] ?? "", payoutExtraIdName: nil,
-            validUntil: ISO8601DateFormatter().string(from: now.addingTimeInterval(20 * 60)), rateId: rateID.isEmpty ? nil : rateID
-        ))
+        return Self.json(
+            V1CreateBody(
+                id: id, payinAddress: exchange.payinAddress, payoutAddress: address,
+                payoutExtraId: exchange.payoutExtraId, fromCurrency: from, toCurrency: to,
+                amount: type == "direct" ? toAmount : nil, result: type == "reverse" ? toAmount : nil,
+                refundAddress: exchange.refundAddress, refundExtraId: fields["refundExtraId"] ?? "", payoutExtraIdName: nil,
+                validUntil: ISO8601DateFormatter().string(from: now.addingTimeInterval(20 * 60)), rateId: rateID.isEmpty ? nil : rateID
+            ))
     }
 
     // MARK: - Endpoints
@@ -547,7 +578,9 @@ public actor FakeChangeNow {
             let limit = try Self.integer(query["limit"], default: 100, in: 1...100, "limit")
             let offset = try Self.integer(query["offset"], default: 0, in: 0...Int.max, "offset")
             let direction = query["sortDirection"].flatMap { $0.isEmpty ? nil : $0 } ?? "DESC"
-            guard direction == "ASC" || direction == "DESC" else { throw Rejection(.badRequest, "not_valid_params", "sortDirection must be ASC or DESC") }
+            guard direction == "ASC" || direction == "DESC" else {
+                throw Rejection(.badRequest, "not_valid_params", "sortDirection must be ASC or DESC")
+            }
             let field = query["sortField"].flatMap { $0.isEmpty ? nil : $0 } ?? "createdAt"
             let dateField = query["dateField"].flatMap { $0.isEmpty ? nil : $0 } ?? "createdAt"
             guard ["createdAt", "updatedAt"].contains(field), ["createdAt", "updatedAt"].contains(dateField) else {
@@ -565,17 +598,22 @@ public actor FakeChangeNow {
             let page = matching.dropFirst(offset).prefix(limit)
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            return Self.json(ListBody(count: matching.count, exchanges: page.map { exchange in
-                ListBody.Item(
-                    createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
-                    exchangeId: "x" + exchange.id, requestId: exchange.id, status: exchange.status, validUntil: nil, flow: exchange.flow,
-                    payin: .init(currency: exchange.fromCurrency, address: exchange.payinAddress, extraId: nil, amount: exchange.amountFrom,
-                                 expectedAmount: exchange.expectedAmountFrom, hash: exchange.payinHash),
-                    payout: .init(currency: exchange.toCurrency, address: exchange.payoutAddress,
-                                  extraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, amount: exchange.amountTo,
-                                  expectedAmount: exchange.expectedAmountTo, hash: exchange.payoutHash)
-                )
-            }))
+            return Self.json(
+                ListBody(
+                    count: matching.count,
+                    exchanges: page.map { exchange in
+                        ListBody.Item(
+                            createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
+                            exchangeId: "x" + exchange.id, requestId: exchange.id, status: exchange.status, validUntil: nil, flow: exchange.flow,
+                            payin: .init(
+                                currency: exchange.fromCurrency, address: exchange.payinAddress, extraId: nil, amount: exchange.amountFrom,
+                                expectedAmount: exchange.expectedAmountFrom, hash: exchange.payinHash),
+                            payout: .init(
+                                currency: exchange.toCurrency, address: exchange.payoutAddress,
+                                extraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, amount: exchange.amountTo,
+                                expectedAmount: exchange.expectedAmountTo, hash: exchange.payoutHash)
+                        )
+                    }))
         } catch let rejection as Rejection {
             return Self.error(rejection.status, rejection.code, rejection.message)
         } catch {
@@ -604,10 +642,11 @@ public actor FakeChangeNow {
 
     private func minAmount(_ request: Request) throws -> Response {
         let (rule, flow) = try pairAndFlow(Self.query(request))
-        return Self.json(MinAmountBody(
-            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
-            toNetwork: rule.to.network, flow: flow, minAmount: rule.minAmount
-        ))
+        return Self.json(
+            MinAmountBody(
+                fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
+                toNetwork: rule.to.network, flow: flow, minAmount: rule.minAmount
+            ))
     }
 
     private func estimatedAmount(_ request: Request) throws -> Response {
@@ -624,12 +663,13 @@ public actor FakeChangeNow {
             rateID = id
             validUntil = ISO8601DateFormatter().string(from: expiry)
         }
-        return Self.json(EstimateBody(
-            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
-            toNetwork: rule.to.network, flow: flow, type: type, rateId: rateID, validUntil: validUntil,
-            transactionSpeedForecast: "10-60", warningMessage: nil, fromAmount: fromAmount, toAmount: toAmount,
-            depositFee: 0, withdrawalFee: rule.withdrawalFee, userId: nil
-        ))
+        return Self.json(
+            EstimateBody(
+                fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
+                toNetwork: rule.to.network, flow: flow, type: type, rateId: rateID, validUntil: validUntil,
+                transactionSpeedForecast: "10-60", warningMessage: nil, fromAmount: fromAmount, toAmount: toAmount,
+                depositFee: 0, withdrawalFee: rule.withdrawalFee, userId: nil
+            ))
     }
 
     private func create(_ request: Request, body: ByteBuffer) throws -> Response {
@@ -684,25 +724,29 @@ public actor FakeChangeNow {
             fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency, toNetwork: rule.to.network,
             expectedAmountFrom: fromAmount, expectedAmountTo: toAmount, amountFrom: nil, amountTo: nil,
             payinAddress: payin, payoutAddress: address, payoutExtraId: fields["extraId"] ?? "",
-            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil, refundAmount: nil,
+            refundAddress: fields["refundAddress"] ?? "", rateId: rateID, status: "new", payinHash: nil, payoutHash: nil, refundHash: nil,
+            refundAmount: nil,
             createdAt: now, updatedAt: now
         )
         exchangesByID[id] = exchange
         creationOrder.append(id)
         if responsesToDrop > 0 {
             responsesToDrop -= 1
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { _ in
-                throw FakeChangeNowError.droppedResponse
-            })
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody { _ in
+                    throw FakeChangeNowError.droppedResponse
+                })
         }
-        return Self.json(CreateBody(
-            id: id, fromAmount: fromAmount, toAmount: toAmount, flow: flow, type: type,
-            payinAddress: exchange.payinAddress, payoutAddress: address, payinExtraId: nil,
-            payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, payoutExtraIdName: nil,
-            fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
-            toNetwork: rule.to.network, refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
-            refundExtraId: nil, rateId: rateID.isEmpty ? nil : rateID
-        ))
+        return Self.json(
+            CreateBody(
+                id: id, fromAmount: fromAmount, toAmount: toAmount, flow: flow, type: type,
+                payinAddress: exchange.payinAddress, payoutAddress: address, payinExtraId: nil,
+                payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId, payoutExtraIdName: nil,
+                fromCurrency: rule.from.currency, fromNetwork: rule.from.network, toCurrency: rule.to.currency,
+                toNetwork: rule.to.network, refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
+                refundExtraId: nil, rateId: rateID.isEmpty ? nil : rateID
+            ))
     }
 
     private func byID(_ request: Request) async throws -> Response {
@@ -718,23 +762,24 @@ public actor FakeChangeNow {
         try await advance(id)
         guard let exchange = exchangesByID[id] else { throw Rejection(.notFound, "not_found", "Transaction not found") }
         let formatter = ISO8601DateFormatter()
-        return Self.json(StatusBody(
-            id: exchange.id, status: exchange.status, actionsAvailable: false,
-            fromCurrency: exchange.fromCurrency, fromNetwork: exchange.fromNetwork, toCurrency: exchange.toCurrency,
-            toNetwork: exchange.toNetwork, expectedAmountFrom: exchange.expectedAmountFrom,
-            expectedAmountTo: exchange.expectedAmountTo, amountFrom: exchange.amountFrom, amountTo: exchange.amountTo,
-            payinAddress: exchange.payinAddress, payoutAddress: exchange.payoutAddress,
-            payinExtraId: nil, payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId,
-            refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
-            createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
-            payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: exchange.refundHash, refundAmount: exchange.refundAmount
-        ))
+        return Self.json(
+            StatusBody(
+                id: exchange.id, status: exchange.status, actionsAvailable: false,
+                fromCurrency: exchange.fromCurrency, fromNetwork: exchange.fromNetwork, toCurrency: exchange.toCurrency,
+                toNetwork: exchange.toNetwork, expectedAmountFrom: exchange.expectedAmountFrom,
+                expectedAmountTo: exchange.expectedAmountTo, amountFrom: exchange.amountFrom, amountTo: exchange.amountTo,
+                payinAddress: exchange.payinAddress, payoutAddress: exchange.payoutAddress,
+                payinExtraId: nil, payoutExtraId: exchange.payoutExtraId.isEmpty ? nil : exchange.payoutExtraId,
+                refundAddress: exchange.refundAddress.isEmpty ? nil : exchange.refundAddress,
+                createdAt: formatter.string(from: exchange.createdAt), updatedAt: formatter.string(from: exchange.updatedAt),
+                payinHash: exchange.payinHash, payoutHash: exchange.payoutHash, refundHash: exchange.refundHash, refundAmount: exchange.refundAmount
+            ))
     }
 
     private func validateAddress(_ request: Request) throws -> Response {
         let query = Self.query(request)
         guard let network = query["currency"], !network.isEmpty,
-              let address = query["address"], !address.isEmpty
+            let address = query["address"], !address.isEmpty
         else { throw Rejection(.badRequest, "not_valid_params", "currency and address are required") }
         let valid = Self.isValidAddress(address, network: network)
         return Self.json(ValidationBody(result: valid, message: valid ? nil : "Invalid address", isActivated: nil))
@@ -787,8 +832,8 @@ public actor FakeChangeNow {
     private static func positiveAmount(_ text: String, _ name: String) throws -> Decimal {
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard !parts[0].isEmpty, parts.count == 1 || !parts[1].isEmpty,
-              parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
-              let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), value > 0
+            parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let value = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), value > 0
         else { throw Rejection(.badRequest, "not_valid_params", "\(name) must be a positive number") }
         return value
     }
@@ -808,8 +853,11 @@ public actor FakeChangeNow {
         case "trx":
             return address.count == 34 && address.hasPrefix("T") && address.allSatisfy { base58.contains($0) }
         case "btc":
-            if address.hasPrefix("bc1") { return (14...74).contains(address.count) && address.dropFirst(3).allSatisfy { $0.isLowercase || $0.isNumber } }
-            return (address.hasPrefix("1") || address.hasPrefix("3")) && (26...35).contains(address.count) && address.allSatisfy { base58.contains($0) }
+            if address.hasPrefix("bc1") {
+                return (14...74).contains(address.count) && address.dropFirst(3).allSatisfy { $0.isLowercase || $0.isNumber }
+            }
+            return (address.hasPrefix("1") || address.hasPrefix("3")) && (26...35).contains(address.count)
+                && address.allSatisfy { base58.contains($0) }
         default:
             return (10...128).contains(address.count) && !address.contains(where: \.isWhitespace)
         }

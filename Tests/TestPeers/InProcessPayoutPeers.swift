@@ -54,23 +54,27 @@ public final class InProcessChangeNow: ChangeNowAPI {
         exchanges.withLock { $0[String(id)] = (request, amount, 0) }
         return CreatedExchange(
             id: String(id), fromAmount: amount, toAmount: amount * 2500, flow: request.flow, payinAddress: "0x" + String(repeating: "a", count: 40),
-            payinExtraId: nil, payoutAddress: request.address, payoutExtraId: request.extraId, pair: request.pair, refundAddress: request.refundAddress, rateId: nil
+            payinExtraId: nil, payoutAddress: request.address, payoutExtraId: request.extraId, pair: request.pair,
+            refundAddress: request.refundAddress, rateId: nil
         )
     }
 
     public func exchangeStatus(id: String) async throws(ChangeNowError) -> ExchangeStatusReport {
-        guard let (request, amount, reads) = exchanges.withLock({ exchanges -> (CreateExchangeRequest, Decimal, Int)? in
-            guard let entry = exchanges[id] else { return nil }
-            exchanges[id] = (entry.request, entry.amount, entry.reads + 1)
-            return (entry.request, entry.amount, entry.reads)
-        }) else { throw .rejected(status: 404, code: .notFound, message: "Transaction not found") }
+        guard
+            let (request, amount, reads) = exchanges.withLock({ exchanges -> (CreateExchangeRequest, Decimal, Int)? in
+                guard let entry = exchanges[id] else { return nil }
+                exchanges[id] = (entry.request, entry.amount, entry.reads + 1)
+                return (entry.request, entry.amount, entry.reads)
+            })
+        else { throw .rejected(status: 404, code: .notFound, message: "Transaction not found") }
         let ended = reads > 0 ? ending(id) : nil
-        let status: ExchangeStatus = switch ended {
-        case nil: .waiting
-        case .finished?: .finished
-        case .refunded?: .refunded
-        case .failed?: .failed
-        }
+        let status: ExchangeStatus =
+            switch ended {
+            case nil: .waiting
+            case .finished?: .finished
+            case .refunded?: .refunded
+            case .failed?: .failed
+            }
         let finished = ended == .finished
         return ExchangeStatusReport(
             id: id, status: status, pair: request.pair, expectedAmountFrom: amount, expectedAmountTo: amount * 2500,

@@ -39,7 +39,9 @@ struct Features: Sendable {
         if payments == nil {
             logger.notice("subscriber purchases are off: TELEPAY_NOWPAYMENTS_API_KEY is unset")
         } else if configuration.nowPaymentsAccount == nil {
-            logger.warning("an order whose every callback is lost cannot be found: set TELEPAY_NOWPAYMENTS_EMAIL and TELEPAY_NOWPAYMENTS_PASSWORD to let TelePay list an invoice's payments")
+            logger.warning(
+                "an order whose every callback is lost cannot be found: set TELEPAY_NOWPAYMENTS_EMAIL and TELEPAY_NOWPAYMENTS_PASSWORD to let TelePay list an invoice's payments"
+            )
         }
         if paymentCallbacks == nil {
             logger.notice("NOWPayments callbacks are not accepted: TELEPAY_NOWPAYMENTS_IPN_SECRET is unset")

@@ -27,7 +27,8 @@ struct HotWalletFeature {
         let refundAddress = sender.wallet.checksummed
         func exchanging(_ exchange: ExchangeFeature) -> PayoutExchange {
             PayoutExchange(
-                orders: exchange.orders, api: exchange.client, refundAddress: refundAddress, verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
+                orders: exchange.orders, api: exchange.client, refundAddress: refundAddress,
+                verifyingAlertAfter: configuration.exchangeVerifyingAlertAfter
             )
         }
         // Owners get a link to their transaction on mainnet and Sepolia; on another chain, the bare hash.
@@ -64,7 +65,9 @@ struct HotWalletFeature {
             reconciliation: Reconciliation(
                 database: database, sender: sender, rpc: rpc,
                 tokens: configuration.thresholdPayouts.usdtContract.map { [SettlementAsset.usdt.asset: $0] } ?? [:], orders: exchange?.orders,
-                lister: configuration.changeNowPrivateAPIKey.map { ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value) },
+                lister: configuration.changeNowPrivateAPIKey.map {
+                    ChangeNowClient(baseURL: configuration.changeNowAPIURL.absoluteString, apiKey: $0.value)
+                },
                 logger: logger
             ),
             queue: queue, metrics: context.telemetry.factory
@@ -79,11 +82,13 @@ struct HotWalletFeature {
                 registry.register(reconciliation)
             },
             periodicTasks: [try PayoutRunner.periodicTask(every: .seconds(15)), try ReconciliationRunner.periodicTask(every: .seconds(3600))],
-            services: [.init(
-                service: AfterMigrations(gate: context.schemaReady, inner: HotWalletService(sender: sender)),
-                failureTerminationBehavior: .gracefullyShutdownGroup,
-                serviceName: "hot-wallet"
-            )]
+            services: [
+                .init(
+                    service: AfterMigrations(gate: context.schemaReady, inner: HotWalletService(sender: sender)),
+                    failureTerminationBehavior: .gracefullyShutdownGroup,
+                    serviceName: "hot-wallet"
+                )
+            ]
         )
     }
 }

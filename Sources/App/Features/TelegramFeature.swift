@@ -39,20 +39,23 @@ struct TelegramFeature {
         return FeatureContribution(
             registerJobs: { registry in
                 registry.register(TelegramMessageSender(client: client))
-                registry.register(OfferPostPublisher(
-                    client: client, database: database, localizer: localizer, queue: queue, settings: offerPosts, identity: identity
-                ))
+                registry.register(
+                    OfferPostPublisher(
+                        client: client, database: database, localizer: localizer, queue: queue, settings: offerPosts, identity: identity
+                    ))
                 registry.register(OfferPostScanner(database: database, queue: queue, clock: offerPosts.clock))
-                registry.register(BroadcastSender(
-                    store: broadcasts, delivery: TelegramBroadcastDelivery(client: client, database: database, logger: logger),
-                    display: TelegramBroadcastProgress(client: client, localizer: localizer, logger: logger),
-                    settings: BroadcastSenderSettings()
-                ))
+                registry.register(
+                    BroadcastSender(
+                        store: broadcasts, delivery: TelegramBroadcastDelivery(client: client, database: database, logger: logger),
+                        display: TelegramBroadcastProgress(client: client, localizer: localizer, logger: logger),
+                        settings: BroadcastSenderSettings()
+                    ))
                 registry.register(BroadcastResumeScan(store: broadcasts, queue: queue))
                 registry.register(UserNotifier(client: client, database: database, localizer: localizer))
-                registry.register(OwnerNotifier(
-                    client: client, database: database, localizer: localizer, feePercent: configuration.subscriptions.platformFeePercent
-                ))
+                registry.register(
+                    OwnerNotifier(
+                        client: client, database: database, localizer: localizer, feePercent: configuration.subscriptions.platformFeePercent
+                    ))
                 registry.register(InviteDeliverer(service: access))
                 registry.register(JoinRequestDecider(service: access))
                 registry.register(MemberJoinChecker(service: access))

@@ -58,15 +58,19 @@ public struct AdminAccessCommands: Sendable {
             return
         }
         let subscriptions = record.subscriptions.map { subscription in
-            context.text(subscription.status == .active ? L10n.adminUserSubscriptionActive : L10n.adminUserSubscriptionExpired, [
-                "title": subscription.channelTitle, "date": AccessService.format(subscription.expiresAt),
-            ])
+            context.text(
+                subscription.status == .active ? L10n.adminUserSubscriptionActive : L10n.adminUserSubscriptionExpired,
+                [
+                    "title": subscription.channelTitle, "date": AccessService.format(subscription.expiresAt),
+                ])
         }
         let orders = record.orders.map { order in
-            context.text(L10n.adminUserOrder, [
-                "date": AccessService.format(order.createdAt), "title": order.channelTitle, "price": order.priceUSD,
-                "status": order.status, "id": order.publicID,
-            ])
+            context.text(
+                L10n.adminUserOrder,
+                [
+                    "date": AccessService.format(order.createdAt), "title": order.channelTitle, "price": order.priceUSD,
+                    "status": order.status, "id": order.publicID,
+                ])
         }
         // Each line is localized with its values escaped; the card joins them without escaping them again.
         let text = [
@@ -77,23 +81,27 @@ public struct AdminAccessCommands: Sendable {
         ].joined(separator: "\n\n")
         var rows: [[InlineKeyboardButton]] = []
         for subscription in record.subscriptions {
-            var row = [InlineKeyboardButton(
-                text: context.text(L10n.adminButtonExtend, ["days": String(Self.extensionDays), "title": subscription.channelTitle]),
-                action: .callbackData(CallbackData.adminAccess(.extend, subscription.id).encoded)
-            )]
+            var row = [
+                InlineKeyboardButton(
+                    text: context.text(L10n.adminButtonExtend, ["days": String(Self.extensionDays), "title": subscription.channelTitle]),
+                    action: .callbackData(CallbackData.adminAccess(.extend, subscription.id).encoded)
+                )
+            ]
             if subscription.status == .active {
-                row.append(InlineKeyboardButton(
-                    text: context.text(L10n.adminButtonRevoke, ["title": subscription.channelTitle]),
-                    action: .callbackData(CallbackData.adminAccess(.revoke, subscription.id).encoded)
-                ))
+                row.append(
+                    InlineKeyboardButton(
+                        text: context.text(L10n.adminButtonRevoke, ["title": subscription.channelTitle]),
+                        action: .callbackData(CallbackData.adminAccess(.revoke, subscription.id).encoded)
+                    ))
             }
             rows.append(row)
         }
         guard let chat = context.chatID else { return }
-        try await context.services.client.send(SendMessage(
-            chatId: .id(chat), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-            replyMarkup: rows.isEmpty ? nil : .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: rows))
-        ))
+        try await context.services.client.send(
+            SendMessage(
+                chatId: .id(chat), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+                replyMarkup: rows.isEmpty ? nil : .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: rows))
+            ))
     }
 
     /// `/admin grant <user id or @username> <channel id> <days>`: checks the person, the channel and the days,
@@ -101,7 +109,8 @@ public struct AdminAccessCommands: Sendable {
     func grant(_ arguments: String, context: UpdateContext) async throws {
         guard let admin = context.user?.id else { return }
         let words = arguments.split(separator: " ").map(String.init)
-        guard words.count == 3, let channel = Int64(words[1]), channel > 0, let days = Int(words[2]), (1...Self.maximumGrantDays).contains(days) else {
+        guard words.count == 3, let channel = Int64(words[1]), channel > 0, let days = Int(words[2]), (1...Self.maximumGrantDays).contains(days)
+        else {
             try await context.reply(L10n.adminGrantUsage, ["maximum": String(Self.maximumGrantDays)])
             return
         }
@@ -124,9 +133,11 @@ public struct AdminAccessCommands: Sendable {
 
     func begin(_ action: AdminAccessAction, subscription: Int64, context: UpdateContext) async throws {
         guard isAdmin(context), let admin = context.user?.id, action != .grant else {
-            context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
-                "user_id": "\(context.user?.id ?? 0)", "action": "\(action.rawValue)", "subscription_id": "\(subscription)",
-            ])
+            context.logger.warning(
+                "refused an admin action from someone who is not an admin",
+                metadata: [
+                    "user_id": "\(context.user?.id ?? 0)", "action": "\(action.rawValue)", "subscription_id": "\(subscription)",
+                ])
             try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
             return
         }
@@ -134,7 +145,9 @@ public struct AdminAccessCommands: Sendable {
         let channelStore = AdminChannelStore(logger: context.logger)
         let title = try await context.services.database.withTransaction { connection -> String? in
             try await channelStore.cancelWaiting(admin: admin, on: connection)
-            guard try await store.begin(action, admin: admin, subscriptionID: subscription, days: action == .extend ? Self.extensionDays : nil, on: connection) != nil
+            guard
+                try await store.begin(
+                    action, admin: admin, subscriptionID: subscription, days: action == .extend ? Self.extensionDays : nil, on: connection) != nil
             else { return nil }
             return try await store.channelTitle(subscriptionID: subscription, on: connection)
         }
@@ -148,8 +161,9 @@ public struct AdminAccessCommands: Sendable {
 
     /// The admin's next text after pressing extend or revoke is the reason; the change is made then.
     func receiveReason(_ context: UpdateContext) async throws -> Bool {
-        guard isAdmin(context), let admin = context.user?.id, let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
-              let jobs = context.services.jobs
+        guard isAdmin(context), let admin = context.user?.id,
+            let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let jobs = context.services.jobs
         else { return false }
         let store = AdminAccessStore(logger: context.logger)
         let logger = context.logger
@@ -160,12 +174,15 @@ public struct AdminAccessCommands: Sendable {
             let now = Date()
             if waiting.action == .grant, let channel = waiting.channelID, let days = waiting.days {
                 let title = try await store.channelTitle(channelID: channel, on: connection)
-                let change = try await SubscriptionStore.grantByAdmin(userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
-                try await store.complete(waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(NotifyUserJob(
-                    userID: waiting.userID, key: L10n.subscriptionAdminGranted,
-                    arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
-                ), on: connection)
+                let change = try await SubscriptionStore.grantByAdmin(
+                    userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
+                try await store.complete(
+                    waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
+                try await jobs.enqueue(
+                    NotifyUserJob(
+                        userID: waiting.userID, key: L10n.subscriptionAdminGranted,
+                        arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
+                    ), on: connection)
                 if change.activated {
                     try await jobs.enqueue(DeliverInviteJob(subscriptionID: change.subscriptionID, orderID: nil), on: connection)
                 }
@@ -181,30 +198,37 @@ public struct AdminAccessCommands: Sendable {
                 try await store.cancel(waiting.id, on: connection)
                 return .notPossible
             case .extend:
-                guard let change = try await SubscriptionStore.extendByAdmin(
-                    subscriptionID: subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
-                ) else {
+                guard
+                    let change = try await SubscriptionStore.extendByAdmin(
+                        subscriptionID: subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
+                    )
+                else {
                     try await store.cancel(waiting.id, on: connection)
                     return .notPossible
                 }
-                try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(NotifyUserJob(
-                    userID: waiting.userID, key: L10n.subscriptionAdminExtended,
-                    arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
-                ), on: connection)
+                try await store.complete(
+                    waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
+                try await jobs.enqueue(
+                    NotifyUserJob(
+                        userID: waiting.userID, key: L10n.subscriptionAdminExtended,
+                        arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
+                    ), on: connection)
                 if change.reactivated {
                     try await jobs.enqueue(DeliverInviteJob(subscriptionID: subscriptionID, orderID: nil), on: connection)
                 }
                 return .extended(title, change.after)
             case .revoke:
-                guard let change = try await SubscriptionStore.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger) else {
+                guard let change = try await SubscriptionStore.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger)
+                else {
                     try await store.cancel(waiting.id, on: connection)
                     return .notPossible
                 }
-                try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(NotifyUserJob(
-                    userID: waiting.userID, key: L10n.subscriptionAdminRevoked, arguments: ["title": title, "reason": reason]
-                ), on: connection)
+                try await store.complete(
+                    waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
+                try await jobs.enqueue(
+                    NotifyUserJob(
+                        userID: waiting.userID, key: L10n.subscriptionAdminRevoked, arguments: ["title": title, "reason": reason]
+                    ), on: connection)
                 return .revoked(title)
             }
         }

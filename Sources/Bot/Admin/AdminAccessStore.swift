@@ -67,23 +67,28 @@ public struct AdminAccessStore: Sendable {
         let trimmed = query.trimmingCharacters(in: .whitespaces)
         let username = trimmed.hasPrefix("@") ? String(trimmed.dropFirst()) : trimmed
         let id = Int64(trimmed) ?? 0
-        guard let (userID, name, handle, blocked) = try await connection.first(
-            """
-            SELECT id, first_name, username, blocked_bot_at IS NOT NULL FROM telegram_users
-            WHERE id = \(id) OR (\(id) = 0 AND lower(username) = lower(\(username)))
-            LIMIT 1
-            """,
-            as: (Int64, String, String?, Bool).self, logger: logger
-        ) else { return nil }
+        guard
+            let (userID, name, handle, blocked) = try await connection.first(
+                """
+                SELECT id, first_name, username, blocked_bot_at IS NOT NULL FROM telegram_users
+                WHERE id = \(id) OR (\(id) = 0 AND lower(username) = lower(\(username)))
+                LIMIT 1
+                """,
+                as: (Int64, String, String?, Bool).self, logger: logger
+            )
+        else { return nil }
         var record = UserRecord(id: userID, firstName: name, username: handle, blockedBot: blocked, subscriptions: [], orders: [])
-        let subscriptions = try await connection.query("""
+        let subscriptions = try await connection.query(
+            """
             SELECT s.id, c.closed_title, s.status, s.expires_at FROM subscriptions s JOIN channels c ON c.id = s.channel_id
             WHERE s.user_id = \(userID) ORDER BY s.expires_at DESC LIMIT 20
             """, logger: logger)
         for try await (sid, title, status, expires) in subscriptions.decode((Int64, String, String, Date).self) {
-            record.subscriptions.append(.init(id: sid, channelTitle: title, status: SubscriptionStatus(rawValue: status) ?? .expired, expiresAt: expires))
+            record.subscriptions.append(
+                .init(id: sid, channelTitle: title, status: SubscriptionStatus(rawValue: status) ?? .expired, expiresAt: expires))
         }
-        let orders = try await connection.query("""
+        let orders = try await connection.query(
+            """
             SELECT public_id, closed_title, status, price_usd::text, created_at FROM orders
             WHERE user_id = \(userID) ORDER BY created_at DESC LIMIT 10
             """, logger: logger)
@@ -95,7 +100,8 @@ public struct AdminAccessStore: Sendable {
 
     /// Cancels whatever access change the admin left waiting for a reason.
     public func cancelWaiting(admin: Int64, on connection: PostgresConnection) async throws {
-        try await connection.query("""
+        try await connection.query(
+            """
             UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue)
             WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue)
             """, logger: logger)
@@ -150,19 +156,24 @@ public struct AdminAccessStore: Sendable {
 
     /// The admin's action waiting for a reason, begun within the last hour, locked for the transaction.
     public func waiting(admin: Int64, on connection: PostgresConnection) async throws -> WaitingAccessAction? {
-        guard let row = try await connection.first(
-            """
-            SELECT id, action, subscription_id, channel_id, user_id, days FROM admin_access_actions
-            WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
-            ORDER BY id DESC LIMIT 1 FOR UPDATE
-            """,
-            as: (Int64, String, Int64?, Int64?, Int64, Int32?).self, logger: logger
-        ), let action = AdminAccessAction(rawValue: row.1) else { return nil }
+        guard
+            let row = try await connection.first(
+                """
+                SELECT id, action, subscription_id, channel_id, user_id, days FROM admin_access_actions
+                WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
+                ORDER BY id DESC LIMIT 1 FOR UPDATE
+                """,
+                as: (Int64, String, Int64?, Int64?, Int64, Int32?).self, logger: logger
+            ), let action = AdminAccessAction(rawValue: row.1)
+        else { return nil }
         return WaitingAccessAction(id: row.0, action: action, subscriptionID: row.2, channelID: row.3, userID: row.4, days: row.5.map(Int.init))
     }
 
-    public func complete(_ id: Int64, reason: String, subscriptionID: Int64, before: Date?, after: Date, on connection: PostgresConnection) async throws {
-        try await connection.query("""
+    public func complete(_ id: Int64, reason: String, subscriptionID: Int64, before: Date?, after: Date, on connection: PostgresConnection)
+        async throws
+    {
+        try await connection.query(
+            """
             UPDATE admin_access_actions SET status = \(AdminAccessActionStatus.done.rawValue), reason = \(reason), subscription_id = \(subscriptionID),
                 expires_before = \(before), expires_after = \(after), done_at = now()
             WHERE id = \(id)

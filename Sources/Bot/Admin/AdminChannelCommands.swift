@@ -22,9 +22,11 @@ extension AdminAccessCommands {
             try await context.reply(L10n.adminChannelUsage)
             return
         }
-        guard let channel = try await context.services.database.withConnection({
-            try await ChannelStore.find(query, on: $0, logger: context.logger)
-        }) else {
+        guard
+            let channel = try await context.services.database.withConnection({
+                try await ChannelStore.find(query, on: $0, logger: context.logger)
+            })
+        else {
             try await context.reply(L10n.adminChannelNotFound, ["query": query])
             return
         }
@@ -35,20 +37,25 @@ extension AdminAccessCommands {
                 "id": String(channel.id), "closed_title": channel.closedTitle, "open_title": channel.openTitle,
                 "owner": String(channel.ownerUserID), "status": ChannelCommands.statusText(channel, context),
             ],
-            markup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [[
-                InlineKeyboardButton(
-                    text: context.text("admin.channel.button.\(action.rawValue)"),
-                    action: .callbackData(CallbackData.adminChannel(action, channel.id).encoded)
-                ),
-            ]]))
+            markup: .inlineKeyboard(
+                InlineKeyboardMarkup(inlineKeyboard: [
+                    [
+                        InlineKeyboardButton(
+                            text: context.text("admin.channel.button.\(action.rawValue)"),
+                            action: .callbackData(CallbackData.adminChannel(action, channel.id).encoded)
+                        )
+                    ]
+                ]))
         )
     }
 
     func beginChannel(_ action: AdminChannelAction, channel: Int64, context: UpdateContext) async throws {
         guard isAdmin(context), let admin = context.user?.id else {
-            context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
-                "user_id": "\(context.user?.id ?? 0)", "action": "channel \(action.rawValue)", "channel_id": "\(channel)",
-            ])
+            context.logger.warning(
+                "refused an admin action from someone who is not an admin",
+                metadata: [
+                    "user_id": "\(context.user?.id ?? 0)", "action": "channel \(action.rawValue)", "channel_id": "\(channel)",
+                ])
             try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
             return
         }
@@ -69,8 +76,9 @@ extension AdminAccessCommands {
 
     /// The admin's next text after pressing pause or resume is the reason; the change is made then.
     func receiveChannelReason(_ context: UpdateContext) async throws -> Bool {
-        guard isAdmin(context), let admin = context.user?.id, let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
-              let jobs = context.services.jobs
+        guard isAdmin(context), let admin = context.user?.id,
+            let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
+            let jobs = context.services.jobs
         else { return false }
         let store = AdminChannelStore(logger: context.logger)
         let logger = context.logger
@@ -97,10 +105,11 @@ extension AdminAccessCommands {
                 return .unchanged(channel.closedTitle)
             }
             try await store.complete(waiting.id, reason: reason, on: connection)
-            try await jobs.enqueue(NotifyUserJob(
-                userID: channel.ownerUserID, key: "channel.admin_\(waiting.action.rawValue)d",
-                arguments: ["title": channel.closedTitle, "reason": reason]
-            ), on: connection)
+            try await jobs.enqueue(
+                NotifyUserJob(
+                    userID: channel.ownerUserID, key: "channel.admin_\(waiting.action.rawValue)d",
+                    arguments: ["title": channel.closedTitle, "reason": reason]
+                ), on: connection)
             return .done(waiting.action, channel.closedTitle)
         }
         switch outcome {
@@ -111,7 +120,8 @@ extension AdminAccessCommands {
         case .unchanged(let title):
             try await context.reply(L10n.adminChannelUnchanged, ["title": title])
         case .done(let action, let title):
-            context.logger.notice("an admin changed a channel's sales", metadata: ["admin": "\(admin)", "action": "\(action.rawValue)", "title": "\(title)"])
+            context.logger.notice(
+                "an admin changed a channel's sales", metadata: ["admin": "\(admin)", "action": "\(action.rawValue)", "title": "\(title)"])
             try await context.reply("admin.channel.\(action.rawValue)d", ["title": title])
         }
         return true

@@ -16,7 +16,8 @@ public struct AdminChannelStore: Sendable {
     }
 
     public func cancelWaiting(admin: Int64, on connection: PostgresConnection) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE admin_channel_actions SET status = \(AdminAccessActionStatus.cancelled.rawValue)
             WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue)
             """, logger: logger)
@@ -37,19 +38,22 @@ public struct AdminChannelStore: Sendable {
 
     /// The admin's action waiting for a reason, begun within the last hour, locked for the transaction.
     public func waiting(admin: Int64, on connection: PostgresConnection) async throws -> (id: Int64, action: AdminChannelAction, channelID: Int64)? {
-        guard let row = try await connection.first(
-            """
-            SELECT id, action, channel_id FROM admin_channel_actions
-            WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
-            ORDER BY id DESC LIMIT 1 FOR UPDATE
-            """,
-            as: (Int64, String, Int64).self, logger: logger
-        ), let action = AdminChannelAction(rawValue: row.1) else { return nil }
+        guard
+            let row = try await connection.first(
+                """
+                SELECT id, action, channel_id FROM admin_channel_actions
+                WHERE admin_user_id = \(admin) AND status = \(AdminAccessActionStatus.awaitingReason.rawValue) AND created_at > now() - interval '1 hour'
+                ORDER BY id DESC LIMIT 1 FOR UPDATE
+                """,
+                as: (Int64, String, Int64).self, logger: logger
+            ), let action = AdminChannelAction(rawValue: row.1)
+        else { return nil }
         return (row.0, action, row.2)
     }
 
     public func complete(_ id: Int64, reason: String, on connection: PostgresConnection) async throws {
-        try await connection.run("""
+        try await connection.run(
+            """
             UPDATE admin_channel_actions SET status = \(AdminAccessActionStatus.done.rawValue), reason = \(reason), done_at = now() WHERE id = \(id)
             """, logger: logger)
     }

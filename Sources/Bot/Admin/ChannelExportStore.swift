@@ -31,10 +31,11 @@ public struct ChannelExportStore: Sendable {
             var after: Int64 = 0
             var rows = 0
             while true {
-                let (lines, last, count) = switch kind {
-                case .subscribers: try await subscribers(channelID: channelID, after: after, limit: limit, on: connection)
-                case .payments: try await payments(channelID: channelID, after: after, limit: limit, on: connection)
-                }
+                let (lines, last, count) =
+                    switch kind {
+                    case .subscribers: try await subscribers(channelID: channelID, after: after, limit: limit, on: connection)
+                    case .payments: try await payments(channelID: channelID, after: after, limit: limit, on: connection)
+                    }
                 if count > 0 { try handle.write(contentsOf: Data(lines.utf8)) }
                 rows += count
                 guard count == Int(limit) else { return rows }
@@ -46,7 +47,8 @@ public struct ChannelExportStore: Sendable {
     private static let time = "YYYY-MM-DD\"T\"HH24:MI:SS\"Z\""
 
     private func subscribers(channelID: Int64, after: Int64, limit: Int32, on connection: PostgresConnection) async throws -> (String, Int64, Int) {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT s.id, s.user_id, u.username, u.first_name, s.status,
                    to_char(s.started_at AT TIME ZONE 'UTC', \(Self.time)), to_char(s.expires_at AT TIME ZONE 'UTC', \(Self.time))
             FROM subscriptions s JOIN telegram_users u ON u.id = s.user_id
@@ -54,7 +56,9 @@ public struct ChannelExportStore: Sendable {
             ORDER BY s.id LIMIT \(limit)
             """, logger: logger)
         var text = "", last = after, count = 0
-        for try await (id, user, username, name, status, started, expires) in rows.decode((Int64, Int64, String?, String, String, String, String).self) {
+        for try await (id, user, username, name, status, started, expires) in rows.decode(
+            (Int64, Int64, String?, String, String, String, String).self)
+        {
             text += CSV.line([String(user), CSV.text(username ?? ""), CSV.text(name), status, started, expires])
             last = id
             count += 1
@@ -63,7 +67,8 @@ public struct ChannelExportStore: Sendable {
     }
 
     private func payments(channelID: Int64, after: Int64, limit: Int32, on connection: PostgresConnection) async throws -> (String, Int64, Int) {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT o.id, o.public_id, o.kind, o.tier_position, o.price_usd::text, o.received_usd::text, o.status, o.user_id, u.username,
                    to_char(o.created_at AT TIME ZONE 'UTC', \(Self.time)), to_char(o.paid_at AT TIME ZONE 'UTC', \(Self.time))
             FROM orders o JOIN telegram_users u ON u.id = o.user_id
@@ -72,7 +77,8 @@ public struct ChannelExportStore: Sendable {
             """, logger: logger)
         var text = "", last = after, count = 0
         for try await (id, publicID, kind, tier, price, received, status, user, username, created, paid)
-            in rows.decode((Int64, String, String, Int16?, String, String, String, Int64, String?, String, String?).self) {
+            in rows.decode((Int64, String, String, Int16?, String, String, String, Int64, String?, String, String?).self)
+        {
             text += CSV.line([
                 publicID, kind, tier.map(String.init) ?? "", price, received, status, String(user), CSV.text(username ?? ""), created, paid ?? "",
             ])

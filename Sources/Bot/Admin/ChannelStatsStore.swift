@@ -61,11 +61,13 @@ public struct ChannelStatsStore: Sendable {
 
     public func read(channelID: Int64, on connection: PostgresConnection) async throws -> ChannelStats {
         let active = SubscriptionStatus.active.rawValue, expired = SubscriptionStatus.expired.rawValue
-        let activeCount = try await connection.first(
-            "SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID) AND status = \(active)", as: Int64.self, logger: logger
-        ) ?? Int64(0)
+        let activeCount =
+            try await connection.first(
+                "SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID) AND status = \(active)", as: Int64.self, logger: logger
+            ) ?? Int64(0)
         var weeks: [ChannelStats.Week] = []
-        let weekRows = try await connection.query("""
+        let weekRows = try await connection.query(
+            """
             SELECT w,
                 (SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID)
                    AND started_at > now() - make_interval(days => 7 * (w + 1)) AND started_at <= now() - make_interval(days => 7 * w)),
@@ -77,7 +79,8 @@ public struct ChannelStatsStore: Sendable {
             weeks.append(.init(weeksAgo: Int(week), started: Int(started), ended: Int(ended)))
         }
         var tiers: [ChannelStats.Tier] = []
-        let tierRows = try await connection.query("""
+        let tierRows = try await connection.query(
+            """
             SELECT tier_position, count(*),
                 COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '7 days'), 0)::text,
                 COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '30 days'), 0)::text,
@@ -86,10 +89,11 @@ public struct ChannelStatsStore: Sendable {
             GROUP BY tier_position ORDER BY tier_position
             """, logger: logger)
         for try await (position, count, week, month, all) in tierRows.decode((Int16, Int64, String, String, String).self) {
-            tiers.append(.init(
-                position: Int(position), orders: Int(count), lastWeek: try DecimalText.require(week, "tier revenue"),
-                lastMonth: try DecimalText.require(month, "tier revenue"), allTime: try DecimalText.require(all, "tier revenue")
-            ))
+            tiers.append(
+                .init(
+                    position: Int(position), orders: Int(count), lastWeek: try DecimalText.require(week, "tier revenue"),
+                    lastMonth: try DecimalText.require(month, "tier revenue"), allTime: try DecimalText.require(all, "tier revenue")
+                ))
         }
         var stats = ChannelStats(activeSubscribers: Int(activeCount), weeks: weeks, tiers: tiers)
         if let (count, week, month, all) = try await connection.first(

@@ -12,7 +12,8 @@ extension BroadcastCommands {
         let database = context.services.database
         let store = BroadcastStore(database: database, logger: context.logger)
         guard try await store.isOwner(user, of: channel) else {
-            context.logger.warning("refused channel statistics to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
+            context.logger.warning(
+                "refused channel statistics to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
@@ -21,48 +22,69 @@ extension BroadcastCommands {
         stats.balances = try await PayoutDesk(database: database, logger: context.logger).balances(ownerUserID: user)
             .filter { $0.channelID == channel }
             .map {
-                ChannelStats.Balance(asset: $0.asset, earned: $0.earned, pending: $0.pending, converting: $0.converting, inFlight: $0.inFlight, paidOut: $0.paidOut)
+                ChannelStats.Balance(
+                    asset: $0.asset, earned: $0.earned, pending: $0.pending, converting: $0.converting, inFlight: $0.inFlight, paidOut: $0.paidOut)
             }
         try await context.answerCallback()
         let export = { (kind: ChannelExportKind) in
-            InlineKeyboardButton(text: context.text("stats.button.export_\(kind == .subscribers ? "subscribers" : "payments")"), action: .callbackData(CallbackData.channelExport(channel, kind).encoded))
+            InlineKeyboardButton(
+                text: context.text("stats.button.export_\(kind == .subscribers ? "subscribers" : "payments")"),
+                action: .callbackData(CallbackData.channelExport(channel, kind).encoded))
         }
-        try await context.services.client.send(SendMessage(
-            chatId: .id(chat), text: Self.render(stats, context: context), parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-            replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: [
-                [export(.subscribers), export(.payments)],
-                [InlineKeyboardButton(text: context.text(L10n.broadcastButtonBack), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
-            ]))
-        ))
+        try await context.services.client.send(
+            SendMessage(
+                chatId: .id(chat), text: Self.render(stats, context: context), parseMode: "HTML",
+                linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+                replyMarkup: .inlineKeyboard(
+                    InlineKeyboardMarkup(inlineKeyboard: [
+                        [export(.subscribers), export(.payments)],
+                        [
+                            InlineKeyboardButton(
+                                text: context.text(L10n.broadcastButtonBack), action: .callbackData(CallbackData.channelOpen(channel).encoded))
+                        ],
+                    ]))
+            ))
     }
 
     /// Each line is localized with its values escaped; the lines are joined without escaping them again.
     static func render(_ stats: ChannelStats, context: UpdateContext) -> String {
         var lines = [context.text(L10n.statsChannelActive, ["count": String(stats.activeSubscribers)]), context.text(L10n.statsChannelWeeks)]
         for week in stats.weeks {
-            lines.append(context.text(week.weeksAgo == 0 ? L10n.statsChannelThisWeek : L10n.statsChannelWeek, [
-                "ago": String(week.weeksAgo), "started": String(week.started), "ended": String(week.ended),
-            ]))
+            lines.append(
+                context.text(
+                    week.weeksAgo == 0 ? L10n.statsChannelThisWeek : L10n.statsChannelWeek,
+                    [
+                        "ago": String(week.weeksAgo), "started": String(week.started), "ended": String(week.ended),
+                    ]))
         }
         lines.append(context.text(L10n.statsChannelRevenue))
         if stats.tiers.isEmpty { lines.append("—") }
         for tier in stats.tiers {
-            lines.append(context.text(L10n.statsChannelTier, [
-                "tier": String(tier.position), "orders": String(tier.orders), "week": "\(tier.lastWeek)", "month": "\(tier.lastMonth)",
-                "all": "\(tier.allTime)",
-            ]))
+            lines.append(
+                context.text(
+                    L10n.statsChannelTier,
+                    [
+                        "tier": String(tier.position), "orders": String(tier.orders), "week": "\(tier.lastWeek)", "month": "\(tier.lastMonth)",
+                        "all": "\(tier.allTime)",
+                    ]))
         }
-        lines.append(context.text(L10n.statsChannelDonations, [
-            "count": String(stats.donations.count), "week": "\(stats.donations.lastWeek)", "month": "\(stats.donations.lastMonth)",
-            "all": "\(stats.donations.allTime)",
-        ]))
+        lines.append(
+            context.text(
+                L10n.statsChannelDonations,
+                [
+                    "count": String(stats.donations.count), "week": "\(stats.donations.lastWeek)", "month": "\(stats.donations.lastMonth)",
+                    "all": "\(stats.donations.allTime)",
+                ]))
         lines.append(context.text(L10n.statsChannelBalances))
         if stats.balances.isEmpty { lines.append("—") }
         for balance in stats.balances {
-            lines.append(context.text(L10n.statsChannelBalance, [
-                "asset": balance.asset, "earned": "\(balance.earned)", "pending": "\(balance.pending)", "converting": "\(balance.converting)",
-                "in_flight": "\(balance.inFlight)", "paid": "\(balance.paidOut)",
-            ]))
+            lines.append(
+                context.text(
+                    L10n.statsChannelBalance,
+                    [
+                        "asset": balance.asset, "earned": "\(balance.earned)", "pending": "\(balance.pending)", "converting": "\(balance.converting)",
+                        "in_flight": "\(balance.inFlight)", "paid": "\(balance.paidOut)",
+                    ]))
         }
         return lines.joined(separator: "\n")
     }
@@ -72,10 +94,13 @@ extension BroadcastCommands {
     func export(_ kind: ChannelExportKind, channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let chat = context.chatID else { return }
         let database = context.services.database
-        guard let summary = try await database.withConnection({
-            try await ChannelStore.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
-        }) else {
-            context.logger.warning("refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
+        guard
+            let summary = try await database.withConnection({
+                try await ChannelStore.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
+            })
+        else {
+            context.logger.warning(
+                "refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
@@ -91,12 +116,15 @@ extension BroadcastCommands {
         }
         let document = SendDocument(
             chatId: .id(chat), file: file, fileName: kind.fileName(title: summary.closedTitle, date: Date()), mimeType: "text/csv",
-            caption: context.text("export.caption.\(kind == .subscribers ? "subscribers" : "payments")", ["title": summary.closedTitle, "rows": String(rows)]),
+            caption: context.text(
+                "export.caption.\(kind == .subscribers ? "subscribers" : "payments")", ["title": summary.closedTitle, "rows": String(rows)]),
             parseMode: "HTML"
         )
         do {
             try await context.services.client.send(document)
-            context.logger.info("a channel export was sent", metadata: ["channel_id": "\(channel)", "kind": "\(kind.rawValue)", "rows": "\(rows)", "bytes": "\(size)"])
+            context.logger.info(
+                "a channel export was sent",
+                metadata: ["channel_id": "\(channel)", "kind": "\(kind.rawValue)", "rows": "\(rows)", "bytes": "\(size)"])
         } catch {
             context.logger.warning("a channel export could not be sent", metadata: ["channel_id": "\(channel)", "error": "\(error)"])
             try await context.reply(L10n.exportFailed)

@@ -100,7 +100,8 @@ public struct PlatformStatsStore: Sendable {
         let active = SubscriptionStatus.active.rawValue, expired = SubscriptionStatus.expired.rawValue
         let paid = OrderStatus.paid.rawValue
         return try await database.withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT
                     (SELECT count(*) FROM telegram_users),
                     (SELECT count(*) FROM telegram_users WHERE blocked_bot_at IS NOT NULL),
@@ -143,7 +144,9 @@ public struct PlatformStatsStore: Sendable {
                 """,
                 as: (String, String, String, String).self, logger: logger
             ).map {
-                PlatformStats.Fees(asset: $0.0, today: try DecimalText.require($0.1, "fees"), week: try DecimalText.require($0.2, "fees"), month: try DecimalText.require($0.3, "fees"))
+                PlatformStats.Fees(
+                    asset: $0.0, today: try DecimalText.require($0.1, "fees"), week: try DecimalText.require($0.2, "fees"),
+                    month: try DecimalText.require($0.3, "fees"))
             }
             // One row per owner, channel and asset, kept by the ledger's trigger: small next to the orders.
             stats.payables = try await connection.all(
@@ -158,10 +161,11 @@ public struct PlatformStatsStore: Sendable {
                     inFlight: try DecimalText.require($0.3, "in flight"), paidOut: try DecimalText.require($0.4, "paid out")
                 )
             }
-            let lag = try await connection.first(
-                "SELECT coalesce((SELECT max(id) FROM ledger_entries), 0) - (SELECT through_entry_id FROM ledger_checkpoint)",
-                as: Int64.self, logger: logger
-            ) ?? Int64(0)
+            let lag =
+                try await connection.first(
+                    "SELECT coalesce((SELECT max(id) FROM ledger_entries), 0) - (SELECT through_entry_id FROM ledger_checkpoint)",
+                    as: Int64.self, logger: logger
+                ) ?? Int64(0)
             if lag > LedgerStore.checkpointLag {
                 try await LedgerStore.advanceCheckpoint(on: connection, logger: logger)
             }
@@ -188,19 +192,27 @@ extension BroadcastCommands {
         var lines = [context.text(L10n.adminStats, stats.arguments), "", context.text(L10n.adminStatsFees)]
         if stats.fees.isEmpty { lines.append("—") }
         for fee in stats.fees {
-            lines.append(context.text(L10n.adminStatsFeeLine, ["asset": fee.asset, "today": "\(fee.today)", "week": "\(fee.week)", "month": "\(fee.month)"]))
+            lines.append(
+                context.text(L10n.adminStatsFeeLine, ["asset": fee.asset, "today": "\(fee.today)", "week": "\(fee.week)", "month": "\(fee.month)"]))
         }
         lines.append(context.text(L10n.adminStatsPayables))
         if stats.payables.isEmpty { lines.append("—") }
         for payable in stats.payables {
-            lines.append(context.text(L10n.adminStatsPayableLine, [
-                "asset": payable.asset, "pending": "\(payable.pending)", "converting": "\(payable.converting)", "in_flight": "\(payable.inFlight)",
-                "paid": "\(payable.paidOut)",
-            ]))
+            lines.append(
+                context.text(
+                    L10n.adminStatsPayableLine,
+                    [
+                        "asset": payable.asset, "pending": "\(payable.pending)", "converting": "\(payable.converting)",
+                        "in_flight": "\(payable.inFlight)",
+                        "paid": "\(payable.paidOut)",
+                    ]))
         }
-        lines.append(context.text(L10n.adminStatsOpenPayouts, [
-            "payouts": openPayouts.isEmpty ? "—" : openPayouts.map { "\($0.state) \($0.count)" }.joined(separator: ", "),
-        ]))
+        lines.append(
+            context.text(
+                L10n.adminStatsOpenPayouts,
+                [
+                    "payouts": openPayouts.isEmpty ? "—" : openPayouts.map { "\($0.state) \($0.count)" }.joined(separator: ", ")
+                ]))
         lines.append(context.text(L10n.adminStatsHotWallet))
         if stats.hotWallet.isEmpty { lines.append("—") }
         for balance in stats.hotWallet {

@@ -9,15 +9,18 @@ extension BroadcastCommands {
     func askAudienceDays(_ channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let service = service(context) else { return }
         guard try await service.store.isOwner(user, of: channel) else {
-            context.logger.warning("refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
+            context.logger.warning(
+                "refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
         try await AudiencePromptStore(database: context.services.database, logger: context.logger).ask(user: user, channel: channel)
         try await context.answerCallback()
-        try await context.reply(L10n.broadcastAudienceAskDays, [
-            "min": String(AudiencePromptStore.days.lowerBound), "max": String(AudiencePromptStore.days.upperBound),
-        ])
+        try await context.reply(
+            L10n.broadcastAudienceAskDays,
+            [
+                "min": String(AudiencePromptStore.days.lowerBound), "max": String(AudiencePromptStore.days.upperBound),
+            ])
     }
 
     /// The owner's answer to "how many days?", while the question is open.
@@ -26,10 +29,13 @@ extension BroadcastCommands {
         let prompts = AudiencePromptStore(database: context.services.database, logger: context.logger)
         guard let channel = try await prompts.open(user: user) else { return false }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.count <= 3, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }), let days = Int(trimmed), AudiencePromptStore.days.contains(days) else {
-            try await context.reply(L10n.broadcastAudienceDaysInvalid, [
-                "min": String(AudiencePromptStore.days.lowerBound), "max": String(AudiencePromptStore.days.upperBound),
-            ])
+        guard trimmed.count <= 3, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }), let days = Int(trimmed), AudiencePromptStore.days.contains(days)
+        else {
+            try await context.reply(
+                L10n.broadcastAudienceDaysInvalid,
+                [
+                    "min": String(AudiencePromptStore.days.lowerBound), "max": String(AudiencePromptStore.days.upperBound),
+                ])
             return true
         }
         try await compose(.channelExpired(channelID: channel, days: days), context: context)

@@ -67,9 +67,11 @@ public struct BroadcastCommands: Sendable {
     /// True for an admin; otherwise logs the attempt.
     func requireAdmin(_ context: UpdateContext, what: String) async throws -> Bool {
         if let user = context.user?.id, admins.contains(user), context.chatID.map({ $0 > 0 }) == true { return true }
-        context.logger.warning("refused an admin action from someone who is not an admin", metadata: [
-            "user_id": "\(context.user?.id ?? 0)", "action": "\(what)",
-        ])
+        context.logger.warning(
+            "refused an admin action from someone who is not an admin",
+            metadata: [
+                "user_id": "\(context.user?.id ?? 0)", "action": "\(what)",
+            ])
         return false
     }
 
@@ -109,12 +111,13 @@ public struct BroadcastCommands: Sendable {
         case .channelBroadcastTo(let channel, .expiredDays):
             try await askAudienceDays(channel, context: context)
         case .channelBroadcastTo(let channel, let choice):
-            let audience: BroadcastAudience = switch choice {
-            case .active: .channelActive(channelID: channel)
-            case .expired7: .channelExpired(channelID: channel, days: 7)
-            case .expired30, .expiredDays: .channelExpired(channelID: channel, days: 30)
-            case .paid: .channelPaid(channelID: channel)
-            }
+            let audience: BroadcastAudience =
+                switch choice {
+                case .active: .channelActive(channelID: channel)
+                case .expired7: .channelExpired(channelID: channel, days: 7)
+                case .expired30, .expiredDays: .channelExpired(channelID: channel, days: 30)
+                case .paid: .channelPaid(channelID: channel)
+                }
             try await compose(audience, context: context)
         case .broadcast(let action, let id):
             try await control(action, id, context: context)
@@ -132,13 +135,15 @@ public struct BroadcastCommands: Sendable {
         let button = { (key: String, action: AdminAction) in
             InlineKeyboardButton(text: context.text(key), action: .callbackData(CallbackData.admin(action).encoded))
         }
-        try await ChannelCommands.show(context.text(L10n.adminMenu), buttons: [
-            [button(L10n.adminButtonBroadcastUsers, .broadcastToUsers)],
-            [button(L10n.adminButtonBroadcastOwners, .broadcastToOwners)],
-            [button(L10n.adminButtonStats, .stats)],
-            [button(L10n.adminButtonLookup, .lookUp)],
-            [button(L10n.adminButtonFailedJobs, .failedJobs)],
-        ], context: context, editing: editing)
+        try await ChannelCommands.show(
+            context.text(L10n.adminMenu),
+            buttons: [
+                [button(L10n.adminButtonBroadcastUsers, .broadcastToUsers)],
+                [button(L10n.adminButtonBroadcastOwners, .broadcastToOwners)],
+                [button(L10n.adminButtonStats, .stats)],
+                [button(L10n.adminButtonLookup, .lookUp)],
+                [button(L10n.adminButtonFailedJobs, .failedJobs)],
+            ], context: context, editing: editing)
     }
 
     func showStats(_ context: UpdateContext) async throws {
@@ -146,10 +151,11 @@ public struct BroadcastCommands: Sendable {
         let payouts = try await PayoutDesk(database: context.services.database, logger: context.logger).openCounts()
         try await context.answerCallback()
         guard let chat = context.chatID else { return }
-        try await context.services.client.send(SendMessage(
-            chatId: .id(chat), text: Self.renderMoney(stats, openPayouts: payouts.map { ($0.state.rawValue, $0.count) }, context: context),
-            parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true)
-        ))
+        try await context.services.client.send(
+            SendMessage(
+                chatId: .id(chat), text: Self.renderMoney(stats, openPayouts: payouts.map { ($0.state.rawValue, $0.count) }, context: context),
+                parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true)
+            ))
     }
 
     // MARK: - Composing
@@ -157,21 +163,30 @@ public struct BroadcastCommands: Sendable {
     func chooseAudience(_ channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let service = service(context) else { return }
         guard try await service.store.isOwner(user, of: channel) else {
-            context.logger.warning("refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
+            context.logger.warning(
+                "refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
         let button = { (key: String, choice: OwnerAudienceChoice) in
-            [InlineKeyboardButton(text: context.text(key), action: .callbackData(CallbackData.channelBroadcastTo(channelID: channel, audience: choice).encoded))]
+            [
+                InlineKeyboardButton(
+                    text: context.text(key), action: .callbackData(CallbackData.channelBroadcastTo(channelID: channel, audience: choice).encoded))
+            ]
         }
-        try await ChannelCommands.show(context.text(L10n.broadcastChooseAudience, ["cap": String(settings.ownerDailyCap)]), buttons: [
-            button(L10n.broadcastAudienceActive, .active),
-            button(L10n.broadcastAudienceExpired7, .expired7),
-            button(L10n.broadcastAudienceExpired30, .expired30),
-            button(L10n.broadcastAudienceExpiredDays, .expiredDays),
-            button(L10n.broadcastAudiencePaid, .paid),
-            [InlineKeyboardButton(text: context.text(L10n.broadcastButtonBack), action: .callbackData(CallbackData.channelOpen(channel).encoded))],
-        ], context: context, editing: context.callbackMessageID)
+        try await ChannelCommands.show(
+            context.text(L10n.broadcastChooseAudience, ["cap": String(settings.ownerDailyCap)]),
+            buttons: [
+                button(L10n.broadcastAudienceActive, .active),
+                button(L10n.broadcastAudienceExpired7, .expired7),
+                button(L10n.broadcastAudienceExpired30, .expired30),
+                button(L10n.broadcastAudienceExpiredDays, .expiredDays),
+                button(L10n.broadcastAudiencePaid, .paid),
+                [
+                    InlineKeyboardButton(
+                        text: context.text(L10n.broadcastButtonBack), action: .callbackData(CallbackData.channelOpen(channel).encoded))
+                ],
+            ], context: context, editing: context.callbackMessageID)
     }
 
     func compose(_ audience: BroadcastAudience, context: UpdateContext) async throws {
@@ -204,7 +219,7 @@ public struct BroadcastCommands: Sendable {
     /// The author's next text, while a draft waits for it: checked, previewed, then confirmed.
     func receiveText(_ context: UpdateContext) async throws -> Bool {
         guard let chat = context.chatID, chat > 0, let user = context.user?.id, let text = context.update.message?.text,
-              let service = service(context), let draft = try await service.draftAwaitingText(of: user)
+            let service = service(context), let draft = try await service.draftAwaitingText(of: user)
         else { return false }
         if case .failure(let problem) = BroadcastText.check(text) {
             try await context.reply(Self.problemKey(problem), Self.problemArguments(problem))
@@ -222,11 +237,18 @@ public struct BroadcastCommands: Sendable {
         case .failure(let problem):
             try await context.reply(Self.problemKey(problem), Self.problemArguments(problem))
         case .success(let count):
-            let keyboard = InlineKeyboardMarkup(inlineKeyboard: [[
-                InlineKeyboardButton(text: context.text(L10n.broadcastButtonSend, ["count": String(count)]), action: .callbackData(CallbackData.broadcast(.send, draft.id).encoded)),
-                InlineKeyboardButton(text: context.text(L10n.broadcastButtonDiscard), action: .callbackData(CallbackData.broadcast(.discard, draft.id).encoded)),
-            ]])
-            try await context.reply(L10n.broadcastConfirm, ["count": String(count), "audience": Self.audienceText(draft.audience, context: context)], markup: .inlineKeyboard(keyboard))
+            let keyboard = InlineKeyboardMarkup(inlineKeyboard: [
+                [
+                    InlineKeyboardButton(
+                        text: context.text(L10n.broadcastButtonSend, ["count": String(count)]),
+                        action: .callbackData(CallbackData.broadcast(.send, draft.id).encoded)),
+                    InlineKeyboardButton(
+                        text: context.text(L10n.broadcastButtonDiscard), action: .callbackData(CallbackData.broadcast(.discard, draft.id).encoded)),
+                ]
+            ])
+            try await context.reply(
+                L10n.broadcastConfirm, ["count": String(count), "audience": Self.audienceText(draft.audience, context: context)],
+                markup: .inlineKeyboard(keyboard))
         }
         return true
     }
@@ -262,9 +284,11 @@ public struct BroadcastCommands: Sendable {
             }
         case .failure(let error):
             if case .notAllowed = error {
-                context.logger.warning("refused a broadcast control from someone who is neither its author nor an admin", metadata: [
-                    "broadcast_id": "\(id)", "user_id": "\(user)", "action": "\(action.rawValue)",
-                ])
+                context.logger.warning(
+                    "refused a broadcast control from someone who is neither its author nor an admin",
+                    metadata: [
+                        "broadcast_id": "\(id)", "user_id": "\(user)", "action": "\(action.rawValue)",
+                    ])
             } else {
                 context.logger.info("broadcast control refused", metadata: ["broadcast_id": "\(id)", "error": "\(error)"])
             }

@@ -34,7 +34,8 @@ public struct TelegramBroadcastDelivery: BroadcastDelivery {
             do {
                 try await TelegramUserStore.setBlocked(true, userID: userID, on: database)
             } catch {
-                logger.warning("could not mark a user who blocked the bot", metadata: ["user_id": "\(userID)", "error": "\(String(reflecting: error))"])
+                logger.warning(
+                    "could not mark a user who blocked the bot", metadata: ["user_id": "\(userID)", "error": "\(String(reflecting: error))"])
             }
             return .blocked
         case .retryAfter(let seconds):
@@ -64,13 +65,16 @@ public struct BroadcastProgressView: Sendable {
         let counts = progress.counts
         var lines = [
             text("broadcast.progress.\(broadcast.status.rawValue)", ["id": String(broadcast.id)]),
-            text(L10n.broadcastProgressCounts, [
-                "sent": String(counts.sent), "blocked": String(counts.blocked), "failed": String(counts.failed),
-                "left": String(counts.left), "total": String(counts.total),
-            ]),
+            text(
+                L10n.broadcastProgressCounts,
+                [
+                    "sent": String(counts.sent), "blocked": String(counts.blocked), "failed": String(counts.failed),
+                    "left": String(counts.left), "total": String(counts.total),
+                ]),
         ]
         if broadcast.status == .running {
-            lines.append(progress.remaining.map { text(L10n.broadcastProgressEta, ["time": Self.duration($0)]) } ?? text(L10n.broadcastProgressEtaUnknown))
+            lines.append(
+                progress.remaining.map { text(L10n.broadcastProgressEta, ["time": Self.duration($0)]) } ?? text(L10n.broadcastProgressEtaUnknown))
         }
         if broadcast.resentAfterRestart > 0 {
             lines.append(text(L10n.broadcastProgressResent, ["count": String(broadcast.resentAfterRestart)]))
@@ -78,11 +82,14 @@ public struct BroadcastProgressView: Sendable {
         let button = { (key: String, action: BroadcastAction) in
             InlineKeyboardButton(text: text(key), action: .callbackData(CallbackData.broadcast(action, broadcast.id).encoded))
         }
-        let keyboard: InlineKeyboardMarkup? = switch broadcast.status {
-        case .running: InlineKeyboardMarkup(inlineKeyboard: [[button(L10n.broadcastButtonPause, .pause), button(L10n.broadcastButtonCancel, .cancel)]])
-        case .paused: InlineKeyboardMarkup(inlineKeyboard: [[button(L10n.broadcastButtonResume, .resume), button(L10n.broadcastButtonCancel, .cancel)]])
-        default: nil
-        }
+        let keyboard: InlineKeyboardMarkup? =
+            switch broadcast.status {
+            case .running:
+                InlineKeyboardMarkup(inlineKeyboard: [[button(L10n.broadcastButtonPause, .pause), button(L10n.broadcastButtonCancel, .cancel)]])
+            case .paused:
+                InlineKeyboardMarkup(inlineKeyboard: [[button(L10n.broadcastButtonResume, .resume), button(L10n.broadcastButtonCancel, .cancel)]])
+            default: nil
+            }
         return (lines.joined(separator: "\n"), keyboard)
     }
 
@@ -111,14 +118,17 @@ public struct TelegramBroadcastProgress: BroadcastProgressDisplay {
     public func show(_ progress: BroadcastProgress) async {
         guard let messageID = progress.broadcast.progressMessageID else { return }
         let (text, keyboard) = view.render(progress)
-        let edit = EditMessageText(chatId: .id(progress.broadcast.progressChatID), messageId: messageID, text: text, parseMode: "HTML", replyMarkup: keyboard)
+        let edit = EditMessageText(
+            chatId: .id(progress.broadcast.progressChatID), messageId: messageID, text: text, parseMode: "HTML", replyMarkup: keyboard)
         switch await Result.telegram({ () async throws(TelegramError) -> MessageOrTrue? in try await client.edit(edit) }) {
         case .success:
             break
         case .failure(let error):
-            logger.info("could not update a broadcast's progress message", metadata: [
-                "broadcast_id": "\(progress.broadcast.id)", "error": "\(error)",
-            ])
+            logger.info(
+                "could not update a broadcast's progress message",
+                metadata: [
+                    "broadcast_id": "\(progress.broadcast.id)", "error": "\(error)",
+                ])
         }
     }
 }

@@ -43,7 +43,9 @@ public struct ChannelCommands: Sendable {
         case .channelAdd:
             try await add(context)
         case .channelOpen(let id):
-            try await withOwned(id, context) { summary, connection in try await showCard(summary, context: context, editing: message, connection: connection) }
+            try await withOwned(id, context) { summary, connection in
+                try await showCard(summary, context: context, editing: message, connection: connection)
+            }
         case .channelEdit(let id):
             if try await withOwned(id, context, { _, _ in }) {
                 try await edit(id, context: context)
@@ -85,7 +87,9 @@ public struct ChannelCommands: Sendable {
                     [Self.button(context.text(L10n.channelsButtonDeleteConfirm), .channelDeleteConfirmed(id))],
                     [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
                 ]
-                try await Self.show(context.text(L10n.channelsDeleteQuestion, ["open_title": summary.openTitle]), buttons: buttons, context: context, editing: message)
+                try await Self.show(
+                    context.text(L10n.channelsDeleteQuestion, ["open_title": summary.openTitle]), buttons: buttons, context: context, editing: message
+                )
             }
         case .channelDeleteConfirmed(let id):
             try await withOwned(id, context) { summary, connection in
@@ -97,12 +101,16 @@ public struct ChannelCommands: Sendable {
                         [Self.button(context.text(L10n.channelsButtonPause), .channelPause(id))],
                         [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
                     ]
-                    try await Self.show(context.text(L10n.channelsDeleteRefused, ["count": String(active)]), buttons: buttons, context: context, editing: message)
+                    try await Self.show(
+                        context.text(L10n.channelsDeleteRefused, ["count": String(active)]), buttons: buttons, context: context, editing: message)
                     return
                 }
-                try await ChannelLifecycle.delete(id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
+                try await ChannelLifecycle.delete(
+                    id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
                 context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
-                try await Self.show(context.text(L10n.channelsDeleted, ["open_title": summary.openTitle]), buttons: [[Self.button(context.text(L10n.channelsButtonList), .channelList)]], context: context, editing: message)
+                try await Self.show(
+                    context.text(L10n.channelsDeleted, ["open_title": summary.openTitle]),
+                    buttons: [[Self.button(context.text(L10n.channelsButtonList), .channelList)]], context: context, editing: message)
             }
         case .channelPostNow(let id):
             try await withOwned(id, context) { summary, connection in
@@ -110,7 +118,9 @@ public struct ChannelCommands: Sendable {
                     try await context.answerCallback(text: context.text(L10n.postsNotSelling))
                     return
                 }
-                if let left = try await OfferPostRequests.manual(channelID: id, settings: offerPosts, jobs: context.services.jobs, on: connection, logger: context.logger) {
+                if let left = try await OfferPostRequests.manual(
+                    channelID: id, settings: offerPosts, jobs: context.services.jobs, on: connection, logger: context.logger)
+                {
                     context.logger.info("offer post refused: cooldown", metadata: ["channel_id": "\(id)", "seconds_left": "\(Int(left))"])
                     try await context.answerCallback(text: context.text(L10n.postsCooldown, ["time": OfferPostRules.minutesAndSeconds(left)]))
                 } else {
@@ -156,12 +166,19 @@ public struct ChannelCommands: Sendable {
         let channels = try await context.services.database.withConnection { connection in
             try await ChannelStore.summaries(ownerUserID: userID, on: connection, logger: context.logger)
         }
-        var lines = [context.text(channels.isEmpty ? L10n.channelsListEmpty : L10n.channelsListTitle, ["count": String(channels.count), "max": String(maximumChannelsPerOwner)])]
+        var lines = [
+            context.text(
+                channels.isEmpty ? L10n.channelsListEmpty : L10n.channelsListTitle,
+                ["count": String(channels.count), "max": String(maximumChannelsPerOwner)])
+        ]
         for (index, channel) in channels.enumerated() {
-            lines.append(context.text(L10n.channelsListLine, [
-                "number": String(index + 1), "open_title": channel.openTitle, "closed_title": channel.closedTitle,
-                "status": Self.statusText(channel, context),
-            ]))
+            lines.append(
+                context.text(
+                    L10n.channelsListLine,
+                    [
+                        "number": String(index + 1), "open_title": channel.openTitle, "closed_title": channel.closedTitle,
+                        "status": Self.statusText(channel, context),
+                    ]))
         }
         var buttons = channels.map { channel in
             [Self.button(Self.statusMark(channel) + " " + channel.openTitle, .channelOpen(channel.id))]
@@ -174,17 +191,22 @@ public struct ChannelCommands: Sendable {
     /// what waits for a conversion) and the next payout; for instant payouts what is pending.
     static func payoutProgress(_ channel: ChannelSummary, context: UpdateContext, connection: PostgresConnection) async throws -> String? {
         guard let settings = try await ChannelStore.payoutSettings(channelID: channel.id, on: connection, logger: context.logger) else { return nil }
-        let progress = try await ThresholdProgressStore.read(channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
+        let progress = try await ThresholdProgressStore.read(
+            channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
         if settings.strategy == "threshold", let threshold = settings.thresholdUSD {
             let percent = min(OwnerNotificationText.percent(progress.convertedUSD, of: threshold), 100)
-            return context.text(L10n.channelsCardThreshold, [
-                "converted": DecimalText.usd(progress.convertedUSD), "threshold": DecimalText.usd(threshold), "percent": String(percent),
-                "waiting": DecimalText.usd(progress.waitingUSD), "currency": settings.currency, "network": settings.network,
-            ])
+            return context.text(
+                L10n.channelsCardThreshold,
+                [
+                    "converted": DecimalText.usd(progress.convertedUSD), "threshold": DecimalText.usd(threshold), "percent": String(percent),
+                    "waiting": DecimalText.usd(progress.waitingUSD), "currency": settings.currency, "network": settings.network,
+                ])
         }
-        return context.text(L10n.channelsCardInstant, [
-            "pending": DecimalText.usd(progress.waitingUSD + progress.convertedUSD), "currency": settings.currency, "network": settings.network,
-        ])
+        return context.text(
+            L10n.channelsCardInstant,
+            [
+                "pending": DecimalText.usd(progress.waitingUSD + progress.convertedUSD), "currency": settings.currency, "network": settings.network,
+            ])
     }
 
     /// The channel's card; `connection` is the caller's, so a change it just made shows.
@@ -194,21 +216,26 @@ public struct ChannelCommands: Sendable {
         let post = try await OfferPostStore.state(channelID: channel.id, on: connection, logger: context.logger)
         let donationPost = try await OfferPostStore.state(channelID: channel.id, kind: .donation, on: connection, logger: context.logger)
         let now = offerPosts.clock.now()
-        let text = context.text(L10n.channelsCard, [
-            "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
-            "tiers": String(channel.enabledTiers), "link": link,
-        ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
+        let text =
+            context.text(
+                L10n.channelsCard,
+                [
+                    "open_title": channel.openTitle, "closed_title": channel.closedTitle, "status": Self.statusText(channel, context),
+                    "tiers": String(channel.enabledTiers), "link": link,
+                ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
             + "\n" + Self.donationPostStatus(donationPost, channel: channel, context: context)
             + (try await Self.payoutProgress(channel, context: context, connection: connection).map { "\n\n" + $0 } ?? "")
-        let toggle = channel.status == .paused
+        let toggle =
+            channel.status == .paused
             ? Self.button(context.text(L10n.channelsButtonResume), .channelResume(channel.id))
             : Self.button(context.text(L10n.channelsButtonPause), .channelPause(channel.id))
         var buttons: [[InlineKeyboardButton]] = [
-            [Self.button(context.text(L10n.channelsButtonEdit), .channelEdit(channel.id))],
+            [Self.button(context.text(L10n.channelsButtonEdit), .channelEdit(channel.id))]
         ]
         if channel.status == .active {
             let left = OfferPostRules.cooldownLeft(lastManual: post?.manualRequestedAt, cooldown: offerPosts.manualCooldown, now: now)
-            let label = left.map { context.text(L10n.channelsButtonPostWait, ["time": OfferPostRules.minutesAndSeconds($0)]) }
+            let label =
+                left.map { context.text(L10n.channelsButtonPostWait, ["time": OfferPostRules.minutesAndSeconds($0)]) }
                 ?? context.text(L10n.channelsButtonPostNow)
             buttons.append([Self.button(label, .channelPostNow(channel.id))])
         }
@@ -236,10 +263,12 @@ public struct ChannelCommands: Sendable {
                 channel: channel.openTitle, detail: post.lastFailureDetail ?? "", language: context.language, localizer: context.services.localizer
             )
             if post.stoppedAt != nil {
-                return context.text(L10n.postsCardStopped, [
-                    "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
-                    "button": context.text(L10n.channelsButtonPostNow),
-                ])
+                return context.text(
+                    L10n.postsCardStopped,
+                    [
+                        "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
+                        "button": context.text(L10n.channelsButtonPostNow),
+                    ])
             }
             return context.text(L10n.postsCardFailing, ["count": String(post.consecutiveFailures), "reason": reason, "next": next])
         }
@@ -257,9 +286,11 @@ public struct ChannelCommands: Sendable {
             let (reason, fix) = failure.explained(
                 channel: channel.closedTitle, detail: post.lastFailureDetail ?? "", language: context.language, localizer: context.services.localizer
             )
-            return context.text(post.stoppedAt != nil ? L10n.postsCardDonationStopped : L10n.postsCardDonationFailing, [
-                "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
-            ])
+            return context.text(
+                post.stoppedAt != nil ? L10n.postsCardDonationStopped : L10n.postsCardDonationFailing,
+                [
+                    "count": String(post.consecutiveFailures), "reason": reason, "fix": fix,
+                ])
         }
         if let post, let postedAt = post.postedAt, post.messageID != nil {
             return context.text(L10n.postsCardDonationPosted, ["channel": channel.closedTitle, "posted": Self.time(postedAt)])
@@ -327,7 +358,9 @@ public struct ChannelCommands: Sendable {
 
     /// Runs `body` only when the presser owns channel `id`; otherwise refuses, logs and changes nothing.
     @discardableResult
-    func withOwned(_ id: Int64, _ context: UpdateContext, _ body: @Sendable (ChannelSummary, PostgresConnection) async throws -> Void) async throws -> Bool {
+    func withOwned(_ id: Int64, _ context: UpdateContext, _ body: @Sendable (ChannelSummary, PostgresConnection) async throws -> Void) async throws
+        -> Bool
+    {
         guard let userID = context.user?.id else { return false }
         let owned = try await context.services.database.withTransaction { connection -> Bool in
             guard let summary = try await ChannelStore.summary(id: id, ownerUserID: userID, on: connection, logger: context.logger) else {
@@ -346,7 +379,9 @@ public struct ChannelCommands: Sendable {
 
     /// What the owner must fix before sales can resume, when the bot lacks rights in either chat.
     func rightsProblem(_ channel: ChannelSummary, context: UpdateContext) async throws -> InputRejection? {
-        for (role, chatID, title) in [(ChannelRole.closed, channel.closedChatID, channel.closedTitle), (.open, channel.openChatID, channel.openTitle)] {
+        for (role, chatID, title) in [
+            (ChannelRole.closed, channel.closedChatID, channel.closedTitle), (.open, channel.openChatID, channel.openTitle),
+        ] {
             if let problem = try await ChannelCheck.botRightsProblem(chatID: chatID, role: role, title: title, context: context) {
                 return problem
             }
@@ -365,22 +400,31 @@ public struct ChannelCommands: Sendable {
             guard let (channel, role) = try await ChannelStore.summary(chatID: change.chat.id, on: connection, logger: context.logger) else { return }
             let missing = role.missingRights(of: change.newChatMember)
             guard !missing.isEmpty else {
-                context.logger.info("bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(role.rawValue)"])
+                context.logger.info(
+                    "bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(role.rawValue)"])
                 return
             }
             let isAdmin: Bool = if case .administrator = change.newChatMember { true } else { false }
             let reason: ChannelPauseReason = isAdmin ? .botRights : .botRemoved
-            guard try await ChannelLifecycle.pause(id: channel.id, reason: reason, jobs: services.jobs, on: connection, logger: context.logger) else { return }
-            context.logger.warning("channel paused: the bot lost its place or rights", metadata: [
-                "channel_id": "\(channel.id)", "role": "\(role.rawValue)", "reason": "\(reason.rawValue)", "missing": "\(missing.map(\.rawValue))",
-            ])
-            let language = try await TelegramUserStore.language(of: channel.ownerUserID, localizer: services.localizer, on: connection, logger: context.logger)
+            guard try await ChannelLifecycle.pause(id: channel.id, reason: reason, jobs: services.jobs, on: connection, logger: context.logger) else {
+                return
+            }
+            context.logger.warning(
+                "channel paused: the bot lost its place or rights",
+                metadata: [
+                    "channel_id": "\(channel.id)", "role": "\(role.rawValue)", "reason": "\(reason.rawValue)",
+                    "missing": "\(missing.map(\.rawValue))",
+                ])
+            let language = try await TelegramUserStore.language(
+                of: channel.ownerUserID, localizer: services.localizer, on: connection, logger: context.logger)
             let localizer = services.localizer
             let title = role == .closed ? channel.closedTitle : channel.openTitle
             let rights = missing.map { "• " + localizer.text($0.key, language: language) }.joined(separator: "\n")
-            let text = localizer.text(L10n.channelsPausedNotice, language: language, [
-                "channel": title, "role": localizer.text("channels.role.\(role.rawValue)", language: language), "rights": rights,
-            ])
+            let text = localizer.text(
+                L10n.channelsPausedNotice, language: language,
+                [
+                    "channel": title, "role": localizer.text("channels.role.\(role.rawValue)", language: language), "rights": rights,
+                ])
             if let jobs = services.jobs {
                 try await jobs.enqueue(SendTelegramMessageJob(chatID: channel.ownerUserID, text: text), on: connection)
             } else {
@@ -402,6 +446,7 @@ public struct ChannelCommands: Sendable {
         if let editing, try await MenuEditing.edit(context, messageID: editing, text: text, keyboard: keyboard) {
             return
         }
-        try await context.services.client.send(SendMessage(chatId: .id(chatID), text: text, parseMode: "HTML", replyMarkup: .inlineKeyboard(keyboard)))
+        try await context.services.client.send(
+            SendMessage(chatId: .id(chatID), text: text, parseMode: "HTML", replyMarkup: .inlineKeyboard(keyboard)))
     }
 }

@@ -3,8 +3,8 @@ import Conversations
 import Foundation
 import Localization
 import Money
-import TelegramBotAPI
 import PayoutAddresses
+import TelegramBotAPI
 
 /// The code behind `Conversations/channel_form.yaml`: catalogues, channel checks, ownership, save and cancel.
 public struct ChannelFormBinding: ConversationBinding {
@@ -33,7 +33,8 @@ public struct ChannelFormBinding: ConversationBinding {
     /// `not_below_donation_min`: the largest donation is at least the smallest (the database checks it too).
     public func validate(_ validator: String, value: String, state: ConversationState, session: FormSession) async throws -> InputRejection? {
         if validator == "not_below_donation_min" {
-            guard let maximum = DecimalText.parse(value), let minimum = state.values["donation_min"].flatMap(DecimalText.parse), maximum < minimum else {
+            guard let maximum = DecimalText.parse(value), let minimum = state.values["donation_min"].flatMap(DecimalText.parse), maximum < minimum
+            else {
                 return nil
             }
             return InputRejection(L10n.channelsErrorDonationMaxBelowMin, ["min": DecimalText.usd(minimum)])
@@ -65,10 +66,13 @@ public struct ChannelFormBinding: ConversationBinding {
     }
 
     /// `wallet`: an address of the network chosen in the field's `network_field`, in its canonical form.
-    public func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<String, InputRejection> {
+    public func check(_ field: FieldDefinition, value: String, values: [String: String], session: FormSession) async throws -> Result<
+        String, InputRejection
+    > {
         guard case .wallet(let networkField) = field.kind else { return .success(value) }
         let network = values[networkField] ?? ""
-        guard !network.isEmpty, let format = try await ChannelStore.addressFormat(network: network, on: session.connection, logger: session.logger) else {
+        guard !network.isEmpty, let format = try await ChannelStore.addressFormat(network: network, on: session.connection, logger: session.logger)
+        else {
             return .failure(InputRejection(L10n.formErrorNetworkFirst))
         }
         return WalletAddressValidator.validate(value, format: format).mapError { Self.rejection(for: $0, network: network) }
@@ -92,8 +96,12 @@ public struct ChannelFormBinding: ConversationBinding {
 
     /// A chat shared with the picker, a post forwarded from the channel, or `@username` / a t.me link; then
     /// the same checks whichever way it came: not the pair's other channel, not claimed, the rights it needs.
-    public func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection> {
-        guard let role = ChannelRole(rawValue: role), let userID = context.user?.id else { return .failure(InputRejection(L10n.formErrorChatExpected)) }
+    public func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<
+        ChosenChat, InputRejection
+    > {
+        guard let role = ChannelRole(rawValue: role), let userID = context.user?.id else {
+            return .failure(InputRejection(L10n.formErrorChatExpected))
+        }
         let chatID: Int64
         if let shared = message.chatShared {
             chatID = shared.chatId
@@ -103,7 +111,9 @@ public struct ChannelFormBinding: ConversationBinding {
             return .failure(InputRejection(L10n.formErrorChatNotChannel))
         } else if let username = Self.channelUsername(message.text ?? "") {
             let client = context.services.client
-            switch await Result.telegram({ () async throws(TelegramError) -> ChatFullInfo in try await client.send(GetChat(chatId: .username("@" + username))) }) {
+            switch await Result.telegram({ () async throws(TelegramError) -> ChatFullInfo in
+                try await client.send(GetChat(chatId: .username("@" + username)))
+            }) {
             case .success(let chat):
                 chatID = chat.id
             case .failure(.chatNotFound), .failure(.badRequest):
@@ -165,7 +175,8 @@ public struct ChannelFormBinding: ConversationBinding {
                 session.logger.info("channel saved", metadata: ["channel_id": "\(id)", "owner": "\(session.userID)", "new": "\(existing == nil)"])
                 // Posted after the commit by a job, which re-posts only when what the post shows has changed.
                 try await OfferPostRequests.afterSave(channelID: id, jobs: update.services.jobs, on: session.connection, logger: session.logger)
-                return .finish(text: update.text(L10n.channelsSaved, ["open_title": values["open_title"] ?? "", "closed_title": values["closed_title"] ?? ""]))
+                return .finish(
+                    text: update.text(L10n.channelsSaved, ["open_title": values["open_title"] ?? "", "closed_title": values["closed_title"] ?? ""]))
             } catch ChannelSaveError.limitReached(let maximum) {
                 return .stay(notice: InputRejection(L10n.channelsLimitReached, ["max": String(maximum)]))
             } catch ChannelSaveError.chatTaken {
@@ -175,13 +186,17 @@ public struct ChannelFormBinding: ConversationBinding {
                 session.logger.warning("save refused by a database rule", metadata: ["constraint": "\(constraint)", "field": "\(field ?? "-")"])
                 if let field, let definition = definition.fields[field], case .text(let minimum, let maximum) = definition.kind {
                     let length = TextLength.of(values[field] ?? "")
-                    return .stay(notice: InputRejection(L10n.formErrorSavedLength, [
-                        "field": update.text(definition.label), "length": String(length), "min": String(minimum), "max": String(maximum),
-                    ]))
+                    return .stay(
+                        notice: InputRejection(
+                            L10n.formErrorSavedLength,
+                            [
+                                "field": update.text(definition.label), "length": String(length), "min": String(minimum), "max": String(maximum),
+                            ]))
                 }
                 return .stay(notice: InputRejection(L10n.formErrorSaveRefused, ["rule": constraint]))
             } catch ChannelSaveError.notOwner {
-                session.logger.warning("save refused: channel not owned", metadata: ["channel_id": "\(existing ?? 0)", "user_id": "\(session.userID)"])
+                session.logger.warning(
+                    "save refused: channel not owned", metadata: ["channel_id": "\(existing ?? 0)", "user_id": "\(session.userID)"])
                 return .finish(text: update.text(L10n.channelsNotYours))
             }
         }

@@ -57,7 +57,8 @@ extension ChannelRole {
 public enum ChannelCheck {
     /// Verifies, through the Bot API, that `chatID` is a channel, that `userID` is its creator or an
     /// administrator, and that the bot holds every right the role needs. Returns the channel's title.
-    public static func verify(chatID: Int64, role: ChannelRole, userID: Int64, context: UpdateContext) async throws -> Result<String, InputRejection> {
+    public static func verify(chatID: Int64, role: ChannelRole, userID: Int64, context: UpdateContext) async throws -> Result<String, InputRejection>
+    {
         let client = context.services.client
         let chat: ChatFullInfo
         switch await Result.telegram({ () async throws(TelegramError) -> ChatFullInfo in try await client.send(GetChat(chatId: .id(chatID))) }) {
@@ -87,7 +88,9 @@ public enum ChannelCheck {
         let client = context.services.client
         let me = try await context.services.botIdentity.user(client)
         let bot: ChatMember
-        switch await Result.telegram({ () async throws(TelegramError) -> ChatMember in try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id)) }) {
+        switch await Result.telegram({ () async throws(TelegramError) -> ChatMember in
+            try await client.send(GetChatMember(chatId: .id(chatID), userId: me.id))
+        }) {
         case .success(let member):
             bot = member
         case .failure(.forbidden), .failure(.chatNotFound):

@@ -3,8 +3,8 @@ import Foundation
 import Jobs
 import Localization
 import Money
-import TelegramBotAPI
 import Resilience
+import TelegramBotAPI
 
 /// How offer posts are scheduled: the refresh interval, the owner's cooldown between manual posts, and the
 /// clock both are measured on (injected, so tests move time).
@@ -90,15 +90,25 @@ public enum OfferPostBuilder {
     public static func message(_ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
         let language = content.language
         func line(_ description: String) -> String { description.isEmpty ? "" : "\n" + description }
-        let text = localizer.text(L10n.postsOfferText, language: language, [
-            "open_title": content.openTitle, "open_description": line(content.openDescription),
-            "closed_title": content.closedTitle, "closed_description": line(content.closedDescription),
-        ])
-        let buttons = content.tiers.sorted { $0.position < $1.position }.map { tier in
-            let label = (medals[tier.position].map { $0 + " " } ?? "") + localizer.text(L10n.offerTierButton, language: language, [
-                "price": DecimalText.usd(tier.priceUSD), "duration": localizer.text(L10n.daysCount, language: language, count: tier.durationDays),
+        let text = localizer.text(
+            L10n.postsOfferText, language: language,
+            [
+                "open_title": content.openTitle, "open_description": line(content.openDescription),
+                "closed_title": content.closedTitle, "closed_description": line(content.closedDescription),
             ])
-            return [InlineKeyboardButton(text: label, action: .url(tierLink(botUsername: botUsername, position: tier.position, offerToken: content.offerToken)))]
+        let buttons = content.tiers.sorted { $0.position < $1.position }.map { tier in
+            let label =
+                (medals[tier.position].map { $0 + " " } ?? "")
+                + localizer.text(
+                    L10n.offerTierButton, language: language,
+                    [
+                        "price": DecimalText.usd(tier.priceUSD),
+                        "duration": localizer.text(L10n.daysCount, language: language, count: tier.durationDays),
+                    ])
+            return [
+                InlineKeyboardButton(
+                    text: label, action: .url(tierLink(botUsername: botUsername, position: tier.position, offerToken: content.offerToken)))
+            ]
         }
         return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint(text, buttons))
     }
@@ -111,13 +121,19 @@ public enum OfferPostBuilder {
     /// The donation post: the owner's message and one URL button that opens the bot in a private chat — never
     /// a keypad in the channel, where every member would share it.
     public static func donationMessage(_ content: OfferPostContent, botUsername: String, localizer: Localizer) -> OfferPostMessage {
-        let text = localizer.text(L10n.postsDonationText, language: content.language, [
-            "message": content.donationMessage ?? "", "closed_title": content.closedTitle,
-        ])
-        let buttons = [[InlineKeyboardButton(
-            text: localizer.text(L10n.postsDonationButton, language: content.language),
-            action: .url(donationLink(botUsername: botUsername, offerToken: content.offerToken))
-        )]]
+        let text = localizer.text(
+            L10n.postsDonationText, language: content.language,
+            [
+                "message": content.donationMessage ?? "", "closed_title": content.closedTitle,
+            ])
+        let buttons = [
+            [
+                InlineKeyboardButton(
+                    text: localizer.text(L10n.postsDonationButton, language: content.language),
+                    action: .url(donationLink(botUsername: botUsername, offerToken: content.offerToken))
+                )
+            ]
+        ]
         return OfferPostMessage(text: text, buttons: buttons, fingerprint: fingerprint(text, buttons))
     }
 
@@ -143,10 +159,11 @@ public enum OfferPostBuilder {
     }
 
     static func fingerprint(_ text: String, _ buttons: [[InlineKeyboardButton]]) -> String {
-        ([text] + buttons.joined().map { button -> String in
-            if case .url(let url) = button.action { return button.text + " " + url }
-            return button.text
-        }).joined(separator: "\n")
+        ([text]
+            + buttons.joined().map { button -> String in
+                if case .url(let url) = button.action { return button.text + " " + url }
+                return button.text
+            }).joined(separator: "\n")
     }
 }
 

@@ -81,7 +81,9 @@ public enum OfferPostRequests {
     ) async throws -> TimeInterval? {
         guard let jobs else { return nil }
         let now = settings.clock.now()
-        if let last = try await OfferPostStore.requestManual(channelID: channelID, at: now, cooldown: settings.manualCooldown, on: connection, logger: logger) {
+        if let last = try await OfferPostStore.requestManual(
+            channelID: channelID, at: now, cooldown: settings.manualCooldown, on: connection, logger: logger)
+        {
             return OfferPostRules.cooldownLeft(lastManual: last, cooldown: settings.manualCooldown, now: now) ?? 1
         }
         try await OfferPostStore.force(channelID: channelID, kind: .donation, at: now, on: connection, logger: logger)
@@ -114,7 +116,10 @@ public struct OfferPostPublisher: JobHandler {
     /// How long an attempt may hold its channel before another may take over (a crashed worker's lease).
     public static let lease: TimeInterval = 600
 
-    public init(client: TelegramClient, database: Database, localizer: Localizer, queue: JobQueue, settings: OfferPostSettings, identity: BotIdentity = BotIdentity()) {
+    public init(
+        client: TelegramClient, database: Database, localizer: Localizer, queue: JobQueue, settings: OfferPostSettings,
+        identity: BotIdentity = BotIdentity()
+    ) {
         self.client = client
         self.database = database
         self.localizer = localizer
@@ -147,7 +152,8 @@ public struct OfferPostPublisher: JobHandler {
             }
             return
         case .busy:
-            _ = try await queue.enqueue(OfferPostJob(channelID: channelID, kind: kind), options: JobOptions(runAt: Date().addingTimeInterval(Self.busyRecheck)))
+            _ = try await queue.enqueue(
+                OfferPostJob(channelID: channelID, kind: kind), options: JobOptions(runAt: Date().addingTimeInterval(Self.busyRecheck)))
             return
         case .claimed(let claimed): snapshot = claimed
         }
@@ -168,7 +174,8 @@ public struct OfferPostPublisher: JobHandler {
         let message = OfferPostBuilder.message(kind, snapshot.content, botUsername: bot.username ?? "", localizer: localizer)
         let hasContent = OfferPostBuilder.hasContent(kind, snapshot.content)
         var decision = OfferPostRules.decide(
-            selling: snapshot.selling, paused: snapshot.paused, hasTiers: hasContent, state: snapshot.state, fingerprint: message.fingerprint, now: now
+            selling: snapshot.selling, paused: snapshot.paused, hasTiers: hasContent, state: snapshot.state, fingerprint: message.fingerprint,
+            now: now
         )
         // A donation post whose message the owner removed has nothing left to say.
         if kind == .donation, !hasContent, snapshot.state.messageID != nil { decision = .withdraw }
@@ -212,20 +219,25 @@ public struct OfferPostPublisher: JobHandler {
                     throw error
                 }
             }
-            let sent = try await client.send(SendMessage(
-                chatId: .id(chat), text: message.text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-                replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: message.buttons))
-            ))
+            let sent = try await client.send(
+                SendMessage(
+                    chatId: .id(chat), text: message.text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+                    replyMarkup: .inlineKeyboard(InlineKeyboardMarkup(inlineKeyboard: message.buttons))
+                ))
             let next = now.addingTimeInterval(settings.refreshInterval)
             try await database.withTransaction { connection in
                 try await OfferPostStore.recordPosted(
-                    channelID: channelID, kind: kind, chatID: chat, messageID: sent.messageId, deletedMessageID: deleted, content: message.fingerprint,
+                    channelID: channelID, kind: kind, chatID: chat, messageID: sent.messageId, deletedMessageID: deleted,
+                    content: message.fingerprint,
                     forcedSeen: snapshot.state.forcedAt, at: now, nextPostAt: next, on: connection, logger: logger
                 )
             }
-            logger.info("channel post published", metadata: [
-                "channel_id": "\(channelID)", "kind": "\(kind.rawValue)", "message_id": "\(sent.messageId)", "replaced": "\(deleted.map(String.init) ?? "-")",
-            ])
+            logger.info(
+                "channel post published",
+                metadata: [
+                    "channel_id": "\(channelID)", "kind": "\(kind.rawValue)", "message_id": "\(sent.messageId)",
+                    "replaced": "\(deleted.map(String.init) ?? "-")",
+                ])
         } catch let error as TelegramError {
             guard let failure = OfferPostFailure.classify(error) else { throw error }
             try await recordFailure(snapshot, failure: failure, detail: error.description, deleted: deleted, now: now, logger: logger)
@@ -284,7 +296,9 @@ public struct OfferPostPublisher: JobHandler {
         return lowered.contains("message to delete not found") || lowered.contains("message can't be deleted")
     }
 
-    func recordFailure(_ snapshot: OfferPostStore.Snapshot, failure: OfferPostFailure, detail: String, deleted: Int64?, now: Date, logger: Logger) async throws {
+    func recordFailure(_ snapshot: OfferPostStore.Snapshot, failure: OfferPostFailure, detail: String, deleted: Int64?, now: Date, logger: Logger)
+        async throws
+    {
         let channelID = snapshot.channelID
         let localizer = self.localizer
         try await queue.transaction { transaction in
@@ -293,24 +307,30 @@ public struct OfferPostPublisher: JobHandler {
                 channelID: channelID, kind: snapshot.kind, chatID: snapshot.chatID, failure: failure, detail: detail, deletedMessageID: deleted,
                 forcedSeen: snapshot.state.forcedAt, at: now, refreshInterval: settings.refreshInterval, on: connection, logger: logger
             )
-            logger.warning("offer post failed", metadata: [
-                "channel_id": "\(channelID)", "failure": "\(failure.rawValue)", "detail": "\(detail)", "consecutive": "\(failures)",
-            ])
+            logger.warning(
+                "offer post failed",
+                metadata: [
+                    "channel_id": "\(channelID)", "failure": "\(failure.rawValue)", "detail": "\(detail)", "consecutive": "\(failures)",
+                ])
             guard failures == OfferPostSettings.failuresBeforeStop else { return }
             let language = try await TelegramUserStore.language(of: snapshot.ownerUserID, localizer: localizer, on: connection, logger: logger)
             let channel = snapshot.kind == .offer ? snapshot.content.openTitle : snapshot.content.closedTitle
             let (reason, fix) = failure.explained(channel: channel, detail: detail, language: language, localizer: localizer)
-            let text = localizer.text(snapshot.kind == .offer ? L10n.postsStoppedNotice : L10n.postsStoppedNoticeDonation, language: language, [
-                "channel": channel, "count": String(failures), "reason": reason, "fix": fix,
-                "button": localizer.text(L10n.channelsButtonPostNow, language: language),
-            ])
+            let text = localizer.text(
+                snapshot.kind == .offer ? L10n.postsStoppedNotice : L10n.postsStoppedNoticeDonation, language: language,
+                [
+                    "channel": channel, "count": String(failures), "reason": reason, "fix": fix,
+                    "button": localizer.text(L10n.channelsButtonPostNow, language: language),
+                ])
             _ = try await transaction.enqueue(SendTelegramMessageJob(chatID: snapshot.ownerUserID, text: text))
             logger.warning("automatic offer posts stopped", metadata: ["channel_id": "\(channelID)", "failures": "\(failures)"])
         }
     }
 
     public func classify(_ error: any Error) -> JobErrorClass {
-        if let telegram = error as? TelegramError { return telegram.isTransient || OfferPostFailure.classify(telegram) == nil ? .retryable : .permanent }
+        if let telegram = error as? TelegramError {
+            return telegram.isTransient || OfferPostFailure.classify(telegram) == nil ? .retryable : .permanent
+        }
         return .retryable
     }
 }

@@ -1,9 +1,9 @@
 import Channels
 import Foundation
 import Logging
+import Money
 import PostgresNIO
 import Subscriptions
-import Money
 
 /// What one attempt at a channel post ended in (`channel_offer_post_attempts.outcome`).
 enum OfferPostAttemptOutcome: String, Sendable, CaseIterable {
@@ -78,11 +78,14 @@ public enum OfferPostStore {
     public static func state(
         channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger
     ) async throws -> OfferPostState? {
-        guard let row = try await connection.first("""
-            SELECT message_id, posted_at, posted_content, next_post_at, forced_at, manual_requested_at, consecutive_failures,
-                   last_failure, last_failure_detail, last_failure_at, stopped_at, paused_at
-            FROM channel_offer_posts WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
-            """, as: (Int64?, Date?, String?, Date?, Date?, Date?, Int, String?, String?, Date?, Date?, Date?).self, logger: logger) else { return nil }
+        guard
+            let row = try await connection.first(
+                """
+                SELECT message_id, posted_at, posted_content, next_post_at, forced_at, manual_requested_at, consecutive_failures,
+                       last_failure, last_failure_detail, last_failure_at, stopped_at, paused_at
+                FROM channel_offer_posts WHERE channel_id = \(channelID) AND kind = \(kind.rawValue)
+                """, as: (Int64?, Date?, String?, Date?, Date?, Date?, Int, String?, String?, Date?, Date?, Date?).self, logger: logger)
+        else { return nil }
         return OfferPostState(
             messageID: row.0, postedAt: row.1, postedContent: row.2, nextPostAt: row.3, forcedAt: row.4, manualRequestedAt: row.5,
             consecutiveFailures: row.6, lastFailure: row.7.flatMap(OfferPostFailure.init(rawValue:)), lastFailureDetail: row.8,
@@ -143,7 +146,8 @@ public enum OfferPostStore {
             "SELECT position::int, price_usd::text, duration_days FROM channel_tiers WHERE channel_id = \(channelID) AND enabled ORDER BY position",
             as: (Int, String, Int).self, logger: logger
         ) {
-            snapshot.content.tiers.append(OfferPostContent.Tier(position: position, priceUSD: try DecimalText.require(price, "tier price"), durationDays: days))
+            snapshot.content.tiers.append(
+                OfferPostContent.Tier(position: position, priceUSD: try DecimalText.require(price, "tier price"), durationDays: days))
         }
         return .claimed(snapshot)
     }
@@ -158,7 +162,8 @@ public enum OfferPostStore {
     /// A post went out: its id, time and content; failures cleared; the next refresh scheduled. A force
     /// that arrived after `forcedSeen` (the one this attempt served) stays, so it gets its own post.
     public static func recordPosted(
-        channelID: Int64, kind: ChannelPostKind = .offer, chatID: Int64, messageID: Int64, deletedMessageID: Int64?, content: String, forcedSeen: Date?, at now: Date,
+        channelID: Int64, kind: ChannelPostKind = .offer, chatID: Int64, messageID: Int64, deletedMessageID: Int64?, content: String,
+        forcedSeen: Date?, at now: Date,
         nextPostAt: Date, on connection: PostgresConnection, logger: Logger
     ) async throws {
         _ = try await connection.query(
@@ -225,18 +230,22 @@ public enum OfferPostStore {
     public static func currentPost(
         channelID: Int64, kind: ChannelPostKind = .offer, on connection: PostgresConnection, logger: Logger
     ) async throws -> OfferPostJob.RemovedPost? {
-        guard let (chat, message) = try await connection.first("""
-            SELECT CASE WHEN p.kind = \(ChannelPostKind.offer.rawValue) THEN c.open_chat_id ELSE c.closed_chat_id END, p.message_id
-            FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
-            WHERE p.channel_id = \(channelID) AND p.kind = \(kind.rawValue) AND p.message_id IS NOT NULL
-            """, as: (Int64, Int64).self, logger: logger) else { return nil }
+        guard
+            let (chat, message) = try await connection.first(
+                """
+                SELECT CASE WHEN p.kind = \(ChannelPostKind.offer.rawValue) THEN c.open_chat_id ELSE c.closed_chat_id END, p.message_id
+                FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
+                WHERE p.channel_id = \(channelID) AND p.kind = \(kind.rawValue) AND p.message_id IS NOT NULL
+                """, as: (Int64, Int64).self, logger: logger)
+        else { return nil }
         return OfferPostJob.RemovedPost(chatID: chat, messageID: message)
     }
 
     /// An attempt failed for good: counted, explained, and either retried later or — at the limit —
     /// automatic posting stopped. Returns the consecutive failures now counted.
     public static func recordFailed(
-        channelID: Int64, kind: ChannelPostKind = .offer, chatID: Int64, failure: OfferPostFailure, detail: String, deletedMessageID: Int64?, forcedSeen: Date?,
+        channelID: Int64, kind: ChannelPostKind = .offer, chatID: Int64, failure: OfferPostFailure, detail: String, deletedMessageID: Int64?,
+        forcedSeen: Date?,
         at now: Date, refreshInterval: TimeInterval, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int {
         let rows = try await connection.query(
@@ -273,7 +282,9 @@ public enum OfferPostStore {
     /// Posts due at `now`: the channel selling, automatic posting not stopped, and the refresh (or the retry
     /// after a failure) due, or a forced post waiting; a donation post only with a donation message. Oldest
     /// first, at most `limit`.
-    public static func due(at now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(channelID: Int64, kind: ChannelPostKind)] {
+    public static func due(at now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(
+        channelID: Int64, kind: ChannelPostKind
+    )] {
         let rows = try await connection.query(
             """
             SELECT p.channel_id, p.kind FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id

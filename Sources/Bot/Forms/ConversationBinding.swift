@@ -63,7 +63,9 @@ public protocol ConversationBinding: Sendable {
     func chatRequest(role: String, requestID: Int64) -> KeyboardButtonRequestChat
     /// The channel `message` points at (a shared chat, a forwarded post, a name), checked for a chat field of
     /// this role. Runs before the step's transaction, because it asks Telegram.
-    func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<ChosenChat, InputRejection>
+    func resolveChat(_ message: Message, role: String, state: ConversationState, context: UpdateContext) async throws -> Result<
+        ChosenChat, InputRejection
+    >
     /// Runs `action` in the step's transaction; its writes commit with the conversation's state.
     func perform(_ action: String, state: ConversationState, session: FormSession) async throws -> FormActionResult
     /// Applies named validator `validator` to a value that passed its kind's rules; `nil` accepts it.

@@ -13,7 +13,9 @@ enum ConversationStore {
     }
 
     /// The person's conversation in this chat (there is at most one) and whether it has expired.
-    static func load(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (state: ConversationState, expired: Bool)? {
+    static func load(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (
+        state: ConversationState, expired: Bool
+    )? {
         let rows = try await connection.query(
             """
             SELECT conversation, step, draft::text, definition_version, menu_message_id, revision, expires_at, expires_at <= now()
@@ -22,7 +24,9 @@ enum ConversationStore {
             """,
             logger: logger
         )
-        for try await (conversation, step, draftText, version, menu, revision, expiresAt, expired) in rows.decode((String, String, String, String, Int64?, Int64, Date, Bool).self) {
+        for try await (conversation, step, draftText, version, menu, revision, expiresAt, expired) in rows.decode(
+            (String, String, String, String, Int64?, Int64, Date, Bool).self)
+        {
             let draft = try JSONDecoder().decode(ConversationState.Draft.self, from: Data(draftText.utf8))
             let state = ConversationState(
                 chatID: chatID, userID: userID, conversation: conversation,

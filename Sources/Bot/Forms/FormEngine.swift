@@ -31,13 +31,17 @@ public struct FormEngine: Sendable {
             for name in definition.fieldOrder {
                 let field = definition.fields[name]!
                 if let validator = field.validator, !binding.validators.contains(validator) {
-                    throw ConversationDefinitionError(file: definition.file, line: field.line, reason: "validator '\(validator)' is not implemented (known: \(binding.validators.sorted().joined(separator: ", ")))")
+                    throw ConversationDefinitionError(
+                        file: definition.file, line: field.line,
+                        reason: "validator '\(validator)' is not implemented (known: \(binding.validators.sorted().joined(separator: ", ")))")
                 }
             }
             for name in definition.screenOrder {
                 for button in definition.screens[name]!.rows.joined() {
                     if case .action(let action) = button.effect, !binding.actions.contains(action) {
-                        throw ConversationDefinitionError(file: definition.file, line: button.line, reason: "action '\(action)' is not implemented (known: \(binding.actions.sorted().joined(separator: ", ")))")
+                        throw ConversationDefinitionError(
+                            file: definition.file, line: button.line,
+                            reason: "action '\(action)' is not implemented (known: \(binding.actions.sorted().joined(separator: ", ")))")
                     }
                 }
             }
@@ -78,7 +82,8 @@ public struct FormEngine: Sendable {
         prepare: @Sendable (FormSession) async throws -> (values: [String: String], context: [String: String])? = { _ in ([:], [:]) }
     ) async throws {
         guard let definition = byID[conversationID], let binding = bindings[definition.id], definition.entries[entry] != nil,
-              let chatID = context.chatID, let userID = context.user?.id else { return }
+            let chatID = context.chatID, let userID = context.user?.id
+        else { return }
         let machine = machine(definition, binding: binding, context: context)
         let output = try await context.services.database.withTransaction { connection -> [FormOutput] in
             try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
@@ -94,7 +99,8 @@ public struct FormEngine: Sendable {
 
     func press(code: String, revision: UInt32, row: Int, column: Int, context: UpdateContext) async throws {
         guard let definition = byCode[code], let binding = bindings[definition.id], let chatID = context.chatID,
-              let userID = context.user?.id, context.update.callbackQuery != nil else {
+            let userID = context.user?.id, context.update.callbackQuery != nil
+        else {
             try await context.answerCallback(text: context.text(L10n.menuOutdated))
             return
         }
@@ -121,22 +127,26 @@ public struct FormEngine: Sendable {
         let seen = try await context.services.database.withConnection { connection in
             try await ConversationStore.load(chatID: chatID, userID: userID, on: connection, logger: context.logger)
         }
-        guard let (seenState, seenExpired) = seen, let seenDefinition = byID[seenState.conversation], let seenBinding = bindings[seenDefinition.id] else {
+        guard let (seenState, seenExpired) = seen, let seenDefinition = byID[seenState.conversation], let seenBinding = bindings[seenDefinition.id]
+        else {
             return false
         }
         var chat: ChatChoice?
         if !seenExpired, seenState.definitionVersion == seenDefinition.version, case .ask(let name) = seenState.step,
-           case .chat(let role, _) = seenDefinition.fields[name]?.kind {
+            case .chat(let role, _) = seenDefinition.fields[name]?.kind
+        {
             let result = try await seenBinding.resolveChat(message, role: role, state: seenState, context: context)
             chat = ChatChoice(field: name, result: result)
         }
         let output = try await context.services.database.withTransaction { connection -> [FormOutput]? in
             try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
             guard let stored = try await ConversationStore.load(chatID: chatID, userID: userID, on: connection, logger: context.logger),
-                  let definition = byID[stored.state.conversation], let binding = bindings[definition.id] else { return nil }
+                let definition = byID[stored.state.conversation], let binding = bindings[definition.id]
+            else { return nil }
             let session = FormSession(update: context, connection: connection, definition: definition)
             let event = FormEvent.message(text: message.text, chat: stored.state.conversation == seenState.conversation ? chat : nil)
-            return try await settle(stored, event, machine: machine(definition, binding: binding, context: context), binding: binding, session: session)
+            return try await settle(
+                stored, event, machine: machine(definition, binding: binding, context: context), binding: binding, session: session)
         }
         guard let output else { return false }
         try await FormPresenter.show(output, context: context)
@@ -166,7 +176,8 @@ public struct FormEngine: Sendable {
                     try await ConversationStore.save(state, ttl: draftLifetime, on: session.connection, logger: session.logger)
                 case .delete:
                     if let stored {
-                        try await ConversationStore.delete(chatID: stored.state.chatID, userID: stored.state.userID, on: session.connection, logger: session.logger)
+                        try await ConversationStore.delete(
+                            chatID: stored.state.chatID, userID: stored.state.userID, on: session.connection, logger: session.logger)
                     }
                 }
                 return transition.output
@@ -176,7 +187,9 @@ public struct FormEngine: Sendable {
 
     /// The binding's answer to what the machine asked; a question about the stored state when there is none
     /// (the machine never asks one then) gets the answer that changes nothing.
-    func resolve(_ question: FormQuestion, stored: ConversationState?, binding: any ConversationBinding, session: FormSession) async throws -> FormFacts.Answer {
+    func resolve(_ question: FormQuestion, stored: ConversationState?, binding: any ConversationBinding, session: FormSession) async throws
+        -> FormFacts.Answer
+    {
         switch question {
         case .allowed:
             guard let stored else { return .allowed(false) }

@@ -164,7 +164,9 @@ struct FormMachine: Sendable {
 
     // MARK: - Button presses
 
-    private func press(_ stored: Stored?, revision: UInt32, row: Int, column: Int, message: Int64?, _ facts: FormFacts) throws(FormQuestion) -> FormTransition {
+    private func press(_ stored: Stored?, revision: UInt32, row: Int, column: Int, message: Int64?, _ facts: FormFacts) throws(FormQuestion)
+        -> FormTransition
+    {
         guard let (state, expired) = stored, state.conversation == definition.id else {
             return FormTransition(output: [.answerCallback(text: text(L10n.menuOutdated))])
         }
@@ -172,9 +174,12 @@ struct FormMachine: Sendable {
         guard try facts.allowed() else { return refuse(state) }
         if state.definitionVersion != definition.version || state.revision != revision || state.menuMessageID != message {
             var redraw = try present(state, editing: nil, notice: InputRejection(L10n.formMenuOutdated), facts)
-            redraw.logs.append(FormTransition.Log(level: .info, message: "outdated menu pressed; redrawing the current one", metadata: [
-                "conversation": definition.id, "pressed_revision": "\(revision)", "current_revision": "\(state.revision)",
-            ]))
+            redraw.logs.append(
+                FormTransition.Log(
+                    level: .info, message: "outdated menu pressed; redrawing the current one",
+                    metadata: [
+                        "conversation": definition.id, "pressed_revision": "\(revision)", "current_revision": "\(state.revision)",
+                    ]))
             redraw.output.insert(.answerCallback(text: text(L10n.menuOutdated)), at: 0)
             return redraw
         }
@@ -281,17 +286,23 @@ struct FormMachine: Sendable {
             case .success(let value):
                 if let validator = field.validator, let rejection = try facts.validation(validator, value: value) {
                     var refused = try present(state, editing: nil, notice: rejection, facts)
-                    refused.logs.append(FormTransition.Log(level: .info, message: "form input refused", metadata: [
-                        "conversation": definition.id, "field": name, "validator": validator,
-                    ]))
+                    refused.logs.append(
+                        FormTransition.Log(
+                            level: .info, message: "form input refused",
+                            metadata: [
+                                "conversation": definition.id, "field": name, "validator": validator,
+                            ]))
                     return refused
                 }
                 next.values[name] = value
             case .failure(let rejection):
                 var refused = try present(state, editing: nil, notice: rejection, facts)
-                refused.logs.append(FormTransition.Log(level: .info, message: "form input refused", metadata: [
-                    "conversation": definition.id, "field": name, "reason": rejection.key,
-                ]))
+                refused.logs.append(
+                    FormTransition.Log(
+                        level: .info, message: "form input refused",
+                        metadata: [
+                            "conversation": definition.id, "field": name, "reason": rejection.key,
+                        ]))
                 return refused
             }
         }
@@ -338,18 +349,24 @@ struct FormMachine: Sendable {
     }
 
     private func expire() -> FormTransition {
-        FormTransition(storage: .delete, output: [
-            .answerCallback(text: text(L10n.formExpiredShort)), .send(text: text(L10n.formExpired), removeKeyboard: true),
-        ])
+        FormTransition(
+            storage: .delete,
+            output: [
+                .answerCallback(text: text(L10n.formExpiredShort)), .send(text: text(L10n.formExpired), removeKeyboard: true),
+            ])
     }
 
     private func refuse(_ state: ConversationState) -> FormTransition {
         FormTransition(
             storage: .delete,
             output: [.answerCallback(text: text(L10n.channelsNotYours)), .send(text: text(L10n.channelsNotYours), removeKeyboard: false)],
-            logs: [FormTransition.Log(level: .warning, message: "conversation step refused: not allowed for this user", metadata: [
-                "conversation": state.conversation, "user_id": "\(state.userID)", "context": "\(state.context)",
-            ])]
+            logs: [
+                FormTransition.Log(
+                    level: .warning, message: "conversation step refused: not allowed for this user",
+                    metadata: [
+                        "conversation": state.conversation, "user_id": "\(state.userID)", "context": "\(state.context)",
+                    ])
+            ]
         )
     }
 
@@ -365,7 +382,9 @@ struct FormMachine: Sendable {
 
     /// Saves `state` at the next revision and shows its menu: in place of the pressed one when there is one
     /// and the view has inline buttons, else as a new message whose id is recorded once it is sent.
-    private func present(_ state: ConversationState, editing: Int64?, notice: InputRejection?, _ facts: FormFacts) throws(FormQuestion) -> FormTransition {
+    private func present(_ state: ConversationState, editing: Int64?, notice: InputRejection?, _ facts: FormFacts) throws(FormQuestion)
+        -> FormTransition
+    {
         var state = state
         state.revision &+= 1
         state.definitionVersion = definition.version
@@ -376,6 +395,7 @@ struct FormMachine: Sendable {
         let message = view.message(notice: notice.map { text($0.key, $0.arguments) }, code: definition.code, revision: state.revision)
         let editing = view.replyKeyboard == nil ? editing : nil
         state.menuMessageID = editing
-        return FormTransition(storage: .save(state), output: [.showMenu(FormMenu(state: state, text: message.text, markup: message.markup, editing: editing))])
+        return FormTransition(
+            storage: .save(state), output: [.showMenu(FormMenu(state: state, text: message.text, markup: message.markup, editing: editing))])
     }
 }

@@ -15,22 +15,25 @@ enum FormPresenter {
             case .answerCallback(let text):
                 try await context.answerCallback(text: text)
             case .send(let text, let removeKeyboard):
-                try await client.send(SendMessage(
-                    chatId: .id(chatID), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-                    replyMarkup: removeKeyboard ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil
-                ))
+                try await client.send(
+                    SendMessage(
+                        chatId: .id(chatID), text: text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+                        replyMarkup: removeKeyboard ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil
+                    ))
             case .replaceMenu(let messageID, let text):
                 if let messageID, try await MenuEditing.edit(context, messageID: messageID, text: text, keyboard: nil) { continue }
                 try await client.send(SendMessage(chatId: .id(chatID), text: text, parseMode: "HTML"))
             case .showMenu(let menu):
                 if let editing = menu.editing, case .inlineKeyboard(let keyboard) = menu.markup,
-                   try await MenuEditing.edit(context, messageID: editing, text: menu.text, keyboard: keyboard) {
+                    try await MenuEditing.edit(context, messageID: editing, text: menu.text, keyboard: keyboard)
+                {
                     continue
                 }
-                let sent = try await client.send(SendMessage(
-                    chatId: .id(chatID), text: menu.text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
-                    replyMarkup: menu.markup
-                ))
+                let sent = try await client.send(
+                    SendMessage(
+                        chatId: .id(chatID), text: menu.text, parseMode: "HTML", linkPreviewOptions: LinkPreviewOptions(isDisabled: true),
+                        replyMarkup: menu.markup
+                    ))
                 try await record(sent.messageId, menu: menu, context: context)
             }
         }

@@ -84,13 +84,17 @@ struct FormView: Sendable, Hashable {
     func message(notice: String?, code: String, revision: UInt32) -> (text: String, markup: ReplyMarkup) {
         let shown = notice.map { "⚠️ " + $0 + "\n\n" + text } ?? text
         if let replyKeyboard { return (shown, .replyKeyboard(replyKeyboard)) }
-        let keyboard = InlineKeyboardMarkup(inlineKeyboard: rows.enumerated().map { rowIndex, row in
-            row.enumerated().map { columnIndex, button in
-                InlineKeyboardButton(text: button.label, action: .callbackData(CallbackData.form(
-                    code: code, revision: revision, row: rowIndex, column: columnIndex
-                ).encoded))
-            }
-        })
+        let keyboard = InlineKeyboardMarkup(
+            inlineKeyboard: rows.enumerated().map { rowIndex, row in
+                row.enumerated().map { columnIndex, button in
+                    InlineKeyboardButton(
+                        text: button.label,
+                        action: .callbackData(
+                            CallbackData.form(
+                                code: code, revision: revision, row: rowIndex, column: columnIndex
+                            ).encoded))
+                }
+            })
         return (shown, .inlineKeyboard(keyboard))
     }
 
@@ -99,7 +103,9 @@ struct FormView: Sendable, Hashable {
     }
 
     /// Every field's value as shown on screens: `{field}` placeholders.
-    static func displayArguments(_ values: [String: String], definition: ConversationDefinition, localizer: Localizer, language: String) -> [String: String] {
+    static func displayArguments(_ values: [String: String], definition: ConversationDefinition, localizer: Localizer, language: String) -> [String:
+        String]
+    {
         var arguments: [String: String] = [:]
         for name in definition.fieldOrder {
             let field = definition.fields[name]!

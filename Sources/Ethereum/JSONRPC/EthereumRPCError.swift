@@ -40,8 +40,8 @@ public enum EthereumRPCError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .nonceTooLow(let message), .transactionUnderpriced(let message), .insufficientFunds(let message),
-             .intrinsicGasTooLow(let message), .feeCapBelowBaseFee(let message), .tipAboveFeeCap(let message),
-             .exceedsBlockGasLimit(let message), .nonceTooHigh(let message), .invalidSender(let message):
+            .intrinsicGasTooLow(let message), .feeCapBelowBaseFee(let message), .tipAboveFeeCap(let message),
+            .exceedsBlockGasLimit(let message), .nonceTooHigh(let message), .invalidSender(let message):
             return message
         case .alreadyKnown: return "already known"
         case .replacementUnderpriced: return "replacement transaction underpriced"

@@ -87,7 +87,8 @@ public final class HTTPEthereumRPC: EthereumRPC {
     }
 
     public func balance(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> BigUInt {
-        try quantity(try await request("eth_getBalance", [.string(address.checksummed), .string(block.description)], as: String.self), "eth_getBalance")
+        try quantity(
+            try await request("eth_getBalance", [.string(address.checksummed), .string(block.description)], as: String.self), "eth_getBalance")
     }
 
     public func transactionCount(of address: Address, at block: BlockTag) async throws(EthereumRPCError) -> UInt64 {
@@ -102,7 +103,8 @@ public final class HTTPEthereumRPC: EthereumRPC {
     public func feeHistory(blockCount: UInt64, newest: BlockTag, rewardPercentiles: [Double]) async throws(EthereumRPCError) -> FeeHistory {
         let method = "eth_feeHistory"
         let percentiles = JSONValue.array(rewardPercentiles.map { .number(String($0)) })
-        let raw = try await request(method, [.string(Hex.encodeQuantity(blockCount)), .string(newest.description), percentiles], as: RawFeeHistory.self)
+        let raw = try await request(
+            method, [.string(Hex.encodeQuantity(blockCount)), .string(newest.description), percentiles], as: RawFeeHistory.self)
         var rewards: [[BigUInt]] = []
         for row in raw.reward ?? [] {
             var values: [BigUInt] = []

@@ -5,7 +5,8 @@ import Foundation
 /// Numbers keep their literal text, so nothing read or written through this type passes through
 /// binary floating point; Ethereum quantities are hex strings anyway.
 public enum JSONValue: Sendable, Hashable, Codable, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral,
-    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral {
+    ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+{
     case null
     case bool(Bool)
     case number(String)

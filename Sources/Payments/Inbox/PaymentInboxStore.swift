@@ -24,7 +24,9 @@ public enum PaymentInboxStore {
     }
 
     /// The stored callback `inboxID`: which payment it is about, and whether it was processed.
-    public static func entry(_ inboxID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (paymentID: String, orderRef: String?, processed: Bool)? {
+    public static func entry(_ inboxID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (
+        paymentID: String, orderRef: String?, processed: Bool
+    )? {
         try await connection.first(
             "SELECT payment_id, order_id, processed_at IS NOT NULL FROM payment_inbox WHERE id = \(inboxID)",
             as: (String, String?, Bool).self, logger: logger

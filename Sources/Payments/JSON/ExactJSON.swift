@@ -148,7 +148,8 @@ public enum ExactDecimal {
                 let exponentText = String(text[utf8.index(after: index)...])
                 // An exponent beyond Int's range is certainly beyond Decimal's.
                 guard let value = Int(exponentText.hasPrefix("+") ? String(exponentText.dropFirst()) : exponentText),
-                      abs(value) < 10_000 else { throw .exponentOutOfRange(text) }
+                    abs(value) < 10_000
+                else { throw .exponentOutOfRange(text) }
                 exponent = value
                 break
             } else {
@@ -354,7 +355,8 @@ struct JSONParser {
                 case UInt8(ascii: "t"): units.append(0x09)
                 case UInt8(ascii: "u"):
                     guard position + 4 <= bytes.count, let unit = UInt16(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16),
-                          bytes[position..<position + 4].allSatisfy({ Self.isHexDigit($0) }) else {
+                        bytes[position..<position + 4].allSatisfy({ Self.isHexDigit($0) })
+                    else {
                         throw fail("\\u must be followed by four hexadecimal digits", at: position - 2)
                     }
                     // Kept as a code unit: a pair of escapes forms one character, an unpaired one stays a lone

@@ -161,7 +161,9 @@ public struct NOWPaymentsClient: PaymentProvider {
     }
 
     /// One HTTP exchange: sends, maps the status to success or a typed error, parses the JSON body.
-    func exchange(_ method: HTTPMethod, _ path: String, body: [UInt8]?, expecting: Set<Int>, bearer: String? = nil) async throws(PaymentProviderError) -> ExactJSON {
+    func exchange(_ method: HTTPMethod, _ path: String, body: [UInt8]?, expecting: Set<Int>, bearer: String? = nil) async throws(PaymentProviderError)
+        -> ExactJSON
+    {
         var request = HTTPClientRequest(url: configuration.baseURL.absoluteString + "/" + path)
         request.method = method
         request.headers.add(name: "x-api-key", value: configuration.apiKey)
@@ -206,7 +208,8 @@ public struct NOWPaymentsClient: PaymentProvider {
     static func classify(status: Int, body: [UInt8]) -> PaymentProviderError {
         let json = try? ExactJSON.parse(body)
         let code = json?["code"]?.stringValue
-        let message = json?["message"]?.stringValue
+        let message =
+            json?["message"]?.stringValue
             ?? String(decoding: body.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         switch status {
         case 401, 403: return .unauthorized(code: code, message: message)

@@ -86,9 +86,11 @@ public struct NOWPaymentsIPNReceiver: Sendable {
             variant = try verifier.verify(body: json, signature: signature)
         } catch {
             // The claimed payment id helps trace a misconfigured secret; it is not trusted for anything else.
-            logger.warning("rejected NOWPayments IPN with a bad signature", metadata: [
-                "reason": "\(error)", "claimed_payment_id": "\(Self.loggable(json["payment_id"]))", "body_bytes": "\(body.count)",
-            ])
+            logger.warning(
+                "rejected NOWPayments IPN with a bad signature",
+                metadata: [
+                    "reason": "\(error)", "claimed_payment_id": "\(Self.loggable(json["payment_id"]))", "body_bytes": "\(body.count)",
+                ])
             throw IPNRejection.signature(error)
         }
         let notification: PaymentNotification
@@ -108,9 +110,11 @@ public struct NOWPaymentsIPNReceiver: Sendable {
         }
         if let inserted {
             await onCommitted?(inserted)
-            logger.info("NOWPayments IPN stored", metadata: [
-                "inbox_id": "\(inserted)", "payment_id": "\(notification.paymentID)", "status": "\(notification.status)",
-            ])
+            logger.info(
+                "NOWPayments IPN stored",
+                metadata: [
+                    "inbox_id": "\(inserted)", "payment_id": "\(notification.paymentID)", "status": "\(notification.status)",
+                ])
             return .stored(inboxID: inserted, notification)
         }
         logger.debug("NOWPayments IPN already stored", metadata: ["payment_id": "\(notification.paymentID)", "status": "\(notification.status)"])
@@ -127,7 +131,8 @@ public struct NOWPaymentsIPNReceiver: Sendable {
         default: throw .invalidNotification(reason: "payment_id is not a string or a whole number")
         }
         guard (1...64).contains(paymentID.utf8.count),
-              paymentID.utf8.allSatisfy({ Self.isIDByte($0) }) else {
+            paymentID.utf8.allSatisfy({ Self.isIDByte($0) })
+        else {
             throw .invalidNotification(reason: "payment_id must be 1–64 of A-Z a-z 0-9 _ -")
         }
         guard let statusText = json["payment_status"]?.stringValue else {
