@@ -1,4 +1,3 @@
-import Channels
 import Foundation
 import Logging
 import Money

@@ -1,5 +1,4 @@
 import Foundation
-import Jobs
 import Logging
 import Money
 import PostgresNIO

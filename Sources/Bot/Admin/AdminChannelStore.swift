@@ -1,11 +1,6 @@
-import Channels
-import Foundation
-import Jobs
 import Logging
 import PostgresNIO
 import Storage
-import Subscriptions
-import TelegramBotAPI
 
 /// Every query of `admin_channel_actions` (Migrations/0052).
 public struct AdminChannelStore: Sendable {
