@@ -44,7 +44,8 @@ public struct NOWPaymentsIPNReceiver: Sendable {
     public static let maximumDepth = 8
 
     /// Runs after a newly stored callback committed (to wake the workers for the processing job that
-    /// migration 0011's trigger enqueued with the inbox row).
+    /// migration 0011's trigger enqueued with the inbox row), in a task of its own that the answer does not
+    /// wait for.
     public typealias CommittedHook = @Sendable (_ inboxID: Int64) async -> Void
 
     private let verifier: IPNSignatureVerifier
@@ -109,7 +110,9 @@ public struct NOWPaymentsIPNReceiver: Sendable {
             try await PaymentInboxStore.record(notification, on: connection, logger: logger)
         }
         if let inserted {
-            await onCommitted?(inserted)
+            // The answer does not wait for the wake-up: it needs a second pooled connection, and a lost one
+            // only delays the job to the workers' next poll.
+            if let onCommitted { Task { await onCommitted(inserted) } }
             logger.info(
                 "NOWPayments IPN stored",
                 metadata: [
