@@ -27,6 +27,9 @@ public struct BotServices: Sendable {
         self.jobs = jobs
         self.botIdentity = botIdentity
     }
+
+    /// The owner's channel screens' reads and changes.
+    public var channels: ChannelDesk { ChannelDesk(database: database, jobs: jobs, logger: logger) }
 }
 
 /// Everything a handler knows about the update it is handling.

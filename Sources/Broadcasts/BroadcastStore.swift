@@ -140,26 +140,29 @@ public struct BroadcastStore: Sendable {
     public func start(_ id: Int64, progressMessageID: Int64, dailyCap: Int) async throws(BroadcastError) -> Int {
         do {
             return try await database.withTransaction { connection in
-                let rows = try await connection.query("SELECT \(unescaped: Self.columns) FROM broadcasts WHERE id = \(id) FOR UPDATE", logger: logger)
-                var found: Broadcast?
-                for try await row in rows.decode(Row.self) { found = try Self.broadcast(row) }
-                guard let broadcast = found else { throw BroadcastError.notFound }
+                guard
+                    let row = try await connection.first(
+                        "SELECT \(unescaped: Self.columns) FROM broadcasts WHERE id = \(id) FOR UPDATE", as: Row.self, logger: logger)
+                else { throw BroadcastError.notFound }
+                let broadcast = try Self.broadcast(row)
                 guard broadcast.status == .ready else { throw BroadcastError.notReady(broadcast.status) }
                 if let channel = broadcast.audience.channelID {
                     // The channel row's lock serialises two starts for one channel.
                     try await connection.query("SELECT id FROM channels WHERE id = \(channel) FOR UPDATE", logger: logger)
-                    let live = try await connection.query(
+                    let live = try await connection.first(
                         """
                         SELECT count(*) FROM broadcasts WHERE channel_id = \(channel)
                           AND status IN (\(BroadcastStatus.running.rawValue), \(BroadcastStatus.paused.rawValue))
-                        """, logger: logger)
-                    for try await count in live.decode(Int64.self) where count > 0 { throw BroadcastError.channelBusy }
-                    let today = try await connection.query(
+                        """,
+                        as: Int64.self, logger: logger)
+                    if let live, live > 0 { throw BroadcastError.channelBusy }
+                    let today = try await connection.first(
                         """
                         SELECT count(*) FROM broadcasts WHERE author_user_id = \(broadcast.authorUserID)
                           AND channel_id IS NOT NULL AND started_at > now() - interval '24 hours'
-                        """, logger: logger)
-                    for try await count in today.decode(Int64.self) where count >= dailyCap { throw BroadcastError.dailyCapReached(dailyCap) }
+                        """,
+                        as: Int64.self, logger: logger)
+                    if let today, today >= dailyCap { throw BroadcastError.dailyCapReached(dailyCap) }
                 }
                 // The audience's own query, its binds kept, with the broadcast id as one more bind.
                 var insert = Self.audienceQuery(broadcast.audience)
@@ -172,9 +175,7 @@ public struct BroadcastStore: Sendable {
                     )
                     SELECT count(*) FROM added
                     """
-                let inserted = try await connection.query(insert, logger: logger)
-                var total = 0
-                for try await count in inserted.decode(Int64.self) { total = Int(count) }
+                let total = Int(try await connection.first(insert, as: Int64.self, logger: logger) ?? Int64(0))
                 guard total > 0 else { throw BroadcastError.emptyAudience }
                 try await connection.query(
                     """
@@ -238,16 +239,16 @@ public struct BroadcastStore: Sendable {
     /// crash): they go back to pending and are counted, since Telegram may already have delivered them.
     public func reclaimInFlight(_ id: Int64) async throws -> Int {
         try await database.withTransaction { connection in
-            let rows = try await connection.query(
+            let reclaimed = try await connection.first(
                 """
                 WITH reclaimed AS (
                     UPDATE broadcast_recipients SET status = \(RecipientStatus.pending.rawValue)
                     WHERE broadcast_id = \(id) AND status = \(RecipientStatus.sending.rawValue) RETURNING 1
                 )
                 SELECT count(*) FROM reclaimed
-                """, logger: logger)
-            var count = 0
-            for try await value in rows.decode(Int64.self) { count = Int(value) }
+                """,
+                as: Int64.self, logger: logger)
+            let count = Int(reclaimed ?? Int64(0))
             if count > 0 {
                 try await connection.query(
                     "UPDATE broadcasts SET resent_after_restart = resent_after_restart + \(Int32(count)) WHERE id = \(id)", logger: logger
@@ -304,16 +305,16 @@ public struct BroadcastStore: Sendable {
 
     public func counts(_ id: Int64) async throws -> BroadcastCounts {
         try await database.withConnection { connection in
-            let rows = try await connection.query(
-                "SELECT status, count(*) FROM broadcast_recipients WHERE broadcast_id = \(id) GROUP BY status", logger: logger
-            )
             var counts = BroadcastCounts()
-            for try await (status, count) in rows.decode((String, Int64).self) {
-                switch RecipientStatus(rawValue: status) {
+            for (status, count) in try await connection.all(
+                "SELECT status, count(*) FROM broadcast_recipients WHERE broadcast_id = \(id) GROUP BY status", as: (String, Int64).self,
+                logger: logger
+            ) {
+                switch try RecipientStatus(storedValue: status) {
                 case .sent: counts.sent = Int(count)
                 case .blocked: counts.blocked = Int(count)
                 case .failed: counts.failed = Int(count)
-                case .pending, .sending, nil: counts.left += Int(count)
+                case .pending, .sending: counts.left += Int(count)
                 }
             }
             return counts
@@ -327,7 +328,7 @@ public struct BroadcastStore: Sendable {
                 "SELECT user_id, status, attempts, reason FROM broadcast_recipients WHERE broadcast_id = \(id) ORDER BY user_id",
                 as: (Int64, String, Int32, String?).self, logger: logger
             ).map { user, status, attempts, reason in
-                (user, RecipientStatus(rawValue: status) ?? .failed, Int(attempts), reason)
+                (user, try RecipientStatus(storedValue: status), Int(attempts), reason)
             }
         }
     }

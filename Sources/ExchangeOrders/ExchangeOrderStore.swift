@@ -255,7 +255,7 @@ enum ExchangeOrderStore {
             as: (Int64, String, String, String, Date).self, logger: logger
         ).map { id, key, exchange, state, created in
             RecordedExchange(
-                intentId: id, idempotencyKey: key, exchangeId: exchange, state: ExchangeIntent.State(rawValue: state) ?? .created, createdAt: created)
+                intentId: id, idempotencyKey: key, exchangeId: exchange, state: try ExchangeIntent.State(storedValue: state), createdAt: created)
         }
     }
 

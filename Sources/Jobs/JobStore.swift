@@ -347,7 +347,7 @@ enum JobStore {
         return try rows.map {
             id, kind, payload, state, attempt, maxAttempts, runAt, uniqueKey, attemptedBy, lastError, errors, createdAt, finalizedAt in
             JobRecord(
-                id: JobID(id), kind: kind, payload: payload, state: JobState(rawValue: state) ?? .failed, attempt: attempt,
+                id: JobID(id), kind: kind, payload: payload, state: try JobState(storedValue: state), attempt: attempt,
                 maxAttempts: maxAttempts, runAt: runAt, uniqueKey: uniqueKey, attemptedBy: attemptedBy, lastError: lastError,
                 errors: try decoder.decode([JobAttemptError].self, from: Data(errors.utf8)), createdAt: createdAt, finalizedAt: finalizedAt
             )

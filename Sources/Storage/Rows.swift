@@ -30,3 +30,25 @@ extension PostgresConnection {
         return count
     }
 }
+
+/// A text column held a value its Swift enum does not know (a row written by hand, or by a newer version):
+/// an error, never a guessed default.
+public struct UnknownStoredValue: Error, CustomStringConvertible {
+    public let type: String
+    public let value: String
+
+    public init(type: String, value: String) {
+        self.type = type
+        self.value = value
+    }
+
+    public var description: String { "the database holds \(type) \"\(value)\", which this version does not know" }
+}
+
+extension RawRepresentable where RawValue == String {
+    /// The case stored as `text`, or `UnknownStoredValue`.
+    public init(storedValue text: String) throws {
+        guard let value = Self(rawValue: text) else { throw UnknownStoredValue(type: String(describing: Self.self), value: text) }
+        self = value
+    }
+}

@@ -78,22 +78,23 @@ public struct AdminAccessStore: Sendable {
             )
         else { return nil }
         var record = UserRecord(id: userID, firstName: name, username: handle, blockedBot: blocked, subscriptions: [], orders: [])
-        let subscriptions = try await connection.query(
+        record.subscriptions = try await connection.all(
             """
             SELECT s.id, c.closed_title, s.status, s.expires_at FROM subscriptions s JOIN channels c ON c.id = s.channel_id
             WHERE s.user_id = \(userID) ORDER BY s.expires_at DESC LIMIT 20
-            """, logger: logger)
-        for try await (sid, title, status, expires) in subscriptions.decode((Int64, String, String, Date).self) {
-            record.subscriptions.append(
-                .init(id: sid, channelTitle: title, status: SubscriptionStatus(rawValue: status) ?? .expired, expiresAt: expires))
+            """,
+            as: (Int64, String, String, Date).self, logger: logger
+        ).map { sid, title, status, expires in
+            .init(id: sid, channelTitle: title, status: try SubscriptionStatus(storedValue: status), expiresAt: expires)
         }
-        let orders = try await connection.query(
+        record.orders = try await connection.all(
             """
             SELECT public_id, closed_title, status, price_usd::text, created_at FROM orders
             WHERE user_id = \(userID) ORDER BY created_at DESC LIMIT 10
-            """, logger: logger)
-        for try await (publicID, title, status, price, created) in orders.decode((String, String, String, String, Date).self) {
-            record.orders.append(.init(publicID: publicID, channelTitle: title, status: status, priceUSD: price, createdAt: created))
+            """,
+            as: (String, String, String, String, Date).self, logger: logger
+        ).map { publicID, title, status, price, created in
+            .init(publicID: publicID, channelTitle: title, status: status, priceUSD: price, createdAt: created)
         }
         return record
     }

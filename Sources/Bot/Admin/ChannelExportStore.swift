@@ -47,18 +47,18 @@ public struct ChannelExportStore: Sendable {
     private static let time = "YYYY-MM-DD\"T\"HH24:MI:SS\"Z\""
 
     private func subscribers(channelID: Int64, after: Int64, limit: Int32, on connection: PostgresConnection) async throws -> (String, Int64, Int) {
-        let rows = try await connection.query(
+        let rows = try await connection.all(
             """
             SELECT s.id, s.user_id, u.username, u.first_name, s.status,
                    to_char(s.started_at AT TIME ZONE 'UTC', \(Self.time)), to_char(s.expires_at AT TIME ZONE 'UTC', \(Self.time))
             FROM subscriptions s JOIN telegram_users u ON u.id = s.user_id
             WHERE s.channel_id = \(channelID) AND s.id > \(after)
             ORDER BY s.id LIMIT \(limit)
-            """, logger: logger)
+            """,
+            as: (Int64, Int64, String?, String, String, String, String).self, logger: logger
+        )
         var text = "", last = after, count = 0
-        for try await (id, user, username, name, status, started, expires) in rows.decode(
-            (Int64, Int64, String?, String, String, String, String).self)
-        {
+        for (id, user, username, name, status, started, expires) in rows {
             text += CSV.line([String(user), CSV.text(username ?? ""), CSV.text(name), status, started, expires])
             last = id
             count += 1
@@ -67,18 +67,18 @@ public struct ChannelExportStore: Sendable {
     }
 
     private func payments(channelID: Int64, after: Int64, limit: Int32, on connection: PostgresConnection) async throws -> (String, Int64, Int) {
-        let rows = try await connection.query(
+        let rows = try await connection.all(
             """
             SELECT o.id, o.public_id, o.kind, o.tier_position, o.price_usd::text, o.received_usd::text, o.status, o.user_id, u.username,
                    to_char(o.created_at AT TIME ZONE 'UTC', \(Self.time)), to_char(o.paid_at AT TIME ZONE 'UTC', \(Self.time))
             FROM orders o JOIN telegram_users u ON u.id = o.user_id
             WHERE o.channel_id = \(channelID) AND o.id > \(after) AND o.received_usd > 0
             ORDER BY o.id LIMIT \(limit)
-            """, logger: logger)
+            """,
+            as: (Int64, String, String, Int16?, String, String, String, Int64, String?, String, String?).self, logger: logger
+        )
         var text = "", last = after, count = 0
-        for try await (id, publicID, kind, tier, price, received, status, user, username, created, paid)
-            in rows.decode((Int64, String, String, Int16?, String, String, String, Int64, String?, String, String?).self)
-        {
+        for (id, publicID, kind, tier, price, received, status, user, username, created, paid) in rows {
             text += CSV.line([
                 publicID, kind, tier.map(String.init) ?? "", price, received, status, String(user), CSV.text(username ?? ""), created, paid ?? "",
             ])

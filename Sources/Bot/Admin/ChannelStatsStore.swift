@@ -65,8 +65,7 @@ public struct ChannelStatsStore: Sendable {
             try await connection.first(
                 "SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID) AND status = \(active)", as: Int64.self, logger: logger
             ) ?? Int64(0)
-        var weeks: [ChannelStats.Week] = []
-        let weekRows = try await connection.query(
+        let weeks = try await connection.all(
             """
             SELECT w,
                 (SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID)
@@ -74,12 +73,10 @@ public struct ChannelStatsStore: Sendable {
                 (SELECT count(*) FROM subscriptions WHERE channel_id = \(channelID) AND status = \(expired)
                    AND expires_at > now() - make_interval(days => 7 * (w + 1)) AND expires_at <= now() - make_interval(days => 7 * w))
             FROM generate_series(0, \(Int32(Self.weeksShown - 1))) AS w ORDER BY w
-            """, logger: logger)
-        for try await (week, started, ended) in weekRows.decode((Int32, Int64, Int64).self) {
-            weeks.append(.init(weeksAgo: Int(week), started: Int(started), ended: Int(ended)))
-        }
-        var tiers: [ChannelStats.Tier] = []
-        let tierRows = try await connection.query(
+            """,
+            as: (Int32, Int64, Int64).self, logger: logger
+        ).map { week, started, ended in ChannelStats.Week(weeksAgo: Int(week), started: Int(started), ended: Int(ended)) }
+        let tiers = try await connection.all(
             """
             SELECT tier_position, count(*),
                 COALESCE(sum(price_usd) FILTER (WHERE paid_at > now() - interval '7 days'), 0)::text,
@@ -87,13 +84,13 @@ public struct ChannelStatsStore: Sendable {
                 sum(price_usd)::text
             FROM orders WHERE channel_id = \(channelID) AND status = \(OrderStatus.paid.rawValue) AND kind = \(OrderKind.subscription.rawValue)
             GROUP BY tier_position ORDER BY tier_position
-            """, logger: logger)
-        for try await (position, count, week, month, all) in tierRows.decode((Int16, Int64, String, String, String).self) {
-            tiers.append(
-                .init(
-                    position: Int(position), orders: Int(count), lastWeek: try DecimalText.require(week, "tier revenue"),
-                    lastMonth: try DecimalText.require(month, "tier revenue"), allTime: try DecimalText.require(all, "tier revenue")
-                ))
+            """,
+            as: (Int16, Int64, String, String, String).self, logger: logger
+        ).map { position, count, week, month, all in
+            ChannelStats.Tier(
+                position: Int(position), orders: Int(count), lastWeek: try DecimalText.require(week, "tier revenue"),
+                lastMonth: try DecimalText.require(month, "tier revenue"), allTime: try DecimalText.require(all, "tier revenue")
+            )
         }
         var stats = ChannelStats(activeSubscribers: Int(activeCount), weeks: weeks, tiers: tiers)
         if let (count, week, month, all) = try await connection.first(

@@ -100,7 +100,7 @@ public struct PlatformStatsStore: Sendable {
         let active = SubscriptionStatus.active.rawValue, expired = SubscriptionStatus.expired.rawValue
         let paid = OrderStatus.paid.rawValue
         return try await database.withConnection { connection in
-            let rows = try await connection.query(
+            let row = try await connection.first(
                 """
                 SELECT
                     (SELECT count(*) FROM telegram_users),
@@ -121,9 +121,11 @@ public struct PlatformStatsStore: Sendable {
                            COALESCE(sum(price_usd), 0)::text AS month
                     FROM orders WHERE status = \(paid) AND paid_at > now() - interval '30 days'
                 ) AS revenue
-                """, logger: logger)
+                """,
+                as: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, String, String, String, Int64, Int64?).self, logger: logger
+            )
             var stats = PlatformStats()
-            for try await row in rows.decode((Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, String, String, String, Int64, Int64?).self) {
+            if let row {
                 stats = PlatformStats(
                     users: Int(row.0), blockedUsers: Int(row.1), owners: Int(row.2), activeChannels: Int(row.3), pausedChannels: Int(row.4),
                     activeSubscriptions: Int(row.5), newSubscriptionsWeek: Int(row.6), churnedSubscriptionsWeek: Int(row.7),

@@ -37,101 +37,94 @@ public struct ChannelCommands: Sendable {
 
     func handle(_ data: CallbackData, context: UpdateContext) async throws -> Bool {
         let message = context.callbackMessageID
+        guard let userID = context.user?.id else { return false }
+        let desk = context.services.channels
         switch data {
         case .channelList:
             try await showList(context, editing: message)
         case .channelAdd:
             try await add(context)
         case .channelOpen(let id):
-            try await withOwned(id, context) { summary, connection in
-                try await showCard(summary, context: context, editing: message, connection: connection)
+            if let card = try await owned(id, context, try await desk.card(id, by: userID)) {
+                try await showCard(card, context: context, editing: message)
             }
         case .channelEdit(let id):
-            if try await withOwned(id, context, { _, _ in }) {
+            if try await owned(id, context, .init(try await desk.owned(id, by: userID))) != nil {
                 try await edit(id, context: context)
             }
         case .channelPause(let id):
-            try await withOwned(id, context) { summary, connection in
-                try await ChannelLifecycle.pause(id: id, reason: .owner, jobs: context.services.jobs, on: connection, logger: context.logger)
-                context.logger.info("sales paused by the owner", metadata: ["channel_id": "\(id)"])
-                var paused = summary
-                paused.status = .paused
-                paused.pausedReason = .owner
-                try await showCard(paused, context: context, editing: message, connection: connection)
+            if let card = try await owned(id, context, try await desk.pause(id, by: userID)) {
+                try await showCard(card, context: context, editing: message)
             }
         case .channelResume(let id):
-            try await withOwned(id, context) { summary, connection in
-                if summary.pausedReason == .admin {
-                    context.logger.info("an owner's resume refused: an admin paused the channel", metadata: ["channel_id": "\(id)"])
-                    try await context.answerCallback(text: context.text(L10n.channelsPausedByAdmin))
-                    return
-                }
-                if let problem = try await rightsProblem(summary, context: context) {
-                    try await context.answerCallback()
-                    try await context.reply(problem.key, problem.arguments)
-                    return
-                }
-                try await ChannelStore.resume(id: id, ownerUserID: summary.ownerUserID, on: connection, logger: context.logger)
-                try await OfferPostRequests.afterResume(
-                    channelID: id, at: offerPosts.clock.now(), jobs: context.services.jobs, on: connection, logger: context.logger
-                )
-                context.logger.info("sales resumed", metadata: ["channel_id": "\(id)"])
-                var active = summary
-                active.status = .active
-                active.pausedReason = nil
-                try await showCard(active, context: context, editing: message, connection: connection)
+            // The bot's rights are asked of Telegram before the transaction, which checks ownership again.
+            guard let channel = try await owned(id, context, .init(try await desk.owned(id, by: userID))) else { break }
+            if channel.pausedReason != .admin, let problem = try await rightsProblem(channel, context: context) {
+                try await context.answerCallback()
+                try await context.reply(problem.key, problem.arguments)
+                break
+            }
+            switch try await owned(id, context, try await desk.resume(id, by: userID, at: offerPosts.clock.now())) {
+            case .resumed(let card):
+                try await showCard(card, context: context, editing: message)
+            case .pausedByAdmin:
+                try await context.answerCallback(text: context.text(L10n.channelsPausedByAdmin))
+            case nil:
+                break
             }
         case .channelDelete(let id):
-            try await withOwned(id, context) { summary, _ in
+            if let channel = try await owned(id, context, .init(try await desk.owned(id, by: userID))) {
                 let buttons: [[InlineKeyboardButton]] = [
                     [Self.button(context.text(L10n.channelsButtonDeleteConfirm), .channelDeleteConfirmed(id))],
                     [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
                 ]
                 try await Self.show(
-                    context.text(L10n.channelsDeleteQuestion, ["open_title": summary.openTitle]), buttons: buttons, context: context, editing: message
+                    context.text(L10n.channelsDeleteQuestion, ["open_title": channel.openTitle]), buttons: buttons, context: context, editing: message
                 )
             }
         case .channelDeleteConfirmed(let id):
-            try await withOwned(id, context) { summary, connection in
-                // Locked before counting, so a payment granted meanwhile is counted or waits for the delete.
-                try await ChannelLifecycle.lockForClosing(id: id, on: connection, logger: context.logger)
-                let active = try await SubscriptionStore.activeCount(channelID: id, on: connection, logger: context.logger)
-                if active > 0 {
-                    let buttons: [[InlineKeyboardButton]] = [
-                        [Self.button(context.text(L10n.channelsButtonPause), .channelPause(id))],
-                        [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
-                    ]
-                    try await Self.show(
-                        context.text(L10n.channelsDeleteRefused, ["count": String(active)]), buttons: buttons, context: context, editing: message)
-                    return
-                }
-                try await ChannelLifecycle.delete(
-                    id: id, ownerUserID: summary.ownerUserID, jobs: context.services.jobs, on: connection, logger: context.logger)
-                context.logger.info("channel deleted", metadata: ["channel_id": "\(id)", "owner": "\(summary.ownerUserID)"])
+            switch try await owned(id, context, try await desk.delete(id, by: userID)) {
+            case .hasSubscribers(let active):
+                let buttons: [[InlineKeyboardButton]] = [
+                    [Self.button(context.text(L10n.channelsButtonPause), .channelPause(id))],
+                    [Self.button(context.text(L10n.formButtonBack), .channelOpen(id))],
+                ]
                 try await Self.show(
-                    context.text(L10n.channelsDeleted, ["open_title": summary.openTitle]),
+                    context.text(L10n.channelsDeleteRefused, ["count": String(active)]), buttons: buttons, context: context, editing: message)
+            case .deleted(let channel):
+                try await Self.show(
+                    context.text(L10n.channelsDeleted, ["open_title": channel.openTitle]),
                     buttons: [[Self.button(context.text(L10n.channelsButtonList), .channelList)]], context: context, editing: message)
+            case nil:
+                break
             }
         case .channelPostNow(let id):
-            try await withOwned(id, context) { summary, connection in
-                guard summary.status == .active else {
-                    try await context.answerCallback(text: context.text(L10n.postsNotSelling))
-                    return
-                }
-                if let left = try await OfferPostRequests.manual(
-                    channelID: id, settings: offerPosts, jobs: context.services.jobs, on: connection, logger: context.logger)
-                {
-                    context.logger.info("offer post refused: cooldown", metadata: ["channel_id": "\(id)", "seconds_left": "\(Int(left))"])
-                    try await context.answerCallback(text: context.text(L10n.postsCooldown, ["time": OfferPostRules.minutesAndSeconds(left)]))
-                } else {
-                    context.logger.info("offer post requested by the owner", metadata: ["channel_id": "\(id)"])
-                    try await context.answerCallback(text: context.text(L10n.postsRequested))
-                }
-                try await showCard(summary, context: context, editing: message, connection: connection)
+            switch try await owned(id, context, try await desk.requestPosts(id, by: userID, settings: offerPosts)) {
+            case .notSelling:
+                try await context.answerCallback(text: context.text(L10n.postsNotSelling))
+            case .coolingDown(let left, let card):
+                try await context.answerCallback(text: context.text(L10n.postsCooldown, ["time": OfferPostRules.minutesAndSeconds(left)]))
+                try await showCard(card, context: context, editing: message)
+            case .requested(let card):
+                try await context.answerCallback(text: context.text(L10n.postsRequested))
+                try await showCard(card, context: context, editing: message)
+            case nil:
+                break
             }
         case .channelTestNotification(let id):
-            try await withOwned(id, context) { _, connection in
-                try await sendTestNotification(channelID: id, context: context, connection: connection)
+            switch try await owned(id, context, try await desk.testNotification(id, by: userID)) {
+            case .off:
+                try await context.answerCallback(text: context.text(L10n.channelsTestNotificationOff))
+            case .sendNow(let facts):
+                let localizer = context.services.localizer
+                let language = localizer.resolveLanguage(chosen: facts.recipientChosenLanguage, telegramCode: facts.recipientTelegramLanguage)
+                let text = OwnerNotificationText.render(.test, facts: facts, feePercent: 0, language: language, localizer: localizer)
+                try await context.services.client.send(SendMessage(chatId: .id(facts.recipientID), text: text, parseMode: "HTML"))
+                try await context.answerCallback(text: context.text(L10n.channelsTestNotificationSent))
+            case .queued:
+                try await context.answerCallback(text: context.text(L10n.channelsTestNotificationSent))
+            case nil:
+                break
             }
         default:
             return false
@@ -139,33 +132,25 @@ public struct ChannelCommands: Sendable {
         return true
     }
 
-    /// "Send a test notification": a durable job to the recipient the settings name, as a sale's would be;
-    /// with notifications off the owner is told how to turn them on instead.
-    func sendTestNotification(channelID: Int64, context: UpdateContext, connection: PostgresConnection) async throws {
-        let job = OwnerNotificationJob(channelID: channelID, notification: .test)
-        guard let facts = try await OwnerNotificationStore.facts(for: job, on: connection, logger: context.logger) else {
-            try await context.answerCallback(text: context.text(L10n.channelsTestNotificationOff))
-            return
+    /// The value of a press on a channel the presser owns; for one they do not, refuses (logged, told) and
+    /// returns `nil`.
+    func owned<Value>(_ id: Int64, _ context: UpdateContext, _ outcome: ChannelDesk.Outcome<Value>) async throws -> Value? {
+        switch outcome {
+        case .done(let value):
+            return value
+        case .notOwned:
+            context.logger.warning("channel action refused: not the owner", metadata: ["channel_id": "\(id)", "user_id": "\(context.user?.id ?? 0)"])
+            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
+            try await context.reply(L10n.channelsNotYours)
+            return nil
         }
-        if let jobs = context.services.jobs {
-            try await OwnerNotifications.enqueue(.test, channelID: channelID, queue: jobs, on: connection)
-        } else {
-            let localizer = context.services.localizer
-            let language = localizer.resolveLanguage(chosen: facts.recipientChosenLanguage, telegramCode: facts.recipientTelegramLanguage)
-            let text = OwnerNotificationText.render(.test, facts: facts, feePercent: 0, language: language, localizer: localizer)
-            try await context.services.client.send(SendMessage(chatId: .id(facts.recipientID), text: text, parseMode: "HTML"))
-        }
-        context.logger.info("test notification requested", metadata: ["channel_id": "\(channelID)", "recipient": "\(facts.recipientID)"])
-        try await context.answerCallback(text: context.text(L10n.channelsTestNotificationSent))
     }
 
     // MARK: - Screens
 
     func showList(_ context: UpdateContext, editing: Int64?) async throws {
         guard let userID = context.user?.id else { return }
-        let channels = try await context.services.database.withConnection { connection in
-            try await ChannelStore.summaries(ownerUserID: userID, on: connection, logger: context.logger)
-        }
+        let channels = try await context.services.channels.list(ownerUserID: userID)
         var lines = [
             context.text(
                 channels.isEmpty ? L10n.channelsListEmpty : L10n.channelsListTitle,
@@ -189,32 +174,28 @@ public struct ChannelCommands: Sendable {
 
     /// Where the owner's money stands: for threshold payouts the progress (converted USDT of the threshold,
     /// what waits for a conversion) and the next payout; for instant payouts what is pending.
-    static func payoutProgress(_ channel: ChannelSummary, context: UpdateContext, connection: PostgresConnection) async throws -> String? {
-        guard let settings = try await ChannelStore.payoutSettings(channelID: channel.id, on: connection, logger: context.logger) else { return nil }
-        let progress = try await ThresholdProgressStore.read(
-            channelID: channel.id, ownerUserID: channel.ownerUserID, on: connection, logger: context.logger)
-        if settings.strategy == "threshold", let threshold = settings.thresholdUSD {
-            let percent = min(OwnerNotificationText.percent(progress.convertedUSD, of: threshold), 100)
+    static func payoutProgress(_ payout: ChannelDesk.Payout, context: UpdateContext) -> String {
+        if payout.threshold, let threshold = payout.thresholdUSD {
+            let percent = min(OwnerNotificationText.percent(payout.convertedUSD, of: threshold), 100)
             return context.text(
                 L10n.channelsCardThreshold,
                 [
-                    "converted": DecimalText.usd(progress.convertedUSD), "threshold": DecimalText.usd(threshold), "percent": String(percent),
-                    "waiting": DecimalText.usd(progress.waitingUSD), "currency": settings.currency, "network": settings.network,
+                    "converted": DecimalText.usd(payout.convertedUSD), "threshold": DecimalText.usd(threshold), "percent": String(percent),
+                    "waiting": DecimalText.usd(payout.waitingUSD), "currency": payout.currency, "network": payout.network,
                 ])
         }
         return context.text(
             L10n.channelsCardInstant,
             [
-                "pending": DecimalText.usd(progress.waitingUSD + progress.convertedUSD), "currency": settings.currency, "network": settings.network,
+                "pending": DecimalText.usd(payout.waitingUSD + payout.convertedUSD), "currency": payout.currency, "network": payout.network,
             ])
     }
 
-    /// The channel's card; `connection` is the caller's, so a change it just made shows.
-    func showCard(_ channel: ChannelSummary, context: UpdateContext, editing: Int64?, connection: PostgresConnection) async throws {
+    /// The channel's card, as read after the press's change committed.
+    func showCard(_ card: ChannelDesk.Card, context: UpdateContext, editing: Int64?) async throws {
+        let channel = card.channel, post = card.offerPost, donationPost = card.donationPost
         let bot = try await context.services.botIdentity.user(context.services.client)
         let link = "https://t.me/\(bot.username ?? "")?start=\(channel.offerToken)"
-        let post = try await OfferPostStore.state(channelID: channel.id, on: connection, logger: context.logger)
-        let donationPost = try await OfferPostStore.state(channelID: channel.id, kind: .donation, on: connection, logger: context.logger)
         let now = offerPosts.clock.now()
         let text =
             context.text(
@@ -224,7 +205,7 @@ public struct ChannelCommands: Sendable {
                     "tiers": String(channel.enabledTiers), "link": link,
                 ]) + "\n\n" + Self.postStatus(post, channel: channel, context: context, now: now)
             + "\n" + Self.donationPostStatus(donationPost, channel: channel, context: context)
-            + (try await Self.payoutProgress(channel, context: context, connection: connection).map { "\n\n" + $0 } ?? "")
+            + (card.payout.map { "\n\n" + Self.payoutProgress($0, context: context) } ?? "")
         let toggle =
             channel.status == .paused
             ? Self.button(context.text(L10n.channelsButtonResume), .channelResume(channel.id))
@@ -326,9 +307,7 @@ public struct ChannelCommands: Sendable {
 
     func add(_ context: UpdateContext) async throws {
         guard let userID = context.user?.id else { return }
-        let count = try await context.services.database.withConnection { connection in
-            try await ChannelStore.count(ownerUserID: userID, on: connection, logger: context.logger)
-        }
+        let count = try await context.services.channels.count(ownerUserID: userID)
         guard count < maximumChannelsPerOwner else {
             context.logger.info("add channel refused: limit reached", metadata: ["owner": "\(userID)", "count": "\(count)"])
             try await context.answerCallback()
@@ -356,27 +335,6 @@ public struct ChannelCommands: Sendable {
         }
     }
 
-    /// Runs `body` only when the presser owns channel `id`; otherwise refuses, logs and changes nothing.
-    @discardableResult
-    func withOwned(_ id: Int64, _ context: UpdateContext, _ body: @Sendable (ChannelSummary, PostgresConnection) async throws -> Void) async throws
-        -> Bool
-    {
-        guard let userID = context.user?.id else { return false }
-        let owned = try await context.services.database.withTransaction { connection -> Bool in
-            guard let summary = try await ChannelStore.summary(id: id, ownerUserID: userID, on: connection, logger: context.logger) else {
-                return false
-            }
-            try await body(summary, connection)
-            return true
-        }
-        if !owned {
-            context.logger.warning("channel action refused: not the owner", metadata: ["channel_id": "\(id)", "user_id": "\(userID)"])
-            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
-            try await context.reply(L10n.channelsNotYours)
-        }
-        return owned
-    }
-
     /// What the owner must fix before sales can resume, when the bot lacks rights in either chat.
     func rightsProblem(_ channel: ChannelSummary, context: UpdateContext) async throws -> InputRejection? {
         for (role, chatID, title) in [
@@ -395,41 +353,34 @@ public struct ChannelCommands: Sendable {
     /// longer gives the bot what it needs is paused, and its owner is told exactly what to grant.
     func botMembershipChanged(_ context: UpdateContext) async throws {
         guard let change = context.update.myChatMember, change.chat.type == "channel" else { return }
-        let services = context.services
-        try await services.database.withTransaction { connection in
-            guard let (channel, role) = try await ChannelStore.summary(chatID: change.chat.id, on: connection, logger: context.logger) else { return }
-            let missing = role.missingRights(of: change.newChatMember)
-            guard !missing.isEmpty else {
-                context.logger.info(
-                    "bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(role.rawValue)"])
-                return
-            }
-            let isAdmin: Bool = if case .administrator = change.newChatMember { true } else { false }
-            let reason: ChannelPauseReason = isAdmin ? .botRights : .botRemoved
-            guard try await ChannelLifecycle.pause(id: channel.id, reason: reason, jobs: services.jobs, on: connection, logger: context.logger) else {
-                return
-            }
-            context.logger.warning(
-                "channel paused: the bot lost its place or rights",
-                metadata: [
-                    "channel_id": "\(channel.id)", "role": "\(role.rawValue)", "reason": "\(reason.rawValue)",
-                    "missing": "\(missing.map(\.rawValue))",
-                ])
-            let language = try await TelegramUserStore.language(
-                of: channel.ownerUserID, localizer: services.localizer, on: connection, logger: context.logger)
-            let localizer = services.localizer
-            let title = role == .closed ? channel.closedTitle : channel.openTitle
-            let rights = missing.map { "• " + localizer.text($0.key, language: language) }.joined(separator: "\n")
-            let text = localizer.text(
-                L10n.channelsPausedNotice, language: language,
-                [
-                    "channel": title, "role": localizer.text("channels.role.\(role.rawValue)", language: language), "rights": rights,
-                ])
-            if let jobs = services.jobs {
-                try await jobs.enqueue(SendTelegramMessageJob(chatID: channel.ownerUserID, text: text), on: connection)
-            } else {
-                try await services.client.send(SendMessage(chatId: .id(channel.ownerUserID), text: text, parseMode: "HTML"))
-            }
+        let services = context.services, localizer = services.localizer
+        guard
+            let paused = try await services.channels.pauseForLostRights(
+                chatID: change.chat.id,
+                reason: { role in
+                    guard !role.missingRights(of: change.newChatMember).isEmpty else { return nil }
+                    if case .administrator = change.newChatMember { return .botRights }
+                    return .botRemoved
+                },
+                localizer: localizer,
+                notice: { channel, role, language in
+                    let rights = role.missingRights(of: change.newChatMember).map { "• " + localizer.text($0.key, language: language) }
+                    return localizer.text(
+                        L10n.channelsPausedNotice, language: language,
+                        [
+                            "channel": role == .closed ? channel.closedTitle : channel.openTitle,
+                            "role": localizer.text("channels.role.\(role.rawValue)", language: language), "rights": rights.joined(separator: "\n"),
+                        ])
+                })
+        else { return }
+        context.logger.warning(
+            "channel paused: the bot lost its place or rights",
+            metadata: [
+                "channel_id": "\(paused.channel.id)", "role": "\(paused.role.rawValue)", "reason": "\(paused.reason.rawValue)",
+                "missing": "\(paused.role.missingRights(of: change.newChatMember).map(\.rawValue))",
+            ])
+        if !paused.queued {
+            try await services.client.send(SendMessage(chatId: .id(paused.channel.ownerUserID), text: paused.text, parseMode: "HTML"))
         }
     }
 

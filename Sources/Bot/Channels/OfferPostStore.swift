@@ -63,7 +63,7 @@ public enum OfferPostStore {
     ) async throws -> Date? {
         try await ensure(channelID: channelID, on: connection, logger: logger)
         let earliest = now.addingTimeInterval(-cooldown)
-        let rows = try await connection.query(
+        let requested = try await connection.run(
             """
             UPDATE channel_offer_posts SET manual_requested_at = \(now), forced_at = \(now)
             WHERE channel_id = \(channelID) AND kind = \(ChannelPostKind.offer.rawValue) AND (manual_requested_at IS NULL OR manual_requested_at <= \(earliest))
@@ -71,7 +71,7 @@ public enum OfferPostStore {
             """,
             logger: logger
         )
-        for try await _ in rows { return nil }
+        if requested > 0 { return nil }
         return try await state(channelID: channelID, on: connection, logger: logger)?.manualRequestedAt
     }
 
@@ -105,12 +105,9 @@ public enum OfferPostStore {
     public static func claim(
         channelID: Int64, kind: ChannelPostKind = .offer, now: Date, leaseUntil: Date, on connection: PostgresConnection, logger: Logger
     ) async throws -> Claim {
-        let exists = try await connection.query("SELECT 1 FROM channels WHERE id = \(channelID)", logger: logger)
-        var found = false
-        for try await _ in exists { found = true }
-        guard found else { return .gone }
+        guard try await connection.run("SELECT 1 FROM channels WHERE id = \(channelID)", logger: logger) > 0 else { return .gone }
         try await ensure(channelID: channelID, kind: kind, on: connection, logger: logger)
-        let claimed = try await connection.query(
+        let took = try await connection.run(
             """
             UPDATE channel_offer_posts SET attempt_lease_until = \(leaseUntil)
             WHERE channel_id = \(channelID) AND kind = \(kind.rawValue) AND (attempt_lease_until IS NULL OR attempt_lease_until < \(now))
@@ -118,30 +115,26 @@ public enum OfferPostStore {
             """,
             logger: logger
         )
-        var took = false
-        for try await _ in claimed { took = true }
-        guard took, let state = try await state(channelID: channelID, kind: kind, on: connection, logger: logger) else { return .busy }
-        let channels = try await connection.query(
-            """
-            SELECT owner_user_id, open_chat_id, closed_chat_id, status = \(ChannelStatus.active.rawValue) AND deleted_at IS NULL,
-                   status = \(ChannelStatus.paused.rawValue) AND deleted_at IS NULL, open_title, open_description, closed_title,
-                   closed_description, post_language, offer_token, donation_message
-            FROM channels WHERE id = \(channelID)
-            """,
-            logger: logger
-        )
-        var snapshot: Snapshot?
-        for try await row in channels.decode((Int64, Int64, Int64, Bool, Bool, String, String, String, String, String, String, String?).self) {
-            snapshot = Snapshot(
-                channelID: channelID, kind: kind, ownerUserID: row.0, chatID: kind == .offer ? row.1 : row.2, selling: row.3, paused: row.4,
-                content: OfferPostContent(
-                    openTitle: row.5, openDescription: row.6, closedTitle: row.7, closedDescription: row.8, language: row.9,
-                    offerToken: row.10, tiers: [], donationMessage: row.11
-                ),
-                state: state
+        guard took > 0, let state = try await state(channelID: channelID, kind: kind, on: connection, logger: logger) else { return .busy }
+        guard
+            let row = try await connection.first(
+                """
+                SELECT owner_user_id, open_chat_id, closed_chat_id, status = \(ChannelStatus.active.rawValue) AND deleted_at IS NULL,
+                       status = \(ChannelStatus.paused.rawValue) AND deleted_at IS NULL, open_title, open_description, closed_title,
+                       closed_description, post_language, offer_token, donation_message
+                FROM channels WHERE id = \(channelID)
+                """,
+                as: (Int64, Int64, Int64, Bool, Bool, String, String, String, String, String, String, String?).self, logger: logger
             )
-        }
-        guard var snapshot else { return .gone }
+        else { return .gone }
+        var snapshot = Snapshot(
+            channelID: channelID, kind: kind, ownerUserID: row.0, chatID: kind == .offer ? row.1 : row.2, selling: row.3, paused: row.4,
+            content: OfferPostContent(
+                openTitle: row.5, openDescription: row.6, closedTitle: row.7, closedDescription: row.8, language: row.9,
+                offerToken: row.10, tiers: [], donationMessage: row.11
+            ),
+            state: state
+        )
         for (position, price, days) in try await connection.all(
             "SELECT position::int, price_usd::text, duration_days FROM channel_tiers WHERE channel_id = \(channelID) AND enabled ORDER BY position",
             as: (Int, String, Int).self, logger: logger
@@ -248,12 +241,11 @@ public enum OfferPostStore {
         forcedSeen: Date?,
         at now: Date, refreshInterval: TimeInterval, on connection: PostgresConnection, logger: Logger
     ) async throws -> Int {
-        let rows = try await connection.query(
+        let previous = try await connection.first(
             "SELECT consecutive_failures FROM channel_offer_posts WHERE channel_id = \(channelID) AND kind = \(kind.rawValue) FOR UPDATE",
-            logger: logger
+            as: Int.self, logger: logger
         )
-        var failures = 1
-        for try await previous in rows.decode(Int.self) { failures = previous + 1 }
+        let failures = (previous ?? 0) + 1
         let stops = failures >= OfferPostSettings.failuresBeforeStop
         let next: Date? = stops ? nil : now.addingTimeInterval(OfferPostRules.retryDelay(afterFailures: failures, refreshInterval: refreshInterval))
         let stoppedAt: Date? = stops ? now : nil
@@ -285,7 +277,7 @@ public enum OfferPostStore {
     public static func due(at now: Date, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [(
         channelID: Int64, kind: ChannelPostKind
     )] {
-        let rows = try await connection.query(
+        try await connection.all(
             """
             SELECT p.channel_id, p.kind FROM channel_offer_posts p JOIN channels c ON c.id = p.channel_id
             WHERE c.status = \(ChannelStatus.active.rawValue) AND c.deleted_at IS NULL
@@ -294,12 +286,7 @@ public enum OfferPostStore {
               AND (p.attempt_lease_until IS NULL OR p.attempt_lease_until < \(now))
             ORDER BY p.next_post_at NULLS FIRST, p.channel_id, p.kind LIMIT \(limit)
             """,
-            logger: logger
-        )
-        var due: [(channelID: Int64, kind: ChannelPostKind)] = []
-        for try await (id, kind) in rows.decode((Int64, String).self) {
-            if let kind = ChannelPostKind(rawValue: kind) { due.append((id, kind)) }
-        }
-        return due
+            as: (Int64, String).self, logger: logger
+        ).map { id, kind in (channelID: id, kind: try ChannelPostKind(storedValue: kind)) }
     }
 }

@@ -16,27 +16,24 @@ enum ConversationStore {
     static func load(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> (
         state: ConversationState, expired: Bool
     )? {
-        let rows = try await connection.query(
-            """
-            SELECT conversation, step, draft::text, definition_version, menu_message_id, revision, expires_at, expires_at <= now()
-            FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID)
-            ORDER BY updated_at DESC LIMIT 1
-            """,
-            logger: logger
-        )
-        for try await (conversation, step, draftText, version, menu, revision, expiresAt, expired) in rows.decode(
-            (String, String, String, String, Int64?, Int64, Date, Bool).self)
-        {
-            let draft = try JSONDecoder().decode(ConversationState.Draft.self, from: Data(draftText.utf8))
-            let state = ConversationState(
-                chatID: chatID, userID: userID, conversation: conversation,
-                step: ConversationState.Step(stored: step) ?? .screen(""), values: draft.values, pending: draft.pending,
-                returnScreen: draft.returnScreen, context: draft.context, revision: UInt32(truncatingIfNeeded: revision),
-                menuMessageID: menu, definitionVersion: version, expiresAt: expiresAt
+        guard
+            let (conversation, step, draftText, version, menu, revision, expiresAt, expired) = try await connection.first(
+                """
+                SELECT conversation, step, draft::text, definition_version, menu_message_id, revision, expires_at, expires_at <= now()
+                FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID)
+                ORDER BY updated_at DESC LIMIT 1
+                """,
+                as: (String, String, String, String, Int64?, Int64, Date, Bool).self, logger: logger
             )
-            return (state, expired)
-        }
-        return nil
+        else { return nil }
+        let draft = try JSONDecoder().decode(ConversationState.Draft.self, from: Data(draftText.utf8))
+        let state = ConversationState(
+            chatID: chatID, userID: userID, conversation: conversation,
+            step: ConversationState.Step(stored: step) ?? .screen(""), values: draft.values, pending: draft.pending,
+            returnScreen: draft.returnScreen, context: draft.context, revision: UInt32(truncatingIfNeeded: revision),
+            menuMessageID: menu, definitionVersion: version, expiresAt: expiresAt
+        )
+        return (state, expired)
     }
 
     /// Saves `state` as the person's only conversation in this chat.
@@ -78,11 +75,8 @@ enum ConversationStore {
     /// Ends the person's conversations in this chat; returns how many there were.
     @discardableResult
     static func delete(chatID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query(
+        try await connection.run(
             "DELETE FROM conversation_states WHERE chat_id = \(chatID) AND user_id = \(userID) RETURNING 1", logger: logger
         )
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
     }
 }
