@@ -56,8 +56,8 @@ public enum CoreCommands {
         router.onMyChatMember { context in
             guard let change = context.update.myChatMember, change.chat.type == "private" else { return }
             switch change.newChatMember {
-            case .banned: try await TelegramUserStore.setBlocked(true, userID: change.from.id, on: context.services.database)
-            case .member: try await TelegramUserStore.setBlocked(false, userID: change.from.id, on: context.services.database)
+            case .banned: try await context.services.users.setBlocked(true, userID: change.from.id)
+            case .member: try await context.services.users.setBlocked(false, userID: change.from.id)
             default: break
             }
         }
@@ -80,9 +80,7 @@ public enum CoreCommands {
             try await context.reply(L10n.startOfferNotFound)
             return
         }
-        let exists = try await context.services.database.withConnection { connection in
-            try await ChannelStore.isOnSale(offerToken: payload, on: connection, logger: context.logger)
-        }
+        let exists = try await context.services.channels.isOnSale(offerToken: payload)
         try await context.reply(exists ? L10n.startWelcome : L10n.startOfferNotFound, exists ? ["name": context.user?.firstName ?? ""] : [:])
     }
 
@@ -90,12 +88,9 @@ public enum CoreCommands {
     /// in flight finishes first). The reply also removes a chat-picker keyboard the form may have shown.
     static func cancel(_ context: UpdateContext) async throws {
         guard let chatID = context.chatID, let userID = context.user?.id else { return }
-        let removed = try await context.services.database.withTransaction { connection in
-            try await ConversationStore.lock(chatID: chatID, userID: userID, on: connection, logger: context.logger)
-            return try await ConversationStore.delete(chatID: chatID, userID: userID, on: connection, logger: context.logger)
-        }
+        let removed = try await context.services.users.endConversation(chatID: chatID, userID: userID)
         try await context.reply(
-            removed > 0 ? L10n.cancelDone : L10n.cancelNothing, markup: removed > 0 ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil
+            removed ? L10n.cancelDone : L10n.cancelNothing, markup: removed ? .removeKeyboard(ReplyKeyboardRemove(removeKeyboard: true)) : nil
         )
     }
 
@@ -115,7 +110,7 @@ public enum CoreCommands {
             try await context.answerCallback(text: context.text(L10n.menuOutdated))
             return
         }
-        try await TelegramUserStore.setLanguage(code, for: userID, on: context.services.database)
+        try await context.services.users.setLanguage(code, for: userID)
         var updated = context
         updated.language = code
         try await updated.answerCallback()

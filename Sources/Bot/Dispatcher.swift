@@ -1,7 +1,9 @@
+import Broadcasts
 import Foundation
 import Jobs
 import Localization
 import Logging
+import Payouts
 import Storage
 import TelegramBotAPI
 
@@ -30,6 +32,16 @@ public struct BotServices: Sendable {
 
     /// The owner's channel screens' reads and changes.
     public var channels: ChannelDesk { ChannelDesk(database: database, jobs: jobs, logger: logger) }
+    /// The person's language, blocked state and conversations.
+    public var users: UserDesk { UserDesk(database: database, logger: logger) }
+    /// The admin commands' reads and changes.
+    public var admin: AdminDesk { AdminDesk(database: database, logger: logger) }
+    /// Owners' balances and payouts, and the admins' view of failed ones.
+    public var payouts: PayoutDesk { PayoutDesk(database: database, logger: logger) }
+    public var platformStats: PlatformStatsStore { PlatformStatsStore(database: database, logger: logger) }
+    public var broadcasts: BroadcastStore { BroadcastStore(database: database, logger: logger) }
+    /// The owner's open "how many days?" questions for a broadcast's audience.
+    public var audiencePrompts: AudiencePromptStore { AudiencePromptStore(database: database, logger: logger) }
 }
 
 /// Everything a handler knows about the update it is handling.

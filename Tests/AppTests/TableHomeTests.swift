@@ -80,6 +80,28 @@ struct TableHomeTests {
         }
     }
 
+    /// Bot files that may hold the database: its services value, the form engine and the update loops, the
+    /// job runners, stores and desks (the services handlers are given).
+    static let botInfrastructure: Set<String> = [
+        "Bot/Dispatcher.swift", "Bot/Forms/FormEngine.swift", "Bot/Forms/FormPresenter.swift", "Bot/LongPolling.swift",
+        "Bot/WebhookProcessor.swift", "Bot/Channels/OfferPostPublisher.swift", "Bot/OwnerNotifier.swift", "Bot/UserNotifier.swift",
+        "Bot/Broadcasts/BroadcastTelegram.swift",
+    ]
+    static var databaseUse: Regex<AnyRegexOutput> { try! Regex(#"\bdatabase\.with|services\.database|\bDatabase\b"#) }
+
+    @Test("bot handlers reach storage through services (desks and stores), never the database itself")
+    func handlersGetServices() throws {
+        let sources = try Self.sources()
+        let handlers = sources.filter { path, _ in
+            path.hasPrefix("Bot/") && !Self.botInfrastructure.contains(path) && !path.hasSuffix("Store.swift") && !path.hasSuffix("Desk.swift")
+        }
+        #expect(handlers.count > 20)
+        for (path, text) in handlers {
+            #expect(text.firstMatch(of: Self.databaseUse) == nil, "\(path) uses the database; give it a service instead")
+        }
+        for path in Self.botInfrastructure { #expect(sources[path] != nil, "\(path) is listed but does not exist") }
+    }
+
     @Test("each table is written by its home and by no other file")
     func writesOnlyFromTheHome() throws {
         let homes = try Self.documentedHomes()

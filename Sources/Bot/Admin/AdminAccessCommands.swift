@@ -52,8 +52,7 @@ public struct AdminAccessCommands: Sendable {
             try await context.reply(L10n.adminLookupUsage)
             return
         }
-        let store = AdminAccessStore(logger: context.logger)
-        guard let record = try await context.services.database.withConnection({ try await store.lookUp(query, on: $0) }) else {
+        guard let record = try await context.services.admin.lookUp(query) else {
             try await context.reply(L10n.adminLookupNotFound, ["query": query])
             return
         }
@@ -114,14 +113,7 @@ public struct AdminAccessCommands: Sendable {
             try await context.reply(L10n.adminGrantUsage, ["maximum": String(Self.maximumGrantDays)])
             return
         }
-        let store = AdminAccessStore(logger: context.logger)
-        let channelStore = AdminChannelStore(logger: context.logger)
-        let title = try await context.services.database.withTransaction { connection -> String? in
-            guard let user = try await store.userID(for: words[0], on: connection) else { return nil }
-            try await channelStore.cancelWaiting(admin: admin, on: connection)
-            guard try await store.beginGrant(admin: admin, userID: user, channelID: channel, days: days, on: connection) != nil else { return nil }
-            return try await store.channelTitle(channelID: channel, on: connection)
-        }
+        let title = try await context.services.admin.beginGrant(admin: admin, user: words[0], channelID: channel, days: days)
         guard let title else {
             try await context.reply(L10n.adminGrantNotFound, ["user": words[0], "channel": words[1]])
             return
@@ -141,16 +133,8 @@ public struct AdminAccessCommands: Sendable {
             try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
             return
         }
-        let store = AdminAccessStore(logger: context.logger)
-        let channelStore = AdminChannelStore(logger: context.logger)
-        let title = try await context.services.database.withTransaction { connection -> String? in
-            try await channelStore.cancelWaiting(admin: admin, on: connection)
-            guard
-                try await store.begin(
-                    action, admin: admin, subscriptionID: subscription, days: action == .extend ? Self.extensionDays : nil, on: connection) != nil
-            else { return nil }
-            return try await store.channelTitle(subscriptionID: subscription, on: connection)
-        }
+        let title = try await context.services.admin.begin(
+            action, admin: admin, subscriptionID: subscription, days: action == .extend ? Self.extensionDays : nil)
         try await context.answerCallback()
         guard let title else {
             try await context.reply(L10n.adminAccessNotPossible)
@@ -165,73 +149,7 @@ public struct AdminAccessCommands: Sendable {
             let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
             let jobs = context.services.jobs
         else { return false }
-        let store = AdminAccessStore(logger: context.logger)
-        let logger = context.logger
-        enum Outcome: Sendable { case none, invalid, notPossible, extended(String, Date), revoked(String), granted(String, Date) }
-        let outcome = try await context.services.database.withTransaction { connection -> Outcome in
-            guard let waiting = try await store.waiting(admin: admin, on: connection) else { return .none }
-            guard (3...500).contains(reason.count) else { return .invalid }
-            let now = Date()
-            if waiting.action == .grant, let channel = waiting.channelID, let days = waiting.days {
-                let title = try await store.channelTitle(channelID: channel, on: connection)
-                let change = try await SubscriptionStore.grantByAdmin(
-                    userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
-                try await store.complete(
-                    waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(
-                    NotifyUserJob(
-                        userID: waiting.userID, key: L10n.subscriptionAdminGranted,
-                        arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
-                    ), on: connection)
-                if change.activated {
-                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: change.subscriptionID, orderID: nil), on: connection)
-                }
-                return .granted(title, change.after)
-            }
-            guard let subscriptionID = waiting.subscriptionID else {
-                try await store.cancel(waiting.id, on: connection)
-                return .notPossible
-            }
-            let title = try await store.channelTitle(subscriptionID: subscriptionID, on: connection)
-            switch waiting.action {
-            case .grant:
-                try await store.cancel(waiting.id, on: connection)
-                return .notPossible
-            case .extend:
-                guard
-                    let change = try await SubscriptionStore.extendByAdmin(
-                        subscriptionID: subscriptionID, days: waiting.days ?? Self.extensionDays, now: now, on: connection, logger: logger
-                    )
-                else {
-                    try await store.cancel(waiting.id, on: connection)
-                    return .notPossible
-                }
-                try await store.complete(
-                    waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(
-                    NotifyUserJob(
-                        userID: waiting.userID, key: L10n.subscriptionAdminExtended,
-                        arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
-                    ), on: connection)
-                if change.reactivated {
-                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: subscriptionID, orderID: nil), on: connection)
-                }
-                return .extended(title, change.after)
-            case .revoke:
-                guard let change = try await SubscriptionStore.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger)
-                else {
-                    try await store.cancel(waiting.id, on: connection)
-                    return .notPossible
-                }
-                try await store.complete(
-                    waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(
-                    NotifyUserJob(
-                        userID: waiting.userID, key: L10n.subscriptionAdminRevoked, arguments: ["title": title, "reason": reason]
-                    ), on: connection)
-                return .revoked(title)
-            }
-        }
+        let outcome = try await context.services.admin.completeAccess(admin: admin, reason: reason, jobs: jobs)
         switch outcome {
         case .none:
             return false

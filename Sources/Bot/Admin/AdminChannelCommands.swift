@@ -23,9 +23,7 @@ extension AdminAccessCommands {
             return
         }
         guard
-            let channel = try await context.services.database.withConnection({
-                try await ChannelStore.find(query, on: $0, logger: context.logger)
-            })
+            let channel = try await context.services.admin.findChannel(query)
         else {
             try await context.reply(L10n.adminChannelNotFound, ["query": query])
             return
@@ -59,13 +57,7 @@ extension AdminAccessCommands {
             try await context.answerCallback(text: context.text(L10n.adminNotAllowed))
             return
         }
-        let store = AdminChannelStore(logger: context.logger)
-        let access = AdminAccessStore(logger: context.logger)
-        let title = try await context.services.database.withTransaction { connection -> String? in
-            try await access.cancelWaiting(admin: admin, on: connection)
-            guard try await store.begin(action, admin: admin, channelID: channel, on: connection) != nil else { return nil }
-            return try await access.channelTitle(channelID: channel, on: connection)
-        }
+        let title = try await context.services.admin.beginChannelChange(action, admin: admin, channelID: channel)
         try await context.answerCallback()
         guard let title else {
             try await context.reply(L10n.adminChannelNotFound, ["query": String(channel)])
@@ -80,38 +72,7 @@ extension AdminAccessCommands {
             let reason = context.update.message?.text?.trimmingCharacters(in: .whitespacesAndNewlines),
             let jobs = context.services.jobs
         else { return false }
-        let store = AdminChannelStore(logger: context.logger)
-        let logger = context.logger
-        enum Outcome: Sendable { case none, invalid, unchanged(String), done(AdminChannelAction, String) }
-        let outcome = try await context.services.database.withTransaction { connection -> Outcome in
-            guard let waiting = try await store.waiting(admin: admin, on: connection) else { return .none }
-            guard (3...500).contains(reason.count) else { return .invalid }
-            guard let channel = try await ChannelStore.summary(id: waiting.channelID, on: connection, logger: logger) else {
-                try await store.cancel(waiting.id, on: connection)
-                return .unchanged("")
-            }
-            let changed: Bool
-            switch waiting.action {
-            case .pause:
-                changed = try await ChannelLifecycle.pause(id: channel.id, reason: .admin, jobs: jobs, on: connection, logger: logger)
-            case .resume:
-                changed = try await ChannelStore.resumeByAdmin(id: channel.id, on: connection, logger: logger)
-                if changed {
-                    try await OfferPostRequests.afterResume(channelID: channel.id, at: Date(), jobs: jobs, on: connection, logger: logger)
-                }
-            }
-            guard changed else {
-                try await store.cancel(waiting.id, on: connection)
-                return .unchanged(channel.closedTitle)
-            }
-            try await store.complete(waiting.id, reason: reason, on: connection)
-            try await jobs.enqueue(
-                NotifyUserJob(
-                    userID: channel.ownerUserID, key: "channel.admin_\(waiting.action.rawValue)d",
-                    arguments: ["title": channel.closedTitle, "reason": reason]
-                ), on: connection)
-            return .done(waiting.action, channel.closedTitle)
-        }
+        let outcome = try await context.services.admin.completeChannelChange(admin: admin, reason: reason, jobs: jobs)
         switch outcome {
         case .none:
             return false

@@ -61,7 +61,7 @@ extension BroadcastCommands {
 extension BroadcastCommands {
     func showFailedPayouts(_ context: UpdateContext) async throws {
         guard let chat = context.chatID else { return }
-        let payouts = try await PayoutDesk(database: context.services.database, logger: context.logger).payouts(
+        let payouts = try await context.services.payouts.payouts(
             in: [.failed], limit: Self.failedPayoutsShown)
         guard !payouts.isEmpty else {
             try await context.reply(L10n.adminPayoutsNone)
@@ -94,7 +94,7 @@ extension BroadcastCommands {
     }
 
     func releasePayout(_ id: Int64, context: UpdateContext) async throws {
-        let outcome = try await PayoutDesk(database: context.services.database, logger: context.logger).release(payoutID: id)
+        let outcome = try await context.services.payouts.release(payoutID: id)
         switch outcome {
         case .released:
             context.logger.notice("an admin released a failed payout", metadata: ["payout_id": "\(id)", "admin": "\(context.user?.id ?? 0)"])

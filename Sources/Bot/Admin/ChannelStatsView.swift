@@ -9,22 +9,12 @@ import TelegramBotAPI
 extension BroadcastCommands {
     func showChannelStats(_ channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let chat = context.chatID else { return }
-        let database = context.services.database
-        let store = BroadcastStore(database: database, logger: context.logger)
-        guard try await store.isOwner(user, of: channel) else {
+        guard case .done(let stats) = try await context.services.channels.stats(channel, by: user) else {
             context.logger.warning(
                 "refused channel statistics to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
-        let statsStore = ChannelStatsStore(logger: context.logger)
-        var stats = try await database.withConnection { try await statsStore.read(channelID: channel, on: $0) }
-        stats.balances = try await PayoutDesk(database: database, logger: context.logger).balances(ownerUserID: user)
-            .filter { $0.channelID == channel }
-            .map {
-                ChannelStats.Balance(
-                    asset: $0.asset, earned: $0.earned, pending: $0.pending, converting: $0.converting, inFlight: $0.inFlight, paidOut: $0.paidOut)
-            }
         try await context.answerCallback()
         let export = { (kind: ChannelExportKind) in
             InlineKeyboardButton(
@@ -93,12 +83,7 @@ extension BroadcastCommands {
     /// and removes the file. A file over Telegram's 50 MB limit is not sent; the owner is told.
     func export(_ kind: ChannelExportKind, channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let chat = context.chatID else { return }
-        let database = context.services.database
-        guard
-            let summary = try await database.withConnection({
-                try await ChannelStore.summary(id: channel, ownerUserID: user, on: $0, logger: context.logger)
-            })
-        else {
+        guard let summary = try await context.services.channels.owned(channel, by: user) else {
             context.logger.warning(
                 "refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
@@ -107,7 +92,7 @@ extension BroadcastCommands {
         try await context.answerCallback(text: context.text(L10n.exportPreparing))
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("telepay-export-\(UUID().uuidString).csv")
         defer { try? FileManager.default.removeItem(at: file) }
-        let rows = try await ChannelExportStore(database: database, logger: context.logger).write(kind, channelID: channel, to: file)
+        let rows = try await context.services.channels.export(kind, channelID: channel, to: file)
         let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
         guard size <= SendDocument.maximumFileBytes else {
             context.logger.warning("a channel export is over Telegram's upload limit", metadata: ["channel_id": "\(channel)", "bytes": "\(size)"])

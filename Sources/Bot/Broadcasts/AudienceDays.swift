@@ -14,7 +14,7 @@ extension BroadcastCommands {
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
-        try await AudiencePromptStore(database: context.services.database, logger: context.logger).ask(user: user, channel: channel)
+        try await context.services.audiencePrompts.ask(user: user, channel: channel)
         try await context.answerCallback()
         try await context.reply(
             L10n.broadcastAudienceAskDays,
@@ -26,7 +26,7 @@ extension BroadcastCommands {
     /// The owner's answer to "how many days?", while the question is open.
     func receiveAudienceDays(_ context: UpdateContext) async throws -> Bool {
         guard let chat = context.chatID, chat > 0, let user = context.user?.id, let text = context.update.message?.text else { return false }
-        let prompts = AudiencePromptStore(database: context.services.database, logger: context.logger)
+        let prompts = context.services.audiencePrompts
         guard let channel = try await prompts.open(user: user) else { return false }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard trimmed.count <= 3, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }), let days = Int(trimmed), AudiencePromptStore.days.contains(days)

@@ -60,7 +60,7 @@ public struct BroadcastCommands: Sendable {
     func service(_ context: UpdateContext) -> BroadcastService? {
         guard let jobs = context.services.jobs else { return nil }
         return BroadcastService(
-            store: BroadcastStore(database: context.services.database, logger: context.logger), queue: jobs, admins: admins, settings: settings
+            store: context.services.broadcasts, queue: jobs, admins: admins, settings: settings
         )
     }
 
@@ -147,8 +147,8 @@ public struct BroadcastCommands: Sendable {
     }
 
     func showStats(_ context: UpdateContext) async throws {
-        let stats = try await PlatformStatsStore(database: context.services.database, logger: context.logger).read()
-        let payouts = try await PayoutDesk(database: context.services.database, logger: context.logger).openCounts()
+        let stats = try await context.services.platformStats.read()
+        let payouts = try await context.services.payouts.openCounts()
         try await context.answerCallback()
         guard let chat = context.chatID else { return }
         try await context.services.client.send(
@@ -195,7 +195,7 @@ public struct BroadcastCommands: Sendable {
             try await context.reply(L10n.broadcastUnavailable)
             return
         }
-        try await AudiencePromptStore(database: context.services.database, logger: context.logger).close(user: user)
+        try await context.services.audiencePrompts.close(user: user)
         let refusal: BroadcastError?
         do throws(BroadcastError) {
             _ = try await service.compose(author: user, language: context.language, audience: audience, chat: chat)

@@ -84,6 +84,16 @@ public struct ChannelDesk: Sendable {
         try await database.withConnection { try await ChannelStore.count(ownerUserID: ownerUserID, on: $0, logger: logger) }
     }
 
+    /// Whether an offer link's token names a channel that sells now.
+    public func isOnSale(offerToken: String) async throws -> Bool {
+        try await database.withConnection { try await ChannelStore.isOnSale(offerToken: offerToken, on: $0, logger: logger) }
+    }
+
+    /// Whether another channel already uses this chat.
+    public func isClaimed(chatID: Int64) async throws -> Bool {
+        try await database.withConnection { try await ChannelStore.isClaimed(chatID: chatID, on: $0, logger: logger) }
+    }
+
     /// The channel, when `userID` owns it.
     public func owned(_ id: Int64, by userID: Int64) async throws -> ChannelSummary? {
         try await database.withConnection { try await ChannelStore.summary(id: id, ownerUserID: userID, on: $0, logger: logger) }
@@ -187,7 +197,9 @@ public struct ChannelDesk: Sendable {
     /// "Send a test notification": a durable job to the recipient the settings name, as a sale's would be.
     public func testNotification(_ id: Int64, by userID: Int64) async throws -> Outcome<TestNotification> {
         try await withOwned(id, by: userID) { _, connection in
-            guard let facts = try await OwnerNotificationStore.facts(for: OwnerNotificationJob(channelID: id, notification: .test), on: connection, logger: logger)
+            guard
+                let facts = try await OwnerNotificationStore.facts(
+                    for: OwnerNotificationJob(channelID: id, notification: .test), on: connection, logger: logger)
             else { return .off }
             guard let jobs else { return .sendNow(facts) }
             try await OwnerNotifications.enqueue(.test, channelID: id, queue: jobs, on: connection)
@@ -207,10 +219,13 @@ public struct ChannelDesk: Sendable {
         try await database.withTransaction { connection in
             guard let (channel, role) = try await ChannelStore.summary(chatID: chatID, on: connection, logger: logger) else { return nil }
             guard let pauseReason = reason(role) else {
-                logger.info("bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(role.rawValue)"])
+                logger.info(
+                    "bot rights in a configured channel are sufficient", metadata: ["channel_id": "\(channel.id)", "role": "\(role.rawValue)"])
                 return nil
             }
-            guard try await ChannelLifecycle.pause(id: channel.id, reason: pauseReason, jobs: jobs, on: connection, logger: logger) else { return nil }
+            guard try await ChannelLifecycle.pause(id: channel.id, reason: pauseReason, jobs: jobs, on: connection, logger: logger) else {
+                return nil
+            }
             let language = try await TelegramUserStore.language(of: channel.ownerUserID, localizer: localizer, on: connection, logger: logger)
             let text = notice(channel, role, language)
             if let jobs {
@@ -218,5 +233,28 @@ public struct ChannelDesk: Sendable {
             }
             return (channel, role, pauseReason, text, jobs != nil)
         }
+    }
+
+    // MARK: - Statistics and exports
+
+    /// The channel's statistics with the owner's balances for it, when `userID` owns it.
+    public func stats(_ id: Int64, by userID: Int64) async throws -> Outcome<ChannelStats> {
+        let read = try await database.withConnection { connection -> ChannelStats? in
+            guard try await ChannelStore.summary(id: id, ownerUserID: userID, on: connection, logger: logger) != nil else { return nil }
+            return try await ChannelStatsStore(logger: logger).read(channelID: id, on: connection)
+        }
+        guard var stats = read else { return .notOwned }
+        stats.balances = try await PayoutDesk(database: database, logger: logger).balances(ownerUserID: userID)
+            .filter { $0.channelID == id }
+            .map {
+                ChannelStats.Balance(
+                    asset: $0.asset, earned: $0.earned, pending: $0.pending, converting: $0.converting, inFlight: $0.inFlight, paidOut: $0.paidOut)
+            }
+        return .done(stats)
+    }
+
+    /// Writes the channel's CSV of `kind` into `file` in batches; returns the rows written.
+    public func export(_ kind: ChannelExportKind, channelID: Int64, to file: URL) async throws -> Int {
+        try await ChannelExportStore(database: database, logger: logger).write(kind, channelID: channelID, to: file)
     }
 }

@@ -126,9 +126,7 @@ public struct ChannelFormBinding: ConversationBinding {
         }
         let other = role == .closed ? state.values["open_chat"] : state.values["closed_chat"]
         if other == String(chatID) { return .failure(InputRejection(L10n.channelsErrorSameChat)) }
-        let claimed = try await context.services.database.withConnection { connection in
-            try await ChannelStore.isClaimed(chatID: chatID, on: connection, logger: context.logger)
-        }
+        let claimed = try await context.services.channels.isClaimed(chatID: chatID)
         if claimed { return .failure(InputRejection(L10n.channelsErrorChatTaken)) }
         switch try await ChannelCheck.verify(chatID: chatID, role: role, userID: userID, context: context) {
         case .failure(let rejection): return .failure(rejection)
