@@ -72,10 +72,7 @@ public struct Database: Sendable {
     /// Round-trips a trivial query; returns the server's version string.
     public func ping() async throws -> String {
         try await withConnection { connection in
-            let rows = try await connection.query("SHOW server_version", logger: logger)
-            var version = ""
-            for try await (value) in rows.decode(String.self) { version = value }
-            return version
+            try await connection.first("SHOW server_version", as: String.self, logger: logger) ?? ""
         }
     }
 }

@@ -353,10 +353,7 @@ public struct EmbeddedPostgres: Sendable {
             logger: logger
         )
         do {
-            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(Self.database)", logger: logger)
-            var exists = false
-            for try await _ in rows { exists = true }
-            if !exists {
+            if try await connection.run("SELECT 1 FROM pg_database WHERE datname = \(Self.database)", logger: logger) == 0 {
                 try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.database)"), logger: logger)
             }
             try await connection.close()

@@ -209,19 +209,12 @@ public struct MigrationRunner: Sendable {
                 logger: logger
             )
         } else {
-            let rows = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
-            var exists = false
-            for try await (flag) in rows.decode(Bool.self) { exists = flag }
-            if !exists { return [] }
+            let exists = try await connection.first("SELECT to_regclass('schema_migrations') IS NOT NULL", as: Bool.self, logger: logger)
+            if exists != true { return [] }
         }
-        let rows = try await connection.query(
-            "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version",
+        return try await connection.all(
+            "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version", as: (Int, String, String, Date).self,
             logger: logger
-        )
-        var applied: [AppliedMigration] = []
-        for try await (version, name, checksum, appliedAt) in rows.decode((Int, String, String, Date).self) {
-            applied.append(AppliedMigration(version: version, name: name, checksum: checksum, appliedAt: appliedAt))
-        }
-        return applied
+        ).map { version, name, checksum, appliedAt in AppliedMigration(version: version, name: name, checksum: checksum, appliedAt: appliedAt) }
     }
 }

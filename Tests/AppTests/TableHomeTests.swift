@@ -102,6 +102,16 @@ struct TableHomeTests {
         for path in Self.botInfrastructure { #expect(sources[path] != nil, "\(path) is listed but does not exist") }
     }
 
+    @Test("rows are read with connection.first/all/run (Storage/Rows.swift), not hand-written decode loops")
+    func oneRowHelper() throws {
+        // The job workers' LISTEN loop reads a stream of notifications, not rows.
+        let allowed: Set<String> = ["Storage/Rows.swift", "Jobs/JobWorkerPool.swift"]
+        for (path, text) in try Self.sources() where !allowed.contains(path) && !path.contains("/Generated/") {
+            #expect(text.firstMatch(of: try Regex(#"for try await [^\n]*\bin \w+\.decode\("#)) == nil, "\(path) decodes rows by hand")
+            #expect(text.firstMatch(of: try Regex(#"for try await _ in \w+ \{"#)) == nil, "\(path) counts rows by hand (use connection.run)")
+        }
+    }
+
     @Test("each table is written by its home and by no other file")
     func writesOnlyFromTheHome() throws {
         let homes = try Self.documentedHomes()

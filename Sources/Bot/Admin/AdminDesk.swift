@@ -37,7 +37,9 @@ public struct AdminDesk: Sendable {
         try await database.withTransaction { connection -> String? in
             guard let userID = try await access.userID(for: user, on: connection) else { return nil }
             try await channels.cancelWaiting(admin: admin, on: connection)
-            guard try await access.beginGrant(admin: admin, userID: userID, channelID: channelID, days: days, on: connection) != nil else { return nil }
+            guard try await access.beginGrant(admin: admin, userID: userID, channelID: channelID, days: days, on: connection) != nil else {
+                return nil
+            }
             return try await access.channelTitle(channelID: channelID, on: connection)
         }
     }
@@ -95,7 +97,8 @@ public struct AdminDesk: Sendable {
             case .extend:
                 guard
                     let change = try await SubscriptionStore.extendByAdmin(
-                        subscriptionID: subscriptionID, days: waiting.days ?? AdminAccessCommands.extensionDays, now: now, on: connection, logger: logger
+                        subscriptionID: subscriptionID, days: waiting.days ?? AdminAccessCommands.extensionDays, now: now, on: connection,
+                        logger: logger
                     )
                 else {
                     try await store.cancel(waiting.id, on: connection)
@@ -126,7 +129,7 @@ public struct AdminDesk: Sendable {
                     ), on: connection)
                 return .revoked(title)
             }
-        
+
         }
     }
 
@@ -181,7 +184,7 @@ public struct AdminDesk: Sendable {
                     arguments: ["title": channel.closedTitle, "reason": reason]
                 ), on: connection)
             return .done(waiting.action, channel.closedTitle)
-        
+
         }
     }
 }
