@@ -69,67 +69,49 @@ public struct AdminDesk: Sendable {
             guard let waiting = try await store.waiting(admin: admin, on: connection) else { return .none }
             guard (3...500).contains(reason.count) else { return .invalid }
             let now = Date()
+            /// The change made: its audit row completed, the person told (with the new end date unless access
+            /// ended), and an invite sent when access starts again.
+            func done(subscriptionID: Int64, before: Date?, after: Date, notice: String, title: String, invite: Bool, ended: Bool = false)
+                async throws
+            {
+                try await store.complete(waiting.id, reason: reason, subscriptionID: subscriptionID, before: before, after: after, on: connection)
+                var arguments = ["title": title, "reason": reason]
+                if !ended { arguments["date"] = AccessService.format(after) }
+                try await jobs.enqueue(NotifyUserJob(userID: waiting.userID, key: notice, arguments: arguments), on: connection)
+                if invite { try await jobs.enqueue(DeliverInviteJob(subscriptionID: subscriptionID, orderID: nil), on: connection) }
+            }
+            func notPossible() async throws -> AccessOutcome {
+                try await store.cancel(waiting.id, on: connection)
+                return .notPossible
+            }
             if waiting.action == .grant, let channel = waiting.channelID, let days = waiting.days {
                 let title = try await store.channelTitle(channelID: channel, on: connection)
                 let change = try await SubscriptionStore.grantByAdmin(
                     userID: waiting.userID, channelID: channel, days: days, now: now, on: connection, logger: logger)
-                try await store.complete(
-                    waiting.id, reason: reason, subscriptionID: change.subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(
-                    NotifyUserJob(
-                        userID: waiting.userID, key: L10n.subscriptionAdminGranted,
-                        arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
-                    ), on: connection)
-                if change.activated {
-                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: change.subscriptionID, orderID: nil), on: connection)
-                }
+                try await done(
+                    subscriptionID: change.subscriptionID, before: change.before, after: change.after, notice: L10n.subscriptionAdminGranted,
+                    title: title, invite: change.activated)
                 return .granted(title, change.after)
             }
-            guard let subscriptionID = waiting.subscriptionID else {
-                try await store.cancel(waiting.id, on: connection)
-                return .notPossible
-            }
+            guard let subscriptionID = waiting.subscriptionID, waiting.action != .grant else { return try await notPossible() }
             let title = try await store.channelTitle(subscriptionID: subscriptionID, on: connection)
-            switch waiting.action {
-            case .grant:
-                try await store.cancel(waiting.id, on: connection)
-                return .notPossible
-            case .extend:
+            if waiting.action == .extend {
                 guard
                     let change = try await SubscriptionStore.extendByAdmin(
                         subscriptionID: subscriptionID, days: waiting.days ?? AdminAccessCommands.extensionDays, now: now, on: connection,
-                        logger: logger
-                    )
-                else {
-                    try await store.cancel(waiting.id, on: connection)
-                    return .notPossible
-                }
-                try await store.complete(
-                    waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(
-                    NotifyUserJob(
-                        userID: waiting.userID, key: L10n.subscriptionAdminExtended,
-                        arguments: ["title": title, "date": AccessService.format(change.after), "reason": reason]
-                    ), on: connection)
-                if change.reactivated {
-                    try await jobs.enqueue(DeliverInviteJob(subscriptionID: subscriptionID, orderID: nil), on: connection)
-                }
+                        logger: logger)
+                else { return try await notPossible() }
+                try await done(
+                    subscriptionID: subscriptionID, before: change.before, after: change.after, notice: L10n.subscriptionAdminExtended,
+                    title: title, invite: change.reactivated)
                 return .extended(title, change.after)
-            case .revoke:
-                guard let change = try await SubscriptionStore.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger)
-                else {
-                    try await store.cancel(waiting.id, on: connection)
-                    return .notPossible
-                }
-                try await store.complete(
-                    waiting.id, reason: reason, subscriptionID: subscriptionID, before: change.before, after: change.after, on: connection)
-                try await jobs.enqueue(
-                    NotifyUserJob(
-                        userID: waiting.userID, key: L10n.subscriptionAdminRevoked, arguments: ["title": title, "reason": reason]
-                    ), on: connection)
-                return .revoked(title)
             }
-
+            guard let change = try await SubscriptionStore.endByAdmin(subscriptionID: subscriptionID, now: now, on: connection, logger: logger)
+            else { return try await notPossible() }
+            try await done(
+                subscriptionID: subscriptionID, before: change.before, after: change.after, notice: L10n.subscriptionAdminRevoked, title: title,
+                invite: false, ended: true)
+            return .revoked(title)
         }
     }
 
