@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import Localization
 import Money
+import Payouts
 import Storage
 import Subscriptions
 import TelegramBotAPI
@@ -26,7 +27,7 @@ public enum OwnerNotificationText {
 
     /// The payout section: instant (currency, network, shortened wallet) or threshold (progress).
     public static func payoutSection(_ payout: OwnerNotificationFacts.Payout, language: String, localizer: Localizer) -> String {
-        if payout.strategy == "threshold", let threshold = payout.thresholdUSD {
+        if payout.strategy == PayoutStrategy.threshold.rawValue, let threshold = payout.thresholdUSD {
             return localizer.text(
                 L10n.ownerNoticePayoutThreshold, language: language,
                 [

@@ -8,12 +8,7 @@ import TelegramBotAPI
 extension BroadcastCommands {
     func askAudienceDays(_ channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let service = service(context) else { return }
-        guard try await service.store.isOwner(user, of: channel) else {
-            context.logger.warning(
-                "refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
-            try await context.answerCallback(text: context.text(L10n.channelsNotYours))
-            return
-        }
+        guard try await owns(channel, user: user, service: service, context: context) else { return }
         try await context.services.audiencePrompts.ask(user: user, channel: channel)
         try await context.answerCallback()
         try await context.reply(

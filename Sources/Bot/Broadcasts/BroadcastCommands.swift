@@ -160,14 +160,20 @@ public struct BroadcastCommands: Sendable {
 
     // MARK: - Composing
 
-    func chooseAudience(_ channel: Int64, context: UpdateContext) async throws {
-        guard let user = context.user?.id, let service = service(context) else { return }
+    /// Whether `user` owns `channel`; otherwise the press is refused (logged, told).
+    func owns(_ channel: Int64, user: Int64, service: BroadcastService, context: UpdateContext) async throws -> Bool {
         guard try await service.store.isOwner(user, of: channel) else {
             context.logger.warning(
                 "refused a broadcast for a channel the presser does not own", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
-            return
+            return false
         }
+        return true
+    }
+
+    func chooseAudience(_ channel: Int64, context: UpdateContext) async throws {
+        guard let user = context.user?.id, let service = service(context) else { return }
+        guard try await owns(channel, user: user, service: service, context: context) else { return }
         let button = { (key: String, choice: OwnerAudienceChoice) in
             [
                 InlineKeyboardButton(
