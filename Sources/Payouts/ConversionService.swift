@@ -87,14 +87,18 @@ public struct ConversionService: Sendable {
 
     var pair: ExchangePair { ExchangePair(from: exchange.from, to: settings.targetLeg) }
 
-    /// Advances the open conversion as far as it goes now (each step recorded before the next); with none
-    /// open, plans one when the last planning attempt is `settings.interval` old.
+    /// Watches the held conversions (their exchange may still refund or pay), then advances the active one as
+    /// far as it goes now (each step recorded before the next); with none active, plans one when the last
+    /// planning attempt is `settings.interval` old. A held conversion does not stop the next one.
     @discardableResult
     public func runPass() async throws -> Pass {
         var pass = Pass()
         let logger = self.logger
+        for held in try await database.withConnection({ try await ConversionStore.held(limit: 100, on: $0, logger: logger) }) {
+            try await trackExchange(held, into: &pass)
+        }
         for _ in 0..<4 {
-            var open = try await database.withConnection { try await ConversionStore.open(on: $0, logger: logger) }
+            var open = try await database.withConnection { try await ConversionStore.active(on: $0, logger: logger) }
             if open == nil {
                 guard cadence.due(every: settings.interval) else { return pass }
                 open = try await plan(into: &pass)
@@ -103,11 +107,12 @@ public struct ConversionService: Sendable {
             switch conversion.state {
             case .planned: try await advance(conversion, into: &pass)
             case .sending: try await trackFunding(conversion, into: &pass)
-            case .exchanging, .held: try await trackExchange(conversion, into: &pass)
+            case .exchanging: try await trackExchange(conversion, into: &pass)
+            case .held: return pass
             case .converted, .failed: return pass
             }
             let now = try await database.withConnection { try await ConversionStore.find(conversion.id, on: $0, logger: logger) }
-            guard let now, now.state != conversion.state, ConversionState.open.contains(now.state) else { return pass }
+            guard let now, now.state != conversion.state, ConversionState.active.contains(now.state) else { return pass }
         }
         return pass
     }

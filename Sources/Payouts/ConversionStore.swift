@@ -8,7 +8,10 @@ import Storage
 public enum ConversionState: String, Sendable, Hashable, CaseIterable, Codable {
     case planned, sending, exchanging, held, converted, failed
 
+    /// Not finished: the active one and any held for the admins.
     public static let open: [ConversionState] = [.planned, .sending, .exchanging, .held]
+    /// At most one conversion is in these at a time (migration 0071); a held one does not count.
+    public static let active: [ConversionState] = [.planned, .sending, .exchanging]
 }
 
 /// A batch conversion as stored.
@@ -105,9 +108,26 @@ enum ConversionStore {
     }
 
     /// The open conversion, if any (there is at most one).
-    static func open(on connection: PostgresConnection, logger: Logger) async throws -> Conversion? {
+    /// The conversion being planned, funded or exchanged, if any (there is at most one).
+    static func active(on connection: PostgresConnection, logger: Logger) async throws -> Conversion? {
         try await connection.first(
-            "SELECT \(unescaped: columns) FROM conversions WHERE state = ANY(\(ConversionState.open.map(\.rawValue))) ORDER BY id LIMIT 1",
+            "SELECT \(unescaped: columns) FROM conversions WHERE state = ANY(\(ConversionState.active.map(\.rawValue))) ORDER BY id LIMIT 1",
+            as: Row.self, logger: logger
+        ).map(conversion)
+    }
+
+    /// Every conversion not finished, oldest first: the active one and those held.
+    static func open(on connection: PostgresConnection, logger: Logger) async throws -> [Conversion] {
+        try await connection.all(
+            "SELECT \(unescaped: columns) FROM conversions WHERE state = ANY(\(ConversionState.open.map(\.rawValue))) ORDER BY id",
+            as: Row.self, logger: logger
+        ).map(conversion)
+    }
+
+    /// Conversions held for the admins, oldest first.
+    static func held(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [Conversion] {
+        try await connection.all(
+            "SELECT \(unescaped: columns) FROM conversions WHERE state = \(ConversionState.held.rawValue) ORDER BY id LIMIT \(Int32(limit))",
             as: Row.self, logger: logger
         ).map(conversion)
     }

@@ -105,7 +105,7 @@ public struct Reconciliation: Sendable {
         }
 
         // Transfers of payouts and conversions that have not booked their transfer yet.
-        let (payouts, conversion) = try await database.withConnection { connection in
+        let (payouts, conversions) = try await database.withConnection { connection in
             var open: [Payout] = []
             for state in [PayoutState.planned, .sending] {
                 for asset in ["ETH"] + tokens.keys.sorted() {
@@ -115,8 +115,8 @@ public struct Reconciliation: Sendable {
             return (open, try await ConversionStore.open(on: connection, logger: logger))
         }
         var keyed: [(key: String, what: String, asset: String)] = payouts.map { ($0.transferKey, "payout \($0.id)", $0.asset) }
-        if let conversion, conversion.state == .planned || conversion.state == .sending, let key = conversion.transferKey {
-            keyed.append((key, "conversion \(conversion.id)", conversion.fromAsset))
+        for conversion in conversions where conversion.state == .planned || conversion.state == .sending {
+            if let key = conversion.transferKey { keyed.append((key, "conversion \(conversion.id)", conversion.fromAsset)) }
         }
         for (key, what, asset) in keyed {
             guard let transfer = try await sender.transfer(key: key), let hash = transfer.minedTransactionHash,
@@ -133,10 +133,9 @@ public struct Reconciliation: Sendable {
                 add("ETH", out: gas, "\(what): \(DecimalText.plain(gas)) wei of gas mined, not booked yet")
             }
         }
-        // A conversion's USDT that arrived and is not allocated yet.
-        if let conversion, conversion.state == .exchanging || conversion.state == .held, let contract = tokens[conversion.toAsset],
-            let intentID = conversion.exchangeIntentID, let orders
-        {
+        // Conversions' USDT that arrived and is not allocated yet (the active one's and any held one's).
+        for conversion in conversions where conversion.state == .exchanging || conversion.state == .held {
+            guard let contract = tokens[conversion.toAsset], let intentID = conversion.exchangeIntentID, let orders else { continue }
             if let hash = try await orders.tracking(intentId: intentID).payoutHash, let bytes = try? Hex.decodeData(hash), bytes.count == 32,
                 let receipt = try await rpc.transactionReceipt(bytes),
                 receipt.blockNumber <= block, receipt.succeeded

@@ -584,10 +584,18 @@ struct ThresholdPayoutTests {
 
             // A second conversion fails after it was funded and ChangeNOW never refunds: held, then written off.
             try await world.pay(a, usd: 40)
-            let pendingBefore = try await world.balance(a, "ETH", "pending")
             await world.exchange.script(next: .fail)
             try await world.drive("held") { try await world.conversionStates() == ["converted", "held"] }
             let held = try #require(Int64(try await world.strings("SELECT id::text FROM conversions WHERE state = 'held'").first ?? ""))
+            let heldUnitsConverting = try await world.balance(a, "ETH", "converting")
+            // The held conversion does not stop the next one: sales made meanwhile are converted.
+            try await world.pay(a, usd: 40)
+            try await world.drive("converted while one is held") { try await world.conversionStates() == ["converted", "held", "converted"] }
+            try await world.settle()
+            #expect(try await world.conversionStates() == ["converted", "held", "converted"], "the held one stays held")
+            #expect(try await world.balance(a, "ETH", "converting") == heldUnitsConverting, "only the held conversion's shares are converting")
+            let heldUnits = try await world.decimal("SELECT from_units::text FROM conversions WHERE id = \(held)")
+            let pendingBefore = try await world.balance(a, "ETH", "pending") + heldUnits
             let lossBefore = try await world.ledger(.networkFees, "ETH")
             let writtenOff = try await world.conversions.writeOff(conversionID: held, reason: "ChangeNOW will not refund")
             guard case .done = writtenOff else {
