@@ -32,6 +32,8 @@ public struct BotServices: Sendable {
 
     /// The owner's channel screens' reads and changes.
     public var channels: ChannelDesk { ChannelDesk(database: database, jobs: jobs, logger: logger) }
+    /// Writes and uploads owners' CSV exports (the `channels.export` job's handler, or directly without jobs).
+    public var exporter: ChannelExporter { ChannelExporter(client: client, database: database, localizer: localizer) }
     /// The person's language, blocked state and conversations.
     public var users: UserDesk { UserDesk(database: database, logger: logger) }
     /// The admin commands' reads and changes.

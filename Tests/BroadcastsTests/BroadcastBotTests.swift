@@ -98,6 +98,18 @@ struct BroadcastBot: Sendable {
                 ).run()
             }
             defer { polling.cancel() }
+            // The jobs the screens queue here (CSV exports) run as TelePay runs them.
+            var registry = JobRegistry()
+            registry.register(ChannelExporter(client: client, database: database, localizer: localizer))
+            let workers = JobWorkerPool(
+                registry: registry, database: database,
+                configuration: JobWorkerConfiguration(workerID: "broadcast-bot", pollInterval: .milliseconds(50), shutdownGrace: .seconds(2)),
+                alertHook: LoggingJobAlertHook(logger: quietLogger), logger: quietLogger)
+            let working = Task { try await workers.run() }
+            defer {
+                workers.beginShutdown()
+                working.cancel()
+            }
             let bot = BroadcastBot(fake: fake, client: client, database: database, store: BroadcastStore(database: database, logger: quietLogger))
             return try await body(bot)
         }

@@ -142,6 +142,43 @@ struct ChannelExportTests {
         }
     }
 
+    @Test("the export is a durable job: an upload failing through the client's own retries is retried by the job and arrives once")
+    func retriedByTheJob() async throws {
+        try await BroadcastBot.run { bot in
+            await bot.fake.addUser(id: Self.owner, firstName: "Olga", languageCode: "en")
+            let channel = try await Self.fixture(bot.database)
+            // More failures than the client's five tries: the first attempt fails, the job's retry sends it.
+            await bot.fake.failCalls("sendDocument", chat: Self.owner, times: 6, code: 502, description: "Bad Gateway")
+            await bot.fake.userSendsCallback(Self.owner, data: CallbackData.channelExport(channel, .subscribers).encoded, onMessage: 1)
+            await bot.eventually("the file, after a retry") { await bot.fake.sentDocuments(to: Self.owner).count == 1 }
+            let attempts = try await bot.database.withConnection { connection in
+                try await connection.first(
+                    "SELECT attempt FROM jobs WHERE kind = \(ChannelExportJob.kind) AND state = 'completed'", as: Int.self, logger: quietLogger)
+            }
+            #expect(attempts == 2)
+            #expect(await bot.fake.sentDocuments(to: Self.owner).count == 1)
+            #expect(!(await bot.fake.sentMessages(to: Self.owner).contains { $0.text == bot.text("export.failed") }))
+        }
+    }
+
+    @Test("an upload Telegram refuses is not retried: the owner is told it failed")
+    func refusedUpload() async throws {
+        try await BroadcastBot.run { bot in
+            await bot.fake.addUser(id: Self.owner, firstName: "Olga", languageCode: "en")
+            let channel = try await Self.fixture(bot.database)
+            await bot.fake.failCalls("sendDocument", chat: Self.owner, times: 1, code: 400, description: "Bad Request: file must be non-empty")
+            await bot.fake.userSendsCallback(Self.owner, data: CallbackData.channelExport(channel, .payments).encoded, onMessage: 1)
+            await bot.eventually("the failure notice") { await bot.fake.lastMessage(to: Self.owner)?.text == bot.text("export.failed") }
+            #expect(await bot.fake.sentDocuments(to: Self.owner).isEmpty)
+            try await bot.eventually("the job completed at its first attempt") {
+                try await bot.database.withConnection { connection -> Int? in
+                    try await connection.first(
+                        "SELECT attempt FROM jobs WHERE kind = \(ChannelExportJob.kind) AND state = 'completed'", as: Int.self, logger: quietLogger)
+                } == 1
+            }
+        }
+    }
+
     @Test("someone else's crafted export press is refused and sends nothing")
     func notTheOwner() async throws {
         try await BroadcastBot.run { bot in

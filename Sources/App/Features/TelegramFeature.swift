@@ -39,6 +39,7 @@ struct TelegramFeature {
         return FeatureContribution(
             registerJobs: { registry in
                 registry.register(TelegramMessageSender(client: client))
+                registry.register(ChannelExporter(client: client, database: database, localizer: localizer))
                 registry.register(
                     OfferPostPublisher(
                         client: client, database: database, localizer: localizer, queue: queue, settings: offerPosts, identity: identity

@@ -1,6 +1,7 @@
 import Broadcasts
 import Channels
 import Foundation
+import Jobs
 import Localization
 import Payouts
 import TelegramBotAPI
@@ -79,40 +80,25 @@ extension BroadcastCommands {
         return lines.joined(separator: "\n")
     }
 
-    /// Writes the CSV into a temporary file (in batches, so memory stays flat), uploads it with `sendDocument`,
-    /// and removes the file. A file over Telegram's 50 MB limit is not sent; the owner is told.
+    /// Queues the export as a durable job (`ChannelExporter` writes and uploads it); without a job queue it
+    /// runs at once.
     func export(_ kind: ChannelExportKind, channel: Int64, context: UpdateContext) async throws {
         guard let user = context.user?.id, let chat = context.chatID else { return }
-        guard let summary = try await context.services.channels.owned(channel, by: user) else {
+        guard try await context.services.channels.owned(channel, by: user) != nil else {
             context.logger.warning(
                 "refused a channel export to someone who does not own the channel", metadata: ["channel_id": "\(channel)", "user_id": "\(user)"])
             try await context.answerCallback(text: context.text(L10n.channelsNotYours))
             return
         }
         try await context.answerCallback(text: context.text(L10n.exportPreparing))
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("telepay-export-\(UUID().uuidString).csv")
-        defer { try? FileManager.default.removeItem(at: file) }
-        let rows = try await context.services.channels.export(kind, channelID: channel, to: file)
-        let size = ((try? FileManager.default.attributesOfItem(atPath: file.path))?[.size] as? NSNumber)?.int64Value ?? 0
-        guard size <= SendDocument.maximumFileBytes else {
-            context.logger.warning("a channel export is over Telegram's upload limit", metadata: ["channel_id": "\(channel)", "bytes": "\(size)"])
-            try await context.reply(L10n.exportTooBig, ["megabytes": String(SendDocument.maximumFileBytes / 1_048_576)])
-            return
-        }
-        let document = SendDocument(
-            chatId: .id(chat), file: file, fileName: kind.fileName(title: summary.closedTitle, date: Date()), mimeType: "text/csv",
-            caption: context.text(
-                "export.caption.\(kind == .subscribers ? "subscribers" : "payments")", ["title": summary.closedTitle, "rows": String(rows)]),
-            parseMode: "HTML"
-        )
-        do {
-            try await context.services.client.send(document)
+        let job = ChannelExportJob(channelID: channel, ownerUserID: user, chatID: chat, export: kind, language: context.language)
+        if let jobs = context.services.jobs {
+            let queued = try await jobs.enqueue(job, options: JobOptions(uniqueKey: job.uniqueKey))
             context.logger.info(
-                "a channel export was sent",
-                metadata: ["channel_id": "\(channel)", "kind": "\(kind.rawValue)", "rows": "\(rows)", "bytes": "\(size)"])
-        } catch {
-            context.logger.warning("a channel export could not be sent", metadata: ["channel_id": "\(channel)", "error": "\(error)"])
-            try await context.reply(L10n.exportFailed)
+                queued.enqueuedID != nil ? "a channel export was queued" : "a channel export is already queued",
+                metadata: ["channel_id": "\(channel)", "kind": "\(kind.rawValue)"])
+        } else {
+            try await context.services.exporter.deliver(job, lastAttempt: true, logger: context.logger)
         }
     }
 }
