@@ -344,8 +344,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "FakeServing",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/FakeServing",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TelegramFake",
             dependencies: [
+                "FakeServing",
                 "TelegramBotAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -356,6 +367,7 @@ let package = Package(
         .target(
             name: "NOWPaymentsFake",
             dependencies: [
+                "FakeServing",
                 "Payments",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -566,6 +578,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
+                "FakeServing",
                 "App",
                 "OperatorCommands",
                 "Payouts",

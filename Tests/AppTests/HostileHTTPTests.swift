@@ -1,4 +1,5 @@
 import App
+import FakeServing
 import Foundation
 import Hummingbird
 import Logging
@@ -135,7 +136,7 @@ struct HostileServer {
             router: router, host: "127.0.0.1", port: 0, limits: limits, telemetry: telemetry, logger: logger,
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }
         )
-        let task = Task { try await app.runService() }
+        let task = serveUntilCancelled(app, logger: logger)
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
         return HostileServer(port: port, telemetry: telemetry, task: task)

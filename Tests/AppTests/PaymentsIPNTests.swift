@@ -1,4 +1,5 @@
 import App
+import FakeServing
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -104,7 +105,7 @@ struct PaymentsIPNTests {
                 router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                 onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: quietLogger
             )
-            let server = Task { try await app.runService() }
+            let server = serveUntilCancelled(app, logger: quietLogger)
             defer { server.cancel() }
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())

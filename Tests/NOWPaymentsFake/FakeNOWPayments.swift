@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FakeServing
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -310,7 +311,7 @@ public actor FakeNOWPayments {
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: Logger(label: "fake-nowpayments") { _ in SwiftLogNoOpLogHandler() }
         )
-        let server = Task { try await app.runService() }
+        let server = serveUntilCancelled(app, logger: app.logger)
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw FakeNOWPaymentsError.serverDidNotStart }
         return ("http://127.0.0.1:\(port)/v1", server)

@@ -1,3 +1,4 @@
+import FakeServing
 import Foundation
 import Hummingbird
 import Logging
@@ -418,7 +419,7 @@ public actor FakeBotAPI {
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
             logger: Logger(label: "fake-bot-api") { _ in SwiftLogNoOpLogHandler() }
         )
-        let server = Task { try await app.runService() }
+        let server = serveUntilCancelled(app, logger: app.logger)
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw FakeError.serverDidNotStart }
         return ("http://127.0.0.1:\(port)", server)
