@@ -300,6 +300,7 @@ let package = Package(
             name: "Sandbox",
             dependencies: [
                 "App",
+                "Localization",
                 "OperatorCommands",
                 "Bot",
                 "Jobs",
@@ -604,6 +605,7 @@ let package = Package(
         .testTarget(
             name: "SandboxTests",
             dependencies: [
+                "Localization",
                 "App",
                 "Sandbox",
                 "TelegramFake",

@@ -1,5 +1,6 @@
 import App
 import Foundation
+import Localization
 
 /// The sandbox's web page: plain HTML, CSS and JavaScript from `Sources/Sandbox/Web/` in the resources folder (the checkout), read once
 /// at start-up (no build step).
@@ -7,6 +8,8 @@ struct SandboxPage: Sendable {
     let html: String
     let script: String
     let style: String
+    /// The page's own words, from TelePay's String Catalog (keys `sandbox.page.*`).
+    let strings: SandboxStrings
 
     static func load(resourcesDirectory: String?) throws -> SandboxPage {
         guard let resources = ResourceLocator.locate(configured: resourcesDirectory) else {
@@ -20,7 +23,33 @@ struct SandboxPage: Sendable {
                 throw SandboxStartError.pageMissing(folder: folder)
             }
         }
-        return SandboxPage(html: try read("index.html"), script: try read("app.js"), style: try read("app.css"))
+        let localizer: Localizer
+        do {
+            localizer = try Localizer.load(directory: resources + "/Localization")
+        } catch {
+            throw SandboxStartError.pageMissing(folder: resources + "/Localization")
+        }
+        return SandboxPage(
+            html: try read("index.html"), script: try read("app.js"), style: try read("app.css"), strings: SandboxStrings(localizer))
+    }
+}
+
+/// What `/sandbox/strings.json` serves: every `sandbox.page.*` text of the catalog, per language. The page puts
+/// values into `{name}` itself and shows them as text, never as markup.
+struct SandboxStrings: Sendable, Encodable {
+    static let prefix = "sandbox.page."
+    let languages: [String]
+    let strings: [String: [String: String]]
+
+    init(_ localizer: Localizer) {
+        languages = localizer.languages
+        var strings: [String: [String: String]] = [:]
+        for (language, entries) in localizer.catalogs {
+            for (key, entry) in entries where key.hasPrefix(Self.prefix) {
+                if case .text(let text) = entry { strings[language, default: [:]][key] = text }
+            }
+        }
+        self.strings = strings
     }
 }
 

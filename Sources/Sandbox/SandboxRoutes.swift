@@ -26,6 +26,7 @@ struct SandboxRoutes: Sendable {
         router.get("/sandbox") { _, _ in Self.text(page.html, type: "text/html; charset=utf-8") }
         router.get("/sandbox/app.js") { _, _ in Self.text(page.script, type: "text/javascript; charset=utf-8") }
         router.get("/sandbox/app.css") { _, _ in Self.text(page.style, type: "text/css; charset=utf-8") }
+        router.get("/sandbox/strings.json") { _, _ in try Self.json(page.strings) }
         router.get("/sandbox/api/state") { request, _ in
             guard let persona = request.uri.queryParameters.get("persona").flatMap(Int64.init) else {
                 return Self.failure(.badRequest, "persona must be a user id")

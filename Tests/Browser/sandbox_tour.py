@@ -205,6 +205,14 @@ try:
     # With the local chain (its packages are installed with the test's), the hot wallet pays Olga's share.
     until("the owner's payout", lambda: "Recently paid (1)" in driver.find_element(By.ID, "payouts").text, timeout=90)
     shot("operator")
+
+    # The page speaks Russian too: its words come from TelePay's String Catalog.
+    Select(driver.find_element(By.ID, "page-language")).select_by_value("ru")
+    until("the page in Russian", lambda: driver.find_element(By.CSS_SELECTOR, ".brand").text == "Песочница TelePay")
+    until("the composer in Russian", lambda: driver.find_element(By.CSS_SELECTOR, "#composer button").text == "Отправить")
+    until("the operator panel in Russian", lambda: driver.find_element(By.ID, "operator-toggle").text == "Панель оператора")
+    until("the ledger line in Russian", lambda: "Бухгалтерия сходится" in driver.find_element(By.ID, "balanced").text)
+    shot("russian")
     collect_console()
 finally:
     try:

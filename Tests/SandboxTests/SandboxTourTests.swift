@@ -127,6 +127,13 @@ struct SandboxTourTests {
         let (pageStatus, page) = try await client.get("/sandbox")
         #expect(pageStatus == 200 && String(decoding: page, as: UTF8.self).contains("TelePay sandbox"))
         #expect(try await client.get("/sandbox/app.js").0 == 200)
+        // The page's own words, from the String Catalog, in every language it has.
+        let (stringsStatus, stringsData) = try await client.get("/sandbox/strings.json")
+        let catalog = try #require(try JSONSerialization.jsonObject(with: stringsData) as? [String: Any])
+        let strings = try #require(catalog["strings"] as? [String: [String: String]])
+        #expect(stringsStatus == 200 && catalog["languages"] as? [String] == ["en", "ru"])
+        #expect(strings["en"]?["sandbox.page.title"] == "TelePay sandbox" && strings["ru"]?["sandbox.page.title"] == "Песочница TelePay")
+        #expect(Set(strings["en"]?.keys ?? [:].keys) == Set(strings["ru"]?.keys ?? [:].keys))
         #expect(try await client.get("/sandbox/api/state?persona=424242").0 == 404)
         #expect(try await client.post("/sandbox/api/act", ["action": "advanceClock", "hours": -5]).0 == 422)
 

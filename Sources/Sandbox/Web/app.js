@@ -8,6 +8,33 @@ let openInvoice = null;
 const seenToasts = new Set();
 let toastsPrimed = false;
 
+// The page's own words come from TelePay's String Catalog (keys sandbox.page.*), in the language chosen here:
+// ?lang=, then the last choice, then the browser's; English when the catalog has not that language.
+let strings = {};
+let language = "en";
+function t(key, values) {
+  let text = (strings[language] && strings[language][key]) || (strings.en && strings.en[key]) || key;
+  for (const [name, value] of Object.entries(values || {})) text = text.split("{" + name + "}").join(String(value));
+  return text;
+}
+function translatePage() {
+  document.documentElement.lang = language;
+  for (const element of document.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
+  for (const element of document.querySelectorAll("[data-i18n-title]")) element.title = t(element.dataset.i18nTitle);
+  for (const element of document.querySelectorAll("[data-i18n-aria]")) element.setAttribute("aria-label", t(element.dataset.i18nAria));
+  for (const element of document.querySelectorAll("[data-i18n-placeholder]")) element.placeholder = t(element.dataset.i18nPlaceholder);
+  $("#page-language").value = language;
+}
+async function loadStrings() {
+  const catalog = await request("/sandbox/strings.json");
+  strings = catalog.strings;
+  let stored = null;
+  try { stored = localStorage.getItem("telepay-sandbox-language"); } catch (error) { stored = null; }
+  const wanted = new URLSearchParams(location.search).get("lang") || stored || (navigator.language || "en").slice(0, 2);
+  language = catalog.languages.includes(wanted) ? wanted : "en";
+  translatePage();
+}
+
 async function request(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -109,9 +136,9 @@ async function openURL(url) {
   if (!result) return;
   if (result.opened === "bot") { view = { kind: "bot" }; }
   else if (result.opened === "checkout") { await showCheckout(result.invoice); }
-  else if (result.opened === "invite") { toast("Joined the channel"); }
-  else if (result.opened === "joinRequest") { toast("Join request sent; the channel decides"); }
-  else { toast("This link leads outside the sandbox: " + url); }
+  else if (result.opened === "invite") { toast(t("sandbox.page.joined")); }
+  else if (result.opened === "joinRequest") { toast(t("sandbox.page.join_request_sent")); }
+  else { toast(t("sandbox.page.outside_link", { url: url })); }
   await refresh();
 }
 
@@ -136,7 +163,7 @@ function renderChats() {
   list.innerHTML = "";
   const entries = [{ kind: "bot", title: "🤖 " + state.botName, note: "@" + state.botUsername }]
     .concat(state.channels.map((c) => ({ kind: "channel", id: c.id, title: "📢 " + c.title,
-      note: (c.username ? "public · " : "private · ") + c.membership })));
+      note: t(c.username ? "sandbox.page.chat_note_public" : "sandbox.page.chat_note_private", { membership: c.membership }) })));
   for (const entry of entries) {
     const item = document.createElement("div");
     item.className = "chat-item" + ((entry.kind === view.kind && entry.id === view.id) ? " active" : "");
@@ -157,7 +184,7 @@ function renderBotChat() {
   if (!state.messages.length) {
     const start = document.createElement("button");
     start.className = "start";
-    start.textContent = "START";
+    start.textContent = t("sandbox.page.start");
     start.addEventListener("click", () => act({ action: "send", text: "/start" }).then(refresh));
     messages.append(start);
   }
@@ -190,12 +217,12 @@ function renderChannel(channel) {
   if (!channel.posts.length) {
     const empty = document.createElement("div");
     empty.className = "channel-info";
-    empty.textContent = "No posts yet.";
+    empty.textContent = t("sandbox.page.no_posts");
     messages.append(empty);
   }
   const info = document.createElement("div");
   info.className = "channel-info";
-  info.append("Your status: " + channel.membership);
+  info.append(t("sandbox.page.your_status", { status: channel.membership }));
   // A titled list of people and their status (members, join requests), when there is anyone.
   const people = (heading, id, entries) => {
     if (!entries.length) return;
@@ -210,12 +237,12 @@ function renderChannel(channel) {
     }
     info.append(title, list);
   };
-  people("Members:", "members", channel.members);
-  people("Join requests:", "join-requests", channel.joinRequests);
+  people(t("sandbox.page.members"), "members", channel.members);
+  people(t("sandbox.page.join_requests"), "join-requests", channel.joinRequests);
   if (["member", "restricted"].includes(channel.membership)) {
     const leave = document.createElement("button");
     leave.type = "button";
-    leave.textContent = "Leave channel";
+    leave.textContent = t("sandbox.page.leave");
     leave.addEventListener("click", () => act({ action: "leave", chat: channel.id }).then(refresh));
     info.append(document.createElement("br"), leave);
   }
@@ -262,14 +289,14 @@ async function refresh() {
 }
 
 function showPicker(request) {
-  $("#picker-title").textContent = request.isChannel ? "Choose a channel" : "Choose a group";
+  $("#picker-title").textContent = t(request.isChannel ? "sandbox.page.choose_channel" : "sandbox.page.choose_group");
   const list = $("#picker-chats");
   list.innerHTML = "";
-  if (!request.chats.length) list.textContent = "You have no chat that fits.";
+  if (!request.chats.length) list.textContent = t("sandbox.page.no_chat_fits");
   for (const chat of request.chats) {
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = chat.title + (chat.isPublic ? " (public)" : " (private)");
+    button.textContent = t(chat.isPublic ? "sandbox.page.chat_public" : "sandbox.page.chat_private", { title: chat.title });
     button.addEventListener("click", async () => {
       $("#picker").close();
       await act({ action: "shareChat", chat: chat.id });
@@ -294,8 +321,8 @@ async function renderCheckout() {
     toast(error.message, true);
     return;
   }
-  $("#checkout-title").textContent = invoice.description || ("Order " + invoice.orderID);
-  $("#checkout-price").textContent = "Amount: " + invoice.price + " " + invoice.currency + " · order " + invoice.orderID;
+  $("#checkout-title").textContent = invoice.description || t("sandbox.page.order", { id: invoice.orderID });
+  $("#checkout-price").textContent = t("sandbox.page.amount", { price: invoice.price, currency: invoice.currency, id: invoice.orderID });
   const coin = $("#checkout-coin");
   const chosen = coin.value;
   coin.innerHTML = "";
@@ -310,7 +337,8 @@ async function renderCheckout() {
   payments.innerHTML = "";
   for (const payment of invoice.payments) {
     const item = document.createElement("li");
-    item.textContent = "payment " + payment.id + ": " + payment.status + " — paid " + payment.actuallyPaid + " of " + payment.payAmount + " " + payment.coin.toUpperCase();
+    item.textContent = t("sandbox.page.payment", {
+      id: payment.id, status: payment.status, paid: payment.actuallyPaid, amount: payment.payAmount, coin: payment.coin.toUpperCase() });
     payments.append(item);
   }
 }
@@ -318,8 +346,8 @@ async function renderCheckout() {
 async function checkout(action) {
   try {
     const result = await request("/sandbox/api/checkout", { invoice: openInvoice, action: action, coin: $("#checkout-coin").value });
-    $("#checkout-result").textContent = "Callbacks sent to TelePay: " +
-      result.deliveries.map((d) => d.status + " → HTTP " + d.answer).join(", ");
+    $("#checkout-result").textContent = t("sandbox.page.callbacks", {
+      list: result.deliveries.map((d) => d.status + " → HTTP " + d.answer).join(", ") });
   } catch (error) {
     $("#checkout-result").textContent = error.message;
   }
@@ -334,7 +362,7 @@ async function refreshOperator() {
     $("#jobs").textContent = report.jobs;
     $("#wallet").textContent = report.wallet;
     const balanced = $("#balanced");
-    balanced.textContent = report.balanced ? "Ledger balanced: every asset sums to zero" : "Ledger NOT balanced";
+    balanced.textContent = t(report.balanced ? "sandbox.page.balanced" : "sandbox.page.not_balanced");
     balanced.className = report.balanced ? "ok" : "bad";
   } catch (error) {
     toast(error.message, true);
@@ -367,7 +395,7 @@ function wire() {
   });
   $("#advance").addEventListener("click", async () => {
     const hours = Number($("#clock-amount").value) * Number($("#clock-unit").value);
-    if (await act({ action: "advanceClock", hours: hours })) toast("Time moved forward by " + hours + " hours");
+    if (await act({ action: "advanceClock", hours: hours })) toast(t("sandbox.page.time_moved", { hours: hours }));
     await refresh();
   });
   $("#operator-toggle").addEventListener("click", async () => {
@@ -378,6 +406,13 @@ function wire() {
   for (const button of document.querySelectorAll("[data-checkout]")) {
     button.addEventListener("click", () => checkout(button.dataset.checkout));
   }
+  $("#page-language").addEventListener("change", (event) => {
+    language = event.target.value;
+    try { localStorage.setItem("telepay-sandbox-language", language); } catch (error) { /* private mode: not kept */ }
+    translatePage();
+    if (state) render();
+    if (!$("#operator").hidden) refreshOperator();
+  });
   $("#checkout-close").addEventListener("click", () => { $("#checkout").close(); openInvoice = null; });
   let pending = null;
   const events = new EventSource("/sandbox/api/events");
@@ -389,6 +424,7 @@ function wire() {
 
 async function boot() {
   wire();
+  await loadStrings();
   const first = await request("/sandbox/api/state?persona=2001");
   persona = first.persona;
   state = first;
