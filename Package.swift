@@ -435,6 +435,7 @@ let package = Package(
         .target(
             name: "TestPeers",
             dependencies: [
+                "FakeServing",
                 "Ethereum",
                 "Exchange",
                 "Payouts",

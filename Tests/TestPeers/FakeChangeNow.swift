@@ -1,5 +1,6 @@
 import BigInt
 import Ethereum
+import FakeServing
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -420,13 +421,12 @@ public actor FakeChangeNow {
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: Logger(label: "fake-changenow") { _ in SwiftLogNoOpLogHandler() }
         )
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await application.runService(gracefulShutdownSignals: []) }
-            defer { group.cancelAll() }
-            var iterator = portStream.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw FakeChangeNowError.didNotStart }
-            return try await body("http://127.0.0.1:\(port)")
-        }
+        // Stopped gracefully when `body` returns (see `serveUntilCancelled`).
+        let server = serveUntilCancelled(application, logger: application.logger)
+        defer { server.cancel() }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw FakeChangeNowError.didNotStart }
+        return try await body("http://127.0.0.1:\(port)")
     }
 
     private func handle(_ request: Request, _ route: () async throws -> Response) async -> Response {
