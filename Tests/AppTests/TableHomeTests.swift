@@ -112,6 +112,16 @@ struct TableHomeTests {
         }
     }
 
+    @Test("no status, state or kind is compared with a string literal in Swift: the code compares enum cases")
+    func noStatusLiteralsInSwift() throws {
+        // The sandbox reads the simulated Telegram's member statuses, which are Telegram's own strings.
+        let allowed: Set<String> = ["Sandbox/SandboxRoutes.swift"]
+        let comparison = try Regex(#"\b(?:status|state|strategy|kind|role|action)\s*(?:==|!=)\s*"[a-z_]+""#)
+        for (path, text) in try Self.sources() where !allowed.contains(path) && !path.contains("/Generated/") {
+            #expect(!text.contains(comparison), "\(path) compares a status with a string literal")
+        }
+    }
+
     @Test("each table is written by its home and by no other file")
     func writesOnlyFromTheHome() throws {
         let homes = try Self.documentedHomes()
