@@ -29,6 +29,9 @@ struct HostileTrafficBenchmark {
     var forgedRate = 200
     var idleConnections = 2_000
     var seconds = 20
+    /// When set, RSS is also read this many seconds after the clients left (past the database pool's 60 s idle
+    /// timeout, its connections are closed too).
+    var settleSeconds = 0
 
     static let secret = "bench-hostile-secret"
     static let serverArgument = "hostile-server"
@@ -157,6 +160,11 @@ struct HostileTrafficBenchmark {
         let rssAfter = Self.residentMegabytes(of: server)
         try await Task.sleep(for: .seconds(8))
         let rssLater = Self.residentMegabytes(of: server)
+        var settled = ""
+        if settleSeconds > 10 {
+            try await Task.sleep(for: .seconds(settleSeconds - 10))
+            settled = String(format: ", %d s after %d MB", settleSeconds, Self.residentMegabytes(of: server))
+        }
         return String(
             format:
                 "hostile: %d idle connections, forged %d/s (answers %@; -1 = reset before an answer), genuine %d/s for %d s: genuine p50 %@, p99 %@, max %@; "
@@ -165,7 +173,7 @@ struct HostileTrafficBenchmark {
             IPNBenchmark.percentile(genuineResult, 0.5), IPNBenchmark.percentile(genuineResult, 0.99), IPNBenchmark.percentile(genuineResult, 1.0),
             IPNBenchmark.percentile(healthResult, 0.5), IPNBenchmark.percentile(healthResult, 0.99), IPNBenchmark.percentile(healthResult, 1.0),
             IPNBenchmark.percentile(forgedResult, 0.99), rssIdle, rssLoaded, rssAfter, rssLater
-        )
+        ) + settled
     }
 
     /// Calls `send(i)` at start + i / rate whether or not earlier calls finished; each latency from its due time.

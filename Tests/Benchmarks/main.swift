@@ -108,6 +108,7 @@ if which.contains("hostile") || which.contains("all") {
         benchmark.forgedRate = environment["TELEPAY_BENCH_FORGED"].flatMap { Int($0) } ?? benchmark.forgedRate
         benchmark.genuineRate = environment["TELEPAY_BENCH_GENUINE"].flatMap { Int($0) } ?? benchmark.genuineRate
         benchmark.seconds = environment["TELEPAY_BENCH_SECONDS"].flatMap { Int($0) } ?? benchmark.seconds
+        benchmark.settleSeconds = environment["TELEPAY_BENCH_SETTLE_SECONDS"].flatMap { Int($0) } ?? benchmark.settleSeconds
         print(try await benchmark.run(database: connection, logger: logger))
     }
 }
