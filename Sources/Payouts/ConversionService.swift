@@ -108,8 +108,7 @@ public struct ConversionService: Sendable {
             case .planned: try await advance(conversion, into: &pass)
             case .sending: try await trackFunding(conversion, into: &pass)
             case .exchanging: try await trackExchange(conversion, into: &pass)
-            case .held: return pass
-            case .converted, .failed: return pass
+            case .held, .converted, .failed: return pass
             }
             let now = try await database.withConnection { try await ConversionStore.find(conversion.id, on: $0, logger: logger) }
             guard let now, now.state != conversion.state, ConversionState.active.contains(now.state) else { return pass }

@@ -142,6 +142,14 @@ struct ChannelExportTests {
         }
     }
 
+    /// The attempt at which the export job completed, once its completion is written.
+    static func completedExportAttempt(_ database: Database) async throws -> Int? {
+        try await database.withConnection { connection in
+            try await connection.first(
+                "SELECT attempt FROM jobs WHERE kind = \(ChannelExportJob.kind) AND state = 'completed'", as: Int.self, logger: quietLogger)
+        }
+    }
+
     @Test("the export is a durable job: an upload failing through the client's own retries is retried by the job and arrives once")
     func retriedByTheJob() async throws {
         try await BroadcastBot.run { bot in
@@ -153,10 +161,7 @@ struct ChannelExportTests {
             await bot.eventually("the file, after a retry") { await bot.fake.sentDocuments(to: Self.owner).count == 1 }
             // The completion is written a moment after the upload (the pool batches outcomes).
             try await bot.eventually("the job completed at its second attempt") {
-                try await bot.database.withConnection { connection -> Int? in
-                    try await connection.first(
-                        "SELECT attempt FROM jobs WHERE kind = \(ChannelExportJob.kind) AND state = 'completed'", as: Int.self, logger: quietLogger)
-                } == 2
+                try await Self.completedExportAttempt(bot.database) == 2
             }
             #expect(await bot.fake.sentDocuments(to: Self.owner).count == 1)
             #expect(!(await bot.fake.sentMessages(to: Self.owner).contains { $0.text == bot.text("export.failed") }))
@@ -173,10 +178,7 @@ struct ChannelExportTests {
             await bot.eventually("the failure notice") { await bot.fake.lastMessage(to: Self.owner)?.text == bot.text("export.failed") }
             #expect(await bot.fake.sentDocuments(to: Self.owner).isEmpty)
             try await bot.eventually("the job completed at its first attempt") {
-                try await bot.database.withConnection { connection -> Int? in
-                    try await connection.first(
-                        "SELECT attempt FROM jobs WHERE kind = \(ChannelExportJob.kind) AND state = 'completed'", as: Int.self, logger: quietLogger)
-                } == 1
+                try await Self.completedExportAttempt(bot.database) == 1
             }
         }
     }

@@ -101,15 +101,7 @@ public actor FakeBotAPI {
         if let user = users[owner] {
             roster[owner] = .owner(ChatMemberOwner(user: user, isAnonymous: false))
         }
-        roster[bot.id] =
-            botIsAdmin
-            ? .administrator(
-                ChatMemberAdministrator(
-                    user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
-                    canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
-                    canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
-                    canPostMessages: true, canEditMessages: true))
-            : .left(ChatMemberLeft(user: bot))
+        roster[bot.id] = botIsAdmin ? botAdministrator : .left(ChatMemberLeft(user: bot))
         members[id] = roster
     }
 
@@ -127,15 +119,17 @@ public actor FakeBotAPI {
     /// Changes whether the bot is an administrator (with every right the tests use) of `chat`, e.g. an owner
     /// demoting it by mistake.
     public func setBotAdministrator(_ isAdmin: Bool, chat: Int64) {
-        members[chat, default: [:]][bot.id] =
-            isAdmin
-            ? .administrator(
-                ChatMemberAdministrator(
-                    user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
-                    canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
-                    canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
-                    canPostMessages: true, canEditMessages: true))
-            : .member(ChatMemberMember(user: bot))
+        members[chat, default: [:]][bot.id] = isAdmin ? botAdministrator : .member(ChatMemberMember(user: bot))
+    }
+
+    /// The bot as an administrator with every right the tests use.
+    var botAdministrator: ChatMember {
+        .administrator(
+            ChatMemberAdministrator(
+                user: bot, canBeEdited: false, isAnonymous: false, canManageChat: true, canDeleteMessages: true,
+                canManageVideoChats: false, canRestrictMembers: true, canPromoteMembers: false, canChangeInfo: false,
+                canInviteUsers: true, canPostStories: false, canEditStories: false, canDeleteStories: false,
+                canPostMessages: true, canEditMessages: true))
     }
 
     public func setLimits(_ limits: TelegramRateLimits?) {
